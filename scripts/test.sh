@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install, then run the whole test suite; database tests run on SQLite and on PostgreSQL
+# (postgresql://postgres@127.0.0.1:5432 unless CITYCREDIT_TEST_PG says otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+if [[ "${CITYCREDIT_TEST_DATABASES:-sqlite,postgresql}" == *postgresql* ]]; then
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    # The machine normally starts PostgreSQL; start the image's cluster if it is down.
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+exec .venv/bin/python -m pytest -n 2 -q "$@"

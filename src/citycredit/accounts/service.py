@@ -1,0 +1,199 @@
+"""Accounts: departments, staff users and bearer tokens."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from citycredit.accounts.db import ApiTokenRow, DepartmentRow, UserRow
+from citycredit.accounts.model import ANONYMOUS, Permission, Principal, Role, require
+from citycredit.bootstrap import Container
+from citycredit.db.uow import UnitOfWork
+from citycredit.kernel import outbox
+from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
+from citycredit.shared.ids import parse_uscc
+
+TOKEN_PREFIX = "cc_"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly issued token: shown once, stored only as a keyed hash."""
+
+    token: str
+    label: str
+    role: Role
+    department: str | None
+
+
+def _hash_token(c: Container, token: str) -> str:
+    return c.digester.digest("api-token", token)
+
+
+def _issue_token(
+    c: Container,
+    uow: UnitOfWork,
+    *,
+    role: Role,
+    label: str,
+    department: DepartmentRow | None,
+    user_id: int | None = None,
+) -> IssuedToken:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    uow.session.add(
+        ApiTokenRow(
+            token_hash=_hash_token(c, token),
+            prefix=token[:10],
+            role=role.value,
+            department_id=department.id if department else None,
+            user_id=user_id,
+            label=label,
+            created_at=c.clock.now(),
+        )
+    )
+    return IssuedToken(token, label, role, department.name if department else None)
+
+
+def add_department(
+    c: Container, actor: Principal, *, name: str, code: str, kind: str = "department"
+) -> IssuedToken:
+    """Register a source department (信源单位) and issue its submission token."""
+    require(actor, Permission.manage_accounts)
+    name = name.strip()
+    if not name:
+        raise FieldError("name", name, "required", "部门名称不能为空")
+    uscc = parse_uscc(code, field="code").value
+    with c.uow() as uow:
+        s = uow.session
+        if s.scalar(select(DepartmentRow).where(DepartmentRow.name == name)):
+            raise Conflict(f"部门「{name}」已存在", code="department_exists")
+        if s.scalar(select(DepartmentRow).where(DepartmentRow.code == uscc)):
+            raise Conflict(
+                f"统一社会信用代码 {uscc} 已被其他部门使用", code="department_code_exists"
+            )
+        dept = DepartmentRow(name=name, code=uscc, kind=kind, created_at=c.clock.now())
+        s.add(dept)
+        s.flush()
+        issued = _issue_token(
+            c, uow, role=Role.department_staff, label=f"{name} 报送令牌", department=dept
+        )
+        outbox.emit(
+            s,
+            event_type="department.added",
+            aggregate_type="department",
+            aggregate_id=str(dept.id),
+            at=c.clock.now(),
+            payload={"name": name, "code": uscc},
+        )
+        uow.commit()
+        return issued
+
+
+def add_user(
+    c: Container,
+    actor: Principal,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    department: str | None = None,
+    password: str | None = None,
+) -> IssuedToken:
+    """Create a staff or credit-office account and issue its personal token."""
+    require(actor, Permission.manage_accounts)
+    if role is Role.public:
+        raise FieldError("role", role.value, "not_allowed", "不能创建公众角色账号")
+    if role is Role.department_staff and not department:
+        raise FieldError("department", "", "required", "部门用户必须绑定一个部门（--department）")
+    with c.uow() as uow:
+        s = uow.session
+        if s.scalar(select(UserRow).where(UserRow.username == username)):
+            raise Conflict(f"用户名 {username} 已存在", code="user_exists")
+        dept = None
+        if department:
+            dept = s.scalar(select(DepartmentRow).where(DepartmentRow.name == department))
+            if dept is None:
+                raise NotFound(f"部门「{department}」不存在", code="department_not_found")
+        pw_hash = PasswordHasher().hash(password) if password else None
+        user = UserRow(
+            username=username,
+            display_name=display_name,
+            role=role.value,
+            department_id=dept.id if dept else None,
+            password_hash=pw_hash,
+            created_at=c.clock.now(),
+        )
+        s.add(user)
+        s.flush()
+        issued = _issue_token(
+            c,
+            uow,
+            role=role,
+            label=f"{display_name}（{username}）",
+            department=dept,
+            user_id=user.id,
+        )
+        outbox.emit(
+            s,
+            event_type="user.added",
+            aggregate_type="user",
+            aggregate_id=str(user.id),
+            at=c.clock.now(),
+            payload={"username": username, "role": role.value},
+        )
+        uow.commit()
+        return issued
+
+
+def authenticate(c: Container, token: str | None) -> Principal:
+    """Turn a bearer token into a principal; no token means the anonymous public."""
+    if not token:
+        return ANONYMOUS
+    with c.uow() as uow:
+        s = uow.session
+        row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == _hash_token(c, token)))
+        if row is None or row.revoked_at is not None:
+            raise PermissionDenied("令牌无效或已吊销", code="invalid_token")
+        dept = s.get(DepartmentRow, row.department_id) if row.department_id else None
+        if row.user_id is not None:
+            user = s.get(UserRow, row.user_id)
+            if user is None or user.disabled:
+                raise PermissionDenied("账号已停用", code="user_disabled")
+        return Principal(
+            role=Role(row.role),
+            label=row.label,
+            department_id=row.department_id,
+            department_name=dept.name if dept else None,
+            user_id=row.user_id,
+            token_id=row.id,
+        )
+
+
+def department_principal(c: Container, name: str) -> Principal:
+    """The principal for a department by name (CLI ingestion on the department's behalf)."""
+    with c.uow() as uow:
+        dept = uow.session.scalar(select(DepartmentRow).where(DepartmentRow.name == name))
+        if dept is None:
+            dept = uow.session.scalar(
+                select(DepartmentRow).where(DepartmentRow.code == name.upper())
+            )
+        if dept is None:
+            raise NotFound(
+                f"部门「{name}」不存在；先用 citycredit departments add 登记",
+                code="department_not_found",
+            )
+        return Principal(
+            role=Role.department_staff,
+            label=f"{dept.name}（命令行）",
+            department_id=dept.id,
+            department_name=dept.name,
+        )
+
+
+def list_departments(c: Container) -> list[DepartmentRow]:
+    """All departments, by name."""
+    with c.uow() as uow:
+        return list(uow.session.scalars(select(DepartmentRow).order_by(DepartmentRow.id)))

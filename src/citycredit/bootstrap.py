@@ -1,0 +1,72 @@
+"""The composition root: settings → engine/sessions → catalog, calendar, digests → services.
+
+Nothing here runs at import; every entry point (server, CLI, tests) calls build_container().
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from citycredit.db.engine import make_engine, make_session_factory
+from citycredit.db.uow import UnitOfWork
+from citycredit.kernel.outbox import Consumer
+from citycredit.settings import Settings
+from citycredit.shared.calendar import LegalCalendar
+from citycredit.shared.clock import Clock, SystemClock
+from citycredit.shared.digest import Digester
+
+if TYPE_CHECKING:
+    from citycredit.catalog.model import Catalog
+
+
+@dataclass
+class Container:
+    """Everything a service needs, built once per process (or per test)."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    # Test hook: called with the number of rows processed; used to kill a submission mid-way.
+    fault_hook: object | None = None
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.effective_database_url)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from citycredit.catalog.loader import load_catalog
+
+        return load_catalog(self.settings.catalog_dir)
+
+    @cached_property
+    def calendar(self) -> LegalCalendar:
+        return LegalCalendar(self.settings.holidays_dir)
+
+    @cached_property
+    def digester(self) -> Digester:
+        return Digester(self.settings.secret_key.get_secret_value().encode())
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work (one transaction)."""
+        return UnitOfWork(self.session_factory)
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def build_container(settings: Settings | None = None, *, clock: Clock | None = None) -> Container:
+    """Build the container from settings (environment when not given)."""
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Container(settings=settings, clock=clock or SystemClock())

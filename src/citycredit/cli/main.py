@@ -1,0 +1,447 @@
+"""The `citycredit` command: thin commands calling the same services as the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from citycredit.accounts.model import SYSTEM, Role
+from citycredit.bootstrap import Container, build_container
+from citycredit.shared.errors import CityCreditError
+
+app = typer.Typer(help="citycredit 公共信用信息平台", no_args_is_help=True)
+db_app = typer.Typer(help="数据库迁移")
+departments_app = typer.Typer(help="信源单位")
+users_app = typer.Typer(help="用户")
+catalog_app = typer.Typer(help="公共信用信息目录")
+jobs_app = typer.Typer(help="定时任务")
+unresolved_app = typer.Typer(help="待认领（无代码记录）", invoke_without_command=True)
+for sub, name in (
+    (db_app, "db"),
+    (departments_app, "departments"),
+    (users_app, "users"),
+    (catalog_app, "catalog"),
+    (jobs_app, "jobs"),
+    (unresolved_app, "unresolved"),
+):
+    app.add_typer(sub, name=name)
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _container() -> Container:
+    c = build_container()
+    kill_after = os.environ.get("CITYCREDIT_FAULT_KILL_AFTER_ROWS")
+    if kill_after:  # test-only fault hook: die like a killed process, mid-submission
+        limit = int(kill_after)
+
+        def hook(done: int) -> None:
+            if done >= limit:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        c.fault_hook = hook
+    return c
+
+
+def _fail(exc: Exception) -> None:
+    message = getattr(exc, "message", str(exc))
+    field = getattr(exc, "field", None)
+    value = getattr(exc, "value", None)
+    detail = f"（字段 {field}，值 {value!r}）" if field else ""
+    err.print(f"[red]错误：{message}{detail}[/red]")
+    raise typer.Exit(2)
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from citycredit.ingest.readers import ReadError
+
+    try:
+        return fn(*args, **kwargs)
+    except (CityCreditError, ReadError) as exc:
+        _fail(exc)
+
+
+# -- database ---------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations up to head."""
+    from citycredit.db.migrate import upgrade
+
+    c = _container()
+    upgrade(c.engine)
+    console.print(f"数据库已迁移到最新版本：{c.engine.url.render_as_string(hide_password=True)}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    from citycredit.db.migrate import drift, upgrade
+
+    c = _container()
+    upgrade(c.engine)
+    diff = drift(c.engine)
+    if diff:
+        for d in diff:
+            err.print(f"[red]差异：{d}[/red]")
+        raise typer.Exit(1)
+    console.print("模型与迁移一致")
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+@departments_app.command("add")
+def departments_add(
+    name: str,
+    code: Annotated[str, typer.Option("--code", help="统一社会信用代码")],
+    kind: str = "department",
+) -> None:
+    """Register a source department and print its submission token."""
+    from citycredit.accounts.service import add_department
+
+    issued = _run(add_department, _container(), SYSTEM, name=name, code=code, kind=kind)
+    console.print(f"已登记部门「{issued.department}」。报送令牌（只显示这一次）：")
+    print(issued.token)
+
+
+@departments_app.command("list")
+def departments_list() -> None:
+    """List departments."""
+    from citycredit.accounts.service import list_departments
+
+    table = Table("id", "名称", "统一社会信用代码", "类别")
+    for d in list_departments(_container()):
+        table.add_row(str(d.id), d.name, d.code, d.kind)
+    console.print(table)
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    name: Annotated[str, typer.Option("--name", help="显示名")] = "",
+    role: Annotated[Role, typer.Option("--role")] = Role.department_staff,
+    department: Annotated[
+        str | None, typer.Option("--department", help="部门名称（部门用户必填）")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", help="登录口令（以 argon2 保存）")
+    ] = None,
+) -> None:
+    """Create a staff or credit-office account and print its token."""
+    from citycredit.accounts.service import add_user
+
+    issued = _run(
+        add_user,
+        _container(),
+        SYSTEM,
+        username=username,
+        display_name=name or username,
+        role=role,
+        department=department,
+        password=password,
+    )
+    console.print(f"已创建用户 {username}（{role.label}）。令牌（只显示这一次）：")
+    print(issued.token)
+
+
+# -- catalog ----------------------------------------------------------------------------------
+
+
+@catalog_app.command("show")
+def catalog_show(item: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Show the catalog, or one item with its fields."""
+    c = _container()
+    cat = c.catalog
+    if item is None:
+        table = Table("代码", "名称", "类别", "公开属性", "版本")
+        for i in cat.items.values():
+            table.add_row(i.code, i.name, i.category, i.openness.label, i.version)
+        console.print(f"目录版本 {cat.version}（{cat.edition}）")
+        console.print(table)
+        return
+    it = _run(cat.item, item)
+    console.print(f"[bold]{it.name}[/bold]（{it.code}，版本 {it.version}）· {it.openness.label}")
+    console.print("依据：" + "；".join(str(b) for b in it.legal_basis))
+    table = Table("字段", "名称", "类型", "必填", "单位", "公开")
+    for f in it.fields:
+        table.add_row(
+            f.code,
+            f.label,
+            f.type.value,
+            "是" if f.required else "",
+            f.unit or "",
+            "否" if f.personal or not f.public else "是",
+        )
+    console.print(table)
+    for o in it.obligations:
+        console.print(f"报送义务：{o.department} · {o.frequency} · {o.basis}")
+
+
+@catalog_app.command("template")
+def catalog_template(
+    item: str,
+    fmt: Annotated[str, typer.Option("--format", help="csv 或 xlsx")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out")] = None,
+) -> None:
+    """Write an empty CSV/XLSX with the national headers of an item."""
+    from citycredit.catalog.template import write_template
+
+    c = _container()
+    it = _run(c.catalog.item, item)
+    path = out or Path(f"{it.code}-template.{fmt}")
+    write_template(it, path, fmt)
+    console.print(f"已生成模板：{path}")
+
+
+# -- intake -----------------------------------------------------------------------------------
+
+
+@app.command("ingest")
+def ingest(
+    file: Path,
+    item: Annotated[str, typer.Option("--item", help="目录信息项代码，如 penalty")],
+    department: Annotated[str, typer.Option("--department", help="报送部门名称或代码")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只校验，不入库")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出回执")] = False,
+) -> None:
+    """Ingest one department file (CSV/XLSX/JSON) of one catalog item."""
+    from citycredit.accounts.service import department_principal
+    from citycredit.ingest.readers import count_rows, open_source
+    from citycredit.ingest.service import ingest_submission
+
+    c = _container()
+    actor = _run(department_principal, c, department)
+    info, rows = _run(open_source, file)
+    rows.close()  # type: ignore[attr-defined]
+    total = count_rows(file, info)
+    with Progress(
+        TextColumn("[bold]归集[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json or not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(file.name, total=total)
+        receipt = _run(
+            ingest_submission,
+            c,
+            actor,
+            path=file,
+            item_code=item,
+            dry_run=dry_run,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+    data = receipt.as_dict()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    console.print(
+        f"回执 {data['submission_id']}{'（试校验，未入库）' if dry_run else ''}："
+        f"收到 {data['received']}，新增 {data['new']}，更正 {data['corrected']}，"
+        f"重复 {data['duplicate']}，问题数据 {data['rejected']}（其中待认领 {data['unresolved']}）"
+    )
+    console.print(f"编码：{data['encoding'] or '-'}（{data['encoding_reason'] or ''}）")
+    for note in data["notes"][:10]:
+        console.print(f"· {note}")
+
+
+@app.command("withdraw")
+def withdraw(
+    department: Annotated[str, typer.Option("--department")],
+    reason: Annotated[str, typer.Option("--reason")],
+    record_id: Annotated[str | None, typer.Option("--record")] = None,
+    item: Annotated[str | None, typer.Option("--item")] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="字段=值，可重复，如 CF_WSH=榆市监罚〔2025〕1号"),
+    ] = None,
+) -> None:
+    """Withdraw a record (by id, or by item + identifying fields)."""
+    from citycredit.accounts.service import department_principal
+    from citycredit.ingest.service import locate_record, withdraw_record
+
+    c = _container()
+    actor = _run(department_principal, c, department)
+    if record_id is None:
+        if not item or not key:
+            _fail(ValueError("需要 --record，或 --item 加若干 --key 字段=值"))
+        row = dict(k.split("=", 1) for k in key or [])
+        record_id = _run(locate_record, c, actor, item, row)
+    version = _run(withdraw_record, c, actor, record_id, reason)
+    console.print(f"记录 {record_id} 已撤销（版本 {version}）")
+
+
+@unresolved_app.callback()
+def unresolved_list(ctx: typer.Context) -> None:
+    """List the clerk's queue of rows whose subject could not be identified."""
+    if ctx.invoked_subcommand:
+        return
+    from citycredit.ingest.service import list_unresolved
+
+    rows = _run(list_unresolved, _container(), SYSTEM)
+    table = Table("id", "信息项", "名称", "区划", "候选", "批次", "行")
+    for r in rows:
+        cands = "；".join(f"{x['name']}({x['subject_id']})" for x in r["candidates"][:3])
+        table.add_row(
+            str(r["id"]),
+            r["item"],
+            r["name"],
+            r["division_code"] or "",
+            cands,
+            r["submission_id"],
+            str(r["row"]),
+        )
+    console.print(f"待认领 {len(rows)} 条")
+    console.print(table)
+
+
+@unresolved_app.command("attach")
+def unresolved_attach(unresolved_id: int, subject_id: str) -> None:
+    """Attach a queued row to a subject."""
+    from citycredit.ingest.service import attach_unresolved
+
+    rid = _run(attach_unresolved, _container(), SYSTEM, unresolved_id, subject_id)
+    console.print(f"已认领，记录 {rid}")
+
+
+@unresolved_app.command("dismiss")
+def unresolved_dismiss(
+    unresolved_id: int, reason: Annotated[str, typer.Option("--reason")]
+) -> None:
+    """Return a queued row to its department."""
+    from citycredit.ingest.service import dismiss_unresolved
+
+    _run(dismiss_unresolved, _container(), SYSTEM, unresolved_id, reason)
+    console.print("已退回")
+
+
+@app.command("quality")
+def quality(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Data quality per department: 归集率, timeliness, completeness, rejections; 档案覆盖率."""
+    from citycredit.ingest.quality import quality_report
+
+    report = _run(quality_report, _container(), SYSTEM)
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    pct = lambda v: "-" if v is None else f"{v * 100:.1f}%"  # noqa: E731
+    console.print(
+        f"截至 {report['as_of']}：归集率 {pct(report['collection_rate'])}，"
+        f"档案覆盖率 {pct(report['archive_coverage'])}（{report['with_current_registration']}"
+        f"/{report['subjects']}）"
+    )
+    table = Table("部门", "归集率", "问题数据率", "待认领")
+    for d in report["departments"]:
+        table.add_row(
+            d["department"],
+            pct(d["collection_rate"]),
+            pct(d["rejection_rate"]),
+            str(d["unresolved"]),
+        )
+    console.print(table)
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+@jobs_app.command("run-due")
+def jobs_run_due(force: bool = False, only: str | None = None) -> None:
+    """Run the due sweeps (publication ends, overdue obligations, deliveries)."""
+    from citycredit.kernel.jobs import run_due
+
+    results = run_due(_container(), force=force, only=only)
+    for r in results:
+        console.print(f"{r.name}: {r.status} {json.dumps(r.detail, ensure_ascii=False)}")
+    if not results:
+        console.print("没有到期的任务")
+    if any(r.status != "ok" for r in results):
+        raise typer.Exit(1)
+
+
+# -- synthetic city, server ---------------------------------------------------------------------
+
+
+@app.command("generate")
+def generate(
+    subjects: Annotated[int, typer.Option("--subjects")] = 3000,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    out: Annotated[Path, typer.Option("--out")] = Path("var/synthetic"),
+    bad_share: Annotated[float, typer.Option("--bad-share")] = 0.05,
+) -> None:
+    """Generate a deterministic synthetic Yulin city (department files in national formats)."""
+    from citycredit.synth.city import generate_city
+
+    with Progress(
+        TextColumn("生成合成城市"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as bar:
+        task = bar.add_task("", total=subjects)
+        manifest = generate_city(
+            out,
+            subjects=subjects,
+            seed=seed,
+            bad_share=bad_share,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+    console.print(f"已生成 {subjects} 个主体、{len(manifest.files)} 个部门文件：{out}")
+
+
+@app.command("seed")
+def seed(directory: Path) -> None:
+    """Load a generated city (departments + every file through the intake)."""
+    _seed(_container(), directory)
+
+
+def _seed(c: Container, directory: Path) -> None:
+    from citycredit.synth.load import load_city
+
+    result = _run(load_city, c, directory, on_file=lambda p: err.print(f"归集 {p}"))
+    tokens = c.settings.data_dir / "dev-tokens.json"
+    tokens.write_text(json.dumps(result.tokens, ensure_ascii=False, indent=2), encoding="utf-8")
+    tokens.chmod(0o600)
+    total = sum(r.counts.received for r in result.receipts)
+    console.print(f"已归集 {len(result.receipts)} 个文件、{total} 行；令牌见 {tokens}")
+
+
+@app.command("serve")
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Migrate, create the synthetic city on first start, and serve on http://127.0.0.1:8000."""
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from citycredit.db.migrate import upgrade
+    from citycredit.subjects.db import SubjectRow
+    from citycredit.synth.city import generate_city
+    from citycredit.web.app import create_app
+
+    c = _container()
+    upgrade(c.engine)
+    with c.uow() as uow:
+        empty = not uow.session.scalar(select(func.count()).select_from(SubjectRow))
+    if empty and c.settings.seed_synthetic_city:
+        out = c.settings.data_dir / "synthetic"
+        console.print(f"首次启动：生成合成榆林城市（{c.settings.synthetic_subjects} 个主体）…")
+        generate_city(out, subjects=c.settings.synthetic_subjects, seed=c.settings.synthetic_seed)
+        _seed(c, out)
+    uvicorn.run(create_app(c), host=host or c.settings.host, port=port or c.settings.port)
+
+
+def main() -> None:
+    """Entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

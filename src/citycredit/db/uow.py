@@ -1,0 +1,42 @@
+"""Unit of work: one transaction per user intent; the outbox row commits with the change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class UnitOfWork:
+    """Wraps a session; commit() is explicit, leaving the block without it rolls back."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # close() rolls back whatever was not committed and detaches objects without expiring
+        # them, so rows read inside the block stay readable after it (rollback() would expire).
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+@contextmanager
+def read_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads; anything written through it is rolled back."""
+    session = session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()

@@ -1,0 +1,137 @@
+"""Tables: submissions (receipts), records and their versions, quarantine, unresolved queue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from citycredit.db.base import Base, JsonType, UtcDateTime
+
+
+class SubmissionRow(Base):
+    """报送批次 and its receipt: received = new + corrected + duplicate + rejected."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    item_code: Mapped[str] = mapped_column(String(40))
+    catalog_version: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(10))
+    encoding: Mapped[str | None] = mapped_column(String(20))
+    encoding_reason: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    received: Mapped[int] = mapped_column(default=0)
+    new: Mapped[int] = mapped_column(default=0)
+    corrected: Mapped[int] = mapped_column(default=0)
+    duplicate: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    unresolved: Mapped[int] = mapped_column(default=0, comment="subset of rejected: 主体无法匹配")
+    notes: Mapped[list[Any]] = mapped_column(JsonType, default=list)
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RecordRow(Base):
+    """信用记录: the stable identity of one item of credit information and its current state."""
+
+    __tablename__ = "records"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    record_key: Mapped[str] = mapped_column(
+        String(64), unique=True, comment="sha256 of item+subject+key fields"
+    )
+    key_text: Mapped[str] = mapped_column(String(400), comment="readable key: item|subject|fields")
+    item_code: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.subject_id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    current_version: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20), comment="active | withdrawn")
+    decision_date: Mapped[date | None] = mapped_column()
+    severity: Mapped[str | None] = mapped_column(
+        String(10), comment="轻微/一般/严重 (NDRC Order 36)"
+    )
+    severity_inferred: Mapped[bool] = mapped_column(default=False, comment="推定 by the classifier")
+    severity_rule: Mapped[str | None] = mapped_column(String(80))
+    published: Mapped[bool] = mapped_column(default=True)
+    unpublished_reason: Mapped[str | None] = mapped_column(String(40))
+    publication_end: Mapped[date | None] = mapped_column(comment="exclusive, Asia/Shanghai")
+    repair_from: Mapped[date | None] = mapped_column()
+    publication_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    openness: Mapped[str] = mapped_column(String(20))
+    due_date: Mapped[date | None] = mapped_column(comment="last on-time day of the obligation")
+    on_time: Mapped[bool | None] = mapped_column()
+    first_submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+Index("ix_records_subject_item", RecordRow.subject_id, RecordRow.item_code)
+Index("ix_records_item_department", RecordRow.item_code, RecordRow.department_id)
+Index("ix_records_publication_end", RecordRow.publication_end)
+
+
+class RecordVersionRow(Base):
+    """One version of a record: original, correction or withdrawal (tombstone). Never updated."""
+
+    __tablename__ = "record_versions"
+    __table_args__ = (UniqueConstraint("record_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    version: Mapped[int] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(20), comment="original | correction | withdrawal")
+    submission_id: Mapped[str | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    row_number: Mapped[int | None] = mapped_column()
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, comment="normalised non-personal fields"
+    )
+    personal: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, default=dict, comment="personal fields (ID numbers, phones); never public"
+    )
+    content_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RejectRow(Base):
+    """A quarantined row with one reason per failing field. Nothing is dropped."""
+
+    __tablename__ = "rejects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    row_number: Mapped[int] = mapped_column()
+    raw: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(20), default="open", comment="open | resolved")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UnresolvedRow(Base):
+    """A valid row whose subject could not be identified: the clerk's queue (待认领)."""
+
+    __tablename__ = "unresolved"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    reject_id: Mapped[int] = mapped_column(ForeignKey("rejects.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    item_code: Mapped[str] = mapped_column(String(40))
+    row_number: Mapped[int] = mapped_column()
+    name: Mapped[str] = mapped_column(String(200))
+    division_code: Mapped[str | None] = mapped_column(String(6))
+    values: Mapped[dict[str, Any]] = mapped_column(JsonType, comment="parsed row, JSON-safe")
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.subject_id"))
+    record_id: Mapped[str | None] = mapped_column(ForeignKey("records.id"))
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,69 @@
+"""Kernel tables: outbox, consumer cursors, job runs, disclosure log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from citycredit.db.base import Base, JsonType, UtcDateTime
+
+
+class OutboxEventRow(Base):
+    """A state change, written in the same transaction as the change itself."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_type: Mapped[str] = mapped_column(String(60), index=True)
+    aggregate_type: Mapped[str] = mapped_column(String(40))
+    aggregate_id: Mapped[str] = mapped_column(String(120))
+    subject_id: Mapped[str | None] = mapped_column(String(24), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+Index("ix_outbox_aggregate", OutboxEventRow.aggregate_type, OutboxEventRow.aggregate_id)
+
+
+class OutboxCursorRow(Base):
+    """How far each consumer (re-evaluation, notices, ledger …) has read the outbox."""
+
+    __tablename__ = "outbox_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(60), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class JobRunRow(Base):
+    """One run of a scheduled sweep."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(60), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+
+class DisclosureRow(Base):
+    """查询登记: every read of non-public information — who, which subject and items, why, when."""
+
+    __tablename__ = "disclosure_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor_role: Mapped[str] = mapped_column(String(40))
+    actor_label: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    subject_id: Mapped[str] = mapped_column(String(24), index=True)
+    items: Mapped[list[str]] = mapped_column(JsonType)
+    purpose: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)

@@ -1,0 +1,58 @@
+"""查询登记: the one function every read of non-public information goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.model import Principal
+from citycredit.kernel.db import DisclosureRow
+from citycredit.shared.errors import FieldError
+
+
+def record_disclosure(
+    session: Session,
+    *,
+    actor: Principal,
+    subject_id: str,
+    items: Sequence[str],
+    purpose: str,
+    channel: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Log who read which items of which subject, why and when (same transaction as the read)."""
+    purpose = (purpose or "").strip()
+    if len(purpose) < 2:
+        raise FieldError(
+            "purpose", purpose, "required", "查询非公开信息必须说明查询目的（purpose）"
+        )
+    session.add(
+        DisclosureRow(
+            at=at,
+            actor_role=actor.role.value,
+            actor_label=actor.label,
+            user_id=actor.user_id,
+            department_id=actor.department_id,
+            subject_id=subject_id,
+            items=sorted(set(items)),
+            purpose=purpose,
+            channel=channel,
+            detail=detail or {},
+        )
+    )
+
+
+def disclosures_for(session: Session, subject_id: str) -> list[DisclosureRow]:
+    """Every logged read of one subject, newest first (for "who looked at my file")."""
+    return list(
+        session.scalars(
+            select(DisclosureRow)
+            .where(DisclosureRow.subject_id == subject_id)
+            .order_by(DisclosureRow.at.desc(), DisclosureRow.id.desc())
+        )
+    )

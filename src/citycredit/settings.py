@@ -1,0 +1,67 @@
+"""Typed settings (pydantic-settings). Read only by the composition root; nothing at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one citycredit deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYCREDIT_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(
+        default=Path("var"), description="files: SQLite db, uploads, synthetic city"
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is a SQLite file in data_dir"
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET),
+        description="keys the ID-number digests and token hashes; must be set in production",
+    )
+    catalog_dir: Path | None = Field(default=None, description="override the packaged catalog")
+    holidays_dir: Path | None = Field(default=None, description="extra holiday data files")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Jobs: the server runs due sweeps on this interval (seconds); 0 disables the scheduler.
+    job_interval_seconds: int = 60
+    # First start: build a synthetic Yulin city when the database has no subjects.
+    seed_synthetic_city: bool = True
+    synthetic_subjects: int = 3000
+    synthetic_seed: int = 20261125
+    max_upload_mb: int = 200
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_pg_url(cls, v: str | None) -> str | None:
+        # Accept the libpq-style URL an operator will paste; use psycopg 3 as the driver.
+        if v and v.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + v.split("://", 1)[1]
+        return v
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("CITYCREDIT_SECRET_KEY must be set in production")
+        if self.environment == "production" and not self.database_url:
+            raise ValueError("CITYCREDIT_DATABASE_URL must name PostgreSQL in production")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'citycredit.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")

@@ -1,0 +1,181 @@
+"""HTTP API v1: parse → call one service function → render. No business rules here."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from pydantic import BaseModel
+
+from citycredit.ingest import quality
+from citycredit.ingest import service as ingest
+from citycredit.shared.errors import FieldError
+from citycredit.subjects import archive
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/subjects")
+def search_subjects(
+    c: ContainerDep, actor: PrincipalDep, q: str = "", limit: int = 20
+) -> dict[str, Any]:
+    """Find subjects by name (Chinese, partial) or USCC."""
+    return {"q": q, "results": archive.search_subjects(c, actor, q, limit=limit)}
+
+
+@router.get("/subjects/{subject_id}")
+def get_subject(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Public summary of a subject."""
+    return archive.get_subject(c, actor, subject_id)
+
+
+@router.get("/subjects/{subject_id}/archive")
+def get_archive(
+    subject_id: str,
+    c: ContainerDep,
+    actor: PrincipalDep,
+    view: Annotated[str, Query(pattern="^(public|authorised)$")] = "public",
+    purpose: str | None = None,
+) -> dict[str, Any]:
+    """信用档案: the public view, or the authorised view with a stated purpose (logged)."""
+    if view == "authorised":
+        return archive.authorised_archive(c, actor, subject_id, purpose=purpose or "")
+    return archive.public_archive(c, actor, subject_id)
+
+
+@router.post("/submissions")
+def post_submission(
+    c: ContainerDep,
+    actor: PrincipalDep,
+    file: Annotated[UploadFile, File(description="CSV / XLSX / JSON")],
+    item: Annotated[str, Form()],
+    department: Annotated[str | None, Form()] = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Submit a file of one catalog item; ?dry_run=true validates without storing."""
+    limit = c.settings.max_upload_mb * 1024 * 1024
+    with tempfile.TemporaryDirectory(prefix="cc-upload-") as tmp:
+        name = Path(file.filename or "upload").name
+        path = Path(tmp) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, 1024 * 1024)
+        if path.stat().st_size > limit:
+            raise FieldError(
+                "file", name, "too_large", f"文件超过上传上限 {c.settings.max_upload_mb} MB"
+            )
+        receipt = ingest.ingest_submission(
+            c,
+            actor,
+            path=path,
+            item_code=item,
+            department=department,
+            filename=name,
+            dry_run=dry_run,
+        )
+    return receipt.as_dict()
+
+
+@router.get("/submissions/{submission_id}")
+def get_submission(submission_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """回执 of a submission."""
+    return ingest.get_receipt(c, actor, submission_id).as_dict()
+
+
+@router.get("/submissions/{submission_id}/rejects")
+def get_rejects(submission_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Quarantined rows with one reason per failing field."""
+    rows = ingest.list_rejects(c, actor, submission_id)
+    return {"submission_id": submission_id, "count": len(rows), "rejects": rows}
+
+
+class WithdrawBody(BaseModel):
+    reason: str
+
+
+@router.post("/records/{record_id}/withdraw")
+def post_withdraw(
+    record_id: str, body: WithdrawBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """撤销 a record (tombstone version with a reason)."""
+    version = ingest.withdraw_record(c, actor, record_id, body.reason)
+    return {"record_id": record_id, "version": version, "status": "withdrawn"}
+
+
+@router.get("/records/{record_id}/history")
+def get_history(record_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Every version of a record."""
+    return {"record_id": record_id, "versions": ingest.record_history(c, actor, record_id)}
+
+
+@router.get("/unresolved")
+def get_unresolved(c: ContainerDep, actor: PrincipalDep, status: str = "open") -> dict[str, Any]:
+    """The clerk's queue of rows whose subject could not be identified."""
+    rows = ingest.list_unresolved(c, actor, status=status)
+    return {"count": len(rows), "unresolved": rows}
+
+
+class AttachBody(BaseModel):
+    subject_id: str
+
+
+@router.post("/unresolved/{unresolved_id}/attach")
+def post_attach(
+    unresolved_id: int, body: AttachBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """Attach a queued row to a subject (stores it as a record)."""
+    return {"record_id": ingest.attach_unresolved(c, actor, unresolved_id, body.subject_id)}
+
+
+class DismissBody(BaseModel):
+    reason: str
+
+
+@router.post("/unresolved/{unresolved_id}/dismiss")
+def post_dismiss(
+    unresolved_id: int, body: DismissBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """Return a queued row to its department."""
+    ingest.dismiss_unresolved(c, actor, unresolved_id, body.reason)
+    return {"id": unresolved_id, "status": "dismissed"}
+
+
+@router.get("/quality")
+def get_quality(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """数据质量: 归集率, timeliness, completeness, rejections, unresolved, 档案覆盖率."""
+    return quality.quality_report(c, actor)
+
+
+@router.get("/catalog")
+def get_catalog(c: ContainerDep) -> dict[str, Any]:
+    """The catalog: items, openness and fields (public information)."""
+    cat = c.catalog
+    return {
+        "version": cat.version,
+        "edition": cat.edition,
+        "items": [
+            {
+                "code": i.code,
+                "name": i.name,
+                "category": i.category,
+                "version": i.version,
+                "openness": i.openness.value,
+                "adverse": i.adverse,
+                "legal_basis": [str(b) for b in i.legal_basis],
+                "fields": [
+                    {
+                        "code": f.code,
+                        "label": f.label,
+                        "type": f.type.value,
+                        "required": f.required,
+                        "unit": f.unit,
+                    }
+                    for f in i.fields
+                ],
+            }
+            for i in cat.items.values()
+        ],
+    }

@@ -1,0 +1,65 @@
+"""FastAPI application assembly: routers, error mapping, the job scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from citycredit.bootstrap import Container
+from citycredit.kernel.jobs import run_due
+from citycredit.web import api, pages
+from citycredit.web.errors import install_error_handlers
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+async def _scheduler(c: Container, interval: int) -> None:
+    """Run due sweeps forever (in a worker thread, so requests are never blocked)."""
+    while True:
+        try:
+            await asyncio.to_thread(run_due, c)
+        except Exception:  # keep the scheduler alive; each failure is logged and in job_runs
+            log.exception("scheduled jobs failed")
+        await asyncio.sleep(interval)
+
+
+def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
+    """Build the app around a container (tests pass their own)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        interval = container.settings.job_interval_seconds
+        if scheduler and interval > 0:
+            task = asyncio.create_task(_scheduler(container, interval))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="citycredit 公共信用信息平台", version="0.1.0", lifespan=lifespan)
+    app.state.container = container
+    install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        with container.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,195 @@
+"""HTTP end to end: health, submissions, receipts, archive views, the role matrix, disclosure log."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from citycredit.accounts.model import SYSTEM, Role
+from citycredit.accounts.service import add_department, add_user
+from citycredit.bootstrap import Container
+from citycredit.kernel.db import DisclosureRow
+from citycredit.web.app import create_app
+from support import SAMR, uscc
+
+pytestmark = pytest.mark.db
+
+HEADER = "CF_XDR_MC,CF_XDR_LB,CF_XDR_SHXYM,CF_WSH,CF_WFXW,CF_SY,CF_YJ,CF_CFLB,CF_NR,CF_NR_FK,CF_JDRQ,CF_CFJG,CF_CFJGDM,CF_SJLY,CF_SJLYDM"
+AUTH = uscc("11", "610800", "MA0CAMR1")
+CO = uscc("91", "610881", "MA6HTTP1")
+
+
+def csv_body(*extra_rows: str) -> bytes:
+    good = f"神木市某能源有限公司,法人及非法人组织,{CO},神市监罚〔2026〕3号,x,x,x,罚款,罚款2万元,2,2026-11-01,神木市市场监督管理局,{AUTH},{SAMR},{AUTH}"
+    return "\n".join([HEADER, good, *extra_rows]).encode("utf-8")
+
+
+@pytest.fixture
+def world(container: Container) -> Iterator[dict[str, Any]]:
+    tokens = {
+        "a": add_department(container, SYSTEM, name=SAMR, code=AUTH).token,
+        "b": add_department(
+            container, SYSTEM, name="榆林市税务局", code=uscc("11", "610800", "MA0TAX01")
+        ).token,
+        "admin": add_user(
+            container,
+            SYSTEM,
+            username="admin",
+            display_name="管理员",
+            role=Role.credit_office_admin,
+        ).token,
+    }
+    with TestClient(create_app(container, scheduler=False)) as client:
+        yield {"client": client, "tokens": tokens}
+
+
+def h(world: dict[str, Any], who: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world['tokens'][who]}"} if who else {}
+
+
+def submit(world: dict[str, Any], who: str | None, body: bytes, **params: Any) -> Any:
+    data = {"item": "penalty", **{k: v for k, v in params.items() if k != "dry_run"}}
+    url = "/api/v1/submissions" + ("?dry_run=true" if params.get("dry_run") else "")
+    return world["client"].post(
+        url,
+        headers=h(world, who),
+        data=data,
+        files={"file": ("p.csv", io.BytesIO(body), "text/csv")},
+    )
+
+
+def test_healthz(world: dict[str, Any]) -> None:
+    assert world["client"].get("/healthz").json() == {"status": "ok"}
+
+
+def test_submit_receipt_rejects_and_archive(world: dict[str, Any]) -> None:
+    bad = f"坏行有限公司,法人及非法人组织,{CO[:-1]}0,神市监罚〔2026〕4号,x,x,x,罚款,x,1,2026-02-30,x,{AUTH},{SAMR},{AUTH}"
+    r = submit(world, "a", csv_body(bad))
+    assert r.status_code == 200, r.text
+    receipt = r.json()
+    assert (receipt["received"], receipt["new"], receipt["rejected"]) == (2, 1, 1)
+    sid = receipt["submission_id"]
+    c = world["client"]
+    assert c.get(f"/api/v1/submissions/{sid}", headers=h(world, "a")).json()["new"] == 1
+    rejects = c.get(f"/api/v1/submissions/{sid}/rejects", headers=h(world, "a")).json()["rejects"]
+    fields = {x["field"] for x in rejects[0]["reasons"]}
+    assert {"CF_XDR_SHXYM", "CF_JDRQ"} <= fields
+    found = c.get("/api/v1/subjects", params={"q": "某能源"}).json()["results"]
+    assert [s["uscc"] for s in found] == [CO]
+    archive = c.get(f"/api/v1/subjects/{found[0]['subject_id']}/archive").json()
+    (group,) = archive["groups"]
+    rec = group["records"][0]
+    assert (
+        group["item"] == "penalty"
+        and rec["adverse"]
+        and rec["publication_end"]
+        and rec["legal_basis"]
+    )
+    by_uscc = c.get("/api/v1/subjects", params={"q": CO.lower()}).json()["results"]
+    assert len(by_uscc) == 1
+    page = c.get(f"/subjects/{found[0]['subject_id']}")
+    assert (
+        page.status_code == 200 and "神木市某能源有限公司" in page.text and "行政处罚" in page.text
+    )
+
+
+def test_dry_run_over_http_stores_nothing(world: dict[str, Any]) -> None:
+    r = submit(world, "a", csv_body(), dry_run=True).json()
+    assert r["dry_run"] and r["new"] == 1
+    assert world["client"].get("/api/v1/subjects", params={"q": "某能源"}).json()["results"] == []
+
+
+def test_bad_file_names_the_problem(world: dict[str, Any]) -> None:
+    r = submit(world, "a", b"foo,bar\n1,2\n")
+    assert r.status_code == 422 and r.json()["field"] == "header"
+
+
+def test_role_matrix(world: dict[str, Any]) -> None:
+    c = world["client"]
+    sid = submit(world, "a", csv_body()).json()["submission_id"]
+    subject = c.get("/api/v1/subjects", params={"q": CO}).json()["results"][0]["subject_id"]
+    history_rec = c.get(f"/api/v1/subjects/{subject}/archive").json()["groups"][0]["records"][0][
+        "record_id"
+    ]
+    authorised = f"/api/v1/subjects/{subject}/archive?view=authorised&purpose=行政许可审查"
+    cases: list[tuple[str, str, dict[str | None, int]]] = [
+        ("GET", f"/api/v1/subjects?q={CO}", {None: 200, "a": 200, "b": 200, "admin": 200}),
+        (
+            "GET",
+            f"/api/v1/subjects/{subject}/archive",
+            {None: 200, "a": 200, "b": 200, "admin": 200},
+        ),
+        ("GET", authorised, {None: 403, "a": 200, "b": 200, "admin": 200}),
+        ("GET", f"/api/v1/submissions/{sid}", {None: 403, "a": 200, "b": 403, "admin": 200}),
+        (
+            "GET",
+            f"/api/v1/submissions/{sid}/rejects",
+            {None: 403, "a": 200, "b": 403, "admin": 200},
+        ),
+        (
+            "GET",
+            f"/api/v1/records/{history_rec}/history",
+            {None: 403, "a": 200, "b": 403, "admin": 200},
+        ),
+        ("GET", "/api/v1/unresolved", {None: 403, "a": 403, "b": 403, "admin": 200}),
+        ("GET", "/api/v1/quality", {None: 200, "a": 200, "b": 200, "admin": 200}),
+    ]
+    for method, url, expected in cases:
+        for who, status in expected.items():
+            got = c.request(method, url, headers=h(world, who)).status_code
+            assert got == status, (method, url, who, got)
+    assert submit(world, None, csv_body()).status_code == 403
+    assert submit(world, "admin", csv_body()).status_code == 422  # must name the department
+    assert submit(world, "admin", csv_body(), department=SAMR).status_code == 200
+    assert submit(world, "b", csv_body(), department=SAMR).status_code == 403  # other department
+    w = {"reason": "复议撤销"}
+    assert c.post(f"/api/v1/records/{history_rec}/withdraw", json=w).status_code == 403
+    assert (
+        c.post(f"/api/v1/records/{history_rec}/withdraw", json=w, headers=h(world, "b")).status_code
+        == 403
+    )
+    assert (
+        c.post(f"/api/v1/records/{history_rec}/withdraw", json=w, headers=h(world, "a")).status_code
+        == 200
+    )
+    assert (
+        c.get("/api/v1/quality", headers={"Authorization": "Bearer cc_forged"}).status_code == 401
+    )
+
+
+def test_every_authorised_read_is_in_the_disclosure_log(
+    world: dict[str, Any], container: Container
+) -> None:
+    c = world["client"]
+    submit(world, "a", csv_body())
+    subject = c.get("/api/v1/subjects", params={"q": CO}).json()["results"][0]["subject_id"]
+    url = f"/api/v1/subjects/{subject}/archive"
+    assert (
+        c.get(url, params={"view": "authorised"}, headers=h(world, "b")).status_code == 422
+    )  # no purpose
+    for who, purpose in (
+        ("a", "行政处罚案件核查"),
+        ("b", "纳税信用评价"),
+        ("admin", "信用修复审核"),
+    ):
+        r = c.get(url, params={"view": "authorised", "purpose": purpose}, headers=h(world, who))
+        assert r.status_code == 200 and r.json()["view"] == "authorised"
+    c.get(url)  # public reads are not logged
+    with container.uow() as uow:
+        rows = list(uow.session.scalars(select(DisclosureRow).order_by(DisclosureRow.id)))
+    assert [(r.purpose, r.subject_id, r.items) for r in rows] == [
+        ("行政处罚案件核查", subject, ["penalty"]),
+        ("纳税信用评价", subject, ["penalty"]),
+        ("信用修复审核", subject, ["penalty"]),
+    ]
+    assert [r.actor_role for r in rows] == [
+        "department_staff",
+        "department_staff",
+        "credit_office_admin",
+    ]
+    assert rows[0].department_id != rows[1].department_id

@@ -1,0 +1,257 @@
+"""Intake end to end on SQLite and PostgreSQL: receipts, quarantine, idempotency, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from citycredit.accounts.model import SYSTEM
+from citycredit.bootstrap import Container
+from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, SubmissionRow
+from citycredit.ingest.service import (
+    get_receipt,
+    ingest_submission,
+    list_rejects,
+    record_history,
+    withdraw_record,
+)
+from citycredit.kernel.db import OutboxEventRow
+from citycredit.subjects.archive import public_archive
+from citycredit.subjects.db import SubjectRow
+from support import SAMR, department, uscc, write_csv
+
+pytestmark = pytest.mark.db
+
+HEADER = [
+    "CF_XDR_MC",
+    "CF_XDR_LB",
+    "CF_XDR_SHXYM",
+    "CF_WSH",
+    "CF_WFXW",
+    "CF_SY",
+    "CF_YJ",
+    "CF_CFLB",
+    "CF_NR",
+    "CF_NR_FK",
+    "CF_JDRQ",
+    "CF_CFJG",
+    "CF_CFJGDM",
+    "CF_SJLY",
+    "CF_SJLYDM",
+]
+SAMR_CODE = uscc("11", "610800", "MA0CAMR1")
+CO_A = uscc("91", "610881", "MA6CW1A1")  # 神木市
+CO_B = uscc("91", "610802", "MA6CW2B2")  # 榆阳区
+
+
+def penalty(**over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "CF_XDR_MC": "神木市大柳塔煤业有限公司",
+        "CF_XDR_LB": "法人及非法人组织",
+        "CF_XDR_SHXYM": CO_A,
+        "CF_WSH": "神市监罚〔2026〕1号",
+        "CF_WFXW": "未按规定公示年度报告",
+        "CF_SY": "经查，当事人……",
+        "CF_YJ": "《企业信息公示暂行条例》第十八条",
+        "CF_CFLB": "罚款",
+        "CF_NR": "罚款2万元",
+        "CF_NR_FK": "2",
+        "CF_JDRQ": "2026-10-10",
+        "CF_CFJG": "神木市市场监督管理局",
+        "CF_CFJGDM": SAMR_CODE,
+        "CF_SJLY": SAMR,
+        "CF_SJLYDM": SAMR_CODE,
+    }
+    row.update(over)
+    return row
+
+
+def csv_of(
+    tmp: Path, rows: list[dict[str, Any]], name: str = "p.csv", encoding: str = "utf-8"
+) -> Path:
+    return write_csv(
+        tmp / name, HEADER, [[r.get(h) for h in HEADER] for r in rows], encoding=encoding
+    )
+
+
+def ingest(c: Container, path: Path, item: str = "penalty", **kw: Any) -> dict[str, Any]:
+    actor = department(c) if not kw.pop("existing", False) else None
+    from citycredit.accounts.service import department_principal
+
+    actor = actor or department_principal(c, SAMR)
+    return ingest_submission(c, actor, path=path, item_code=item, **kw).as_dict()
+
+
+def test_valid_file_is_stored_with_a_balanced_receipt(container: Container, tmp_path: Path) -> None:
+    rows = [
+        penalty(),
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_XDR_MC="榆阳区某商贸有限公司", CF_XDR_SHXYM=CO_B),
+    ]
+    r = ingest(container, csv_of(tmp_path, rows))
+    assert (r["received"], r["new"], r["rejected"], r["balanced"]) == (2, 2, 0, True)
+    with container.uow() as uow:
+        s = uow.session
+        assert s.scalar(select(func.count()).select_from(RecordRow)) == 2
+        # the subjects were created from the coded rows, with the county from the USCC
+        a = s.scalar(select(SubjectRow).where(SubjectRow.uscc == CO_A))
+        assert a is not None and a.division_code == "610881" and a.subject_type == "enterprise"
+        # fine 2 万元 is stored as 20000 元
+        v = s.scalar(
+            select(RecordVersionRow).join(RecordRow).where(RecordRow.subject_id == a.subject_id)
+        )
+        assert v is not None and v.payload["CF_NR_FK"] == "20000.00"
+        events = s.scalars(select(OutboxEventRow.event_type)).all()
+        assert events.count("record.accepted") == 2 and "submission.completed" in events
+
+
+BAD_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "bad check digit",
+        {"CF_XDR_SHXYM": CO_A[:-1] + ("0" if CO_A[-1] != "0" else "1")},
+        "CF_XDR_SHXYM",
+        "checksum",
+    ),
+    ("missing decision number", {"CF_WSH": ""}, "CF_WSH", "required"),
+    ("impossible date", {"CF_JDRQ": "2023-02-30"}, "CF_JDRQ", "invalid_date"),
+    ("unknown penalty type", {"CF_CFLB": "打板子"}, "CF_CFLB", "not_in_enum"),
+    ("placeholder code", {"CF_XDR_SHXYM": "00000000000000000X"}, "CF_XDR_SHXYM", "placeholder"),
+    ("type vs prefix", {"CF_XDR_LB": "个体工商户"}, "CF_XDR_LB", "type_mismatch"),
+    ("negative fine", {"CF_NR_FK": "-1"}, "CF_NR_FK", "negative_amount"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "change", "field", "code"), BAD_ROWS, ids=[b[0] for b in BAD_ROWS]
+)
+def test_every_bad_row_is_quarantined_with_its_reason(
+    container: Container, tmp_path: Path, label: str, change: dict[str, Any], field: str, code: str
+) -> None:
+    rows = [penalty(), penalty(**{"CF_WSH": "神市监罚〔2026〕9号", **change})]
+    r = ingest(container, csv_of(tmp_path, rows))
+    assert r["balanced"] and (r["received"], r["new"], r["rejected"]) == (2, 1, 1), label
+    rejects = list_rejects(container, SYSTEM, r["submission_id"])
+    assert len(rejects) == 1 and rejects[0]["row"] == 2
+    reasons = rejects[0]["reasons"]
+    assert {(x["field"], x["code"]) for x in reasons} >= {(field, code)}, reasons
+    # the raw row is kept as sent: nothing is lost
+    assert rejects[0]["raw"]["CF_WSH"] == (rows[1]["CF_WSH"] or None)
+
+
+def test_one_reason_per_failing_field(container: Container, tmp_path: Path) -> None:
+    r = ingest(
+        container, csv_of(tmp_path, [penalty(CF_JDRQ="2023-02-30", CF_CFLB="打板子", CF_SY="")])
+    )
+    (reject,) = list_rejects(container, SYSTEM, r["submission_id"])
+    assert sorted(x["field"] for x in reject["reasons"]) == ["CF_CFLB", "CF_JDRQ", "CF_SY"]
+    assert all(x["message"] for x in reject["reasons"])
+
+
+def test_resending_adds_nothing(container: Container, tmp_path: Path) -> None:
+    path = csv_of(tmp_path, [penalty(), penalty(CF_WSH="神市监罚〔2026〕2号")])
+    first = ingest(container, path)
+    second = ingest(container, path, existing=True)
+    assert first["new"] == 2
+    assert (second["new"], second["corrected"], second["duplicate"]) == (0, 0, 2)
+    with container.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(RecordVersionRow)) == 2
+
+
+def test_repeated_key_in_one_file_keeps_the_later_row(container: Container, tmp_path: Path) -> None:
+    rows = [penalty(CF_NR="罚款2万元"), penalty(CF_NR="罚款2万元（更正）")]
+    r = ingest(container, csv_of(tmp_path, rows))
+    assert (r["received"], r["new"], r["duplicate"], r["balanced"]) == (2, 1, 1, True)
+    with container.uow() as uow:
+        v = uow.session.scalar(select(RecordVersionRow))
+        assert v is not None and v.payload["CF_NR"] == "罚款2万元（更正）" and v.row_number == 2
+
+
+def test_correction_supersedes_and_keeps_history(container: Container, tmp_path: Path) -> None:
+    ingest(container, csv_of(tmp_path, [penalty()], "a.csv"))
+    r = ingest(
+        container,
+        csv_of(tmp_path, [penalty(CF_NR_FK="3", CF_NR="罚款3万元")], "b.csv"),
+        existing=True,
+    )
+    assert (r["new"], r["corrected"]) == (0, 1)
+    with container.uow() as uow:
+        rec = uow.session.scalar(select(RecordRow))
+        assert rec is not None and rec.current_version == 2
+    hist = record_history(container, SYSTEM, rec.id)
+    assert [h["kind"] for h in hist] == ["original", "correction"]
+    assert (
+        hist[0]["payload"]["CF_NR_FK"] == "20000.00"
+        and hist[1]["payload"]["CF_NR_FK"] == "30000.00"
+    )
+
+
+def test_withdrawal_removes_from_public_view_and_keeps_history(
+    container: Container, tmp_path: Path
+) -> None:
+    ingest(container, csv_of(tmp_path, [penalty()]))
+    with container.uow() as uow:
+        rec = uow.session.scalar(select(RecordRow))
+        assert rec is not None
+    before = public_archive(container, SYSTEM, rec.subject_id)
+    assert before["total"] == 1
+    from citycredit.accounts.service import department_principal
+
+    withdraw_record(
+        container, department_principal(container, SAMR), rec.id, "处罚决定已被行政复议撤销"
+    )
+    after = public_archive(container, SYSTEM, rec.subject_id)
+    assert after["total"] == 0
+    hist = record_history(container, SYSTEM, rec.id)
+    assert [h["kind"] for h in hist] == ["original", "withdrawal"]
+    assert hist[1]["reason"] == "处罚决定已被行政复议撤销"
+    # re-sending the withdrawn record reinstates it as a correction, visibly
+    r = ingest(container, csv_of(tmp_path, [penalty()], "again.csv"), existing=True)
+    assert r["corrected"] == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_encodings_are_detected(container: Container, tmp_path: Path, encoding: str) -> None:
+    r = ingest(container, csv_of(tmp_path, [penalty()], encoding=encoding))
+    assert r["new"] == 1
+    expected = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}
+    assert r["encoding"] == expected[encoding] and r["encoding_reason"]
+    with container.uow() as uow:
+        v = uow.session.scalar(select(RecordVersionRow))
+        assert v is not None and v.payload["CF_XDR_MC"] == "神木市大柳塔煤业有限公司"
+
+
+def test_dry_run_validates_without_storing(container: Container, tmp_path: Path) -> None:
+    r = ingest(
+        container,
+        csv_of(tmp_path, [penalty(), penalty(CF_JDRQ="2023-02-30", CF_WSH="x")]),
+        dry_run=True,
+    )
+    assert (r["received"], r["new"], r["rejected"], r["dry_run"]) == (2, 1, 1, True)
+    with container.uow() as uow:
+        s = uow.session
+        assert s.scalar(select(func.count()).select_from(SubmissionRow)) == 0
+        assert s.scalar(select(func.count()).select_from(RecordRow)) == 0
+        assert s.scalar(select(func.count()).select_from(RejectRow)) == 0
+
+
+def test_receipt_can_be_read_back(container: Container, tmp_path: Path) -> None:
+    r = ingest(container, csv_of(tmp_path, [penalty()]))
+    again = get_receipt(container, SYSTEM, r["submission_id"]).as_dict()
+    assert {k: again[k] for k in ("received", "new", "rejected", "sha256")} == {
+        k: r[k] for k in ("received", "new", "rejected", "sha256")
+    }
+
+
+def test_real_world_values_are_understood(container: Container, tmp_path: Path) -> None:
+    rows = [
+        penalty(CF_JDRQ="2026/10/10"),
+        penalty(CF_WSH="b", CF_JDRQ="20261011"),
+        penalty(CF_WSH="c", CF_JDRQ="2026-10-12 00:00:00"),
+    ]
+    r = ingest(container, csv_of(tmp_path, rows))
+    assert r["new"] == 3, list_rejects(container, SYSTEM, r["submission_id"])
+    with container.uow() as uow:
+        dates = sorted(str(d) for d in uow.session.scalars(select(RecordRow.decision_date)))
+    assert dates == ["2026-10-10", "2026-10-11", "2026-10-12"]

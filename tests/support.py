@@ -1,0 +1,47 @@
+"""Test support: departments, valid codes and small department files."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from citycredit.accounts.model import SYSTEM, Principal
+from citycredit.accounts.service import add_department, department_principal
+from citycredit.bootstrap import Container
+from citycredit.shared.ids import id_check_char, org_code_check_char, uscc_check_char
+
+SAMR = "榆林市市场监督管理局"
+SAMR_CODE_BODY = "11610800"  # 机关, registered in 榆林市
+
+
+def uscc(prefix: str, division: str, body8: str) -> str:
+    """A valid USCC: prefix (2) + division (6) + body (8) + org check + mod-31 check."""
+    first17 = prefix + division + body8 + org_code_check_char(body8)
+    return first17 + uscc_check_char(first17)
+
+
+def id_number(division: str, birth: str, seq: str = "123") -> str:
+    """A valid synthetic resident ID number."""
+    first17 = division + birth + seq
+    return first17 + id_check_char(first17)
+
+
+def department(c: Container, name: str = SAMR, body8: str = "MA0CAMR1") -> Principal:
+    """Register a department and return its principal."""
+    add_department(c, SYSTEM, name=name, code=uscc("11", "610800", body8))
+    return department_principal(c, name)
+
+
+def write_csv(
+    path: Path, header: Sequence[str], rows: Sequence[Sequence[object]], *, encoding: str = "utf-8"
+) -> Path:
+    """Write a department CSV in the given encoding."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if v is None else v for v in r])
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path

@@ -12,13 +12,8 @@ from citycredit.accounts.model import SYSTEM
 from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow, RejectRow
-from citycredit.ingest.service import (
-    attach_unresolved,
-    dismiss_unresolved,
-    ingest_submission,
-    list_rejects,
-    list_unresolved,
-)
+from citycredit.ingest.service import ingest_submission, list_rejects
+from citycredit.ingest.unresolved import attach_unresolved, dismiss_unresolved, list_unresolved
 from citycredit.subjects.db import SubjectRow
 from support import SAMR, department, uscc, write_csv
 

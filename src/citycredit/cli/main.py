@@ -289,7 +289,7 @@ def unresolved_list(ctx: typer.Context) -> None:
     """List the clerk's queue of rows whose subject could not be identified."""
     if ctx.invoked_subcommand:
         return
-    from citycredit.ingest.service import list_unresolved
+    from citycredit.ingest.unresolved import list_unresolved
 
     rows = _run(list_unresolved, _container(), SYSTEM)
     table = Table("id", "信息项", "名称", "区划", "候选", "批次", "行")
@@ -311,7 +311,7 @@ def unresolved_list(ctx: typer.Context) -> None:
 @unresolved_app.command("attach")
 def unresolved_attach(unresolved_id: int, subject_id: str) -> None:
     """Attach a queued row to a subject."""
-    from citycredit.ingest.service import attach_unresolved
+    from citycredit.ingest.unresolved import attach_unresolved
 
     rid = _run(attach_unresolved, _container(), SYSTEM, unresolved_id, subject_id)
     console.print(f"已认领，记录 {rid}")
@@ -322,7 +322,7 @@ def unresolved_dismiss(
     unresolved_id: int, reason: Annotated[str, typer.Option("--reason")]
 ) -> None:
     """Return a queued row to its department."""
-    from citycredit.ingest.service import dismiss_unresolved
+    from citycredit.ingest.unresolved import dismiss_unresolved
 
     _run(dismiss_unresolved, _container(), SYSTEM, unresolved_id, reason)
     console.print("已退回")

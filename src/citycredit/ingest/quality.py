@@ -98,7 +98,7 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def quality_report(c: Container, actor: Principal) -> dict[str, Any]:
-    """Per department and item: 归集率, timeliness, completeness, rejections, unresolved; 档案覆盖率."""
+    """Per department and item: 归集率, timeliness, completeness, rejections; 档案覆盖率."""
     require(actor, Permission.read_quality)
     today = local_date(c.clock.now())
     with c.uow() as uow:

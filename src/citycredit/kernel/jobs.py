@@ -1,4 +1,4 @@
-"""Jobs: named sweeps with an interval; `citycredit jobs run-due` and the server run the due ones."""
+"""Jobs: named sweeps with an interval; `citycredit jobs run-due` and the server run due ones."""
 
 from __future__ import annotations
 

@@ -11,7 +11,12 @@ from typing import Any
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.service import add_department, add_user, department_principal
 from citycredit.bootstrap import Container
-from citycredit.ingest.service import Receipt, ingest_submission, withdraw_record
+from citycredit.ingest.service import (
+    Receipt,
+    ingest_submission,
+    locate_record,
+    withdraw_record,
+)
 
 
 @dataclass
@@ -46,8 +51,10 @@ def load_city(
             ingest_submission(c, actor, path=out_dir / f["path"], item_code=f["item"])
         )
     for w in manifest.get("withdrawals", []):
-        record_id = w.get("record_id")
-        if record_id:
-            withdraw_record(c, department_principal(c, w["department"]), record_id, w["reason"])
-            result.withdrawn += 1
+        # A department withdraws by the fields it knows: the subject's code and the item's key.
+        actor = department_principal(c, w["department"])
+        row = {k: v for k, v in {**w["subject"], **w["key"]}.items() if v}
+        record_id = locate_record(c, actor, w["item"], row)
+        withdraw_record(c, actor, record_id, w["reason"])
+        result.withdrawn += 1
     return result

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel
 
-from citycredit.ingest import quality
+from citycredit.ingest import quality, unresolved
 from citycredit.ingest import service as ingest
 from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
@@ -114,7 +114,7 @@ def get_history(record_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[st
 @router.get("/unresolved")
 def get_unresolved(c: ContainerDep, actor: PrincipalDep, status: str = "open") -> dict[str, Any]:
     """The clerk's queue of rows whose subject could not be identified."""
-    rows = ingest.list_unresolved(c, actor, status=status)
+    rows = unresolved.list_unresolved(c, actor, status=status)
     return {"count": len(rows), "unresolved": rows}
 
 
@@ -127,7 +127,7 @@ def post_attach(
     unresolved_id: int, body: AttachBody, c: ContainerDep, actor: PrincipalDep
 ) -> dict[str, Any]:
     """Attach a queued row to a subject (stores it as a record)."""
-    return {"record_id": ingest.attach_unresolved(c, actor, unresolved_id, body.subject_id)}
+    return {"record_id": unresolved.attach_unresolved(c, actor, unresolved_id, body.subject_id)}
 
 
 class DismissBody(BaseModel):
@@ -139,7 +139,7 @@ def post_dismiss(
     unresolved_id: int, body: DismissBody, c: ContainerDep, actor: PrincipalDep
 ) -> dict[str, Any]:
     """Return a queued row to its department."""
-    ingest.dismiss_unresolved(c, actor, unresolved_id, body.reason)
+    unresolved.dismiss_unresolved(c, actor, unresolved_id, body.reason)
     return {"id": unresolved_id, "status": "dismissed"}
 
 

@@ -147,20 +147,21 @@ def test_library_covers_2004_to_2026(cal: LegalCalendar) -> None:
     assert cal.day(date(2003, 10, 1)).confirmed is False
 
 
-def test_deadline_running_from_2026_into_unconfirmed_2027(cal: LegalCalendar) -> None:
+def test_deadline_running_from_a_confirmed_into_an_unconfirmed_year(tmp_path: Path) -> None:
     """Counting into a year without data flags the deadline, counting weekdays only."""
-    if cal.day(date(2027, 1, 4)).confirmed:
-        pytest.skip("2027 arrangement is now available (library or data file)")
-    # Decision Mon 2026-12-28: 12/29, 12/30, 12/31, then 2027-01-01 (Fri, weekday
-    # fallback counts it), Mon 1/4, 1/5, 1/6.
-    deadline = cal.add_working_days(date(2026, 12, 28), 7)
-    assert deadline.due == date(2027, 1, 6)
+    # 2040 is confirmed by a data file (no holidays at year end); 2041 has no data at all.
+    _write_year(tmp_path, 2040, {"year": 2040, "source": "test", "holidays": [], "workdays": []})
+    cal = LegalCalendar(extra_data_dir=tmp_path)
+    # Decision Fri 2040-12-28: Mon 12/31, then 2041-01-01 (Tue, weekday fallback counts it),
+    # 1/2, 1/3, 1/4, Mon 1/7, Tue 1/8.
+    deadline = cal.add_working_days(date(2040, 12, 28), 7)
+    assert deadline.due == date(2041, 1, 8)
     assert deadline.confirmed is False
     assert deadline.note == UNCONFIRMED_NOTE
-    assert cal.year_source(2027) == UNCONFIRMED_NOTE
-    # A deadline that stays inside 2026 remains confirmed.
-    inside = cal.add_working_days(date(2026, 12, 28), 3)
-    assert inside.due == date(2026, 12, 31)
+    assert cal.year_source(2041) == UNCONFIRMED_NOTE
+    # A deadline that stays inside 2040 remains confirmed.
+    inside = cal.add_working_days(date(2040, 12, 28), 1)
+    assert inside.due == date(2040, 12, 31)
     assert (inside.confirmed, inside.note) == (True, None)
 
 

@@ -1,0 +1,348 @@
+"""The row pipeline of one submission: parse, check, resolve the subject, store or quarantine.
+
+Used by the submission service and by the clerk's queue (attaching a codeless row runs the
+same store step), so every path into the archive applies the same rules.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.db import DepartmentRow
+from citycredit.accounts.model import Principal
+from citycredit.bootstrap import Container
+from citycredit.catalog.model import CatalogItem
+from citycredit.catalog.publication import publication_for
+from citycredit.catalog.values import check_required, parse_field
+from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, UnresolvedRow
+from citycredit.ingest.model import Counts, Reason, canonical_bytes, json_value, record_key
+from citycredit.kernel import outbox
+from citycredit.shared.calendar import local_date
+from citycredit.shared.digest import content_hash
+from citycredit.shared.errors import FieldError
+from citycredit.shared.idgen import new_id
+from citycredit.subjects.db import SubjectRow
+from citycredit.subjects.model import SubjectType
+from citycredit.subjects.service import SubjectRegistry, check_category, facts_from_roles
+
+REGISTRATION_ITEM = "registration"
+FLUSH_EVERY = 500
+SUBJECT_UNRESOLVED = "subject_unresolved"
+
+
+def roles_of(item: CatalogItem) -> dict[str, str]:
+    return {spec.role: spec.code for spec in item.fields if spec.role}
+
+
+class Intake:
+    """The state of one submission being processed inside one unit of work."""
+
+    def __init__(
+        self,
+        c: Container,
+        s: Session,
+        item: CatalogItem,
+        dept: DepartmentRow,
+        submission_id: str,
+        actor: Principal,
+        now: datetime,
+    ) -> None:
+        self.c, self.s, self.item, self.dept = c, s, item, dept
+        self.submission_id = submission_id
+        self.actor = actor
+        self.now = now
+        self.today = local_date(now)  # "not in the future" is judged by the injected clock
+        self.roles = roles_of(item)
+        self.registry = SubjectRegistry(s, c.digester, now=now, actor_label=actor.label)
+        self.counts = Counts()
+        self.notes: list[str] = []
+        # record_key → (row number, version row id created by this submission or None, hash)
+        self.seen: dict[str, tuple[int, int | None, str]] = {}
+        obligations = [
+            o
+            for o in item.obligations
+            if o.department == dept.name and o.frequency == "event" and o.due_working_days
+        ]
+        self.due_days = obligations[0].due_working_days if obligations else None
+        # The obligation to this platform starts when the department is onboarded: decisions
+        # taken before that are a backfill, stored but not counted in 归集率.
+        self.onboarded = local_date(dept.created_at)
+
+    # -- one row ------------------------------------------------------------------------------
+    def parse(self, mapped: dict[str, str | None]) -> tuple[dict[str, Any], list[Reason]]:
+        values: dict[str, Any] = {}
+        reasons: list[Reason] = []
+        failed: set[str] = set()
+        for code, raw in mapped.items():
+            try:
+                values[code] = parse_field(self.item.field(code), raw, today=self.today)
+            except FieldError as e:
+                failed.add(code)
+                reasons.append(Reason(e.field, e.value, e.code, e.message))
+        for e in check_required(self.item, values):
+            if e.field not in failed:
+                failed.add(e.field)
+                reasons.append(Reason(e.field, e.value, e.code, e.message))
+        if not reasons and (cat := self.roles.get("subject_category")):
+            facts = facts_from_roles(values, self.roles)
+            for e in check_category(facts, category_field=cat):
+                reasons.append(Reason(e.field, e.value, e.code, e.message))
+        return values, reasons
+
+    def process(self, number: int, raw: dict[str, Any], mapped: dict[str, str | None]) -> None:
+        self.counts.received += 1
+        values, reasons = self.parse(mapped)
+        if reasons:
+            self.reject(number, raw, reasons)
+            return
+        decision = self._decision_date(values)
+        try:
+            publication = publication_for(self.item, values, decision)
+        except FieldError as e:
+            self.reject(number, raw, [Reason(e.field, e.value, e.code, e.message)])
+            return
+        registration = self.item.code == REGISTRATION_ITEM
+        facts = facts_from_roles(values, self.roles, registration=registration)
+        resolution = self.registry.resolve(
+            facts, create=True, origin="registration" if registration else "record"
+        )
+        if resolution.subject is None:
+            self.unresolved(
+                number, raw, mapped, values, resolution.candidates, resolution.division_code
+            )
+            return
+        if self.item.code == REGISTRATION_ITEM and not resolution.created:
+            self.registry.register(resolution.subject, facts)
+        self.store(number, resolution.subject, values, decision, publication)
+
+    def _decision_date(self, values: dict[str, Any]) -> date | None:
+        code = self.item.decision_date_field
+        value = values.get(code) if code else None
+        if isinstance(value, datetime):
+            return local_date(value)
+        return value if isinstance(value, date) else None
+
+    def reject(self, number: int, raw: dict[str, Any], reasons: list[Reason]) -> RejectRow:
+        self.counts.rejected += 1
+        row = RejectRow(
+            submission_id=self.submission_id,
+            row_number=number,
+            raw=raw,
+            reasons=[r.as_dict() for r in reasons],
+            status="open",
+            created_at=self.now,
+        )
+        self.s.add(row)
+        return row
+
+    def unresolved(
+        self,
+        number: int,
+        raw: dict[str, Any],
+        mapped: dict[str, str | None],
+        values: dict[str, Any],
+        candidates: list[dict[str, Any]],
+        division: str | None,
+    ) -> None:
+        name_code = self.roles.get("subject_name")
+        name = str(values.get(name_code) or "") if name_code else ""
+        msg = (
+            f"无法确定主体「{name}」：没有统一社会信用代码或证件号码，按注册号、组织机构代码和"
+            f"名称+区划均未唯一匹配（候选 {len(candidates)} 个），已转入待认领队列"
+        )
+        reject = self.reject(
+            number, raw, [Reason(name_code or "subject", name, SUBJECT_UNRESOLVED, msg)]
+        )
+        self.s.flush()
+        self.counts.unresolved += 1
+        self.s.add(
+            UnresolvedRow(
+                submission_id=self.submission_id,
+                reject_id=reject.id,
+                department_id=self.dept.id,
+                item_code=self.item.code,
+                row_number=number,
+                name=name,
+                division_code=division,
+                values=dict(mapped),
+                candidates=candidates,
+                status="open",
+                created_at=self.now,
+            )
+        )
+
+    def store(
+        self,
+        number: int | None,
+        subject: SubjectRow,
+        values: dict[str, Any],
+        decision: date | None,
+        publication: Any,
+    ) -> tuple[str, str]:
+        """Store a valid row as new, correction or duplicate; returns (outcome, record id)."""
+        key_hash, key_text = record_key(
+            self.item.code, subject.subject_id, self.item.key_of(values)
+        )
+        payload: dict[str, Any] = {}
+        personal: dict[str, Any] = {}
+        for code, value in values.items():
+            if value is None:
+                continue
+            (personal if self.item.field(code).personal else payload)[code] = json_value(value)
+        digest = content_hash(canonical_bytes({"payload": payload, "personal": personal}))
+        published, unpublished_reason = (
+            publication.published,
+            None if publication.published else "severity",
+        )
+        if published and _minor_at(subject, decision) and self.item.is_adverse(values):
+            # Penalties against a person who was a minor at the decision date are never published.
+            published, unpublished_reason = False, "minor"
+        derived = {
+            "decision_date": decision,
+            "severity": publication.severity.value if publication.severity else None,
+            "severity_inferred": publication.severity_inferred,
+            "severity_rule": publication.rule_id,
+            "published": published,
+            "unpublished_reason": unpublished_reason,
+            "publication_end": publication.publication_end,
+            "repair_from": publication.repair_from,
+            "openness": self.item.openness_for(values).value,
+        }
+        seen = self.seen.get(key_hash)
+        if seen is not None:
+            first_row, version_id, seen_hash = seen
+            self.notes.append(f"第 {number} 行与第 {first_row} 行主键相同（{key_text}），保留后者")
+            if seen_hash == digest or version_id is not None:
+                self.counts.duplicate += 1
+                if version_id is not None and seen_hash != digest:
+                    self._replace_version(
+                        version_id, key_hash, payload, personal, digest, number, derived
+                    )
+                    self.seen[key_hash] = (first_row, version_id, digest)
+                return "duplicate", self._record_id(key_hash)
+        record = self.s.scalar(select(RecordRow).where(RecordRow.record_key == key_hash))
+        if record is None:
+            record = RecordRow(
+                id=new_id("r"),
+                record_key=key_hash,
+                key_text=key_text,
+                item_code=self.item.code,
+                subject_id=subject.subject_id,
+                department_id=self.dept.id,
+                current_version=1,
+                status="active",
+                first_submitted_at=self.now,
+                updated_at=self.now,
+                **derived,
+            )
+            if decision and self.due_days and decision >= self.onboarded:
+                due = self.c.calendar.add_working_days(decision, self.due_days).due
+                record.due_date, record.on_time = due, local_date(self.now) <= due
+            self.s.add(record)
+            self.s.flush()
+            version = self._add_version(record, 1, "original", payload, personal, digest, number)
+            self.counts.new += 1
+            event, outcome = "record.accepted", "new"
+        else:
+            current = self.s.scalar(
+                select(RecordVersionRow).where(
+                    RecordVersionRow.record_id == record.id,
+                    RecordVersionRow.version == record.current_version,
+                )
+            )
+            if record.status == "active" and current is not None and current.content_hash == digest:
+                self.counts.duplicate += 1
+                self.seen[key_hash] = (number or 0, None, digest)
+                return "duplicate", record.id
+            record.current_version += 1
+            record.status = "active"
+            record.updated_at = self.now
+            for k, v in derived.items():
+                setattr(record, k, v)
+            version = self._add_version(
+                record, record.current_version, "correction", payload, personal, digest, number
+            )
+            self.counts.corrected += 1
+            event, outcome = "record.corrected", "corrected"
+        self.seen[key_hash] = (number or 0, version.id, digest)
+        outbox.emit(
+            self.s,
+            event_type=event,
+            aggregate_type="record",
+            aggregate_id=record.id,
+            subject_id=subject.subject_id,
+            at=self.now,
+            payload={
+                "item": self.item.code,
+                "version": record.current_version,
+                "content_hash": digest,
+                "submission_id": self.submission_id,
+            },
+        )
+        return outcome, record.id
+
+    def _record_id(self, key_hash: str) -> str:
+        rid = self.s.scalar(select(RecordRow.id).where(RecordRow.record_key == key_hash))
+        assert rid is not None
+        return rid
+
+    def _add_version(
+        self,
+        record: RecordRow,
+        version: int,
+        kind: str,
+        payload: dict[str, Any],
+        personal: dict[str, Any],
+        digest: str,
+        number: int | None,
+    ) -> RecordVersionRow:
+        row = RecordVersionRow(
+            record_id=record.id,
+            version=version,
+            kind=kind,
+            submission_id=self.submission_id,
+            row_number=number,
+            payload=payload,
+            personal=personal,
+            content_hash=digest,
+            created_by=self.actor.label,
+            created_at=self.now,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def _replace_version(
+        self,
+        version_id: int,
+        key_hash: str,
+        payload: dict[str, Any],
+        personal: dict[str, Any],
+        digest: str,
+        number: int | None,
+        derived: dict[str, Any],
+    ) -> None:
+        """A later row of the same file with the same key replaces the version this file created."""
+        version = self.s.get(RecordVersionRow, version_id)
+        record = self.s.scalar(select(RecordRow).where(RecordRow.record_key == key_hash))
+        assert version is not None and record is not None
+        version.payload, version.personal, version.content_hash = payload, personal, digest
+        version.row_number = number
+        for k, v in derived.items():
+            setattr(record, k, v)
+
+
+def _minor_at(subject: SubjectRow, decision: date | None) -> bool:
+    if (
+        subject.subject_type != SubjectType.natural_person.value
+        or not subject.birth_date
+        or not decision
+    ):
+        return False
+    b = subject.birth_date
+    age = decision.year - b.year - ((decision.month, decision.day) < (b.month, b.day))
+    return age < 18

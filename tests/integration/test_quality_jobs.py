@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ def test_collection_rate_counts_event_obligations_on_time(
     assert cell["records"] == 4 and cell["rejection_rate"] == 0
     with container.uow() as uow:
         due = dict(uow.session.execute(select(RecordRow.decision_date, RecordRow.due_date)).all())
-    assert str(due[datetime(2026, 11, 3).date()]) == "2026-11-12"
+    assert str(due[date(2026, 11, 3)]) == "2026-11-12"
 
 
 def test_periodic_obligations_and_the_overdue_sweep(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.bootstrap import Container, build_container
@@ -35,8 +35,8 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _container() -> Container:
@@ -165,7 +165,8 @@ def catalog_show(item: Annotated[str | None, typer.Argument()] = None) -> None:
     c = _container()
     cat = c.catalog
     if item is None:
-        table = Table("代码", "名称", "类别", "公开属性", "版本")
+        table = Table("名称", "类别", "公开属性", "版本")
+        table.columns.insert(0, Column("代码", no_wrap=True))
         for i in cat.items.values():
             table.add_row(i.code, i.name, i.category, i.openness.label, i.version)
         console.print(f"目录版本 {cat.version}（{cat.edition}）")
@@ -174,7 +175,8 @@ def catalog_show(item: Annotated[str | None, typer.Argument()] = None) -> None:
     it = _run(cat.item, item)
     console.print(f"[bold]{it.name}[/bold]（{it.code}，版本 {it.version}）· {it.openness.label}")
     console.print("依据：" + "；".join(str(b) for b in it.legal_basis))
-    table = Table("字段", "名称", "类型", "必填", "单位", "公开")
+    table = Table("名称", "类型", "必填", "单位", "公开")
+    table.columns.insert(0, Column("字段", no_wrap=True))
     for f in it.fields:
         table.add_row(
             f.code,

@@ -1,0 +1,102 @@
+"""The `citycredit` command end to end (in process), on both databases."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from citycredit.bootstrap import Container
+from citycredit.cli.main import app
+from support import SAMR, uscc, write_csv
+
+pytestmark = pytest.mark.db
+AUTH = uscc("11", "610800", "MA0CAMR1")
+CO = uscc("91", "610802", "MA6CL001")
+PEN = ["CF_XDR_MC", "CF_XDR_LB", "CF_XDR_SHXYM", "CF_WSH", "CF_WFXW", "CF_SY", "CF_YJ", "CF_CFLB", "CF_NR",
+       "CF_NR_FK", "CF_JDRQ", "CF_CFJG", "CF_CFJGDM", "CF_SJLY", "CF_SJLYDM"]
+
+
+@pytest.fixture
+def cli(container: Container, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    s = container.settings
+    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
+    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
+    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str, code: int = 0) -> str:
+    result = cli.invoke(app, list(args))
+    assert result.exit_code == code, (args, result.output)
+    return result.output
+
+
+def test_departments_users_ingest_withdraw_quality(cli: CliRunner, tmp_path: Path) -> None:
+    out = run(cli, "departments", "add", SAMR, "--code", AUTH)
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("cc_") and len(token) > 30
+    run(cli, "departments", "add", SAMR, "--code", AUTH, code=2)  # already exists: a clear error
+    assert "统一社会信用代码" in run(cli, "departments", "add", "某局", "--code", "123", code=2)
+    staff = run(cli, "users", "add", "zhang", "--name", "张三", "--department", SAMR, "--password", "s3cret!")
+    assert staff.strip().splitlines()[-1].startswith("cc_")
+    run(cli, "users", "add", "li", "--role", "department_staff", code=2)  # staff needs a department
+    assert SAMR in run(cli, "departments", "list")
+
+    rows = [["榆阳区某商贸有限公司", "法人及非法人组织", CO, "榆市监罚〔2026〕5号", "x", "x", "x", "罚款", "罚款2万元",
+             "2", "2026-11-02", "榆林市市场监督管理局", AUTH, SAMR, AUTH],
+            ["坏行", "法人及非法人组织", CO, "", "x", "x", "x", "罚款", "x", "1", "2026-02-30", "x", AUTH, SAMR, AUTH]]
+    path = write_csv(tmp_path / "p.csv", PEN, rows, encoding="gbk")
+    dry = json.loads(run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR, "--dry-run", "--json"))
+    assert (dry["new"], dry["rejected"], dry["dry_run"]) == (1, 1, True)
+    receipt = json.loads(run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR, "--json"))
+    assert (receipt["received"], receipt["new"], receipt["rejected"], receipt["encoding"]) == (2, 1, 1, "gb18030")
+    human = run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR)
+    assert "重复 1" in human and "问题数据 1" in human
+    run(cli, "ingest", str(path), "--item", "nonsense", "--department", SAMR, code=2)
+    run(cli, "ingest", str(path), "--item", "penalty", "--department", "不存在的局", code=2)
+
+    out = run(cli, "withdraw", "--department", SAMR, "--reason", "行政复议撤销", "--item", "penalty",
+              "--key", f"CF_XDR_SHXYM={CO}", "--key", "CF_WSH=榆市监罚〔2026〕5号")
+    assert "已撤销" in out
+    run(cli, "withdraw", "--department", SAMR, "--reason", "再次撤销", "--item", "penalty",
+        "--key", f"CF_XDR_SHXYM={CO}", "--key", "CF_WSH=榆市监罚〔2026〕5号", code=2)
+
+    report = json.loads(run(cli, "quality", "--json"))
+    assert report["subjects"] == 1 and report["departments"][0]["department"] == SAMR
+    assert "归集率" in run(cli, "quality")
+    assert "待认领 0 条" in run(cli, "unresolved")
+    jobs = run(cli, "jobs", "run-due")
+    assert "publication_end: ok" in jobs and "deliveries: ok" in jobs
+    assert "没有到期的任务" in run(cli, "jobs", "run-due")
+
+
+def test_catalog_show_and_templates(cli: CliRunner, tmp_path: Path) -> None:
+    listing = run(cli, "catalog", "show")
+    for code in ("registration", "licence", "penalty", "judgment_defaulter", "tax_credit_grade"):
+        assert code in listing
+    detail = run(cli, "catalog", "show", "penalty")
+    assert "CF_WSH" in detail and "行政处罚决定书文号" in detail
+    run(cli, "catalog", "show", "nonsense", code=2)
+    csv_path = tmp_path / "t.csv"
+    run(cli, "catalog", "template", "penalty", "--out", str(csv_path))
+    with csv_path.open(encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh))
+    assert header[:3] == ["CF_XDR_MC", "CF_XDR_LB", "CF_XDR_SHXYM"] and "CF_JDRQ" in header
+    xlsx = tmp_path / "t.xlsx"
+    run(cli, "catalog", "template", "licence", "--format", "xlsx", "--out", str(xlsx))
+    wb = load_workbook(xlsx)
+    first = [c.value for c in next(wb.worksheets[0].iter_rows(max_row=1))]
+    assert "XK_WSH" in first and "XK_YXQZI" in first
+
+
+def test_db_check_and_generate(cli: CliRunner, tmp_path: Path) -> None:
+    assert "一致" in run(cli, "db", "check")
+    out = tmp_path / "city"
+    run(cli, "generate", "--subjects", "60", "--seed", "3", "--out", str(out))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["seed"] == 3 and len(manifest["files"]) > 10

@@ -31,6 +31,7 @@ from citycredit.subjects.service import SubjectRegistry, check_category, facts_f
 
 REGISTRATION_ITEM = "registration"
 FLUSH_EVERY = 500
+MAX_NOTES = 200
 SUBJECT_UNRESOLVED = "subject_unresolved"
 
 
@@ -60,8 +61,6 @@ class Intake:
         self.registry = SubjectRegistry(s, c.digester, now=now, actor_label=actor.label)
         self.counts = Counts()
         self.notes: list[str] = []
-        # record_key → (row number, version row id created by this submission or None, hash)
-        self.seen: dict[str, tuple[int, int | None, str]] = {}
         obligations = [
             o
             for o in item.obligations
@@ -71,6 +70,11 @@ class Intake:
         # The obligation to this platform starts when the department is onboarded: decisions
         # taken before that are a backfill, stored but not counted in 归集率.
         self.onboarded = local_date(dept.created_at)
+
+    def note(self, text: str) -> None:
+        """Keep the first MAX_NOTES notes for the receipt (a bounded list: memory stays flat)."""
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text)
 
     # -- one row ------------------------------------------------------------------------------
     def parse(self, mapped: dict[str, str | None]) -> tuple[dict[str, Any], list[Reason]]:
@@ -212,18 +216,6 @@ class Intake:
             "repair_from": publication.repair_from,
             "openness": self.item.openness_for(values).value,
         }
-        seen = self.seen.get(key_hash)
-        if seen is not None:
-            first_row, version_id, seen_hash = seen
-            self.notes.append(f"第 {number} 行与第 {first_row} 行主键相同（{key_text}），保留后者")
-            if seen_hash == digest or version_id is not None:
-                self.counts.duplicate += 1
-                if version_id is not None and seen_hash != digest:
-                    self._replace_version(
-                        version_id, key_hash, payload, personal, digest, number, derived
-                    )
-                    self.seen[key_hash] = (first_row, version_id, digest)
-                return "duplicate", self._record_id(key_hash)
         record = self.s.scalar(select(RecordRow).where(RecordRow.record_key == key_hash))
         if record is None:
             record = RecordRow(
@@ -244,7 +236,7 @@ class Intake:
                 record.due_date, record.on_time = due, local_date(self.now) <= due
             self.s.add(record)
             self.s.flush()
-            version = self._add_version(record, 1, "original", payload, personal, digest, number)
+            self._add_version(record, 1, "original", payload, personal, digest, number)
             self.counts.new += 1
             event, outcome = "record.accepted", "new"
         else:
@@ -254,21 +246,35 @@ class Intake:
                     RecordVersionRow.version == record.current_version,
                 )
             )
+            if (
+                current is not None
+                and current.submission_id == self.submission_id
+                and (current.kind != "withdrawal")
+            ):
+                # The same key earlier in this file: the later row is kept (it replaces the
+                # version this file created), and the row counts as a duplicate. Looking the
+                # key up in the database instead of a dict keeps memory flat on large files.
+                self.note(f"第 {number} 行与第 {current.row_number} 行主键相同（{key_text}），保留后者")
+                self.counts.duplicate += 1
+                if current.content_hash != digest:
+                    current.payload, current.personal = payload, personal
+                    current.content_hash, current.row_number = digest, number
+                    for k, v in derived.items():
+                        setattr(record, k, v)
+                return "duplicate", record.id
             if record.status == "active" and current is not None and current.content_hash == digest:
                 self.counts.duplicate += 1
-                self.seen[key_hash] = (number or 0, None, digest)
                 return "duplicate", record.id
             record.current_version += 1
             record.status = "active"
             record.updated_at = self.now
             for k, v in derived.items():
                 setattr(record, k, v)
-            version = self._add_version(
+            self._add_version(
                 record, record.current_version, "correction", payload, personal, digest, number
             )
             self.counts.corrected += 1
             event, outcome = "record.corrected", "corrected"
-        self.seen[key_hash] = (number or 0, version.id, digest)
         outbox.emit(
             self.s,
             event_type=event,
@@ -284,11 +290,6 @@ class Intake:
             },
         )
         return outcome, record.id
-
-    def _record_id(self, key_hash: str) -> str:
-        rid = self.s.scalar(select(RecordRow.id).where(RecordRow.record_key == key_hash))
-        assert rid is not None
-        return rid
 
     def _add_version(
         self,
@@ -315,25 +316,6 @@ class Intake:
         self.s.add(row)
         self.s.flush()
         return row
-
-    def _replace_version(
-        self,
-        version_id: int,
-        key_hash: str,
-        payload: dict[str, Any],
-        personal: dict[str, Any],
-        digest: str,
-        number: int | None,
-        derived: dict[str, Any],
-    ) -> None:
-        """A later row of the same file with the same key replaces the version this file created."""
-        version = self.s.get(RecordVersionRow, version_id)
-        record = self.s.scalar(select(RecordRow).where(RecordRow.record_key == key_hash))
-        assert version is not None and record is not None
-        version.payload, version.personal, version.content_hash = payload, personal, digest
-        version.row_number = number
-        for k, v in derived.items():
-            setattr(record, k, v)
 
 
 def _minor_at(subject: SubjectRow, decision: date | None) -> bool:

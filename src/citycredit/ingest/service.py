@@ -144,14 +144,14 @@ def ingest_submission(
         s.flush()
         intake = Intake(c, s, item, dept, submission.id, actor, now)
         if unknown:
-            intake.notes.append("未识别的列（原样保存在问题数据与原始行中）：" + "、".join(unknown))
+            intake.note("未识别的列（原样保存在问题数据与原始行中）：" + "、".join(unknown))
         _run_rows(c, intake, rows, mapping, progress)
         counts = intake.counts
         submission = s.get(SubmissionRow, intake.submission_id)  # type: ignore[assignment]
         assert submission is not None
         for k in ("received", "new", "corrected", "duplicate", "rejected", "unresolved"):
             setattr(submission, k, getattr(counts, k))
-        submission.notes = intake.notes[:200]
+        submission.notes = intake.notes
         submission.status = "completed"
         submission.completed_at = c.clock.now()
         if not counts.balanced:  # an invariant, not an input problem: never store a broken receipt

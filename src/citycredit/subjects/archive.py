@@ -231,7 +231,10 @@ def _entry(
             if is_person and name_code is not None and spec.code == name_code.code:
                 rule = item.display_name_rule.value if public else "full"
                 value = display_person_name(str(value), rule)
-            fields.append({"code": spec.code, "label": spec.label, "value": value})
+            field: dict[str, Any] = {"code": spec.code, "label": spec.label, "value": value}
+            if spec.type.value == "decimal":
+                field["unit"] = "元"  # amounts are stored in 元 whatever unit the source used
+            fields.append(field)
         elif not public and spec.code in v.personal:
             raw = str(v.personal[spec.code])
             masked = mask_id_number(raw) if spec.type.value == "id_number" else mask_phone(raw)

@@ -21,7 +21,7 @@ from citycredit.ingest.service import (
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.subjects.archive import public_archive
 from citycredit.subjects.db import SubjectRow
-from support import SAMR, department, uscc, write_csv
+from support import SAMR, department, id_number, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
@@ -29,6 +29,7 @@ HEADER = [
     "CF_XDR_MC",
     "CF_XDR_LB",
     "CF_XDR_SHXYM",
+    "CF_XDR_ZJHM",
     "CF_WSH",
     "CF_WFXW",
     "CF_SY",
@@ -120,6 +121,17 @@ BAD_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
     ("placeholder code", {"CF_XDR_SHXYM": "00000000000000000X"}, "CF_XDR_SHXYM", "placeholder"),
     ("type vs prefix", {"CF_XDR_LB": "个体工商户"}, "CF_XDR_LB", "type_mismatch"),
     ("negative fine", {"CF_NR_FK": "-1"}, "CF_NR_FK", "negative_amount"),
+    ("code too short", {"CF_XDR_SHXYM": CO_A[:-1]}, "CF_XDR_SHXYM", "length"),
+    ("letter O in code", {"CF_XDR_SHXYM": CO_A[:10] + "O" + CO_A[11:]}, "CF_XDR_SHXYM", "charset"),
+    ("letters in division", {"CF_XDR_SHXYM": "91ABCDEF" + CO_A[8:]}, "CF_XDR_SHXYM", "format"),
+    ("future decision", {"CF_JDRQ": "2027-01-04"}, "CF_JDRQ", "future_date"),
+    ("fine not a number", {"CF_NR_FK": "两万"}, "CF_NR_FK", "invalid_decimal"),
+    ("name too long", {"CF_XDR_MC": "长" * 201}, "CF_XDR_MC", "too_long"),
+    ("bad person ID", {"CF_XDR_LB": "自然人", "CF_XDR_SHXYM": "", "CF_XDR_ZJHM": id_number("610802", "19991345", "001")},
+     "CF_XDR_ZJHM", "birth_date"),
+    ("person ID checksum", {"CF_XDR_LB": "自然人", "CF_XDR_SHXYM": "", "CF_XDR_ZJHM": "360426199101010072"},
+     "CF_XDR_ZJHM", "checksum"),
+    ("person without ID", {"CF_XDR_LB": "自然人", "CF_XDR_SHXYM": ""}, "CF_XDR_ZJHM", "required"),
 ]
 
 
@@ -255,3 +267,29 @@ def test_real_world_values_are_understood(container: Container, tmp_path: Path) 
     with container.uow() as uow:
         dates = sorted(str(d) for d in uow.session.scalars(select(RecordRow.decision_date)))
     assert dates == ["2026-10-10", "2026-10-11", "2026-10-12"]
+
+
+OTHER_ITEMS: list[tuple[str, dict[str, str], dict[str, str], str, str]] = [
+    ("tax_credit_grade", {"NS_MC": "甲公司", "NS_SHXYM": CO_A, "NS_ND": "2025", "NS_DJ": "A", "NS_PDRQ": "2026-04-01"},
+     {"NS_ND": "二〇二五"}, "NS_ND", "invalid_integer"),
+    ("social_insurance_arrears", {"QJ_MC": "甲公司", "QJ_LB": "法人及非法人组织", "QJ_SHXYM": CO_A, "QJ_XZ": "养老保险",
+                                  "QJ_SSQ": "2026-08", "QJ_JE": "100", "QJ_RDRQ": "2026-09-05"},
+     {"QJ_SSQ": "2026-13"}, "QJ_SSQ", "invalid_year_month"),
+    ("abnormal_operation", {"YC_MC": "甲公司", "YC_SHXYM": CO_A, "YC_LRYY": "未按规定报送年度报告",
+                            "YC_LRRQ": "2026-07-01", "YC_LRJG": "神木市市场监督管理局", "YC_ZZJG": ""},
+     {"YC_ZZJG": "ABC"}, "YC_ZZJG", "length"),
+]
+
+
+@pytest.mark.parametrize(("item", "good", "change", "field", "code"), OTHER_ITEMS, ids=[o[0] for o in OTHER_ITEMS])
+def test_quarantine_reasons_of_other_items(
+    container: Container, tmp_path: Path, item: str, good: dict[str, str], change: dict[str, str], field: str,
+    code: str,
+) -> None:
+    bad = {**good, **change}
+    header = list(good)
+    path = write_csv(tmp_path / "f.csv", header, [[good[h] for h in header], [bad[h] for h in header]])
+    r = ingest(container, path, item=item)
+    assert r["balanced"] and (r["received"], r["new"], r["rejected"]) == (2, 1, 1), r
+    (reject,) = list_rejects(container, SYSTEM, r["submission_id"])
+    assert [(x["field"], x["code"]) for x in reject["reasons"]] == [(field, code)]

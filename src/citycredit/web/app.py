@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from citycredit.bootstrap import Container
 from citycredit.kernel.jobs import run_due
-from citycredit.web import api, pages
+from citycredit.web import api, logfilter, pages
 from citycredit.web.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # After uvicorn has configured logging: no ID or phone number reaches a log line.
+        logfilter.install()
         task = None
         interval = container.settings.job_interval_seconds
         if scheduler and interval > 0:

@@ -254,7 +254,8 @@ class Intake:
                 # The same key earlier in this file: the later row is kept (it replaces the
                 # version this file created), and the row counts as a duplicate. Looking the
                 # key up in the database instead of a dict keeps memory flat on large files.
-                self.note(f"第 {number} 行与第 {current.row_number} 行主键相同（{key_text}），保留后者")
+                first = current.row_number
+                self.note(f"第 {number} 行与第 {first} 行主键相同（{key_text}），保留后者")
                 self.counts.duplicate += 1
                 if current.content_hash != digest:
                     current.payload, current.personal = payload, personal

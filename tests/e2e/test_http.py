@@ -193,3 +193,26 @@ def test_every_authorised_read_is_in_the_disclosure_log(
         "credit_office_admin",
     ]
     assert rows[0].department_id != rows[1].department_id
+
+
+def test_authorised_view_shows_personal_fields_masked_only(world: dict[str, Any]) -> None:
+    from support import id_number
+
+    idn = id_number("610802", "19800304", "123")
+    row = f"王小明,自然人,,{idn},神市监罚〔2026〕8号,x,x,x,罚款,罚款2万元,2,2026-11-01,神木市市场监督管理局,{AUTH},{SAMR},{AUTH}"
+    header = HEADER.replace("CF_XDR_SHXYM,", "CF_XDR_SHXYM,CF_XDR_ZJHM,")
+    body = "\n".join([header, row]).encode("utf-8")
+    assert submit(world, "a", body).json()["new"] == 1
+    c = world["client"]
+    # staff can find the person; the public cannot
+    found = c.get("/api/v1/subjects", params={"q": "王小明"}, headers=h(world, "admin")).json()["results"]
+    assert len(found) == 1 and c.get("/api/v1/subjects", params={"q": "王小明"}).json()["results"] == []
+    sid = found[0]["subject_id"]
+    r = c.get(f"/api/v1/subjects/{sid}/archive", params={"view": "authorised", "purpose": "案件核查"},
+              headers=h(world, "a"))
+    assert r.status_code == 200
+    assert idn not in r.text and idn[6:14] not in r.text
+    fields = {f["code"]: f for f in r.json()["groups"][0]["records"][0]["fields"]}
+    assert fields["CF_XDR_ZJHM"]["masked"] and fields["CF_XDR_ZJHM"]["value"].startswith("6108")
+    assert fields["CF_XDR_MC"]["value"] == "王小明"  # the authorised view shows the full name
+    assert r.json()["subject"]["id_number_masked"].endswith(idn[-4:])

@@ -87,14 +87,14 @@ class Intake:
             except FieldError as e:
                 failed.add(code)
                 reasons.append(Reason(e.field, e.value, e.code, e.message))
-        for e in check_required(self.item, values):
-            if e.field not in failed:
-                failed.add(e.field)
-                reasons.append(Reason(e.field, e.value, e.code, e.message))
+        for err in check_required(self.item, values):
+            if err.field not in failed:
+                failed.add(err.field)
+                reasons.append(Reason(err.field, err.value, err.code, err.message))
         if not reasons and (cat := self.roles.get("subject_category")):
             facts = facts_from_roles(values, self.roles)
-            for e in check_category(facts, category_field=cat):
-                reasons.append(Reason(e.field, e.value, e.code, e.message))
+            for err in check_category(facts, category_field=cat):
+                reasons.append(Reason(err.field, err.value, err.code, err.message))
         return values, reasons
 
     def process(self, number: int, raw: dict[str, Any], mapped: dict[str, str | None]) -> None:

@@ -43,7 +43,7 @@ def periods_due(start: date, today: date, o: Obligation) -> list[tuple[date, dat
     months = PERIOD_MONTHS.get(o.frequency)
     if not months or not o.due_day:
         return []
-    out = []
+    out: list[tuple[date, date, date]] = []
     ps = _period_start(start, months)
     while True:
         pe = add_months(ps, months)
@@ -58,12 +58,12 @@ def _periodic(c: Container, s: Session, today: date) -> list[dict[str, Any]]:
     """One row per (department, periodic item, period) with whether it was met on time."""
     depts = {d.name: d for d in s.scalars(select(DepartmentRow))}
     subs: dict[tuple[int, str], list[date]] = defaultdict(list)
-    for dept_id, item, created in s.execute(
+    for dept_id, item_code, created in s.execute(
         select(
             SubmissionRow.department_id, SubmissionRow.item_code, SubmissionRow.created_at
         ).where(SubmissionRow.status == "completed")
     ):
-        subs[(dept_id, item)].append(local_date(created))
+        subs[(dept_id, item_code)].append(local_date(created))
     rows = []
     for item in c.catalog.items.values():
         for o in item.obligations:

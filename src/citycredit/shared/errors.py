@@ -49,15 +49,15 @@ class FieldError(CityCreditError):
 
     default_code = "invalid"
 
-    def __init__(self, field: str, value: str, code: str, message: str) -> None:
+    def __init__(self, field: str, value: str | None, code: str, message: str) -> None:
         super().__init__(message, code=code)
         self.field: str = field
-        self.value: str = value
+        self.value: str | None = value
         # Exception.args[0] is the full sentence, so logs and str(e) are self-explanatory.
         self.args = (self._full_text(),)
 
     def _full_text(self) -> str:
-        shown = self.value
+        shown = "" if self.value is None else self.value
         if len(shown) > _MAX_SHOWN_VALUE:
             shown = shown[:_MAX_SHOWN_VALUE] + "…"
         return f"字段 {self.field} 的值 '{shown}' 无效：{self.message}"

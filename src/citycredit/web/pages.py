@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from citycredit.shared.errors import FieldError
+from citycredit.ingest import quality
 from citycredit.subjects import archive
 from citycredit.web.deps import ContainerDep, PrincipalDep
 
@@ -38,3 +39,10 @@ def subject_page(
     """The public credit archive of one subject."""
     data = archive.public_archive(c, actor, subject_id)
     return templates.TemplateResponse(request, "archive.html", {"a": data})
+
+
+@router.get("/quality", response_class=HTMLResponse)
+def quality_page(request: Request, c: ContainerDep, actor: PrincipalDep) -> HTMLResponse:
+    """数据质量: published per department, like GLEIF's issuer data-quality reports."""
+    report = quality.quality_report(c, actor)
+    return templates.TemplateResponse(request, "quality.html", {"r": report})

@@ -17,8 +17,23 @@ from support import SAMR, uscc, write_csv
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
 CO = uscc("91", "610802", "MA6CL001")
-PEN = ["CF_XDR_MC", "CF_XDR_LB", "CF_XDR_SHXYM", "CF_WSH", "CF_WFXW", "CF_SY", "CF_YJ", "CF_CFLB", "CF_NR",
-       "CF_NR_FK", "CF_JDRQ", "CF_CFJG", "CF_CFJGDM", "CF_SJLY", "CF_SJLYDM"]
+PEN = [
+    "CF_XDR_MC",
+    "CF_XDR_LB",
+    "CF_XDR_SHXYM",
+    "CF_WSH",
+    "CF_WFXW",
+    "CF_SY",
+    "CF_YJ",
+    "CF_CFLB",
+    "CF_NR",
+    "CF_NR_FK",
+    "CF_JDRQ",
+    "CF_CFJG",
+    "CF_CFJGDM",
+    "CF_SJLY",
+    "CF_SJLYDM",
+]
 
 
 @pytest.fixture
@@ -42,29 +57,117 @@ def test_departments_users_ingest_withdraw_quality(cli: CliRunner, tmp_path: Pat
     assert token.startswith("cc_") and len(token) > 30
     run(cli, "departments", "add", SAMR, "--code", AUTH, code=2)  # already exists: a clear error
     assert "统一社会信用代码" in run(cli, "departments", "add", "某局", "--code", "123", code=2)
-    staff = run(cli, "users", "add", "zhang", "--name", "张三", "--department", SAMR, "--password", "s3cret!")
+    staff = run(
+        cli,
+        "users",
+        "add",
+        "zhang",
+        "--name",
+        "张三",
+        "--department",
+        SAMR,
+        "--password",
+        "s3cret!",
+    )
     assert staff.strip().splitlines()[-1].startswith("cc_")
     run(cli, "users", "add", "li", "--role", "department_staff", code=2)  # staff needs a department
     assert SAMR in run(cli, "departments", "list")
 
-    rows = [["榆阳区某商贸有限公司", "法人及非法人组织", CO, "榆市监罚〔2026〕5号", "x", "x", "x", "罚款", "罚款2万元",
-             "2", "2026-11-02", "榆林市市场监督管理局", AUTH, SAMR, AUTH],
-            ["坏行", "法人及非法人组织", CO, "", "x", "x", "x", "罚款", "x", "1", "2026-02-30", "x", AUTH, SAMR, AUTH]]
+    rows = [
+        [
+            "榆阳区某商贸有限公司",
+            "法人及非法人组织",
+            CO,
+            "榆市监罚〔2026〕5号",
+            "x",
+            "x",
+            "x",
+            "罚款",
+            "罚款2万元",
+            "2",
+            "2026-11-02",
+            "榆林市市场监督管理局",
+            AUTH,
+            SAMR,
+            AUTH,
+        ],
+        [
+            "坏行",
+            "法人及非法人组织",
+            CO,
+            "",
+            "x",
+            "x",
+            "x",
+            "罚款",
+            "x",
+            "1",
+            "2026-02-30",
+            "x",
+            AUTH,
+            SAMR,
+            AUTH,
+        ],
+    ]
     path = write_csv(tmp_path / "p.csv", PEN, rows, encoding="gbk")
-    dry = json.loads(run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR, "--dry-run", "--json"))
+    dry = json.loads(
+        run(
+            cli,
+            "ingest",
+            str(path),
+            "--item",
+            "penalty",
+            "--department",
+            SAMR,
+            "--dry-run",
+            "--json",
+        )
+    )
     assert (dry["new"], dry["rejected"], dry["dry_run"]) == (1, 1, True)
-    receipt = json.loads(run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR, "--json"))
-    assert (receipt["received"], receipt["new"], receipt["rejected"], receipt["encoding"]) == (2, 1, 1, "gb18030")
+    receipt = json.loads(
+        run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR, "--json")
+    )
+    assert (receipt["received"], receipt["new"], receipt["rejected"], receipt["encoding"]) == (
+        2,
+        1,
+        1,
+        "gb18030",
+    )
     human = run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR)
     assert "重复 1" in human and "问题数据 1" in human
     run(cli, "ingest", str(path), "--item", "nonsense", "--department", SAMR, code=2)
     run(cli, "ingest", str(path), "--item", "penalty", "--department", "不存在的局", code=2)
 
-    out = run(cli, "withdraw", "--department", SAMR, "--reason", "行政复议撤销", "--item", "penalty",
-              "--key", f"CF_XDR_SHXYM={CO}", "--key", "CF_WSH=榆市监罚〔2026〕5号")
+    out = run(
+        cli,
+        "withdraw",
+        "--department",
+        SAMR,
+        "--reason",
+        "行政复议撤销",
+        "--item",
+        "penalty",
+        "--key",
+        f"CF_XDR_SHXYM={CO}",
+        "--key",
+        "CF_WSH=榆市监罚〔2026〕5号",
+    )
     assert "已撤销" in out
-    run(cli, "withdraw", "--department", SAMR, "--reason", "再次撤销", "--item", "penalty",
-        "--key", f"CF_XDR_SHXYM={CO}", "--key", "CF_WSH=榆市监罚〔2026〕5号", code=2)
+    run(
+        cli,
+        "withdraw",
+        "--department",
+        SAMR,
+        "--reason",
+        "再次撤销",
+        "--item",
+        "penalty",
+        "--key",
+        f"CF_XDR_SHXYM={CO}",
+        "--key",
+        "CF_WSH=榆市监罚〔2026〕5号",
+        code=2,
+    )
 
     report = json.loads(run(cli, "quality", "--json"))
     assert report["subjects"] == 1 and report["departments"][0]["department"] == SAMR

@@ -205,11 +205,19 @@ def test_authorised_view_shows_personal_fields_masked_only(world: dict[str, Any]
     assert submit(world, "a", body).json()["new"] == 1
     c = world["client"]
     # staff can find the person; the public cannot
-    found = c.get("/api/v1/subjects", params={"q": "王小明"}, headers=h(world, "admin")).json()["results"]
-    assert len(found) == 1 and c.get("/api/v1/subjects", params={"q": "王小明"}).json()["results"] == []
+    found = c.get("/api/v1/subjects", params={"q": "王小明"}, headers=h(world, "admin")).json()[
+        "results"
+    ]
+    assert (
+        len(found) == 1
+        and c.get("/api/v1/subjects", params={"q": "王小明"}).json()["results"] == []
+    )
     sid = found[0]["subject_id"]
-    r = c.get(f"/api/v1/subjects/{sid}/archive", params={"view": "authorised", "purpose": "案件核查"},
-              headers=h(world, "a"))
+    r = c.get(
+        f"/api/v1/subjects/{sid}/archive",
+        params={"view": "authorised", "purpose": "案件核查"},
+        headers=h(world, "a"),
+    )
     assert r.status_code == 200
     assert idn not in r.text and idn[6:14] not in r.text
     fields = {f["code"]: f for f in r.json()["groups"][0]["records"][0]["fields"]}

@@ -127,10 +127,22 @@ BAD_ROWS: list[tuple[str, dict[str, Any], str, str]] = [
     ("future decision", {"CF_JDRQ": "2027-01-04"}, "CF_JDRQ", "future_date"),
     ("fine not a number", {"CF_NR_FK": "两万"}, "CF_NR_FK", "invalid_decimal"),
     ("name too long", {"CF_XDR_MC": "长" * 201}, "CF_XDR_MC", "too_long"),
-    ("bad person ID", {"CF_XDR_LB": "自然人", "CF_XDR_SHXYM": "", "CF_XDR_ZJHM": id_number("610802", "19991345", "001")},
-     "CF_XDR_ZJHM", "birth_date"),
-    ("person ID checksum", {"CF_XDR_LB": "自然人", "CF_XDR_SHXYM": "", "CF_XDR_ZJHM": "360426199101010072"},
-     "CF_XDR_ZJHM", "checksum"),
+    (
+        "bad person ID",
+        {
+            "CF_XDR_LB": "自然人",
+            "CF_XDR_SHXYM": "",
+            "CF_XDR_ZJHM": id_number("610802", "19991345", "001"),
+        },
+        "CF_XDR_ZJHM",
+        "birth_date",
+    ),
+    (
+        "person ID checksum",
+        {"CF_XDR_LB": "自然人", "CF_XDR_SHXYM": "", "CF_XDR_ZJHM": "360426199101010072"},
+        "CF_XDR_ZJHM",
+        "checksum",
+    ),
     ("person without ID", {"CF_XDR_LB": "自然人", "CF_XDR_SHXYM": ""}, "CF_XDR_ZJHM", "required"),
 ]
 
@@ -270,25 +282,68 @@ def test_real_world_values_are_understood(container: Container, tmp_path: Path) 
 
 
 OTHER_ITEMS: list[tuple[str, dict[str, str], dict[str, str], str, str]] = [
-    ("tax_credit_grade", {"NS_MC": "甲公司", "NS_SHXYM": CO_A, "NS_ND": "2025", "NS_DJ": "A", "NS_PDRQ": "2026-04-01"},
-     {"NS_ND": "二〇二五"}, "NS_ND", "invalid_integer"),
-    ("social_insurance_arrears", {"QJ_MC": "甲公司", "QJ_LB": "法人及非法人组织", "QJ_SHXYM": CO_A, "QJ_XZ": "养老保险",
-                                  "QJ_SSQ": "2026-08", "QJ_JE": "100", "QJ_RDRQ": "2026-09-05"},
-     {"QJ_SSQ": "2026-13"}, "QJ_SSQ", "invalid_year_month"),
-    ("abnormal_operation", {"YC_MC": "甲公司", "YC_SHXYM": CO_A, "YC_LRYY": "未按规定报送年度报告",
-                            "YC_LRRQ": "2026-07-01", "YC_LRJG": "神木市市场监督管理局", "YC_ZZJG": ""},
-     {"YC_ZZJG": "ABC"}, "YC_ZZJG", "length"),
+    (
+        "tax_credit_grade",
+        {
+            "NS_MC": "甲公司",
+            "NS_SHXYM": CO_A,
+            "NS_ND": "2025",
+            "NS_DJ": "A",
+            "NS_PDRQ": "2026-04-01",
+        },
+        {"NS_ND": "二〇二五"},
+        "NS_ND",
+        "invalid_integer",
+    ),
+    (
+        "social_insurance_arrears",
+        {
+            "QJ_MC": "甲公司",
+            "QJ_LB": "法人及非法人组织",
+            "QJ_SHXYM": CO_A,
+            "QJ_XZ": "养老保险",
+            "QJ_SSQ": "2026-08",
+            "QJ_JE": "100",
+            "QJ_RDRQ": "2026-09-05",
+        },
+        {"QJ_SSQ": "2026-13"},
+        "QJ_SSQ",
+        "invalid_year_month",
+    ),
+    (
+        "abnormal_operation",
+        {
+            "YC_MC": "甲公司",
+            "YC_SHXYM": CO_A,
+            "YC_LRYY": "未按规定报送年度报告",
+            "YC_LRRQ": "2026-07-01",
+            "YC_LRJG": "神木市市场监督管理局",
+            "YC_ZZJG": "",
+        },
+        {"YC_ZZJG": "ABC"},
+        "YC_ZZJG",
+        "length",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("item", "good", "change", "field", "code"), OTHER_ITEMS, ids=[o[0] for o in OTHER_ITEMS])
+@pytest.mark.parametrize(
+    ("item", "good", "change", "field", "code"), OTHER_ITEMS, ids=[o[0] for o in OTHER_ITEMS]
+)
 def test_quarantine_reasons_of_other_items(
-    container: Container, tmp_path: Path, item: str, good: dict[str, str], change: dict[str, str], field: str,
+    container: Container,
+    tmp_path: Path,
+    item: str,
+    good: dict[str, str],
+    change: dict[str, str],
+    field: str,
     code: str,
 ) -> None:
     bad = {**good, **change}
     header = list(good)
-    path = write_csv(tmp_path / "f.csv", header, [[good[h] for h in header], [bad[h] for h in header]])
+    path = write_csv(
+        tmp_path / "f.csv", header, [[good[h] for h in header], [bad[h] for h in header]]
+    )
     r = ingest(container, path, item=item)
     assert r["balanced"] and (r["received"], r["new"], r["rejected"]) == (2, 1, 1), r
     (reject,) = list_rejects(container, SYSTEM, r["submission_id"])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from citycredit.shared.errors import FieldError
 from citycredit.ingest import quality
+from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
 from citycredit.web.deps import ContainerDep, PrincipalDep
 

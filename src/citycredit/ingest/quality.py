@@ -32,6 +32,16 @@ from citycredit.subjects.db import SubjectRow
 
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
+# Quarantine reason codes as a department data officer reads them.
+REASON_LABELS = {
+    "required": "必填项缺失", "checksum": "校验码错误", "invalid_date": "日期无效",
+    "future_date": "日期晚于当日", "not_in_enum": "取值不在代码表内", "subject_unresolved": "主体无法匹配",
+    "type_mismatch": "类别与代码不符", "placeholder": "占位代码", "length": "长度错误",
+    "charset": "含非法字符", "format": "格式错误", "too_long": "超过长度上限",
+    "invalid_decimal": "金额无效", "negative_amount": "金额为负", "invalid_integer": "整数无效",
+    "invalid_year_month": "年月无效", "birth_date": "出生日期无效", "invalid_masked": "脱敏号码无效",
+}
+
 
 def _period_start(d: date, months: int) -> date:
     month0 = (d.month - 1) // months * months
@@ -183,7 +193,8 @@ def quality_report(c: Container, actor: Principal) -> dict[str, Any]:
         ):
             cells[(dept_id, item)]["unresolved"] += int(n)
         coverage = archive_coverage(s)
-    return _render(cells, depts, coverage, today)
+    names = {code: it.name for code, it in c.catalog.items.items()}
+    return _render(names, cells, depts, coverage, today)
 
 
 def archive_coverage(s: Session) -> dict[str, Any]:
@@ -205,6 +216,7 @@ def archive_coverage(s: Session) -> dict[str, Any]:
 
 
 def _render(
+    item_names: dict[str, str],
     cells: dict[tuple[int, str], dict[str, Any]],
     depts: dict[int, DepartmentRow],
     coverage: dict[str, Any],
@@ -218,6 +230,7 @@ def _render(
         by_dept[dept_id].append(
             {
                 "item": item,
+                "item_name": item_names.get(item, item),
                 "records": cell["records"],
                 "obligations_due": cell["due"],
                 "obligations_met_on_time": cell["met"],
@@ -230,6 +243,9 @@ def _render(
                 "rejected": cell["rejected"],
                 "rejection_rate": _ratio(cell["rejected"], cell["received"]),
                 "rejections_by_reason": dict(sorted(cell["reasons"].items())),
+            "rejections_by_reason_label": {
+                REASON_LABELS.get(k, k): v for k, v in sorted(cell["reasons"].items())
+            },
                 "unresolved": cell["unresolved"],
             }
         )

@@ -34,12 +34,24 @@ PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
 # Quarantine reason codes as a department data officer reads them.
 REASON_LABELS = {
-    "required": "必填项缺失", "checksum": "校验码错误", "invalid_date": "日期无效",
-    "future_date": "日期晚于当日", "not_in_enum": "取值不在代码表内", "subject_unresolved": "主体无法匹配",
-    "type_mismatch": "类别与代码不符", "placeholder": "占位代码", "length": "长度错误",
-    "charset": "含非法字符", "format": "格式错误", "too_long": "超过长度上限",
-    "invalid_decimal": "金额无效", "negative_amount": "金额为负", "invalid_integer": "整数无效",
-    "invalid_year_month": "年月无效", "birth_date": "出生日期无效", "invalid_masked": "脱敏号码无效",
+    "required": "必填项缺失",
+    "checksum": "校验码错误",
+    "invalid_date": "日期无效",
+    "future_date": "日期晚于当日",
+    "not_in_enum": "取值不在代码表内",
+    "subject_unresolved": "主体无法匹配",
+    "type_mismatch": "类别与代码不符",
+    "placeholder": "占位代码",
+    "length": "长度错误",
+    "charset": "含非法字符",
+    "format": "格式错误",
+    "too_long": "超过长度上限",
+    "invalid_decimal": "金额无效",
+    "negative_amount": "金额为负",
+    "invalid_integer": "整数无效",
+    "invalid_year_month": "年月无效",
+    "birth_date": "出生日期无效",
+    "invalid_masked": "脱敏号码无效",
 }
 
 
@@ -243,9 +255,9 @@ def _render(
                 "rejected": cell["rejected"],
                 "rejection_rate": _ratio(cell["rejected"], cell["received"]),
                 "rejections_by_reason": dict(sorted(cell["reasons"].items())),
-            "rejections_by_reason_label": {
-                REASON_LABELS.get(k, k): v for k, v in sorted(cell["reasons"].items())
-            },
+                "rejections_by_reason_label": {
+                    REASON_LABELS.get(k, k): v for k, v in sorted(cell["reasons"].items())
+                },
                 "unresolved": cell["unresolved"],
             }
         )

@@ -22,6 +22,7 @@ from citycredit.shared.digest import Digester
 
 if TYPE_CHECKING:
     from citycredit.catalog.model import Catalog
+    from citycredit.ledger.signers import NoteSigner
 
 
 @dataclass
@@ -56,6 +57,12 @@ class Container:
     def digester(self) -> Digester:
         return Digester(self.settings.secret_key.get_secret_value().encode())
 
+    @cached_property
+    def ledger_signer(self) -> NoteSigner:
+        from citycredit.ledger.keys import load_signer
+
+        return load_signer(self.settings)
+
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction)."""
         return UnitOfWork(self.session_factory)
@@ -69,4 +76,8 @@ def build_container(settings: Settings | None = None, *, clock: Clock | None = N
     """Build the container from settings (environment when not given)."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Container(settings=settings, clock=clock or SystemClock())
+    c = Container(settings=settings, clock=clock or SystemClock())
+    from citycredit.ledger.store import make_consumer
+
+    c.consumers["ledger"] = make_consumer(c)  # the sequencer of the 信用数据链
+    return c

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     synthetic_subjects: int = 3000
     synthetic_seed: int = 20261125
     max_upload_mb: int = 200
+    # 信用数据链 (ledger): the crypto suite is chosen when the log is created and never changes.
+    ledger_suite: Literal["sha256-ed25519", "sm3-sm2"] = "sha256-ed25519"
+    ledger_origin: str = Field(
+        default="yulin.citycredit/ledger", description="checkpoint origin line"
+    )
+    ledger_skey: SecretStr | None = Field(
+        default=None,
+        description="C2SP private key of the log; else data_dir/ledger.skey (dev only)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +60,10 @@ class Settings(BaseSettings):
     def _refuse_development_secrets(self) -> Settings:
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("CITYCREDIT_SECRET_KEY must be set in production")
+        if self.environment == "production" and self.ledger_skey is None:
+            raise ValueError(
+                "CITYCREDIT_LEDGER_SKEY must hold the ledger signing key in production"
+            )
         if self.environment == "production" and not self.database_url:
             raise ValueError("CITYCREDIT_DATABASE_URL must name PostgreSQL in production")
         return self

@@ -25,6 +25,7 @@ users_app = typer.Typer(help="用户")
 catalog_app = typer.Typer(help="公共信用信息目录")
 jobs_app = typer.Typer(help="定时任务")
 unresolved_app = typer.Typer(help="待认领（无代码记录）", invoke_without_command=True)
+ledger_app = typer.Typer(help="信用数据链")
 for sub, name in (
     (db_app, "db"),
     (departments_app, "departments"),
@@ -370,6 +371,91 @@ def jobs_run_due(force: bool = False, only: str | None = None) -> None:
     if not results:
         console.print("没有到期的任务")
     if any(r.status != "ok" for r in results):
+        raise typer.Exit(1)
+
+
+# -- ledger ---------------------------------------------------------------------------------
+
+
+@ledger_app.command("integrate")
+def ledger_integrate() -> None:
+    """Run the sequencer now: integrate pending entries and sign a checkpoint."""
+    from citycredit.ledger.service import integrate_now
+
+    n = _run(integrate_now, _container())
+    console.print(f"已处理 {n} 个事件")
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint() -> None:
+    """Print the latest signed checkpoint and the log's public key."""
+    from citycredit.ledger.service import checkpoint
+
+    cp = _run(checkpoint, _container())
+    print(cp["checkpoint"], end="")
+    console.print(f"公钥：{cp['vkey']}")
+
+
+@ledger_app.command("bundle")
+def ledger_bundle(
+    record_id: str,
+    out: Annotated[Path, typer.Option("--out")],
+    purpose: Annotated[str | None, typer.Option("--purpose")] = None,
+) -> None:
+    """Write the offline proof bundle of a record (public view unless a purpose is given)."""
+    from citycredit.accounts.model import ANONYMOUS
+    from citycredit.ledger.service import bundle
+
+    data = _run(bundle, _container(), SYSTEM if purpose else ANONYMOUS, record_id, purpose=purpose)
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(f"已写出凭证：{out}")
+
+
+@ledger_app.command("verify-bundle")
+def ledger_verify_bundle(
+    file: Path,
+    vkey: Annotated[
+        str | None, typer.Option("--vkey", help="信任的数据链公钥；不给则使用凭证自带的公钥")
+    ] = None,
+) -> None:
+    """Verify a proof bundle offline (no database, no network)."""
+    from citycredit.ledger.bundle import BundleError, verify_bundle
+
+    try:
+        report = verify_bundle(json.loads(file.read_text(encoding="utf-8")), trusted_vkey=vkey)
+    except (BundleError, ValueError) as exc:
+        err.print(f"[red]验证失败：{exc}[/red]")
+        raise typer.Exit(1) from exc
+    for line in report.checks:
+        console.print(f"✓ {line}")
+    if not report.key_pinned:
+        console.print("注意：使用了凭证自带的公钥；请用 --vkey 指定从信用办公布渠道获得的公钥")
+    console.print(f"验证通过：{report.ref}（{report.origin}，树大小 {report.size}）")
+
+
+@ledger_app.command("verify")
+def ledger_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Recompute leaves and the tree; name every record changed, inserted or deleted."""
+    from citycredit.ledger.verify import verify_log
+
+    report = verify_log(_container())
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        console.print(
+            f"叶子 {report.leaves}，检查点 {report.checkpoint_size}，"
+            f"树根{'一致' if report.root_ok else '不一致'}，"
+            f"签名{'有效' if report.signature_ok else '无效'}"
+        )
+        for ch in report.changed:
+            console.print(f"[red]被修改：{ch['ref']} 字段 {'、'.join(ch['fields'])}[/red]")
+        for ref in report.inserted:
+            console.print(f"[red]未入链（被插入）：{ref}[/red]")
+        for ref in report.deleted:
+            console.print(f"[red]被删除：{ref}[/red]")
+        for idx in report.leaf_mismatch:
+            console.print(f"[red]叶子数据与哈希不符：#{idx}[/red]")
+    if not report.ok:
         raise typer.Exit(1)
 
 

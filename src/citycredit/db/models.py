@@ -4,8 +4,9 @@ from citycredit.accounts import db as accounts_db
 from citycredit.db.base import Base
 from citycredit.ingest import db as ingest_db
 from citycredit.kernel import db as kernel_db
+from citycredit.ledger import db as ledger_db
 from citycredit.subjects import db as subjects_db
 
 metadata = Base.metadata
 
-__all__ = ["Base", "accounts_db", "ingest_db", "kernel_db", "metadata", "subjects_db"]
+__all__ = ["Base", "accounts_db", "ingest_db", "kernel_db", "ledger_db", "metadata", "subjects_db"]

@@ -21,6 +21,8 @@ from citycredit.catalog.values import check_required, parse_field
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, UnresolvedRow
 from citycredit.ingest.model import Counts, Reason, canonical_bytes, json_value, record_key
 from citycredit.kernel import outbox
+from citycredit.kernel.db import OutboxEventRow
+from citycredit.ledger.entries import record_version_entry
 from citycredit.shared.calendar import local_date
 from citycredit.shared.digest import content_hash
 from citycredit.shared.errors import FieldError
@@ -262,6 +264,8 @@ class Intake:
                     current.content_hash, current.row_number = digest, number
                     for k, v in derived.items():
                         setattr(record, k, v)
+                    # The version's event (and its pending leaf) is still in this transaction.
+                    self._replace_event(record, subject, payload, personal, digest)
                 return "duplicate", record.id
             if record.status == "active" and current is not None and current.content_hash == digest:
                 self.counts.duplicate += 1
@@ -283,14 +287,58 @@ class Intake:
             aggregate_id=record.id,
             subject_id=subject.subject_id,
             at=self.now,
-            payload={
-                "item": self.item.code,
-                "version": record.current_version,
-                "content_hash": digest,
-                "submission_id": self.submission_id,
-            },
+            payload=self._event_payload(record, subject, payload, personal, digest),
         )
         return outcome, record.id
+
+    def _event_payload(
+        self,
+        record: RecordRow,
+        subject: SubjectRow,
+        payload: dict[str, Any],
+        personal: dict[str, Any],
+        digest: str,
+    ) -> dict[str, Any]:
+        """The outbox payload of a new version, with its pending ledger leaf."""
+        entry = record_version_entry(
+            self.c.settings.ledger_suite,
+            record_id=record.id,
+            version=record.current_version,
+            kind="original" if record.current_version == 1 else "correction",
+            item=self.item.code,
+            subject_id=subject.subject_id,
+            department_id=self.dept.id,
+            record_key=record.record_key,
+            fields={**payload, **personal},
+            at=self.now,
+        )
+        return {
+            "item": self.item.code,
+            "version": record.current_version,
+            "content_hash": digest,
+            "submission_id": self.submission_id,
+            "ledger": entry.as_payload(),
+        }
+
+    def _replace_event(
+        self,
+        record: RecordRow,
+        subject: SubjectRow,
+        payload: dict[str, Any],
+        personal: dict[str, Any],
+        digest: str,
+    ) -> None:
+        self.s.flush()  # the event was added by this submission, maybe not yet flushed
+        event = self.s.scalar(
+            select(OutboxEventRow)
+            .where(
+                OutboxEventRow.aggregate_type == "record", OutboxEventRow.aggregate_id == record.id
+            )
+            .order_by(OutboxEventRow.id.desc())
+            .limit(1)
+        )
+        assert event is not None, "a version created by this submission has its event"
+        event.payload = self._event_payload(record, subject, payload, personal, digest)
 
     def _add_version(
         self,

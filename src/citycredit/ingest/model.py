@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
+
+from citycredit.shared.canonical import canonical_bytes, json_value
+
+__all__ = ["Counts", "Reason", "RowOutcome", "canonical_bytes", "json_value", "record_key"]
 
 
 @dataclass
@@ -51,24 +52,6 @@ class RowOutcome:
     outcome: str  # new | corrected | duplicate | rejected
     reasons: list[Reason] = field(default_factory=list)
     record_id: str | None = None
-
-
-def json_value(value: Any) -> Any:
-    """A JSON-safe form of a parsed field value (dates ISO, money as a decimal string)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, tuple | list):
-        return [json_value(v) for v in value]
-    return value
-
-
-def canonical_bytes(obj: Any) -> bytes:
-    """Deterministic JSON bytes: sorted keys, no spaces, UTF-8 (used for content hashes)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def record_key(item_code: str, subject_id: str, key_values: tuple[object, ...]) -> tuple[str, str]:

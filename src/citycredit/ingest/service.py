@@ -31,6 +31,7 @@ from citycredit.ingest.intake import FLUSH_EVERY, Intake, roles_of
 from citycredit.ingest.model import Counts, canonical_bytes, record_key
 from citycredit.ingest.readers import FileInfo, ReadError, SourceRow, open_source
 from citycredit.kernel import outbox
+from citycredit.ledger.entries import record_version_entry
 from citycredit.shared.calendar import local_date
 from citycredit.shared.digest import content_hash
 from citycredit.shared.errors import Conflict, FieldError, NotFound
@@ -320,7 +321,24 @@ def withdraw_record(c: Container, actor: Principal, record_id: str, reason: str)
             aggregate_id=record.id,
             subject_id=record.subject_id,
             at=now,
-            payload={"item": record.item_code, "version": record.current_version, "reason": reason},
+            payload={
+                "item": record.item_code,
+                "version": record.current_version,
+                "reason": reason,
+                "ledger": record_version_entry(
+                    c.settings.ledger_suite,
+                    record_id=record.id,
+                    version=record.current_version,
+                    kind="withdrawal",
+                    item=record.item_code,
+                    subject_id=record.subject_id,
+                    department_id=record.department_id,
+                    record_key=record.record_key,
+                    fields={},
+                    at=now,
+                    reason=reason,
+                ).as_payload(),
+            },
         )
         uow.commit()
         return record.current_version

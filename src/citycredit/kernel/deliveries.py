@@ -13,10 +13,14 @@ from citycredit.kernel.outbox import deliver
 def deliver_all(c: Container) -> dict[str, Any]:
     """One transaction per consumer, so one failing consumer does not hold back the others."""
     delivered: dict[str, Any] = {}
+    failures: dict[str, str] = {}
     for name, consumer in sorted(c.consumers.items()):
-        with c.uow() as uow:
-            delivered[name] = deliver(uow.session, name, consumer, at=c.clock.now())
-            uow.commit()
+        try:
+            delivered[name] = deliver(c.uow, name, consumer, at=c.clock.now())
+        except Exception as exc:  # reported below; the other consumers still get their events
+            failures[name] = f"{type(exc).__name__}: {exc}"
+    if failures:
+        raise RuntimeError(f"consumers failed: {failures}; delivered: {delivered}")
     return {"delivered": delivered}
 
 

@@ -39,8 +39,9 @@ def registered_jobs() -> list[Job]:
     """Every sweep of the platform. Areas add theirs here (imported lazily: no import cycles)."""
     from citycredit.ingest.scheduled import JOBS as INGEST_JOBS
     from citycredit.kernel.deliveries import JOBS as DELIVERY_JOBS
+    from citycredit.ledger.verify import JOBS as LEDGER_JOBS
 
-    return [*INGEST_JOBS, *DELIVERY_JOBS]
+    return [*INGEST_JOBS, *DELIVERY_JOBS, *LEDGER_JOBS]
 
 
 def _last_ok(c: Container, name: str) -> JobRunRow | None:

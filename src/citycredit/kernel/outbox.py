@@ -80,20 +80,42 @@ def events_after(session: Session, last_id: int, *, limit: int = 1000) -> list[E
 Consumer = Callable[[Session, Sequence[Event]], None]
 
 
-def deliver(
+def deliver_batch(
     session: Session, name: str, consumer: Consumer, *, at: datetime, batch: int = 1000
 ) -> int:
-    """Feed one consumer the events after its cursor; returns how many were delivered."""
-    cursor = session.get(OutboxCursorRow, name)
+    """Feed one consumer at most one batch after its cursor; returns how many were delivered.
+
+    The caller commits; committing after each batch keeps transactions short and makes every
+    batch durable on its own (the ledger signs one checkpoint per batch).
+    """
+    # FOR UPDATE: one deliverer per consumer at a time (the ledger sequencer relies on it).
+    cursor = session.get(OutboxCursorRow, name, with_for_update=True)
     if cursor is None:
         cursor = OutboxCursorRow(consumer=name, last_event_id=0, updated_at=at)
         session.add(cursor)
+    events = events_after(session, cursor.last_event_id, limit=batch)
+    if not events:
+        return 0
+    consumer(session, events)
+    cursor.last_event_id = events[-1].id
+    cursor.updated_at = at
+    return len(events)
+
+
+def deliver(
+    session_factory: Callable[[], Any],
+    name: str,
+    consumer: Consumer,
+    *,
+    at: datetime,
+    batch: int = 1000,
+) -> int:
+    """Deliver everything pending to one consumer, one committed transaction per batch."""
     total = 0
     while True:
-        events = events_after(session, cursor.last_event_id, limit=batch)
-        if not events:
+        with session_factory() as uow:
+            n = deliver_batch(uow.session, name, consumer, at=at, batch=batch)
+            uow.commit()
+        if not n:
             return total
-        consumer(session, events)
-        cursor.last_event_id = events[-1].id
-        cursor.updated_at = at
-        total += len(events)
+        total += n

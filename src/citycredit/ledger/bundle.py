@@ -1,0 +1,99 @@
+"""Offline proof bundles: everything a subject needs to check a record without trusting us.
+
+A bundle holds the leaf's canonical bytes, the disclosed field values with their field salts,
+the inclusion proof to a signed checkpoint, and the log's public key. `verify_bundle` is pure:
+it needs no database and no network (`citycredit ledger verify-bundle`, the verify page).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from citycredit.ledger.entries import DisclosureMismatch, check_disclosed
+from citycredit.ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from citycredit.ledger.note import NoteError, open_note, parse_checkpoint
+from citycredit.ledger.signers import verifier_from_vkey, verifier_to_vkey
+from citycredit.ledger.suites import Suite, hash_suite
+
+BUNDLE_FORMAT = "citycredit-ledger-bundle/1"
+
+
+class BundleError(ValueError):
+    """The bundle does not prove what it claims; the message says which check failed."""
+
+
+@dataclass
+class BundleReport:
+    """What a successful verification established."""
+
+    origin: str
+    suite: str
+    index: int
+    size: int
+    root_hex: str
+    ref: str
+    disclosed: dict[str, Any]
+    key_pinned: bool
+    checks: list[str] = field(default_factory=list)
+
+
+def verify_bundle(bundle: dict[str, Any], *, trusted_vkey: str | None = None) -> BundleReport:
+    """Check signature, checkpoint, leaf hash, inclusion proof and disclosed values."""
+    checks: list[str] = []
+    try:
+        if bundle.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"不是数据链凭证（format={bundle.get('format')!r}）")
+        suite = Suite(bundle["suite"])
+        h = hash_suite(suite)
+        vkey = trusted_vkey or bundle["vkey"]
+        verifier = verifier_from_vkey(vkey)
+        if trusted_vkey and verifier_to_vkey(verifier) != verifier_to_vkey(
+            verifier_from_vkey(bundle["vkey"])
+        ):
+            raise BundleError("凭证中的公钥与您信任的数据链公钥不一致")
+        opened = open_note(bundle["checkpoint"], [verifier])
+        checks.append(f"检查点签名有效（{', '.join(opened.verified)}）")
+        cp = parse_checkpoint(opened.text)
+        if cp.origin != bundle["origin"]:
+            raise BundleError(f"检查点来源 {cp.origin} 与凭证声明的 {bundle['origin']} 不一致")
+        proof = bundle["proof"]
+        if int(proof["size"]) != cp.size:
+            raise BundleError(f"证明的树大小 {proof['size']} 与检查点的 {cp.size} 不一致")
+        data = base64.b64decode(bundle["leaf"]["data"], validate=True)
+        lh = leaf_hash(h, data)
+        if bundle["leaf"].get("hash") and bytes.fromhex(bundle["leaf"]["hash"]) != lh:
+            raise BundleError("叶子数据与叶子哈希不一致")
+        index = int(bundle["leaf"]["index"])
+        verify_inclusion(
+            h,
+            lh,
+            index,
+            cp.size,
+            [base64.b64decode(p, validate=True) for p in proof["hashes"]],
+            cp.root,
+        )
+        checks.append(f"第 {index} 号叶子包含在大小为 {cp.size} 的树中（包含证明有效）")
+        disclosed = bundle.get("disclosed") or {}
+        check_disclosed(suite, data, disclosed)
+        checks.append(f"公开的 {len(disclosed)} 个字段值与叶子中的摘要一致")
+        ref = json.loads(data)["ref"]
+    except (ProofError, NoteError, DisclosureMismatch) as exc:
+        raise BundleError(str(exc)) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, BundleError):
+            raise
+        raise BundleError(f"凭证格式错误：{exc}") from exc
+    return BundleReport(
+        origin=cp.origin,
+        suite=suite.value,
+        index=index,
+        size=cp.size,
+        root_hex=cp.root.hex(),
+        ref=ref,
+        disclosed={k: v["value"] for k, v in disclosed.items()},
+        key_pinned=trusted_vkey is not None,
+        checks=checks,
+    )

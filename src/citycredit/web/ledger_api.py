@@ -1,0 +1,74 @@
+"""HTTP API of the 信用数据链: checkpoints, proofs, search, bundles, alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from citycredit.ledger import service as ledger
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1/ledger")
+
+
+@router.get("/checkpoint")
+def get_checkpoint(c: ContainerDep) -> dict[str, Any]:
+    """The latest signed checkpoint (C2SP signed note) and the log's public key."""
+    return ledger.checkpoint(c)
+
+
+@router.get("/proofs/inclusion")
+def get_inclusion(c: ContainerDep, index: int, size: int) -> dict[str, Any]:
+    """RFC 9162 inclusion proof."""
+    return ledger.inclusion(c, index, size)
+
+
+@router.get("/proofs/consistency")
+def get_consistency(c: ContainerDep, first: int, second: int) -> dict[str, Any]:
+    """RFC 9162 consistency proof."""
+    return ledger.consistency(c, first, second)
+
+
+@router.get("/leaves")
+def get_leaves(
+    c: ContainerDep,
+    actor: PrincipalDep,
+    purpose: str = "",
+    subject_id: str | None = None,
+    record_key: str | None = None,
+    type: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """Search index beside the log (staff, with a purpose; logged)."""
+    rows = ledger.search(
+        c,
+        actor,
+        purpose=purpose,
+        subject_id=subject_id,
+        record_key=record_key,
+        entry_type=type,
+        limit=limit,
+    )
+    return {"count": len(rows), "leaves": rows}
+
+
+@router.get("/bundles/{record_id}")
+def get_bundle(
+    record_id: str, c: ContainerDep, actor: PrincipalDep, purpose: str | None = None
+) -> dict[str, Any]:
+    """Offline proof bundle of a record's current version."""
+    return ledger.bundle(c, actor, record_id, purpose=purpose)
+
+
+@router.get("/alarms")
+def get_alarms(c: ContainerDep, actor: PrincipalDep, all: bool = False) -> dict[str, Any]:
+    """Tamper alarms (credit office)."""
+    return {"alarms": ledger.alarms(c, actor, open_only=not all)}
+
+
+@router.post("/alarms/{alarm_id}/ack")
+def post_ack(alarm_id: int, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Acknowledge a tamper alarm."""
+    ledger.acknowledge_alarm(c, actor, alarm_id)
+    return {"id": alarm_id, "acknowledged": True}

@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+if ! command -v chromium >/dev/null 2>&1; then
+  # Browser tests drive Debian's Chromium (never a downloaded browser); fonts render Chinese.
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  fi
+fi
 if [[ "${CITYCREDIT_TEST_DATABASES:-sqlite,postgresql}" == *postgresql* ]]; then
   if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     # The machine normally starts PostgreSQL; start the image's cluster if it is down.

@@ -203,3 +203,60 @@ def test_db_check_and_generate(cli: CliRunner, tmp_path: Path) -> None:
     run(cli, "generate", "--subjects", "60", "--seed", "3", "--out", str(out))
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == 3 and len(manifest["files"]) > 10
+
+
+def test_ledger_commands(cli: CliRunner, container: Container, tmp_path: Path) -> None:
+    from sqlalchemy import select, update
+
+    from citycredit.ingest.db import RecordRow, RecordVersionRow
+
+    run(cli, "departments", "add", SAMR, "--code", AUTH)
+    rows = [
+        [
+            "榆阳区某商贸有限公司",
+            "法人及非法人组织",
+            CO,
+            "榆市监罚〔2026〕5号",
+            "x",
+            "x",
+            "x",
+            "罚款",
+            "罚款2万元",
+            "2",
+            "2026-11-02",
+            "榆林市市场监督管理局",
+            AUTH,
+            SAMR,
+            AUTH,
+        ]
+    ]
+    run(
+        cli,
+        "ingest",
+        str(write_csv(tmp_path / "p.csv", PEN, rows)),
+        "--item",
+        "penalty",
+        "--department",
+        SAMR,
+    )
+    assert "已处理" in run(cli, "ledger", "integrate")
+    cp = run(cli, "ledger", "checkpoint")
+    assert cp.startswith("yulin.citycredit/ledger\n1\n")
+    vkey = cp.strip().splitlines()[-1].split("：", 1)[1]
+    with container.uow() as uow:
+        rid = uow.session.scalar(select(RecordRow.id))
+    bundle = tmp_path / "b.json"
+    run(cli, "ledger", "bundle", str(rid), "--out", str(bundle))
+    ok = run(cli, "ledger", "verify-bundle", str(bundle), "--vkey", vkey)
+    assert "验证通过" in ok and "注意" not in ok
+    assert "注意" in run(cli, "ledger", "verify-bundle", str(bundle))  # unpinned key is flagged
+    data = json.loads(bundle.read_text(encoding="utf-8"))
+    data["disclosed"]["CF_WSH"]["value"] = "榆市监罚〔2026〕6号"
+    bundle.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert "验证失败" in run(cli, "ledger", "verify-bundle", str(bundle), code=1)
+    assert "树根一致" in run(cli, "ledger", "verify")
+    with container.uow() as uow:
+        uow.session.execute(update(RecordVersionRow).values(payload={"CF_WSH": "改过的文号"}))
+        uow.commit()
+    out = run(cli, "ledger", "verify", code=1)
+    assert f"被修改：{rid}/1" in out

@@ -33,6 +33,7 @@ for sub, name in (
     (catalog_app, "catalog"),
     (jobs_app, "jobs"),
     (unresolved_app, "unresolved"),
+    (ledger_app, "ledger"),
 ):
     app.add_typer(sub, name=name)
 
@@ -495,12 +496,17 @@ def seed(directory: Path) -> None:
 def _seed(c: Container, directory: Path) -> None:
     from citycredit.synth.load import load_city
 
+    from citycredit.ledger.service import integrate_now
+
     result = _run(load_city, c, directory, on_file=lambda p: err.print(f"归集 {p}"))
+    leaves = _run(integrate_now, c)  # the portal's proof bundles work from the first page view
     tokens = c.settings.data_dir / "dev-tokens.json"
     tokens.write_text(json.dumps(result.tokens, ensure_ascii=False, indent=2), encoding="utf-8")
     tokens.chmod(0o600)
     total = sum(r.counts.received for r in result.receipts)
-    console.print(f"已归集 {len(result.receipts)} 个文件、{total} 行；令牌见 {tokens}")
+    console.print(
+        f"已归集 {len(result.receipts)} 个文件、{total} 行，{leaves} 个事件已入数据链；令牌见 {tokens}"
+    )
 
 
 @app.command("serve")

@@ -494,9 +494,8 @@ def seed(directory: Path) -> None:
 
 
 def _seed(c: Container, directory: Path) -> None:
-    from citycredit.synth.load import load_city
-
     from citycredit.ledger.service import integrate_now
+    from citycredit.synth.load import load_city
 
     result = _run(load_city, c, directory, on_file=lambda p: err.print(f"归集 {p}"))
     leaves = _run(integrate_now, c)  # the portal's proof bundles work from the first page view
@@ -505,7 +504,8 @@ def _seed(c: Container, directory: Path) -> None:
     tokens.chmod(0o600)
     total = sum(r.counts.received for r in result.receipts)
     console.print(
-        f"已归集 {len(result.receipts)} 个文件、{total} 行，{leaves} 个事件已入数据链；令牌见 {tokens}"
+        f"已归集 {len(result.receipts)} 个文件、{total} 行，{leaves} 个事件已入数据链；"
+        f"令牌见 {tokens}"
     )
 
 

@@ -506,7 +506,6 @@ def _seed(c: Container, directory: Path) -> None:
     console.print(
         f"已归集 {len(result.receipts)} 个文件、{total} 行，{leaves} 个事件已入数据链；"
         f"令牌见 {tokens}"
-        f"令牌见 {tokens}"
     )
 
 

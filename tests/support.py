@@ -13,6 +13,26 @@ from citycredit.bootstrap import Container
 from citycredit.shared.ids import id_check_char, org_code_check_char, uscc_check_char
 
 SAMR = "榆林市市场监督管理局"
+
+# 行政处罚 columns (national CF_* codes) used by the tests' department files.
+PENALTY_COLUMNS = [
+    "CF_XDR_MC",
+    "CF_XDR_LB",
+    "CF_XDR_SHXYM",
+    "CF_WSH",
+    "CF_WFXW",
+    "CF_SY",
+    "CF_YJ",
+    "CF_CFLB",
+    "CF_NR",
+    "CF_NR_FK",
+    "CF_JDRQ",
+    "CF_CFJG",
+    "CF_CFJGDM",
+    "CF_SJLY",
+    "CF_SJLYDM",
+]
+PENALTY_COLUMNS_WITH_ID = [*PENALTY_COLUMNS[:3], "CF_XDR_ZJHM", *PENALTY_COLUMNS[3:]]
 SAMR_CODE_BODY = "11610800"  # 机关, registered in 榆林市
 
 

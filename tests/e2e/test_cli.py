@@ -12,28 +12,12 @@ from typer.testing import CliRunner
 
 from citycredit.bootstrap import Container
 from citycredit.cli.main import app
-from support import SAMR, uscc, write_csv
+from support import PENALTY_COLUMNS, SAMR, uscc, write_csv
 
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
 CO = uscc("91", "610802", "MA6CL001")
-PEN = [
-    "CF_XDR_MC",
-    "CF_XDR_LB",
-    "CF_XDR_SHXYM",
-    "CF_WSH",
-    "CF_WFXW",
-    "CF_SY",
-    "CF_YJ",
-    "CF_CFLB",
-    "CF_NR",
-    "CF_NR_FK",
-    "CF_JDRQ",
-    "CF_CFJG",
-    "CF_CFJGDM",
-    "CF_SJLY",
-    "CF_SJLYDM",
-]
+PEN = PENALTY_COLUMNS
 
 
 @pytest.fixture

@@ -21,28 +21,11 @@ from citycredit.ingest.service import (
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.subjects.archive import public_archive
 from citycredit.subjects.db import SubjectRow
-from support import SAMR, department, id_number, uscc, write_csv
+from support import PENALTY_COLUMNS_WITH_ID, SAMR, department, id_number, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
-HEADER = [
-    "CF_XDR_MC",
-    "CF_XDR_LB",
-    "CF_XDR_SHXYM",
-    "CF_XDR_ZJHM",
-    "CF_WSH",
-    "CF_WFXW",
-    "CF_SY",
-    "CF_YJ",
-    "CF_CFLB",
-    "CF_NR",
-    "CF_NR_FK",
-    "CF_JDRQ",
-    "CF_CFJG",
-    "CF_CFJGDM",
-    "CF_SJLY",
-    "CF_SJLYDM",
-]
+HEADER = PENALTY_COLUMNS_WITH_ID
 SAMR_CODE = uscc("11", "610800", "MA0CAMR1")
 CO_A = uscc("91", "610881", "MA6CW1A1")  # 神木市
 CO_B = uscc("91", "610802", "MA6CW2B2")  # 榆阳区

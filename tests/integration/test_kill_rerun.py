@@ -14,27 +14,11 @@ from sqlalchemy import func, select
 
 from citycredit.bootstrap import Container
 from citycredit.db.models import metadata
-from support import SAMR, department, uscc, write_csv
+from support import PENALTY_COLUMNS, SAMR, department, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
-HEADER = [
-    "CF_XDR_MC",
-    "CF_XDR_LB",
-    "CF_XDR_SHXYM",
-    "CF_WSH",
-    "CF_WFXW",
-    "CF_SY",
-    "CF_YJ",
-    "CF_CFLB",
-    "CF_NR",
-    "CF_NR_FK",
-    "CF_JDRQ",
-    "CF_CFJG",
-    "CF_CFJGDM",
-    "CF_SJLY",
-    "CF_SJLYDM",
-]
+HEADER = PENALTY_COLUMNS
 
 
 def table_counts(c: Container) -> dict[str, int]:

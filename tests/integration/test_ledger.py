@@ -23,28 +23,11 @@ from citycredit.ledger.merkle import verify_consistency, verify_inclusion
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.ledger.verify import verify_log
 from citycredit.web.app import create_app
-from support import department, id_number, uscc, write_csv
+from support import PENALTY_COLUMNS_WITH_ID, department, id_number, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
-PEN = [
-    "CF_XDR_MC",
-    "CF_XDR_LB",
-    "CF_XDR_SHXYM",
-    "CF_XDR_ZJHM",
-    "CF_WSH",
-    "CF_WFXW",
-    "CF_SY",
-    "CF_YJ",
-    "CF_CFLB",
-    "CF_NR",
-    "CF_NR_FK",
-    "CF_JDRQ",
-    "CF_CFJG",
-    "CF_CFJGDM",
-    "CF_SJLY",
-    "CF_SJLYDM",
-]
+PEN = PENALTY_COLUMNS_WITH_ID
 AUTH = uscc("11", "610800", "MA0CAMR1")
 PERSON_ID = id_number("610802", "19800304", "123")
 

@@ -21,27 +21,11 @@ from citycredit.kernel.db import JobRunRow, OutboxEventRow
 from citycredit.kernel.jobs import run_due
 from citycredit.kernel.outbox import Event
 from citycredit.shared.clock import FixedClock
-from support import SAMR, uscc, write_csv
+from support import PENALTY_COLUMNS, SAMR, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
-PEN = [
-    "CF_XDR_MC",
-    "CF_XDR_LB",
-    "CF_XDR_SHXYM",
-    "CF_WSH",
-    "CF_WFXW",
-    "CF_SY",
-    "CF_YJ",
-    "CF_CFLB",
-    "CF_NR",
-    "CF_NR_FK",
-    "CF_JDRQ",
-    "CF_CFJG",
-    "CF_CFJGDM",
-    "CF_SJLY",
-    "CF_SJLYDM",
-]
+PEN = PENALTY_COLUMNS
 AUTH = uscc("11", "610800", "MA0CAMR1")
 RS = "榆林市人力资源和社会保障局"
 

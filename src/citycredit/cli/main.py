@@ -490,22 +490,16 @@ def generate(
 @app.command("seed")
 def seed(directory: Path) -> None:
     """Load a generated city (departments + every file through the intake)."""
-    _seed(_container(), directory)
+    from citycredit.synth.load import seed_city
+
+    _report_seed(_run(seed_city, _container(), directory, on_file=lambda p: err.print(f"归集 {p}")))
 
 
-def _seed(c: Container, directory: Path) -> None:
-    from citycredit.ledger.service import integrate_now
-    from citycredit.synth.load import load_city
-
-    result = _run(load_city, c, directory, on_file=lambda p: err.print(f"归集 {p}"))
-    leaves = _run(integrate_now, c)  # the portal's proof bundles work from the first page view
-    tokens = c.settings.data_dir / "dev-tokens.json"
-    tokens.write_text(json.dumps(result.tokens, ensure_ascii=False, indent=2), encoding="utf-8")
-    tokens.chmod(0o600)
+def _report_seed(result: Any) -> None:
     total = sum(r.counts.received for r in result.receipts)
     console.print(
-        f"已归集 {len(result.receipts)} 个文件、{total} 行，{leaves} 个事件已入数据链；"
-        f"令牌见 {tokens}"
+        f"已归集 {len(result.receipts)} 个文件、{total} 行，{result.leaves} 个事件已入数据链；"
+        f"令牌见 {result.tokens_file}"
     )
 
 
@@ -513,22 +507,18 @@ def _seed(c: Container, directory: Path) -> None:
 def serve(host: str | None = None, port: int | None = None) -> None:
     """Migrate, create the synthetic city on first start, and serve on http://127.0.0.1:8000."""
     import uvicorn
-    from sqlalchemy import func, select
 
     from citycredit.db.migrate import upgrade
-    from citycredit.subjects.db import SubjectRow
-    from citycredit.synth.city import generate_city
+    from citycredit.synth.load import first_start
     from citycredit.web.app import create_app
 
     c = _container()
     upgrade(c.engine)
-    with c.uow() as uow:
-        empty = not uow.session.scalar(select(func.count()).select_from(SubjectRow))
-    if empty and c.settings.seed_synthetic_city:
-        out = c.settings.data_dir / "synthetic"
-        console.print(f"首次启动：生成合成榆林城市（{c.settings.synthetic_subjects} 个主体）…")
-        generate_city(out, subjects=c.settings.synthetic_subjects, seed=c.settings.synthetic_seed)
-        _seed(c, out)
+    result = first_start(
+        c, on_start=lambda n: console.print(f"首次启动：生成合成榆林城市（{n} 个主体）…")
+    )
+    if result is not None:
+        _report_seed(result)
     uvicorn.run(create_app(c), host=host or c.settings.host, port=port or c.settings.port)
 
 

@@ -21,11 +21,13 @@ from citycredit.ingest.service import (
 
 @dataclass
 class LoadResult:
-    """Departments created, their tokens, and one receipt per file."""
+    """Departments created, their tokens, one receipt per file, and what entered the ledger."""
 
     tokens: dict[str, str] = field(default_factory=dict)
     receipts: list[Receipt] = field(default_factory=list)
     withdrawn: int = 0
+    leaves: int = 0
+    tokens_file: Path | None = None
 
 
 def load_city(
@@ -58,3 +60,39 @@ def load_city(
         withdraw_record(c, actor, record_id, w["reason"])
         result.withdrawn += 1
     return result
+
+
+def seed_city(
+    c: Container, out_dir: Path, *, on_file: Callable[[str], None] | None = None
+) -> LoadResult:
+    """Load a generated city, integrate it into the ledger, write the dev tokens file."""
+    from citycredit.ledger.service import integrate_now
+
+    result = load_city(c, out_dir, on_file=on_file)
+    result.leaves = integrate_now(c)  # proof bundles work from the first page view
+    tokens = c.settings.data_dir / "dev-tokens.json"
+    tokens.write_text(json.dumps(result.tokens, ensure_ascii=False, indent=2), encoding="utf-8")
+    tokens.chmod(0o600)
+    result.tokens_file = tokens
+    return result
+
+
+def first_start(
+    c: Container, *, on_start: Callable[[int], None] | None = None
+) -> LoadResult | None:
+    """On an empty database (and when configured), generate and load a synthetic Yulin city."""
+    from sqlalchemy import func, select
+
+    from citycredit.subjects.db import SubjectRow
+    from citycredit.synth.city import generate_city
+
+    if not c.settings.seed_synthetic_city:
+        return None
+    with c.uow() as uow:
+        if uow.session.scalar(select(func.count()).select_from(SubjectRow)):
+            return None
+    if on_start:
+        on_start(c.settings.synthetic_subjects)
+    out = c.settings.data_dir / "synthetic"
+    generate_city(out, subjects=c.settings.synthetic_subjects, seed=c.settings.synthetic_seed)
+    return seed_city(c, out)

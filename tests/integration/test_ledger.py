@@ -316,3 +316,19 @@ def test_http_endpoints(container: Container, tmp_path: Path) -> None:
     assert r.status_code == 200 and r.json()["count"] == 1
     with c.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(DisclosureRow)) == 1
+
+
+def test_bundle_suite_must_match_checkpoint_and_key(container: Container, tmp_path: Path) -> None:
+    c = container
+    send(c, tmp_path, "a.csv", rows(2))
+    ledger.integrate_now(c)
+    b = ledger.bundle(c, ANONYMOUS, rows_record(c, 0))
+    assert verify_bundle(b).size == 2
+    forged = copy.deepcopy(b)
+    forged["suite"] = "sm3-sm2"
+    with pytest.raises(BundleError, match="算法套件"):
+        verify_bundle(forged)
+    broken = copy.deepcopy(b)
+    broken["disclosed"] = ["not", "an", "object"]
+    with pytest.raises(BundleError, match="凭证格式错误"):
+        verify_bundle(broken)

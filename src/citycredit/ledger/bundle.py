@@ -15,7 +15,7 @@ from typing import Any
 from citycredit.ledger.entries import DisclosureMismatch, check_disclosed
 from citycredit.ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from citycredit.ledger.note import NoteError, open_note, parse_checkpoint
-from citycredit.ledger.signers import verifier_from_vkey, verifier_to_vkey
+from citycredit.ledger.signers import suite_of, verifier_from_vkey, verifier_to_vkey
 from citycredit.ledger.suites import Suite, hash_suite
 
 BUNDLE_FORMAT = "citycredit-ledger-bundle/1"
@@ -57,6 +57,11 @@ def verify_bundle(bundle: dict[str, Any], *, trusted_vkey: str | None = None) ->
         opened = open_note(bundle["checkpoint"], [verifier])
         checks.append(f"检查点签名有效（{', '.join(opened.verified)}）")
         cp = parse_checkpoint(opened.text)
+        if cp.suite is not None and cp.suite != suite:
+            named = cp.suite.value
+            raise BundleError(f"检查点的算法套件 {named} 与凭证声明的 {suite.value} 不一致")
+        if suite_of(verifier) != suite:
+            raise BundleError(f"公钥类型与凭证声明的算法套件 {suite.value} 不一致")
         if cp.origin != bundle["origin"]:
             raise BundleError(f"检查点来源 {cp.origin} 与凭证声明的 {bundle['origin']} 不一致")
         proof = bundle["proof"]
@@ -82,7 +87,7 @@ def verify_bundle(bundle: dict[str, Any], *, trusted_vkey: str | None = None) ->
         ref = json.loads(data)["ref"]
     except (ProofError, NoteError, DisclosureMismatch) as exc:
         raise BundleError(str(exc)) from exc
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, BundleError):
             raise
         raise BundleError(f"凭证格式错误：{exc}") from exc

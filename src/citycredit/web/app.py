@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from citycredit.bootstrap import Container
 from citycredit.kernel.jobs import run_due
-from citycredit.web import api, ledger_api, logfilter, pages
+from citycredit.web import api, ledger_api, ledger_pages, logfilter, pages
 from citycredit.web.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.include_router(api.router)
     app.include_router(ledger_api.router)
     app.include_router(pages.router)
+    app.include_router(ledger_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz")

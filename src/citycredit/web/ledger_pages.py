@@ -17,7 +17,7 @@ from citycredit.bootstrap import Container
 from citycredit.ledger import service as ledger
 from citycredit.shared.errors import NotFound
 from citycredit.web.deps import ContainerDep
-from citycredit.web.pages import templates
+from citycredit.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,7 +37,7 @@ def verify_page(request: Request, c: ContainerDep) -> HTMLResponse:
         published: dict[str, Any] | None = ledger.checkpoint(c)
     except NotFound:
         published = None
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "ledger_verify.html",
         {

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from citycredit.ingest import quality
 from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
 from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -27,7 +24,7 @@ def home(request: Request, c: ContainerDep, actor: PrincipalDep, q: str = "") ->
             results = archive.search_subjects(c, actor, q)
         except FieldError as e:
             error = e.message
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request, "home.html", {"q": q, "results": results, "error": error}
     )
 
@@ -38,11 +35,11 @@ def subject_page(
 ) -> HTMLResponse:
     """The public credit archive of one subject."""
     data = archive.public_archive(c, actor, subject_id)
-    return templates.TemplateResponse(request, "archive.html", {"a": data})
+    return templates().TemplateResponse(request, "archive.html", {"a": data})
 
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, c: ContainerDep, actor: PrincipalDep) -> HTMLResponse:
     """数据质量: published per department, like GLEIF's issuer data-quality reports."""
     report = quality.quality_report(c, actor)
-    return templates.TemplateResponse(request, "quality.html", {"r": report})
+    return templates().TemplateResponse(request, "quality.html", {"r": report})

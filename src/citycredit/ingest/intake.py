@@ -50,7 +50,7 @@ class Intake:
         s: Session,
         item: CatalogItem,
         dept: DepartmentRow,
-        submission_id: str,
+        submission_id: str | None,  # None for records the platform itself produces
         actor: Principal,
         now: datetime,
     ) -> None:
@@ -125,6 +125,18 @@ class Intake:
             self.registry.register(resolution.subject, facts)
         self.store(number, resolution.subject, values, decision, publication)
 
+    def store_row(
+        self, number: int | None, subject: SubjectRow, mapped: dict[str, str | None]
+    ) -> tuple[str, str]:
+        """Parse and store one row for a known subject (clerk's queue, platform records)."""
+        values, reasons = self.parse(mapped)
+        if reasons:
+            r = reasons[0]
+            raise FieldError(r.field, r.value, r.code, r.message)
+        decision = self._decision_date(values)
+        publication = publication_for(self.item, values, decision)
+        return self.store(number, subject, values, decision, publication)
+
     def _decision_date(self, values: dict[str, Any]) -> date | None:
         code = self.item.decision_date_field
         value = values.get(code) if code else None
@@ -133,6 +145,7 @@ class Intake:
         return value if isinstance(value, date) else None
 
     def reject(self, number: int, raw: dict[str, Any], reasons: list[Reason]) -> RejectRow:
+        assert self.submission_id is not None, "only submitted rows are quarantined"
         self.counts.rejected += 1
         row = RejectRow(
             submission_id=self.submission_id,
@@ -164,6 +177,7 @@ class Intake:
             number, raw, [Reason(name_code or "subject", name, SUBJECT_UNRESOLVED, msg)]
         )
         self.s.flush()
+        assert self.submission_id is not None
         self.counts.unresolved += 1
         self.s.add(
             UnresolvedRow(
@@ -250,8 +264,9 @@ class Intake:
             )
             if (
                 current is not None
+                and self.submission_id is not None
                 and current.submission_id == self.submission_id
-                and (current.kind != "withdrawal")
+                and current.kind != "withdrawal"
             ):
                 # The same key earlier in this file: the later row is kept (it replaces the
                 # version this file created), and the row counts as a duplicate. Looking the

@@ -404,3 +404,43 @@ def locate_record(
         if rid is None:
             raise NotFound(f"找不到记录（{key_text}）", code="record_not_found")
         return rid
+
+
+def store_platform_record(
+    c: Container,
+    actor: Principal,
+    *,
+    department_id: int,
+    item_code: str,
+    subject_id: str,
+    values: dict[str, str | None],
+) -> tuple[str, str]:
+    """A record the platform itself produces (e.g. a breached credit commitment) for a subject.
+
+    It goes through the same catalog parsing, publication rules, versioning, outbox event and
+    ledger leaf as a department's file; no submission row is involved. Returns (outcome, id).
+    """
+    from citycredit.ingest.intake import Intake
+    from citycredit.subjects.db import SubjectRow
+
+    require(actor, Permission.submit_records, department_id=department_id)
+    item = c.catalog.item(item_code)
+    with c.uow() as uow:
+        s = uow.session
+        dept = s.get(DepartmentRow, department_id)
+        subject = s.get(SubjectRow, subject_id)
+        if dept is None or subject is None:
+            raise NotFound("部门或主体不存在", code="not_found")
+        mapped = {}
+        for header, value in values.items():
+            code = item.resolve_header(header)
+            if code is None:
+                raise FieldError(
+                    header, value, "unknown_field", f"信息项「{item.name}」没有字段 {header}"
+                )
+            mapped[code] = value
+        result = Intake(c, s, item, dept, None, actor, c.clock.now()).store_row(
+            None, subject, mapped
+        )
+        uow.commit()
+        return result

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
-from citycredit.catalog.publication import publication_for
 from citycredit.ingest.db import RejectRow, UnresolvedRow
 from citycredit.ingest.intake import Intake
 from citycredit.kernel import outbox
@@ -70,15 +69,8 @@ def attach_unresolved(c: Container, actor: Principal, unresolved_id: int, subjec
         assert dept is not None
         item = c.catalog.item(u.item_code)
         intake = Intake(c, s, item, dept, u.submission_id, actor, now)
-        values, reasons = intake.parse(dict(u.values))
-        if reasons:  # the catalog changed since: the row must go back to the department
-            raise FieldError(
-                reasons[0].field, reasons[0].value, reasons[0].code, reasons[0].message
-            )
-        decision = intake._decision_date(values)
-        outcome, record_id = intake.store(
-            u.row_number, subject, values, decision, publication_for(item, values, decision)
-        )
+        # A FieldError here means the catalog changed since: the row goes back to the department.
+        outcome, record_id = intake.store_row(u.row_number, subject, dict(u.values))
         u.status, u.subject_id, u.record_id = "attached", subject_id, record_id
         u.resolved_by, u.resolved_at = actor.label, now
         reject = s.get(RejectRow, u.reject_id)

@@ -115,6 +115,35 @@ def record_version_entry(
     return LedgerEntry("record.version", ref, subject_id, record_key, canonical_bytes(data), salt)
 
 
+def workflow_entry(
+    suite: Suite | str,
+    *,
+    entry_type: str,
+    ref: str,
+    subject_id: str | None,
+    fields: Mapping[str, Any],
+    at: datetime,
+    salt: bytes | None = None,
+) -> LedgerEntry:
+    """The leaf of a workflow step (a listing decided, a commitment breached, a check made …).
+
+    `ref` names the step uniquely (e.g. "m…/published"); `fields` are committed as salted
+    digests exactly like a record version's, so personal values never enter the log.
+    """
+    h = hash_suite(Suite(suite))
+    salt = salt or new_salt()
+    digests = {k: field_digest(h, salt, k, v) for k, v in fields.items() if v is not None}
+    data = {
+        "v": LEAF_VERSION,
+        "type": entry_type,
+        "ref": ref,
+        "subject_id": subject_id,
+        "at": at.isoformat(),
+        "fields": digests,
+    }
+    return LedgerEntry(entry_type, ref, subject_id, None, canonical_bytes(data), salt)
+
+
 def disclose(
     suite: Suite | str, salt: bytes, fields: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:

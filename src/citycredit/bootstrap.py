@@ -80,4 +80,7 @@ def build_container(settings: Settings | None = None, *, clock: Clock | None = N
     from citycredit.ledger.store import make_consumer
 
     c.consumers["ledger"] = make_consumer(c)  # the sequencer of the 信用数据链
+    from citycredit.lists.consumer import make_consumer as make_lists_consumer
+
+    c.consumers["lists"] = make_lists_consumer(c)  # external list memberships from intake
     return c

@@ -444,3 +444,24 @@ def store_platform_record(
         )
         uow.commit()
         return result
+
+
+def current_values(session: Session, record_id: str) -> tuple[str, str, dict[str, Any]] | None:
+    """(item code, subject id, non-personal payload) of a record's current version.
+
+    None when the record does not exist or is withdrawn (its current version is a tombstone).
+    For other areas that mirror records (lists: external memberships); personal fields are
+    never returned.
+    """
+    record = session.get(RecordRow, record_id)
+    if record is None or record.status == "withdrawn":
+        return None
+    version = session.scalar(
+        select(RecordVersionRow).where(
+            RecordVersionRow.record_id == record.id,
+            RecordVersionRow.version == record.current_version,
+        )
+    )
+    if version is None or version.kind == "withdrawal":
+        return None
+    return record.item_code, record.subject_id, dict(version.payload or {})

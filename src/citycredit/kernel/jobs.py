@@ -40,8 +40,9 @@ def registered_jobs() -> list[Job]:
     from citycredit.ingest.scheduled import JOBS as INGEST_JOBS
     from citycredit.kernel.deliveries import JOBS as DELIVERY_JOBS
     from citycredit.ledger.verify import JOBS as LEDGER_JOBS
+    from citycredit.lists.scheduled import JOBS as LISTS_JOBS
 
-    return [*INGEST_JOBS, *DELIVERY_JOBS, *LEDGER_JOBS]
+    return [*INGEST_JOBS, *DELIVERY_JOBS, *LEDGER_JOBS, *LISTS_JOBS]
 
 
 def _last_ok(c: Container, name: str) -> JobRunRow | None:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from citycredit.bootstrap import Container
 from citycredit.kernel.jobs import run_due
-from citycredit.web import api, ledger_api, ledger_pages, logfilter, pages
+from citycredit.web import api, checks_api, ledger_api, ledger_pages, lists_api, logfilter, pages
 from citycredit.web.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(ledger_api.router)
+    app.include_router(lists_api.router)
+    app.include_router(checks_api.router)
     app.include_router(pages.router)
     app.include_router(ledger_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,0 +1,191 @@
+"""The `lists` outbox consumer: intake records of list items become external memberships.
+
+Lists decided elsewhere (courts, tax, SAMR …) arrive as records of the catalog items
+judgment_defaulter, serious_dishonesty (YZ_MDLX names the list) and red_list (HM_MDLX). Each
+record.accepted / record.corrected event (re)reads the record's current version and keeps one
+published external membership in step with it: published on the record's decision date,
+expiring on its removal / end field (SX_YCRQ, YZ_YCRQ; HM_YXQZ is a last valid day) or else
+after the list type's default period. record.withdrawn withdraws the membership: the source
+department retracted the data, so the listing is void (not an exit of a valid listing).
+
+Delivery is at-least-once: handling an event twice changes nothing (the consumer compares
+with what it stored and only writes a step when something changed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citycredit.bootstrap import Container
+from citycredit.catalog.model import CatalogItem
+from citycredit.catalog.values import LONG_TERM
+from citycredit.ingest.service import current_values
+from citycredit.kernel.outbox import Consumer, Event
+from citycredit.lists.db import MembershipRow
+from citycredit.lists.matching import can_publish, expires_on
+from citycredit.lists.model import FINAL_STATUSES, MembershipStatus, Origin
+from citycredit.lists.service import lists_catalog, record_step, to_model
+from citycredit.shared.calendar import local_date
+from citycredit.shared.errors import CityCreditError
+from citycredit.shared.idgen import new_id
+
+log = logging.getLogger(__name__)
+
+S = MembershipStatus
+ITEMS = frozenset({"judgment_defaulter", "serious_dishonesty", "red_list"})
+RECORD_EVENTS = frozenset({"record.accepted", "record.corrected", "record.withdrawn"})
+ACTOR = "system:lists"
+# Free-text fields that state why the subject is listed (scrubbed on public views).
+REASON_FIELDS: dict[str, tuple[str, ...]] = {
+    "judgment_defaulter": ("SX_SXQX", "SX_YW"),
+    "serious_dishonesty": ("YZ_LRYY",),
+    "red_list": ("HM_MDLX",),
+}
+
+
+def make_consumer(c: Container) -> Consumer:
+    """The consumer registered as `lists` in the container."""
+
+    def consume(s: Session, events: Sequence[Event]) -> None:
+        for e in events:
+            if e.aggregate_type != "record" or e.event_type not in RECORD_EVENTS:
+                continue
+            if e.payload.get("item") not in ITEMS:
+                continue
+            if e.event_type == "record.withdrawn":
+                withdraw_for_record(c, s, e.aggregate_id, str(e.payload.get("reason") or ""))
+            else:
+                sync_record(c, s, e.aggregate_id)
+
+    return consume
+
+
+def _latest(s: Session, record_id: str) -> MembershipRow | None:
+    return s.scalar(
+        select(MembershipRow)
+        .where(MembershipRow.record_id == record_id)
+        .order_by(MembershipRow.created_at.desc(), MembershipRow.id.desc())
+        .limit(1)
+    )
+
+
+def _day(value: Any) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _field_value(item: CatalogItem, payload: dict[str, Any], role: str) -> Any:
+    spec = item.field_by_role(role)
+    return payload.get(spec.code) if spec is not None else None
+
+
+def _external_state(
+    c: Container, item: CatalogItem, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """List type, dates, document number and reasons of a record, or None if unusable."""
+    try:
+        lt = lists_catalog().for_external(item.code, _field_value(item, payload, "list_type"))
+    except CityCreditError as exc:
+        log.warning("lists: record of %s skipped: %s", item.code, exc)
+        return None
+    decided = _day(payload.get(item.decision_date_field or ""))
+    if decided is None:
+        return None
+    rule = item.publication
+    end = _day(payload.get(rule.end_field or ""))
+    if end is None:
+        end = expires_on(decided, lt)  # the list type's default period (None: no fixed period)
+    elif end >= LONG_TERM:
+        end = None  # 长期: until an exit
+    elif rule.end_inclusive:
+        end = end + timedelta(days=1)  # 有效期至 is the last listed day
+    reasons = "；".join(
+        str(payload[code]) for code in REASON_FIELDS.get(item.code, ()) if payload.get(code)
+    )
+    decision_no = _field_value(item, payload, "decision_no")
+    return {
+        "list_type": lt.code,
+        "reasons": reasons,
+        "decision_no": str(decision_no) if decision_no else None,
+        "decided_on": decided,
+        "published_on": decided,
+        "expires_on": end,
+    }
+
+
+def sync_record(c: Container, s: Session, record_id: str) -> None:
+    """Create or update the external membership mirroring a record's current version."""
+    current = current_values(s, record_id)
+    if current is None:
+        return  # withdrawn since (its own event follows) or gone
+    item_code, subject_id, payload = current
+    state = _external_state(c, c.catalog.item(item_code), payload)
+    if state is None:
+        return
+    now = c.clock.now()
+    row = _latest(s, record_id)
+    if row is not None and S(row.status) not in FINAL_STATUSES:
+        changed = {k: v for k, v in state.items() if getattr(row, k) != v}
+        if not changed:
+            return  # redelivery or a correction of fields the list does not carry
+        for k, v in changed.items():
+            setattr(row, k, v)
+        note = "来源记录更正：" + "、".join(sorted(changed))
+        record_step(
+            c, s, row, action="update", from_status=row.status, actor=ACTOR, at=now, note=note
+        )
+        return
+    if row is not None and row.status != S.withdrawn.value:
+        return  # expired or exited: a correction does not put the subject back on the list
+    row = MembershipRow(
+        id=new_id("m"),
+        subject_id=subject_id,
+        origin=Origin.external.value,
+        status=S.published.value,
+        department_id=None,
+        record_id=record_id,
+        notice={},
+        objection_pending=False,
+        created_at=now,
+        updated_at=now,
+        **state,
+    )
+    verdict = can_publish(to_model(row))
+    if not verdict:
+        log.warning("lists: record %s not listed: %s", record_id, verdict.reason)
+        return
+    s.add(row)
+    note = f"外部认定，据归集记录 {record_id} 公示"
+    record_step(c, s, row, action="ingest", from_status=None, actor=ACTOR, at=now, note=note)
+
+
+def withdraw_for_record(c: Container, s: Session, record_id: str, reason: str) -> None:
+    """The source record was withdrawn (撤销): its membership is withdrawn too."""
+    row = _latest(s, record_id)
+    if row is None or S(row.status) in FINAL_STATUSES:
+        return
+    now = c.clock.now()
+    before = row.status
+    row.status = S.withdrawn.value
+    row.ended_on = local_date(now)
+    row.exit_reason = f"来源记录已撤销：{reason}" if reason else "来源记录已撤销"
+    record_step(
+        c,
+        s,
+        row,
+        action="withdraw_record",
+        from_status=before,
+        actor=ACTOR,
+        at=now,
+        note=row.exit_reason,
+    )

@@ -1,0 +1,771 @@
+"""名单: one membership model, two origins.
+
+External memberships (courts, tax, SAMR …) arrive through intake (lists.consumer) already
+published with their own dates. Local memberships run the workflow here:
+
+    propose → notify (告知) → decide (after the objection window, no pending objection)
+            → publish (never without prior notice) → expire (lists_expiry sweep) | exit early
+
+Who may act: the proposing department (its staff) runs every step of its own proposals, and
+the 市信用办 (credit office admin) may run any step; staff of another department may not. Only a
+department named in the list type's `departments` may propose. Every step is a
+`membership_events` row and an outbox event carrying a 信用数据链 leaf, in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.db import DepartmentRow
+from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.bootstrap import Container
+from citycredit.kernel import outbox
+from citycredit.ledger.entries import workflow_entry
+from citycredit.lists.db import MembershipEventRow, MembershipRow
+from citycredit.lists.loader import default_lists
+from citycredit.lists.matching import (
+    advance,
+    can_decide,
+    exit_allowed,
+    expires_on,
+    notice_deadline,
+    public_entry,
+)
+from citycredit.lists.model import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    ExitCode,
+    ListCatalog,
+    ListType,
+    Membership,
+    MembershipStatus,
+    Origin,
+)
+from citycredit.shared.calendar import local_date
+from citycredit.shared.errors import FieldError, InvalidTransition, NotFound, PermissionDenied
+from citycredit.shared.idgen import new_id
+from citycredit.subjects.db import SubjectRow
+
+S = MembershipStatus
+PERSON_TYPES = ("natural_person", "farm_household")  # subjects.model.SubjectType values
+RIGHTS = (
+    "当事人可在告知期内向认定部门提出陈述、申辩或异议；认定部门应予核实并答复。"
+    "列入后可依法申请行政复议、提起行政诉讼，符合条件的可申请信用修复。"
+)
+
+
+def lists_catalog() -> ListCatalog:
+    """The list types, measures and matters in force (lists/data)."""
+    return default_lists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads for other areas
+
+
+def to_model(row: MembershipRow) -> Membership:
+    """The pure model of a stored membership."""
+    return Membership(
+        list_type=row.list_type,
+        subject_id=row.subject_id,
+        origin=Origin(row.origin),
+        status=S(row.status),
+        reasons=row.reasons or "",
+        decision_no=row.decision_no,
+        proposing_department=str(row.department_id) if row.department_id is not None else None,
+        proposed_on=row.proposed_on,
+        noticed_on=row.noticed_on,
+        decided_on=row.decided_on,
+        published_on=row.published_on,
+        expires_on=row.expires_on,
+        ended_on=row.ended_on,
+        period_months=row.period_months,
+        objection_pending=row.objection_pending,
+        exit_code=ExitCode(row.exit_code) if row.exit_code else None,
+        exit_reason=row.exit_reason,
+    )
+
+
+def active_memberships(session: Session, subject_id: str, today: date) -> list[Membership]:
+    """A subject's memberships in force on ``today`` (decided or published, not yet expired)."""
+    rows = session.scalars(
+        select(MembershipRow)
+        .where(
+            MembershipRow.subject_id == subject_id,
+            MembershipRow.status.in_([s.value for s in ACTIVE_STATUSES]),
+        )
+        .order_by(MembershipRow.created_at, MembershipRow.id)
+    )
+    out = [to_model(r) for r in rows]
+    return [m for m in out if m.is_active(today)]
+
+
+def membership_view(row: MembershipRow, events: list[MembershipEventRow]) -> dict[str, Any]:
+    """Staff view of one membership with its steps."""
+    return {
+        "id": row.id,
+        "list_type": row.list_type,
+        "subject_id": row.subject_id,
+        "origin": row.origin,
+        "status": row.status,
+        "department_id": row.department_id,
+        "record_id": row.record_id,
+        "reasons": row.reasons,
+        "document_no": row.document_no,
+        "decision_no": row.decision_no,
+        "proposed_on": _iso(row.proposed_on),
+        "noticed_on": _iso(row.noticed_on),
+        "objection_due": _iso(row.objection_due),
+        "objection_pending": row.objection_pending,
+        "notice": row.notice or {},
+        "decided_on": _iso(row.decided_on),
+        "published_on": _iso(row.published_on),
+        "expires_on": _iso(row.expires_on),
+        "ended_on": _iso(row.ended_on),
+        "period_months": row.period_months,
+        "exit_code": row.exit_code,
+        "exit_reason": row.exit_reason,
+        "events": [
+            {
+                "from": e.from_status,
+                "to": e.to_status,
+                "action": e.action,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "note": e.note,
+                "ledger_ref": e.ledger_ref,
+            }
+            for e in events
+        ],
+    }
+
+
+def get_membership(c: Container, actor: Principal, membership_id: str) -> dict[str, Any]:
+    """A membership and its steps (its department, or the credit office)."""
+    with c.uow() as uow:
+        row = _load(uow.session, membership_id)
+        _require_owner(actor, row)
+        return membership_view(row, _events(uow.session, row.id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing steps (shared by the local workflow, the intake consumer and the sweep)
+
+
+def record_step(
+    c: Container,
+    s: Session,
+    row: MembershipRow,
+    *,
+    action: str,
+    from_status: str | None,
+    actor: str,
+    at: datetime,
+    note: str = "",
+) -> MembershipEventRow:
+    """Time-stamp a step and emit its outbox event with a ledger leaf (same transaction)."""
+    row.updated_at = at
+    s.flush()
+    n = len(_events(s, row.id)) + 1
+    ref = f"{row.id}/{n}/{action}"
+    event = MembershipEventRow(
+        membership_id=row.id,
+        from_status=from_status,
+        to_status=row.status,
+        action=action,
+        at=at,
+        actor=actor,
+        note=note,
+        ledger_ref=ref,
+    )
+    s.add(event)
+    fields: dict[str, Any] = {
+        "list_type": row.list_type,
+        "origin": row.origin,
+        "from": from_status,
+        "to": row.status,
+        "action": action,
+        "actor": actor,
+        "note": note or None,
+        "reasons": row.reasons or None,
+        "document_no": row.document_no,
+        "decision_no": row.decision_no,
+        "decided_on": _iso(row.decided_on),
+        "published_on": _iso(row.published_on),
+        "expires_on": _iso(row.expires_on),
+        "exit_code": row.exit_code,
+        "record_id": row.record_id,
+    }
+    entry = workflow_entry(
+        c.settings.ledger_suite,
+        entry_type="list.membership",
+        ref=ref,
+        subject_id=row.subject_id,
+        fields=fields,
+        at=at,
+    )
+    outbox.emit(
+        s,
+        event_type=f"membership.{action}",
+        aggregate_type="membership",
+        aggregate_id=row.id,
+        subject_id=row.subject_id,
+        at=at,
+        payload={
+            "list_type": row.list_type,
+            "origin": row.origin,
+            "from": from_status,
+            "to": row.status,
+            "ledger": entry.as_payload(),
+        },
+    )
+    return event
+
+
+def store_model(row: MembershipRow, m: Membership) -> None:
+    """Copy the pure model's state back onto the row."""
+    row.status = m.status.value
+    row.reasons = m.reasons
+    row.decision_no = m.decision_no
+    row.proposed_on = m.proposed_on
+    row.noticed_on = m.noticed_on
+    row.decided_on = m.decided_on
+    row.published_on = m.published_on
+    row.expires_on = m.expires_on
+    row.ended_on = m.ended_on
+    row.period_months = m.period_months
+    row.objection_pending = m.objection_pending
+    row.exit_code = m.exit_code.value if m.exit_code else None
+    row.exit_reason = m.exit_reason
+
+
+def _transition(
+    c: Container,
+    s: Session,
+    row: MembershipRow,
+    target: MembershipStatus,
+    *,
+    action: str,
+    actor: str,
+    note: str = "",
+    today: date | None = None,
+    **changes: Any,
+) -> None:
+    """Apply one state-machine step (advance raises InvalidTransition) and record it."""
+    now = c.clock.now()
+    day = today or local_date(now)
+    current = _model(row)
+    moved = advance(current, target, day, **changes)
+    before = row.status
+    store_model(row, moved)
+    record_step(c, s, row, action=action, from_status=before, actor=actor, at=now, note=note)
+
+
+def _model(row: MembershipRow) -> Membership:
+    """The model of a row that may still move (final rows refuse every step)."""
+    if S(row.status) in FINAL_STATUSES:
+        raise InvalidTransition(f"名单记录 {row.id} 已是终态（{row.status}），不能再变更")
+    return to_model(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# The local workflow
+
+
+def propose(
+    c: Container,
+    actor: Principal,
+    *,
+    list_type: str,
+    subject_id: str,
+    document_no: str,
+    reasons: str,
+    department: str | None = None,
+) -> str:
+    """拟列入: department staff (of a department the list names) with document number and reasons.
+
+    The credit office may propose on behalf of a department (``department`` names it).
+    Returns the membership id.
+    """
+    require(actor, Permission.submit_records)
+    lt = lists_catalog().list_type(list_type)
+    if lt.origin is Origin.external:
+        raise InvalidTransition(f"{lt.name}由{lt.authority}认定，经归集接入，不能在本平台列入")
+    document_no = (document_no or "").strip()
+    reasons = (reasons or "").strip()
+    if not document_no:
+        raise FieldError("document_no", document_no, "required", "须注明列入所依据的法律文书号")
+    if len(reasons) < 4:
+        raise FieldError("reasons", reasons, "required", "须说明拟列入的事实和理由（reasons）")
+    now = c.clock.now()
+    with c.uow() as uow:
+        s = uow.session
+        dept = _proposing_department(s, actor, department)
+        if dept.name not in lt.departments:
+            raise PermissionDenied(
+                f"「{dept.name}」不是{lt.name}的认定部门（{'、'.join(lt.departments)}）",
+                code="not_list_department",
+            )
+        if s.get(SubjectRow, subject_id) is None:
+            raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
+        row = MembershipRow(
+            id=new_id("m"),
+            list_type=lt.code,
+            subject_id=subject_id,
+            origin=Origin.local.value,
+            status=S.proposed.value,
+            department_id=dept.id,
+            reasons=reasons,
+            document_no=document_no,
+            proposed_on=local_date(now),
+            notice={},
+            objection_pending=False,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+        record_step(
+            c, s, row, action="propose", from_status=None, actor=actor.label, at=now, note=reasons
+        )
+        uow.commit()
+        return row.id
+
+
+def notify(
+    c: Container, actor: Principal, membership_id: str, *, basis: str | None = None
+) -> dict[str, Any]:
+    """告知: reasons, basis, rights and the end of the objection window (notice_deadline)."""
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, membership_id)
+        _require_owner(actor, row)
+        lt = lists_catalog().list_type(row.list_type)
+        today = local_date(c.clock.now())
+        deadline = notice_deadline(today, lt, c.calendar)
+        notice = {
+            "reasons": row.reasons,
+            "basis": basis or "；".join(str(b) for b in lt.legal_basis),
+            "document_no": row.document_no,
+            "rights": RIGHTS,
+            "objection_working_days": lt.notice.objection_working_days if lt.notice else None,
+            "objection_due": deadline.due.isoformat(),
+            "deadline_confirmed": deadline.confirmed,
+        }
+        row.notice = notice
+        row.objection_due = deadline.due
+        _transition(c, s, row, S.noticed, action="notify", actor=actor.label, today=today)
+        uow.commit()
+        return membership_view(row, _events(s, row.id))
+
+
+def register_objection(c: Container, actor: Principal, membership_id: str, note: str) -> None:
+    """陈述申辩/异议 received during the notice window: the decision waits for an answer."""
+    _objection(c, actor, membership_id, note, pending=True)
+
+
+def answer_objection(c: Container, actor: Principal, membership_id: str, note: str) -> None:
+    """The department answered the objection (not upheld): the decision may proceed."""
+    _objection(c, actor, membership_id, note, pending=False)
+
+
+def _objection(
+    c: Container, actor: Principal, membership_id: str, note: str, pending: bool
+) -> None:
+    note = (note or "").strip()
+    if not note:
+        raise FieldError("note", note, "required", "须记录陈述申辩或答复的内容（note）")
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, membership_id)
+        _require_owner(actor, row)
+        if row.status != S.noticed.value:
+            raise InvalidTransition("陈述申辩和异议只在告知期（已告知）内登记和答复")
+        if row.objection_pending == pending:
+            state = "已有待答复的异议" if pending else "没有待答复的异议"
+            raise InvalidTransition(f"名单记录 {row.id} {state}")
+        row.objection_pending = pending
+        action = "objection" if pending else "objection_answered"
+        record_step(
+            c,
+            s,
+            row,
+            action=action,
+            from_status=row.status,
+            actor=actor.label,
+            at=c.clock.now(),
+            note=note,
+        )
+        uow.commit()
+
+
+def decide(
+    c: Container,
+    actor: Principal,
+    membership_id: str,
+    *,
+    decision_no: str,
+    period_months: int | None = None,
+) -> dict[str, Any]:
+    """列入决定: only after the objection window and with no pending objection (can_decide)."""
+    decision_no = (decision_no or "").strip()
+    if not decision_no:
+        raise FieldError("decision_no", decision_no, "required", "须注明列入决定书文号")
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, membership_id)
+        _require_owner(actor, row)
+        lt = lists_catalog().list_type(row.list_type)
+        today = local_date(c.clock.now())
+        m = _model(row)
+        if m.status is S.noticed:
+            verdict = can_decide(m, lt, today, c.calendar)
+            if not verdict:
+                raise InvalidTransition(verdict.reason)
+        months = period_months if period_months is not None else _default_months(lt)
+        ends = expires_on(today, lt, period_months)
+        _transition(
+            c,
+            s,
+            row,
+            S.decided,
+            action="decide",
+            actor=actor.label,
+            today=today,
+            decision_no=decision_no,
+            expires_on=ends,
+            period_months=months,
+        )
+        uow.commit()
+        return membership_view(row, _events(s, row.id))
+
+
+def publish(c: Container, actor: Principal, membership_id: str) -> dict[str, Any]:
+    """公示: never without prior notice and a written decision (can_publish, via advance)."""
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, membership_id)
+        _require_owner(actor, row)
+        _transition(c, s, row, S.published, action="publish", actor=actor.label)
+        uow.commit()
+        return membership_view(row, _events(s, row.id))
+
+
+def withdraw(c: Container, actor: Principal, membership_id: str, reason: str) -> None:
+    """撤回 a local proposal or decision before publication."""
+    reason = (reason or "").strip()
+    if len(reason) < 2:
+        raise FieldError("reason", reason, "required", "撤回须说明理由（reason）")
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, membership_id)
+        _require_owner(actor, row)
+        _transition(
+            c,
+            s,
+            row,
+            S.withdrawn,
+            action="withdraw",
+            actor=actor.label,
+            note=reason,
+            exit_reason=reason,
+        )
+        uow.commit()
+
+
+# ---------------------------------------------------------------------------------------------
+# Early exits (hooks other areas call) and expiry
+
+
+def exit_early(
+    c: Container, actor: Principal, membership_id: str, exit_code: ExitCode, reason: str
+) -> dict[str, Any]:
+    """Move a published membership off its list by ``exit_code`` if exit_allowed says so."""
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, membership_id)
+        _require_owner(actor, row)
+        lt = lists_catalog().list_type(row.list_type)
+        today = local_date(c.clock.now())
+        verdict = exit_allowed(lt, exit_code, _model(row), today)
+        if not verdict:
+            raise InvalidTransition(verdict.reason, code="exit_refused")
+        _transition(
+            c,
+            s,
+            row,
+            S.exited,
+            action=f"exit_{exit_code.value}",
+            actor=actor.label,
+            note=reason,
+            today=today,
+            exit_code=exit_code,
+            exit_reason=reason,
+        )
+        uow.commit()
+        return membership_view(row, _events(s, row.id))
+
+
+def exit_on_repair(
+    c: Container, actor: Principal, membership_id: str, repair_ref: str
+) -> dict[str, Any]:
+    """信用修复 completed: off the list once the list's minimum period has passed."""
+    return exit_early(c, actor, membership_id, ExitCode.repair, f"信用修复：{repair_ref}")
+
+
+def exit_on_objection_upheld(
+    c: Container, actor: Principal, membership_id: str, objection_ref: str
+) -> dict[str, Any]:
+    """异议成立: the listing was wrong."""
+    reason = f"异议成立：{objection_ref}"
+    return exit_early(c, actor, membership_id, ExitCode.objection_upheld, reason)
+
+
+def exit_on_court_release(
+    c: Container, actor: Principal, membership_id: str, document_no: str
+) -> dict[str, Any]:
+    """人民法院决定移出 (撤销、删除)."""
+    reason = f"人民法院决定移出：{document_no}"
+    return exit_early(c, actor, membership_id, ExitCode.court_release, reason)
+
+
+def expire_due(c: Container) -> dict[str, Any]:
+    """期满移出: every published membership whose expiry day has come (Asia/Shanghai)."""
+    now = c.clock.now()
+    today = local_date(now)
+    expired = 0
+    with c.uow() as uow:
+        s = uow.session
+        rows = list(
+            s.scalars(
+                select(MembershipRow)
+                .where(
+                    MembershipRow.status == S.published.value,
+                    MembershipRow.expires_on.is_not(None),
+                    MembershipRow.expires_on <= today,
+                )
+                .order_by(MembershipRow.expires_on, MembershipRow.id)
+            )
+        )
+        for row in rows:
+            lt = lists_catalog().list_type(row.list_type)
+            if not exit_allowed(lt, ExitCode.period_end, to_model(row), today):
+                continue  # list without a period_end exit: stays until another exit
+            _transition(
+                c,
+                s,
+                row,
+                S.expired,
+                action="expire",
+                actor="system:lists_expiry",
+                note=f"列入期限届满（{_iso(row.expires_on)}）",
+                today=today,
+                exit_code=ExitCode.period_end,
+            )
+            expired += 1
+        uow.commit()
+    return {"expired": expired, "as_of": today.isoformat()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Public lists (rules.md §13.4)
+
+
+def _basis_view(lt: ListType) -> dict[str, Any]:
+    period = lt.period
+    return {
+        "legal_basis": [str(b) for b in lt.legal_basis],
+        "period": (
+            None
+            if period is None
+            else {
+                "default_months": period.default_months,
+                "max_months": period.max_months,
+                "min_months": period.min_months,
+                "basis": period.basis,
+            }
+        ),
+    }
+
+
+def public_list_types(c: Container, actor: Principal) -> list[dict[str, Any]]:
+    """Every list type with its legal basis, authority and period."""
+    require(actor, Permission.read_public)
+    return [
+        {
+            "code": lt.code,
+            "name": lt.name,
+            "kind": lt.kind.value,
+            "origin": lt.origin.value,
+            "authority": lt.authority,
+            "display_name_rule": lt.display_name_rule.value,
+            **_basis_view(lt),
+        }
+        for lt in lists_catalog().list_types.values()
+    ]
+
+
+def _public_rows(
+    lt: ListType, rows: list[tuple[MembershipRow, SubjectRow]], today: date
+) -> list[dict[str, Any]]:
+    basis = _basis_view(lt)
+    out = []
+    for row, subject in rows:
+        is_person = subject.subject_type in PERSON_TYPES
+        entry = public_entry(
+            to_model(row), lt, subject_name=subject.name, is_person=is_person, today=today
+        )
+        if entry is None:
+            continue
+        out.append(
+            {
+                **entry,
+                "subject_id": None if is_person else subject.subject_id,
+                "uscc": None if is_person else subject.uscc,
+                "origin": row.origin,
+                **basis,
+            }
+        )
+    return out
+
+
+def public_list(
+    c: Container, actor: Principal, list_type: str, *, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    """A public list: published, unexpired, not exited entries, masked (public_entry)."""
+    require(actor, Permission.read_public)
+    lt = lists_catalog().list_type(list_type)
+    today = local_date(c.clock.now())
+    limit = max(1, min(limit, 500))
+    with c.uow() as uow:
+        rows = uow.session.execute(
+            select(MembershipRow, SubjectRow)
+            .join(SubjectRow, SubjectRow.subject_id == MembershipRow.subject_id)
+            .where(
+                MembershipRow.list_type == lt.code,
+                MembershipRow.status == S.published.value,
+                (MembershipRow.expires_on.is_(None)) | (MembershipRow.expires_on > today),
+            )
+            .order_by(MembershipRow.published_on.desc(), MembershipRow.id)
+            .limit(limit)
+            .offset(max(0, offset))
+        )
+        entries = _public_rows(lt, [(m, sub) for m, sub in rows], today)
+    return {
+        "list_type": lt.code,
+        "name": lt.name,
+        "authority": lt.authority,
+        **_basis_view(lt),
+        "as_of": today.isoformat(),
+        "count": len(entries),
+        "entries": entries,
+    }
+
+
+def public_subject_lists(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
+    """A subject's public memberships in force today (masked like the public lists)."""
+    require(actor, Permission.read_public)
+    today = local_date(c.clock.now())
+    catalog = lists_catalog()
+    with c.uow() as uow:
+        s = uow.session
+        subject = s.get(SubjectRow, subject_id)
+        if subject is None:
+            raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
+        rows = s.scalars(
+            select(MembershipRow)
+            .where(
+                MembershipRow.subject_id == subject_id,
+                MembershipRow.status == S.published.value,
+            )
+            .order_by(MembershipRow.published_on, MembershipRow.id)
+        )
+        entries = []
+        for row in rows:
+            if row.list_type not in catalog.list_types:
+                continue
+            lt = catalog.list_type(row.list_type)
+            entries.extend(_public_rows(lt, [(row, subject)], today))
+    return {"subject_id": subject_id, "as_of": today.isoformat(), "lists": entries}
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _proposing_department(s: Session, actor: Principal, department: str | None) -> DepartmentRow:
+    if actor.role is Role.department_staff:
+        dept = s.get(DepartmentRow, actor.department_id)
+        if dept is None:
+            raise NotFound("令牌绑定的部门不存在", code="department_not_found")
+        if department and department not in (dept.name, dept.code):
+            raise PermissionDenied("部门用户只能以本部门名义拟列入", code="other_department")
+        return dept
+    if not department:
+        raise FieldError("department", "", "required", "信用办代为拟列入时必须指定部门")
+    found = s.scalar(
+        select(DepartmentRow).where(
+            (DepartmentRow.name == department) | (DepartmentRow.code == department.upper())
+        )
+    )
+    if found is None:
+        raise NotFound(f"部门「{department}」不存在", code="department_not_found")
+    return found
+
+
+def _require_owner(actor: Principal, row: MembershipRow) -> None:
+    """The proposing (or sending) department's staff, or the credit office."""
+    require(actor, Permission.submit_records, department_id=row.department_id or -1)
+
+
+def _load(s: Session, membership_id: str) -> MembershipRow:
+    row = s.get(MembershipRow, membership_id)
+    if row is None:
+        raise NotFound(f"名单记录 {membership_id} 不存在", code="membership_not_found")
+    return row
+
+
+def _events(s: Session, membership_id: str) -> list[MembershipEventRow]:
+    return list(
+        s.scalars(
+            select(MembershipEventRow)
+            .where(MembershipEventRow.membership_id == membership_id)
+            .order_by(MembershipEventRow.id)
+        )
+    )
+
+
+def _default_months(lt: ListType) -> int | None:
+    return lt.period.default_months if lt.period else None
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+__all__ = [
+    "active_memberships",
+    "answer_objection",
+    "decide",
+    "exit_early",
+    "exit_on_court_release",
+    "exit_on_objection_upheld",
+    "exit_on_repair",
+    "expire_due",
+    "get_membership",
+    "lists_catalog",
+    "notify",
+    "propose",
+    "public_list",
+    "public_list_types",
+    "public_subject_lists",
+    "publish",
+    "record_step",
+    "register_objection",
+    "store_model",
+    "to_model",
+    "withdraw",
+]

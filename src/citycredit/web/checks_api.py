@@ -1,0 +1,107 @@
+"""HTTP API v1 for 信用核查 and 信用承诺: parse → call one service function → render."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from citycredit.checks import service as checks
+from citycredit.commitments import service as commitments
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+class CheckBody(BaseModel):
+    subject_id: str
+    matter: str
+    department: str | None = None
+
+
+class FeedbackBody(BaseModel):
+    measure_code: str
+    applied: bool
+    reason: str = ""
+
+
+@router.post("/checks")
+def post_check(body: CheckBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """信用核查 of a subject for a matter (logged in the disclosure log)."""
+    return checks.run_check(
+        c, actor, subject_id=body.subject_id, matter=body.matter, department=body.department
+    )
+
+
+# Declared before /checks/{check_id} so "stats" is not taken for an id.
+@router.get("/checks/stats")
+def get_check_stats(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Checks and feedback by department, measure, matter and month (credit office)."""
+    return checks.check_stats(c, actor)
+
+
+@router.get("/checks/{check_id}")
+def get_check(check_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """A stored check and its feedback."""
+    return checks.get_check(c, actor, check_id)
+
+
+@router.post("/checks/{check_id}/feedback")
+def post_feedback(
+    check_id: str, body: FeedbackBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """Whether the checking department applied one measure of the check, and why."""
+    return checks.record_feedback(
+        c, actor, check_id, measure_code=body.measure_code, applied=body.applied, reason=body.reason
+    )
+
+
+class CommitmentBody(BaseModel):
+    subject_id: str
+    kind: str
+    text: str
+    made_on: date
+    matter: str | None = None
+    department: str | None = None
+
+
+class OutcomeBody(BaseModel):
+    result: str
+    checked_on: date
+    note: str | None = None
+
+
+@router.post("/commitments")
+def post_commitment(body: CommitmentBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Record a subject's credit commitment accepted by the actor's department."""
+    return commitments.create_commitment(
+        c,
+        actor,
+        subject_id=body.subject_id,
+        kind=body.kind,
+        text=body.text,
+        made_on=body.made_on,
+        matter=body.matter,
+        department=body.department,
+    )
+
+
+@router.post("/commitments/{commitment_id}/outcome")
+def post_outcome(
+    commitment_id: str, body: OutcomeBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """Fulfilment check: fulfilled, breached or false (虚假承诺)."""
+    return commitments.record_outcome(
+        c, actor, commitment_id, result=body.result, checked_on=body.checked_on, note=body.note
+    )
+
+
+@router.get("/commitments")
+def get_commitments(
+    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None, limit: int = 200
+) -> dict[str, Any]:
+    """Public: a subject's commitments of public kinds; staff: their department's."""
+    rows = commitments.list_commitments(c, actor, subject_id=subject_id, limit=limit)
+    return {"subject_id": subject_id, "count": len(rows), "commitments": rows}

@@ -1,0 +1,154 @@
+"""HTTP API of 名单: public lists and the local listing workflow (parse → one service → render)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from citycredit.lists import service as lists
+from citycredit.shared.errors import FieldError
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+class ProposeBody(BaseModel):
+    list_type: str
+    subject_id: str
+    document_no: str
+    reasons: str
+    department: str | None = None
+
+
+class NotifyBody(BaseModel):
+    basis: str | None = None
+
+
+class NoteBody(BaseModel):
+    note: str
+
+
+class DecideBody(BaseModel):
+    decision_no: str
+    period_months: int | None = None
+
+
+class ReasonBody(BaseModel):
+    reason: str
+
+
+class ExitBody(BaseModel):
+    exit_code: str  # repair | objection_upheld | court_release
+    ref: str  # repair case, objection case or court document number
+
+
+@router.get("/lists")
+def get_list_types(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Every list type with its legal basis and period."""
+    return {"list_types": lists.public_list_types(c, actor)}
+
+
+@router.get("/lists/{list_type}")
+def get_public_list(
+    list_type: str, c: ContainerDep, actor: PrincipalDep, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    """A public list: published, unexpired entries, masked (rules.md §13.4)."""
+    return lists.public_list(c, actor, list_type, limit=limit, offset=offset)
+
+
+@router.get("/subjects/{subject_id}/lists")
+def get_subject_lists(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """A subject's public memberships in force today."""
+    return lists.public_subject_lists(c, actor, subject_id)
+
+
+@router.post("/memberships", status_code=201)
+def post_membership(body: ProposeBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """拟列入 (department staff of a department the list names, or the credit office)."""
+    membership_id = lists.propose(
+        c,
+        actor,
+        list_type=body.list_type,
+        subject_id=body.subject_id,
+        document_no=body.document_no,
+        reasons=body.reasons,
+        department=body.department,
+    )
+    return {"id": membership_id, "status": "proposed"}
+
+
+@router.get("/memberships/{membership_id}")
+def get_membership(membership_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """A membership and its time-stamped steps."""
+    return lists.get_membership(c, actor, membership_id)
+
+
+@router.post("/memberships/{membership_id}/notify")
+def post_notify(
+    membership_id: str, c: ContainerDep, actor: PrincipalDep, body: NotifyBody | None = None
+) -> dict[str, Any]:
+    """告知: reasons, basis, rights and the objection window."""
+    return lists.notify(c, actor, membership_id, basis=body.basis if body else None)
+
+
+@router.post("/memberships/{membership_id}/objections")
+def post_objection(
+    membership_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """Register a 陈述申辩/异议 received in the notice window."""
+    lists.register_objection(c, actor, membership_id, body.note)
+    return lists.get_membership(c, actor, membership_id)
+
+
+@router.post("/memberships/{membership_id}/objections/answer")
+def post_objection_answer(
+    membership_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """The objection was answered (not upheld)."""
+    lists.answer_objection(c, actor, membership_id, body.note)
+    return lists.get_membership(c, actor, membership_id)
+
+
+@router.post("/memberships/{membership_id}/decide")
+def post_decide(
+    membership_id: str, body: DecideBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """列入决定 (after the objection window, no pending objection)."""
+    return lists.decide(
+        c, actor, membership_id, decision_no=body.decision_no, period_months=body.period_months
+    )
+
+
+@router.post("/memberships/{membership_id}/publish")
+def post_publish(membership_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """公示 (never without prior notice)."""
+    return lists.publish(c, actor, membership_id)
+
+
+@router.post("/memberships/{membership_id}/withdraw")
+def post_withdraw(
+    membership_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """撤回 before publication."""
+    lists.withdraw(c, actor, membership_id, body.reason)
+    return lists.get_membership(c, actor, membership_id)
+
+
+_EXITS = {
+    "repair": lists.exit_on_repair,
+    "objection_upheld": lists.exit_on_objection_upheld,
+    "court_release": lists.exit_on_court_release,
+}
+
+
+@router.post("/memberships/{membership_id}/exit")
+def post_exit(
+    membership_id: str, body: ExitBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """提前移出: repair, objection upheld or court release (each checks exit_allowed)."""
+    hook = _EXITS.get(body.exit_code)
+    if hook is None:
+        raise FieldError("exit_code", body.exit_code, "invalid", f"可用：{'、'.join(_EXITS)}")
+    return hook(c, actor, membership_id, body.ref)

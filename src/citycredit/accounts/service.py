@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import ApiTokenRow, DepartmentRow, UserRow
 from citycredit.accounts.model import ANONYMOUS, Permission, Principal, Role, require
@@ -197,3 +198,28 @@ def list_departments(c: Container) -> list[DepartmentRow]:
     """All departments, by name."""
     with c.uow() as uow:
         return list(uow.session.scalars(select(DepartmentRow).order_by(DepartmentRow.id)))
+
+
+def acting_department(s: Session, actor: Principal, department: str | None) -> DepartmentRow:
+    """The department an action is taken for: staff act for their own; the office names one.
+
+    Used by every area where a department acts (intake, lists, checks, commitments).
+    """
+    department = (department or "").strip() or None
+    if actor.role is Role.department_staff:
+        dept = s.get(DepartmentRow, actor.department_id)
+        if dept is None:
+            raise NotFound("令牌绑定的部门不存在", code="department_not_found")
+        if department and department not in (dept.name, dept.code):
+            raise PermissionDenied("部门用户只能以本部门名义操作", code="other_department")
+        return dept
+    if not department:
+        raise FieldError("department", "", "required", "信用办代为操作时必须指定部门（department）")
+    found = s.scalar(
+        select(DepartmentRow).where(
+            (DepartmentRow.name == department) | (DepartmentRow.code == department.upper())
+        )
+    )
+    if found is None:
+        raise NotFound(f"部门「{department}」不存在", code="department_not_found")
+    return found

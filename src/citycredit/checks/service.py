@@ -18,9 +18,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
-from citycredit.commitments.service import PERSON_TYPES, recent_breaches, resolve_department
+from citycredit.commitments.service import PERSON_TYPES, recent_breaches
 from citycredit.kernel import outbox
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.ledger.entries import workflow_entry
@@ -74,7 +75,7 @@ def _checking_department(
     department is registered, else for the credit office itself (None).
     """
     if actor.role is Role.department_staff or (department and department.strip()):
-        return resolve_department(s, actor, department)
+        return acting_department(s, actor, department)
     return s.scalar(select(DepartmentRow).where(DepartmentRow.name == matter.department))
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.commitments.db import CommitmentRow
 from citycredit.ingest.service import store_platform_record
@@ -45,7 +46,7 @@ from citycredit.kernel import outbox
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists import default_lists
 from citycredit.shared.calendar import add_months, local_date
-from citycredit.shared.errors import FieldError, InvalidTransition, NotFound, PermissionDenied
+from citycredit.shared.errors import FieldError, InvalidTransition, NotFound
 from citycredit.shared.idgen import new_id
 from citycredit.shared.ids import scrub_personal
 from citycredit.shared.masking import display_person_name
@@ -61,7 +62,6 @@ __all__ = [
     "list_commitments",
     "recent_breaches",
     "record_outcome",
-    "resolve_department",
 ]
 
 ITEM = "commitment"  # the catalog item (catalog/items/commitment.yaml)
@@ -152,28 +152,6 @@ def parse_outcome(raw: str) -> Outcome:
             "result", raw, "invalid_result", "核查结果应为 fulfilled、breached 或 false（虚假承诺）"
         )
     return found
-
-
-def resolve_department(s: Session, actor: Principal, department: str | None) -> DepartmentRow:
-    """Staff act for their own department; the credit office names one (name or code)."""
-    if actor.role is Role.department_staff:
-        dept = s.get(DepartmentRow, actor.department_id)
-        if dept is None:
-            raise NotFound("令牌绑定的部门不存在", code="department_not_found")
-        if department and department.strip() not in (dept.name, dept.code):
-            raise PermissionDenied("部门用户只能以本部门名义操作", code="other_department")
-        return dept
-    if not department or not department.strip():
-        raise FieldError("department", department, "required", "信用办操作时须指定部门")
-    name = department.strip()
-    dept = s.scalar(
-        select(DepartmentRow).where(
-            (DepartmentRow.name == name) | (DepartmentRow.code == name.upper())
-        )
-    )
-    if dept is None:
-        raise NotFound(f"部门「{name}」不存在", code="department_not_found")
-    return dept
 
 
 def _subject(s: Session, subject_id: str) -> SubjectRow:
@@ -268,7 +246,7 @@ def create_commitment(
         raise FieldError("made_on", made_on.isoformat(), "future_date", "承诺日期不能晚于今天")
     with c.uow() as uow:
         s = uow.session
-        dept = resolve_department(s, actor, department)
+        dept = acting_department(s, actor, department)
         require(actor, Permission.submit_records, department_id=dept.id)
         subject = _subject(s, subject_id)
         row = CommitmentRow(

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.model import Permission, Principal, require
+from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
 from citycredit.catalog.values import parse_field
@@ -84,28 +85,6 @@ class Receipt:
         }
 
 
-def _department_for(
-    c: Container, s: Session, actor: Principal, department: str | None
-) -> DepartmentRow:
-    if actor.role is Role.department_staff:
-        dept = s.get(DepartmentRow, actor.department_id)
-        if dept is None:
-            raise NotFound("令牌绑定的部门不存在", code="department_not_found")
-        if department and department not in (dept.name, dept.code):
-            require(actor, Permission.submit_records, department_id=-1)  # raises: other department
-        return dept
-    if not department:
-        raise FieldError("department", "", "required", "信用办代为报送时必须指定部门（department）")
-    dept = s.scalar(
-        select(DepartmentRow).where(
-            (DepartmentRow.name == department) | (DepartmentRow.code == department.upper())
-        )
-    )
-    if dept is None:
-        raise NotFound(f"部门「{department}」不存在", code="department_not_found")
-    return dept
-
-
 def ingest_submission(
     c: Container,
     actor: Principal,
@@ -125,7 +104,7 @@ def ingest_submission(
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
-        dept = _department_for(c, s, actor, department)
+        dept = acting_department(s, actor, department)
         require(actor, Permission.submit_records, department_id=dept.id)
         submission = SubmissionRow(
             id=new_id("sub"),

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.model import Permission, Principal, require
+from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
 from citycredit.ledger.entries import workflow_entry
@@ -304,7 +304,7 @@ def propose(
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
-        dept = _proposing_department(s, actor, department)
+        dept = acting_department(s, actor, department)
         if dept.name not in lt.departments:
             raise PermissionDenied(
                 f"「{dept.name}」不是{lt.name}的认定部门（{'、'.join(lt.departments)}）",
@@ -694,26 +694,6 @@ def public_subject_lists(c: Container, actor: Principal, subject_id: str) -> dic
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _proposing_department(s: Session, actor: Principal, department: str | None) -> DepartmentRow:
-    if actor.role is Role.department_staff:
-        dept = s.get(DepartmentRow, actor.department_id)
-        if dept is None:
-            raise NotFound("令牌绑定的部门不存在", code="department_not_found")
-        if department and department not in (dept.name, dept.code):
-            raise PermissionDenied("部门用户只能以本部门名义拟列入", code="other_department")
-        return dept
-    if not department:
-        raise FieldError("department", "", "required", "信用办代为拟列入时必须指定部门")
-    found = s.scalar(
-        select(DepartmentRow).where(
-            (DepartmentRow.name == department) | (DepartmentRow.code == department.upper())
-        )
-    )
-    if found is None:
-        raise NotFound(f"部门「{department}」不存在", code="department_not_found")
-    return found
 
 
 def _require_owner(actor: Principal, row: MembershipRow) -> None:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citycredit.bootstrap import Container
@@ -28,6 +28,7 @@ from citycredit.ledger.store import latest_checkpoint
 from citycredit.ledger.suites import HashSuite, Suite, hash_suite
 
 CHUNK = 5000
+VERSION_CHUNK = 1000  # record ids per IN (...) query
 MAX_LISTED = 200
 
 
@@ -59,7 +60,8 @@ class VerifyReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _version_digests(h: HashSuite, salt: bytes, v: RecordVersionRow) -> dict[str, str]:
+def _version_digests(h: HashSuite, salt: bytes, v: Any) -> dict[str, str]:
+    """Field digests of a record version (a RecordVersionRow or a row of its columns)."""
     fields = {**v.payload, **v.personal}
     out = {
         code: field_digest(h, salt, code, value)
@@ -71,15 +73,27 @@ def _version_digests(h: HashSuite, salt: bytes, v: RecordVersionRow) -> dict[str
     return out
 
 
+_VERSION_COLUMNS = (
+    RecordVersionRow.record_id,
+    RecordVersionRow.version,
+    RecordVersionRow.kind,
+    RecordVersionRow.payload,
+    RecordVersionRow.personal,
+    RecordVersionRow.reason,
+)
+
+
 def _check_versions(
     h: HashSuite, s: Session, batch: list[tuple[str, bytes, dict[str, Any]]], report: VerifyReport
 ) -> None:
-    keys = [(d["record_id"], d["version"]) for _, _, d in batch]
-    versions: dict[tuple[str, int], RecordVersionRow] = {}
-    for i in range(0, len(keys), 500):
-        for v in s.scalars(
-            select(RecordVersionRow).where(
-                tuple_(RecordVersionRow.record_id, RecordVersionRow.version).in_(keys[i : i + 500])
+    # Every version of the batch's records by record_id (one index scan per query), not an OR
+    # of (record_id, version) pairs; the exact version is picked here. Plain rows, no ORM.
+    ids = sorted({d["record_id"] for _, _, d in batch})
+    versions: dict[tuple[str, int], Any] = {}
+    for i in range(0, len(ids), VERSION_CHUNK):
+        for v in s.execute(
+            select(*_VERSION_COLUMNS).where(
+                RecordVersionRow.record_id.in_(ids[i : i + VERSION_CHUNK])
             )
         ):
             versions[(v.record_id, v.version)] = v

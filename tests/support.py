@@ -65,3 +65,34 @@ def write_csv(
         w.writerow(["" if v is None else v for v in r])
     path.write_bytes(buf.getvalue().encode(encoding))
     return path
+
+
+def penalty_row(columns: Sequence[str] = PENALTY_COLUMNS, **values: object) -> list[object]:
+    """One 行政处罚 row in the given column order: a valid 2万元 fine by 榆林市市场监督管理局.
+
+    Pass CF_* codes to change fields (CF_XDR_MC, CF_XDR_SHXYM and CF_WSH are usually given).
+    """
+    auth = uscc("11", "610800", "MA0CAMR1")
+    row: dict[str, object] = {
+        "CF_XDR_MC": "榆阳区某商贸有限公司",
+        "CF_XDR_LB": "法人及非法人组织",
+        "CF_XDR_SHXYM": "",
+        "CF_XDR_ZJHM": "",
+        "CF_WSH": "榆市监罚〔2026〕1号",
+        "CF_WFXW": "x",
+        "CF_SY": "x",
+        "CF_YJ": "x",
+        "CF_CFLB": "罚款",
+        "CF_NR": "罚款2万元",
+        "CF_NR_FK": "2",
+        "CF_JDRQ": "2026-11-02",
+        "CF_CFJG": SAMR,
+        "CF_CFJGDM": auth,
+        "CF_SJLY": SAMR,
+        "CF_SJLYDM": auth,
+    }
+    unknown = set(values) - set(row)
+    if unknown:
+        raise KeyError(f"not a penalty column: {sorted(unknown)}")
+    row.update(values)
+    return [row[c] for c in columns]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from citycredit.bootstrap import Container
 from citycredit.cli.main import app
-from support import PENALTY_COLUMNS, SAMR, uscc, write_csv
+from support import PENALTY_COLUMNS, SAMR, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
@@ -58,23 +58,7 @@ def test_departments_users_ingest_withdraw_quality(cli: CliRunner, tmp_path: Pat
     assert SAMR in run(cli, "departments", "list")
 
     rows = [
-        [
-            "榆阳区某商贸有限公司",
-            "法人及非法人组织",
-            CO,
-            "榆市监罚〔2026〕5号",
-            "x",
-            "x",
-            "x",
-            "罚款",
-            "罚款2万元",
-            "2",
-            "2026-11-02",
-            "榆林市市场监督管理局",
-            AUTH,
-            SAMR,
-            AUTH,
-        ],
+        penalty_row(CF_XDR_SHXYM=CO, CF_WSH="榆市监罚〔2026〕5号"),
         [
             "坏行",
             "法人及非法人组织",
@@ -195,25 +179,7 @@ def test_ledger_commands(cli: CliRunner, container: Container, tmp_path: Path) -
     from citycredit.ingest.db import RecordRow, RecordVersionRow
 
     run(cli, "departments", "add", SAMR, "--code", AUTH)
-    rows = [
-        [
-            "榆阳区某商贸有限公司",
-            "法人及非法人组织",
-            CO,
-            "榆市监罚〔2026〕5号",
-            "x",
-            "x",
-            "x",
-            "罚款",
-            "罚款2万元",
-            "2",
-            "2026-11-02",
-            "榆林市市场监督管理局",
-            AUTH,
-            SAMR,
-            AUTH,
-        ]
-    ]
+    rows = [penalty_row(CF_XDR_SHXYM=CO, CF_WSH="榆市监罚〔2026〕5号")]
     run(
         cli,
         "ingest",

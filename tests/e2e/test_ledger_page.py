@@ -37,7 +37,7 @@ from citycredit.ledger.bundle import BundleError, BundleReport, verify_bundle
 from citycredit.ledger.signers import generate_signer, verifier_from_vkey, verifier_to_vkey
 from citycredit.ledger.suites import Suite
 from citycredit.web.app import STATIC, create_app
-from support import PENALTY_COLUMNS, department, uscc, write_csv
+from support import PENALTY_COLUMNS, department, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
@@ -95,23 +95,11 @@ def serving(c: Container) -> Iterator[str]:
 
 def _rows() -> list[list[Any]]:
     return [
-        [
-            f"榆阳区第{i}商贸有限公司",
-            "法人及非法人组织",
-            uscc("91", "610802", f"MA6P{i:04d}"),
-            WSH.format(i),
-            "x",
-            "x",
-            "x",
-            "罚款",
-            "罚款2万元",
-            "2",
-            "2026-11-02",
-            "榆林市市场监督管理局",
-            AUTH,
-            "榆林市市场监督管理局",
-            AUTH,
-        ]
+        penalty_row(
+            CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
+            CF_XDR_SHXYM=uscc("91", "610802", f"MA6P{i:04d}"),
+            CF_WSH=WSH.format(i),
+        )
         for i in range(N_RECORDS)
     ]
 

@@ -23,7 +23,7 @@ from citycredit.ledger.merkle import verify_consistency, verify_inclusion
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.ledger.verify import verify_log
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS_WITH_ID, department, id_number, uscc, write_csv
+from support import PENALTY_COLUMNS_WITH_ID, department, id_number, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
@@ -42,24 +42,12 @@ def rows(n: int, start: int = 0) -> list[list[Any]]:
     out = []
     for i in range(start, start + n):
         out.append(
-            [
-                f"榆阳区第{i}商贸有限公司",
-                "法人及非法人组织",
-                uscc("91", "610802", f"MA6L{i:04d}"),
-                "",
-                f"榆市监罚〔2026〕{i}号",
-                "x",
-                "x",
-                "x",
-                "罚款",
-                "罚款2万元",
-                "2",
-                "2026-11-02",
-                "榆林市市场监督管理局",
-                AUTH,
-                "榆林市市场监督管理局",
-                AUTH,
-            ]
+            penalty_row(
+                PEN,
+                CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
+                CF_XDR_SHXYM=uscc("91", "610802", f"MA6L{i:04d}"),
+                CF_WSH=f"榆市监罚〔2026〕{i}号",
+            )
         )
     return out
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
@@ -33,6 +33,25 @@ class Event:
     created_at: datetime
 
 
+# Outbox ids must become visible in id order, or a consumer that has read id n+1 and moved its
+# cursor there would never see a late-committing id n. On PostgreSQL every transaction that
+# writes outbox rows therefore takes one transaction-scoped advisory lock before its first
+# outbox row: ids are handed out, and the rows committed, one writing transaction at a time
+# (the lock is released only after the commit is visible). Writers without events never wait.
+# SQLite has a single writer, so ids already commit in order there.
+OUTBOX_LOCK_KEY = 0x63636F62  # "ccob"
+
+
+def serialise_outbox_writes(session: Session) -> None:
+    """Take the outbox lock for this transaction (once; a no-op on SQLite)."""
+    tx = session.get_transaction()
+    if tx is not None and session.info.get("outbox_locked_tx") is tx:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK_KEY})
+    session.info["outbox_locked_tx"] = session.get_transaction()
+
+
 def emit(
     session: Session,
     *,
@@ -44,6 +63,7 @@ def emit(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Add an event to the current transaction (it commits or rolls back with the change)."""
+    serialise_outbox_writes(session)
     session.add(
         OutboxEventRow(
             event_type=event_type,

@@ -8,7 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from citycredit.shared.text import to_halfwidth
-from citycredit.synth import dirty
+from citycredit.synth import dirty, industry
 from citycredit.synth import names as nm
 from citycredit.synth.codes import CodeBook
 from citycredit.synth.departments import DEPARTMENTS, Department
@@ -270,8 +270,11 @@ def assemble(
 ) -> list[PlannedFile]:
     """Every file of the city in sequence order: registrations, other items, corrections."""
     ctx = _Ctx(rng, subjects, as_of)
+    industry.register()  # 行业信用评价 (synth/industry.py): its own records and files
+    industry.evaluations(book)
     order = [(d, "registration") for d in DEPARTMENTS if "registration" in d.items]
     order += [(d, i) for d in DEPARTMENTS for i in d.items if i != "registration"]
+    order += [(d, industry.ITEM) for d in DEPARTMENTS if (d.slug, industry.ITEM) in book.out]
     planned: list[PlannedFile] = []
     firsts: dict[tuple[str, str], tuple[PlannedFile, list[_Entry]]] = {}
     for d, item in order:

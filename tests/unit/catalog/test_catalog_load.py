@@ -137,6 +137,7 @@ EXPECTED_CODES: dict[str, list[str]] = {
     ],
     "honour": ["RY_MC", "RY_SHXYM", "RY_ZJHM", "RY_RYMC", "RY_WH", "RY_RQ", "RY_JG", "RY_JB"],
     "tax_credit_grade": ["NS_MC", "NS_SHXYM", "NS_ND", "NS_DJ", "NS_PDRQ"],
+    "industry_evaluation": ["HY_MC", "HY_SHXYM", "HY_HY", "HY_DJ", "HY_PJBM", "HY_PDRQ", "HY_YXQZ"],
     "abnormal_operation": [
         "YC_MC",
         "YC_SHXYM",

@@ -1,0 +1,159 @@
+"""The de-identified Parquet export that DuckDB and Spark evaluate (a whole city, offline).
+
+It writes the fact view (`citycredit.evaluation.facts`) exactly as the platform database
+engine reads it — fact_subjects.parquet, facts.parquet, fact_memberships.parquet — plus
+manifest.json (files, row counts, sha256). De-identified by construction: the only identifier
+is the opaque subject_id; no names, USCCs, ID numbers, phone numbers, addresses or free text
+leave the database, only dates, enumerated codes and integers (PIPL art. 51 data minimisation:
+only the columns the evaluation engines need). Subjects are limited to the types some current
+evaluation model evaluates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Date, Integer, String, bindparam, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
+
+from citycredit.evaluation.engines import PARQUET_FILES
+from citycredit.evaluation.facts import (
+    FACT_COLUMNS,
+    MEMBERSHIP_COLUMNS,
+    SUBJECT_COLUMNS,
+    fact_view_sql,
+)
+
+__all__ = ["EXPORT_FORMAT", "SCHEMAS", "export_parquet", "file_sha256"]
+
+EXPORT_FORMAT = "citycredit-evaluation-facts/1"
+_ARROW = {"string": pa.string(), "date": pa.date32(), "int32": pa.int32()}
+_SQL: dict[str, TypeEngine[Any]] = {"string": String(), "date": Date(), "int32": Integer()}
+_RELATIONS: Mapping[str, Mapping[str, str]] = {
+    "fact_subjects": SUBJECT_COLUMNS,
+    "facts": FACT_COLUMNS,
+    "fact_memberships": MEMBERSHIP_COLUMNS,
+}
+SCHEMAS: Mapping[str, pa.Schema] = {
+    name: pa.schema([(col, _ARROW[kind]) for col, kind in cols.items()])
+    for name, cols in _RELATIONS.items()
+}
+_BATCH = 50_000
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _query(dialect: str, relation: str) -> Any:
+    cols = _RELATIONS[relation]
+    select = ", ".join(f"x.{c}" for c in cols)
+    where = (
+        "x.subject_type IN :subject_types"
+        if relation == "fact_subjects"
+        else "x.subject_id IN (SELECT s.subject_id FROM fact_subjects AS s"
+        " WHERE s.subject_type IN :subject_types)"
+    )
+    sql = (
+        f"WITH {fact_view_sql(dialect, scoped=False)} SELECT {select} FROM {relation} AS x"
+        f" WHERE {where} ORDER BY x.subject_id"
+    )
+    types: dict[str, TypeEngine[Any]] = {c: _SQL[k] for c, k in cols.items()}
+    return text(sql).bindparams(bindparam("subject_types", expanding=True)).columns(**types)
+
+
+def _batches(conn: Connection, relation: str, types: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    schema = SCHEMAS[relation]
+    result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(
+        _query(conn.dialect.name, relation), {"subject_types": list(types)}
+    )
+    names = list(_RELATIONS[relation])
+    for part in result.partitions(_BATCH):
+        columns = list(zip(*part, strict=True)) if part else [() for _ in names]
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(list(col), type=schema.field(n).type)
+                for n, col in zip(names, columns, strict=True)
+            ],
+            schema=schema,
+        )
+
+
+def _write(conn: Connection, relation: str, types: Sequence[str], path: Path) -> int:
+    rows = 0
+    tmp = path.with_suffix(".parquet.part")
+    with pq.ParquetWriter(tmp, SCHEMAS[relation], compression="zstd") as writer:
+        for batch in _batches(conn, relation, types):
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    tmp.replace(path)
+    return rows
+
+
+def _connection(container_or_session: Any) -> tuple[Connection, Any]:
+    """(connection, closer) for a Container, a Session or a Connection."""
+    if isinstance(container_or_session, Connection):
+        return container_or_session, None
+    if isinstance(container_or_session, Session):
+        return container_or_session.connection(), None
+    conn = container_or_session.engine.connect()
+    return conn, conn
+
+
+def export_parquet(
+    container_or_session: Any,
+    out_dir: Path,
+    *,
+    subject_types: Sequence[str] | None = None,
+    as_of: date | None = None,
+) -> dict[str, Any]:
+    """Write the three Parquet files and manifest.json into out_dir; returns the manifest.
+
+    `subject_types` defaults to the types the current evaluation models evaluate; `as_of` is
+    only recorded in the manifest (the export holds every fact; engines apply as_of).
+    """
+    from citycredit.evaluation.model import load_models
+
+    types = (
+        list(subject_types) if subject_types is not None else list(load_models().subject_types())
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    conn, closer = _connection(container_or_session)
+    files: dict[str, Any] = {}
+    try:
+        for relation, file in PARQUET_FILES.items():
+            path = out / file
+            rows = _write(conn, relation, types, path)
+            files[relation] = {
+                "file": file,
+                "rows": rows,
+                "sha256": file_sha256(path),
+                "columns": dict(_RELATIONS[relation]),
+            }
+    finally:
+        if closer is not None:
+            closer.close()
+    manifest = {
+        "format": EXPORT_FORMAT,
+        "subject_types": types,
+        "as_of": as_of.isoformat() if as_of else None,
+        "files": files,
+    }
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    return manifest

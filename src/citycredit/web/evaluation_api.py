@@ -1,0 +1,43 @@
+"""HTTP API v1 for 公共信用综合评价: parse → call one service function → render."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from citycredit.evaluation import runs, views
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/subjects/{subject_id}/evaluation")
+def get_evaluation(
+    subject_id: str,
+    c: ContainerDep,
+    actor: PrincipalDep,
+    view: Annotated[str, Query(pattern="^(public|authorised)$")] = "public",
+    purpose: str | None = None,
+    history: int = views.HISTORY_LIMIT,
+) -> dict[str, Any]:
+    """Current result with indicators, reasons (by impact) and caps, plus the grade history.
+
+    Public view: organisations only. `view=authorised&purpose=…`: staff, every subject type,
+    every indicator; logged in the disclosure log.
+    """
+    return views.current_evaluation(
+        c, actor, subject_id, view=view, purpose=purpose, history_limit=history
+    )
+
+
+@router.get("/evaluation/runs")
+def get_runs(c: ContainerDep, actor: PrincipalDep, limit: int = 50) -> dict[str, Any]:
+    """Evaluation runs (评价批次), newest first (credit office)."""
+    return {"runs": runs.list_runs(c, actor, limit=limit)}
+
+
+@router.get("/evaluation/runs/{run_id}")
+def get_run(run_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """One evaluation run: engine, as_of, models, counts per grade (credit office)."""
+    return runs.get_run(c, actor, run_id)

@@ -13,6 +13,8 @@ from citycredit.bootstrap import Container
 from citycredit.ingest.db import RejectRow, UnresolvedRow
 from citycredit.ingest.intake import Intake
 from citycredit.kernel import outbox
+from citycredit.privacy.access import Purpose, open_personal
+from citycredit.privacy.records import unresolved_aad
 from citycredit.shared.errors import FieldError, NotFound
 from citycredit.subjects.db import SubjectRow
 
@@ -69,8 +71,15 @@ def attach_unresolved(c: Container, actor: Principal, unresolved_id: int, subjec
         assert dept is not None
         item = c.catalog.item(u.item_code)
         intake = Intake(c, s, item, dept, u.submission_id, actor, now)
+        values = open_personal(
+            c,
+            actor,
+            u.values,
+            aad=unresolved_aad(u.submission_id, u.row_number),
+            purpose=Purpose.clerk_queue,
+        )
         # A FieldError here means the catalog changed since: the row goes back to the department.
-        outcome, record_id = intake.store_row(u.row_number, subject, dict(u.values))
+        outcome, record_id = intake.store_row(u.row_number, subject, values)
         u.status, u.subject_id, u.record_id = "attached", subject_id, record_id
         u.resolved_by, u.resolved_at = actor.label, now
         reject = s.get(RejectRow, u.reject_id)

@@ -1,0 +1,46 @@
+"""HTTP API v1 for clear personal values and exact lookup (both logged; docs/personal-data.md).
+
+Numbers travel in request bodies, never in URLs, so access logs cannot hold them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from citycredit.privacy import service as privacy
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+class RevealBody(BaseModel):
+    purpose: str
+    version: int | None = None
+
+
+class LookupBody(BaseModel):
+    kind: str  # id_number | phone
+    value: str
+    purpose: str
+
+
+@router.post("/records/{record_id}/personal")
+def post_reveal(
+    record_id: str, body: RevealBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """明文查看: the clear personal fields of a record version, for a stated purpose (logged)."""
+    return privacy.reveal_personal(
+        c, actor, record_id, purpose=body.purpose, version=body.version, channel="api"
+    )
+
+
+@router.post("/personal/lookup")
+def post_lookup(body: LookupBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Records whose ID number or phone equals the value (blind index; logged)."""
+    found = privacy.find_by_personal(
+        c, actor, kind=body.kind, value=body.value, purpose=body.purpose, channel="api"
+    )
+    return {"kind": body.kind, "count": len(found), "records": found}

@@ -1,0 +1,657 @@
+"""The fan-out: every record change, once, into the feed of every subscription it concerns.
+
+Why not the kernel's outbox cursor alone: outbox ids are taken when a row is inserted, not when
+its transaction commits. A long submission can hold id 10 while a short withdrawal commits id
+11; a reader that has seen 11 and moves its cursor to 11 never sees 10. So the fan-out keeps
+its own cursor (``sharing_fanout_state``): a high-water id plus the *gaps* below it — ids it
+has not seen although a higher id was visible. Every run re-reads the open gaps, so a late
+commit is picked up whenever it lands. A gap is dropped only when it can no longer fill:
+
+- SQLite has one writer at a time and ids are assigned under the write lock, so ids commit in
+  order and there are never gaps to keep.
+- PostgreSQL: a gap records the transaction horizon (``pg_snapshot_xmax``) when it was found
+  (h1). Once every transaction older than h1 has ended and ``GAP_GRACE_SECONDS`` have passed,
+  a second horizon h2 is taken — by then the transaction that took the id (even one that had
+  not yet been given its xid when h1 was taken) is below h2. Once every transaction older than
+  h2 has ended, the gap is read one last time and dropped: its ids were rolled back.
+
+The fan-out runs under a row lock on the state row (one fan-out at a time, across processes),
+assigns each subscription's ``seq`` densely (``last_seq + 1``) and commits the entries with the
+cursor, so a reader of a feed sees seq 1..n with no hole and no repeat. Entries are also unique
+per (subscription, record, version, kind): a change delivered by the initial load is not
+appended a second time by its event.
+
+It is registered as the ``sharing`` outbox consumer (the deliveries sweep wakes it whenever
+there are new events) and is run by `citycredit sharing sync` and before files are written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, exists, null, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.model import SYSTEM
+from citycredit.bootstrap import Container
+from citycredit.catalog.model import CatalogItem, Openness
+from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.kernel.db import OutboxEventRow
+from citycredit.kernel.outbox import Consumer, Event
+from citycredit.privacy.access import Purpose, open_personal
+from citycredit.privacy.records import version_aad
+from citycredit.shared.calendar import local_date
+from citycredit.sharing.db import (
+    FanoutStateRow,
+    FeedEntryRow,
+    RecordBlockRow,
+    SubscriptionRow,
+    SubscriptionSubjectRow,
+)
+from citycredit.sharing.model import (
+    EVENT_KINDS,
+    REDACTING_KINDS,
+    WITH_DATA_KINDS,
+    Access,
+    Kind,
+    PersonalMode,
+    RecordFacts,
+    Status,
+    project,
+)
+from citycredit.subjects.db import SubjectRow
+
+FANOUT_BATCH = 1000  # outbox events per fan-out transaction
+GAP_GRACE_SECONDS = 1.0
+CHUNK = 500  # keys per IN (...) (SQLite's variable limit)
+STATE_ID = 1
+PERSON_TYPES = ("natural_person", "farm_household")
+WITHHELD_NOTE = "该记录的新版本不在本订阅的访问范围内，请停止使用此前收到的版本"
+
+
+# -- the gap-aware cursor ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """PostgreSQL transaction horizon: every xid < xmin has ended; xids >= xmax had not begun."""
+
+    xmin: int
+    xmax: int
+    at: float  # database clock, epoch seconds
+
+
+# Transactions of *this* database only: a long transaction in another database of the same
+# server (another application, a benchmark) cannot write our outbox and must not hold our gaps
+# open. backend_xid is 32 bits; it is widened against the current 64-bit xmax. If some
+# session's details are hidden from our role, fall back to the server-wide snapshot xmin.
+_PG_HORIZON = text(
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text,"
+    " pg_snapshot_xmin(pg_current_snapshot())::text,"
+    " extract(epoch from clock_timestamp()),"
+    " (SELECT array_agg(backend_xid::text) FROM pg_stat_activity"
+    "   WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    "   AND backend_xid IS NOT NULL),"
+    " (SELECT count(*) FROM pg_stat_activity"
+    "   WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    "   AND query = '<insufficient privilege>')"
+)
+
+
+def _horizon(s: Session) -> Horizon | None:
+    if s.get_bind().dialect.name != "postgresql":
+        return None
+    xmax_t, cluster_xmin_t, at, xids, hidden = s.execute(_PG_HORIZON).one()
+    xmax = int(xmax_t)
+    if hidden:
+        return Horizon(int(cluster_xmin_t), xmax, float(at))
+    running = [xmax - ((xmax - int(x)) % 2**32) for x in xids or []]
+    return Horizon(min(running, default=xmax), xmax, float(at))
+
+
+def lock_state(s: Session, now: datetime) -> FanoutStateRow:
+    """The fan-out's cursor row, locked for this transaction (created on first use)."""
+    values = {"id": STATE_ID, "high_water": 0, "gaps": [], "updated_at": now}
+    ins = (
+        pg_insert(FanoutStateRow)
+        if s.get_bind().dialect.name == "postgresql"
+        else sqlite_insert(FanoutStateRow)
+    )
+    s.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    state = s.get(FanoutStateRow, STATE_ID, with_for_update=True, populate_existing=True)
+    assert state is not None
+    return state
+
+
+def _events(s: Session, where: Any, limit: int | None = None) -> list[Event]:
+    # Every id is read (the gaps are computed from them) but payloads only of the events the
+    # fan-out uses: other events (ledger-heavy intake payloads, jobs …) cost an id and a type.
+    wanted = OutboxEventRow.event_type.in_(list(EVENT_KINDS))
+    stmt = (
+        select(
+            OutboxEventRow.id,
+            OutboxEventRow.event_type,
+            OutboxEventRow.aggregate_type,
+            OutboxEventRow.aggregate_id,
+            OutboxEventRow.subject_id,
+            case((wanted, OutboxEventRow.payload), else_=null()),
+            OutboxEventRow.created_at,
+        )
+        .where(where)
+        .order_by(OutboxEventRow.id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [Event(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in s.execute(stmt)]
+
+
+def _subtract(gaps: list[dict[str, Any]], found: set[int]) -> list[dict[str, Any]]:
+    """Split gap ranges around the ids that have now been seen."""
+    out: list[dict[str, Any]] = []
+    for g in gaps:
+        inside = sorted(i for i in found if g["lo"] <= i <= g["hi"])
+        lo = g["lo"]
+        for i in inside:
+            if i > lo:
+                out.append({**g, "lo": lo, "hi": i - 1})
+            lo = i + 1
+        if lo <= g["hi"]:
+            out.append({**g, "lo": lo})
+    return out
+
+
+def _advance(gaps: list[dict[str, Any]], h: Horizon, grace: float) -> list[dict[str, Any]]:
+    """Move each gap through its two horizons; drop those that can no longer fill."""
+    kept = []
+    for g in gaps:
+        if g.get("h2") is None:
+            if h.xmin >= g["h1"] and h.at - g["seen"] >= grace:
+                g = {**g, "h2": h.xmax}
+            kept.append(g)
+        elif h.xmin < g["h2"]:
+            kept.append(g)
+    return kept
+
+
+def read_changes(
+    s: Session, state: FanoutStateRow, *, limit: int, grace: float
+) -> tuple[list[Event], bool]:
+    """Events not yet fanned out (late commits below the high water first, in id order).
+
+    Updates the state (high water, gaps) in the session; returns (events, more may follow).
+    """
+    h = _horizon(s)  # before any read: what it says ended is visible to the reads below
+    gaps = [dict(g) for g in state.gaps or []]
+    late: list[Event] = []
+    for i in range(0, len(gaps), CHUNK):
+        part = gaps[i : i + CHUNK]
+        late += _events(s, or_(*(OutboxEventRow.id.between(g["lo"], g["hi"]) for g in part)))
+    fresh = _events(s, OutboxEventRow.id > state.high_water, limit)
+    gaps = _subtract(gaps, {e.id for e in late})
+    if h is not None:
+        gaps = _advance(gaps, h, grace)
+        prev = state.high_water
+        for e in fresh:
+            if e.id > prev + 1:
+                gaps.append(
+                    {"lo": prev + 1, "hi": e.id - 1, "h1": h.xmax, "h2": None, "seen": h.at}
+                )
+            prev = e.id
+    if fresh:
+        state.high_water = fresh[-1].id
+    state.gaps = gaps
+    return sorted(late + fresh, key=lambda e: e.id), len(fresh) >= limit
+
+
+def open_gaps(c: Container) -> list[dict[str, Any]]:
+    """The gaps the fan-out is still watching (for `sharing status` and tests)."""
+    with c.uow() as uow:
+        state = uow.session.get(FanoutStateRow, STATE_ID)
+        return list(state.gaps or []) if state else []
+
+
+# -- building entries ----------------------------------------------------------------------
+
+
+def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+    items = list(values)
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def is_public_now(r: RecordRow, today: date) -> bool:
+    """The record is on the public view today (the same rule as subjects.archive)."""
+    return (
+        r.status == "active"
+        and r.openness == Openness.public.value
+        and r.published
+        and (r.decision_date is None or r.decision_date <= today)
+        and (r.publication_end is None or r.publication_end > today)
+        and getattr(r, "repaired_at", None) is None  # 信用修复 ends publication (rights area)
+    )
+
+
+def subject_view(subject: SubjectRow | None, access: Access) -> dict[str, Any]:
+    """Who the record is about, as the subscription may see it."""
+    if subject is None:
+        return {}
+    from citycredit.shared.masking import display_person_name
+
+    person = subject.subject_type in PERSON_TYPES
+    out: dict[str, Any] = {"subject_type": subject.subject_type}
+    if person:
+        out["name"] = (
+            display_person_name(subject.name, "surname_masked")
+            if access is Access.public
+            else subject.name
+        )
+        if access is Access.authorised:
+            out["id_number_masked"] = subject.id_masked
+    else:
+        out["name"] = subject.name
+        out["uscc"] = subject.uscc
+    out["division_code"] = subject.division_code
+    return out
+
+
+class Builder:
+    """Builds feed entries for one transaction; caches personal values opened once."""
+
+    def __init__(self, c: Container, s: Session, now: datetime) -> None:
+        self.c, self.s, self.now = c, s, now
+        self.today = local_date(now)
+        self._personal: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def personal(self, v: RecordVersionRow) -> dict[str, Any]:
+        key = (v.record_id, v.version)
+        if key not in self._personal:
+            self._personal[key] = (
+                open_personal(
+                    self.c,
+                    SYSTEM,
+                    v.personal,
+                    aad=version_aad(v.record_id, v.version),
+                    purpose=Purpose.processing,  # masked before it leaves; clear filled at pull
+                )
+                if v.personal
+                else {}
+            )
+        return self._personal[key]
+
+    def content(
+        self,
+        sub: SubscriptionRow,
+        item: CatalogItem,
+        r: RecordRow,
+        v: RecordVersionRow,
+        subject: SubjectRow | None,
+    ) -> tuple[dict[str, Any], bool, list[str]] | None:
+        """(payload, public, clear personal codes) of a version for a subscription, or None."""
+        access, mode = Access(sub.access), PersonalMode(sub.personal)
+        facts = RecordFacts(
+            openness=r.openness,
+            public_now=is_public_now(r, self.today),
+            is_person=subject is not None and subject.subject_type in PERSON_TYPES,
+        )
+        personal = (
+            self.personal(v)
+            if access is Access.authorised and mode is not PersonalMode.none
+            else {}
+        )
+        view = project(
+            item,
+            v.payload or {},
+            personal,
+            facts,
+            access=access,
+            personal_mode=mode,
+            wanted=(sub.fields or {}).get(item.code, ()),
+        )
+        if view is None:
+            return None
+        payload: dict[str, Any] = {
+            "item_name": item.name,
+            "subject": subject_view(subject, access),
+            "decision_date": r.decision_date.isoformat() if r.decision_date else None,
+            "fields": view.fields,
+        }
+        if item.is_adverse(v.payload or {}):
+            payload["severity"] = r.severity
+            payload["publication_end"] = (
+                r.publication_end.isoformat() if r.publication_end else None
+            )
+        if access is Access.authorised:
+            payload["openness"] = r.openness
+            payload["published"] = r.published
+            payload["department_id"] = r.department_id
+        return payload, view.public, list(view.clear_personal)
+
+    def entry(
+        self,
+        sub: SubscriptionRow,
+        r: RecordRow,
+        *,
+        version: int,
+        kind: Kind,
+        changed_at: datetime,
+        event_id: int | None,
+        payload: dict[str, Any] | None = None,
+        public: bool = True,
+        clear: Sequence[str] = (),
+        note: str | None = None,
+    ) -> FeedEntryRow:
+        """Append an entry with the subscription's next seq."""
+        sub.last_seq += 1
+        row = FeedEntryRow(
+            subscription_id=sub.id,
+            seq=sub.last_seq,
+            record_id=r.id,
+            version=version,
+            kind=kind.value,
+            item_code=r.item_code,
+            subject_id=r.subject_id,
+            public=public,
+            payload=payload,
+            clear_personal=list(clear),
+            note=note,
+            source_event_id=event_id,
+            changed_at=changed_at,
+            created_at=self.now,
+        )
+        self.s.add(row)
+        return row
+
+
+def matches(sub: SubscriptionRow, r: RecordRow, subject_subs: set[str]) -> bool:
+    """The record falls under the subscription's items and subjects."""
+    if sub.items and r.item_code not in sub.items:
+        return False
+    return not sub.by_subject or sub.id in subject_subs
+
+
+def _version_of(e: Event, kind: Kind, r: RecordRow) -> int:
+    v = e.payload.get("version")
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v
+    return r.current_version
+
+
+@dataclass
+class _Batch:
+    """Everything one batch of events needs, loaded in a few queries."""
+
+    records: dict[str, RecordRow]
+    versions: dict[tuple[str, int], RecordVersionRow]
+    subjects: dict[str, SubjectRow]
+    active: list[SubscriptionRow]
+    subs: dict[str, SubscriptionRow]
+    subject_subs: dict[str, set[str]]  # subject id → subscriptions limited to it
+    holders: dict[str, set[str]]  # record id → subscriptions whose feed has it
+    existing: set[tuple[str, str, int, str]]
+    blocked: set[str]
+
+
+def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
+    rids = {e.aggregate_id for e, _ in work}
+    records: dict[str, RecordRow] = {}
+    for part in _chunks(rids):
+        records.update(
+            {r.id: r for r in s.scalars(select(RecordRow).where(RecordRow.id.in_(part)))}
+        )
+    pairs = {
+        (e.aggregate_id, _version_of(e, k, records[e.aggregate_id]))
+        for e, k in work
+        if k in WITH_DATA_KINDS and e.aggregate_id in records
+    }
+    versions: dict[tuple[str, int], RecordVersionRow] = {}
+    for part in _chunks(pairs):
+        for v in s.scalars(
+            select(RecordVersionRow).where(
+                tuple_(RecordVersionRow.record_id, RecordVersionRow.version).in_(part)
+            )
+        ):
+            versions[(v.record_id, v.version)] = v
+    sids = {r.subject_id for r in records.values()}
+    subjects: dict[str, SubjectRow] = {}
+    subject_subs: dict[str, set[str]] = defaultdict(set)
+    for part in _chunks(sids):
+        subjects.update(
+            {
+                x.subject_id: x
+                for x in s.scalars(select(SubjectRow).where(SubjectRow.subject_id.in_(part)))
+            }
+        )
+        for sub_id, subj in s.execute(
+            select(SubscriptionSubjectRow.subscription_id, SubscriptionSubjectRow.subject_id).where(
+                SubscriptionSubjectRow.subject_id.in_(part)
+            )
+        ):
+            subject_subs[subj].add(sub_id)
+    holders: dict[str, set[str]] = defaultdict(set)
+    existing: set[tuple[str, str, int, str]] = set()
+    blocked: set[str] = set()
+    for part in _chunks(rids):
+        for sub_id, rid, ver, kind in s.execute(
+            select(
+                FeedEntryRow.subscription_id,
+                FeedEntryRow.record_id,
+                FeedEntryRow.version,
+                FeedEntryRow.kind,
+            ).where(FeedEntryRow.record_id.in_(part))
+        ):
+            holders[rid].add(sub_id)
+            existing.add((sub_id, rid, ver, kind))
+        blocked.update(
+            s.scalars(select(RecordBlockRow.record_id).where(RecordBlockRow.record_id.in_(part)))
+        )
+    active = list(
+        s.scalars(
+            select(SubscriptionRow)
+            .where(SubscriptionRow.status == Status.active.value)
+            .order_by(SubscriptionRow.id)
+        )
+    )
+    subs = {x.id: x for x in active}
+    wanted = {sid for hs in holders.values() for sid in hs} - set(subs)
+    for part in _chunks(wanted):
+        subs.update(
+            {
+                x.id: x
+                for x in s.scalars(select(SubscriptionRow).where(SubscriptionRow.id.in_(part)))
+            }
+        )
+    return _Batch(
+        records, versions, subjects, active, subs, subject_subs, holders, existing, blocked
+    )
+
+
+def apply_events(c: Container, s: Session, events: Sequence[Event], now: datetime) -> int:
+    """Append the entries these events call for; returns how many entries were appended."""
+    work = [
+        (e, EVENT_KINDS[e.event_type])
+        for e in events
+        if e.aggregate_type == "record" and e.event_type in EVENT_KINDS
+    ]
+    if not work:
+        return 0
+    if not s.scalar(select(exists().where(SubscriptionRow.id.is_not(None)))):
+        _blocks_only(s, work, now)  # no feed yet; a repair must still stop later sharing
+        return 0
+    b = _load(s, work)
+    builder = Builder(c, s, now)
+    appended = 0
+    for e, kind in work:
+        r = b.records.get(e.aggregate_id)
+        if r is None:
+            continue
+        version = _version_of(e, kind, r)
+        holders = b.holders[r.id]
+        if kind is Kind.repair and r.id not in b.blocked:
+            s.add(
+                RecordBlockRow(
+                    record_id=r.id,
+                    reason="repair",
+                    note=str(e.payload.get("reason") or "") or None,
+                    event_id=e.id,
+                    blocked_at=now,
+                )
+            )
+            b.blocked.add(r.id)
+        if kind is Kind.repair_revoked:
+            s.execute(delete(RecordBlockRow).where(RecordBlockRow.record_id == r.id))
+            b.blocked.discard(r.id)
+            if r.status != "active":
+                continue
+        if kind in WITH_DATA_KINDS:
+            if r.id in b.blocked:
+                continue  # repaired: not shared again (unless the repair is revoked)
+            matching = [x.id for x in b.active if matches(x, r, b.subject_subs[r.subject_id])]
+            targets = sorted(set(matching) | holders)
+        else:
+            targets = sorted(holders)
+        for sub_id in targets:
+            sub = b.subs[sub_id]
+            key = (sub.id, r.id, version, kind.value)
+            if key in b.existing:
+                continue
+            if kind in WITH_DATA_KINDS:
+                v = b.versions.get((r.id, version))
+                if v is None:
+                    continue
+                item = c.catalog.item(r.item_code)
+                built = builder.content(sub, item, r, v, b.subjects.get(r.subject_id))
+                if built is None:
+                    if sub_id not in holders:
+                        continue  # outside its access and it never had the record
+                    builder.entry(
+                        sub,
+                        r,
+                        version=version,
+                        kind=kind,
+                        changed_at=e.created_at,
+                        event_id=e.id,
+                        note=WITHHELD_NOTE,
+                    )
+                else:
+                    payload, public, clear = built
+                    builder.entry(
+                        sub,
+                        r,
+                        version=version,
+                        kind=kind,
+                        changed_at=e.created_at,
+                        event_id=e.id,
+                        payload=payload,
+                        public=public,
+                        clear=clear,
+                    )
+            else:
+                builder.entry(
+                    sub,
+                    r,
+                    version=version,
+                    kind=kind,
+                    changed_at=e.created_at,
+                    event_id=e.id,
+                    note=_notice_note(kind, e.payload),
+                )
+            b.existing.add(key)
+            holders.add(sub.id)
+            appended += 1
+        if kind in REDACTING_KINDS:
+            redact(s, r.id, kind, now)
+    return appended
+
+
+def _blocks_only(s: Session, work: list[tuple[Event, Kind]], now: datetime) -> None:
+    for e, kind in work:
+        if kind is Kind.repair_revoked:
+            s.execute(delete(RecordBlockRow).where(RecordBlockRow.record_id == e.aggregate_id))
+        elif kind is Kind.repair and s.get(RecordBlockRow, e.aggregate_id) is None:
+            s.add(
+                RecordBlockRow(
+                    record_id=e.aggregate_id,
+                    reason="repair",
+                    note=str(e.payload.get("reason") or "") or None,
+                    event_id=e.id,
+                    blocked_at=now,
+                )
+            )
+            s.flush()
+
+
+def _notice_note(kind: Kind, payload: dict[str, Any]) -> str | None:
+    if kind is Kind.publication_ended:
+        end = payload.get("publication_end")
+        return f"公示期已于 {end} 届满，不得继续公示" if end else "公示期已届满，不得继续公示"
+    reason = str(payload.get("reason") or "").strip()
+    return reason or None
+
+
+def redact(s: Session, record_id: str, kind: Kind, now: datetime) -> None:
+    """Withdrawn or repaired: earlier entries with the record's data lose their payload."""
+    s.flush()
+    s.execute(
+        update(FeedEntryRow)
+        .where(
+            and_(
+                FeedEntryRow.record_id == record_id,
+                FeedEntryRow.kind.in_([k.value for k in WITH_DATA_KINDS]),
+                FeedEntryRow.redacted_at.is_(None),
+            )
+        )
+        .values(payload=None, clear_personal=[], redacted_at=now, redacted_reason=kind.value)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- running it ----------------------------------------------------------------------------
+
+
+def fan_out_batch(
+    c: Container, s: Session, *, limit: int = FANOUT_BATCH, grace: float = GAP_GRACE_SECONDS
+) -> tuple[int, bool]:
+    """One batch inside the caller's transaction: (events handled, more may be pending)."""
+    now = c.clock.now()
+    state = lock_state(s, now)
+    events, more = read_changes(s, state, limit=limit, grace=grace)
+    apply_events(c, s, events, now)
+    state.updated_at = now
+    s.flush()
+    return len(events), more
+
+
+def fan_out(c: Container, *, grace: float = GAP_GRACE_SECONDS) -> int:
+    """Fan out everything pending, one committed transaction per batch; returns events handled."""
+    total = 0
+    while True:
+        with c.uow() as uow:
+            n, more = fan_out_batch(c, uow.session, grace=grace)
+            uow.commit()
+        total += n
+        if not more:
+            return total
+
+
+def make_consumer(c: Container) -> Consumer:
+    """The `sharing` outbox consumer: the deliveries sweep wakes it when events arrive.
+
+    It reads through its own gap-aware cursor instead of the events it is handed (see the
+    module docstring), inside the sweep's transaction.
+    """
+
+    def consume(s: Session, events: Sequence[Event]) -> None:
+        rounds = 0
+        while True:
+            _n, more = fan_out_batch(c, s)
+            rounds += 1
+            if not more or rounds >= 10:
+                return
+
+    return consume

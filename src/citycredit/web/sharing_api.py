@@ -1,0 +1,81 @@
+"""HTTP API v1 for 共享调度: subscriptions and cursor feeds. Parse → one service call → render."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from citycredit.sharing import service as sharing
+from citycredit.sharing.model import DEFAULT_PULL, MAX_PULL
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+class SubscriptionBody(BaseModel):
+    name: str
+    items: list[str] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    fields: dict[str, list[str]] = Field(default_factory=dict)
+    channel: str = "pull"
+    file_format: str = "jsonl"
+    purpose: str | None = None
+    legal_basis: str | None = None
+    personal: str = "none"
+    initial_load: bool = True
+    department: str | None = None
+
+
+class StatusBody(BaseModel):
+    status: str
+    reason: str = ""
+
+
+@router.post("/subscriptions", status_code=201)
+def post_subscription(
+    body: SubscriptionBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """Subscribe a department to catalog items and/or subjects (initial load included)."""
+    return sharing.subscribe(c, actor, sharing.NewSubscription(**body.model_dump()))
+
+
+@router.get("/subscriptions")
+def get_subscriptions(
+    c: ContainerDep, actor: PrincipalDep, department: str | None = None
+) -> dict[str, Any]:
+    """The caller's department's subscriptions (the credit office: all, or one department's)."""
+    return {"subscriptions": sharing.list_subscriptions(c, actor, department=department)}
+
+
+@router.get("/subscriptions/{subscription_id}")
+def get_subscription(subscription_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """One subscription with its delivery progress."""
+    return sharing.get_subscription(c, actor, subscription_id)
+
+
+@router.post("/subscriptions/{subscription_id}/status")
+def post_subscription_status(
+    subscription_id: str, body: StatusBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """Cancel (department or office), suspend or resume (office)."""
+    return sharing.change_status(c, actor, subscription_id, body.status, body.reason)
+
+
+@router.get("/feeds/{subscription_id}")
+def get_feed(
+    subscription_id: str,
+    c: ContainerDep,
+    actor: PrincipalDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PULL)] = DEFAULT_PULL,
+) -> dict[str, Any]:
+    """Changes with seq > after: {entries, next_after, has_more}; pass next_after back."""
+    return sharing.pull_feed(c, actor, subscription_id, after=after, limit=limit)
+
+
+@router.get("/records/{record_id}/consumers")
+def get_record_consumers(record_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Who received which version of a record, when and how."""
+    return sharing.record_consumers(c, actor, record_id)

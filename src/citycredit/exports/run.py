@@ -1,0 +1,551 @@
+"""One 双公示 export being produced: which records, which operation, the files, the manifest.
+
+Each changed record is written once, in its state as of ``until``, as 新增 / 更新 / 删除
+relative to what earlier completed exports sent (``export_records``). Records that may not be
+public (轻微 under NDRC Order No. 36, a minor's penalty, not 公开) are never sent; one the
+province holds that stops being public (withdrawn, no longer published, publication over) is
+sent as 删除. Everything happens in one transaction; files are renamed into place before it
+commits, and removed again if it fails.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.model import Principal
+from citycredit.bootstrap import Container
+from citycredit.catalog.model import CatalogItem
+from citycredit.catalog.publication import publication_for
+from citycredit.exports.db import ExportRecordRow, ExportRow
+from citycredit.exports.files import (
+    CsvFile,
+    ExportFile,
+    JsonFile,
+    prepare_directory,
+    write_json_atomically,
+)
+from citycredit.exports.model import (
+    DELETE,
+    ITEMS,
+    KIND,
+    OPERATIONS,
+    PLATFORM_COLUMNS,
+    UPDATE,
+    Columns,
+    Sent,
+    Visibility,
+    cell_text,
+    columns_for,
+    decide,
+    exported_codes,
+    json_cell,
+    non_public_codes,
+    typed_values,
+)
+from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.ingest.intake import roles_of
+from citycredit.kernel.disclosure import record_disclosure
+from citycredit.shared.calendar import SHANGHAI, day_start, local_date
+from citycredit.shared.errors import Conflict, FieldError
+from citycredit.shared.idgen import new_id
+from citycredit.subjects.db import SubjectRow
+from citycredit.subjects.model import SubjectType
+from citycredit.subjects.service import check_category, facts_from_roles
+
+CITY_DIVISION = "610800"  # 榆林市: in the file names the province sorts uploads by
+PLATFORM_NAME = "榆林市公共信用信息共享平台"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "citycredit/dual-publicity-export/1"
+# Versions are stamped when their submission starts and become visible when it commits; an
+# incremental export re-reads this much before `since` so a long submission that committed
+# after the previous export is not lost (what was already sent is skipped).
+LATE_WINDOW = timedelta(days=1)
+BATCH = 500
+PURPOSE = "双公示数据报送省级平台（行政许可、行政处罚）"
+
+
+def iso(dt: datetime | None) -> str | None:
+    """Beijing time, ISO 8601 with its offset (what the files and the API show)."""
+    return dt.astimezone(SHANGHAI).isoformat(timespec="seconds") if dt else None
+
+
+def last_until(s: Session) -> datetime | None:
+    """The end of the latest successful export: where the next incremental export starts."""
+    return s.scalar(
+        select(func.max(ExportRow.period_until)).where(
+            ExportRow.kind == KIND, ExportRow.status == "completed"
+        )
+    )
+
+
+def export_summary(row: ExportRow) -> dict[str, Any]:
+    """An export as the CLI and the API show it."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "mode": row.mode,
+        "since": iso(row.period_since),
+        "until": iso(row.period_until),
+        "status": row.status,
+        "trigger": row.trigger,
+        "counts": row.counts,
+        "files": row.files,
+        "directory": row.directory,
+        "catalog_version": row.catalog_version,
+        "error": row.error,
+        "created_by": row.created_by,
+        "started_at": iso(row.started_at),
+        "completed_at": iso(row.completed_at),
+    }
+
+
+class ExportRun:
+    """One export being produced (files open, counts, disclosures) inside one transaction."""
+
+    def __init__(
+        self,
+        c: Container,
+        actor: Principal,
+        *,
+        mode: str,
+        since: datetime | None,
+        until: datetime,
+        formats: tuple[str, ...],
+        out_dir: Path | None,
+    ) -> None:
+        self.c, self.actor, self.mode = c, actor, mode
+        self.since, self.until, self.formats = since, until, formats
+        self.today = local_date(until)
+        self.export_id = new_id("x")
+        self.stamp = f"{until.astimezone(SHANGHAI):%Y%m%dT%H%M%S}"
+        self.directory = out_dir or (
+            c.settings.data_dir / "exports" / KIND / f"{self.stamp}_{self.export_id}"
+        )
+        self.items: dict[str, CatalogItem] = {code: c.catalog.item(code) for code in ITEMS}
+        self.cols: dict[str, Columns] = {code: columns_for(i) for code, i in self.items.items()}
+        self.hidden = {code: non_public_codes(i) for code, i in self.items.items()}
+        self.roles = {code: roles_of(i) for code, i in self.items.items()}
+        self.files: list[ExportFile] = []
+        self.by_item: dict[str, list[ExportFile]] = defaultdict(list)
+        self.counts = {code: dict.fromkeys(OPERATIONS, 0) for code in ITEMS}
+        self.disclosed: dict[str, tuple[set[str], set[str]]] = {}
+        self.personal_rows = 0
+        self.enriched = 0
+        self.started = False
+        self.started_at = c.clock.now()
+        self.created_dir = False
+
+    # -- the run ------------------------------------------------------------------------------
+    def execute(self, trigger: str) -> dict[str, Any]:
+        self._open_files()
+        self.started = True
+        with self.c.uow() as uow:
+            s = uow.session
+            s.add(self._row(trigger))
+            s.flush()
+            ids = self._candidates(s)
+            for i in range(0, len(ids), BATCH):
+                self._batch(s, ids[i : i + BATCH])
+                s.flush()
+                s.expunge_all()  # flat memory on a full export
+            entries = [f.finish() for f in self.files]
+            manifest = self._manifest(entries)
+            entries.append(
+                {"item": None, "format": "manifest", "rows": None}
+                | write_json_atomically(self.directory / MANIFEST, manifest)
+            )
+            self._log_disclosures(s)
+            if self.mode != "explicit" and last_until(s) != self.since:
+                # Another incremental export finished meanwhile (job and command at once):
+                # committing both would send the same changes twice.
+                raise Conflict(
+                    "另一导出批次已在此期间完成，本次导出已取消，请重新导出",
+                    code="export_overlap",
+                )
+            row = s.get(ExportRow, self.export_id)
+            assert row is not None
+            row.status = "completed"
+            row.counts = manifest["counts"]
+            row.files = entries
+            row.completed_at = self.c.clock.now()
+            summary = export_summary(row)
+            uow.commit()
+        return summary
+
+    def discard(self) -> None:
+        """Remove what a failed run wrote: no half export is left for an upload script."""
+        for f in self.files:
+            f.discard()
+        if self.started:  # a manifest already there made the run refuse before starting
+            (self.directory / MANIFEST).unlink(missing_ok=True)
+        if self.created_dir and self.directory.exists() and not any(self.directory.iterdir()):
+            self.directory.rmdir()
+
+    def _row(self, trigger: str) -> ExportRow:
+        return ExportRow(
+            id=self.export_id,
+            kind=KIND,
+            mode=self.mode,
+            period_since=self.since,
+            period_until=self.until,
+            status="running",
+            trigger=trigger,
+            counts={},
+            files=[],
+            directory=str(self.directory),
+            catalog_version=self.c.catalog.version,
+            created_by=self.actor.label,
+            user_id=self.actor.user_id,
+            started_at=self.started_at,
+        )
+
+    def _open_files(self) -> None:
+        names = [
+            self.directory / f"{self.cols[code].layout.code}_{CITY_DIVISION}_{self.stamp}.{fmt}"
+            for code in ITEMS
+            for fmt in self.formats
+        ]
+        for path in [*names, self.directory / MANIFEST]:
+            if path.exists():
+                raise Conflict(
+                    f"输出目录中已有文件 {path.name}，请指定一个新的目录（--out）",
+                    code="export_file_exists",
+                )
+        self.created_dir = prepare_directory(self.directory)
+        for path in names:
+            code = next(c for c in ITEMS if path.name.startswith(self.cols[c].layout.code))
+            columns = self.cols[code].all
+            f: ExportFile
+            if path.suffix == ".csv":
+                f = CsvFile(path, item=code, columns=columns)
+            else:
+                f = JsonFile(path, item=code, columns=columns, header=self._json_header(code))
+            self.files.append(f)
+            self.by_item[code].append(f)
+
+    def _json_header(self, code: str) -> dict[str, Any]:
+        item, cols = self.items[code], self.cols[code]
+        return {
+            "layout": cols.layout.code,
+            "item": code,
+            "name": item.name,
+            "export_id": self.export_id,
+            "period": self._period(),
+            "catalog_version": self.c.catalog.version,
+            "fields": [
+                {"code": f, "label": item.field(f).label, "national": f in cols.national}
+                for f in cols.fields
+            ]
+            + [{"code": f, "label": label, "national": False} for f, label in PLATFORM_COLUMNS],
+        }
+
+    def _period(self) -> dict[str, Any]:
+        return {
+            "since": iso(self.since),
+            "until": iso(self.until),
+            "bounds": "(since, until]",
+            "mode": self.mode,
+        }
+
+    # -- which records ------------------------------------------------------------------------
+    def _candidates(self, s: Session) -> list[str]:
+        """Records with a version in the period, and records whose publication ended in it
+        (its period ran out, or a 信用修复 was approved)."""
+        low = self.since
+        if low is not None and self.mode == "incremental":
+            low = low - LATE_WINDOW
+        q = (
+            select(RecordVersionRow.record_id)
+            .join(RecordRow, RecordRow.id == RecordVersionRow.record_id)
+            .where(RecordRow.item_code.in_(ITEMS), RecordVersionRow.created_at <= self.until)
+        )
+        if low is not None:
+            q = q.where(RecordVersionRow.created_at > low)
+        ids = set(s.scalars(q.distinct()))
+        if low is not None:
+            ids |= set(
+                s.scalars(
+                    select(RecordRow.id).where(
+                        RecordRow.item_code.in_(ITEMS),
+                        RecordRow.publication_end > local_date(low),
+                        RecordRow.publication_end <= self.today,
+                    )
+                )
+            )
+            repaired = getattr(RecordRow, "repaired_at", None)
+            if repaired is not None:  # 信用修复 (rights area): publication stops that day
+                ids |= set(
+                    s.scalars(
+                        select(RecordRow.id).where(
+                            RecordRow.item_code.in_(ITEMS),
+                            repaired > low,
+                            repaired <= self.until,
+                        )
+                    )
+                )
+        return sorted(ids)
+
+    def _sent(self, s: Session, ids: Sequence[str]) -> dict[str, Sent]:
+        """What the province last received for each record (earlier completed exports)."""
+        q = (
+            select(ExportRecordRow.record_id, ExportRecordRow.operation, ExportRecordRow.version)
+            .join(ExportRow, ExportRow.id == ExportRecordRow.export_id)
+            .where(
+                ExportRecordRow.record_id.in_(ids),
+                ExportRow.kind == KIND,
+                ExportRow.status == "completed",
+            )
+            .order_by(ExportRow.period_until, ExportRow.completed_at, ExportRecordRow.id)
+        )
+        if self.mode == "explicit" and self.since is not None:
+            # A re-send of an older period: relative to what was sent before that period.
+            q = q.where(ExportRow.period_until <= self.since)
+        return {rid: Sent(op, version) for rid, op, version in s.execute(q)}
+
+    def _batch(self, s: Session, ids: Sequence[str]) -> None:
+        records = {r.id: r for r in s.scalars(select(RecordRow).where(RecordRow.id.in_(ids)))}
+        versions: dict[str, list[RecordVersionRow]] = defaultdict(list)
+        for v in s.scalars(
+            select(RecordVersionRow)
+            .where(RecordVersionRow.record_id.in_(ids), RecordVersionRow.created_at <= self.until)
+            .order_by(RecordVersionRow.record_id, RecordVersionRow.version)
+        ):
+            versions[v.record_id].append(v)
+        sids = {r.subject_id for r in records.values()}
+        subjects = {
+            r.subject_id: r
+            for r in s.scalars(select(SubjectRow).where(SubjectRow.subject_id.in_(sids)))
+        }
+        sent = self._sent(s, ids)
+        for rid in ids:
+            record, history = records[rid], versions.get(rid)
+            if history:
+                self._record(s, record, history, subjects[record.subject_id], sent.get(rid))
+
+    # -- one record ---------------------------------------------------------------------------
+    def _record(
+        self,
+        s: Session,
+        record: RecordRow,
+        history: list[RecordVersionRow],
+        subject: SubjectRow,
+        sent: Sent | None,
+    ) -> None:
+        latest = history[-1]
+        content = next((v for v in reversed(history) if v.kind != "withdrawal"), None)
+        if content is None:
+            return
+        withdrawn = latest.kind == "withdrawal"
+        vis = self._visibility(record, latest, content, subject)
+        op = decide(
+            withdrawn=withdrawn,
+            visible=vis.publishable(self.today),
+            version=latest.version,
+            sent=sent,
+            dedupe=self.mode == "incremental",
+        )
+        if op is None:
+            return
+        item = self.items[record.item_code]
+        stored = {**(content.payload or {}), **self._personal(content)}
+        cols = self.cols[item.code]
+        codes = exported_codes(item, cols, typed_values(cols, stored))
+        if op == DELETE and vis.unpublished_reason == "minor":
+            # A minor's penalty comes down without repeating the minor's identifiers.
+            codes = [code for code in codes if code not in self.hidden[item.code]]
+        values = {code: stored.get(code) for code in codes}
+        self._enrich(item, values, subject)
+        carried = sorted(code for code in self.hidden[item.code] if values.get(code))
+        changed = latest.created_at
+        if op == DELETE and not withdrawn and vis.repaired:
+            changed = max(changed, _repaired_at(record) or changed)
+        elif op == DELETE and not withdrawn and vis.published and vis.publication_end:
+            changed = max(changed, day_start(vis.publication_end).astimezone(UTC))
+        platform: dict[str, Any] = {
+            "OPERATION": op,
+            "RECORD_ID": record.id,
+            "RECORD_VERSION": latest.version,
+            "CHANGED_AT": iso(changed),
+            "CHANGE_REASON": self._reason(op, latest, vis),
+            "PUBLICATION_END": (
+                (vis.publication_end - timedelta(days=1)).isoformat()
+                if vis.publication_end
+                else None
+            ),
+        }
+        text_row = {code: cell_text(cols, code, v) for code, v in values.items()}
+        json_row = {code: json_cell(cols, code, v) for code, v in values.items()}
+        for f in self.by_item[item.code]:
+            if f.format == "csv":
+                f.write({**text_row, **platform})
+            else:
+                f.write({**json_row, **platform})
+        self.counts[item.code][op] += 1
+        if carried:
+            self.personal_rows += 1
+            items, fields = self.disclosed.setdefault(subject.subject_id, (set(), set()))
+            items.add(item.code)
+            fields.update(carried)
+        s.add(
+            ExportRecordRow(
+                export_id=self.export_id,
+                record_id=record.id,
+                item_code=item.code,
+                version=latest.version,
+                operation=op,
+                personal=bool(carried),
+            )
+        )
+
+    def _reason(self, op: str, latest: RecordVersionRow, vis: Visibility) -> str | None:
+        if op == DELETE:
+            if latest.kind == "withdrawal":
+                return f"撤销：{latest.reason or ''}".rstrip("：")
+            return vis.hidden_reason(self.today)
+        if op == UPDATE:
+            return "更正" if latest.kind == "correction" else "重新报送"
+        return None
+
+    def _visibility(
+        self,
+        record: RecordRow,
+        latest: RecordVersionRow,
+        content: RecordVersionRow,
+        subject: SubjectRow,
+    ) -> Visibility:
+        """The record's publication state as of `until` (recomputed when it changed since)."""
+        repaired_at = _repaired_at(record)
+        repaired = repaired_at is not None and repaired_at <= self.until
+        current = Visibility(
+            record.published,
+            record.unpublished_reason,
+            record.openness,
+            record.publication_end,
+            repaired,
+        )
+        if latest.version == record.current_version:
+            return current  # the record row describes this very version
+        item = self.items[record.item_code]
+        values = typed_values(self.cols[item.code], content.payload or {})
+        code = item.decision_date_field
+        decision = values.get(code) if code else None
+        decided = decision if isinstance(decision, date) else None
+        try:
+            pub = publication_for(item, values, decided)
+        except FieldError:
+            return current
+        published, reason = pub.published, None if pub.published else "severity"
+        if published and item.is_adverse(values) and _minor_at(subject, decided):
+            published, reason = False, "minor"
+        openness = item.openness_for(values).value
+        return Visibility(published, reason, openness, pub.publication_end, repaired)
+
+    def _personal(self, version: RecordVersionRow) -> dict[str, Any]:
+        """The clear personal fields of a version (sealed at rest: opened for this disclosure)."""
+        if not version.personal:
+            return {}
+        from citycredit.privacy.access import Purpose, open_personal
+        from citycredit.privacy.records import version_aad
+
+        return open_personal(
+            self.c,
+            self.actor,
+            version.personal,
+            aad=version_aad(version.record_id, version.version),
+            purpose=Purpose.disclose,
+        )
+
+    def _enrich(self, item: CatalogItem, values: dict[str, Any], subject: SubjectRow) -> None:
+        """Fill an empty 统一社会信用代码 with the code of the subject the row was matched to.
+
+        The province keys records by USCC; a row the department sent with only a 注册号 or a
+        name was matched here, so the platform sends the code it matched (when the category
+        still agrees with the code, as the intake would check).
+        """
+        roles = self.roles[item.code]
+        code = roles.get("uscc")
+        if code is None or code not in values or values.get(code) or not subject.uscc:
+            return
+        trial = {**values, code: subject.uscc}
+        category = roles.get("subject_category")
+        facts = facts_from_roles(typed_values(self.cols[item.code], trial), roles)
+        if category and check_category(facts, category_field=category):
+            return
+        values[code] = subject.uscc
+        self.enriched += 1
+
+    # -- closing ------------------------------------------------------------------------------
+    def _log_disclosures(self, s: Session) -> None:
+        """查询登记: one entry per subject whose ID numbers this export hands to the province."""
+        now = self.c.clock.now()
+        for subject_id in sorted(self.disclosed):
+            items, fields = self.disclosed[subject_id]
+            record_disclosure(
+                s,
+                actor=self.actor,
+                subject_id=subject_id,
+                items=sorted(items),
+                purpose=PURPOSE,
+                channel="export",
+                at=now,
+                detail={"export_id": self.export_id, "fields": sorted(fields)},
+            )
+
+    def _manifest(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        counts: dict[str, Any] = {
+            code: {**ops, "total": sum(ops.values())} for code, ops in self.counts.items()
+        }
+        counts["total"] = sum(v["total"] for v in counts.values())
+        return {
+            "format": MANIFEST_FORMAT,
+            "export_id": self.export_id,
+            "kind": KIND,
+            "platform": {"name": PLATFORM_NAME, "division_code": CITY_DIVISION},
+            "period": self._period(),
+            "generated_at": iso(self.c.clock.now()),
+            "generated_by": self.actor.label,
+            "catalog_version": self.c.catalog.version,
+            "items": {
+                code: {
+                    "name": self.items[code].name,
+                    "layout": cols.layout.code,
+                    "item_version": self.items[code].version,
+                    "national_fields": list(cols.national),
+                    "local_fields": list(cols.local),
+                    "platform_columns": [c for c, _ in PLATFORM_COLUMNS],
+                }
+                for code, cols in self.cols.items()
+            },
+            "platform_columns": dict(PLATFORM_COLUMNS),
+            "counts": counts,
+            "enriched_uscc": self.enriched,
+            "personal_data": {
+                "rows": self.personal_rows,
+                "subjects": len(self.disclosed),
+                "note": "含证件号码等非公开字段，仅供报送省级平台；已逐主体记入查询登记",
+            },
+            "files": entries,
+        }
+
+
+def _repaired_at(record: RecordRow) -> datetime | None:
+    """When an approved 信用修复 stopped the record's publication (the rights area's column)."""
+    value = getattr(record, "repaired_at", None)
+    return value if isinstance(value, datetime) else None
+
+
+def _minor_at(subject: SubjectRow, decision: date | None) -> bool:
+    """The intake's rule: a natural person under 18 on the decision date (never published)."""
+    if subject.subject_type != SubjectType.natural_person.value:
+        return False
+    if subject.birth_date is None or decision is None:
+        return False
+    b = subject.birth_date
+    return decision.year - b.year - ((decision.month, decision.day) < (b.month, b.day)) < 18

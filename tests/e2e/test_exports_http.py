@@ -1,0 +1,87 @@
+"""HTTP: the credit office runs, lists and downloads 双公示 exports; downloads are logged."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from citycredit.accounts.model import SYSTEM, Role
+from citycredit.accounts.service import add_department, add_user, department_principal
+from citycredit.bootstrap import Container
+from citycredit.ingest.service import ingest_submission
+from citycredit.kernel.db import DisclosureRow
+from citycredit.web.app import create_app
+from support import PENALTY_COLUMNS_WITH_ID, SAMR, id_number, penalty_row, uscc, write_csv
+
+pytestmark = pytest.mark.db
+AUTH = uscc("11", "610800", "MA0CAMR1")
+PERSON = id_number("610802", "19900707")
+
+
+@pytest.fixture
+def world(container: Container) -> Iterator[dict[str, Any]]:
+    dept = add_department(container, SYSTEM, name=SAMR, code=AUTH).token
+    admin = add_user(
+        container, SYSTEM, username="office", display_name="信用办", role=Role.credit_office_admin
+    ).token
+    row = penalty_row(
+        PENALTY_COLUMNS_WITH_ID,
+        CF_XDR_MC="钱某",
+        CF_XDR_LB="自然人",
+        CF_XDR_ZJHM=PERSON,
+        CF_WSH="榆市监罚〔2026〕71号",
+    )
+    path = write_csv(container.settings.data_dir / "p.csv", PENALTY_COLUMNS_WITH_ID, [row])
+    ingest_submission(
+        container, department_principal(container, SAMR), path=path, item_code="penalty"
+    )
+    with TestClient(create_app(container, scheduler=False)) as client:
+        yield {"client": client, "admin": admin, "dept": dept}
+
+
+def h(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_run_list_and_download(world: dict[str, Any], container: Container) -> None:
+    client, admin = world["client"], world["admin"]
+    assert client.post("/api/v1/exports/dual-publicity", json={}).status_code in (401, 403)
+    denied = client.post("/api/v1/exports/dual-publicity", json={}, headers=h(world["dept"]))
+    assert denied.status_code == 403
+    bad = client.post("/api/v1/exports/dual-publicity", json={"since": "x"}, headers=h(admin))
+    assert bad.status_code == 422 and bad.json()["field"] == "since"
+
+    r = client.post("/api/v1/exports/dual-publicity", json={"formats": ["csv"]}, headers=h(admin))
+    assert r.status_code == 201, r.text
+    done = r.json()
+    assert done["trigger"] == "api" and done["counts"]["penalty"]["新增"] == 1
+    listed = client.get("/api/v1/exports", headers=h(admin)).json()
+    assert [e["id"] for e in listed] == [done["id"]]
+    assert client.get(f"/api/v1/exports/{done['id']}", headers=h(admin)).json() == done
+    assert client.get("/api/v1/exports", headers=h(world["dept"])).status_code == 403
+
+    cf = next(f for f in done["files"] if f["item"] == "penalty")
+    url = f"/api/v1/exports/{done['id']}/files/{cf['name']}"
+    assert client.get(url, headers=h(world["dept"])).status_code == 403
+    got = client.get(url, params={"purpose": "上传省级平台前核对"}, headers=h(admin))
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert hashlib.sha256(got.content).hexdigest() == cf["sha256"]
+    assert got.content.startswith(b"\xef\xbb\xbf") and PERSON.encode() in got.content
+    manifest = client.get(f"/api/v1/exports/{done['id']}/files/manifest.json", headers=h(admin))
+    assert manifest.status_code == 200 and manifest.json()["export_id"] == done["id"]
+    missing = client.get(f"/api/v1/exports/{done['id']}/files/..%2Fp.csv", headers=h(admin))
+    assert missing.status_code == 404
+    assert client.get("/api/v1/exports/nope", headers=h(admin)).status_code == 404
+
+    with container.uow() as uow:
+        rows = list(uow.session.scalars(select(DisclosureRow).order_by(DisclosureRow.id)))
+    assert [(d.channel, d.items) for d in rows] == [
+        ("export", ["penalty"]),
+        ("download", ["penalty"]),  # the manifest holds no personal data: not logged
+    ]
+    assert rows[1].purpose == "上传省级平台前核对" and rows[1].actor_label != "system"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from citycredit.accounts.audit import add_event
 from citycredit.accounts.db import ApiTokenRow, DepartmentRow, UserRow
 from citycredit.accounts.model import ANONYMOUS, Permission, Principal, Role, require
+from citycredit.accounts.passwords import hash_password
+from citycredit.accounts.principals import principal_for_user
 from citycredit.bootstrap import Container
 from citycredit.db.uow import UnitOfWork
 from citycredit.kernel import outbox
@@ -81,6 +83,15 @@ def add_department(
         issued = _issue_token(
             c, uow, role=Role.department_staff, label=f"{name} 报送令牌", department=dept
         )
+        add_event(
+            s,
+            at=c.clock.now(),
+            action="account.department_add",
+            result="success",
+            actor=actor,
+            object_id=str(dept.id),
+            detail={"name": name, "code": uscc},
+        )
         outbox.emit(
             s,
             event_type="department.added",
@@ -103,12 +114,31 @@ def add_user(
     department: str | None = None,
     password: str | None = None,
 ) -> IssuedToken:
-    """Create a staff or credit-office account and issue its personal token."""
+    """Create an account (staff, credit office, subject side) and issue its personal token.
+
+    A password given here is an initial password: the user must change it at the first login,
+    within ``initial_password_hours`` (docs/accounts-security.md). Administrators of the three
+    separated roles are created by `accounts.manage.add_admin` (TOTP enrolment, no token).
+    """
     require(actor, Permission.manage_accounts)
     if role is Role.public:
         raise FieldError("role", role.value, "not_allowed", "不能创建公众角色账号")
+    if role.is_admin:
+        raise FieldError(
+            "role",
+            role.value,
+            "not_allowed",
+            "管理员账号须用 citycredit accounts add-admin 创建（登记动态口令，不发令牌）",
+        )
+    username = (username or "").strip()
+    if not username or len(username) > 64 or not username.isprintable() or " " in username:
+        raise FieldError("username", username, "invalid", "用户名为 1–64 个可打印字符，不含空格")
     if role is Role.department_staff and not department:
         raise FieldError("department", "", "required", "部门用户必须绑定一个部门（--department）")
+    if role.is_subject_side and department:
+        raise FieldError(
+            "department", department, "not_allowed", "主体侧账号不属于部门，须通过绑定代表主体"
+        )
     with c.uow() as uow:
         s = uow.session
         if s.scalar(select(UserRow).where(UserRow.username == username)):
@@ -118,17 +148,32 @@ def add_user(
             dept = s.scalar(select(DepartmentRow).where(DepartmentRow.name == department))
             if dept is None:
                 raise NotFound(f"部门「{department}」不存在", code="department_not_found")
-        pw_hash = PasswordHasher().hash(password) if password else None
+        now = c.clock.now()
         user = UserRow(
             username=username,
             display_name=display_name,
             role=role.value,
             department_id=dept.id if dept else None,
-            password_hash=pw_hash,
-            created_at=c.clock.now(),
+            password_hash=hash_password(password, c.settings.security) if password else None,
+            password_changed_at=now if password else None,
+            must_change_password=bool(password),
+            created_at=now,
         )
         s.add(user)
         s.flush()
+        add_event(
+            s,
+            at=now,
+            action="account.create",
+            result="success",
+            actor=actor,
+            object_id=username,
+            detail={
+                "role": role.value,
+                "department": dept.name if dept else None,
+                "initial_password": bool(password),
+            },
+        )
         issued = _issue_token(
             c,
             uow,
@@ -158,11 +203,18 @@ def authenticate(c: Container, token: str | None) -> Principal:
         row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == _hash_token(c, token)))
         if row is None or row.revoked_at is not None:
             raise PermissionDenied("令牌无效或已吊销", code="invalid_token")
+        if Role(row.role).is_admin:  # administrators log in with password + TOTP only
+            raise PermissionDenied(
+                "管理员不能使用令牌，请用口令和动态口令登录", code="invalid_token"
+            )
         dept = s.get(DepartmentRow, row.department_id) if row.department_id else None
         if row.user_id is not None:
             user = s.get(UserRow, row.user_id)
             if user is None or user.disabled:
                 raise PermissionDenied("账号已停用", code="user_disabled")
+            if user.role != row.role:  # the account's role changed since the token was issued
+                raise PermissionDenied("令牌与账号角色不符，请重新申请令牌", code="invalid_token")
+            return principal_for_user(s, user, label=row.label, token_id=row.id)
         return Principal(
             role=Role(row.role),
             label=row.label,
@@ -203,7 +255,8 @@ def list_departments(c: Container) -> list[DepartmentRow]:
 def acting_department(s: Session, actor: Principal, department: str | None) -> DepartmentRow:
     """The department an action is taken for: staff act for their own; the office names one.
 
-    Used by every area where a department acts (intake, lists, checks, commitments).
+    Used by every area where a department acts (intake, lists, checks, commitments, sharing).
+    Any other role (subject side, administrators) is refused: it never acts for a department.
     """
     department = (department or "").strip() or None
     if actor.role is Role.department_staff:
@@ -213,6 +266,11 @@ def acting_department(s: Session, actor: Principal, department: str | None) -> D
         if department and department not in (dept.name, dept.code):
             raise PermissionDenied("部门用户只能以本部门名义操作", code="other_department")
         return dept
+    if not (actor.role is Role.credit_office_admin or actor.console):
+        raise PermissionDenied(
+            f"角色「{actor.role.label}」不能以部门名义操作（只有部门用户和信用办可以）",
+            code="forbidden",
+        )
     if not department:
         raise FieldError("department", "", "required", "信用办代为操作时必须指定部门（department）")
     found = s.scalar(

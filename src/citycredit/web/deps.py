@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from citycredit.accounts.model import Principal
+from citycredit.accounts.audit import RequestInfo
+from citycredit.accounts.auth import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, authenticate_session
+from citycredit.accounts.model import ANONYMOUS, Principal
 from citycredit.accounts.service import authenticate
 from citycredit.bootstrap import Container
 
@@ -17,15 +19,46 @@ def get_container(request: Request) -> Container:
     return container
 
 
+def request_info(request: Request) -> RequestInfo:
+    """Request id (set by the audit middleware), method, path and client address."""
+    return RequestInfo(
+        request_id=getattr(request.state, "request_id", None),
+        method=request.method,
+        path=request.url.path,
+        source_ip=request.client.host if request.client else None,
+    )
+
+
 def get_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    """Bearer token → principal; no header → the anonymous public."""
+    """Bearer token, else the web-session cookie, → principal; neither → the anonymous public.
+
+    Resolved once per request (the audit middleware reads it from request.state).
+    """
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    c = get_container(request)
     token = None
     if authorization:
         scheme, _, value = authorization.partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else authorization.strip()
-    return authenticate(get_container(request), token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if token:
+        principal = authenticate(c, token)
+    elif cookie:
+        principal = authenticate_session(
+            c,
+            cookie,
+            csrf=request.headers.get(CSRF_HEADER),
+            unsafe=request.method not in SAFE_METHODS,
+            request=request_info(request),
+        )
+    else:
+        principal = ANONYMOUS
+    request.state.principal = principal
+    return principal
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]

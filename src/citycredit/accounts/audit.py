@@ -1,0 +1,246 @@
+"""操作审计: the append-only operator audit trail (等保 CES1-12..15; docs/accounts-security.md).
+
+Every login, second factor, logout and failure is recorded by the authentication service in the
+same transaction as its effect; every state-changing HTTP call is recorded by the web middleware
+(web/audit.py) before the handler runs ("started", fail closed) and after ("success", "denied",
+"failure", "error"); account, binding and purge actions record themselves. The application never
+updates or deletes a row; the database refuses UPDATE and any DELETE of rows younger than 180
+days (migration 0009), so only `purge_expired` removes anything, and it records that it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.db import AuditEventRow
+from citycredit.accounts.model import SYSTEM, Permission, Principal, require
+from citycredit.accounts.policy import SecurityPolicy
+from citycredit.bootstrap import Container
+from citycredit.shared.errors import FieldError
+
+RESULTS = ("started", "success", "failure", "denied", "error")
+_MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where an audited action came from."""
+
+    request_id: str | None = None
+    method: str | None = None
+    path: str | None = None
+    source_ip: str | None = None
+
+
+def credential_of(actor: Principal | None) -> str | None:
+    """How the actor authenticated, without any secret: session id, token id or console."""
+    if actor is None:
+        return None
+    if actor.session_id:
+        return f"session:{actor.session_id}"
+    if actor.token_id is not None:
+        return f"token:{actor.token_id}"
+    if actor.console:
+        return "console"
+    return None
+
+
+def add_event(
+    session: Session,
+    *,
+    at: datetime,
+    action: str,
+    result: str,
+    actor: Principal | None = None,
+    actor_label: str | None = None,
+    actor_user_id: int | None = None,
+    actor_role: str | None = None,
+    request: RequestInfo | None = None,
+    object_id: str | None = None,
+    status_code: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEventRow:
+    """Add one audit event to the caller's transaction (it commits with the audited change)."""
+    if result not in RESULTS:
+        raise ValueError(f"unknown audit result {result!r}")
+    req = request or RequestInfo()
+    row = AuditEventRow(
+        at=at,
+        request_id=req.request_id,
+        action=action[:120],
+        result=result,
+        actor_role=actor_role or (actor.role.value if actor else "public"),
+        actor_label=(actor_label or (actor.label if actor else "anonymous"))[:100],
+        actor_user_id=actor_user_id if actor_user_id is not None else (actor and actor.user_id),
+        department_id=actor.department_id if actor else None,
+        credential=credential_of(actor),
+        method=req.method,
+        path=(req.path or None) and req.path[:300],
+        object_id=object_id[:100] if object_id else None,
+        status_code=status_code,
+        source_ip=req.source_ip,
+        detail=detail or {},
+    )
+    session.add(row)
+    return row
+
+
+def write_event(c: Container, **kwargs: Any) -> None:
+    """Record one event in its own transaction (raises if the audit store is unavailable)."""
+    with c.uow() as uow:
+        add_event(uow.session, at=c.clock.now(), **kwargs)
+        uow.commit()
+
+
+def _view(r: AuditEventRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "at": r.at.isoformat(),
+        "request_id": r.request_id,
+        "action": r.action,
+        "result": r.result,
+        "actor_role": r.actor_role,
+        "actor_label": r.actor_label,
+        "actor_user_id": r.actor_user_id,
+        "department_id": r.department_id,
+        "credential": r.credential,
+        "method": r.method,
+        "path": r.path,
+        "object_id": r.object_id,
+        "status_code": r.status_code,
+        "source_ip": r.source_ip,
+        "detail": r.detail,
+    }
+
+
+def list_events(
+    c: Container,
+    actor: Principal,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    action: str | None = None,
+    result: str | None = None,
+    actor_user_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+    request: RequestInfo | None = None,
+) -> dict[str, Any]:
+    """审计查询 (audit administrator only), newest first; the query itself is audited."""
+    require(actor, Permission.read_audit)
+    if result is not None and result not in RESULTS:
+        raise FieldError("result", result, "invalid", f"result 只能是 {'、'.join(RESULTS)}")
+    if limit < 1 or limit > _MAX_LIMIT:
+        raise FieldError("limit", str(limit), "out_of_range", f"limit 取 1–{_MAX_LIMIT}")
+    stmt = select(AuditEventRow)
+    if since is not None:
+        stmt = stmt.where(AuditEventRow.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEventRow.at < until)
+    if action:
+        stmt = stmt.where(AuditEventRow.action.startswith(action, autoescape=True))
+    if result:
+        stmt = stmt.where(AuditEventRow.result == result)
+    if actor_user_id is not None:
+        stmt = stmt.where(AuditEventRow.actor_user_id == actor_user_id)
+    if before_id is not None:
+        stmt = stmt.where(AuditEventRow.id < before_id)
+    stmt = stmt.order_by(AuditEventRow.id.desc()).limit(limit)
+    with c.uow() as uow:
+        rows = list(uow.session.scalars(stmt))
+        filters = {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "action": action,
+            "result": result,
+            "actor_user_id": actor_user_id,
+            "before_id": before_id,
+            "limit": limit,
+        }
+        add_event(
+            uow.session,
+            at=c.clock.now(),
+            action="audit.read",
+            result="success",
+            actor=actor,
+            request=request,
+            detail={"filters": {k: v for k, v in filters.items() if v is not None}},
+        )
+        uow.commit()
+    return {
+        "count": len(rows),
+        "next_before_id": rows[-1].id if len(rows) == limit else None,
+        "events": [_view(r) for r in rows],
+    }
+
+
+def purge_expired(c: Container, actor: Principal = SYSTEM) -> dict[str, Any]:
+    """Delete audit events older than the retention (never younger than 180 days); audited."""
+    require(actor, Permission.configure_system)
+    policy = c.settings.security
+    days = policy.effective_audit_retention_days
+    cutoff = c.clock.now() - timedelta(days=days)
+    with c.uow() as uow:
+        s = uow.session
+        oldest = s.scalar(select(func.min(AuditEventRow.at)))
+        result = s.execute(delete(AuditEventRow).where(AuditEventRow.at < cutoff))
+        deleted = int(cast("CursorResult[Any]", result).rowcount or 0)
+        detail = {
+            "retention_days": days,
+            "configured_days": policy.audit_retention_days,
+            "cutoff": cutoff.isoformat(),
+            "deleted": deleted,
+            "oldest_before": oldest.isoformat() if oldest else None,
+        }
+        add_event(
+            s, at=c.clock.now(), action="audit.purge", result="success", actor=actor, detail=detail
+        )
+        uow.commit()
+    return detail
+
+
+def policy_fingerprint(policy: SecurityPolicy) -> str:
+    """A short digest of the security policy (changes are recorded in the trail)."""
+    raw = json.dumps(policy.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def record_policy_if_changed(c: Container) -> bool:
+    """Record the effective security policy when it differs from the last one recorded.
+
+    Settings come from the environment, so a change shows up at the next start; the first
+    audited action afterwards records it (G3: lockout and timeout changes are audited).
+    """
+    policy = c.settings.security
+    fp = policy_fingerprint(policy)
+    with c.uow() as uow:
+        s = uow.session
+        last = s.scalar(
+            select(AuditEventRow)
+            .where(AuditEventRow.action == "config.security_policy")
+            .order_by(AuditEventRow.id.desc())
+            .limit(1)
+        )
+        if last is not None and last.detail.get("fingerprint") == fp:
+            return False
+        add_event(
+            s,
+            at=c.clock.now(),
+            action="config.security_policy",
+            result="success",
+            actor=SYSTEM,
+            detail={
+                "fingerprint": fp,
+                "previous": last.detail.get("fingerprint") if last else None,
+                "policy": policy.model_dump(mode="json"),
+            },
+        )
+        uow.commit()
+        return True

@@ -1,0 +1,166 @@
+"""The operator audit trail over HTTP: the recording middleware and the audit administrator's view.
+
+Every state-changing request (POST, PUT, PATCH, DELETE) is recorded twice: "started" before the
+handler runs — if that write fails the request is refused with 503 and nothing changes (fail
+closed, 等保 CES1-15) — and its outcome after, with the actor, the route, the status and the
+source address. Refused reads (401/403) are recorded too. The /api/v1/auth/ routes record their
+own events (login, second factor, logout, failures) inside their transactions, so they are not
+recorded again here. Request and response bodies are never recorded (passwords, personal data).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from citycredit.accounts import audit
+from citycredit.accounts.audit import RequestInfo
+from citycredit.accounts.auth import SAFE_METHODS, SESSION_COOKIE
+from citycredit.accounts.model import Principal
+from citycredit.bootstrap import Container
+from citycredit.web.deps import ContainerDep, PrincipalDep, request_info
+
+log = logging.getLogger(__name__)
+SELF_AUDITED_PREFIX = "/api/v1/auth/"
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/audit")
+def get_audit(
+    request: Request,
+    c: ContainerDep,
+    actor: PrincipalDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    action: str | None = None,
+    result: str | None = None,
+    actor_user_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """操作审计 (audit administrator only), newest first; reading it is audited as well."""
+    return audit.list_events(
+        c,
+        actor,
+        since=since,
+        until=until,
+        action=action,
+        result=result,
+        actor_user_id=actor_user_id,
+        before_id=before_id,
+        limit=limit,
+        request=request_info(request),
+    )
+
+
+def _claimed_credential(request: Request) -> str | None:
+    """What the request presents (not yet verified, no secret): token prefix or session id."""
+    auth = request.headers.get("authorization")
+    if auth:
+        value = auth.partition(" ")[2] or auth
+        return f"bearer:{value.strip()[:10]}"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return f"session:{cookie.split('.', 1)[0][:24]}"
+    return None
+
+
+def _result(status: int) -> str:
+    if status < 400:
+        return "success"
+    if status in (401, 403):
+        return "denied"
+    return "failure" if status < 500 else "error"
+
+
+def _route_of(request: Request) -> tuple[str, str | None]:
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or request.url.path
+    params = request.scope.get("path_params") or {}
+    object_id = next((str(v) for v in params.values()), None)
+    return template, object_id
+
+
+def _write_outcome(
+    c: Container, request: Request, info: RequestInfo, status: int, *, failed: bool = False
+) -> None:
+    template, object_id = _route_of(request)
+    actor: Principal | None = getattr(request.state, "principal", None)
+    audit.write_event(
+        c,
+        action=f"http.{request.method} {template}",
+        result="error" if failed else _result(status),
+        actor=actor,
+        request=info,
+        object_id=object_id,
+        status_code=status,
+        detail={} if actor else {"credential": _claimed_credential(request)},
+    )
+
+
+class AuditMiddleware(BaseHTTPMiddleware):
+    """Records state-changing requests (fail closed) and refused requests."""
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        c: Container = request.app.state.container
+        request.state.request_id = uuid.uuid4().hex
+        info = request_info(request)
+        if not getattr(request.app.state, "security_policy_recorded", False):
+            try:
+                await run_in_threadpool(audit.record_policy_if_changed, c)
+                request.app.state.security_policy_recorded = True
+            except Exception:
+                log.exception("could not record the security policy in the audit trail")
+        unsafe = request.method not in SAFE_METHODS
+        recorded_here = unsafe and not request.url.path.startswith(SELF_AUDITED_PREFIX)
+        if recorded_here:
+            try:
+                await run_in_threadpool(
+                    audit.write_event,
+                    c,
+                    action=f"http.{request.method} {request.url.path}",
+                    result="started",
+                    request=info,
+                    detail={"credential": _claimed_credential(request)},
+                )
+            except Exception:
+                log.exception("audit trail unavailable: request refused")
+                return JSONResponse(
+                    {"error": "audit_unavailable", "message": "审计记录无法写入，操作未执行"},
+                    status_code=503,
+                )
+        try:
+            response = await call_next(request)
+        except Exception:
+            if recorded_here:
+                try:
+                    await run_in_threadpool(_write_outcome, c, request, info, 500, failed=True)
+                except Exception:
+                    log.exception("could not record the failed request in the audit trail")
+            raise
+        status = response.status_code
+        if recorded_here or (
+            status in (401, 403) and not request.url.path.startswith(SELF_AUDITED_PREFIX)
+        ):
+            try:
+                await run_in_threadpool(_write_outcome, c, request, info, status)
+            except Exception:  # the change is done; its "started" event is in the trail
+                log.exception("could not record the outcome in the audit trail")
+        return response
+
+
+def install(app: FastAPI) -> None:
+    """Register the audit middleware and the audit administrator's route."""
+    app.add_middleware(AuditMiddleware)
+    app.include_router(router)

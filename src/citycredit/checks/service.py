@@ -1,19 +1,21 @@
 """信用核查: run a check, record what the department did, statistics for the credit office.
 
-A check answers, for one subject and one matter of the 事项清单: the grade (none yet — the
-evaluation is a later issue), the active list memberships, every applicable measure with its
-legal basis, 信易批 eligibility with the rule that decided it, and pending objections or repairs
-(the rights issue is not built: empty, with a note). Each check is stored with its answer,
-logged in the disclosure log (purpose 信用核查：<事项>) and emitted with a ledger leaf.
+A check answers, for one subject and one matter of the 事项清单: the current grade of the
+公共信用综合评价 (evaluation.views; none before the first evaluation), the active list
+memberships, every applicable measure with its legal basis, 信易批 eligibility with the rule
+that decided it, and pending objections or repairs (the rights issue is not built: empty, with
+a note). Each check is stored with its answer, logged in the disclosure log (purpose
+信用核查：<事项>) and emitted with a ledger leaf.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from citycredit.accounts.db import DepartmentRow
@@ -22,11 +24,13 @@ from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
 from citycredit.commitments.service import PERSON_TYPES, recent_breaches
+from citycredit.evaluation.views import current_grade
 from citycredit.kernel import outbox
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists import (
     Facts,
+    Grade,
     LegalBasis,
     ListCatalog,
     Matter,
@@ -35,26 +39,24 @@ from citycredit.lists import (
     credit_check,
     default_lists,
 )
-from citycredit.lists.service import active_memberships
+from citycredit.lists.service import subject_with_memberships
+from citycredit.rights.pending import pending_cases
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
 from citycredit.shared.idgen import new_id
 from citycredit.shared.ids import scrub_personal
 from citycredit.shared.masking import display_person_name
-from citycredit.subjects.db import SubjectRow
 
 __all__ = [
     "CREDIT_OFFICE",
     "GRADE_NOTE",
-    "PENDING_NOTE",
     "check_stats",
     "get_check",
     "record_feedback",
     "run_check",
 ]
 
-GRADE_NOTE = "尚无公共信用综合评价结果"  # seam: the evaluation issue fills `grade`
-PENDING_NOTE = "异议与信用修复功能尚未上线：处理中的异议和修复申请暂按无计"  # seam: rights issue
+GRADE_NOTE = "尚无公共信用综合评价结果"  # shown while the subject has no evaluation result
 CREDIT_OFFICE = "市信用办"  # department label of checks made by the credit office itself
 
 
@@ -66,17 +68,35 @@ def _matter(lists: ListCatalog, code: str) -> Matter:
     return lists.matters[code]
 
 
+@dataclass(frozen=True)
+class _Dept:
+    id: int
+    name: str
+
+
 def _checking_department(
     s: Session, actor: Principal, department: str | None, matter: Matter
-) -> DepartmentRow | None:
+) -> _Dept | None:
     """Staff check for their own department; the credit office for the one it names.
 
     Without a name, the credit office's check counts for the matter's department when that
     department is registered, else for the credit office itself (None).
     """
-    if actor.role is Role.department_staff or (department and department.strip()):
-        return acting_department(s, actor, department)
-    return s.scalar(select(DepartmentRow).where(DepartmentRow.name == matter.department))
+    named = bool(department and department.strip())
+    if (
+        actor.role is Role.department_staff
+        and not named
+        and actor.department_id is not None
+        and actor.department_name
+    ):
+        # The token's department, as authenticate() just read it: no second lookup per check.
+        return _Dept(actor.department_id, actor.department_name)
+    row: DepartmentRow | None
+    if actor.role is Role.department_staff or named:
+        row = acting_department(s, actor, department)
+    else:
+        row = s.scalar(select(DepartmentRow).where(DepartmentRow.name == matter.department))
+    return _Dept(row.id, row.name) if row is not None else None
 
 
 def _basis(b: LegalBasis) -> dict[str, Any]:
@@ -143,14 +163,22 @@ def run_check(
         dept = _checking_department(s, actor, department, the_matter)
         if dept is not None:
             require(actor, Permission.read_authorised, department_id=dept.id)
-        subject = s.get(SubjectRow, subject_id)
+        subject, in_force = subject_with_memberships(s, subject_id, today)  # one statement
         if subject is None:
             raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
-        memberships = tuple(
-            m for m in active_memberships(s, subject_id, today) if m.is_active(today)
-        )
+        memberships = tuple(in_force)
         breaches = tuple(recent_breaches(s, subject_id, today))
-        facts = Facts(today=today, grade=None, memberships=memberships, breaches=breaches)
+        evaluation = current_grade(s, subject_id)  # the current result (evaluation.views)
+        grade = Grade(evaluation["grade"]) if evaluation is not None else None
+        pending = pending_cases(s, subject_id)  # 异议处理中 / 修复办理中 (rights)
+        facts = Facts(
+            today=today,
+            grade=grade,
+            memberships=memberships,
+            breaches=breaches,
+            pending_objections=len(pending["objections"]),
+            pending_repairs=len(pending["repairs"]),
+        )
         found = credit_check(the_matter, facts, lists.measures)
         active = {m.list_type for m in memberships}
         decision = found.decision
@@ -174,10 +202,11 @@ def run_check(
             "as_of": today.isoformat(),
             "checked_at": now.isoformat(),
             "lists_version": lists.version,
-            "grade": None,
-            "grade_note": GRADE_NOTE,
+            "grade": grade.value if grade is not None else None,
+            "grade_note": None if evaluation is not None else GRADE_NOTE,
+            "evaluation": evaluation,
             "memberships": [_membership_view(lists, m) for m in memberships],
-            "measures": [_measure_view(m, active, None) for m in found.measures],
+            "measures": [_measure_view(m, active, grade) for m in found.measures],
             "fast_approval": {
                 "eligible": decision.eligible,
                 "rule": decision.rule_text,
@@ -186,24 +215,30 @@ def run_check(
                 "modes": list(decision.modes),
             },
             "commitment_breaches": [d.isoformat() for d in breaches],
-            "pending": {"objections": [], "repairs": [], "tracked": False, "note": PENDING_NOTE},
+            "pending": pending,
         }
-        s.add(
-            CreditCheckRow(
-                id=check_id,
-                subject_id=subject_id,
-                matter=the_matter.code,
-                department_id=dept.id if dept is not None else None,
-                month=today.strftime("%Y-%m"),
-                eligible=decision.eligible,
-                lists_version=lists.version,
-                result=result,
-                checked_by=actor.label,
-                user_id=actor.user_id,
-                checked_at=now,
-            )
+        # A plain INSERT on the session's connection (same transaction): the stored check needs
+        # no ORM identity, and the unit of work cost more than the statement per check.
+        s.connection().execute(
+            insert(CreditCheckRow),
+            {
+                "id": check_id,
+                "subject_id": subject_id,
+                "matter": the_matter.code,
+                "department_id": dept.id if dept is not None else None,
+                "month": today.strftime("%Y-%m"),
+                "eligible": decision.eligible,
+                "lists_version": lists.version,
+                "result": result,
+                "checked_by": actor.label,
+                "user_id": actor.user_id,
+                "checked_at": now,
+            },
         )
-        items = {lt.catalog_item.item for lt in lists.list_types.values()} | {"commitment"}
+        items = {lt.catalog_item.item for lt in lists.list_types.values()} | {
+            "commitment",
+            "evaluation",
+        }
         record_disclosure(
             s,
             actor=actor,
@@ -229,6 +264,9 @@ def run_check(
             },
             at=now,
         )
+        # Written before the event: emit() takes the outbox lock (kernel.outbox, every writing
+        # transaction waits for it), so only the event and the commit happen while it is held.
+        s.flush()
         outbox.emit(
             s,
             event_type="credit_check.made",

@@ -63,6 +63,10 @@ class RecordRow(Base):
     unpublished_reason: Mapped[str | None] = mapped_column(String(40))
     publication_end: Mapped[date | None] = mapped_column(comment="exclusive, Asia/Shanghai")
     repair_from: Mapped[date | None] = mapped_column()
+    repaired_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), comment="信用修复: publication and sharing stop (read-time rule)"
+    )
+    repair_id: Mapped[str | None] = mapped_column(String(24), comment="the approved repair")
     publication_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     openness: Mapped[str] = mapped_column(String(20))
     due_date: Mapped[date | None] = mapped_column(comment="last on-time day of the obligation")
@@ -74,6 +78,17 @@ class RecordRow(Base):
 Index("ix_records_subject_item", RecordRow.subject_id, RecordRow.item_code)
 Index("ix_records_item_department", RecordRow.item_code, RecordRow.department_id)
 Index("ix_records_publication_end", RecordRow.publication_end)
+# A subject's records on the public view (subjects.archive._public_records); migration 0010.
+Index(
+    "ix_records_subject_public",
+    RecordRow.subject_id,
+    postgresql_where=(RecordRow.status == "active")
+    & (RecordRow.openness == "public")
+    & RecordRow.published,
+    sqlite_where=(RecordRow.status == "active")
+    & (RecordRow.openness == "public")
+    & RecordRow.published,
+)
 
 
 class RecordVersionRow(Base):

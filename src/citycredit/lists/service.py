@@ -15,9 +15,10 @@ department named in the list type's `departments` may propose. Every step is a
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Permission, Principal, require
@@ -102,6 +103,79 @@ def active_memberships(session: Session, subject_id: str, today: date) -> list[M
     )
     out = [to_model(r) for r in rows]
     return [m for m in out if m.is_active(today)]
+
+
+class SubjectHead(NamedTuple):
+    """What a credit check shows of its subject."""
+
+    subject_id: str
+    subject_type: str
+    name: str
+
+
+# What to_model reads of a membership row (plus the id, NULL when the subject has none).
+_MODEL_COLUMNS = (
+    "id",
+    "list_type",
+    "subject_id",
+    "origin",
+    "status",
+    "reasons",
+    "decision_no",
+    "department_id",
+    "proposed_on",
+    "noticed_on",
+    "decided_on",
+    "published_on",
+    "expires_on",
+    "ended_on",
+    "period_months",
+    "objection_pending",
+    "exit_code",
+    "exit_reason",
+)
+
+
+@cache
+def _subject_memberships_statement() -> Select[Any]:
+    """Built once: a check runs it per request, and building it cost more than running it."""
+    m = MembershipRow.__table__.c
+    return (
+        select(
+            SubjectRow.subject_id.label("head_id"),
+            SubjectRow.subject_type.label("head_type"),
+            SubjectRow.name.label("head_name"),
+            *(m[name] for name in _MODEL_COLUMNS),
+        )
+        .select_from(SubjectRow)
+        .outerjoin(
+            MembershipRow,
+            (MembershipRow.subject_id == SubjectRow.subject_id)
+            & MembershipRow.status.in_(sorted(s.value for s in ACTIVE_STATUSES)),
+        )
+        .where(SubjectRow.subject_id == bindparam("subject_id"))
+        .order_by(MembershipRow.created_at, MembershipRow.id)
+    )
+
+
+def subject_with_memberships(
+    session: Session, subject_id: str, today: date
+) -> tuple[SubjectHead | None, list[Membership]]:
+    """A subject and its memberships in force on ``today``, in one statement (credit checks).
+
+    Same memberships, in the same order, as `active_memberships`; (None, []) if no such subject.
+    Plain columns on the session's connection rather than ORM entities: this runs per check.
+    """
+    rows = (
+        session.connection()
+        .execute(_subject_memberships_statement(), {"subject_id": subject_id})
+        .all()
+    )
+    if not rows:
+        return None, []
+    head = SubjectHead(rows[0].head_id, rows[0].head_type, rows[0].head_name)
+    found = [to_model(cast(MembershipRow, r)) for r in rows if r.id is not None]
+    return head, [x for x in found if x.is_active(today)]
 
 
 def membership_view(row: MembershipRow, events: list[MembershipEventRow]) -> dict[str, Any]:
@@ -626,6 +700,8 @@ def _public_rows(
                 "subject_id": None if is_person else subject.subject_id,
                 "uscc": None if is_person else subject.uscc,
                 "origin": row.origin,
+                # kept in step by the rights area's objections (rights/objections.py)
+                "objection_mark": "异议处理中" if row.objection_pending else None,
                 **basis,
             }
         )
@@ -746,6 +822,7 @@ __all__ = [
     "record_step",
     "register_objection",
     "store_model",
+    "subject_with_memberships",
     "to_model",
     "withdraw",
 ]

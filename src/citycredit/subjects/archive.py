@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Date, Select, and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session, defer
 
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
+from citycredit.evaluation.views import archive_grade
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel.disclosure import record_disclosure
+from citycredit.privacy.access import Purpose, open_personal
+from citycredit.privacy.records import mask_personal, version_aad
 from citycredit.shared.calendar import local_date
 from citycredit.shared.divisions import county_name
 from citycredit.shared.errors import FieldError, NotFound
-from citycredit.shared.ids import mask_id_number, mask_phone
 from citycredit.shared.masking import display_person_name, scrub_value
 from citycredit.shared.text import normalise_code, normalise_name
 from citycredit.subjects.db import SubjectRow
@@ -97,6 +100,7 @@ def _is_public_now(record: RecordRow, today: date) -> bool:
         record.status == "active"
         and record.openness == Openness.public.value
         and record.published
+        and record.repaired_at is None  # 信用修复: publication stops (Order No. 36 art. 3)
         and (record.decision_date is None or record.decision_date <= today)
         and (record.publication_end is None or record.publication_end > today)
     )
@@ -108,14 +112,14 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
     today = local_date(c.clock.now())
     with c.uow() as uow:
         s = uow.session
-        subject = _subject(s, subject_id)
-        records = [r for r in _records(s, subject_id) if _is_public_now(r, today)]
-        versions = _current_versions(s, records)
+        subject, records, versions = _public_records(s, subject_id, today)
         groups = _group(c, records, versions, subject, public=True, today=today)
+        _mark_objections(s, subject_id, groups)
         return {
             "subject": _subject_summary(subject, public=True),
             "as_of": today.isoformat(),
             "view": "public",
+            "evaluation": archive_grade(s, subject, public=True),  # organisations only
             "groups": groups,
             "total": sum(g["count"] for g in groups),
         }
@@ -126,34 +130,123 @@ def authorised_archive(
 ) -> dict[str, Any]:
     """The authorised view for government staff: more items, personal fields masked, logged."""
     require(actor, Permission.read_authorised)
+    return _authorised_view(c, actor, subject_id, purpose=purpose, channel=channel)
+
+
+def consented_archive(
+    c: Container,
+    actor: Principal,
+    subject_id: str,
+    *,
+    purpose: str,
+    items: frozenset[str] | None,
+    authorisation_id: str,
+) -> dict[str, Any]:
+    """An institution's read under the subject's own authorisation (rights.authorisations
+    checks it first): only the authorised items, no personal fields, logged like any read."""
+    return _authorised_view(
+        c,
+        actor,
+        subject_id,
+        purpose=purpose,
+        channel="institution",
+        items=items,
+        authorisation_id=authorisation_id,
+    )
+
+
+def _authorised_view(
+    c: Container,
+    actor: Principal,
+    subject_id: str,
+    *,
+    purpose: str,
+    channel: str,
+    items: frozenset[str] | None = None,
+    authorisation_id: str | None = None,
+    own: bool = False,
+) -> dict[str, Any]:
     today = local_date(c.clock.now())
     with c.uow() as uow:
         s = uow.session
         subject = _subject(s, subject_id)
-        records = [r for r in _records(s, subject_id) if r.status == "active"]
+        # Repaired records are neither published nor shared (停止共享和使用); the subject itself
+        # still sees them, marked repaired.
+        records = [
+            r
+            for r in _records(s, subject_id)
+            if r.status == "active"
+            and (own or r.repaired_at is None)
+            and (items is None or r.item_code in items)
+        ]
         versions = _current_versions(s, records)
-        groups = _group(c, records, versions, subject, public=False, today=today)
-        record_disclosure(
-            s,
-            actor=actor,
-            subject_id=subject_id,
-            items=[g["item"] for g in groups] or ["registration"],
-            purpose=purpose,
-            channel=channel,
-            at=c.clock.now(),
-            detail={"records": sum(g["count"] for g in groups)},
+        if own:  # the subject's own values, shown masked (本人查询: not a disclosure)
+            personal = {
+                rid: c.personal_codec.open(v.personal, aad=version_aad(v.record_id, v.version))
+                for rid, v in versions.items()
+            }
+        else:
+            personal = {
+                rid: open_personal(
+                    c,
+                    actor,
+                    v.personal,
+                    aad=version_aad(v.record_id, v.version),
+                    purpose=Purpose.authorised_view,  # masked below; this read is logged below
+                )
+                for rid, v in versions.items()
+                if authorisation_id is None  # institutions never see personal fields
+            }
+        groups = _group(
+            c, records, versions, subject, public=False, today=today, personal=personal
         )
+        _mark_objections(s, subject_id, groups)
+        detail: dict[str, Any] = {"records": sum(g["count"] for g in groups)}
+        if authorisation_id is not None:
+            detail["authorisation"] = authorisation_id
+        if not own:
+            record_disclosure(
+                s,
+                actor=actor,
+                subject_id=subject_id,
+                items=[g["item"] for g in groups] or ["registration"],
+                purpose=purpose,
+                channel=channel,
+                at=c.clock.now(),
+                detail=detail,
+            )
         summary = _subject_summary(subject, public=False)
         summary["id_number_masked"] = subject.id_masked
         uow.commit()
         return {
             "subject": summary,
             "as_of": today.isoformat(),
-            "view": "authorised",
+            "view": "own" if own else "authorised",
             "purpose": purpose,
+            "evaluation": archive_grade(s, subject, public=False),
             "groups": groups,
             "total": sum(g["count"] for g in groups),
         }
+
+
+def _mark_objections(s: Session, subject_id: str, groups: list[dict[str, Any]]) -> None:
+    """"异议处理中" (and a recorded dispute or the subject's statement) on each disputed record."""
+    from citycredit.rights.objections import marks_for
+
+    marks = marks_for(s, subject_id)
+    if not marks:
+        return
+    for group in groups:
+        for entry in group["records"]:
+            mark = marks.get(("record", entry["record_id"]))
+            if mark:
+                entry["objection_mark"] = mark
+
+
+def own_archive(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
+    """信用账户: a subject's full archive as the subject sees it (non-public items, personal
+    fields masked, repaired records marked). The caller checks the binding."""
+    return _authorised_view(c, actor, subject_id, purpose="本人查询", channel="self", own=True)
 
 
 def _records(s: Session, subject_id: str) -> list[RecordRow]:
@@ -161,17 +254,68 @@ def _records(s: Session, subject_id: str) -> list[RecordRow]:
 
 
 def _current_versions(s: Session, records: list[RecordRow]) -> dict[str, RecordVersionRow]:
+    # record_id IN (…) is one scan of the (record_id, version) index; an OR of (id, version)
+    # pairs costs the planner more than the lookup. Older versions are dropped here.
     if not records:
         return {}
-    conds = [
-        (RecordVersionRow.record_id == r.id) & (RecordVersionRow.version == r.current_version)
-        for r in records
-    ]
+    current = {r.id: r.current_version for r in records}
+    ids = list(current)
     out: dict[str, RecordVersionRow] = {}
-    for i in range(0, len(conds), 200):
-        for v in s.scalars(select(RecordVersionRow).where(or_(*conds[i : i + 200]))):
-            out[v.record_id] = v
+    for i in range(0, len(ids), 500):
+        for v in s.scalars(
+            select(RecordVersionRow).where(RecordVersionRow.record_id.in_(ids[i : i + 500]))
+        ):
+            if v.version == current[v.record_id]:
+                out[v.record_id] = v
     return out
+
+
+@cache
+def _public_records_statement() -> Select[SubjectRow, RecordRow, RecordVersionRow]:
+    """Built once (per process): building and keying it cost as much as running it."""
+    today = bindparam("today", type_=Date())
+    public = and_(
+        RecordRow.subject_id == SubjectRow.subject_id,
+        RecordRow.status == "active",
+        RecordRow.openness == Openness.public.value,
+        RecordRow.published,
+        or_(RecordRow.decision_date.is_(None), RecordRow.decision_date <= today),
+        or_(RecordRow.publication_end.is_(None), RecordRow.publication_end > today),
+    )
+    current = and_(
+        RecordVersionRow.record_id == RecordRow.id,
+        RecordVersionRow.version == RecordRow.current_version,
+    )
+    return (
+        select(SubjectRow, RecordRow, RecordVersionRow)
+        .outerjoin(RecordRow, public)
+        .outerjoin(RecordVersionRow, current)
+        .where(SubjectRow.subject_id == bindparam("subject_id"))
+        .options(defer(RecordVersionRow.personal))  # sealed; never on the public view
+    )
+
+
+def _public_records(
+    s: Session, subject_id: str, today: date
+) -> tuple[SubjectRow, list[RecordRow], dict[str, RecordVersionRow]]:
+    """The subject, its records public today and their current versions, in one statement.
+
+    The SQL only narrows by the stable public conditions (index ix_records_subject_public);
+    `_is_public_now` stays the rule that decides.
+    """
+    params = {"subject_id": subject_id, "today": today}
+    rows = s.execute(_public_records_statement(), params).all()
+    if not rows:
+        raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
+    records: list[RecordRow] = []
+    versions: dict[str, RecordVersionRow] = {}
+    for _subject_row, record, version in rows:
+        if record is None or not _is_public_now(record, today):
+            continue
+        records.append(record)
+        if version is not None:
+            versions[record.id] = version
+    return rows[0][0], records, versions
 
 
 def _group(
@@ -182,6 +326,7 @@ def _group(
     *,
     public: bool,
     today: date,
+    personal: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     by_item: dict[str, list[RecordRow]] = defaultdict(list)
     for r in records:
@@ -194,7 +339,16 @@ def _group(
             continue
         rows.sort(key=lambda r: (r.decision_date or date.min, r.updated_at), reverse=True)
         entries = [
-            _entry(item, r, versions[r.id], subject, public=public, today=today, depts=depts)
+            _entry(
+                item,
+                r,
+                versions[r.id],
+                subject,
+                public=public,
+                today=today,
+                depts=depts,
+                personal=(personal or {}).get(r.id, {}),
+            )
             for r in rows
             if r.id in versions
         ]
@@ -219,6 +373,7 @@ def _entry(
     public: bool,
     today: date,
     depts: dict[int, str],
+    personal: dict[str, Any],
 ) -> dict[str, Any]:
     is_person = subject.subject_type in PERSON_TYPES
     name_code = item.field_by_role("subject_name")
@@ -231,19 +386,20 @@ def _entry(
             if is_person and name_code is not None and spec.code == name_code.code:
                 rule = item.display_name_rule.value if public else "full"
                 value = display_person_name(str(value), rule)
+            if public:
+                value = scrub_value(value)  # codes and labels are the catalog's own text
             field: dict[str, Any] = {"code": spec.code, "label": spec.label, "value": value}
             if spec.type.value == "decimal":
                 field["unit"] = "元"  # amounts are stored in 元 whatever unit the source used
             fields.append(field)
-        elif not public and spec.code in v.personal:
-            raw = str(v.personal[spec.code])
-            masked = mask_id_number(raw) if spec.type.value == "id_number" else mask_phone(raw)
+        elif not public and spec.code in personal:
+            masked = mask_personal(spec, personal[spec.code])
             fields.append({"code": spec.code, "label": spec.label, "value": masked, "masked": True})
     entry: dict[str, Any] = {
         "record_id": r.id,
         "version": r.current_version,
         "decision_date": r.decision_date.isoformat() if r.decision_date else None,
-        "fields": scrub_value(fields) if public else fields,
+        "fields": fields,
         "adverse": item.is_adverse(v.payload),
     }
     if entry["adverse"]:
@@ -259,6 +415,7 @@ def _entry(
     if not public:
         entry["openness"] = r.openness
         entry["published"] = r.published
+        entry["repaired"] = r.repaired_at is not None
         entry["unpublished_reason"] = r.unpublished_reason
         entry["publication_ended"] = bool(r.publication_end and r.publication_end <= today)
         entry["department_id"] = r.department_id

@@ -1,0 +1,132 @@
+"""信用账户: what a subject sees of itself through a bound account — its full archive (non-public
+items, ID shown masked), evaluation with reasons, list entries with their exit conditions,
+objections and repairs with live legal clocks and marks, the authorisations it granted, and
+every disclosure of its non-public information (the inquiry list: who, why, when)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from citycredit.accounts.db import DepartmentRow
+from citycredit.accounts.model import Principal, require_subject_access
+from citycredit.bootstrap import Container
+from citycredit.kernel.disclosure import disclosures_for
+from citycredit.lists.db import MembershipRow
+from citycredit.lists.service import lists_catalog
+from citycredit.rights import authorisations, objections, repairs
+from citycredit.rights.repairs import repair_view
+from citycredit.shared.calendar import local_date
+from citycredit.shared.errors import FieldError, PermissionDenied
+
+
+def my_subject(actor: Principal, subject_id: str | None) -> str:
+    """The subject this request is about: the one given (checked), else the only bound one."""
+    if subject_id:
+        require_subject_access(actor, subject_id)
+        return subject_id
+    bound = sorted(actor.subject_ids)
+    if not bound:
+        raise PermissionDenied(
+            "当前账号尚未绑定信用主体（请先提交授权委托书或通过身份认证绑定）",
+            code="subject_not_bound",
+        )
+    if len(bound) > 1:
+        raise FieldError(
+            "subject_id",
+            "",
+            "required",
+            f"账号绑定了多个主体，请指定 subject_id：{', '.join(bound)}",
+        )
+    return bound[0]
+
+
+def my_archive(c: Container, actor: Principal, subject_id: str | None = None) -> dict[str, Any]:
+    """The subject's own archive with everything that concerns its rights."""
+    from citycredit.evaluation.views import current_evaluation
+    from citycredit.subjects.archive import own_archive
+
+    sid = my_subject(actor, subject_id)
+    view = own_archive(c, actor, sid)
+    today = local_date(c.clock.now())
+    with c.uow() as uow:
+        s = uow.session
+        marks = objections.marks_for(s, sid)
+        for group in view["groups"]:
+            for entry in group["records"]:
+                if entry.get("adverse") and not entry.get("repaired"):
+                    record = s.get(repairs.RecordRow, entry["record_id"])
+                    if record is not None:
+                        e = repairs.record_eligibility_in(s, record, today)
+                        entry["repair"] = {"eligible": e.eligible, "message": e.message}
+        view["lists"] = _memberships(s, sid, marks)
+        view["objections"] = [
+            objections.objection_view(c, s, row, today=today)
+            for row in objections.subject_objections(s, sid)
+        ]
+        view["repairs"] = [
+            repair_view(c, s, row)
+            for row in s.scalars(
+                select(repairs.RepairRow)
+                .where(repairs.RepairRow.subject_id == sid)
+                .order_by(repairs.RepairRow.filed_on, repairs.RepairRow.id)
+            )
+        ]
+    view["evaluation_detail"] = current_evaluation(c, actor, sid, view="own")
+    view["authorisations"] = authorisations.list_authorisations(c, actor, sid)
+    return view
+
+
+def my_queries(c: Container, actor: Principal, subject_id: str | None = None) -> dict[str, Any]:
+    """查询记录: every disclosure of the subject's non-public information, newest first."""
+    sid = my_subject(actor, subject_id)
+    with c.uow() as uow:
+        s = uow.session
+        rows = disclosures_for(s, sid)
+        depts = {d.id: d.name for d in s.scalars(select(DepartmentRow))}
+        items = [
+            {
+                "at": r.at.isoformat(),
+                "who": depts.get(r.department_id, r.actor_label)
+                if r.department_id
+                else r.actor_label,
+                "role": r.actor_role,
+                "purpose": r.purpose,
+                "items": r.items,
+                "channel": r.channel,
+                "authorisation": (r.detail or {}).get("authorisation"),
+            }
+            for r in sorted(rows, key=lambda r: (r.at, r.id), reverse=True)
+        ]
+    return {"subject_id": sid, "count": len(items), "items": items}
+
+
+def _memberships(
+    s: Any, sid: str, marks: dict[tuple[str, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The subject's list entries (every status but withdrawn) with how each can end."""
+    catalog = lists_catalog()
+    out = []
+    for m in s.scalars(
+        select(MembershipRow)
+        .where(MembershipRow.subject_id == sid, MembershipRow.status != "withdrawn")
+        .order_by(MembershipRow.created_at)
+    ):
+        lt = catalog.list_type(m.list_type)
+        out.append(
+            {
+                "id": m.id,
+                "list_type": m.list_type,
+                "list_name": lt.name,
+                "status": m.status,
+                "published_on": m.published_on.isoformat() if m.published_on else None,
+                "expires_on": m.expires_on.isoformat() if m.expires_on else None,
+                "exit_conditions": [
+                    {"exit": r.code.value, "min_months": r.min_months, "basis": r.basis}
+                    for r in lt.exits
+                ],
+                "objection_mark": marks.get(("membership", m.id)),
+            }
+        )
+    return out

@@ -1,0 +1,212 @@
+"""查询授权: a subject grants an institution access to its non-public information for a
+purpose and a period. Checked at every read, so revocation and expiry take effect at once; a
+financial institution's query without a valid authorisation is refused with the reason; every
+allowed query goes through the disclosure log (the subject's "who looked at my file")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.model import Principal, Role, require_subject_access
+from citycredit.bootstrap import Container
+from citycredit.rights.db import AuthorisationRow
+from citycredit.shared.calendar import add_months, local_date
+from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
+from citycredit.shared.idgen import new_id
+from citycredit.shared.text import normalise_code
+from citycredit.subjects.db import SubjectRow
+
+INSTITUTION_ROLES = frozenset({Role.financial_institution, Role.credit_service_agency})
+MAX_MONTHS = 12  # an authorisation lasts at most a year (renewed by the subject)
+
+
+def _grantee(s: Session, ref: str) -> SubjectRow:
+    ref = (ref or "").strip()
+    row = s.get(SubjectRow, ref) or s.scalar(
+        select(SubjectRow).where(SubjectRow.uscc == normalise_code(ref))
+    )
+    if row is None or row.uscc is None:
+        raise FieldError(
+            "grantee", ref, "unknown_institution", "被授权机构须为已登记的机构（统一社会信用代码）"
+        )
+    return row
+
+
+def grant(
+    c: Container,
+    actor: Principal,
+    *,
+    subject_id: str,
+    grantee: str,
+    purpose: str,
+    valid_until: date,
+    items: Sequence[str] = (),
+) -> dict[str, Any]:
+    """授权: the subject (or the window on its written request) lets one institution read."""
+    require_subject_access(actor, subject_id, office=True)
+    purpose = (purpose or "").strip()
+    if len(purpose) < 2:
+        raise FieldError("purpose", purpose, "required", "须写明授权用途（purpose），如“贷款审批”")
+    unknown = sorted(set(items) - set(c.catalog.items))
+    if unknown:
+        raise FieldError(
+            "items", ",".join(unknown), "unknown_item", "授权的信息项须为目录中的信息项"
+        )
+    now = c.clock.now()
+    today = local_date(now)
+    if valid_until <= today:
+        raise FieldError("valid_until", valid_until.isoformat(), "past", "授权截止日期须晚于今天")
+    latest = add_months(today, MAX_MONTHS)
+    if valid_until > latest:
+        raise FieldError(
+            "valid_until",
+            valid_until.isoformat(),
+            "too_long",
+            f"授权期限最长 {MAX_MONTHS} 个月（至 {latest}）",
+        )
+    with c.uow() as uow:
+        s = uow.session
+        if s.get(SubjectRow, subject_id) is None:
+            raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
+        institution = _grantee(s, grantee)
+        if institution.subject_id == subject_id:
+            raise FieldError("grantee", grantee, "self", "不能授权给自己")
+        row = AuthorisationRow(
+            id=new_id("AU"),
+            subject_id=subject_id,
+            grantee_subject_id=institution.subject_id,
+            items=sorted(set(items)),
+            purpose=purpose,
+            valid_from=today,
+            valid_until=valid_until,
+            status="active",
+            granted_by=actor.label,
+            granted_by_user_id=actor.user_id,
+            created_at=now,
+        )
+        s.add(row)
+        uow.commit()
+        return _view(row, institution.name, today)
+
+
+def revoke(c: Container, actor: Principal, authorisation_id: str) -> dict[str, Any]:
+    """撤回授权: effective for the next read."""
+    now = c.clock.now()
+    with c.uow() as uow:
+        s = uow.session
+        row = s.get(AuthorisationRow, authorisation_id)
+        if row is None:
+            raise NotFound(f"授权 {authorisation_id} 不存在", code="authorisation_not_found")
+        require_subject_access(actor, row.subject_id, office=True)
+        if row.status == "revoked":
+            raise Conflict(f"授权 {authorisation_id} 已撤回", code="already_revoked")
+        row.status, row.revoked_at, row.revoked_by = "revoked", now, actor.label
+        uow.commit()
+        return _view(row, _name(s, row.grantee_subject_id), local_date(now))
+
+
+def list_authorisations(
+    c: Container, actor: Principal, subject_id: str | None = None
+) -> list[dict[str, Any]]:
+    """A subject's grants (subject side), or the grants an institution holds (institution)."""
+    today = local_date(c.clock.now())
+    with c.uow() as uow:
+        s = uow.session
+        q = select(AuthorisationRow).order_by(AuthorisationRow.created_at.desc())
+        if subject_id is not None:
+            require_subject_access(actor, subject_id, office=True)
+            q = q.where(AuthorisationRow.subject_id == subject_id)
+        elif actor.role in INSTITUTION_ROLES:
+            q = q.where(AuthorisationRow.grantee_subject_id.in_(actor.subject_ids or {"-"}))
+        elif actor.subject_ids:
+            q = q.where(AuthorisationRow.subject_id.in_(actor.subject_ids))
+        else:
+            raise PermissionDenied("请指定主体（subject_id）", code="forbidden")
+        return [_view(r, _name(s, r.grantee_subject_id), today) for r in s.scalars(q)]
+
+
+def valid_authorisation(
+    s: Session, actor: Principal, subject_id: str, today: date
+) -> AuthorisationRow:
+    """The authorisation this institution holds for the subject today, or PermissionDenied with
+    the reason (none, revoked on …, expired on …)."""
+    if actor.role not in INSTITUTION_ROLES:
+        raise PermissionDenied("只有金融机构和信用服务机构凭授权查询", code="forbidden")
+    if not actor.subject_ids:
+        raise PermissionDenied(
+            "机构账号尚未绑定本机构主体，无法使用授权", code="institution_not_bound"
+        )
+    rows = list(
+        s.scalars(
+            select(AuthorisationRow)
+            .where(
+                AuthorisationRow.subject_id == subject_id,
+                AuthorisationRow.grantee_subject_id.in_(actor.subject_ids),
+            )
+            .order_by(AuthorisationRow.created_at.desc())
+        )
+    )
+    for r in rows:
+        if r.status == "active" and r.valid_from <= today < r.valid_until:
+            return r
+    if not rows:
+        raise PermissionDenied("该主体未授权贵机构查询其非公开信用信息", code="no_authorisation")
+    r = rows[0]
+    if r.status == "revoked" and r.revoked_at is not None:
+        reason = f"授权 {r.id} 已于 {local_date(r.revoked_at)} 撤回"
+    elif today >= r.valid_until:
+        reason = f"授权 {r.id} 已于 {r.valid_until} 到期"
+    else:
+        reason = f"授权 {r.id} 自 {r.valid_from} 起生效"
+    raise PermissionDenied(reason, code="authorisation_invalid")
+
+
+def institution_query(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
+    """授权查询: the non-public archive items the subject authorised, logged with the purpose."""
+    from citycredit.subjects.archive import consented_archive
+
+    today = local_date(c.clock.now())
+    with c.uow() as uow:
+        auth = valid_authorisation(uow.session, actor, subject_id, today)
+        auth_id, purpose = auth.id, auth.purpose
+        items = frozenset(auth.items) if auth.items else None
+    view = consented_archive(
+        c, actor, subject_id, purpose=purpose, items=items, authorisation_id=auth_id
+    )
+    view["authorisation"] = {"id": auth_id, "purpose": purpose}
+    return view
+
+
+def _name(s: Session, subject_id: str) -> str:
+    row = s.get(SubjectRow, subject_id)
+    return row.name if row else subject_id
+
+
+def _view(r: AuthorisationRow, grantee_name: str, today: date) -> dict[str, Any]:
+    if r.status == "revoked":
+        state = "revoked"
+    elif today >= r.valid_until:
+        state = "expired"
+    else:
+        state = "active"
+    return {
+        "id": r.id,
+        "subject_id": r.subject_id,
+        "grantee": {"subject_id": r.grantee_subject_id, "name": grantee_name},
+        "items": r.items or "全部非公开信息项",
+        "purpose": r.purpose,
+        "valid_from": r.valid_from.isoformat(),
+        "valid_until": r.valid_until.isoformat(),
+        "state": state,
+        "state_label": {"active": "有效", "expired": "已到期", "revoked": "已撤回"}[state],
+        "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+        "granted_by": r.granted_by,
+    }
+
+
+__all__ = ["grant", "institution_query", "list_authorisations", "revoke", "valid_authorisation"]

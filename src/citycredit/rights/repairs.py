@@ -1,0 +1,899 @@
+"""信用修复 (NDRC Order No. 36): eligibility shown before applying, applications from three
+channels, review on legal clocks, and on approval: publication stops on every public surface
+(records.repaired_at, read at query time), list entries exit through the lists area's hook
+(measures lift with them), the repair commitment becomes a public commitment, evaluation and
+feeds hear `record.repaired`, and every consumer that received or read the record is notified
+with a receipt. Decisions are exported back to the provincial platform.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.db import DepartmentRow
+from citycredit.accounts.model import Principal, Role
+from citycredit.bootstrap import Container
+from citycredit.ingest.db import RecordRow
+from citycredit.kernel import outbox
+from citycredit.kernel.db import DisclosureRow
+from citycredit.ledger.entries import workflow_entry
+from citycredit.lists.db import MembershipRow
+from citycredit.lists.model import ExitCode, MembershipStatus
+from citycredit.rights.db import CaseStepRow, RepairReceiptRow, RepairRow
+from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, DEPARTMENT, SUBJECT, Notice
+from citycredit.rights.objections import may_act_for_subject
+from citycredit.rights.repair_rules import (
+    Eligibility,
+    PastRepair,
+    RecordFacts,
+    default_repair_rules,
+    eligibility,
+)
+from citycredit.shared.calendar import local_date
+from citycredit.shared.errors import (
+    Conflict,
+    FieldError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+)
+from citycredit.shared.idgen import new_id
+
+SUBMITTED, ACCEPTED, REJECTED = "submitted", "accepted", "rejected"
+APPROVED, DENIED, REVOKED = "approved", "denied", "revoked"
+STATUS_LABELS = {
+    SUBMITTED: "已提交",
+    ACCEPTED: "已受理，认定单位审核中",
+    REJECTED: "不予受理",
+    APPROVED: "修复成功",
+    DENIED: "不予修复",
+    REVOKED: "修复已撤销（虚假材料）",
+}
+TRANSITIONS = {
+    SUBMITTED: {ACCEPTED, REJECTED},
+    ACCEPTED: {APPROVED, DENIED},
+    APPROVED: {REVOKED},
+    REJECTED: set(),
+    DENIED: set(),
+    REVOKED: set(),
+}
+OPEN = (SUBMITTED, ACCEPTED)
+CHANNELS = ("online", "window", "province")
+
+
+def check_transition(current: str, target: str) -> None:
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(
+            f"修复申请状态「{STATUS_LABELS[current]}」不能转为「{STATUS_LABELS[target]}」",
+            code="invalid_repair_transition",
+        )
+
+
+# --- eligibility -----------------------------------------------------------------------------
+
+
+def _facts(s: Session, record: RecordRow) -> RecordFacts:
+    dept = s.get(DepartmentRow, record.department_id)
+    return RecordFacts(
+        record_id=record.id,
+        item=record.item_code,
+        department=dept.name if dept else "",
+        status=record.status,
+        severity=record.severity,
+        decision_date=record.decision_date,
+        published=record.published,
+        publication_end=record.publication_end,
+        repair_from=record.repair_from,
+        repaired=record.repaired_at is not None,
+    )
+
+
+def _history(s: Session, subject_id: str) -> list[PastRepair]:
+    rows = s.execute(
+        select(RepairRow.decided_on, RepairRow.target_id, RepairRow.status).where(
+            RepairRow.subject_id == subject_id, RepairRow.status.in_([APPROVED, REVOKED])
+        )
+    )
+    return [
+        PastRepair(decided_on=d, item=t, revoked_for_fraud=st == REVOKED)
+        for d, t, st in rows
+        if d is not None
+    ]
+
+
+def record_eligibility_in(s: Session, record: RecordRow, today: date) -> Eligibility:
+    return eligibility(
+        default_repair_rules(), _facts(s, record), _history(s, record.subject_id), today
+    )
+
+
+def record_eligibility(c: Container, record_id: str) -> dict[str, Any]:
+    """可申请修复：自 … 起 — for any record (no personal data in the answer)."""
+    today = local_date(c.clock.now())
+    with c.uow() as uow:
+        record = uow.session.get(RecordRow, record_id)
+        if record is None:
+            raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
+        e = record_eligibility_in(uow.session, record, today)
+        return {"record_id": record_id, "item": record.item_code, **e.as_json()}
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def file_repair(
+    c: Container,
+    actor: Principal,
+    *,
+    target_type: str,
+    target_id: str,
+    reasons: str,
+    commitment_text: str,
+    materials: Sequence[dict[str, Any]],
+    channel: str = "online",
+    external_ref: str | None = None,
+) -> dict[str, Any]:
+    """申请信用修复 for a record or a list entry; refused with the failing condition."""
+    reasons = _text("reasons", reasons, "失信行为纠正情况")
+    commitment_text = _text("commitment_text", commitment_text, "信用修复承诺内容", min_len=10)
+    if channel not in CHANNELS:
+        raise FieldError("channel", channel, "invalid", f"channel 只能是 {'、'.join(CHANNELS)}")
+    if channel == "province" and not external_ref:
+        raise FieldError("external_ref", "", "required", "省平台转办的申请须有省平台申请编号")
+    rules = default_repair_rules()
+    mats = [_material(i, m) for i, m in enumerate(materials)]
+    given = {m["code"] for m in mats}
+    for code, label in rules.required_materials:
+        if code not in given:
+            raise FieldError(
+                "materials",
+                ",".join(sorted(given)),
+                "missing_material",
+                f"缺少材料：{label}（{code}）",
+            )
+    now = c.clock.now()
+    today = local_date(now)
+    with c.uow() as uow:
+        s = uow.session
+        if target_type == "record":
+            record = s.get(RecordRow, target_id)
+            if record is None:
+                raise NotFound(f"记录 {target_id} 不存在", code="record_not_found")
+            subject_id: str = record.subject_id
+            department_id: int | None = record.department_id
+            elig = record_eligibility_in(s, record, today)
+            if not elig.eligible:
+                raise Conflict(elig.message, code="not_eligible")
+            elig_json = elig.as_json()
+        elif target_type == "membership":
+            m = s.get(MembershipRow, target_id)
+            if m is None:
+                raise NotFound(f"名单记录 {target_id} 不存在", code="membership_not_found")
+            subject_id = m.subject_id
+            # 谁认定、谁修复: the proposing department, or the one that sent the listing record.
+            department_id = m.department_id
+            if department_id is None and m.record_id is not None:
+                sent = s.get(RecordRow, m.record_id)
+                department_id = sent.department_id if sent is not None else None
+            elig_json = _membership_eligibility(m, today)
+            if not elig_json["eligible"]:
+                raise Conflict(elig_json["message"], code="not_eligible")
+        else:
+            raise FieldError(
+                "target_type", target_type, "invalid", "target_type 只能是 record、membership"
+            )
+        if not may_act_for_subject(actor, subject_id):
+            raise PermissionDenied("只能为本主体申请信用修复", code="not_your_subject")
+        dup = s.scalar(
+            select(RepairRow.id).where(
+                RepairRow.target_type == target_type,
+                RepairRow.target_id == target_id,
+                RepairRow.status.in_(OPEN),
+            )
+        )
+        if dup is not None:
+            raise Conflict(f"该信息已有办理中的修复申请 {dup}", code="repair_open")
+        accept_days = rules.deadlines["accept_within"].working_days or 0
+        row = RepairRow(
+            id=new_id("RP"),
+            subject_id=subject_id,
+            target_type=target_type,
+            target_id=target_id,
+            department_id=department_id,
+            channel=channel,
+            external_ref=external_ref,
+            reasons=reasons,
+            commitment_text=commitment_text,
+            materials=mats,
+            eligibility=elig_json,
+            status=SUBMITTED,
+            filed_by=actor.label,
+            filed_on=today,
+            accept_due=c.calendar.add_working_days(today, accept_days).due,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+        _step(c, s, row, "file", None, SUBMITTED, actor, reasons)
+        DEFAULT_NOTIFIER.send(
+            s,
+            Notice(
+                CREDIT_OFFICE,
+                "-",
+                "repair.filed",
+                f"新信用修复申请：{row.id}",
+                f"受理期限 {row.accept_due}",
+                "repair",
+                row.id,
+            ),
+            at=now,
+        )
+        uow.commit()
+        return repair_view(c, s, row)
+
+
+def accept(c: Container, actor: Principal, repair_id: str, note: str = "") -> dict[str, Any]:
+    """受理 (materials complete): pushed to the deciding department (谁认定、谁修复)."""
+    _require_office(actor)
+    rules = default_repair_rules()
+    days = rules.deadlines["decide_within"].working_days
+    assert days is not None
+    now = c.clock.now()
+    today = local_date(now)
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, repair_id)
+        check_transition(row.status, ACCEPTED)
+        row.accepted_on = today
+        row.decide_due = c.calendar.add_working_days(today, days).due
+        _step(c, s, row, "accept", row.status, ACCEPTED, actor, note or None)
+        row.status, row.updated_at = ACCEPTED, now
+        if row.department_id is not None:
+            DEFAULT_NOTIFIER.send(
+                s,
+                Notice(
+                    DEPARTMENT,
+                    str(row.department_id),
+                    "repair.to_decide",
+                    f"信用修复待审核：{row.id}",
+                    f"请于 {row.decide_due} 前作出决定",
+                    "repair",
+                    row.id,
+                ),
+                at=now,
+            )
+        DEFAULT_NOTIFIER.send(
+            s, _subject_notice(row, "信用修复申请已受理", f"审核期限 {row.decide_due}"), at=now
+        )
+        uow.commit()
+        return repair_view(c, s, row)
+
+
+def reject(c: Container, actor: Principal, repair_id: str, reason: str) -> dict[str, Any]:
+    """不予受理 with reasons (e.g. materials incomplete)."""
+    _require_office(actor)
+    reason = _text("reason", reason, "不予受理的理由")
+    return _close(c, actor, repair_id, REJECTED, reason)
+
+
+def decide(
+    c: Container, actor: Principal, repair_id: str, *, approve: bool, reason: str
+) -> dict[str, Any]:
+    """认定单位决定. Approval stops publication everywhere and lifts what hung on the record."""
+    with c.uow() as uow:
+        row = _load(uow.session, repair_id)
+        _require_decider(actor, row)
+        check_transition(row.status, APPROVED if approve else DENIED)
+        target_type, target_id, subject_id = row.target_type, row.target_id, row.subject_id
+        text = row.commitment_text
+        filed_on = row.filed_on
+    reason = _text("reason", reason, "决定理由")
+    if not approve:
+        return _close(c, actor, repair_id, DENIED, reason)
+    ref = f"信用修复 {repair_id}"
+    commitment_id = None
+    # The repair commitment becomes a public 信用修复型 commitment, accepted by the decider.
+    if actor.role is Role.department_staff:
+        from citycredit.commitments.service import create_commitment
+
+        made = create_commitment(
+            c, actor, subject_id=subject_id, kind="信用修复型", text=text, made_on=filed_on
+        )
+        commitment_id = made["commitment_id"]
+    memberships: list[str] = []
+    now = c.clock.now()
+    record: RecordRow | None
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, repair_id)
+        check_transition(row.status, APPROVED)
+        if target_type == "record":
+            record = s.get(RecordRow, target_id)
+            assert record is not None
+            if record.repaired_at is not None or record.status != "active":
+                raise Conflict(f"记录 {target_id} 已修复或已撤销", code="record_not_active")
+        else:  # a list entry: the record it mirrors (external lists) stops publication too
+            m = s.get(MembershipRow, target_id)
+            record = s.get(RecordRow, m.record_id) if m is not None and m.record_id else None
+        if record is not None and record.repaired_at is None:
+            _mark_repaired(c, s, record, row, actor)
+            memberships = list(
+                s.scalars(
+                    select(MembershipRow.id).where(
+                        MembershipRow.record_id == record.id,
+                        MembershipRow.status == MembershipStatus.published.value,
+                    )
+                )
+            )
+            receipts = _notify_consumers(c, s, row, record)
+        else:
+            receipts = 0
+        if target_type == "membership":
+            memberships = [target_id]
+        row.commitment_id = commitment_id
+        row.decision_reason = reason
+        row.decided_on = local_date(now)
+        sync_days = default_repair_rules().deadlines["sync_within"].working_days
+        assert sync_days is not None
+        row.sync_due = c.calendar.add_working_days(row.decided_on, sync_days).due
+        _step(
+            c,
+            s,
+            row,
+            "approve",
+            row.status,
+            APPROVED,
+            actor,
+            f"{reason}；已通知 {receipts} 个使用方",
+        )
+        row.status, row.updated_at = APPROVED, now
+        DEFAULT_NOTIFIER.send(
+            s, _subject_notice(row, "信用修复成功", f"{reason}。相关信息已停止公示和共享。"), at=now
+        )
+        uow.commit()
+    # List entries leave their lists through the lists area's own hook (its minimum periods);
+    # the platform carries out the decider's decision, also for entries sent from elsewhere.
+    exits = []
+    executor = Principal(role=Role.credit_office_admin, label=f"{actor.label}（信用修复决定）")
+    for mid in memberships:
+        from citycredit.lists.service import exit_on_repair
+
+        try:
+            exit_on_repair(c, executor, mid, ref)
+            exits.append({"membership_id": mid, "exited": True})
+        except (InvalidTransition, PermissionDenied) as e:
+            exits.append({"membership_id": mid, "exited": False, "reason": e.message})
+    with c.uow() as uow:
+        view = repair_view(c, uow.session, _load(uow.session, repair_id))
+    view["list_exits"] = exits
+    return view
+
+
+def revoke_for_fraud(c: Container, actor: Principal, repair_id: str, reason: str) -> dict[str, Any]:
+    """虚假材料: the repair is revoked, the record is published again, and the bar starts."""
+    _require_office(actor)
+    reason = _text("reason", reason, "撤销理由")
+    now = c.clock.now()
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, repair_id)
+        check_transition(row.status, REVOKED)
+        # The record it repaired is published again (a list entry that left stays off: the
+        # deciding department re-lists through the lists workflow if it must).
+        for record in list(s.scalars(select(RecordRow).where(RecordRow.repair_id == row.id))):
+            record.repaired_at, record.repair_id, record.updated_at = None, None, now
+            outbox.emit(
+                s,
+                event_type="record.repair_revoked",
+                aggregate_type="record",
+                aggregate_id=record.id,
+                subject_id=record.subject_id,
+                at=now,
+                payload={"item": record.item_code, "repair_id": row.id},
+            )
+        row.decided_on = local_date(now)
+        _step(c, s, row, "revoke", row.status, REVOKED, actor, reason)
+        row.status, row.decision_reason, row.updated_at = REVOKED, reason, now
+        DEFAULT_NOTIFIER.send(s, _subject_notice(row, "信用修复已撤销", reason), at=now)
+        uow.commit()
+        return repair_view(c, s, row)
+
+
+def acknowledge_receipt(c: Container, actor: Principal, receipt_id: int) -> dict[str, Any]:
+    """A department confirms it stopped using the repaired record."""
+    with c.uow() as uow:
+        s = uow.session
+        r = s.get(RepairReceiptRow, receipt_id)
+        if r is None:
+            raise NotFound(f"回执 {receipt_id} 不存在", code="receipt_not_found")
+        if not (
+            actor.role is Role.credit_office_admin
+            or (r.consumer_kind == "department" and str(actor.department_id) == r.consumer_id)
+        ):
+            raise PermissionDenied("只能确认本单位的回执", code="forbidden")
+        if r.acknowledged_at is None:
+            r.acknowledged_at = c.clock.now()
+        uow.commit()
+        return _receipt_view(r)
+
+
+def escalate_overdue(c: Container) -> dict[str, Any]:
+    """Late acceptance or decision: escalated once to the credit office."""
+    now = c.clock.now()
+    today = local_date(now)
+    ids = []
+    with c.uow() as uow:
+        s = uow.session
+        rows = s.scalars(
+            select(RepairRow).where(RepairRow.status.in_(OPEN), RepairRow.escalated_at.is_(None))
+        )
+        for row in rows:
+            late = _late(row, today)
+            if late:
+                row.escalated_at = now
+                _step(c, s, row, "escalate", row.status, row.status, None, late)
+                DEFAULT_NOTIFIER.send(
+                    s,
+                    Notice(
+                        CREDIT_OFFICE,
+                        "-",
+                        "repair.overdue",
+                        f"修复逾期：{row.id}",
+                        late,
+                        "repair",
+                        row.id,
+                    ),
+                    at=now,
+                )
+                ids.append(row.id)
+        uow.commit()
+    return {"escalated": len(ids), "ids": ids}
+
+
+# --- provincial platform ---------------------------------------------------------------------
+
+
+def import_forwarded(c: Container, actor: Principal, path: Path) -> dict[str, Any]:
+    """Applications forwarded by the provincial platform (JSON list): each is filed with
+    channel=province, or reported with its reason; nothing is dropped silently."""
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise FieldError("file", str(path), "unreadable", f"无法读取省平台转办文件：{e}") from None
+    if not isinstance(items, list):
+        raise FieldError("file", str(path), "invalid", "省平台转办文件应为 JSON 数组")
+    filed, refused = [], []
+    for i, it in enumerate(items):
+        try:
+            v = file_repair(
+                c,
+                actor,
+                target_type=str(it.get("target_type", "record")),
+                target_id=str(it.get("record_id") or it.get("target_id") or ""),
+                reasons=str(it.get("reasons", "")),
+                commitment_text=str(it.get("commitment_text", "")),
+                materials=list(it.get("materials") or []),
+                channel="province",
+                external_ref=str(it.get("application_no") or ""),
+            )
+            filed.append(
+                {"row": i, "application_no": it.get("application_no"), "repair_id": v["id"]}
+            )
+        except (FieldError, Conflict, NotFound, PermissionDenied) as e:
+            refused.append(
+                {"row": i, "application_no": it.get("application_no"), "reason": e.message}
+            )
+    return {"filed": filed, "refused": refused}
+
+
+def export_decisions(
+    c: Container, actor: Principal, out_dir: Path, *, since: datetime | None = None
+) -> dict[str, Any]:
+    """Decisions not yet synced (or decided since `since`) → decisions.json + .csv + manifest;
+    each exported decision is marked synced (修复结果共享)."""
+    _require_office(actor)
+    now = c.clock.now()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with c.uow() as uow:
+        s = uow.session
+        q = select(RepairRow).where(RepairRow.status.in_([APPROVED, DENIED, REJECTED, REVOKED]))
+        q = (
+            q.where(RepairRow.updated_at > since)
+            if since
+            else q.where(RepairRow.synced_at.is_(None))
+        )
+        rows = list(s.scalars(q.order_by(RepairRow.id)))
+        out = []
+        for r in rows:
+            record = s.get(RecordRow, r.target_id) if r.target_type == "record" else None
+            out.append(
+                {
+                    "repair_id": r.id,
+                    "application_no": r.external_ref,
+                    "channel": r.channel,
+                    "target_type": r.target_type,
+                    "record_key": record.key_text if record else None,
+                    "item": record.item_code if record else None,
+                    "status": r.status,
+                    "status_label": STATUS_LABELS[r.status],
+                    "decided_on": r.decided_on.isoformat() if r.decided_on else None,
+                    "reason": r.decision_reason,
+                }
+            )
+            if r.synced_at is None:
+                r.synced_at = now
+        body = json.dumps(out, ensure_ascii=False, indent=1).encode()
+        buf = io.StringIO()
+        cols = list(out[0]) if out else ["repair_id"]
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(out)
+        csv_bytes = ("\ufeff" + buf.getvalue()).encode()
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        files = {f"repair-decisions-{stamp}.json": body, f"repair-decisions-{stamp}.csv": csv_bytes}
+        for name, data in files.items():
+            tmp = out_dir / (name + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(out_dir / name)
+        manifest = {
+            "kind": "repair_decisions",
+            "generated_at": now.isoformat(),
+            "since": since.isoformat() if since else None,
+            "count": len(out),
+            "files": {n: hashlib.sha256(d).hexdigest() for n, d in files.items()},
+        }
+        (out_dir / f"repair-decisions-{stamp}.manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        uow.commit()
+    return manifest
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def get_repair(c: Container, actor: Principal, repair_id: str) -> dict[str, Any]:
+    with c.uow() as uow:
+        row = _load(uow.session, repair_id)
+        if not (
+            may_act_for_subject(actor, row.subject_id)
+            or (actor.role is Role.department_staff and actor.department_id == row.department_id)
+        ):
+            raise PermissionDenied("无权查看该修复申请", code="forbidden")
+        return repair_view(c, uow.session, row)
+
+
+def list_repairs(c: Container, actor: Principal, *, overdue: bool = False) -> list[dict[str, Any]]:
+    if actor.role not in (Role.credit_office_admin, Role.department_staff):
+        raise PermissionDenied("无权查看修复申请列表", code="forbidden")
+    today = local_date(c.clock.now())
+    with c.uow() as uow:
+        s = uow.session
+        q = select(RepairRow).order_by(RepairRow.filed_on, RepairRow.id)
+        if actor.role is Role.department_staff:
+            q = q.where(RepairRow.department_id == actor.department_id)
+        rows = [r for r in s.scalars(q) if not overdue or _late(r, today)]
+        return [repair_view(c, s, r) for r in rows]
+
+
+def open_repairs(session: Session, subject_id: str) -> list[RepairRow]:
+    return list(
+        session.scalars(
+            select(RepairRow).where(RepairRow.subject_id == subject_id, RepairRow.status.in_(OPEN))
+        )
+    )
+
+
+def repair_view(c: Container, s: Session, row: RepairRow) -> dict[str, Any]:
+    today = local_date(c.clock.now())
+    rules = default_repair_rules()
+    steps = s.scalars(
+        select(CaseStepRow)
+        .where(CaseStepRow.case_type == "repair", CaseStepRow.case_id == row.id)
+        .order_by(CaseStepRow.id)
+    )
+    receipts = s.scalars(select(RepairReceiptRow).where(RepairReceiptRow.repair_id == row.id))
+    clocks = []
+    for code, due, done in (
+        (
+            "accept_within",
+            row.accept_due,
+            row.accepted_on or (row.decided_on if row.status == REJECTED else None),
+        ),
+        ("decide_within", row.decide_due, row.decided_on if row.accepted_on else None),
+        ("sync_within", row.sync_due, local_date(row.synced_at) if row.synced_at else None),
+    ):
+        if due is None:
+            continue
+        lim = rules.deadlines[code]
+        clocks.append(
+            {
+                "code": code,
+                "label": lim.label,
+                "due": due.isoformat(),
+                "working_days": lim.working_days,
+                "state": "done" if done else ("overdue" if today > due else "running"),
+                "met": None if not done else done <= due,
+                "basis": lim.basis,
+                "uncertain": lim.uncertain,
+            }
+        )
+    return {
+        "id": row.id,
+        "subject_id": row.subject_id,
+        "target": {"type": row.target_type, "id": row.target_id},
+        "channel": row.channel,
+        "external_ref": row.external_ref,
+        "status": {"code": row.status, "label": STATUS_LABELS[row.status]},
+        "reasons": row.reasons,
+        "commitment_text": row.commitment_text,
+        "commitment_id": row.commitment_id,
+        "materials": row.materials,
+        "eligibility": row.eligibility,
+        "decision_reason": row.decision_reason,
+        "clocks": clocks,
+        "overdue": _late(row, today),
+        "synced_at": row.synced_at.isoformat() if row.synced_at else None,
+        "receipts": [_receipt_view(r) for r in receipts],
+        "basis": rules.basis,
+        "steps": [
+            {
+                "action": e.action,
+                "from": e.from_status,
+                "to": e.to_status,
+                "actor": e.actor,
+                "note": e.note,
+                "at": e.at.isoformat(),
+            }
+            for e in steps
+        ],
+    }
+
+
+# --- internals -------------------------------------------------------------------------------
+
+
+def _membership_eligibility(m: MembershipRow, today: date) -> dict[str, Any]:
+    from citycredit.lists.matching import exit_allowed
+    from citycredit.lists.service import lists_catalog, to_model
+
+    lt = lists_catalog().list_type(m.list_type)
+    verdict = exit_allowed(lt, ExitCode.repair, to_model(m), today)
+    message = "可申请修复（移出名单）" if verdict else f"不可申请修复：{verdict.reason}"
+    return {"eligible": bool(verdict), "message": message, "basis": verdict.reason}
+
+
+def _mark_repaired(
+    c: Container, s: Session, record: RecordRow, row: RepairRow, actor: Principal
+) -> None:
+    """Publication and sharing stop (read-time rule) and every consumer hears of it."""
+    now = c.clock.now()
+    record.repaired_at, record.repair_id, record.updated_at = now, row.id, now
+    outbox.emit(
+        s,
+        event_type="record.repaired",
+        aggregate_type="record",
+        aggregate_id=record.id,
+        subject_id=record.subject_id,
+        at=now,
+        payload={
+            "item": record.item_code,
+            "version": record.current_version,
+            "repair_id": row.id,
+            "ledger": workflow_entry(
+                c.settings.ledger_suite,
+                entry_type="record.repaired",
+                ref=f"{record.id}/repaired/{row.id}",
+                subject_id=record.subject_id,
+                fields={"record_id": record.id, "repair_id": row.id, "decided_by": actor.label},
+                at=now,
+            ).as_payload(),
+        },
+    )
+
+
+def _notify_consumers(c: Container, s: Session, row: RepairRow, record: RecordRow) -> int:
+    """Every department that received the record (sharing deliveries) or read it (disclosure
+    log) gets a notice and a receipt row."""
+    now = c.clock.now()
+    seen: dict[tuple[str, str], tuple[str, str, datetime | None]] = {}
+    # (kind, id) → (via, label, last seen); a delivery outranks a read of the same department
+    for dept_id, last in s.execute(
+        select(DisclosureRow.department_id, func.max(DisclosureRow.at))
+        .where(
+            DisclosureRow.subject_id == record.subject_id, DisclosureRow.department_id.is_not(None)
+        )
+        .group_by(DisclosureRow.department_id)
+    ):
+        if dept_id is not None and dept_id != record.department_id:
+            seen[("department", str(dept_id))] = ("disclosure", _dept_name(s, dept_id), last)
+    from citycredit.sharing.service import consumers_of_record
+
+    for d in consumers_of_record(s, record.id):  # feeds and files: who received which version
+        if d.department_id != record.department_id:
+            seen[("department", str(d.department_id))] = (
+                "delivery",
+                d.department or str(d.department_id),
+                d.delivered_at,
+            )
+    for (kind, cid), (via, label, last_seen) in sorted(seen.items()):
+        s.add(
+            RepairReceiptRow(
+                repair_id=row.id,
+                consumer_kind=kind,
+                consumer_id=cid,
+                consumer_label=label,
+                via=via,
+                last_seen_at=last_seen,
+                notified_at=now,
+            )
+        )
+        DEFAULT_NOTIFIER.send(
+            s,
+            Notice(
+                DEPARTMENT,
+                cid,
+                "repair.stop_use",
+                f"信用修复：请停止使用记录 {record.id}",
+                f"{record.item_code} 记录已于 {local_date(now)} 完成信用修复，"
+                "请停止公示、共享和使用，并确认回执。",
+                "repair",
+                row.id,
+            ),
+            at=now,
+        )
+    return len(seen)
+
+
+def _dept_name(s: Session, dept_id: int) -> str:
+    d = s.get(DepartmentRow, dept_id)
+    return d.name if d else str(dept_id)
+
+
+def _receipt_view(r: RepairReceiptRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "consumer": {"kind": r.consumer_kind, "id": r.consumer_id, "label": r.consumer_label},
+        "via": r.via,
+        "last_seen_at": r.last_seen_at.isoformat() if r.last_seen_at else None,
+        "notified_at": r.notified_at.isoformat(),
+        "acknowledged_at": r.acknowledged_at.isoformat() if r.acknowledged_at else None,
+    }
+
+
+def _close(
+    c: Container, actor: Principal, repair_id: str, target: str, reason: str
+) -> dict[str, Any]:
+    now = c.clock.now()
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, repair_id)
+        check_transition(row.status, target)
+        row.decided_on = local_date(now)
+        row.decision_reason = reason
+        _step(
+            c, s, row, "reject" if target == REJECTED else "deny", row.status, target, actor, reason
+        )
+        row.status, row.updated_at = target, now
+        DEFAULT_NOTIFIER.send(s, _subject_notice(row, STATUS_LABELS[target], reason), at=now)
+        uow.commit()
+        return repair_view(c, s, row)
+
+
+def _late(row: RepairRow, today: date) -> str | None:
+    if row.status == SUBMITTED and today > row.accept_due:
+        return f"修复申请 {row.id} 超过受理期限（{row.accept_due}）仍未受理"
+    if row.status == ACCEPTED and row.decide_due and today > row.decide_due:
+        return f"修复申请 {row.id} 超过审核期限（{row.decide_due}）仍未决定"
+    return None
+
+
+def _require_office(actor: Principal) -> None:
+    if actor.role is not Role.credit_office_admin:
+        raise PermissionDenied("只有信用办可以办理此步骤", code="forbidden")
+
+
+def _require_decider(actor: Principal, row: RepairRow) -> None:
+    if actor.role is Role.department_staff and actor.department_id == row.department_id:
+        return
+    if actor.role is Role.credit_office_admin and row.department_id is None:
+        return
+    raise PermissionDenied("信用修复由认定单位决定（谁认定、谁修复）", code="forbidden")
+
+
+def _load(s: Session, repair_id: str) -> RepairRow:
+    row = s.get(RepairRow, repair_id)
+    if row is None:
+        raise NotFound(f"修复申请 {repair_id} 不存在", code="repair_not_found")
+    return row
+
+
+def _text(field: str, value: str | None, label: str, *, min_len: int = 2) -> str:
+    value = (value or "").strip()
+    if len(value) < min_len:
+        raise FieldError(field, value, "required", f"必须填写{label}（{field}，至少 {min_len} 字）")
+    return value
+
+
+def _material(i: int, m: dict[str, Any]) -> dict[str, Any]:
+    code, name, digest = m.get("code"), m.get("name"), m.get("sha256")
+    if not code or not name or not isinstance(digest, str) or len(digest) != 64:
+        raise FieldError(
+            f"materials[{i}]",
+            str(m)[:80],
+            "invalid",
+            "每份材料须有类型（code）、文件名（name）和 sha256 摘要",
+        )
+    return {"code": str(code), "name": str(name), "sha256": digest.lower(), "size": m.get("size")}
+
+
+def _subject_notice(row: RepairRow, title: str, body: str) -> Notice:
+    return Notice(SUBJECT, row.subject_id, "repair", f"{title}（{row.id}）", body, "repair", row.id)
+
+
+def _step(
+    c: Container,
+    s: Session,
+    row: RepairRow,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    actor: Principal | None,
+    note: str | None,
+) -> None:
+    now = c.clock.now()
+    label = actor.label if actor is not None else "system"
+    s.add(
+        CaseStepRow(
+            case_type="repair",
+            case_id=row.id,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            actor=label,
+            note=note,
+            at=now,
+        )
+    )
+    outbox.emit(
+        s,
+        event_type=f"repair.{action}",
+        aggregate_type="repair",
+        aggregate_id=row.id,
+        subject_id=row.subject_id,
+        at=now,
+        payload={
+            "target_type": row.target_type,
+            "target_id": row.target_id,
+            "from": from_status,
+            "to": to_status,
+            "ledger": workflow_entry(
+                c.settings.ledger_suite,
+                entry_type="rights.repair",
+                ref=f"{row.id}/{action}/{now.isoformat()}",
+                subject_id=row.subject_id,
+                fields={
+                    "target_type": row.target_type,
+                    "target_id": row.target_id,
+                    "department_id": row.department_id,
+                    "channel": row.channel,
+                    "from": from_status,
+                    "to": to_status,
+                    "action": action,
+                    "actor": label,
+                    "note": note,
+                },
+                at=now,
+            ).as_payload(),
+        },
+    )

@@ -1,0 +1,285 @@
+"""HTTP API v1 for subjects' rights: objections (异议), credit repair (信用修复), the inbox."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from citycredit.accounts.model import Role
+from citycredit.rights import account, authorisations, objections, repairs
+from citycredit.rights.notices import CREDIT_OFFICE, DEPARTMENT, SUBJECT, inbox
+from citycredit.shared.errors import PermissionDenied
+from citycredit.web.deps import ContainerDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+class Evidence(BaseModel):
+    name: str
+    sha256: str
+    size: int | None = None
+
+
+class ObjectionBody(BaseModel):
+    target_type: str = Field(description="record | evaluation | membership")
+    target_id: str
+    ground: str = Field(description="wrong | missing | expired | infringes | automated_decision")
+    reasons: str
+    evidence: list[Evidence] = []
+    channel: str = "online"
+
+
+class NoteBody(BaseModel):
+    note: str = ""
+
+
+class ReasonBody(BaseModel):
+    reason: str
+
+
+class DecisionBody(BaseModel):
+    outcome: str = Field(description="corrected | withdrawn | kept | unresolved")
+    reason: str
+
+
+class StatementBody(BaseModel):
+    text: str
+
+
+@router.post("/objections", status_code=201)
+def post_objection(body: ObjectionBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """提出异议: the target shows "异议处理中" on every surface until it is decided."""
+    return objections.file_objection(
+        c,
+        actor,
+        target_type=body.target_type,
+        target_id=body.target_id,
+        ground=body.ground,
+        reasons=body.reasons,
+        evidence=[e.model_dump() for e in body.evidence],
+        channel=body.channel,
+    )
+
+
+@router.get("/objections")
+def get_objections(
+    c: ContainerDep, actor: PrincipalDep, status: str | None = None, overdue: bool = False
+) -> dict[str, Any]:
+    """The credit office's (or a department's) objections; `overdue=true` lists late ones."""
+    items = objections.list_objections(c, actor, status=status, overdue=overdue)
+    return {"count": len(items), "items": items}
+
+
+@router.get("/objections/{objection_id}")
+def get_objection(objection_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    return objections.get_objection(c, actor, objection_id)
+
+
+@router.post("/objections/{objection_id}/accept")
+def post_accept(
+    objection_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    return objections.accept(c, actor, objection_id, body.note)
+
+
+@router.post("/objections/{objection_id}/reject")
+def post_reject(
+    objection_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    return objections.reject(c, actor, objection_id, body.reason)
+
+
+@router.post("/objections/{objection_id}/decide")
+def post_decide(
+    objection_id: str, body: DecisionBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    return objections.decide(c, actor, objection_id, outcome=body.outcome, reason=body.reason)
+
+
+@router.post("/objections/{objection_id}/statement")
+def post_statement(
+    objection_id: str, body: StatementBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """本人声明 attached to a kept or unresolved objection."""
+    return objections.add_statement(c, actor, objection_id, body.text)
+
+
+@router.get("/inbox")
+def get_inbox(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """站内通知 of the caller's department, or of the credit office."""
+    if actor.role is Role.credit_office_admin:
+        kind, rid = CREDIT_OFFICE, "-"
+    elif actor.role is Role.department_staff and actor.department_id is not None:
+        kind, rid = DEPARTMENT, str(actor.department_id)
+    else:
+        raise PermissionDenied("无权查看通知", code="forbidden")
+    with c.uow() as uow:
+        items = inbox(uow.session, kind, rid)
+    return {"count": len(items), "items": items}
+
+
+class Material(BaseModel):
+    code: str = Field(description="performance_proof | commitment | other")
+    name: str
+    sha256: str
+    size: int | None = None
+
+
+class RepairBody(BaseModel):
+    target_type: str = "record"
+    target_id: str
+    reasons: str
+    commitment_text: str
+    materials: list[Material]
+    channel: str = "online"
+    external_ref: str | None = None
+
+
+class RepairDecisionBody(BaseModel):
+    approve: bool
+    reason: str
+
+
+@router.get("/records/{record_id}/repair-eligibility")
+def get_repair_eligibility(record_id: str, c: ContainerDep) -> dict[str, Any]:
+    """可申请修复：自 … 起 — the conditions and the first day an application is accepted."""
+    return repairs.record_eligibility(c, record_id)
+
+
+@router.post("/repairs", status_code=201)
+def post_repair(body: RepairBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """申请信用修复 (the subject's account, a service-hall clerk, or forwarded by the province)."""
+    return repairs.file_repair(
+        c,
+        actor,
+        target_type=body.target_type,
+        target_id=body.target_id,
+        reasons=body.reasons,
+        commitment_text=body.commitment_text,
+        materials=[m.model_dump() for m in body.materials],
+        channel=body.channel,
+        external_ref=body.external_ref,
+    )
+
+
+@router.get("/repairs")
+def get_repairs(c: ContainerDep, actor: PrincipalDep, overdue: bool = False) -> dict[str, Any]:
+    items = repairs.list_repairs(c, actor, overdue=overdue)
+    return {"count": len(items), "items": items}
+
+
+@router.get("/repairs/{repair_id}")
+def get_repair(repair_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    return repairs.get_repair(c, actor, repair_id)
+
+
+@router.post("/repairs/{repair_id}/accept")
+def post_repair_accept(
+    repair_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    return repairs.accept(c, actor, repair_id, body.note)
+
+
+@router.post("/repairs/{repair_id}/reject")
+def post_repair_reject(
+    repair_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    return repairs.reject(c, actor, repair_id, body.reason)
+
+
+@router.post("/repairs/{repair_id}/decide")
+def post_repair_decide(
+    repair_id: str, body: RepairDecisionBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """认定单位决定: approval stops publication and sharing and lifts list entries."""
+    return repairs.decide(c, actor, repair_id, approve=body.approve, reason=body.reason)
+
+
+@router.post("/repairs/{repair_id}/revoke")
+def post_repair_revoke(
+    repair_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """虚假材料: revoke an approved repair (the record is published again)."""
+    return repairs.revoke_for_fraud(c, actor, repair_id, body.reason)
+
+
+@router.post("/repair-receipts/{receipt_id}/acknowledge")
+def post_receipt_ack(receipt_id: int, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """A consumer confirms it stopped using a repaired record."""
+    return repairs.acknowledge_receipt(c, actor, receipt_id)
+
+
+class AuthorisationBody(BaseModel):
+    subject_id: str
+    grantee: str = Field(description="the institution's USCC (or subject id)")
+    purpose: str
+    valid_until: date
+    items: list[str] = []
+
+
+@router.post("/authorisations", status_code=201)
+def post_authorisation(
+    body: AuthorisationBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """查询授权: the subject lets one institution read its non-public items until a date."""
+    return authorisations.grant(
+        c,
+        actor,
+        subject_id=body.subject_id,
+        grantee=body.grantee,
+        purpose=body.purpose,
+        valid_until=body.valid_until,
+        items=body.items,
+    )
+
+
+@router.get("/authorisations")
+def get_authorisations(
+    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+) -> dict[str, Any]:
+    items = authorisations.list_authorisations(c, actor, subject_id)
+    return {"count": len(items), "items": items}
+
+
+@router.post("/authorisations/{authorisation_id}/revoke")
+def post_revoke(authorisation_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """撤回授权: effective for the next read."""
+    return authorisations.revoke(c, actor, authorisation_id)
+
+
+@router.get("/institution/subjects/{subject_id}/archive")
+def get_institution_archive(
+    subject_id: str, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """A bank's or credit agency's query under a valid authorisation (refused with the reason)."""
+    return authorisations.institution_query(c, actor, subject_id)
+
+
+@router.get("/me/archive")
+def get_my_archive(
+    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+) -> dict[str, Any]:
+    """信用账户: the bound subject's full archive, lists, evaluation, objections and repairs."""
+    return account.my_archive(c, actor, subject_id)
+
+
+@router.get("/me/queries")
+def get_my_queries(
+    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+) -> dict[str, Any]:
+    """查询记录: who read the subject's non-public information, why and when."""
+    return account.my_queries(c, actor, subject_id)
+
+
+@router.get("/me/inbox")
+def get_my_inbox(
+    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+) -> dict[str, Any]:
+    """站内通知 of the bound subject (objections, repairs)."""
+    sid = account.my_subject(actor, subject_id)
+    with c.uow() as uow:
+        items = inbox(uow.session, SUBJECT, sid)
+    return {"subject_id": sid, "count": len(items), "items": items}

@@ -1,0 +1,232 @@
+"""信用核查 over HTTP at 1,000,000 subjects, on a PostgreSQL database of its own.
+
+Data (benchmarks/_bulk.py, untimed): 1,000,000 subjects cloned from a synthetic Yulin city that
+went through the real intake, with their records, external list memberships (courts, tax, SAMR),
+local memberships in every state of the workflow and commitments with breaches; the lists,
+measures and matters are the package's data (lists/data).
+
+Requests: POST /api/v1/checks {subject_id, matter} with the token of the matter's department
+(the department that checks applicants in its approvals; 榆林市市场监督管理局 when the matter's
+department is not registered), subjects uniformly at random over all subjects, matters in turn.
+The bare endpoint is GET /api/v1/subjects/{subject_id} with the same tokens and subjects: the
+same authentication (bearer token → principal) and one subject looked up, nothing else.
+
+1. Paced: 200 requests/s for 60 s on POST /api/v1/checks (wrk, one connection per thread, an
+   open-loop schedule; latency from each request's scheduled send time — see _server.py) → p99.
+2. Closed loop, as fast as it goes, for the check and then for the bare endpoint → the maximum
+   rates and their ratio.
+
+Every check is stored, written to the disclosure log and emitted as an outbox event with its
+ledger leaf; afterwards the three counts are compared with the number of 2xx check responses.
+The last line holds the figures; the line before it their ratios to the targets.
+
+    .venv/bin/python benchmarks/checks.py [--subjects 1000000] [--records 3000000]
+        [--rate 200] [--duration 60] [--max-duration 60] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _bulk
+import _server
+
+TARGET_P99_MS = 20.0
+TARGET_RATIO = 0.7
+FALLBACK_DEPARTMENT = "榆林市市场监督管理局"
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def request_rows(
+    city: _bulk.City, n: int, seed: int
+) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, str]]]:
+    """(check requests, bare requests) over the same subjects and tokens."""
+    from citycredit.lists import default_lists
+
+    rng = np.random.default_rng(seed)
+    matters = list(default_lists().matters.values())
+    picks = rng.integers(0, city.subjects, n)
+    checks, bare = [], []
+    for i, k in enumerate(picks.tolist()):
+        sid = city.subject_ids[k]
+        matter = matters[i % len(matters)]
+        token = city.tokens.get(matter.department) or city.tokens[FALLBACK_DEPARTMENT]
+        body = json.dumps({"subject_id": sid, "matter": matter.code}, separators=(",", ":"))
+        checks.append(("POST", "/api/v1/checks", token, body))
+        bare.append(("GET", f"/api/v1/subjects/{sid}", token, ""))
+    return checks, bare
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def audit_counts(url: str, data_dir: Path) -> dict[str, int]:
+    """Checks stored, their disclosure-log rows and their outbox events."""
+    from sqlalchemy import text
+
+    c = _bulk.make_container(url, data_dir)
+    try:
+        with c.engine.connect() as conn:
+            return {
+                "checks": conn.execute(text("SELECT count(*) FROM credit_checks")).scalar_one(),
+                "disclosures": conn.execute(
+                    text("SELECT count(*) FROM disclosure_log WHERE purpose LIKE '信用核查：%'")
+                ).scalar_one(),
+                "events": conn.execute(
+                    text("SELECT count(*) FROM outbox WHERE event_type = 'credit_check.made'")
+                ).scalar_one(),
+            }
+    finally:
+        c.dispose()
+
+
+def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
+    city = _bulk.city_for(
+        url,
+        data_dir,
+        reuse=bool(args.reuse),
+        subjects=args.subjects,
+        records=args.records,
+        seed=args.seed,
+    )
+    say(city.line())
+    before = audit_counts(url, data_dir)
+    wrk = _server.ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="cc-bench-checks-"))
+    checks, bare = request_rows(city, args.requests, args.seed + 1)
+    check_file = _server.write_requests(work / "checks.tsv", checks)
+    bare_file = _server.write_requests(work / "bare.tsv", bare)
+    env = _bulk.server_env(url, data_dir)
+    say(
+        f"server uvicorn workers={args.workers} (scheduler off); {_server.wrk_version(wrk)}; "
+        f"paced threads=connections={args.paced_threads}; closed threads={args.closed_threads} "
+        f"connections={args.connections}; requests cycle over {args.requests} subjects"
+    )
+    ok_checks = 0
+    cpu: dict[str, tuple[float, float]] = {}
+    with _server.server(env, workers=args.workers, log=work / "server.log") as srv:
+        base = srv.base
+        meter = _server.CpuMeter(srv.pgid, url)
+        for name, file in (("check", check_file), ("bare", bare_file)):
+            w = _server.closed(
+                wrk,
+                base,
+                file,
+                work,
+                seconds=args.warmup,
+                threads=args.closed_threads,
+                connections=args.connections,
+            )
+            if name == "check":
+                ok_checks += int(w["requests"]) - int(w["non2xx"])
+            say(f"warmup {name} {w['line']}")
+        load0 = load()
+        p = _server.paced(
+            wrk,
+            base,
+            check_file,
+            work,
+            rate=args.rate,
+            seconds=args.duration,
+            threads=args.paced_threads,
+        )
+        ok_checks += int(p["requests"]) - int(p["non2xx"])
+        say(f"paced check rate={args.rate:g}/s load={load0}->{load()} {p['line']}")
+        results: dict[str, dict[str, Any]] = {}
+        for name, file in (("check", check_file), ("bare", bare_file)):
+            load0 = load()
+            snap = meter.snapshot()
+            r = _server.closed(
+                wrk,
+                base,
+                file,
+                work,
+                seconds=args.max_duration,
+                threads=args.closed_threads,
+                connections=args.connections,
+            )
+            if name == "check":
+                ok_checks += int(r["requests"]) - int(r["non2xx"])
+            server_s, db_s = meter.used(snap, meter.snapshot())
+            cpu[name] = (server_s * 1000 / r["requests"], db_s * 1000 / r["requests"])
+            results[name] = r
+            say(f"closed {name} load={load0}->{load()} {r['line']}")
+            say(
+                f"cpu {name} server_ms_per_request={cpu[name][0]:.2f} "
+                f"postgres_ms_per_request={cpu[name][1]:.2f}"
+            )
+    after = audit_counts(url, data_dir)
+    made = {k: after[k] - before[k] for k in after}
+    # wrk stops with requests in flight (at most one per connection per run): the server
+    # completes them, wrk does not count them.
+    in_flight = 2 * args.connections + args.paced_threads
+    say(f"audit 2xx_checks_counted_by_wrk={ok_checks} stored={made} (in flight <= {in_flight})")
+    if len(set(made.values())) != 1 or not ok_checks <= made["checks"] <= ok_checks + in_flight:
+        say("audit MISMATCH: every check must be stored, logged and emitted exactly once")
+    cpu_ratio = sum(cpu["bare"]) / sum(cpu["check"])
+    say(
+        f"cpu_ratio (bare ÷ check CPU per request, server + postgres)={cpu_ratio:.3f}: the "
+        "throughput ratio the two cores would give if nothing else ran on them"
+    )
+    errors = p["errors"] + results["check"]["errors"] + results["bare"]["errors"]
+    check_rps, bare_rps = results["check"]["rps"], results["bare"]["rps"]
+    return {
+        "p99_ms": float(p["p99_ms"]),
+        "check_max_rps": float(check_rps),
+        "bare_max_rps": float(bare_rps),
+        "ratio": float(check_rps) / float(bare_rps),
+        "errors": float(errors),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--subjects", type=int, default=1_000_000)
+    ap.add_argument("--records", type=int, default=3_000_000)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--duration", type=int, default=60, help="seconds of the paced run")
+    ap.add_argument("--max-duration", type=int, default=60, help="seconds per closed-loop run")
+    ap.add_argument("--warmup", type=int, default=10, help="seconds per endpoint, not reported")
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument("--paced-threads", type=int, default=16)
+    ap.add_argument("--closed-threads", type=int, default=1)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=20_000, help="distinct requests per file")
+    ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--keep", action="store_true", help="keep the database (development)")
+    ap.add_argument("--reuse", help="an existing benchmark database (development)")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    with _bulk.workspace("checks", keep=args.keep, reuse=args.reuse) as (url, data_dir):
+        figures = run(url, data_dir, args)
+    say(f"runtime_s={time.perf_counter() - started:.0f}")
+    f = figures
+    print(
+        f"ratios p99_ms/{TARGET_P99_MS:g}={f['p99_ms'] / TARGET_P99_MS:.3f} (<=1 meets) "
+        f"ratio/{TARGET_RATIO:g}={f['ratio'] / TARGET_RATIO:.3f} (>=1 meets) "
+        f"errors={f['errors']:.0f} (0 meets)"
+    )
+    print(
+        f"p99_ms={f['p99_ms']:.2f} check_max_rps={f['check_max_rps']:.0f} "
+        f"bare_max_rps={f['bare_max_rps']:.0f} ratio={f['ratio']:.3f} errors={f['errors']:.0f}"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -21,8 +21,10 @@ from citycredit.shared.clock import Clock, SystemClock
 from citycredit.shared.digest import Digester
 
 if TYPE_CHECKING:
+    from citycredit.accounts.idp import IdentityProvider
     from citycredit.catalog.model import Catalog
     from citycredit.ledger.signers import NoteSigner
+    from citycredit.shared.personal import PersonalCodec
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Container:
     consumers: dict[str, Consumer] = field(default_factory=dict)
     # Test hook: called with the number of rows processed; used to kill a submission mid-way.
     fault_hook: object | None = None
+    # Identity providers vouching for subject bindings (accounts.idp); tests add fakes.
+    identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
 
     @cached_property
     def engine(self) -> Engine:
@@ -63,6 +67,13 @@ class Container:
 
         return load_signer(self.settings)
 
+    @cached_property
+    def personal_codec(self) -> PersonalCodec:
+        """Seals natural persons' fields at rest (shared.personal; keys outside the database)."""
+        from citycredit.privacy.keys import load_codec
+
+        return load_codec(self.settings, now=self.clock.now())
+
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction)."""
         return UnitOfWork(self.session_factory)
@@ -83,4 +94,10 @@ def build_container(settings: Settings | None = None, *, clock: Clock | None = N
     from citycredit.lists.consumer import make_consumer as make_lists_consumer
 
     c.consumers["lists"] = make_lists_consumer(c)  # external list memberships from intake
+    from citycredit.evaluation.consumer import make_consumer as make_evaluation_consumer
+
+    c.consumers["evaluation"] = make_evaluation_consumer(c)  # re-evaluation, coalesced per subject
+    from citycredit.sharing.fanout import make_consumer as make_sharing_consumer
+
+    c.consumers["sharing"] = make_sharing_consumer(c)  # 共享调度: record changes into feeds
     return c

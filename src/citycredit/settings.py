@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from citycredit.accounts.policy import SecurityPolicy
+
 DEV_SECRET = "dev-only-secret-change-me"
 
 
@@ -38,6 +40,10 @@ class Settings(BaseSettings):
     synthetic_subjects: int = 3000
     synthetic_seed: int = 20261125
     max_upload_mb: int = 200
+    # Files this large or larger take the vectorised intake (ingest/fast); None = never.
+    intake_fast_min_bytes: int | None = 2_000_000
+    # Accounts, sessions, lockout, TOTP, audit retention (accounts.policy; JSON in the env).
+    security: SecurityPolicy = Field(default_factory=SecurityPolicy)
     # 信用数据链 (ledger): the crypto suite is chosen when the log is created and never changes.
     ledger_suite: Literal["sha256-ed25519", "sm3-sm2"] = "sha256-ed25519"
     ledger_origin: str = Field(
@@ -47,6 +53,19 @@ class Settings(BaseSettings):
         default=None,
         description="C2SP private key of the log; else data_dir/ledger.skey (dev only)",
     )
+
+    # Personal data at rest (docs/adr/0008): keyring file outside the database, or its JSON.
+    personal_keys: SecretStr | None = Field(
+        default=None,
+        description="keyring of personal-data keys (path or JSON); else data_dir/personal.keys",
+    )
+    personal_cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"  # new keys (密评: sm4)
+
+    @model_validator(mode="after")
+    def _refuse_missing_personal_keys(self) -> Settings:
+        if self.environment == "production" and self.personal_keys is None:
+            raise ValueError("CITYCREDIT_PERSONAL_KEYS must name the personal-data keyring")
+        return self
 
     @field_validator("database_url")
     @classmethod

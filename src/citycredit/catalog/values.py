@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from citycredit.catalog.model import (
     MULTI_SEPARATOR,
@@ -153,7 +153,10 @@ def _decimal(spec: FieldSpec, text: str, today: date | None) -> Decimal:
     amount = number * _TEN_THOUSAND if unit == "万元" else number
     if amount < 0:
         raise _fail(spec, text, "negative_amount", "金额不能为负数")
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # beyond 28 significant digits, e.g. "1e30"
+        raise _fail(spec, text, "invalid_decimal", "超出可处理的金额范围") from None
 
 
 def _integer(spec: FieldSpec, text: str, today: date | None) -> int:

@@ -16,6 +16,13 @@ from rich.table import Column, Table
 
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.bootstrap import Container, build_container
+from citycredit.cli import accounts as accounts_cli
+from citycredit.cli import analytics as analytics_cli
+from citycredit.cli import crypto as crypto_cli
+from citycredit.cli import evaluation as evaluation_cli
+from citycredit.cli import exports as exports_cli
+from citycredit.cli import rights as rights_cli
+from citycredit.cli import sharing as sharing_cli
 from citycredit.shared.errors import CityCreditError
 
 app = typer.Typer(help="citycredit 公共信用信息平台", no_args_is_help=True)
@@ -36,6 +43,13 @@ for sub, name in (
     (ledger_app, "ledger"),
 ):
     app.add_typer(sub, name=name)
+app.add_typer(accounts_cli.app, name="accounts")  # 三员与账号 (cli/accounts.py)
+app.command("evaluate")(evaluation_cli.evaluate)  # 公共信用综合评价 (cli/evaluation.py)
+app.add_typer(exports_cli.app, name="export")  # 双公示 export (cli/exports.py)
+app.add_typer(crypto_cli.app, name="crypto")  # 个人信息加密与密钥轮换 (cli/crypto.py)
+app.add_typer(sharing_cli.app, name="sharing")  # 共享调度 (cli/sharing.py)
+app.add_typer(rights_cli.app, name="rights")  # 异议、信用修复 (cli/rights.py)
+app.add_typer(analytics_cli.app, name="analytics")  # Parquet 导出 (cli/analytics.py)
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

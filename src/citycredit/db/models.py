@@ -4,10 +4,15 @@ from citycredit.accounts import db as accounts_db
 from citycredit.checks import db as checks_db
 from citycredit.commitments import db as commitments_db
 from citycredit.db.base import Base
+from citycredit.evaluation import db as evaluation_db
+from citycredit.exports import db as exports_db
 from citycredit.ingest import db as ingest_db
 from citycredit.kernel import db as kernel_db
 from citycredit.ledger import db as ledger_db
 from citycredit.lists import db as lists_db
+from citycredit.privacy import db as privacy_db
+from citycredit.rights import db as rights_db
+from citycredit.sharing import db as sharing_db
 from citycredit.subjects import db as subjects_db
 
 metadata = Base.metadata
@@ -17,10 +22,15 @@ __all__ = [
     "accounts_db",
     "checks_db",
     "commitments_db",
+    "evaluation_db",
+    "exports_db",
     "ingest_db",
     "kernel_db",
     "ledger_db",
     "lists_db",
     "metadata",
+    "privacy_db",
+    "rights_db",
+    "sharing_db",
     "subjects_db",
 ]

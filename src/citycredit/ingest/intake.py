@@ -19,12 +19,19 @@ from citycredit.catalog.model import CatalogItem
 from citycredit.catalog.publication import publication_for
 from citycredit.catalog.values import check_required, parse_field
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, UnresolvedRow
-from citycredit.ingest.model import Counts, Reason, canonical_bytes, json_value, record_key
+from citycredit.ingest.model import Counts, Reason, record_key
 from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.ledger.entries import record_version_entry
+from citycredit.privacy.index import write_index
+from citycredit.privacy.records import (
+    content_digest,
+    reject_aad,
+    split_fields,
+    unresolved_aad,
+    version_aad,
+)
 from citycredit.shared.calendar import local_date
-from citycredit.shared.digest import content_hash
 from citycredit.shared.errors import FieldError
 from citycredit.shared.idgen import new_id
 from citycredit.subjects.db import SubjectRow
@@ -35,6 +42,7 @@ REGISTRATION_ITEM = "registration"
 FLUSH_EVERY = 500
 MAX_NOTES = 200
 SUBJECT_UNRESOLVED = "subject_unresolved"
+PERSON_TYPES = (SubjectType.natural_person.value, SubjectType.farm_household.value)
 
 
 def roles_of(item: CatalogItem) -> dict[str, str]:
@@ -147,11 +155,17 @@ class Intake:
     def reject(self, number: int, raw: dict[str, Any], reasons: list[Reason]) -> RejectRow:
         assert self.submission_id is not None, "only submitted rows are quarantined"
         self.counts.rejected += 1
+        # The row as sent and the reasons (which quote values) may hold ID numbers, phones and
+        # addresses: both are sealed; only (field, code) stays clear, for the statistics.
+        sealed = self.c.personal_codec.seal(
+            {"raw": raw, "reasons": [r.as_dict() for r in reasons]},
+            aad=reject_aad(self.submission_id, number),
+        )
         row = RejectRow(
             submission_id=self.submission_id,
             row_number=number,
-            raw=raw,
-            reasons=[r.as_dict() for r in reasons],
+            raw=sealed,
+            reasons=[{"field": r.field, "code": r.code} for r in reasons],
             status="open",
             created_at=self.now,
         )
@@ -188,7 +202,9 @@ class Intake:
                 row_number=number,
                 name=name,
                 division_code=division,
-                values=dict(mapped),
+                values=self.c.personal_codec.seal(
+                    dict(mapped), aad=unresolved_aad(self.submission_id, number)
+                ),
                 candidates=candidates,
                 status="open",
                 created_at=self.now,
@@ -207,13 +223,10 @@ class Intake:
         key_hash, key_text = record_key(
             self.item.code, subject.subject_id, self.item.key_of(values)
         )
-        payload: dict[str, Any] = {}
-        personal: dict[str, Any] = {}
-        for code, value in values.items():
-            if value is None:
-                continue
-            (personal if self.item.field(code).personal else payload)[code] = json_value(value)
-        digest = content_hash(canonical_bytes({"payload": payload, "personal": personal}))
+        payload, personal = split_fields(
+            self.item, values, natural_person=subject.subject_type in PERSON_TYPES
+        )
+        digest = content_digest(self.c.personal_codec, payload, personal)
         published, unpublished_reason = (
             publication.published,
             None if publication.published else "severity",
@@ -275,7 +288,10 @@ class Intake:
                 self.note(f"第 {number} 行与第 {first} 行主键相同（{key_text}），保留后者")
                 self.counts.duplicate += 1
                 if current.content_hash != digest:
-                    current.payload, current.personal = payload, personal
+                    current.payload = payload
+                    current.personal = self._seal_version(
+                        record.id, current.version, personal, replace=True
+                    )
                     current.content_hash, current.row_number = digest, number
                     for k, v in derived.items():
                         setattr(record, k, v)
@@ -372,7 +388,7 @@ class Intake:
             submission_id=self.submission_id,
             row_number=number,
             payload=payload,
-            personal=personal,
+            personal=self._seal_version(record.id, version, personal),
             content_hash=digest,
             created_by=self.actor.label,
             created_at=self.now,
@@ -380,6 +396,14 @@ class Intake:
         self.s.add(row)
         self.s.flush()
         return row
+
+    def _seal_version(
+        self, record_id: str, version: int, personal: dict[str, Any], *, replace: bool = False
+    ) -> dict[str, Any]:
+        """The version's personal fields sealed to (record, version), and their blind index."""
+        codec = self.c.personal_codec
+        write_index(self.s, codec, self.item, record_id, version, personal, replace=replace)
+        return codec.seal(personal, aad=version_aad(record_id, version))
 
 
 def _minor_at(subject: SubjectRow, decision: date | None) -> bool:

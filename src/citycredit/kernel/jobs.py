@@ -37,12 +37,25 @@ class JobResult:
 
 def registered_jobs() -> list[Job]:
     """Every sweep of the platform. Areas add theirs here (imported lazily: no import cycles)."""
+    from citycredit.accounts.scheduled import JOBS as ACCOUNTS_JOBS
+    from citycredit.exports.scheduled import JOBS as EXPORT_JOBS
     from citycredit.ingest.scheduled import JOBS as INGEST_JOBS
     from citycredit.kernel.deliveries import JOBS as DELIVERY_JOBS
     from citycredit.ledger.verify import JOBS as LEDGER_JOBS
     from citycredit.lists.scheduled import JOBS as LISTS_JOBS
+    from citycredit.rights.scheduled import JOBS as RIGHTS_JOBS
+    from citycredit.sharing.scheduled import JOBS as SHARING_JOBS
 
-    return [*INGEST_JOBS, *DELIVERY_JOBS, *LEDGER_JOBS, *LISTS_JOBS]
+    return [
+        *ACCOUNTS_JOBS,
+        *INGEST_JOBS,
+        *DELIVERY_JOBS,
+        *LEDGER_JOBS,
+        *LISTS_JOBS,
+        *RIGHTS_JOBS,
+        *SHARING_JOBS,
+        *EXPORT_JOBS,
+    ]
 
 
 def _last_ok(c: Container, name: str) -> JobRunRow | None:

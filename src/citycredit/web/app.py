@@ -15,7 +15,22 @@ from sqlalchemy import text
 
 from citycredit.bootstrap import Container
 from citycredit.kernel.jobs import run_due
-from citycredit.web import api, checks_api, ledger_api, ledger_pages, lists_api, logfilter, pages
+from citycredit.web import (
+    api,
+    audit,
+    auth_api,
+    checks_api,
+    evaluation_api,
+    exports_api,
+    ledger_api,
+    ledger_pages,
+    lists_api,
+    logfilter,
+    pages,
+    privacy_api,
+    rights_api,
+    sharing_api,
+)
 from citycredit.web.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -54,10 +69,17 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app = FastAPI(title="citycredit 公共信用信息平台", version="0.1.0", lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
+    auth_api.install(app)  # login, sessions, bindings, account administration
+    audit.install(app)  # operator audit trail: middleware + GET /api/v1/audit
     app.include_router(api.router)
     app.include_router(ledger_api.router)
     app.include_router(lists_api.router)
     app.include_router(checks_api.router)
+    app.include_router(privacy_api.router)  # clear personal values, blind-index lookup
+    app.include_router(evaluation_api.router)
+    app.include_router(exports_api.router)
+    app.include_router(rights_api.router)
+    app.include_router(sharing_api.router)
     app.include_router(pages.router)
     app.include_router(ledger_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -534,7 +533,6 @@ def test_large_csv_streams_with_flat_memory(tmp_path: Path) -> None:
             f.write("".join(row.format(i=i) for i in range(start, start + 10_000)))
     assert path.stat().st_size > 15_000_000
 
-    started = time.perf_counter()
     tracemalloc.start()
     try:
         info, rows = open_source(path)
@@ -545,10 +543,8 @@ def test_large_csv_streams_with_flat_memory(tmp_path: Path) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    elapsed = time.perf_counter() - started
     assert info.encoding == "gb18030"
     assert count == last == n
     assert count_rows(path, info) == n
-    assert peak < 5 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"  # measured ≈1 MB
-    # tracemalloc slows allocation-heavy code ~5×: ≈2.5 s traced here, ≈0.5 s untraced.
-    assert elapsed < 10, f"{elapsed:.1f} s"
+    # Memory, not speed (speed is for benchmarks/, never a timed test): measured ≈1 MB.
+    assert peak < 5 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 
 import pytest
@@ -464,13 +463,25 @@ class SyntheticReader:
 
 
 @pytest.mark.parametrize("h", SUITES)
-def test_proofs_at_ten_million_are_well_under_a_millisecond(h: HashSuite) -> None:
-    reader, size, rounds = SyntheticReader(), 10_000_000, 300
+def test_proofs_at_ten_million_read_a_logarithmic_number_of_nodes(h: HashSuite) -> None:
+    """A proof reads O(log n) stored nodes in one batched call (speed itself is measured by
+    benchmarks/ledger.py, never by a timed test)."""
+
+    class Counting(SyntheticReader):
+        def __init__(self) -> None:
+            self.calls: list[int] = []
+
+        def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
+            self.calls.append(len(keys))
+            return super().get_nodes(keys)
+
+    size, rounds = 10_000_000, 200
+    depth = (size - 1).bit_length()  # 24
     rnd = random.Random(7)
-    cases = [(rnd.randrange(size), rnd.randrange(1, size)) for _ in range(rounds)]
-    start = time.perf_counter()
-    for index, first in cases:
-        inclusion_proof(h, reader, index, size)
-        consistency_proof(h, reader, first, size)
-    per_proof = (time.perf_counter() - start) / (2 * rounds)
-    assert per_proof < 0.0005, f"{per_proof * 1e6:.0f} µs per proof (reader included)"
+    for _ in range(rounds):
+        reader = Counting()
+        inclusion_proof(h, reader, rnd.randrange(size), size)
+        assert len(reader.calls) == 1 and reader.calls[0] <= 2 * depth, reader.calls
+        reader = Counting()
+        consistency_proof(h, reader, rnd.randrange(1, size), size)
+        assert len(reader.calls) == 1 and reader.calls[0] <= 3 * depth, reader.calls

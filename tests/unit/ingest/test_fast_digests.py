@@ -1,0 +1,169 @@
+"""Column-wise digests, ids and ledger payloads equal the scalar functions they stand for."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citycredit.catalog.loader import load_catalog
+from citycredit.ingest.fast.cells import render
+from citycredit.ingest.fast.digests import Hasher, random_ids, random_salts
+from citycredit.ingest.fast.events import version_payloads
+from citycredit.ledger.entries import LedgerEntry, field_digest, record_version_entry
+from citycredit.ledger.suites import Suite, hash_suite
+from citycredit.shared.canonical import json_value
+from citycredit.shared.digest import Digester
+from citycredit.shared.idgen import new_id
+
+texts = st.text(alphabet=st.sampled_from(list('榆阳区ab12"\\\n\x00 ')), max_size=20)
+
+
+@pytest.fixture(scope="module")
+def hasher() -> Hasher:
+    return Hasher()
+
+
+def test_random_ids_have_the_new_id_form() -> None:
+    ids = random_ids("r", 1000).to_list()
+    shape = re.compile(r"^r[a-z2-7]{20}$")
+    assert all(shape.match(i) for i in ids) and len(set(ids)) == 1000
+    assert len(new_id("r")) == len(ids[0])
+    assert random_ids("s", 0).to_list() == []
+
+
+def test_random_ids_encode_like_new_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from citycredit.ingest.fast import digests
+
+    raw = bytes(range(256))[: 15 * 17]
+    monkeypatch.setattr(digests.secrets, "token_bytes", lambda n: raw[:n])
+    out = random_ids("s", 17).to_list()
+    assert out == [
+        "s" + base64.b32encode(raw[i * 15 : (i + 1) * 15]).decode().lower()[:20] for i in range(17)
+    ]
+
+
+def test_random_salts_are_16_fresh_bytes() -> None:
+    salts = random_salts(500).to_list()
+    assert all(len(s) == 16 for s in salts) and len(set(salts)) == 500
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.one_of(st.none(), texts), min_size=1, max_size=20))
+def test_sha256_is_hashlib(hasher: Hasher, values: list[str | None]) -> None:
+    out = hasher.sha256(pl.Series(values, dtype=pl.String)).to_list()
+    assert out == [
+        hashlib.sha256(v.encode()).hexdigest() if v is not None else None for v in values
+    ]
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"test-secret-key-0123456789abcdef", b"x" * 100])
+def test_hmac_is_the_digester(hasher: Hasher, key: bytes) -> None:
+    values = ["610802198001010113", "", "榆阳区", None]
+    out = hasher.hmac(key, b"id-number\x00", pl.Series(values, dtype=pl.String)).to_list()
+    digester = Digester(key)
+    assert out == [digester.digest("id-number", v) if v is not None else None for v in values]
+    raw = hmac.new(key, b"id-number\x00610802198001010113", hashlib.sha256).hexdigest()
+    assert out[0] == raw
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), texts), st.one_of(st.none(), texts)), min_size=1, max_size=10
+    )
+)
+def test_field_digests_are_ledger_field_digests(
+    hasher: Hasher, pairs: list[tuple[str | None, str | None]]
+) -> None:
+    salts = random_salts(len(pairs))
+    lits = pl.DataFrame(
+        {
+            "CF_A": [
+                json.dumps(a, ensure_ascii=False) if a is not None else None for a, _ in pairs
+            ],
+            "CF_B": [
+                json.dumps(b, ensure_ascii=False) if b is not None else None for _, b in pairs
+            ],
+            "CF_C": [None] * len(pairs),
+        },
+        schema={"CF_A": pl.String, "CF_B": pl.String, "CF_C": pl.String},
+    )
+    out = hasher.field_digests(salts, lits)
+    h = hash_suite(Suite("sha256-ed25519"))
+    for i, (a, b) in enumerate(pairs):
+        salt = salts[i]
+        assert out["CF_A"][i] == (field_digest(h, salt, "CF_A", a) if a is not None else None)
+        assert out["CF_B"][i] == (field_digest(h, salt, "CF_B", b) if b is not None else None)
+        assert out["CF_C"][i] is None
+
+
+@pytest.mark.parametrize("suite", ["sha256-ed25519", "sm3-sm2"])
+def test_version_payloads_carry_the_leaf_of_record_version_entry(
+    hasher: Hasher, suite: str
+) -> None:
+    item = load_catalog(None).item("penalty")
+    at = datetime(2026, 11, 25, 2, tzinfo=UTC)
+    values = {
+        "CF_XDR_MC": '榆阳区"某"商贸有限公司',
+        "CF_WSH": "榆市监罚〔2026〕1号",
+        "CF_NR_FK": "20000.00",
+        "CF_JDRQ": "2026-10-10",
+        "CF_CFLB": "警告；罚款",
+    }
+    frame = pl.DataFrame(
+        {
+            "record_id": ["rabc", "rdef"],
+            "version": [1, 3],
+            "kind": ["original", "correction"],
+            "subject_id": ["s1", "s2"],
+            "record_key": ["k1", "k2"],
+            "content_hash": ["h1", "h2"],
+            "salt": random_salts(2),
+            **{f"v:{spec.code}": [values.get(spec.code)] * 2 for spec in item.fields},
+        },
+        schema_overrides={f"v:{spec.code}": pl.String for spec in item.fields},
+    )
+    out = version_payloads(
+        hasher,
+        suite=suite,
+        item=item,
+        department_id=7,
+        at=at,
+        submission_id="sub1",
+        versions=frame,
+    ).to_list()
+    for i, text in enumerate(out):
+        payload = json.loads(text)
+        entry = LedgerEntry.from_payload(payload["ledger"])
+        expected = record_version_entry(
+            suite,
+            record_id=frame["record_id"][i],
+            version=frame["version"][i],
+            kind=frame["kind"][i],
+            item="penalty",
+            subject_id=frame["subject_id"][i],
+            department_id=7,
+            record_key=frame["record_key"][i],
+            fields={k: json_value(v) for k, v in values.items()},
+            at=at,
+            salt=frame["salt"][i],
+        )
+        assert entry == expected
+        assert payload["ledger"] == expected.as_payload()
+        assert base64.b64decode(payload["ledger"]["data"]) == expected.data
+        assert {k: payload[k] for k in ("item", "version", "content_hash", "submission_id")} == {
+            "item": "penalty",
+            "version": frame["version"][i],
+            "content_hash": frame["content_hash"][i],
+            "submission_id": "sub1",
+        }
+    assert render(item.field("CF_NR_FK"), None) is None

@@ -18,11 +18,10 @@ from sqlalchemy.orm import Session
 from citycredit.accounts.model import Principal, Role, require_subject_access
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
-from citycredit.kernel import outbox
-from citycredit.ledger.entries import workflow_entry
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.model import MembershipStatus
-from citycredit.rights.db import CaseStepRow, ObjectionRow
+from citycredit.rights.cases import case_steps, record_case_step, required_text
+from citycredit.rights.db import ObjectionRow
 from citycredit.rights.model import (
     MARK_OPEN,
     MARK_UNRESOLVED,
@@ -63,10 +62,7 @@ def _enum(enum: Any, field: str, value: str) -> Any:
 
 
 def _text(field: str, value: str | None, label: str, *, min_len: int = 2) -> str:
-    value = (value or "").strip()
-    if len(value) < min_len:
-        raise FieldError(field, value, "required", f"必须填写{label}（{field}）")
-    return value
+    return required_text(field, value, label, min_len=min_len)
 
 
 # --- who may do what -------------------------------------------------------------------------
@@ -494,11 +490,6 @@ def objection_view(
 ) -> dict[str, Any]:
     today = today or local_date(c.clock.now())
     deadlines = default_deadlines()
-    steps = s.scalars(
-        select(CaseStepRow)
-        .where(CaseStepRow.case_type == "objection", CaseStepRow.case_id == row.id)
-        .order_by(CaseStepRow.id)
-    )
     status = S(row.status)
     return {
         "id": row.id,
@@ -521,17 +512,7 @@ def objection_view(
         "overdue": _late_clock(row, today),
         "escalated_at": row.escalated_at.isoformat() if row.escalated_at else None,
         "deadlines": deadlines.as_json("objection"),
-        "steps": [
-            {
-                "action": e.action,
-                "from": e.from_status,
-                "to": e.to_status,
-                "actor": e.actor,
-                "note": e.note,
-                "at": e.at.isoformat(),
-            }
-            for e in steps
-        ],
+        "steps": case_steps(s, "objection", row.id),
     }
 
 
@@ -607,54 +588,24 @@ def _step(
     actor: Principal | None,
     note: str | None,
 ) -> None:
-    now = c.clock.now()
-    label = actor.label if actor is not None else "system"
-    s.add(
-        CaseStepRow(
-            case_type="objection",
-            case_id=row.id,
-            action=action,
-            from_status=from_status.value if from_status else None,
-            to_status=to_status.value,
-            actor=label,
-            note=note,
-            at=now,
-        )
-    )
-    s.flush()
-    outbox.emit(
+    record_case_step(
+        c,
         s,
-        event_type=f"objection.{action}",
-        aggregate_type="objection",
-        aggregate_id=row.id,
+        case_type="objection",
+        case_id=row.id,
         subject_id=row.subject_id,
-        at=now,
-        payload={
+        action=action,
+        from_status=from_status.value if from_status else None,
+        to_status=to_status.value,
+        actor=actor,
+        note=note,
+        facts={
             "target_type": row.target_type,
             "target_id": row.target_id,
-            "from": from_status.value if from_status else None,
-            "to": to_status.value,
+            "department_id": row.department_id,
+            "ground": row.ground,
+            "reasons": row.reasons,
             "outcome": row.outcome,
-            "ledger": workflow_entry(
-                c.settings.ledger_suite,
-                entry_type="rights.objection",
-                ref=f"{row.id}/{action}/{now.isoformat()}",
-                subject_id=row.subject_id,
-                fields={
-                    "target_type": row.target_type,
-                    "target_id": row.target_id,
-                    "department_id": row.department_id,
-                    "ground": row.ground,
-                    "reasons": row.reasons,
-                    "from": from_status.value if from_status else None,
-                    "to": to_status.value,
-                    "action": action,
-                    "actor": label,
-                    "note": note,
-                    "outcome": row.outcome,
-                },
-                at=now,
-            ).as_payload(),
         },
     )
 

@@ -29,7 +29,8 @@ from citycredit.kernel.db import DisclosureRow
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.model import ExitCode, MembershipStatus
-from citycredit.rights.db import CaseStepRow, RepairReceiptRow, RepairRow
+from citycredit.rights.cases import case_steps, record_case_step, required_text
+from citycredit.rights.db import RepairReceiptRow, RepairRow
 from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, DEPARTMENT, SUBJECT, Notice
 from citycredit.rights.objections import may_act_for_subject
 from citycredit.rights.repair_rules import (
@@ -597,11 +598,6 @@ def open_repairs(session: Session, subject_id: str) -> list[RepairRow]:
 def repair_view(c: Container, s: Session, row: RepairRow) -> dict[str, Any]:
     today = local_date(c.clock.now())
     rules = default_repair_rules()
-    steps = s.scalars(
-        select(CaseStepRow)
-        .where(CaseStepRow.case_type == "repair", CaseStepRow.case_id == row.id)
-        .order_by(CaseStepRow.id)
-    )
     receipts = s.scalars(select(RepairReceiptRow).where(RepairReceiptRow.repair_id == row.id))
     clocks = []
     for code, due, done in (
@@ -646,17 +642,7 @@ def repair_view(c: Container, s: Session, row: RepairRow) -> dict[str, Any]:
         "synced_at": row.synced_at.isoformat() if row.synced_at else None,
         "receipts": [_receipt_view(r) for r in receipts],
         "basis": rules.basis,
-        "steps": [
-            {
-                "action": e.action,
-                "from": e.from_status,
-                "to": e.to_status,
-                "actor": e.actor,
-                "note": e.note,
-                "at": e.at.isoformat(),
-            }
-            for e in steps
-        ],
+        "steps": case_steps(s, "repair", row.id),
     }
 
 
@@ -819,10 +805,7 @@ def _load(s: Session, repair_id: str) -> RepairRow:
 
 
 def _text(field: str, value: str | None, label: str, *, min_len: int = 2) -> str:
-    value = (value or "").strip()
-    if len(value) < min_len:
-        raise FieldError(field, value, "required", f"必须填写{label}（{field}，至少 {min_len} 字）")
-    return value
+    return required_text(field, value, label, min_len=min_len)
 
 
 def _material(i: int, m: dict[str, Any]) -> dict[str, Any]:
@@ -851,49 +834,21 @@ def _step(
     actor: Principal | None,
     note: str | None,
 ) -> None:
-    now = c.clock.now()
-    label = actor.label if actor is not None else "system"
-    s.add(
-        CaseStepRow(
-            case_type="repair",
-            case_id=row.id,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            actor=label,
-            note=note,
-            at=now,
-        )
-    )
-    outbox.emit(
+    record_case_step(
+        c,
         s,
-        event_type=f"repair.{action}",
-        aggregate_type="repair",
-        aggregate_id=row.id,
+        case_type="repair",
+        case_id=row.id,
         subject_id=row.subject_id,
-        at=now,
-        payload={
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        note=note,
+        facts={
             "target_type": row.target_type,
             "target_id": row.target_id,
-            "from": from_status,
-            "to": to_status,
-            "ledger": workflow_entry(
-                c.settings.ledger_suite,
-                entry_type="rights.repair",
-                ref=f"{row.id}/{action}/{now.isoformat()}",
-                subject_id=row.subject_id,
-                fields={
-                    "target_type": row.target_type,
-                    "target_id": row.target_id,
-                    "department_id": row.department_id,
-                    "channel": row.channel,
-                    "from": from_status,
-                    "to": to_status,
-                    "action": action,
-                    "actor": label,
-                    "note": note,
-                },
-                at=now,
-            ).as_payload(),
+            "department_id": row.department_id,
+            "channel": row.channel,
         },
     )

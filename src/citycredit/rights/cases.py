@@ -1,0 +1,97 @@
+"""What objections and repairs share: required texts, and one way to record a step of a case
+(a `case_steps` row, an outbox event and its ledger leaf, in the caller's transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citycredit.accounts.model import Principal
+from citycredit.bootstrap import Container
+from citycredit.kernel import outbox
+from citycredit.ledger.entries import workflow_entry
+from citycredit.rights.db import CaseStepRow
+from citycredit.shared.errors import FieldError
+
+
+def required_text(field: str, value: str | None, label: str, *, min_len: int = 2) -> str:
+    """The stripped text, or a FieldError naming the field when it is shorter than min_len."""
+    value = (value or "").strip()
+    if len(value) < min_len:
+        raise FieldError(field, value, "required", f"必须填写{label}（{field}，至少 {min_len} 字）")
+    return value
+
+
+def record_case_step(
+    c: Container,
+    s: Session,
+    *,
+    case_type: str,  # objection | repair
+    case_id: str,
+    subject_id: str,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    actor: Principal | None,
+    note: str | None,
+    facts: Mapping[str, Any],
+) -> None:
+    """Time-stamp one step; `facts` (target, department …) go into the event and the leaf."""
+    now = c.clock.now()
+    label = actor.label if actor is not None else "system"
+    s.add(
+        CaseStepRow(
+            case_type=case_type,
+            case_id=case_id,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            actor=label,
+            note=note,
+            at=now,
+        )
+    )
+    moved = {"from": from_status, "to": to_status}
+    outbox.emit(
+        s,
+        event_type=f"{case_type}.{action}",
+        aggregate_type=case_type,
+        aggregate_id=case_id,
+        subject_id=subject_id,
+        at=now,
+        payload={
+            **facts,
+            **moved,
+            "ledger": workflow_entry(
+                c.settings.ledger_suite,
+                entry_type=f"rights.{case_type}",
+                ref=f"{case_id}/{action}/{now.isoformat()}",
+                subject_id=subject_id,
+                fields={**facts, **moved, "action": action, "actor": label, "note": note},
+                at=now,
+            ).as_payload(),
+        },
+    )
+
+
+def case_steps(s: Session, case_type: str, case_id: str) -> list[dict[str, Any]]:
+    """The steps of one case, oldest first, as answered to callers."""
+    rows = s.scalars(
+        select(CaseStepRow)
+        .where(CaseStepRow.case_type == case_type, CaseStepRow.case_id == case_id)
+        .order_by(CaseStepRow.id)
+    )
+    return [
+        {
+            "action": e.action,
+            "from": e.from_status,
+            "to": e.to_status,
+            "actor": e.actor,
+            "note": e.note,
+            "at": e.at.isoformat(),
+        }
+        for e in rows
+    ]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -115,7 +114,8 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
         "and the run queue of a shared machine)"
     )
     wrk = _server.ensure_wrk()
-    work = Path(tempfile.mkdtemp(prefix="cc-bench-archive-"))
+    work = data_dir / "wrk"  # removed with the data directory
+    work.mkdir(exist_ok=True)
     rows = [("GET", f"/api/v1/subjects/{sid}/archive", "", "") for sid in ids[: args.requests]]
     file = _server.write_requests(work / "archive.tsv", rows)
     say(

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -107,7 +106,8 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
     say(city.line())
     before = audit_counts(url, data_dir)
     wrk = _server.ensure_wrk()
-    work = Path(tempfile.mkdtemp(prefix="cc-bench-checks-"))
+    work = data_dir / "wrk"  # removed with the data directory
+    work.mkdir(exist_ok=True)
     checks, bare = request_rows(city, args.requests, args.seed + 1)
     check_file = _server.write_requests(work / "checks.tsv", checks)
     bare_file = _server.write_requests(work / "bare.tsv", bare)

@@ -16,7 +16,7 @@ Per size and database, in the same run:
 * ours — `ingest_submission(…, fast=True)` in a fresh process (CLI-like: container, catalog,
   keys) until the receipt is committed: validation, quarantine with sealed raw rows, subjects,
   records, versions, the blind index and the outbox events with their ledger leaves. Its peak
-  RSS is the process's (ru_maxrss).
+  RSS is the process's high-water mark (VmHWM).
 
 The PostgreSQL database (random name) is created on the server and dropped at the end, even on
 failure; the SQLite files live in a temporary directory. The last line holds the figures:
@@ -293,6 +293,18 @@ def limit_sqlite(db: Path, path: Path) -> float:
 # --- ours, in a fresh process ----------------------------------------------------------------
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM).
+
+    Not ru_maxrss: Linux carries the parent's high-water mark across fork/vfork + exec into
+    it, so a child started by a big parent would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _backend_cpu(c: Any) -> float:
     """CPU seconds used so far by the PostgreSQL backends serving this process's pool."""
     from sqlalchemy import text
@@ -332,7 +344,7 @@ def child(url: str, data_dir: str, path: str) -> None:
     r = ingest_submission(c, actor, path=Path(path), item_code="penalty", fast=True)
     seconds = time.perf_counter() - t0
     cpu, pg = time.process_time() - cpu0, _backend_cpu(c) - pg0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     c.dispose()
     say(
         json.dumps(

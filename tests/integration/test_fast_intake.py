@@ -510,6 +510,9 @@ def test_xlsx_and_json_files_give_the_same_results_on_both_paths(
 ) -> None:
     rows = file_a()[:23] + file_b()  # with the blank row
     write = _xlsx if kind == "xlsx" else _jsonl
+    # One file for both runs: the receipt holds its sha256, and an XLSX written twice differs
+    # (openpyxl and zipfile stamp the current time).
+    source = write(tmp_path / f"source.{kind}", rows)
 
     def run(c: Container, tmp: Path, fast_path: bool) -> list[dict[str, Any]]:
         tmp.mkdir()
@@ -517,7 +520,8 @@ def test_xlsx_and_json_files_give_the_same_results_on_both_paths(
         reg = ingest_submission(
             c, actor, path=_codeless.registry_file(tmp), item_code="registration"
         )
-        path = write(tmp / f"rows.{kind}", rows)
+        path = tmp / f"rows.{kind}"
+        path.write_bytes(source.read_bytes())
         r = ingest_submission(c, actor, path=path, item_code="penalty", fast=fast_path)
         return [reg.as_dict(), r.as_dict()]
 
@@ -529,3 +533,41 @@ def test_xlsx_and_json_files_give_the_same_results_on_both_paths(
     assert by_rows["receipts"][1]["rejected"] >= 2
     for part in by_rows:
         assert by_fast[part] == by_rows[part], part
+
+
+def test_fast_path_holds_the_outbox_ordering_lock_while_it_writes(
+    container: Container, tmp_path: Path
+) -> None:
+    """Events are COPYed past outbox.emit, so the path takes emit's lock itself (PostgreSQL)."""
+    from sqlalchemy import create_engine
+
+    from citycredit.kernel.outbox import OUTBOX_LOCK_KEY
+
+    actor = department(container)
+    path = write_csv(tmp_path / "a.csv", COLUMNS, [company(i) for i in range(1, 8)])
+    seen: list[int] = []
+    probe = (
+        None
+        if container.settings.is_sqlite
+        else create_engine(container.settings.effective_database_url)
+    )
+
+    def hook(done: int) -> None:
+        if probe is None:
+            seen.append(done)
+            return
+        with probe.connect() as conn:  # another session: sees the submission's lock
+            held = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND objid = :k AND pid <> pg_backend_pid()"
+                ),
+                {"k": OUTBOX_LOCK_KEY},
+            ).scalar_one()
+        seen.append(done if held == 1 else -done)
+
+    container.fault_hook = hook
+    r = ingest_submission(container, actor, path=path, item_code="penalty", fast=True)
+    if probe is not None:
+        probe.dispose()
+    assert r.counts.new == 7 and seen == [3, 6, 7]  # batches of 3; the lock held at each

@@ -560,7 +560,8 @@ def test_fast_path_holds_the_outbox_ordering_lock_while_it_writes(
             held = conn.execute(
                 text(
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND objid = :k AND pid <> pg_backend_pid()"
+                    "AND objid = :k AND pid <> pg_backend_pid() AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
                 ),
                 {"k": OUTBOX_LOCK_KEY},
             ).scalar_one()

@@ -324,3 +324,21 @@ def test_external_list_entry_repair_reaches_every_surface(
     assert check["memberships"] == []
     assert list_record not in shown(public_archive(c, ANONYMOUS, sid))
     assert d.fromisoformat(check["as_of"]) == d(2026, 11, 25)
+
+
+def test_late_repairs_are_escalated_once(
+    container: Container, clock: FixedClock, tmp_path: Path
+) -> None:
+    c = container
+    _, rid = setup(c, tmp_path)
+    v = apply(c, rid)  # filed Wed 11-25: accept by Mon 11-30 (3 working days)
+    clock.advance(days=5)  # Mon 11-30: still on time
+    assert repairs.escalate_overdue(c)["escalated"] == 0
+    clock.advance(days=1)  # Tue 12-01
+    assert repairs.escalate_overdue(c) == {"escalated": 1, "ids": [v["id"]]}
+    assert repairs.escalate_overdue(c)["escalated"] == 0
+    late = repairs.list_repairs(c, CLERK, overdue=True)
+    assert [r["id"] for r in late] == [v["id"]] and "受理期限" in late[0]["overdue"]
+    with c.uow() as uow:
+        topics = [n["topic"] for n in inbox(uow.session, "credit_office", "-")]
+    assert "repair.overdue" in topics

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,8 @@ from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
 from citycredit.ledger.entries import workflow_entry
 from citycredit.rights.db import CaseStepRow
+from citycredit.rights.notices import CREDIT_OFFICE, Notice, Notifier
+from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import FieldError
 
 
@@ -95,3 +98,44 @@ def case_steps(s: Session, case_type: str, case_id: str) -> list[dict[str, Any]]
         }
         for e in rows
     ]
+
+
+def escalate_late(
+    c: Container,
+    *,
+    case_type: str,  # objection | repair
+    title: str,  # e.g. "异议逾期"
+    open_cases: Callable[[Session], Iterable[Any]],
+    late: Callable[[Any, date], str | None],
+    step: Callable[[Session, Any, str], None],
+    notifier: Notifier,
+) -> dict[str, Any]:
+    """Every open case past one of its clocks is escalated once: a step and a notice to the
+    credit office (the shared body of the objections' and repairs' overdue sweeps)."""
+    now = c.clock.now()
+    today = local_date(now)
+    ids: list[str] = []
+    with c.uow() as uow:
+        s = uow.session
+        for row in list(open_cases(s)):
+            sentence = late(row, today)
+            if sentence is None or row.escalated_at is not None:
+                continue
+            row.escalated_at = now
+            step(s, row, sentence)
+            notifier.send(
+                s,
+                Notice(
+                    CREDIT_OFFICE,
+                    "-",
+                    f"{case_type}.overdue",
+                    f"{title}：{row.id}",
+                    sentence,
+                    case_type,
+                    row.id,
+                ),
+                at=now,
+            )
+            ids.append(row.id)
+        uow.commit()
+    return {"escalated": len(ids), "ids": ids}

@@ -20,7 +20,7 @@ from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.model import MembershipStatus
-from citycredit.rights.cases import case_steps, record_case_step, required_text
+from citycredit.rights.cases import case_steps, escalate_late, record_case_step, required_text
 from citycredit.rights.db import ObjectionRow
 from citycredit.rights.model import (
     MARK_OPEN,
@@ -385,42 +385,25 @@ def add_statement(c: Container, actor: Principal, objection_id: str, text: str) 
 
 
 def escalate_overdue(c: Container, notifier: Notifier = DEFAULT_NOTIFIER) -> dict[str, Any]:
-    """Daily: every open objection past a clock is escalated once to the credit office."""
-    now = c.clock.now()
-    today = local_date(now)
-    escalated = []
-    with c.uow() as uow:
-        s = uow.session
-        rows = s.scalars(
+    """Every open objection past a clock is escalated once to the credit office."""
+    return escalate_late(
+        c,
+        case_type="objection",
+        title="异议逾期",
+        open_cases=lambda s: s.scalars(
             select(ObjectionRow)
             .where(
                 ObjectionRow.status.in_([st.value for st in OPEN]),
                 ObjectionRow.escalated_at.is_(None),
             )
             .order_by(ObjectionRow.id)
-        )
-        for row in rows:
-            late = _late_clock(row, today)
-            if late is None:
-                continue
-            row.escalated_at = now
-            _step(c, s, row, "escalate", S(row.status), S(row.status), None, late)
-            notifier.send(
-                s,
-                Notice(
-                    CREDIT_OFFICE,
-                    "-",
-                    "objection.overdue",
-                    f"异议逾期：{row.id}",
-                    late,
-                    "objection",
-                    row.id,
-                ),
-                at=now,
-            )
-            escalated.append(row.id)
-        uow.commit()
-    return {"escalated": len(escalated), "ids": escalated}
+        ),
+        late=_late_clock,
+        step=lambda s, row, note: _step(
+            c, s, row, "escalate", S(row.status), S(row.status), None, note
+        ),
+        notifier=notifier,
+    )
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from citycredit.kernel.db import DisclosureRow
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.model import ExitCode, MembershipStatus
-from citycredit.rights.cases import case_steps, record_case_step, required_text
+from citycredit.rights.cases import case_steps, escalate_late, record_case_step, required_text
 from citycredit.rights.db import RepairReceiptRow, RepairRow
 from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, DEPARTMENT, SUBJECT, Notice
 from citycredit.rights.objections import may_act_for_subject
@@ -430,35 +430,19 @@ def acknowledge_receipt(c: Container, actor: Principal, receipt_id: int) -> dict
 
 def escalate_overdue(c: Container) -> dict[str, Any]:
     """Late acceptance or decision: escalated once to the credit office."""
-    now = c.clock.now()
-    today = local_date(now)
-    ids = []
-    with c.uow() as uow:
-        s = uow.session
-        rows = s.scalars(
-            select(RepairRow).where(RepairRow.status.in_(OPEN), RepairRow.escalated_at.is_(None))
-        )
-        for row in rows:
-            late = _late(row, today)
-            if late:
-                row.escalated_at = now
-                _step(c, s, row, "escalate", row.status, row.status, None, late)
-                DEFAULT_NOTIFIER.send(
-                    s,
-                    Notice(
-                        CREDIT_OFFICE,
-                        "-",
-                        "repair.overdue",
-                        f"修复逾期：{row.id}",
-                        late,
-                        "repair",
-                        row.id,
-                    ),
-                    at=now,
-                )
-                ids.append(row.id)
-        uow.commit()
-    return {"escalated": len(ids), "ids": ids}
+    return escalate_late(
+        c,
+        case_type="repair",
+        title="修复逾期",
+        open_cases=lambda s: s.scalars(
+            select(RepairRow)
+            .where(RepairRow.status.in_(OPEN), RepairRow.escalated_at.is_(None))
+            .order_by(RepairRow.id)
+        ),
+        late=_late,
+        step=lambda s, row, note: _step(c, s, row, "escalate", row.status, row.status, None, note),
+        notifier=DEFAULT_NOTIFIER,
+    )
 
 
 # --- provincial platform ---------------------------------------------------------------------

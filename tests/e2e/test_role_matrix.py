@@ -48,7 +48,7 @@ from citycredit.commitments import service as commitments
 from citycredit.ingest import service as ingest
 from citycredit.ingest.db import RecordRow, UnresolvedRow
 from citycredit.lists import service as lists
-from citycredit.rights import authorisations, objections, repairs
+from citycredit.rights import authorisations, disclosures, objections, registration, repairs
 from citycredit.rights.db import RepairReceiptRow
 from citycredit.settings import Settings
 from citycredit.sharing import service as sharing
@@ -411,6 +411,31 @@ def build_world(c: Container, tmp: Path) -> World:
         )
         assert receipt is not None
         ids["receipt"] = str(receipt)
+    # 自愿注册 and 自主公示 of A (the credit office is the receiving unit of disclosures)
+    add_department(
+        c,
+        SYSTEM,
+        name="榆林市发展和改革委员会",
+        code=uscc("11", "610800", "MA0CRED1"),
+        kind="credit_office",
+    )
+    registration.register(
+        c,
+        pa,
+        provider="fake",
+        id_token=idp.issue(
+            nonce=bindings.idp_nonce(c, pa)["nonce"], now=c.clock.now(), uscc=CO["A"]
+        ),
+        profile={"introduction": "榆林本地企业"},
+    )
+    ids["disclosure"] = disclosures.publish(
+        c,
+        pa,
+        subject_id=ids["subject_a"],
+        kind="honour",
+        title="榆林市守合同重信用企业",
+        obtained_on=date(2026, 5, 1),
+    )["id"]
     ids["subscription"] = sharing.subscribe(
         c, samr, sharing.NewSubscription(name="处罚订阅", items=["penalty"])
     )["id"]
@@ -433,6 +458,7 @@ DEFAULT_PATH = {
     "repair_id": "repair",
     "receipt_id": "receipt",
     "subscription_id": "subscription",
+    "disclosure_id": "disclosure",
 }
 LITERAL_PATH = {
     "username": "target",
@@ -719,6 +745,44 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/me/archive"): allow(AGENT_A, request=with_subject()),
     ("GET", "/api/v1/me/queries"): allow(AGENT_A, request=with_subject()),
     ("GET", "/api/v1/me/inbox"): allow(AGENT_A, request=with_subject()),
+    # self-service: sign-up, 自愿注册, 自主公示
+    ("POST", "/api/v1/accounts/sign-up"): public(
+        request=json_body(username="newcomer", password=PASSWORD, role="enterprise_agent")
+    ),
+    ("POST", "/api/v1/me/registration"): allow(
+        *SUBJECT_SIDE, request=json_body(provider="fake", id_token="not-a-token")
+    ),
+    ("GET", "/api/v1/me/registration"): allow(AGENT_A, request=with_subject()),
+    ("POST", "/api/v1/me/registration/profile"): allow(
+        AGENT_A,
+        request=lambda w: {
+            "json": {"subject_id": w.ids["subject_a"], "profile": {"website": "https://a.example"}}
+        },
+    ),
+    ("POST", "/api/v1/me/registration/withdraw"): allow(
+        AGENT_A, request=lambda w: {"json": {"subject_id": w.ids["subject_a"]}}
+    ),
+    ("POST", "/api/v1/disclosures"): allow(
+        OFFICE,
+        AGENT_A,
+        request=lambda w: {
+            "json": {
+                "subject_id": w.ids["subject_a"],
+                "kind": "certification",
+                "title": "ISO 9001 质量管理体系认证",
+                "obtained_on": "2026-03-01",
+            }
+        },
+    ),
+    ("GET", "/api/v1/disclosures"): allow(OFFICE, AGENT_A, request=with_subject()),
+    ("GET", "/api/v1/disclosures/{disclosure_id}"): allow(OFFICE, AGENT_A),
+    ("POST", "/api/v1/disclosures/{disclosure_id}/withdraw"): allow(OFFICE, AGENT_A),
+    ("POST", "/api/v1/disclosures/{disclosure_id}/verify"): allow(
+        OFFICE, request=json_body(note="证书核验一致")
+    ),
+    ("POST", "/api/v1/disclosures/{disclosure_id}/reject"): allow(
+        OFFICE, request=json_body(reason="证书编号查无此证")
+    ),
     # sharing (another department's subscription answers like a missing one)
     ("POST", "/api/v1/subscriptions"): allow(
         DEPT_A,

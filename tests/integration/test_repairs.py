@@ -16,6 +16,7 @@ from citycredit.accounts.model import ANONYMOUS, SYSTEM, Principal, Role
 from citycredit.accounts.service import add_user, department_principal
 from citycredit.bootstrap import Container
 from citycredit.commitments.db import CommitmentRow
+from citycredit.evaluation import views
 from citycredit.ingest.db import RecordRow
 from citycredit.ingest.service import ingest_submission
 from citycredit.kernel.db import OutboxEventRow
@@ -26,6 +27,7 @@ from citycredit.shared.clock import FixedClock
 from citycredit.shared.errors import Conflict, FieldError, InvalidTransition, PermissionDenied
 from citycredit.subjects.archive import authorised_archive, public_archive
 from citycredit.web.app import create_app
+from evaluation_support import deliver
 from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
@@ -135,6 +137,24 @@ def test_approved_repair_stops_publication_and_notifies_consumers(
     assert again["eligible"] is False and again["repairable"] is False
     with pytest.raises(InvalidTransition):
         repairs.decide(c, samr, v["id"], approve=False, reason="重复")
+
+
+def test_an_approved_repair_re_evaluates_the_subject(container: Container, tmp_path: Path) -> None:
+    c = container
+    sid, rid = setup(c, tmp_path)
+    samr = department_principal(c, SAMR)
+    deliver(c)
+    before = views.current_evaluation(c, SYSTEM, sid, view="authorised", purpose="修复前核对")
+    codes = [r["code"] for r in before["current"]["reasons"]]
+    assert "penalty_general_in_force" in codes and before["current"]["grade"] == "C"
+    v = repairs.accept(c, CLERK, apply(c, rid)["id"])
+    repairs.decide(c, samr, v["id"], approve=True, reason="已履行法定义务，同意修复")
+    deliver(c)
+    after = views.current_evaluation(c, SYSTEM, sid, view="authorised", purpose="修复后核对")
+    assert "record.repaired" in after["current"]["trigger"].split(",")
+    assert "penalty_general_in_force" not in [r["code"] for r in after["current"]["reasons"]]
+    assert after["current"]["score"] > before["current"]["score"]
+    assert after["history"][1]["score"] == before["current"]["score"]
 
 
 def test_decisions_go_back_to_the_province(container: Container, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def _is_person(subject: SubjectRow) -> bool:
     return SubjectType(subject.subject_type).is_person
 
 
-def _account(s: Session, actor: Principal) -> UserRow:
+def account_of(s: Session, actor: Principal) -> UserRow:
     require(actor, Permission.request_binding)
     user = s.get(UserRow, actor.user_id) if actor.user_id is not None else None
     if user is None:
@@ -158,7 +158,7 @@ def request_letter_binding(
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
-        user = _account(s, actor)
+        user = account_of(s, actor)
         if not content:
             raise FieldError("file", name, "required", "请上传授权委托书（file）")
         if len(content) > limit:
@@ -232,15 +232,85 @@ def _check_nonce(c: Container, user_id: int, nonce: str) -> None:
         )
 
 
-def _subject_for(s: Session, who: VerifiedIdentity) -> SubjectRow:
+def subject_for(s: Session, who: VerifiedIdentity) -> SubjectRow | None:
+    """The subject an identity provider vouched for, if the platform holds it."""
     if who.kind == "organisation" and who.uscc:
-        row = s.scalar(select(SubjectRow).where(SubjectRow.uscc == who.uscc))
-    elif who.kind == "natural_person" and who.id_digest:
-        row = s.scalar(select(SubjectRow).where(SubjectRow.id_digest == who.id_digest))
-    else:
-        row = None
-    if row is None:
-        raise NotFound("平台尚无与该身份对应的信用主体档案", code="subject_not_found")
+        return s.scalar(select(SubjectRow).where(SubjectRow.uscc == who.uscc))
+    if who.kind == "natural_person" and who.id_digest:
+        return s.scalar(select(SubjectRow).where(SubjectRow.id_digest == who.id_digest))
+    return None
+
+
+def verify_assertion(
+    c: Container, user: UserRow, *, provider: str, id_token: str
+) -> tuple[str, VerifiedIdentity]:
+    """Check an identity provider's assertion for this account: (provider name, identity)."""
+    idp = c.identity_providers.get((provider or "").strip())
+    if idp is None:
+        known = "、".join(sorted(c.identity_providers)) or "无"
+        raise FieldError("provider", provider, "unknown_provider", f"可用的身份提供方：{known}")
+    who = idp.verify(
+        id_token, now=c.clock.now(), digest=lambda n: c.digester.digest("id-number", n)
+    )
+    _check_nonce(c, user.id, who.nonce)
+    minimum = c.settings.security.idp_min_assurance
+    if who.assurance < minimum:
+        raise FieldError(
+            "id_token",
+            f"acr={who.assurance}",
+            "assurance_too_low",
+            f"身份认证等级 {who.assurance} 低于要求的 {minimum}",
+        )
+    return idp.name, who
+
+
+def approve_idp_binding(
+    s: Session,
+    user: UserRow,
+    subj: SubjectRow,
+    *,
+    idp: str,
+    who: VerifiedIdentity,
+    actor: Principal,
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> SubjectBindingRow:
+    """Add the approved binding an identity provider vouched for (the caller commits)."""
+    role = Role(user.role)
+    _check_role_fits(role, subj)
+    _no_open_binding(s, user.id, subj.subject_id)
+    if role is Role.natural_person:
+        other = s.scalar(
+            select(SubjectBindingRow).where(
+                SubjectBindingRow.user_id == user.id, SubjectBindingRow.status == "approved"
+            )
+        )
+        if other is not None:
+            raise Conflict("自然人账号只能绑定本人一个主体", code="binding_exists")
+    row = SubjectBindingRow(
+        id=new_id("bd"),
+        user_id=user.id,
+        subject_id=subj.subject_id,
+        role=role.value,
+        method="idp",
+        status="approved",
+        idp=idp,
+        assurance=who.assurance,
+        requested_at=now,
+        decided_by=f"idp:{idp}",
+        decided_at=now,
+    )
+    s.add(row)
+    add_event(
+        s,
+        at=now,
+        action="binding.idp",
+        result="success",
+        actor=actor,
+        request=request,
+        object_id=row.id,
+        detail={"subject_id": subj.subject_id, "idp": idp, "assurance": who.assurance},
+    )
     return row
 
 
@@ -253,59 +323,15 @@ def bind_by_identity_provider(
     request: RequestInfo | None = None,
 ) -> dict[str, Any]:
     """Bind through an identity provider's assertion (approved at once when assured enough)."""
-    idp = c.identity_providers.get((provider or "").strip())
-    if idp is None:
-        known = "、".join(sorted(c.identity_providers)) or "无"
-        raise FieldError("provider", provider, "unknown_provider", f"可用的身份提供方：{known}")
-    now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
-        user = _account(s, actor)
-        who = idp.verify(id_token, now=now, digest=lambda n: c.digester.digest("id-number", n))
-        _check_nonce(c, user.id, who.nonce)
-        minimum = c.settings.security.idp_min_assurance
-        if who.assurance < minimum:
-            raise FieldError(
-                "id_token",
-                f"acr={who.assurance}",
-                "assurance_too_low",
-                f"身份认证等级 {who.assurance} 低于要求的 {minimum}",
-            )
-        role = Role(user.role)
-        subj = _subject_for(s, who)
-        _check_role_fits(role, subj)
-        _no_open_binding(s, user.id, subj.subject_id)
-        if role is Role.natural_person:
-            other = s.scalar(
-                select(SubjectBindingRow).where(
-                    SubjectBindingRow.user_id == user.id, SubjectBindingRow.status == "approved"
-                )
-            )
-            if other is not None:
-                raise Conflict("自然人账号只能绑定本人一个主体", code="binding_exists")
-        row = SubjectBindingRow(
-            id=new_id("bd"),
-            user_id=user.id,
-            subject_id=subj.subject_id,
-            role=role.value,
-            method="idp",
-            status="approved",
-            idp=idp.name,
-            assurance=who.assurance,
-            requested_at=now,
-            decided_by=f"idp:{idp.name}",
-            decided_at=now,
-        )
-        s.add(row)
-        add_event(
-            s,
-            at=now,
-            action="binding.idp",
-            result="success",
-            actor=actor,
-            request=request,
-            object_id=row.id,
-            detail={"subject_id": subj.subject_id, "idp": idp.name, "assurance": who.assurance},
+        user = account_of(s, actor)
+        idp, who = verify_assertion(c, user, provider=provider, id_token=id_token)
+        subj = subject_for(s, who)
+        if subj is None:
+            raise NotFound("平台尚无与该身份对应的信用主体档案", code="subject_not_found")
+        row = approve_idp_binding(
+            s, user, subj, idp=idp, who=who, actor=actor, now=c.clock.now(), request=request
         )
         uow.commit()
         return _view(row, subj, user.username)

@@ -50,6 +50,11 @@ class SecurityPolicy(BaseModel):
         description=f"purged after this; never below {AUDIT_RETENTION_FLOOR_DAYS} days",
     )
     letter_max_mb: int = Field(default=10, ge=1, le=100)
+    self_signup: bool = Field(
+        default=True,
+        description="自愿注册: anyone may open an enterprise-agent or natural-person account "
+        "(it acts for nobody until a verified binding)",
+    )
     idp_min_assurance: int = Field(
         default=2, ge=1, le=3, description="1 low, 2 substantial, 3 high (identity providers)"
     )

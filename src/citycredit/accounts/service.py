@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.audit import add_event
+from citycredit.accounts.audit import RequestInfo, add_event
 from citycredit.accounts.db import ApiTokenRow, DepartmentRow, UserRow
 from citycredit.accounts.model import ANONYMOUS, Permission, Principal, Role, require
-from citycredit.accounts.passwords import hash_password
+from citycredit.accounts.passwords import check_password, hash_password
 from citycredit.accounts.principals import principal_for_user
 from citycredit.bootstrap import Container
 from citycredit.db.uow import UnitOfWork
@@ -130,9 +131,7 @@ def add_user(
             "not_allowed",
             "管理员账号须用 citycredit accounts add-admin 创建（登记动态口令，不发令牌）",
         )
-    username = (username or "").strip()
-    if not username or len(username) > 64 or not username.isprintable() or " " in username:
-        raise FieldError("username", username, "invalid", "用户名为 1–64 个可打印字符，不含空格")
+    username = _valid_username(username)
     if role is Role.department_staff and not department:
         raise FieldError("department", "", "required", "部门用户必须绑定一个部门（--department）")
     if role.is_subject_side and department:
@@ -192,6 +191,82 @@ def add_user(
         )
         uow.commit()
         return issued
+
+
+def _valid_username(username: str | None) -> str:
+    username = (username or "").strip()
+    if not username or len(username) > 64 or not username.isprintable() or " " in username:
+        raise FieldError("username", username, "invalid", "用户名为 1–64 个可打印字符，不含空格")
+    return username
+
+
+# Roles anyone may open for themselves (自愿注册): they act for nobody until a verified binding.
+SIGN_UP_ROLES = (Role.enterprise_agent, Role.natural_person)
+
+
+def sign_up(
+    c: Container,
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    role: Role,
+    request: RequestInfo | None = None,
+) -> dict[str, Any]:
+    """Open a subject-side account with a password of one's own choosing (no token issued).
+
+    Allowed while ``security.self_signup`` is on, for the roles in ``SIGN_UP_ROLES``; the account
+    then binds a subject through an identity provider or an authorisation letter. Institutions
+    (banks, credit agencies) are opened by the security administrator after an agreement.
+    """
+    policy = c.settings.security
+    if not policy.self_signup:
+        raise PermissionDenied("本平台未开放自助注册，请到政务服务大厅办理", code="signup_closed")
+    if role not in SIGN_UP_ROLES:
+        allowed = "、".join(r.value for r in SIGN_UP_ROLES)
+        raise FieldError("role", role.value, "not_allowed", f"自助注册只能开设：{allowed}")
+    username = _valid_username(username)
+    display_name = (display_name or "").strip()[:100] or username
+    check_password(password, policy=policy, username=username)
+    now = c.clock.now()
+    with c.uow() as uow:
+        s = uow.session
+        if s.scalar(select(UserRow).where(UserRow.username == username)):
+            raise Conflict(f"用户名 {username} 已存在", code="user_exists")
+        user = UserRow(
+            username=username,
+            display_name=display_name,
+            role=role.value,
+            department_id=None,
+            password_hash=hash_password(password, policy),
+            password_changed_at=now,
+            must_change_password=False,
+            created_at=now,
+        )
+        s.add(user)
+        s.flush()
+        add_event(
+            s,
+            at=now,
+            action="account.sign_up",
+            result="success",
+            actor_label=f"{display_name}（{username}）",
+            actor_user_id=user.id,
+            actor_role=role.value,
+            request=request,
+            object_id=username,
+            detail={"role": role.value},
+        )
+        outbox.emit(
+            s,
+            event_type="user.added",
+            aggregate_type="user",
+            aggregate_id=str(user.id),
+            at=now,
+            payload={"username": username, "role": role.value, "self_signup": True},
+        )
+        uow.commit()
+    return {"username": username, "role": role.value, "display_name": display_name}
 
 
 def authenticate(c: Container, token: str | None) -> Principal:

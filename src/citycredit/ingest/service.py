@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, require
+from citycredit.accounts.model import Permission, Principal, require, require_subject_access
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
@@ -303,9 +303,16 @@ def _open_reject(
     return {"row": r.row_number, "status": r.status, "reasons": reasons, "raw": raw}
 
 
-def withdraw_record(c: Container, actor: Principal, record_id: str, reason: str) -> int:
-    """撤销: a tombstone version with a reason; the record leaves every public view."""
-    require(actor, Permission.withdraw_records)
+def withdraw_record(
+    c: Container, actor: Principal, record_id: str, reason: str, *, for_subject: bool = False
+) -> int:
+    """撤销: a tombstone version with a reason; the record leaves every public view.
+
+    ``for_subject``: the subject withdraws information it supplied itself (自主公示), through an
+    account bound to it or the service-hall window (see ``store_platform_record``).
+    """
+    if not for_subject:
+        require(actor, Permission.withdraw_records)
     reason = (reason or "").strip()
     if len(reason) < 2:
         raise FieldError("reason", reason, "required", "撤销必须说明理由（reason）")
@@ -315,7 +322,10 @@ def withdraw_record(c: Container, actor: Principal, record_id: str, reason: str)
         record = s.get(RecordRow, record_id)
         if record is None:
             raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
-        require(actor, Permission.withdraw_records, department_id=record.department_id)
+        if for_subject:
+            require_subject_access(actor, record.subject_id, office=True)
+        else:
+            require(actor, Permission.withdraw_records, department_id=record.department_id)
         if record.status == "withdrawn":
             raise Conflict(f"记录 {record_id} 已撤销", code="already_withdrawn")
         record.current_version += 1
@@ -438,16 +448,22 @@ def store_platform_record(
     item_code: str,
     subject_id: str,
     values: dict[str, str | None],
+    for_subject: bool = False,
 ) -> tuple[str, str]:
     """A record the platform itself produces (e.g. a breached credit commitment) for a subject.
 
     It goes through the same catalog parsing, publication rules, versioning, outbox event and
     ledger leaf as a department's file; no submission row is involved. Returns (outcome, id).
+    ``for_subject``: the subject itself supplies the information (自主公示) through an account
+    bound to it or the service-hall window; the department is the receiving unit.
     """
     from citycredit.ingest.intake import Intake
     from citycredit.subjects.db import SubjectRow
 
-    require(actor, Permission.submit_records, department_id=department_id)
+    if for_subject:
+        require_subject_access(actor, subject_id, office=True)
+    else:
+        require(actor, Permission.submit_records, department_id=department_id)
     item = c.catalog.item(item_code)
     with c.uow() as uow:
         s = uow.session

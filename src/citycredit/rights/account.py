@@ -15,7 +15,8 @@ from citycredit.bootstrap import Container
 from citycredit.kernel.disclosure import disclosures_for
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.service import lists_catalog
-from citycredit.rights import authorisations, objections, repairs
+from citycredit.rights import authorisations, disclosures, objections, repairs
+from citycredit.rights.db import VoluntaryRegistrationRow
 from citycredit.rights.repairs import repair_view
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import FieldError, PermissionDenied
@@ -73,8 +74,21 @@ def my_archive(c: Container, actor: Principal, subject_id: str | None = None) ->
                 .order_by(repairs.RepairRow.filed_on, repairs.RepairRow.id)
             )
         ]
+        reg = s.scalar(
+            select(VoluntaryRegistrationRow).where(VoluntaryRegistrationRow.subject_id == sid)
+        )
+        view["voluntary_registration"] = (
+            {
+                "status": reg.status,
+                "registered_at": reg.registered_at.isoformat(),
+                "profile": dict(reg.profile or {}),
+            }
+            if reg is not None
+            else None
+        )
     view["evaluation_detail"] = current_evaluation(c, actor, sid, view="own")
     view["authorisations"] = authorisations.list_authorisations(c, actor, sid)
+    view["self_disclosures"] = disclosures.list_disclosures(c, actor, subject_id=sid)
     return view
 
 

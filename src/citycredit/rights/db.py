@@ -187,3 +187,49 @@ Index(
     AuthorisationRow.subject_id,
     AuthorisationRow.status,
 )
+
+
+class VoluntaryRegistrationRow(Base):
+    """自愿注册: a subject registered itself on the platform through a verified account, with the
+    profile it chooses to show (organisations: public on the archive; persons: own view only)."""
+
+    __tablename__ = "voluntary_registrations"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.subject_id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), comment="the registering account")
+    binding_id: Mapped[str] = mapped_column(String(24), comment="the verified binding it made")
+    idp: Mapped[str] = mapped_column(String(40), comment="identity provider that vouched")
+    created_subject: Mapped[bool] = mapped_column(comment="the subject was new to the platform")
+    profile: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    status: Mapped[str] = mapped_column(String(12), comment="active | withdrawn")
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SelfDisclosureRow(Base):
+    """自主公示: one item of positive information a subject published about itself; the
+    information itself is the catalog record `record_id` (item self_disclosure)."""
+
+    __tablename__ = "self_disclosures"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, comment="= ZZ_BH")
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.subject_id"))
+    record_id: Mapped[str] = mapped_column(String(24), comment="the catalog record")
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(
+        String(12), comment="unverified | verified | withdrawn | rejected"
+    )
+    filed_by: Mapped[str] = mapped_column(String(100))
+    filed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+Index("ix_self_disclosures_subject", SelfDisclosureRow.subject_id, SelfDisclosureRow.status)
+Index("ix_self_disclosures_status", SelfDisclosureRow.status)

@@ -120,6 +120,7 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
             "as_of": today.isoformat(),
             "view": "public",
             "evaluation": archive_grade(s, subject, public=True),  # organisations only
+            "voluntary_registration": _registration(s, subject),  # organisations only
             "groups": groups,
             "total": sum(g["count"] for g in groups),
         }
@@ -197,9 +198,7 @@ def _authorised_view(
                 for rid, v in versions.items()
                 if authorisation_id is None  # institutions never see personal fields
             }
-        groups = _group(
-            c, records, versions, subject, public=False, today=today, personal=personal
-        )
+        groups = _group(c, records, versions, subject, public=False, today=today, personal=personal)
         _mark_objections(s, subject_id, groups)
         detail: dict[str, Any] = {"records": sum(g["count"] for g in groups)}
         if authorisation_id is not None:
@@ -229,8 +228,15 @@ def _authorised_view(
         }
 
 
+def _registration(s: Session, subject: SubjectRow) -> dict[str, Any] | None:
+    """自愿注册 profile (self-declared, marked as such) of an organisation, if registered."""
+    from citycredit.rights.registration import public_profile
+
+    return public_profile(s, subject)
+
+
 def _mark_objections(s: Session, subject_id: str, groups: list[dict[str, Any]]) -> None:
-    """"异议处理中" (and a recorded dispute or the subject's statement) on each disputed record."""
+    """ "异议处理中" (and a recorded dispute or the subject's statement) on each disputed record."""
     from citycredit.rights.objections import marks_for
 
     marks = marks_for(s, subject_id)

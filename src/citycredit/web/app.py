@@ -29,6 +29,7 @@ from citycredit.web import (
     pages,
     privacy_api,
     rights_api,
+    selfservice_api,
     sharing_api,
 )
 from citycredit.web.errors import install_error_handlers
@@ -79,6 +80,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.include_router(evaluation_api.router)
     app.include_router(exports_api.router)
     app.include_router(rights_api.router)
+    app.include_router(selfservice_api.router)  # sign-up, 自愿注册, 自主公示
     app.include_router(sharing_api.router)
     app.include_router(pages.router)
     app.include_router(ledger_pages.router)

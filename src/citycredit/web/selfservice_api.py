@@ -1,0 +1,174 @@
+"""HTTP API v1 for subjects' self-service: sign-up, voluntary registration (自愿注册) and
+self-disclosure of positive information (自主公示). Rules: `rights/registration.py`,
+`rights/disclosures.py`, `accounts.service.sign_up`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from citycredit.accounts.model import Role
+from citycredit.accounts.service import sign_up
+from citycredit.rights import account, disclosures, registration
+from citycredit.web.deps import ContainerDep, PrincipalDep, request_info
+
+router = APIRouter(prefix="/api/v1")
+
+
+class SignUpBody(BaseModel):
+    username: str
+    password: str
+    display_name: str = ""
+    role: Role = Field(description="enterprise_agent | natural_person")
+
+
+class RegistrationBody(BaseModel):
+    provider: str = Field(description="identity provider, e.g. e_license / shaanxi_gov")
+    id_token: str = Field(description="the provider's assertion, with the account's nonce")
+    profile: dict[str, Any] = {}
+
+
+class ProfileBody(BaseModel):
+    subject_id: str | None = None
+    profile: dict[str, Any]
+
+
+class SubjectRef(BaseModel):
+    subject_id: str | None = None
+
+
+class DisclosureBody(BaseModel):
+    subject_id: str | None = None
+    kind: str = Field(description="honour | certification | public_interest | performance | other")
+    title: str
+    obtained_on: date
+    issuer: str | None = None
+    valid_until: date | None = None
+    content: str | None = None
+    evidence: str | None = Field(default=None, description="证书编号、文号或核验方式")
+
+
+class NoteBody(BaseModel):
+    note: str = ""
+
+
+class ReasonBody(BaseModel):
+    reason: str = ""
+
+
+@router.post("/accounts/sign-up", status_code=201)
+def post_sign_up(body: SignUpBody, request: Request, c: ContainerDep) -> JSONResponse:
+    """自助注册: an enterprise-agent or natural-person account; it acts for nobody until bound."""
+    data = sign_up(
+        c,
+        username=body.username,
+        password=body.password,
+        display_name=body.display_name,
+        role=body.role,
+        request=request_info(request),
+    )
+    return JSONResponse(data, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/me/registration", status_code=201)
+def post_registration(
+    body: RegistrationBody, request: Request, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """自愿注册: an identity provider vouches; the account is bound and the profile published."""
+    return registration.register(
+        c,
+        actor,
+        provider=body.provider,
+        id_token=body.id_token,
+        profile=body.profile,
+        request=request_info(request),
+    )
+
+
+@router.get("/me/registration")
+def get_registration(
+    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+) -> dict[str, Any]:
+    """The bound subject's voluntary registration and profile."""
+    return registration.get_registration(c, actor, account.my_subject(actor, subject_id))
+
+
+@router.post("/me/registration/profile")
+def post_profile(body: ProfileBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """Replace the self-declared profile."""
+    sid = account.my_subject(actor, body.subject_id)
+    return registration.update_profile(c, actor, sid, body.profile)
+
+
+@router.post("/me/registration/withdraw")
+def post_registration_withdraw(
+    body: SubjectRef, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """撤回自愿注册: the profile leaves the public archive."""
+    return registration.withdraw(c, actor, account.my_subject(actor, body.subject_id))
+
+
+@router.post("/disclosures", status_code=201)
+def post_disclosure(body: DisclosureBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """自主公示: the bound subject (or the window, naming subject_id) publishes positive
+    information; it shows as 未核实 until the credit office has checked it."""
+    sid = body.subject_id if body.subject_id else account.my_subject(actor, None)
+    return disclosures.publish(
+        c,
+        actor,
+        subject_id=sid,
+        kind=body.kind,
+        title=body.title,
+        obtained_on=body.obtained_on,
+        issuer=body.issuer,
+        valid_until=body.valid_until,
+        content=body.content,
+        evidence=body.evidence,
+    )
+
+
+@router.get("/disclosures")
+def get_disclosures(
+    c: ContainerDep,
+    actor: PrincipalDep,
+    subject_id: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """The credit office's queue (e.g. ?status=unverified), or a bound subject's own list."""
+    if subject_id is None and actor.role.is_subject_side:
+        subject_id = account.my_subject(actor, None)
+    rows = disclosures.list_disclosures(c, actor, subject_id=subject_id, status=status)
+    return {"count": len(rows), "items": rows}
+
+
+@router.get("/disclosures/{disclosure_id}")
+def get_disclosure(disclosure_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    return disclosures.get_disclosure(c, actor, disclosure_id)
+
+
+@router.post("/disclosures/{disclosure_id}/withdraw")
+def post_disclosure_withdraw(
+    disclosure_id: str, c: ContainerDep, actor: PrincipalDep, body: ReasonBody | None = None
+) -> dict[str, Any]:
+    """The subject takes a disclosure down (the record is withdrawn); the reason is optional."""
+    return disclosures.withdraw(c, actor, disclosure_id, body.reason if body else None)
+
+
+@router.post("/disclosures/{disclosure_id}/verify")
+def post_disclosure_verify(
+    disclosure_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """信用办核实: the record now says 已核实."""
+    return disclosures.verify(c, actor, disclosure_id, body.note)
+
+
+@router.post("/disclosures/{disclosure_id}/reject")
+def post_disclosure_reject(
+    disclosure_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """经核实不实 (虚假立信): withdrawn with the reason; the subject is told."""
+    return disclosures.reject(c, actor, disclosure_id, body.reason)

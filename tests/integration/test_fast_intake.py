@@ -44,7 +44,7 @@ from citycredit.kernel.db import OutboxEventRow
 from citycredit.ledger.entries import REASON_FIELD, LedgerEntry, field_digest
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.privacy.db import PersonalIndexRow
-from citycredit.privacy.records import reject_aad, unresolved_aad, version_aad
+from citycredit.privacy.records import ledger_personal, reject_aad, unresolved_aad, version_aad
 from citycredit.settings import Settings
 from citycredit.subjects.db import SubjectAliasRow, SubjectRow
 from support import SAMR, department, id_number, uscc, write_csv
@@ -341,7 +341,11 @@ def snapshot(c: Container, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         versions: dict[tuple[str, int], dict[str, Any]] = {}
         for v in s.scalars(select(RecordVersionRow)):
             personal = codec.open(v.personal, aad=version_aad(v.record_id, v.version))
-            versions[(v.record_id, v.version)] = {**v.payload, **personal}
+            # what the leaf commits to: personal values as keyed digests (leaf version 2)
+            versions[(v.record_id, v.version)] = {
+                **v.payload,
+                **ledger_personal(codec, personal),
+            }
             out.setdefault("versions", []).append(
                 (
                     names.record[v.record_id],

@@ -27,9 +27,12 @@ from citycredit.ingest.service import ingest_submission, list_rejects
 from citycredit.ingest.unresolved import attach_unresolved, list_unresolved
 from citycredit.kernel.db import DisclosureRow
 from citycredit.kernel.deliveries import deliver_all
+from citycredit.ledger.db import LedgerLeafRow
+from citycredit.ledger.entries import LEAF_VERSION, field_digest
+from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.ledger.verify import verify_log
 from citycredit.privacy.keys import keyring_path
-from citycredit.privacy.records import version_aad
+from citycredit.privacy.records import ledger_personal, version_aad
 from citycredit.privacy.rotate import key_usage, rotate
 from citycredit.privacy.service import find_by_personal, reveal_personal
 from citycredit.shared.canonical import canonical_bytes
@@ -258,6 +261,45 @@ def test_a_database_dump_holds_no_clear_personal_value(loaded: Container) -> Non
     assert_no_clear_values(dump(c))
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["row-path", "fast-path"])
+def test_ledger_salts_in_a_dump_do_not_let_anyone_test_a_guessed_id_number(
+    container: Container, tmp_path: Path, fast: bool
+) -> None:
+    """A leaf commits to H(field_salt ‖ value) and the salt is in the database: over a raw ID
+    number that is a brute-force oracle for whoever holds a dump. Personal values enter the leaf
+    as keyed digests (key outside the database), so guessing the right number matches nothing."""
+    c = container
+    actor = department(c)
+    _, pen_path = files(tmp_path)
+    r = ingest_submission(c, actor, path=pen_path, item_code="penalty", fast=fast)
+    assert r.counts.new == 2
+    deliver_all(c)
+    with c.uow() as uow:
+        leaves = list(
+            uow.session.scalars(
+                select(LedgerLeafRow).where(LedgerLeafRow.entry_type == "record.version")
+            )
+        )
+    assert leaves
+    h = hash_suite(Suite(c.settings.ledger_suite))
+    oracle, keyed_hits = [], []
+    for leaf in leaves:
+        data = json.loads(leaf.data)
+        assert data["v"] == LEAF_VERSION
+        stored = set(data["fields"].values())
+        for code in ("CF_XDR_ZJHM", "CF_FR_ZJHM"):
+            for guess in IDS:
+                if field_digest(h, bytes(leaf.salt), code, guess) in stored:
+                    oracle.append((leaf.ref, code))
+                keyed = ledger_personal(c.personal_codec, {code: guess})[code]
+                if field_digest(h, bytes(leaf.salt), code, keyed) in stored:
+                    keyed_hits.append((leaf.ref, code))
+    assert oracle == [], f"salt + digest in the database reveal ID numbers: {oracle}"
+    # positive control: with the key (outside the database) the same search finds them
+    assert len(keyed_hits) >= 2, keyed_hits
+    assert verify_log(c).ok
+
+
 def test_authorised_view_masks_and_disclosure_needs_role_and_purpose(loaded: Container) -> None:
     c = loaded
     samr, tax = department_principal(c, SAMR), department_principal(c, TAX)
@@ -328,9 +370,7 @@ def test_quarantine_and_queue_work_for_the_authorised_staff(loaded: Container) -
     sub = _submission_of(c, record_of(c, PUBLIC_MARKER).id)
     rejects = {r["row"]: r for r in list_rejects(c, samr, sub)}
     assert rejects[3]["raw"]["CF_XDR_ZJHM"] == REJECTED_ID  # the department sees what it sent
-    assert {(x["field"], x["code"]) for x in rejects[3]["reasons"]} == {
-        ("CF_JDRQ", "invalid_date")
-    }
+    assert {(x["field"], x["code"]) for x in rejects[3]["reasons"]} == {("CF_JDRQ", "invalid_date")}
     assert "2026-02-30" in rejects[3]["reasons"][0]["message"]
     with c.uow() as uow:  # statistics still read (field, code) without a key
         stored = uow.session.scalar(select(RejectRow).where(RejectRow.row_number == 3))

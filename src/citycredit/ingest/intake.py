@@ -26,6 +26,7 @@ from citycredit.ledger.entries import record_version_entry
 from citycredit.privacy.index import write_index
 from citycredit.privacy.records import (
     content_digest,
+    ledger_personal,
     reject_aad,
     split_fields,
     unresolved_aad,
@@ -340,7 +341,7 @@ class Intake:
             subject_id=subject.subject_id,
             department_id=self.dept.id,
             record_key=record.record_key,
-            fields={**payload, **personal},
+            fields={**payload, **ledger_personal(self.c.personal_codec, personal)},
             at=self.now,
         )
         return {

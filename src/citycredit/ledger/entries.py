@@ -2,8 +2,10 @@
 
 A leaf's canonical bytes (docs/ledger.md) carry, for each field, only a salted digest
 H(field_salt || canonical(value)); the field salts derive from a random per-record salt kept in
-the database. So the leaf data can be published, hashes of personal values cannot be
-brute-forced, and a holder of a proof bundle can check exactly the fields disclosed to them.
+the database. So the leaf data can be published and a holder of a proof bundle can check exactly
+the fields disclosed to them. Since leaf version 2, a personal value enters the leaf as its keyed
+digest under a key kept outside the database (`privacy.records.ledger_personal`), so not even a
+database dump (salt + digest) lets anyone brute-force an ID number; callers pass it so.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from citycredit.ledger.suites import HashSuite, Suite, hash_suite
 from citycredit.shared.canonical import canonical_bytes, json_value
 
-LEAF_VERSION = 1
+LEAF_VERSION = 2  # 2: personal values committed as keyed digests (1: raw values)
 REASON_FIELD = "__reason__"  # the withdrawal reason, committed like a field
 
 

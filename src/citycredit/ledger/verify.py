@@ -21,14 +21,14 @@ from citycredit.ingest.db import RecordVersionRow
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
 from citycredit.kernel.jobs import Job
 from citycredit.ledger.db import LedgerAlarmRow, LedgerLeafRow, LedgerLogRow
-from citycredit.ledger.entries import REASON_FIELD, field_digest
+from citycredit.ledger.entries import LEAF_VERSION, REASON_FIELD, field_digest
 from citycredit.ledger.merkle import Appender, leaf_hash
 from citycredit.ledger.note import NoteError, open_note, parse_checkpoint
 from citycredit.ledger.signers import verifier_from_vkey
 from citycredit.ledger.store import latest_checkpoint
 from citycredit.ledger.suites import HashSuite, Suite, hash_suite
 from citycredit.privacy.access import Purpose, open_personal
-from citycredit.privacy.records import version_aad
+from citycredit.privacy.records import ledger_personal, version_aad
 from citycredit.shared.personal import PersonalDataError
 
 CHUNK = 5000
@@ -64,8 +64,11 @@ class VerifyReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _version_digests(c: Container, h: HashSuite, salt: bytes, v: Any) -> dict[str, str]:
-    """Field digests of a record version (a RecordVersionRow or a row of its columns)."""
+def _version_digests(
+    c: Container, h: HashSuite, salt: bytes, v: Any, leaf_version: int = LEAF_VERSION
+) -> dict[str, str]:
+    """Field digests of a record version (a RecordVersionRow or a row of its columns), as a
+    leaf of ``leaf_version`` commits to them (1: personal values raw; 2: keyed digests)."""
     personal = open_personal(
         c,
         SYSTEM,
@@ -73,6 +76,8 @@ def _version_digests(c: Container, h: HashSuite, salt: bytes, v: Any) -> dict[st
         aad=version_aad(v.record_id, v.version),
         purpose=Purpose.integrity,
     )
+    if leaf_version >= 2:
+        personal = ledger_personal(c.personal_codec, personal)
     fields = {**v.payload, **personal}
     out = {
         code: field_digest(h, salt, code, value)
@@ -119,7 +124,7 @@ def _check_versions(
             continue
         v = found
         try:
-            now = _version_digests(c, h, salt, v)
+            now = _version_digests(c, h, salt, v, int(data.get("v", 1)))
         except PersonalDataError:  # a sealed value edited or moved behind the platform's back
             report.changed.append(
                 {"ref": ref, "record_id": v.record_id, "version": v.version, "fields": ["personal"]}

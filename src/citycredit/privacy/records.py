@@ -60,6 +60,25 @@ def split_fields(
     return payload, personal
 
 
+LEDGER_LABEL = b"ledger"
+
+
+def ledger_personal(codec: PersonalCodec, personal: Mapping[str, Any]) -> dict[str, str]:
+    """Personal values as a ledger leaf commits to them (leaf version 2): the keyed digest of
+    each value's canonical bytes under the blind-index key, which is kept outside the database.
+
+    The leaf's field digest is H(field_salt ‖ canonical(value)) and the record salt is in the
+    database, so over a raw ID number (a few hundred million candidates) a dump would be enough
+    to brute-force it; over this keyed digest it is not. The ingest fast path computes the same
+    column-wise (`ingest.fast.merge`), verification recomputes it (`ledger.verify`).
+    """
+    return {
+        code: codec.keyed_digest(canonical_bytes(json_value(value)), label=LEDGER_LABEL)
+        for code, value in personal.items()
+        if value is not None
+    }
+
+
 def content_digest(
     codec: PersonalCodec, payload: Mapping[str, Any], personal: Mapping[str, Any]
 ) -> str:

@@ -342,9 +342,12 @@ class PersonalCodec:
         msg = f"{kind}\x00{normalise_for_index(kind, value)}".encode()
         return hmac.new(self.keyring.index_key, msg, self._index_hash).hexdigest()
 
-    def keyed_digest(self, data: bytes) -> str:
-        """Keyed digest of arbitrary bytes (content hashes over personal values)."""
-        return hmac.new(self.keyring.index_key, b"content\x00" + data, self._index_hash).hexdigest()
+    def keyed_digest(self, data: bytes, *, label: bytes = b"content") -> str:
+        """Keyed digest of arbitrary bytes under the index key and a label: content hashes over
+        personal values (``content``), personal values as ledger leaves commit to them
+        (``ledger``, `privacy.records.ledger_personal`)."""
+        msg = label + b"\x00" + data
+        return hmac.new(self.keyring.index_key, msg, self._index_hash).hexdigest()
 
 
 def _associated(kid: str, alg: str, fields: list[str], aad: str) -> bytes:

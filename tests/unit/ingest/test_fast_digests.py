@@ -20,9 +20,11 @@ from citycredit.ingest.fast.digests import Hasher, random_ids, random_salts
 from citycredit.ingest.fast.events import version_payloads
 from citycredit.ledger.entries import LedgerEntry, field_digest, record_version_entry
 from citycredit.ledger.suites import Suite, hash_suite
+from citycredit.privacy.records import ledger_personal
 from citycredit.shared.canonical import json_value
 from citycredit.shared.digest import Digester
 from citycredit.shared.idgen import new_id
+from citycredit.shared.personal import PersonalCodec, generate_keyring
 
 texts = st.text(alphabet=st.sampled_from(list('榆阳区ab12"\\\n\x00 ')), max_size=20)
 
@@ -106,19 +108,26 @@ def test_field_digests_are_ledger_field_digests(
         assert out["CF_C"][i] is None
 
 
-@pytest.mark.parametrize("suite", ["sha256-ed25519", "sm3-sm2"])
+@pytest.mark.parametrize(
+    ("suite", "cipher"),
+    [("sha256-ed25519", "aes-256-gcm"), ("sm3-sm2", "sm4-gcm"), ("sha256-ed25519", "sm4-gcm")],
+)
 def test_version_payloads_carry_the_leaf_of_record_version_entry(
-    hasher: Hasher, suite: str
+    hasher: Hasher, suite: str, cipher: str
 ) -> None:
     item = load_catalog(None).item("penalty")
     at = datetime(2026, 11, 25, 2, tzinfo=UTC)
+    codec = PersonalCodec(generate_keyring(cipher, now=at))
     values = {
         "CF_XDR_MC": '榆阳区"某"商贸有限公司',
         "CF_WSH": "榆市监罚〔2026〕1号",
         "CF_NR_FK": "20000.00",
         "CF_JDRQ": "2026-10-10",
         "CF_CFLB": "警告；罚款",
+        "CF_XDR_ZJHM": "610802198003041234",
     }
+    # Row 0 is about an organisation (no sealed value), row 1 about a person whose ID number
+    # is sealed: the leaf commits to the keyed digest of it, not to the number.
     frame = pl.DataFrame(
         {
             "record_id": ["rabc", "rdef"],
@@ -128,9 +137,16 @@ def test_version_payloads_carry_the_leaf_of_record_version_entry(
             "record_key": ["k1", "k2"],
             "content_hash": ["h1", "h2"],
             "salt": random_salts(2),
+            "personal": ["{}", '{"CF_XDR_ZJHM":"610802198003041234"}'],
             **{f"v:{spec.code}": [values.get(spec.code)] * 2 for spec in item.fields},
         },
         schema_overrides={f"v:{spec.code}": pl.String for spec in item.fields},
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("record_id") == "rabc")
+        .then(None)
+        .otherwise(pl.col("v:CF_XDR_ZJHM"))
+        .alias("v:CF_XDR_ZJHM")
     )
     out = version_payloads(
         hasher,
@@ -140,7 +156,11 @@ def test_version_payloads_carry_the_leaf_of_record_version_entry(
         at=at,
         submission_id="sub1",
         versions=frame,
+        codec=codec,
     ).to_list()
+    public = {k: json_value(v) for k, v in values.items() if k != "CF_XDR_ZJHM"}
+    keyed = ledger_personal(codec, {"CF_XDR_ZJHM": values["CF_XDR_ZJHM"]})
+    assert keyed["CF_XDR_ZJHM"] != values["CF_XDR_ZJHM"] and len(keyed["CF_XDR_ZJHM"]) == 64
     for i, text in enumerate(out):
         payload = json.loads(text)
         entry = LedgerEntry.from_payload(payload["ledger"])
@@ -153,7 +173,7 @@ def test_version_payloads_carry_the_leaf_of_record_version_entry(
             subject_id=frame["subject_id"][i],
             department_id=7,
             record_key=frame["record_key"][i],
-            fields={k: json_value(v) for k, v in values.items()},
+            fields=public if i == 0 else {**public, **keyed},
             at=at,
             salt=frame["salt"][i],
         )

@@ -22,7 +22,9 @@ from citycredit.ingest.fast.digests import Hasher
 from citycredit.ingest.fast.rules import val_col
 from citycredit.ingest.fast.textops import json_literal, json_object
 from citycredit.ledger.entries import LEAF_VERSION, record_version_entry
+from citycredit.privacy.records import LEDGER_LABEL, ledger_personal
 from citycredit.shared.canonical import json_value
+from citycredit.shared.personal import PersonalCodec
 
 __all__ = ["PayloadBuilder", "version_payloads"]
 
@@ -42,8 +44,9 @@ class PayloadBuilder:
         department_id: int,
         at: datetime,
         submission_id: str,
+        codec: PersonalCodec | None = None,
     ) -> None:
-        self.hasher, self.suite, self.item = hasher, suite, item
+        self.hasher, self.suite, self.item, self.codec = hasher, suite, item, codec
         self.department_id, self.at, self.submission_id = department_id, at, submission_id
         self.literals = [
             literal(spec, pl.col(val_col(spec.code))).alias(spec.code) for spec in item.fields
@@ -96,13 +99,23 @@ class PayloadBuilder:
         """The outbox payload (JSON text) of each version.
 
         ``versions`` carries record_id, version (int), kind, subject_id, record_key,
-        content_hash, salt (16 bytes) and the rendered ``v:<code>`` column of every field.
+        content_hash, salt (16 bytes), the rendered ``v:<code>`` column of every field and
+        ``personal`` (the JSON text of the version's sealed fields: the leaf commits to those
+        as keyed digests, `privacy.records.ledger_personal`; needs the codec).
         """
         if versions.is_empty():
             return pl.Series("payload", [], dtype=pl.String)
+        if self.codec is None and (versions["personal"] != "{}").any():
+            raise ValueError("personal values need the codec for their ledger commitment")
         if self.suite != SHA256_SUITE:
             return _python_payloads(
-                self.suite, self.item, self.department_id, self.at, self.submission_id, versions
+                self.suite,
+                self.item,
+                self.department_id,
+                self.at,
+                self.submission_id,
+                versions,
+                self.codec,
             )
         # In slices: a payload is ~2.4 kB and its leaf text, base64 and digests are built
         # beside it, so a whole batch at once would set the process's peak memory.
@@ -110,7 +123,7 @@ class PayloadBuilder:
         return pl.concat(parts)
 
     def _slice(self, versions: pl.DataFrame) -> pl.Series:
-        literals = versions.select(self.literals)
+        literals = self._keyed_personal(versions.select(self.literals), versions["personal"])
         digests = self.hasher.field_digests(versions["salt"], literals)
         fields = digests.select(self.fields.alias("_fields"))["_fields"]
         work = versions.select(
@@ -118,6 +131,35 @@ class PayloadBuilder:
         ).with_columns(fields)
         work = work.with_columns(self.data.alias("_data"))
         return work.select(self.payload.alias("payload"))["payload"]
+
+
+    def _keyed_personal(self, literals: pl.DataFrame, personal: pl.Series) -> pl.DataFrame:
+        """Literals of sealed fields replaced by the literal of their keyed digest."""
+        if self.codec is None:
+            return literals
+        for code in literals.columns:
+            sealed = personal.str.json_path_match(f"$.{code}").is_not_null()
+            if not sealed.any():
+                continue
+            keyed = ('"' + self._keyed(literals[code]) + '"').alias(code)
+            column = pl.select(pl.when(sealed).then(keyed).otherwise(literals[code])).to_series()
+            literals = literals.with_columns(column.alias(code))
+        return literals
+
+    def _keyed(self, canonical: pl.Series) -> pl.Series:
+        """`PersonalCodec.keyed_digest(…, label=b"ledger")` of each canonical literal."""
+        assert self.codec is not None
+        ring = self.codec.keyring
+        if ring.index_alg == "hmac-sha256":
+            return self.hasher.hmac(ring.index_key, LEDGER_LABEL + b"\x00", canonical)
+        codec = self.codec
+        return pl.Series(
+            [
+                None if t is None else codec.keyed_digest(t.encode(), label=LEDGER_LABEL)
+                for t in canonical
+            ],
+            dtype=pl.String,
+        )
 
 
 def version_payloads(
@@ -129,6 +171,7 @@ def version_payloads(
     at: datetime,
     submission_id: str,
     versions: pl.DataFrame,
+    codec: PersonalCodec | None = None,
 ) -> pl.Series:
     """The outbox payloads of versions (a one-off `PayloadBuilder`)."""
     builder = PayloadBuilder(
@@ -138,6 +181,7 @@ def version_payloads(
         department_id=department_id,
         at=at,
         submission_id=submission_id,
+        codec=codec,
     )
     return builder.payloads(versions)
 
@@ -149,6 +193,7 @@ def _python_payloads(
     at: datetime,
     submission_id: str,
     versions: pl.DataFrame,
+    codec: PersonalCodec | None,
 ) -> pl.Series:
     """Payloads built by `record_version_entry` itself (suites without a column-wise hash)."""
     out: list[str] = []
@@ -158,6 +203,11 @@ def _python_payloads(
             value = python_value(spec, row[val_col(spec.code)])
             if value is not None:
                 fields[spec.code] = json_value(value)
+        sealed = json.loads(row["personal"])
+        if sealed:
+            assert codec is not None
+            personal = {code: fields.pop(code) for code in sealed if code in fields}
+            fields.update(ledger_personal(codec, personal))
         entry = record_version_entry(
             suite,
             record_id=row["record_id"],

@@ -117,6 +117,7 @@ class RecordStage:
             department_id=department_id,
             at=now,
             submission_id=submission_id,
+            codec=c.personal_codec,
         )
 
     # -- per-row values -------------------------------------------------------------------------

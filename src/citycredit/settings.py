@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     max_upload_mb: int = 200
     # Files this large or larger take the vectorised intake (ingest/fast); None = never.
     intake_fast_min_bytes: int | None = 2_000_000
+    # Monthly whole-city evaluation (evaluation/scheduled.py): from this day of the month, with
+    # this engine; 0 turns the job off.
+    evaluation_batch_day: int = Field(default=1, ge=0, le=28)
+    evaluation_batch_engine: Literal["db", "duckdb", "spark"] = "duckdb"
     # Accounts, sessions, lockout, TOTP, audit retention (accounts.policy; JSON in the env).
     security: SecurityPolicy = Field(default_factory=SecurityPolicy)
     # 信用数据链 (ledger): the crypto suite is chosen when the log is created and never changes.

@@ -38,6 +38,7 @@ class JobResult:
 def registered_jobs() -> list[Job]:
     """Every sweep of the platform. Areas add theirs here (imported lazily: no import cycles)."""
     from citycredit.accounts.scheduled import JOBS as ACCOUNTS_JOBS
+    from citycredit.evaluation.scheduled import JOBS as EVALUATION_JOBS
     from citycredit.exports.scheduled import JOBS as EXPORT_JOBS
     from citycredit.ingest.scheduled import JOBS as INGEST_JOBS
     from citycredit.kernel.deliveries import JOBS as DELIVERY_JOBS
@@ -55,6 +56,7 @@ def registered_jobs() -> list[Job]:
         *RIGHTS_JOBS,
         *SHARING_JOBS,
         *EXPORT_JOBS,
+        *EVALUATION_JOBS,
     ]
 
 

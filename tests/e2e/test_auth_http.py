@@ -348,3 +348,48 @@ def test_an_expired_session_gets_401_once_then_browses_as_the_public(
     assert cl.get("/quality").status_code == 200
     ends = [e.detail["reason"] for e in trail(c) if e.action == "auth.session_end"]
     assert ends == ["idle"]
+
+
+def test_logins_and_sign_ups_are_rate_limited_per_client(
+    container: Container, clock: FixedClock
+) -> None:
+    """G29: over the limit a client gets 429 + Retry-After before anything is hashed or audited;
+    other clients are not affected; the next window lets the client in again."""
+    c = container
+    c.settings = c.settings.model_copy(
+        update={
+            "security": SecurityPolicy(
+                **FAST_HASHING, auth_rate_per_minute=3, signup_rate_per_hour=2
+            )
+        }
+    )
+    app = create_app(c, scheduler=False)
+    noisy, quiet = (
+        TestClient(app, client=("10.0.0.7", 40000)),
+        TestClient(app, client=("10.0.0.8", 40000)),
+    )
+    bad = {"username": "nobody", "password": "wrong-password-123"}
+    assert [noisy.post("/api/v1/auth/login", json=bad).status_code for _ in range(3)] == [401] * 3
+    with c.uow() as uow:
+        events = uow.session.scalar(select(func.count()).select_from(AuditEventRow))
+    over = noisy.post("/api/v1/auth/login", json=bad)
+    assert over.status_code == 429 and over.json()["error"] == "rate_limited"
+    assert 1 <= int(over.headers["retry-after"]) <= 60
+    assert noisy.post("/api/v1/auth/totp", json={"code": "123456"}).status_code == 429
+    with c.uow() as uow:  # refused before the audit trail: a flood writes nothing
+        assert uow.session.scalar(select(func.count()).select_from(AuditEventRow)) == events
+    assert quiet.post("/api/v1/auth/login", json=bad).status_code == 401
+    clock.advance(seconds=61)
+    assert noisy.post("/api/v1/auth/login", json=bad).status_code == 401
+    body = {"password": PASSWORD, "role": "enterprise_agent"}
+    made = [
+        noisy.post("/api/v1/accounts/sign-up", json={**body, "username": f"u{i}"}).status_code
+        for i in range(3)
+    ]
+    assert made == [201, 201, 429]
+    c.settings = c.settings.model_copy(
+        update={"security": SecurityPolicy(**FAST_HASHING, signup_rate_per_hour=0)}
+    )
+    assert (
+        noisy.post("/api/v1/accounts/sign-up", json={**body, "username": "u9"}).status_code == 201
+    )

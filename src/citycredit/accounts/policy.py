@@ -50,6 +50,12 @@ class SecurityPolicy(BaseModel):
         description=f"purged after this; never below {AUDIT_RETENTION_FLOOR_DAYS} days",
     )
     letter_max_mb: int = Field(default=10, ge=1, le=100)
+    auth_rate_per_minute: int = Field(
+        default=30, ge=0, description="login/TOTP/password requests per client and minute; 0 = off"
+    )
+    signup_rate_per_hour: int = Field(
+        default=10, ge=0, description="self-service sign-ups per client and hour; 0 = off"
+    )
     self_signup: bool = Field(
         default=True,
         description="自愿注册: anyone may open an enterprise-agent or natural-person account "

@@ -33,6 +33,7 @@ from citycredit.web import (
     sharing_api,
 )
 from citycredit.web.errors import install_error_handlers
+from citycredit.web.ratelimit import RateLimitMiddleware
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -72,6 +73,8 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     install_error_handlers(app)
     auth_api.install(app)  # login, sessions, bindings, account administration
     audit.install(app)  # operator audit trail: middleware + GET /api/v1/audit
+    # outermost: a flood of logins or sign-ups is refused before it writes audit rows
+    app.add_middleware(RateLimitMiddleware, container=container)
     app.include_router(api.router)
     app.include_router(ledger_api.router)
     app.include_router(lists_api.router)

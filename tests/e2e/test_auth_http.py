@@ -393,3 +393,12 @@ def test_logins_and_sign_ups_are_rate_limited_per_client(
     assert (
         noisy.post("/api/v1/accounts/sign-up", json={**body, "username": "u9"}).status_code == 201
     )
+
+
+def test_production_publishes_no_api_docs(container: Container) -> None:
+    dev = TestClient(create_app(container, scheduler=False))
+    assert [dev.get(p).status_code for p in ("/docs", "/redoc", "/openapi.json")] == [200] * 3
+    container.settings = container.settings.model_copy(update={"environment": "production"})
+    prod = TestClient(create_app(container, scheduler=False))
+    assert [prod.get(p).status_code for p in ("/docs", "/redoc", "/openapi.json")] == [404] * 3
+    assert prod.get("/healthz").status_code == 200

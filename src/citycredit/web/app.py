@@ -68,7 +68,17 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    app = FastAPI(title="citycredit 公共信用信息平台", version="0.1.0", lifespan=lifespan)
+    # The interactive API docs are for development and integration; a production server does
+    # not publish its whole API surface to every visitor (no debug endpoints, 等保 入侵防范).
+    docs = container.settings.environment != "production"
+    app = FastAPI(
+        title="citycredit 公共信用信息平台",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.container = container
     install_error_handlers(app)
     auth_api.install(app)  # login, sessions, bindings, account administration

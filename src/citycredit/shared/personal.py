@@ -285,7 +285,7 @@ class PersonalCodec:
         ).encode()
         plain += b" " * (-len(plain) % PAD_TO)
         nonce = secrets.token_bytes(NONCE_BYTES)
-        ad = _associated(key.kid, key.alg, fields, aad)
+        ad = associated_data(key.kid, key.alg, fields, aad)
         ct = _encrypt(key, nonce, plain, ad, self._aes.get(key.kid))
         return {
             "enc": ENVELOPE,
@@ -317,7 +317,9 @@ class PersonalCodec:
         try:
             fields = list(stored["fields"])
             nonce, ct = _unb64(stored["nonce"]), _unb64(stored["ct"])
-            plain = _decrypt(key, nonce, ct, _associated(kid, alg, fields, aad), self._aes.get(kid))
+            plain = _decrypt(
+                key, nonce, ct, associated_data(kid, alg, fields, aad), self._aes.get(kid)
+            )
             out = json.loads(plain)
         except (InvalidTag, KeyError, TypeError, ValueError) as e:
             raise PersonalDataError(
@@ -342,6 +344,15 @@ class PersonalCodec:
         msg = f"{kind}\x00{normalise_for_index(kind, value)}".encode()
         return hmac.new(self.keyring.index_key, msg, self._index_hash).hexdigest()
 
+    def aes_cipher(self, kid: str) -> AESGCM:
+        """The AES-GCM cipher of an AES data key (column-wise sealing in ingest/fast)."""
+        cipher = self._aes.get(kid)
+        if cipher is None:
+            raise PersonalDataError(
+                f"密钥 {kid} 不是 AES-256-GCM 数据密钥", code="personal_key_unknown"
+            )
+        return cipher
+
     def keyed_digest(self, data: bytes, *, label: bytes = b"content") -> str:
         """Keyed digest of arbitrary bytes under the index key and a label: content hashes over
         personal values (``content``), personal values as ledger leaves commit to them
@@ -350,7 +361,7 @@ class PersonalCodec:
         return hmac.new(self.keyring.index_key, msg, self._index_hash).hexdigest()
 
 
-def _associated(kid: str, alg: str, fields: list[str], aad: str) -> bytes:
+def associated_data(kid: str, alg: str, fields: list[str], aad: str) -> bytes:
     return json.dumps(
         {"enc": ENVELOPE, "kid": kid, "alg": alg, "fields": fields, "ctx": aad},
         sort_keys=True,
@@ -359,9 +370,7 @@ def _associated(kid: str, alg: str, fields: list[str], aad: str) -> bytes:
     ).encode()
 
 
-def _encrypt(
-    key: PersonalKey, nonce: bytes, plain: bytes, ad: bytes, aes: AESGCM | None
-) -> bytes:
+def _encrypt(key: PersonalKey, nonce: bytes, plain: bytes, ad: bytes, aes: AESGCM | None) -> bytes:
     if aes is not None:
         return aes.encrypt(nonce, plain, ad)
     # SM4-GCM (GB/T 32907 block cipher in NIST GCM mode): the AEAD classes have no SM4, the
@@ -371,9 +380,7 @@ def _encrypt(
     return enc.update(plain) + enc.finalize() + enc.tag
 
 
-def _decrypt(
-    key: PersonalKey, nonce: bytes, data: bytes, ad: bytes, aes: AESGCM | None
-) -> bytes:
+def _decrypt(key: PersonalKey, nonce: bytes, data: bytes, ad: bytes, aes: AESGCM | None) -> bytes:
     if aes is not None:
         return aes.decrypt(nonce, data, ad)
     if len(data) < TAG_BYTES:

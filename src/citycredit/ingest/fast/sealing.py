@@ -3,7 +3,7 @@
 The envelope, its associated data and its padding are the codec's (shared.personal); here the
 texts around the cipher are assembled column-wise and only ``AESGCM.encrypt`` runs per row
 (through ``map``, no interpreted loop). The associated-data layout is taken from the codec's
-own `_associated` by sealing a marker, so there is one definition of it.
+own `associated_data` by sealing a marker, so there is one definition of it.
 tests/unit/ingest/test_fast_sealing.py opens every envelope with `PersonalCodec.open`.
 Keys other than AES-256-GCM (SM4-GCM for 密评) fall back to `PersonalCodec.seal` per row.
 """
@@ -79,7 +79,7 @@ def seal_column(
     ]
     fields = pl.lit("[") + pl.concat_str(present, separator=",", ignore_nulls=True) + pl.lit("]")
     # The associated data exactly as the codec writes it, with the row's context and fields.
-    sample = personal_module._associated(key.kid, key.alg, [_FIELD], _CTX).decode()
+    sample = personal_module.associated_data(key.kid, key.alg, [_FIELD], _CTX).decode()
     before_ctx, _, rest = sample.partition(json.dumps(_CTX))
     between, _, after = rest.partition(json.dumps([_FIELD], ensure_ascii=False))
     size = pl.col("p").str.len_bytes()
@@ -97,7 +97,7 @@ def seal_column(
     nonces = pa.Array.from_buffers(
         pa.binary(NONCE_BYTES), n, [None, pa.py_buffer(secrets.token_bytes(NONCE_BYTES * n))]
     )
-    aes = codec._aes[key.kid]
+    aes = codec.aes_cipher(key.kid)
     plains = frame["plain"].cast(pl.Binary).to_list()
     ads = frame["ad"].cast(pl.Binary).to_list()
     cts = list(map(aes.encrypt, nonces.to_pylist(), plains, ads))

@@ -242,6 +242,15 @@ def test_a_person_registers_only_an_existing_archive_and_the_profile_stays_priva
         path=write_csv(tmp_path / "p.csv", PENALTY_COLUMNS_WITH_ID, [row]),
         item_code="penalty",
     )
+    with pytest.raises(FieldError) as contact:  # a person's phone is not kept in clear
+        registration.register(
+            c,
+            me,
+            provider="fake",
+            id_token=token_for(c, me, id_number=PERSON, name="王小明"),
+            profile={"introduction": "持证电工", "service_phone": "13912345678"},
+        )
+    assert (contact.value.field, contact.value.value) == ("profile.service_phone", "***")
     out = registration.register(
         c,
         me,

@@ -64,13 +64,26 @@ PROFILE_FIELDS: dict[str, tuple[int, str]] = {
 _PHONE = re.compile(r"^[0-9+\-() ]{5,30}$")
 
 
-def clean_profile(profile: dict[str, Any] | None) -> dict[str, str]:
-    """The profile as stored: known fields only, trimmed, within their limits."""
+# A person's (or 个体工商户's, 农户's) phone and address are personal data: they are kept sealed
+# where departments supply them, so a self-declared profile does not keep them in clear.
+CONTACT_FIELDS = frozenset({"service_phone", "service_address"})
+
+
+def clean_profile(profile: dict[str, Any] | None, *, organisation: bool = True) -> dict[str, str]:
+    """The profile as stored: known fields only, trimmed, within their limits; contact fields
+    only for organisations whose profile is public."""
     out: dict[str, str] = {}
     for key, value in (profile or {}).items():
         if key not in PROFILE_FIELDS:
             known = "、".join(PROFILE_FIELDS)
             raise FieldError(f"profile.{key}", str(value)[:40], "unknown_field", f"可填：{known}")
+        if key in CONTACT_FIELDS and not organisation and str(value or "").strip():
+            raise FieldError(
+                f"profile.{key}",
+                "***",
+                "personal_contact",
+                "自然人、农户和个体工商户的联系电话和地址属于个人信息，自愿注册信息中不保存",
+            )
         limit, label = PROFILE_FIELDS[key]
         text = str(value or "").strip()
         if not text:
@@ -125,7 +138,7 @@ def register(
     request: RequestInfo | None = None,
 ) -> dict[str, Any]:
     """自愿注册 with an identity provider's assertion; binds the account to the subject."""
-    cleaned = clean_profile(profile)
+    clean_profile(profile)  # field names and limits, before anything is verified
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
@@ -145,6 +158,7 @@ def register(
             registry = SubjectRegistry(s, c.digester, now=now, actor_label=actor.label)
             subject = registry.create(SubjectFacts(name=who.name, uscc=who.uscc), origin=ORIGIN)
             created = True
+        cleaned = clean_profile(profile, organisation=grade_is_public(subject.subject_type))
         row = s.scalar(
             select(VoluntaryRegistrationRow).where(
                 VoluntaryRegistrationRow.subject_id == subject.subject_id
@@ -214,11 +228,11 @@ def update_profile(
     c: Container, actor: Principal, subject_id: str, profile: dict[str, Any]
 ) -> dict[str, Any]:
     """Replace the self-declared profile of an active registration."""
-    cleaned = clean_profile(profile)
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
         row, subject = _load(s, actor, subject_id)
+        cleaned = clean_profile(profile, organisation=grade_is_public(subject.subject_type))
         if row.status != "active":
             raise Conflict("自愿注册已撤回，请重新注册", code="registration_withdrawn")
         row.profile, row.updated_at = cleaned, now

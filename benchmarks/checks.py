@@ -70,6 +70,18 @@ def request_rows(
     return checks, bare
 
 
+def _pool_line(url: str, data_dir: Path) -> str:
+    """The server's connection pool, as db.engine builds it (each worker has its own)."""
+    c = _bulk.make_container(url, data_dir)
+    try:
+        pool = c.engine.pool
+        size = getattr(pool, "size", lambda: "?")()
+        overflow = getattr(pool, "_max_overflow", "?")
+        return f"{size}+{overflow} overflow, pre_ping={pool._pre_ping}, recycle={pool._recycle}s"
+    finally:
+        c.dispose()
+
+
 def load() -> str:
     return f"{os.getloadavg()[0]:.2f}"
 
@@ -115,7 +127,8 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
     say(
         f"server uvicorn workers={args.workers} (scheduler off); {_server.wrk_version(wrk)}; "
         f"paced threads=connections={args.paced_threads}; closed threads={args.closed_threads} "
-        f"connections={args.connections}; requests cycle over {args.requests} subjects"
+        f"connections={args.connections}; requests cycle over {args.requests} subjects; "
+        f"database pool per worker: {_pool_line(url, data_dir)}; cores={os.cpu_count()}"
     )
     ok_checks = 0
     cpu: dict[str, tuple[float, float]] = {}

@@ -3,9 +3,10 @@
 A check answers, for one subject and one matter of the 事项清单: the current grade of the
 公共信用综合评价 (evaluation.views; none before the first evaluation), the active list
 memberships, every applicable measure with its legal basis, 信易批 eligibility with the rule
-that decided it, and pending objections or repairs (the rights issue is not built: empty, with
-a note). Each check is stored with its answer, logged in the disclosure log (purpose
-信用核查：<事项>) and emitted with a ledger leaf.
+that decided it, and pending objections or repairs (rights.pending). What it reads of the subject
+comes from one statement (checks.standing); the check is stored with its answer, logged in the
+disclosure log (purpose 信用核查：<事项>) and emitted with a ledger leaf, as plain INSERTs in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from citycredit.accounts.model import Permission, Principal, Role, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
-from citycredit.commitments.service import PERSON_TYPES, recent_breaches
-from citycredit.evaluation.views import current_grade
+from citycredit.checks.standing import subject_standing
+from citycredit.commitments.service import PERSON_TYPES
 from citycredit.kernel import outbox
-from citycredit.kernel.disclosure import record_disclosure
+from citycredit.kernel.db import DisclosureRow, OutboxEventRow
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists import (
     Facts,
@@ -39,8 +40,6 @@ from citycredit.lists import (
     credit_check,
     default_lists,
 )
-from citycredit.lists.service import subject_with_memberships
-from citycredit.rights.pending import pending_cases
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
 from citycredit.shared.idgen import new_id
@@ -143,6 +142,12 @@ def _membership_view(lists: ListCatalog, m: Membership) -> dict[str, Any]:
     }
 
 
+def _disclosed_items(lists: ListCatalog) -> list[str]:
+    """The catalog items a check discloses: every list type's item, commitments, the grade."""
+    items = {lt.catalog_item.item for lt in lists.list_types.values()}
+    return sorted(items | {"commitment", "evaluation"})
+
+
 def run_check(
     c: Container,
     actor: Principal,
@@ -163,14 +168,17 @@ def run_check(
         dept = _checking_department(s, actor, department, the_matter)
         if dept is not None:
             require(actor, Permission.read_authorised, department_id=dept.id)
-        subject, in_force = subject_with_memberships(s, subject_id, today)  # one statement
-        if subject is None:
+        # The subject, its memberships in force, recent breaches, grade and open objections /
+        # repairs in one statement (checks.standing; the areas' own functions define them).
+        standing = subject_standing(s, subject_id, today)
+        if standing is None:
             raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
-        memberships = tuple(in_force)
-        breaches = tuple(recent_breaches(s, subject_id, today))
-        evaluation = current_grade(s, subject_id)  # the current result (evaluation.views)
+        subject = standing.subject
+        memberships = standing.memberships
+        breaches = standing.breaches
+        evaluation = standing.grade  # as evaluation.views.current_grade
         grade = Grade(evaluation["grade"]) if evaluation is not None else None
-        pending = pending_cases(s, subject_id)  # 异议处理中 / 修复办理中 (rights)
+        pending = standing.pending  # as rights.pending.pending_cases (异议处理中 / 修复办理中)
         facts = Facts(
             today=today,
             grade=grade,
@@ -219,35 +227,45 @@ def run_check(
         }
         # A plain INSERT on the session's connection (same transaction): the stored check needs
         # no ORM identity, and the unit of work cost more than the statement per check.
-        s.connection().execute(
+        conn = s.connection()
+        conn.execute(
             insert(CreditCheckRow),
-            {
-                "id": check_id,
-                "subject_id": subject_id,
-                "matter": the_matter.code,
-                "department_id": dept.id if dept is not None else None,
-                "month": today.strftime("%Y-%m"),
-                "eligible": decision.eligible,
-                "lists_version": lists.version,
-                "result": result,
-                "checked_by": actor.label,
-                "user_id": actor.user_id,
-                "checked_at": now,
-            },
+            [
+                {
+                    "id": check_id,
+                    "subject_id": subject_id,
+                    "matter": the_matter.code,
+                    "department_id": dept.id if dept is not None else None,
+                    "month": today.strftime("%Y-%m"),
+                    "eligible": decision.eligible,
+                    "lists_version": lists.version,
+                    "result": result,
+                    "checked_by": actor.label,
+                    "user_id": actor.user_id,
+                    "checked_at": now,
+                }
+            ],
         )
-        items = {lt.catalog_item.item for lt in lists.list_types.values()} | {
-            "commitment",
-            "evaluation",
-        }
-        record_disclosure(
-            s,
-            actor=actor,
-            subject_id=subject_id,
-            items=sorted(items),
-            purpose=f"信用核查：{the_matter.name}",
-            channel=channel,
-            at=now,
-            detail={"check_id": check_id, "matter": the_matter.code},
+        # The disclosure-log row and the outbox event as plain INSERTs on the same connection
+        # and transaction (kernel.disclosure.record_disclosure and kernel.outbox.emit write the
+        # same rows through the ORM unit of work, which cost more than the statements): no
+        # flush, no RETURNING (the ids are not used).
+        conn.execute(
+            insert(DisclosureRow),
+            [
+                {
+                    "at": now,
+                    "actor_role": actor.role.value,
+                    "actor_label": actor.label,
+                    "user_id": actor.user_id,
+                    "department_id": actor.department_id,
+                    "subject_id": subject_id,
+                    "items": _disclosed_items(lists),
+                    "purpose": f"信用核查：{the_matter.name}",
+                    "channel": channel,
+                    "detail": {"check_id": check_id, "matter": the_matter.code},
+                }
+            ],
         )
         measure_codes = [m["code"] for m in result["measures"]]
         entry = workflow_entry(
@@ -264,23 +282,27 @@ def run_check(
             },
             at=now,
         )
-        # Written before the event: emit() takes the outbox lock (kernel.outbox, every writing
-        # transaction waits for it), so only the event and the commit happen while it is held.
-        s.flush()
-        outbox.emit(
-            s,
-            event_type="credit_check.made",
-            aggregate_type="credit_check",
-            aggregate_id=check_id,
-            subject_id=subject_id,
-            at=now,
-            payload={
-                "matter": the_matter.code,
-                "department_id": dept.id if dept is not None else None,
-                "eligible": decision.eligible,
-                "measures": measure_codes,
-                "ledger": entry.as_payload(),
-            },
+        # The event last: the outbox lock (kernel.outbox, every writing transaction waits for
+        # it) is then held for the event and the commit only.
+        outbox.serialise_outbox_writes(s)
+        conn.execute(
+            insert(OutboxEventRow),
+            [
+                {
+                    "event_type": "credit_check.made",
+                    "aggregate_type": "credit_check",
+                    "aggregate_id": check_id,
+                    "subject_id": subject_id,
+                    "payload": {
+                        "matter": the_matter.code,
+                        "department_id": dept.id if dept is not None else None,
+                        "eligible": decision.eligible,
+                        "measures": measure_codes,
+                        "ledger": entry.as_payload(),
+                    },
+                    "created_at": now,
+                }
+            ],
         )
         uow.commit()
         return result

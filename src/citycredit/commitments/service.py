@@ -58,6 +58,7 @@ __all__ = [
     "CommitmentKind",
     "CommitmentStatus",
     "Outcome",
+    "breach_window",
     "create_commitment",
     "list_commitments",
     "recent_breaches",
@@ -415,18 +416,28 @@ def recent_breaches(session: Session, subject_id: str, today: date) -> list[date
     Limited to the longest `breach_exclusion_months` of any matter; each matter's rule then
     applies its own window (lists.matching.eligibility).
     """
-    months = _longest_exclusion()
-    if not months:
+    window = breach_window(today)
+    if window is None:
         return []
-    since = add_months(today, -months)
+    since, until = window
     stmt = select(CommitmentRow.checked_on).where(
         CommitmentRow.subject_id == subject_id,
         CommitmentRow.status == CommitmentStatus.breached.value,
         CommitmentRow.checked_on.is_not(None),
-        CommitmentRow.checked_on <= today,
+        CommitmentRow.checked_on <= until,
         CommitmentRow.checked_on >= since,
     )
     return sorted(d for d in session.scalars(stmt) if d is not None)
+
+
+def breach_window(today: date) -> tuple[date, date] | None:
+    """(first, last day) in which a breach counts for `recent_breaches`; None: no matter
+    excludes breaches. Also read by the credit check's one-statement standing read
+    (checks.standing), so both use the same window."""
+    months = _longest_exclusion()
+    if not months:
+        return None
+    return add_months(today, -months), today
 
 
 @dataclass(frozen=True)

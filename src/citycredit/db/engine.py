@@ -26,7 +26,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping: it cost a round trip on every checkout (every unit of work). A connection
+    # the server dropped fails the one request that meets it; SQLAlchemy then invalidates the
+    # pool (every connection older than the failure is replaced on its next checkout), and
+    # pool_recycle retires connections before idle-timeouts on the way could cut them.
+    return create_engine(
+        url, echo=echo, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=10
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

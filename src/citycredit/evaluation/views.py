@@ -39,6 +39,7 @@ __all__ = [
     "current_evaluation",
     "current_grade",
     "grade_is_public",
+    "grade_view",
     "public_result",
 ]
 
@@ -75,6 +76,12 @@ def current_grade(s: Session, subject_id: str) -> dict[str, Any] | None:
     row = s.get(EvaluationCurrentRow, subject_id)
     if row is None:
         return None
+    return grade_view(row)
+
+
+def grade_view(row: Any) -> dict[str, Any]:
+    """What `current_grade` answers for one evaluation_current row (or a row with the same
+    attributes: grade, score, as_of, model_code, model_version — checks.standing)."""
     return {
         "grade": row.grade,
         "grade_label": GRADE_LABELS.get(row.grade, row.grade),

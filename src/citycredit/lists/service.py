@@ -134,6 +134,7 @@ _MODEL_COLUMNS = (
     "exit_code",
     "exit_reason",
 )
+MODEL_COLUMNS = _MODEL_COLUMNS  # also read by checks.standing (the check's one-statement read)
 
 
 @cache

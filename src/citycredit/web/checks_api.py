@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from citycredit.bootstrap import Container
 from citycredit.checks import service as checks
 from citycredit.commitments import service as commitments
 from citycredit.web.deps import ContainerDep, PrincipalDep
@@ -27,12 +30,25 @@ class FeedbackBody(BaseModel):
     reason: str = ""
 
 
-@router.post("/checks")
-def post_check(body: CheckBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
-    """信用核查 of a subject for a matter (logged in the disclosure log)."""
-    return checks.run_check(
-        c, actor, subject_id=body.subject_id, matter=body.matter, department=body.department
+@router.post("/checks", response_model=dict[str, Any])
+async def post_check(request: Request, body: CheckBody, actor: PrincipalDep) -> Response:
+    """信用核查 of a subject for a matter (logged in the disclosure log).
+
+    Called per approval, so it is kept lean: the check runs in one worker-thread hop (the
+    container is read from the app, not through a sync dependency with a hop of its own), and
+    its answer — plain JSON types already — is encoded once by JSONResponse, the same bytes
+    FastAPI would send, without validating it against the response model first.
+    """
+    c: Container = request.app.state.container
+    result = await run_in_threadpool(
+        checks.run_check,
+        c,
+        actor,
+        subject_id=body.subject_id,
+        matter=body.matter,
+        department=body.department,
     )
+    return JSONResponse(result)
 
 
 # Declared before /checks/{check_id} so "stats" is not taken for an id.

@@ -1,0 +1,242 @@
+"""The credit check's one-statement standing read answers what the areas' own functions answer
+(both databases): memberships in force (lists), recent breaches (commitments), the current
+grade (evaluation) and open objections and repairs (rights), each in the same order."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from citycredit.bootstrap import Container
+from citycredit.checks.service import run_check
+from citycredit.checks.standing import subject_standing
+from citycredit.commitments.db import CommitmentRow
+from citycredit.commitments.service import breach_window, recent_breaches
+from citycredit.evaluation.views import current_grade
+from citycredit.lists.db import MembershipRow
+from citycredit.lists.service import active_memberships, subject_with_memberships
+from citycredit.rights.db import ObjectionRow, RepairRow
+from citycredit.rights.pending import pending_cases
+from citycredit.subjects.db import SubjectRow
+from evaluation_support import COMPANY, TODAY, deliver, licence, subject_id
+from support import department
+
+pytestmark = pytest.mark.db
+
+AT = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+
+
+def _membership(sid: str, mid: str, status: str, minute: int, expires: date | None) -> Any:
+    at = AT + timedelta(minutes=minute)
+    return MembershipRow(
+        id=mid,
+        list_type="market_supervision_serious",
+        subject_id=sid,
+        origin="local",
+        status=status,
+        reasons="销售不合格食品，情节严重",
+        document_no="榆市监罚〔2026〕9号",
+        decision_no=None if status == "proposed" else f"榆市监严列〔2026〕{minute}号",
+        proposed_on=date(2026, 10, 1),
+        decided_on=None if status == "proposed" else date(2026, 10, 20),
+        published_on=date(2026, 10, 21) if status in ("published", "expired") else None,
+        expires_on=expires,
+        notice={},
+        objection_pending=minute % 2 == 0,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def _commitment(sid: str, cid: str, dept: int, status: str, checked: date | None) -> Any:
+    return CommitmentRow(
+        id=cid,
+        subject_id=sid,
+        kind="approval_substitute",
+        matter="food_business_licence",
+        text="本单位承诺所填报信息真实有效",
+        made_on=date(2022, 1, 1),
+        department_id=dept,
+        public=True,
+        status=status,
+        false_commitment=False,
+        checked_on=checked,
+        recorded_by="测试",
+        created_at=AT,
+        updated_at=AT,
+    )
+
+
+def _objection(sid: str, oid: str, status: str, filed: date) -> Any:
+    return ObjectionRow(
+        id=oid,
+        subject_id=sid,
+        target_type="record",
+        target_id=f"r-{oid}",
+        ground="inaccurate",
+        reasons="处罚金额有误",
+        evidence=[],
+        channel="online",
+        filed_by="测试",
+        status=status,
+        filed_on=filed,
+        accept_due=filed + timedelta(days=3),
+        created_at=AT,
+        updated_at=AT,
+    )
+
+
+def _repair(sid: str, rid: str, status: str, filed: date) -> Any:
+    return RepairRow(
+        id=rid,
+        subject_id=sid,
+        target_type="membership",
+        target_id=f"m-{rid}",
+        channel="window",
+        reasons="已整改",
+        commitment_text="本单位承诺今后依法经营",
+        materials=[],
+        eligibility={},
+        status=status,
+        filed_by="测试",
+        filed_on=filed,
+        accept_due=filed + timedelta(days=3),
+        created_at=AT,
+        updated_at=AT,
+    )
+
+
+def _areas(c: Container, sid: str, today: date) -> dict[str, Any]:
+    """What each area's own function answers."""
+    with c.uow() as uow:
+        s = uow.session
+        head, _ = subject_with_memberships(s, sid, today)
+        return {
+            "subject": head,
+            "memberships": tuple(active_memberships(s, sid, today)),
+            "breaches": tuple(recent_breaches(s, sid, today)),
+            "grade": current_grade(s, sid),
+            "pending": pending_cases(s, sid),
+        }
+
+
+def _combined(c: Container, sid: str, today: date) -> dict[str, Any]:
+    with c.uow() as uow:
+        found = subject_standing(uow.session, sid, today)
+    assert found is not None
+    return {
+        "subject": found.subject,
+        "memberships": found.memberships,
+        "breaches": found.breaches,
+        "grade": found.grade,
+        "pending": found.pending,
+    }
+
+
+def test_standing_agrees_with_each_area(container: Container, tmp_path: Path) -> None:
+    c = container
+    samr = department(c)
+    licence(c, tmp_path, COMPANY)
+    deliver(c)  # evaluated: grade B (605)
+    sid = subject_id(c, COMPANY)
+    window = breach_window(TODAY)
+    assert window is not None
+    since, _ = window
+    assert samr.department_id is not None
+    with c.uow() as uow:
+        s = uow.session
+        # memberships created out of id order; some in force, some not
+        s.add_all(
+            [
+                _membership(sid, "mstand00000000000003", "published", 30, None),
+                _membership(sid, "mstand00000000000001", "decided", 10, None),
+                _membership(sid, "mstand00000000000002", "proposed", 20, None),
+                _membership(sid, "mstand00000000000004", "expired", 40, TODAY),
+                _membership(sid, "mstand00000000000005", "published", 50, TODAY),  # ends today
+                _membership(sid, "mstand00000000000006", "published", 5, TODAY + timedelta(1)),
+                _membership(sid, "mstand00000000000007", "decided", 30, None),  # same minute
+            ]
+        )
+        d = samr.department_id
+        s.add_all(
+            [
+                _commitment(sid, "cstand00000000000001", d, "breached", TODAY - timedelta(10)),
+                _commitment(sid, "cstand00000000000002", d, "breached", since),  # first day in
+                _commitment(sid, "cstand00000000000003", d, "breached", since - timedelta(1)),
+                _commitment(sid, "cstand00000000000004", d, "breached", TODAY + timedelta(1)),
+                _commitment(sid, "cstand00000000000005", d, "fulfilled", TODAY - timedelta(5)),
+                _commitment(sid, "cstand00000000000006", d, "breached", None),
+                _commitment(sid, "cstand00000000000007", d, "breached", TODAY),
+            ]
+        )
+        s.add_all(
+            [
+                _objection(sid, "ostand00000000000003", "submitted", date(2026, 11, 20)),
+                _objection(sid, "ostand00000000000001", "accepted", date(2026, 11, 20)),
+                _objection(sid, "ostand00000000000002", "decided", date(2026, 11, 1)),
+                _objection(sid, "ostand00000000000004", "rejected", date(2026, 11, 2)),
+                _objection(sid, "ostand00000000000005", "submitted", date(2026, 11, 3)),
+                _repair(sid, "pstand00000000000002", "submitted", date(2026, 11, 21)),
+                _repair(sid, "pstand00000000000001", "accepted", date(2026, 11, 21)),
+                _repair(sid, "pstand00000000000003", "approved", date(2026, 11, 2)),
+                _repair(sid, "pstand00000000000004", "accepted", date(2026, 11, 4)),
+            ]
+        )
+        uow.commit()
+    areas = _areas(c, sid, TODAY)
+    assert _combined(c, sid, TODAY) == areas
+    # the data exercised every part (not an agreement between empty answers)
+    assert [m.decision_no for m in areas["memberships"]] == [
+        "榆市监严列〔2026〕5号",
+        "榆市监严列〔2026〕10号",
+        "榆市监严列〔2026〕30号",
+        "榆市监严列〔2026〕30号",
+    ]
+    assert areas["breaches"] == (since, TODAY - timedelta(10), TODAY)
+    assert areas["grade"] is not None and areas["grade"]["grade"] == "B"
+    assert [o["objection_id"] for o in areas["pending"]["objections"]] == [
+        "ostand00000000000005",
+        "ostand00000000000001",
+        "ostand00000000000003",
+    ]
+    assert [r["repair_id"] for r in areas["pending"]["repairs"]] == [
+        "pstand00000000000004",
+        "pstand00000000000001",
+        "pstand00000000000002",
+    ]
+    # on another day the windows move: both still agree
+    later = TODAY + timedelta(days=1)
+    assert _combined(c, sid, later) == _areas(c, sid, later)
+    # a check shows exactly that standing
+    result = run_check(c, samr, subject_id=sid, matter="food_business_licence")
+    assert result["pending"] == areas["pending"]
+    assert result["evaluation"] == areas["grade"]
+    assert result["commitment_breaches"] == [d.isoformat() for d in areas["breaches"]]
+    assert len(result["memberships"]) == 4
+
+
+def test_standing_of_a_bare_subject_and_of_no_subject(container: Container) -> None:
+    c = container
+    with c.uow() as uow:
+        uow.session.add(
+            SubjectRow(
+                subject_id="sstandbare0000000000",
+                subject_type="enterprise",
+                name="无记录企业",
+                name_norm="无记录企业",
+                origin="registration",
+                professions=[],
+                created_at=AT,
+                updated_at=AT,
+            )
+        )
+        uow.commit()
+    assert _combined(c, "sstandbare0000000000", TODAY) == _areas(c, "sstandbare0000000000", TODAY)
+    found = _combined(c, "sstandbare0000000000", TODAY)
+    assert found["grade"] is None and found["memberships"] == () and found["breaches"] == ()
+    assert found["pending"] == {"objections": [], "repairs": [], "tracked": True}
+    with c.uow() as uow:
+        assert subject_standing(uow.session, "s-no-such-subject", TODAY) is None

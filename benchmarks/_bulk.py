@@ -41,9 +41,10 @@ import random
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -988,8 +989,15 @@ def gen_chunk(
     rows_ci: np.ndarray,
     rows_r: np.ndarray,
     rng: np.random.Generator,
+    lean: bool = False,
 ) -> tuple[list[tuple[str, str, bytes]], ChunkCounts]:
-    """CSV of one chunk of clones (made by SubjectMaker) and everything they own."""
+    """CSV of one chunk of clones (made by SubjectMaker) and everything they own.
+
+    `lean` (benchmarks that read no personal field: evaluation): a cloned version keeps its
+    template's stored personal column and content hash verbatim instead of being re-sealed
+    under its own record id and re-hashed, and gets no blind-index rows. Row counts, payloads
+    and row widths are unchanged; only opening a clone's personal fields would fail.
+    """
     n = len(t_of)
     # commitments of the clones (new ids first: commitment records name them)
     cm_ci, cm_k = _expand(tp.cm_start[t_of], tp.cm_count[t_of])
@@ -1017,22 +1025,23 @@ def gen_chunk(
     vrow, v = _expand(tp.ver_start[r], tp.ver_count[r])
     vvals = _take_values({**vals, RID: rid}, vrow)
     payload = tp.payload.render(v, vvals)
-    personal = tp.personal.render(v, vvals)
     vi = pa.array(v)
-    stored, hashes, index = personal_store.store(
-        items=records.column("item_code").take(pa.array(vrow)).to_pylist(),
-        record_ids=vvals[RID].to_pylist(),
-        versions=[int(x) for x in tp.ver.column("version").take(vi).to_pylist()],
-        payloads=payload.to_pylist(),
-        personals=personal.to_pylist(),
-        rehash=tp.rehash[v],
-        old_hashes=tp.ver.column("content_hash").take(vi).to_pylist(),
-    )
-    versions = tp.ver.take(pa.array(v))
+    index: list[dict[str, Any]] = []
+    versions = tp.ver.take(vi)
     versions = _set(versions, "record_id", vvals[RID])
     versions = _set(versions, "payload", payload)
-    versions = _set(versions, "personal", stored)
-    versions = _set(versions, "content_hash", hashes)
+    if not lean:
+        stored, hashes, index = personal_store.store(
+            items=records.column("item_code").take(pa.array(vrow)).to_pylist(),
+            record_ids=vvals[RID].to_pylist(),
+            versions=[int(x) for x in tp.ver.column("version").take(vi).to_pylist()],
+            payloads=payload.to_pylist(),
+            personals=tp.personal.render(v, vvals).to_pylist(),
+            rehash=tp.rehash[v],
+            old_hashes=tp.ver.column("content_hash").take(vi).to_pylist(),
+        )
+        versions = _set(versions, "personal", stored)
+        versions = _set(versions, "content_hash", hashes)
     # commitments: their record is the clone's copy of the template commitment's record
     row_key = ci * len(tp.rec_owner) + r
     order = np.argsort(row_key)
@@ -1091,8 +1100,9 @@ def gen_chunk(
     return [p for p in parts if p is not None], counts
 
 
-# Worker processes (fork) read the plan from here; the main process COPYs what they return.
+# Worker processes (fork) read the plan from here.
 _PLAN: dict[str, Any] = {}
+_WORKER_PG: list[Any] = []  # a worker's own connection (one per forked process)
 
 
 def _gen_job(i: int) -> tuple[list[tuple[str, str, bytes]], ChunkCounts]:
@@ -1110,7 +1120,38 @@ def _gen_job(i: int) -> tuple[list[tuple[str, str, bytes]], ChunkCounts]:
         g["rows_ci"][a:b] - lo,
         g["rows_r"][a:b],
         np.random.default_rng([g["seed"], i]),
+        lean=g.get("lean", False),
     )
+
+
+def _gen_copy_job(i: int) -> tuple[int, ChunkCounts, float]:
+    """Generate chunk i and COPY it on this worker's own connection (one transaction).
+
+    Each worker generating and loading its own chunks keeps one PostgreSQL backend per
+    worker busy (the COPYs run in parallel) and sends no CSV through the pool's pipe.
+    """
+    import psycopg
+
+    if not _WORKER_PG:
+        conn = psycopg.connect(_PLAN["dsn"])
+        with conn.cursor() as cur:
+            cur.execute("SET synchronous_commit = off")
+        conn.commit()
+        _WORKER_PG.append(conn)
+    pg = _WORKER_PG[0]
+    parts, counts = _gen_job(i)
+    t0 = time.perf_counter()
+    for part in parts:
+        copy_csv(pg, part)
+    pg.commit()
+    return i, counts, time.perf_counter() - t0
+
+
+def _close_worker_pg(_: int) -> None:
+    """Close this worker's connection; the barrier makes every worker take exactly one."""
+    while _WORKER_PG:
+        _WORKER_PG.pop().close()
+    _PLAN["barrier"].wait(timeout=60)
 
 
 # --- 6. indexes and constraints around the load --------------------------------------------------
@@ -1136,9 +1177,56 @@ def _definitions(pg: Any) -> tuple[list[tuple[str, str, str]], list[tuple[str, s
     return cons, idx
 
 
+def _run_parallel(dsn: str, statements: list[str], connections: int) -> None:
+    """Run independent DDL statements on `connections` sessions, longest first (threads: the
+    work is on the server, each statement in its own autocommit transaction)."""
+    import psycopg
+
+    queue = list(statements)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SET maintenance_work_mem = '512MB'")
+            while True:
+                with lock:
+                    if not queue or errors:
+                        return
+                    sql = queue.pop(0)
+                try:
+                    conn.execute(sql)
+                except BaseException as exc:  # re-raised below
+                    with lock:
+                        errors.append(exc)
+                    return
+
+    threads = [threading.Thread(target=work) for _ in range(max(1, connections))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def _table_rows(pg: Any) -> dict[str, int]:
+    with pg.cursor() as cur:
+        cur.execute(
+            "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            (list(TABLES),),
+        )
+        return {name: int(n) for name, n in cur.fetchall()}
+
+
 @contextmanager
-def without_indexes(pg: Any) -> Iterator[None]:
-    """Drop FKs, unique constraints and plain indexes of TABLES; rebuild them afterwards."""
+def without_indexes(pg: Any, *, parallel: int = 1, dsn: str | None = None) -> Iterator[None]:
+    """Drop FKs, unique constraints and plain indexes of TABLES; rebuild them afterwards.
+
+    With `parallel` > 1 (and a `dsn`), the plain indexes and unique constraints are rebuilt on
+    that many sessions at once, biggest table first; then the foreign keys, one by one (a
+    foreign key needs its referenced unique index and locks both tables).
+    """
     cons, idx = _definitions(pg)
     with pg.cursor() as cur:
         for table, name, _ in sorted(cons, key=lambda x: "FOREIGN KEY" not in x[2]):
@@ -1147,11 +1235,23 @@ def without_indexes(pg: Any) -> Iterator[None]:
             cur.execute(f"DROP INDEX {name}")
     pg.commit()
     yield
+    uniques = [c for c in cons if "FOREIGN KEY" not in c[2]]
+    fks = [c for c in cons if "FOREIGN KEY" in c[2]]
+    if parallel > 1 and dsn is not None:
+        rows = _table_rows(pg)
+        on = re.compile(r" ON (?:ONLY )?(?:public\.)?(\w+) ")
+        # (table, statement); an index build and a unique constraint only lock their table.
+        work = [(m.group(1) if (m := on.search(d)) else "", d) for _, d in idx]
+        work += [(t, f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}') for t, n, d in uniques]
+        work.sort(key=lambda w: rows.get(w[0].rsplit(".", 1)[-1], 0), reverse=True)
+        _run_parallel(dsn, [sql for _, sql in work], parallel)
+        uniques = []
+        idx = []
     with pg.cursor() as cur:
         cur.execute("SET maintenance_work_mem = '512MB'")
         for _name, definition in idx:
             cur.execute(definition)
-        for table, name, definition in sorted(cons, key=lambda x: "FOREIGN KEY" in x[2]):
+        for table, name, definition in [*uniques, *fks]:
             cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
     pg.commit()
 
@@ -1176,9 +1276,14 @@ def build_city(
     seed: int = 20261126,
     templates: int = TEMPLATE_SUBJECTS,
     workers: int = 2,
+    lean: bool = False,
     progress: Callable[[str], None] = say,
 ) -> City:
-    """Migrate the database and load the city (see the module docstring)."""
+    """Migrate the database and load the city (see the module docstring).
+
+    `lean`: cloned versions keep their template's sealed personal fields (see gen_chunk);
+    for benchmarks that never read personal data.
+    """
     from citycredit.db.migrate import upgrade
 
     seconds: dict[str, float] = {}
@@ -1219,28 +1324,28 @@ def build_city(
             bounds=np.searchsorted(rows_ci, edges),
             m=m,
             seed=seed,
+            lean=lean,
+            dsn="postgresql://" + url.split("://", 1)[1],
         )
         t3 = time.perf_counter()
         raw = c.engine.raw_connection()
         try:
             pg = raw.driver_connection
-            with without_indexes(pg), multiprocessing.get_context("fork").Pool(workers) as pool:
-                # At most `workers` chunks generated ahead of the COPY (bounded memory).
-                pending = deque(
-                    pool.apply_async(_gen_job, (i,)) for i in range(min(workers, chunks))
-                )
-                for i in range(chunks):
-                    parts, got = pending.popleft().get()
-                    if i + workers < chunks:
-                        pending.append(pool.apply_async(_gen_job, (i + workers,)))
-                    for part in parts:
-                        copy_csv(pg, part)
-                    pg.commit()
-                    progress(
-                        f"  chunk {i + 1}/{chunks} subjects={got.subjects} records={got.records} "
-                        f"versions={got.versions} memberships={got.memberships} "
-                        f"t={time.perf_counter() - t3:.0f}s"
-                    )
+            with without_indexes(pg, parallel=workers, dsn=_PLAN["dsn"]):
+                # Each worker generates a chunk and COPYs it on its own connection; one chunk
+                # per worker in flight (bounded memory), `workers` COPYs in parallel.
+                ctx = multiprocessing.get_context("fork")
+                _PLAN["barrier"] = ctx.Barrier(workers)
+                with ctx.Pool(workers) as pool:
+                    jobs = pool.imap_unordered(_gen_copy_job, range(chunks))
+                    for done, (i, got, copy_s) in enumerate(jobs, 1):
+                        progress(
+                            f"  chunk {done}/{chunks} (#{i + 1}) subjects={got.subjects} "
+                            f"records={got.records} versions={got.versions} "
+                            f"memberships={got.memberships} copy={copy_s:.1f}s "
+                            f"t={time.perf_counter() - t3:.0f}s"
+                        )
+                    pool.map(_close_worker_pg, range(workers), chunksize=1)
                 seconds["copy"] = time.perf_counter() - t3
                 t5 = time.perf_counter()
             seconds["indexes"] = time.perf_counter() - t5

@@ -4,18 +4,25 @@ The query reads the fact view (`evaluation.facts`: fact_subjects, facts, fact_me
 makes ONE pass over a subject's facts: every records indicator is a conditional aggregate of
 one GROUP BY subject_id, every list indicator one of a second GROUP BY over memberships; both
 are joined to the subjects the model evaluates, then points, dimension caps, the score, the
-industry override and the hard rules are plain integer CASE arithmetic on that row:
+industry override and the hard rules are plain integer CASE arithmetic on that row. Before the
+GROUP BY, each fact's item code becomes a small integer (a join with a constant table of the
+model's items) and facts of subjects of other types are dropped, so each conditional aggregate
+starts with one integer comparison:
 
-    WITH agg AS (SELECT f.subject_id, COUNT(CASE WHEN f.item_code = 'penalty' AND
-                   f.severity IN ('serious') AND f.decision_date >= :since_1095 THEN 1 END)
+    WITH agg AS (SELECT f.subject_id, COUNT(CASE WHEN k.item_no = 7 AND
+                   f.severity = 'serious' AND f.decision_date >= :since_1095 THEN 1 END)
                    AS v_penalty_serious, … FROM facts AS f
-                 WHERE f.decision_date < :as_of AND f.item_code IN (…) GROUP BY f.subject_id),
+                 JOIN (SELECT 'abnormal_operation' AS item_code, 1 AS item_no UNION ALL …)
+                   AS k ON k.item_code = f.item_code
+                 JOIN fact_subjects AS t ON t.subject_id = f.subject_id
+                   AND t.subject_type = 'enterprise'
+                 WHERE f.decision_date < :as_of AND … GROUP BY f.subject_id),
          lst AS (… FROM fact_memberships AS m WHERE m.decided_on < :as_of AND … GROUP BY …),
          val AS (SELECT s.subject_id, s.subject_type, COALESCE(a.v_…, 0) AS v_…, <years> …
                  FROM fact_subjects AS s LEFT JOIN agg … LEFT JOIN lst … WHERE s.subject_type IN …),
          pts AS (SELECT *, CASE … END AS p_… FROM val),
-         dim AS (SELECT *, <clamp(Σ p)> AS d_… FROM pts),
-         sco AS (SELECT *, <clamp(base + Σ d)> AS score FROM dim),
+         dim AS (SELECT *, GREATEST(min, LEAST(max, Σ p)) AS d_… FROM pts),
+         sco AS (SELECT *, GREATEST(0, LEAST(1000, base + Σ d)) AS score FROM dim),
          rnk AS (SELECT *, <thresholds> AS score_rank, <hard rules> AS cap_rank FROM sco)
     SELECT subject_id, subject_type, v_…, p_…, score, <max(fused, cap)> AS grade_rank, …
 
@@ -65,6 +72,9 @@ DIALECTS: dict[str, tuple[str, str]] = {
     "spark": ("spark", ":"),
 }
 _CACHE: dict[tuple[str, str], CompiledModel] = {}
+# The same model object again (every re-evaluation): found without building repr(model).
+_BY_ID: dict[tuple[str, int], CompiledModel] = {}
+_PARAMS: dict[tuple[int, date], tuple[EvaluationModel, dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,14 @@ class CompiledModel:
     ctes: str  # the same query as a WITH-list body and final SELECT, for prefixing a view
 
     def params(self, as_of: date) -> dict[str, Any]:
-        return parameters(self.model, as_of)
+        """The bind values for as_of (a fresh dict; computed once per model and day)."""
+        key = (id(self.model), as_of)
+        cached = _PARAMS.get(key)
+        if cached is None or cached[0] is not self.model:  # the entry keeps the model alive
+            if len(_PARAMS) > 1024:
+                _PARAMS.clear()
+            cached = _PARAMS[key] = (self.model, parameters(self.model, as_of))
+        return dict(cached[1])
 
 
 def parameters(model: EvaluationModel, as_of: date) -> dict[str, Any]:
@@ -125,8 +142,16 @@ def _rank_case(column: str, scale: tuple[str, ...]) -> str:
     return f"CASE {column} {whens} END"
 
 
-def _record_condition(ind: Indicator) -> str:
-    parts = [_in("f.item_code", ind.items)]
+def _item_test(items: tuple[str, ...], numbers: dict[str, int]) -> str:
+    codes = sorted(numbers[i] for i in items)
+    if len(codes) == 1:
+        return f"k.item_no = {codes[0]}"
+    return f"k.item_no IN ({', '.join(str(c) for c in codes)})"
+
+
+def _record_condition(ind: Indicator, numbers: dict[str, int]) -> str:
+    # The item test first: an integer comparison that discards most rows for the others.
+    parts = [_item_test(ind.items, numbers)]
     if ind.severities:
         parts.append(_in("f.severity", ind.severities))
     if ind.values:
@@ -159,14 +184,16 @@ def _aggregate(ind: Indicator, cond: str) -> str:
     return f"MAX(CASE WHEN {cond} THEN {_rank_case('f.value', ind.scale)} END)"
 
 
-def _industry_aggregate(model: EvaluationModel, mode: FusionMode) -> str | None:
+def _industry_aggregate(
+    model: EvaluationModel, mode: FusionMode, numbers: dict[str, int]
+) -> str | None:
     fusion = model.fusion
     if fusion is None or not fusion.industries(mode):
         return None
     industries = fusion.industries(mode)
     index = " ".join(f"WHEN {_lit(i)} THEN {fusion.index(i)}" for i in industries)
     cond = (
-        f"{_in('f.item_code', (fusion.item,))} AND {_in('f.category', industries)}"
+        f"{_item_test((fusion.item,), numbers)} AND {_in('f.category', industries)}"
         " AND (f.publication_end IS NULL OR f.publication_end > :as_of)"
     )
     encoded = (
@@ -195,31 +222,55 @@ def _points(column: str, p: Points, scale: tuple[str, ...]) -> str:
 
 
 def _clamp(expr: str, low: int, high: int) -> str:
-    return f"CASE WHEN {expr} < {low} THEN {low} WHEN {expr} > {high} THEN {high} ELSE {expr} END"
+    # GREATEST/LEAST name the expression once (a CASE would repeat it three times, and the
+    # repetition multiplies through the nested CTEs once a planner inlines them). Every
+    # operand here is a non-NULL integer; sqlglot writes SQLite's scalar MAX/MIN.
+    return f"GREATEST({low}, LEAST({high}, {expr}))"
 
 
-def _extras(model: EvaluationModel) -> dict[str, str | None]:
+def _item_numbers(model: EvaluationModel) -> dict[str, int]:
+    """Item code → small integer, for every catalog item the records indicators read."""
+    items = {it for i in model.indicators if i.source is Source.records for it in i.items}
+    fusion = model.fusion
+    if fusion is not None and (
+        fusion.industries(FusionMode.override) or fusion.industries(FusionMode.reference)
+    ):
+        items.add(fusion.item)
+    return {item: n for n, item in enumerate(sorted(items), 1)}
+
+
+def _extras(model: EvaluationModel, numbers: dict[str, int]) -> dict[str, str | None]:
     """The encoded worst industry grade of override and of reference industries."""
     return {
-        "x_override": _industry_aggregate(model, FusionMode.override),
-        "x_reference": _industry_aggregate(model, FusionMode.reference),
+        "x_override": _industry_aggregate(model, FusionMode.override, numbers),
+        "x_reference": _industry_aggregate(model, FusionMode.reference, numbers),
     }
 
 
 def _agg_cte(model: EvaluationModel) -> str | None:
-    """ONE pass over facts: every records indicator is a conditional aggregate."""
+    """ONE pass over facts: every records indicator is a conditional aggregate.
+
+    Two joins before the GROUP BY keep the per-row work small: the item code is turned into a
+    small integer once per fact (a join with a constant table of the items the model reads,
+    which also drops every other item), and facts of subjects of other types are dropped (the
+    model's subjects only; `val` would discard their aggregates anyway).
+    """
+    numbers = _item_numbers(model)
     records = [i for i in model.indicators if i.source is Source.records]
-    aggs = [f"{_aggregate(i, _record_condition(i))} AS v_{i.code}" for i in records]
-    extras = {k: v for k, v in _extras(model).items() if v}
+    aggs = [f"{_aggregate(i, _record_condition(i, numbers))} AS v_{i.code}" for i in records]
+    extras = {k: v for k, v in _extras(model, numbers).items() if v}
     aggs += [f"{sql} AS {name}" for name, sql in extras.items()]
     if not aggs:
         return None
-    items = {it for i in records for it in i.items}
-    if extras and model.fusion is not None:
-        items.add(model.fusion.item)
+    items = " UNION ALL ".join(
+        f"SELECT {_lit(item)} AS item_code, {n} AS item_no" for item, n in numbers.items()
+    )
     return (
         f"agg AS (SELECT f.subject_id, {', '.join(aggs)} FROM facts AS f"
-        f" WHERE f.decision_date < :as_of AND {_in('f.item_code', tuple(sorted(items)))}"
+        f" JOIN ({items}) AS k ON k.item_code = f.item_code"
+        " JOIN fact_subjects AS t ON t.subject_id = f.subject_id"
+        f" AND {_in('t.subject_type', model.subject_types)}"
+        " WHERE f.decision_date < :as_of"
         " AND (f.repaired_on IS NULL OR f.repaired_on > :as_of)"
         " GROUP BY f.subject_id)"
     )
@@ -249,7 +300,7 @@ def _val_cte(model: EvaluationModel, has_agg: bool, has_lst: bool) -> str:
             cols.append(f"COALESCE(l.v_{i.code}, 0) AS v_{i.code}")
         else:
             cols.append(f"{_years(i)} AS v_{i.code}")
-    for name, sql in _extras(model).items():
+    for name, sql in _extras(model, _item_numbers(model)).items():
         cols.append(f"COALESCE(a.{name}, 0) AS {name}" if sql else f"0 AS {name}")
     joins = ""
     if has_agg:
@@ -301,7 +352,7 @@ def _final_select(model: EvaluationModel) -> str:
         for rank in range(len(GRADES), 0, -1)
     )
     fused_rank = f"CASE {fused} ELSE score_rank END"
-    grade = f"CASE WHEN cap_rank > {fused_rank} THEN cap_rank ELSE {fused_rank} END"
+    grade = f"GREATEST(cap_rank, {fused_rank})"
     cols = ["subject_id", "subject_type"]
     cols += [f"v_{i.code}" for i in model.indicators]
     cols += [f"p_{i.code}" for i in model.indicators]
@@ -322,8 +373,12 @@ def compile_model(model: EvaluationModel, dialect: str) -> CompiledModel:
     """The model's query for `dialect` (duckdb, postgresql, sqlite or spark), cached."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r} (use {', '.join(DIALECTS)})")
+    known = _BY_ID.get((dialect, id(model)))
+    if known is not None and known.model is model:  # the entry keeps `model` alive: id is safe
+        return known
     key = (dialect, repr(model))
     if key in _CACHE:
+        _BY_ID[(dialect, id(model))] = _CACHE[key]
         return _CACHE[key]
     target, prefix = DIALECTS[dialect]
     tree = sqlglot.parse_one(_generic_sql(model), read="duckdb")
@@ -335,5 +390,7 @@ def compile_model(model: EvaluationModel, dialect: str) -> CompiledModel:
     compiled = CompiledModel(model, dialect, sql, sql[len("WITH ") :])
     if len(_CACHE) > 256:
         _CACHE.clear()
+        _BY_ID.clear()
     _CACHE[key] = compiled
+    _BY_ID[(dialect, id(model))] = compiled
     return compiled

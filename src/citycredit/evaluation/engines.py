@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
-from citycredit.evaluation.compiler import compile_model, output_columns
+from citycredit.evaluation.compiler import CompiledModel, compile_model, output_columns
 from citycredit.evaluation.facts import fact_view_sql
 from citycredit.evaluation.model import EvaluationModel, ModelSet
 from citycredit.evaluation.result import SubjectResult
@@ -74,18 +75,37 @@ def _models_by_type(models: ModelSet) -> dict[str, EvaluationModel]:
     return {t: m for m in models.current() for t in m.subject_types}
 
 
-def _db_rows(
-    conn: Connection, model: EvaluationModel, subject_ids: Sequence[str], as_of: date
-) -> list[dict[str, Any]]:
-    dialect = conn.dialect.name
-    compiled = compile_model(model, dialect)
-    sql = f"WITH {_scoped_view(dialect)}, {compiled.ctes}"
-    params = compiled.params(as_of)
+_STATEMENTS: dict[int, tuple[CompiledModel, TextClause]] = {}
+
+
+def _db_statement(compiled: CompiledModel, as_of: date) -> TextClause:
+    """The model's statement on the platform database, built once per compiled model.
+
+    The same TextClause object (and so the same SQL text) on every call lets SQLAlchemy reuse
+    its compiled form, and psycopg prepare the statement on the server after a few executions
+    (the PostgreSQL planner then keeps a generic plan instead of planning the query per call).
+    """
+    known = _STATEMENTS.get(id(compiled))
+    if known is not None and known[0] is compiled:
+        return known[1]
+    sql = f"WITH {_scoped_view(compiled.dialect)}, {compiled.ctes}"
     # Dates bound with their SQL type (SQLite keeps ISO text), ids as an expanding IN list.
     stmt = text(sql).bindparams(
         bindparam("subject_ids", expanding=True),
-        *(bindparam(k, type_=Date()) for k in params),
+        *(bindparam(k, type_=Date()) for k in compiled.params(as_of)),
     )
+    if len(_STATEMENTS) > 64:
+        _STATEMENTS.clear()
+    _STATEMENTS[id(compiled)] = (compiled, stmt)
+    return stmt
+
+
+def _db_rows(
+    conn: Connection, model: EvaluationModel, subject_ids: Sequence[str], as_of: date
+) -> list[dict[str, Any]]:
+    compiled = compile_model(model, conn.dialect.name)
+    stmt = _db_statement(compiled, as_of)
+    params = compiled.params(as_of)
     params["subject_ids"] = list(subject_ids)
     return [dict(r._mapping) for r in conn.execute(stmt, params)]
 
@@ -203,25 +223,33 @@ def evaluate_duckdb(parquet_dir: Path, models: ModelSet, as_of: date) -> Iterato
 # --- Spark --------------------------------------------------------------------------------
 
 
-def spark_session(master: str = "local[2]", *, shuffle_partitions: int = 4) -> SparkSession:
+def spark_session(
+    master: str = "local[2]",
+    *,
+    shuffle_partitions: int = 4,
+    conf: dict[str, str] | None = None,
+) -> SparkSession:
     """A Spark session for evaluation (pyspark is the optional `spark` extra).
 
     Tests and laptops use local[2]; production passes the cluster URL (spark://…, yarn) and
-    more shuffle partitions. The UI is off (no port opened on the evaluation host).
+    more shuffle partitions. The UI is off (no port opened on the evaluation host). `conf`
+    adds settings (applied only when this call creates the session).
     """
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RuntimeError("Spark 引擎需要安装 pyspark（pip install 'citycredit[spark]'）") from exc
-    return (
+    builder = (
         SparkSession.builder.master(master)
         .appName("citycredit-evaluation")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .getOrCreate()
     )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def evaluate_spark(

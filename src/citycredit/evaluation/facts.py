@@ -165,4 +165,3 @@ def fact_view_sql(dialect: str, *, scoped: bool, kinds: Mapping[str, str] | None
         " AND m.decided_on IS NOT NULL" + scope.format(col="m.subject_id") + ")"
     )
     return f"{subjects}, {facts}, {memberships}"
-

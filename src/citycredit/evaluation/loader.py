@@ -399,4 +399,3 @@ def _fusion_indicators(fusion: IndustryFusion) -> list[Indicator]:
             )
         )
     return out
-

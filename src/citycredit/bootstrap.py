@@ -41,7 +41,10 @@ class Container:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.effective_database_url)
+        return make_engine(
+            self.settings.effective_database_url,
+            sqlite_synchronous=self.settings.sqlite_synchronous,
+        )
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

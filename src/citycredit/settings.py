@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = 200
     # Files this large or larger take the vectorised intake (ingest/fast); None = never.
     intake_fast_min_bytes: int | None = 2_000_000
+    # SQLite durability: FULL (default) survives power loss; NORMAL only process crashes (the
+    # test suite may choose it for speed; production refuses it, db/durability.py).
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # Monthly whole-city evaluation (evaluation/scheduled.py): from this day of the month, with
     # this engine; 0 turns the job off.
     evaluation_batch_day: int = Field(default=1, ge=0, le=28)

@@ -102,7 +102,8 @@ def db_upgrade() -> None:
 
 @db_app.command("check")
 def db_check() -> None:
-    """Fail if the models and the migrations disagree."""
+    """Fail if the models and the migrations disagree, or durability settings are missing."""
+    from citycredit.db import durability
     from citycredit.db.migrate import drift, upgrade
 
     c = _container()
@@ -113,6 +114,13 @@ def db_check() -> None:
             err.print(f"[red]差异：{d}[/red]")
         raise typer.Exit(1)
     console.print("模型与迁移一致")
+    findings = durability.check(c.engine)
+    for f in findings:
+        colour = "red" if f.level == durability.ERROR else "yellow"
+        err.print(f"[{colour}]持久性配置：{f.message()}[/{colour}]")
+    if any(f.level == durability.ERROR for f in findings):
+        raise typer.Exit(1)
+    console.print("持久性配置满足要求" + ("（有提醒）" if findings else ""))
 
 
 # -- accounts ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from citycredit.bootstrap import Container
+from citycredit.db import durability
 from citycredit.kernel.jobs import run_due
 from citycredit.web import (
     api,
@@ -56,6 +57,10 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # After uvicorn has configured logging: no ID or phone number reaches a log line.
         logfilter.install()
+        # G24: durability settings read back; a production server does not start without them.
+        durability.enforce(
+            container.engine, production=container.settings.environment == "production"
+        )
         task = None
         interval = container.settings.job_interval_seconds
         if scheduler and interval > 0:

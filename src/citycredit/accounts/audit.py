@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import AuditEventRow
@@ -52,8 +52,7 @@ def credential_of(actor: Principal | None) -> str | None:
     return None
 
 
-def add_event(
-    session: Session,
+def event_row(
     *,
     at: datetime,
     action: str,
@@ -67,11 +66,11 @@ def add_event(
     status_code: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEventRow:
-    """Add one audit event to the caller's transaction (it commits with the audited change)."""
+    """One audit event (not yet stored)."""
     if result not in RESULTS:
         raise ValueError(f"unknown audit result {result!r}")
     req = request or RequestInfo()
-    row = AuditEventRow(
+    return AuditEventRow(
         at=at,
         request_id=req.request_id,
         action=action[:120],
@@ -88,15 +87,27 @@ def add_event(
         source_ip=req.source_ip,
         detail=detail or {},
     )
+
+
+def add_event(session: Session, **kwargs: Any) -> AuditEventRow:
+    """Add one audit event to the caller's transaction (it commits with the audited change);
+    keyword arguments as `event_row`."""
+    row = event_row(**kwargs)
     session.add(row)
     return row
 
 
+_COLUMNS = tuple(col.key for col in AuditEventRow.__table__.columns if col.key != "id")
+
+
 def write_event(c: Container, **kwargs: Any) -> None:
-    """Record one event in its own transaction (raises if the audit store is unavailable)."""
-    with c.uow() as uow:
-        add_event(uow.session, at=c.clock.now(), **kwargs)
-        uow.commit()
+    """Record one event in its own transaction (raises if the audit store is unavailable).
+
+    One plain INSERT on a pooled connection, without an ORM unit of work: the HTTP middleware
+    calls this twice for every state-changing request."""
+    row = event_row(at=c.clock.now(), **kwargs)
+    with c.engine.begin() as conn:
+        conn.execute(insert(AuditEventRow), {k: getattr(row, k) for k in _COLUMNS})
 
 
 def _view(r: AuditEventRow) -> dict[str, Any]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citycredit.accounts import audit
 from citycredit.accounts.audit import RequestInfo
@@ -107,12 +106,23 @@ def _write_outcome(
     )
 
 
-class AuditMiddleware(BaseHTTPMiddleware):
-    """Records state-changing requests (fail closed) and refused requests."""
+class AuditMiddleware:
+    """Records state-changing requests (fail closed) and refused requests.
 
-    async def dispatch(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    Plain ASGI (not BaseHTTPMiddleware, which wraps every request and response in extra tasks
+    and streams): the response goes to the client as the handler produces it; its status is
+    taken from the ``http.response.start`` message, and the outcome is written after it — the
+    "started" event before the handler is what makes the trail fail closed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         c: Container = request.app.state.container
         request.state.request_id = uuid.uuid4().hex
         info = request_info(request)
@@ -136,12 +146,21 @@ class AuditMiddleware(BaseHTTPMiddleware):
                 )
             except Exception:
                 log.exception("audit trail unavailable: request refused")
-                return JSONResponse(
+                refused = JSONResponse(
                     {"error": "audit_unavailable", "message": "审计记录无法写入，操作未执行"},
                     status_code=503,
                 )
+                await refused(scope, receive, send)
+                return
+        started: dict[str, int] = {}
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started["status"] = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_status)
         except Exception:
             if recorded_here:
                 try:
@@ -149,7 +168,7 @@ class AuditMiddleware(BaseHTTPMiddleware):
                 except Exception:
                     log.exception("could not record the failed request in the audit trail")
             raise
-        status = response.status_code
+        status = started.get("status", 500)
         if recorded_here or (
             status in (401, 403) and not request.url.path.startswith(SELF_AUDITED_PREFIX)
         ):
@@ -157,7 +176,6 @@ class AuditMiddleware(BaseHTTPMiddleware):
                 await run_in_threadpool(_write_outcome, c, request, info, status)
             except Exception:  # the change is done; its "started" event is in the trail
                 log.exception("could not record the outcome in the audit trail")
-        return response
 
 
 def install(app: FastAPI) -> None:

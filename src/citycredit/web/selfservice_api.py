@@ -15,6 +15,7 @@ from citycredit.accounts.model import Role
 from citycredit.accounts.service import sign_up
 from citycredit.rights import account, disclosures, registration
 from citycredit.web.deps import ContainerDep, PrincipalDep, request_info
+from citycredit.web.rights_api import NoteBody, ReasonBody
 
 router = APIRouter(prefix="/api/v1")
 
@@ -50,14 +51,6 @@ class DisclosureBody(BaseModel):
     valid_until: date | None = None
     content: str | None = None
     evidence: str | None = Field(default=None, description="证书编号、文号或核验方式")
-
-
-class NoteBody(BaseModel):
-    note: str = ""
-
-
-class ReasonBody(BaseModel):
-    reason: str = ""
 
 
 @router.post("/accounts/sign-up", status_code=201)

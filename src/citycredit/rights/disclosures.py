@@ -69,6 +69,13 @@ STATUS_LABELS = {
 _OPEN = (UNVERIFIED, VERIFIED)
 
 
+def _bound_subject(actor: Principal) -> str:
+    """The subject a bound account acts for when it names none (`rights.account.my_subject`)."""
+    from citycredit.rights.account import my_subject  # account imports this module
+
+    return my_subject(actor, None)
+
+
 def _require_office(actor: Principal) -> None:
     if actor.role is not Role.credit_office_admin and not actor.console:
         raise PermissionDenied("只有信用办可以核实自主公示信息", code="forbidden")
@@ -123,7 +130,7 @@ def publish(
     c: Container,
     actor: Principal,
     *,
-    subject_id: str,
+    subject_id: str | None,
     kind: str,
     title: str,
     obtained_on: date | str | None,
@@ -132,7 +139,10 @@ def publish(
     content: str | None = None,
     evidence: str | None = None,
 ) -> dict[str, Any]:
-    """Publish one item of positive information (the subject's account or the window)."""
+    """Publish one item of positive information: the subject's account (its only bound subject
+    when ``subject_id`` is None) or the window naming the subject."""
+    if subject_id is None:
+        subject_id = _bound_subject(actor)
     require_subject_access(actor, subject_id, office=True)
     if kind not in KINDS:
         raise FieldError("kind", kind, "unknown_kind", f"可选：{'、'.join(KINDS)}")
@@ -362,7 +372,7 @@ def list_disclosures(
     office = actor.role is Role.credit_office_admin or actor.console
     if not office:
         if subject_id is None:
-            raise FieldError("subject_id", "", "required", "请指定 subject_id")
+            subject_id = _bound_subject(actor)
         require_subject_access(actor, subject_id)
     stmt = select(SelfDisclosureRow).order_by(SelfDisclosureRow.created_at, SelfDisclosureRow.id)
     if subject_id is not None:

@@ -109,11 +109,10 @@ def post_registration_withdraw(
 def post_disclosure(body: DisclosureBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
     """自主公示: the bound subject (or the window, naming subject_id) publishes positive
     information; it shows as 未核实 until the credit office has checked it."""
-    sid = body.subject_id if body.subject_id else account.my_subject(actor, None)
     return disclosures.publish(
         c,
         actor,
-        subject_id=sid,
+        subject_id=body.subject_id or None,
         kind=body.kind,
         title=body.title,
         obtained_on=body.obtained_on,
@@ -132,8 +131,6 @@ def get_disclosures(
     status: str | None = None,
 ) -> dict[str, Any]:
     """The credit office's queue (e.g. ?status=unverified), or a bound subject's own list."""
-    if subject_id is None and actor.role.is_subject_side:
-        subject_id = account.my_subject(actor, None)
     rows = disclosures.list_disclosures(c, actor, subject_id=subject_id, status=status)
     return {"count": len(rows), "items": rows}
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from citycredit.accounts.db import AuditEventRow
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.service import add_department, add_user
 from citycredit.bootstrap import Container
@@ -23,6 +24,8 @@ from citycredit.ledger import service as ledger
 from citycredit.ledger.db import LedgerLeafRow
 from citycredit.shared.clock import FixedClock
 from citycredit.subjects.db import SubjectRow
+from citycredit.web import audit as web_audit
+from citycredit.web import checks_api
 from citycredit.web.app import create_app
 from support import PENALTY_COLUMNS, SAMR, department, uscc, write_csv
 
@@ -223,6 +226,71 @@ def test_every_check_is_in_the_disclosure_log_and_the_ledger(world: dict[str, An
             select(LedgerLeafRow).where(LedgerLeafRow.ref == f"{res['check_id']}/made")
         )
         assert leaf is not None and leaf.entry_type == "credit_check.made"
+
+
+def audit_trail(c: Container, path: str) -> list[AuditEventRow]:
+    with c.uow() as uow:
+        return list(
+            uow.session.scalars(
+                select(AuditEventRow).where(AuditEventRow.path == path).order_by(AuditEventRow.id)
+            )
+        )
+
+
+def count_of(c: Container, model: Any) -> int:
+    with c.uow() as uow:
+        return int(uow.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_check_commits_with_its_audit_event_and_failures_are_recorded(
+    world: dict[str, Any],
+) -> None:
+    """The check's operator-audit event is inserted in the check's transaction (one event,
+    "success", the check id as its object); a refused or failed check is recorded by the
+    middleware and stores nothing."""
+    c: Container = world["c"]
+    res = check(world, "samr", "clean", "food_business_licence").json()
+    (event,) = audit_trail(c, "/api/v1/checks")
+    assert (event.action, event.result, event.status_code) == (
+        "http.POST /api/v1/checks",
+        "success",
+        200,
+    )
+    assert event.object_id == res["check_id"] and event.actor_role == "department_staff"
+    assert event.credential and event.credential.startswith("token:") and event.request_id
+    body = {"subject_id": "snope", "matter": "food_business_licence"}
+    missing = world["client"].post("/api/v1/checks", json=body, headers=h(world, "samr"))
+    assert missing.status_code == 404
+    assert check(world, None, "clean", "food_business_licence").status_code == 403
+    got = [(e.result, e.status_code, e.actor_role) for e in audit_trail(c, "/api/v1/checks")]
+    assert got == [
+        ("success", 200, "department_staff"),
+        ("failure", 404, "department_staff"),
+        ("denied", 403, "public"),
+    ]
+    assert count_of(c, CreditCheckRow) == 1
+
+
+def test_a_check_whose_audit_event_cannot_be_written_is_not_made(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: the audit insert fails inside the check's transaction, so the check, its
+    disclosure-log row and its outbox event are not stored either."""
+    c: Container = world["c"]
+    real = web_audit.transactional_event
+
+    def unwritable(request: Any, c_: Container) -> dict[str, Any]:
+        return {**real(request, c_), "action": None}  # NOT NULL: the INSERT fails
+
+    monkeypatch.setattr(checks_api, "transactional_event", unwritable)
+    before = (count_of(c, CreditCheckRow), count_of(c, DisclosureRow), count_of(c, OutboxEventRow))
+    cl = TestClient(create_app(c, scheduler=False), raise_server_exceptions=False)
+    body = {"subject_id": world["ids"]["clean"], "matter": "food_business_licence"}
+    r = cl.post("/api/v1/checks", json=body, headers=h(world, "samr"))
+    assert r.status_code == 500
+    after = (count_of(c, CreditCheckRow), count_of(c, DisclosureRow), count_of(c, OutboxEventRow))
+    assert after == before
+    assert [e.result for e in audit_trail(c, "/api/v1/checks")] == ["error"]
 
 
 def feedback(world: dict[str, Any], who: str, check_id: str, **body: Any) -> Any:

@@ -263,7 +263,13 @@ def test_membership_objection_upheld_exits_the_list(
     public = lists.public_list(c, ANONYMOUS, SAMR_LIST)["entries"]
     assert [e["objection_mark"] for e in public] == ["异议处理中"]
     with pytest.raises(FieldError):  # a list entry is not "corrected"
-        obj.decide(c, samr, obj.accept(c, clerk, v["id"])["id"], outcome="corrected", reason="已更正列入信息")
+        obj.decide(
+            c,
+            samr,
+            obj.accept(c, clerk, v["id"])["id"],
+            outcome="corrected",
+            reason="已更正列入信息",
+        )
     obj.decide(c, samr, v["id"], outcome="withdrawn", reason="经核查列入对象错误，异议成立")
     with c.uow() as uow:
         m = uow.session.get(MembershipRow, mid)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
-from citycredit.kernel.db import OutboxEventRow
+from citycredit.kernel.db import DisclosureRow, OutboxEventRow
 
 pytestmark = pytest.mark.db
 AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -80,3 +81,101 @@ def test_a_late_commit_is_never_skipped(container: Container) -> None:
             select(OutboxEventRow.aggregate_id, OutboxEventRow.id).order_by(OutboxEventRow.id)
         ).all()
     assert [a for a, _ in ids] == ["1", "2"]  # ids in commit order
+
+
+def _insert_with_event(session: object, n: int) -> None:
+    """A disclosure-log row and the event, through the one-statement hot path."""
+    outbox.insert_with_event(
+        session,  # type: ignore[arg-type]
+        [
+            (
+                DisclosureRow,
+                {
+                    "at": AT,
+                    "actor_role": "department_staff",
+                    "actor_label": "测试",
+                    "user_id": None,
+                    "department_id": None,
+                    "subject_id": f"s{n}",
+                    "items": ["penalty"],
+                    "purpose": "信用核查：测试",
+                    "channel": "api",
+                    "detail": {"n": n, "名": "值"},
+                },
+            )
+        ],
+        {
+            "event_type": "test.event",
+            "aggregate_type": "test",
+            "aggregate_id": str(n),
+            "subject_id": f"s{n}",
+            "payload": {"n": n, "ledger": {"k": [1, 2]}},
+            "created_at": AT,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("first_writer", "second_writer"),
+    [(_insert_with_event, _emit), (_emit, _insert_with_event)],
+    ids=["hot-path-first", "hot-path-second"],
+)
+def test_the_one_statement_hot_path_takes_the_same_outbox_lock(
+    container: Container, first_writer: Any, second_writer: Any
+) -> None:
+    """`insert_with_event` draws its event id under the outbox lock like `emit`: whichever
+    writes first, a second writer waits until it commits (PostgreSQL), and its rows and event
+    are stored with their values (both databases)."""
+    c = container
+    first = c.uow()
+    first.__enter__()
+    first_writer(first.session, 1)
+    first.session.flush()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with c.uow() as uow:
+                second_writer(uow.session, 2)
+                uow.session.flush()
+                uow.commit()
+            done.set()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    if c.engine.dialect.name == "sqlite":
+        first.commit()
+        first.__exit__(None, None, None)
+        second()
+    else:
+        t = threading.Thread(target=second)
+        t.start()
+        assert not done.wait(0.5)  # waits for the first writer's outbox lock
+        first.commit()
+        first.__exit__(None, None, None)
+        t.join(30)
+    assert done.is_set() and not errors
+    with c.uow() as uow:
+        events = uow.session.execute(
+            select(
+                OutboxEventRow.aggregate_id, OutboxEventRow.payload, OutboxEventRow.created_at
+            ).order_by(OutboxEventRow.id)
+        ).all()
+        logs = list(uow.session.scalars(select(DisclosureRow)))
+    assert [e[0] for e in events] == ["1", "2"]
+    hot = 0 if first_writer is _insert_with_event else 1
+    assert events[hot][1] == {"n": hot + 1, "ledger": {"k": [1, 2]}}
+    assert events[hot][2] == AT
+    (log,) = logs
+    assert log.subject_id == f"s{hot + 1}" and log.detail == {"n": hot + 1, "名": "值"}
+    assert log.items == ["penalty"] and log.at == AT
+
+
+def test_the_hot_path_refuses_rows_without_their_python_defaults(container: Container) -> None:
+    with container.uow() as uow, pytest.raises(ValueError, match="detail"):
+        outbox.insert_with_event(
+            uow.session,
+            [(DisclosureRow, {"at": AT, "actor_role": "x", "actor_label": "x", "purpose": "x"})],
+            {"event_type": "t", "aggregate_type": "t", "aggregate_id": "1", "created_at": AT},
+        )

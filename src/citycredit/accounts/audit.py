@@ -3,9 +3,11 @@
 Every login, second factor, logout and failure is recorded by the authentication service in the
 same transaction as its effect; every state-changing HTTP call is recorded by the web middleware
 (web/audit.py) before the handler runs ("started", fail closed) and after ("success", "denied",
-"failure", "error"); account, binding and purge actions record themselves. The application never
-updates or deletes a row; the database refuses UPDATE and any DELETE of rows younger than 180
-days (migration 0009), so only `purge_expired` removes anything, and it records that it did.
+"failure", "error") — or, for the few routes that take part (credit checks), by the handler in the
+same transaction as the change, with only failures recorded after; account, binding and purge
+actions record themselves. The application never updates or deletes a row; the database refuses
+UPDATE and any DELETE of rows younger than 180 days (migration 0009), so only `purge_expired`
+removes anything, and it records that it did.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, insert, select
+from sqlalchemy import Connection, CursorResult, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import AuditEventRow
@@ -100,14 +102,24 @@ def add_event(session: Session, **kwargs: Any) -> AuditEventRow:
 _COLUMNS = tuple(col.key for col in AuditEventRow.__table__.columns if col.key != "id")
 
 
+def event_values(row: AuditEventRow) -> dict[str, Any]:
+    """An event's column values, for a plain INSERT (no ORM unit of work)."""
+    return {k: getattr(row, k) for k in _COLUMNS}
+
+
+def insert_event(conn: Connection, values: dict[str, Any]) -> None:
+    """One plain INSERT of an event's values on the caller's connection and transaction."""
+    conn.execute(insert(AuditEventRow), values)
+
+
 def write_event(c: Container, **kwargs: Any) -> None:
     """Record one event in its own transaction (raises if the audit store is unavailable).
 
     One plain INSERT on a pooled connection, without an ORM unit of work: the HTTP middleware
-    calls this twice for every state-changing request."""
+    calls this twice for most state-changing requests."""
     row = event_row(at=c.clock.now(), **kwargs)
     with c.engine.begin() as conn:
-        conn.execute(insert(AuditEventRow), {k: getattr(row, k) for k in _COLUMNS})
+        insert_event(conn, event_values(row))
 
 
 def _view(r: AuditEventRow) -> dict[str, Any]:

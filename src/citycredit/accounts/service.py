@@ -289,15 +289,18 @@ def authenticate(c: Container, token: str | None) -> Principal:
                 raise PermissionDenied("账号已停用", code="user_disabled")
             if user.role != row.role:  # the account's role changed since the token was issued
                 raise PermissionDenied("令牌与账号角色不符，请重新申请令牌", code="invalid_token")
-            return principal_for_user(s, user, label=row.label, token_id=row.id)
-        return Principal(
-            role=Role(row.role),
-            label=row.label,
-            department_id=row.department_id,
-            department_name=dept.name if dept else None,
-            user_id=row.user_id,
-            token_id=row.id,
-        )
+            principal = principal_for_user(s, user, label=row.label, token_id=row.id)
+        else:
+            principal = Principal(
+                role=Role(row.role),
+                label=row.label,
+                department_id=row.department_id,
+                department_name=dept.name if dept else None,
+                user_id=row.user_id,
+                token_id=row.id,
+            )
+        uow.finish_read()  # every API request passes here: keep the connection's statements
+        return principal
 
 
 def department_principal(c: Container, name: str) -> Principal:

@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from citycredit.accounts.db import DepartmentRow
+from citycredit.accounts.db import AuditEventRow, DepartmentRow
 from citycredit.accounts.model import Permission, Principal, Role, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
 from citycredit.checks.standing import subject_standing
 from citycredit.commitments.service import PERSON_TYPES
+from citycredit.db.base import Base
 from citycredit.kernel import outbox
-from citycredit.kernel.db import DisclosureRow, OutboxEventRow
+from citycredit.kernel.db import DisclosureRow
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists import (
     Facts,
@@ -156,8 +157,13 @@ def run_check(
     matter: str,
     department: str | None = None,
     channel: str = "api",
+    audit_event: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """信用核查 of one subject for one matter; stored, logged in the disclosure log, emitted."""
+    """信用核查 of one subject for one matter; stored, logged in the disclosure log, emitted.
+
+    `audit_event`: the caller's operator-audit event (column values, accounts.audit), inserted
+    in the check's transaction with the check id as its object (web.audit.IN_TRANSACTION).
+    """
     require(actor, Permission.read_authorised)
     lists = default_lists()
     the_matter = _matter(lists, matter)
@@ -225,48 +231,6 @@ def run_check(
             "commitment_breaches": [d.isoformat() for d in breaches],
             "pending": pending,
         }
-        # A plain INSERT on the session's connection (same transaction): the stored check needs
-        # no ORM identity, and the unit of work cost more than the statement per check.
-        conn = s.connection()
-        conn.execute(
-            insert(CreditCheckRow),
-            [
-                {
-                    "id": check_id,
-                    "subject_id": subject_id,
-                    "matter": the_matter.code,
-                    "department_id": dept.id if dept is not None else None,
-                    "month": today.strftime("%Y-%m"),
-                    "eligible": decision.eligible,
-                    "lists_version": lists.version,
-                    "result": result,
-                    "checked_by": actor.label,
-                    "user_id": actor.user_id,
-                    "checked_at": now,
-                }
-            ],
-        )
-        # The disclosure-log row and the outbox event as plain INSERTs on the same connection
-        # and transaction (kernel.disclosure.record_disclosure and kernel.outbox.emit write the
-        # same rows through the ORM unit of work, which cost more than the statements): no
-        # flush, no RETURNING (the ids are not used).
-        conn.execute(
-            insert(DisclosureRow),
-            [
-                {
-                    "at": now,
-                    "actor_role": actor.role.value,
-                    "actor_label": actor.label,
-                    "user_id": actor.user_id,
-                    "department_id": actor.department_id,
-                    "subject_id": subject_id,
-                    "items": _disclosed_items(lists),
-                    "purpose": f"信用核查：{the_matter.name}",
-                    "channel": channel,
-                    "detail": {"check_id": check_id, "matter": the_matter.code},
-                }
-            ],
-        )
         measure_codes = [m["code"] for m in result["measures"]]
         entry = workflow_entry(
             c.settings.ledger_suite,
@@ -282,27 +246,63 @@ def run_check(
             },
             at=now,
         )
-        # The event last: the outbox lock (kernel.outbox, every writing transaction waits for
-        # it) is then held for the event and the commit only.
-        outbox.serialise_outbox_writes(s)
-        conn.execute(
-            insert(OutboxEventRow),
-            [
+        # The stored check, its disclosure-log row, the caller's audit event and the outbox event
+        # as plain rows in the same transaction (kernel.disclosure.record_disclosure and
+        # kernel.outbox.emit write the same rows through the ORM unit of work, which cost more
+        # than the statements): one statement on PostgreSQL, taking the outbox lock for the
+        # event (every writing transaction waits for it) only at the end.
+        rows: list[tuple[type[Base], dict[str, Any]]] = [
+            (
+                CreditCheckRow,
                 {
-                    "event_type": "credit_check.made",
-                    "aggregate_type": "credit_check",
-                    "aggregate_id": check_id,
+                    "id": check_id,
                     "subject_id": subject_id,
-                    "payload": {
-                        "matter": the_matter.code,
-                        "department_id": dept.id if dept is not None else None,
-                        "eligible": decision.eligible,
-                        "measures": measure_codes,
-                        "ledger": entry.as_payload(),
-                    },
-                    "created_at": now,
-                }
-            ],
+                    "matter": the_matter.code,
+                    "department_id": dept.id if dept is not None else None,
+                    "month": today.strftime("%Y-%m"),
+                    "eligible": decision.eligible,
+                    "lists_version": lists.version,
+                    "result": result,
+                    "checked_by": actor.label,
+                    "user_id": actor.user_id,
+                    "checked_at": now,
+                },
+            ),
+            (
+                DisclosureRow,
+                {
+                    "at": now,
+                    "actor_role": actor.role.value,
+                    "actor_label": actor.label,
+                    "user_id": actor.user_id,
+                    "department_id": actor.department_id,
+                    "subject_id": subject_id,
+                    "items": _disclosed_items(lists),
+                    "purpose": f"信用核查：{the_matter.name}",
+                    "channel": channel,
+                    "detail": {"check_id": check_id, "matter": the_matter.code},
+                },
+            ),
+        ]
+        if audit_event is not None:
+            rows.append((AuditEventRow, {**audit_event, "object_id": check_id}))
+        outbox.insert_with_event(
+            s,
+            rows,
+            {
+                "event_type": "credit_check.made",
+                "aggregate_type": "credit_check",
+                "aggregate_id": check_id,
+                "subject_id": subject_id,
+                "payload": {
+                    "matter": the_matter.code,
+                    "department_id": dept.id if dept is not None else None,
+                    "eligible": decision.eligible,
+                    "measures": measure_codes,
+                    "ledger": entry.as_payload(),
+                },
+                "created_at": now,
+            },
         )
         uow.commit()
         return result

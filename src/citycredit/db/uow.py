@@ -30,6 +30,18 @@ class UnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
 
+    def finish_read(self) -> None:
+        """End a unit of work that only read with COMMIT instead of leaving it to roll back.
+
+        For a transaction that wrote nothing both end the same, but on PostgreSQL psycopg
+        discards every prepared statement of the connection after a ROLLBACK: a hot read path
+        that rolls back makes each later statement on that pooled connection be parsed and
+        planned afresh (a credit check's standing read spent 0.5 ms of server CPU planning per
+        call). Hot read paths — every request's authentication, subject lookups, the public
+        archive — finish with this. Never call it after a write: it commits.
+        """
+        self.session.commit()
+
 
 @contextmanager
 def read_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:

@@ -6,17 +6,20 @@ Consumers (re-evaluation, notices, the ledger) read it in order through a cursor
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, TextClause, bindparam, insert, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from citycredit.db.base import Base
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
 
 
@@ -50,6 +53,73 @@ def serialise_outbox_writes(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK_KEY})
     session.info["outbox_locked_tx"] = session.get_transaction()
+
+
+def insert_with_event(
+    session: Session,
+    rows: Sequence[tuple[type[Base], dict[str, Any]]],
+    event: dict[str, Any],
+) -> None:
+    """Insert plain rows (mapped class, column values) and one outbox event (OutboxEventRow column
+    values) in the session's transaction, for hot paths that need no ORM identity.
+
+    PostgreSQL: one statement and one round trip — the rows as data-modifying CTEs and the event
+    selected from a MATERIALIZED CTE that takes the outbox lock, so the event's id is drawn under
+    the lock as `serialise_outbox_writes` would draw it. SQLite: one INSERT each, event last.
+    Every column with a Python-side default must be given (the one statement applies none).
+    """
+    for model, values in rows:
+        missing = [k for k in _python_defaults(model) if k not in values]
+        if missing:
+            raise ValueError(f"{model.__tablename__}: give {', '.join(missing)} (Python defaults)")
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        for model, values in rows:
+            conn.execute(insert(model), [values])
+        serialise_outbox_writes(session)
+        conn.execute(insert(OutboxEventRow), [event])
+        return
+    shape = (
+        *((cast(Table, model.__table__), tuple(values)) for model, values in rows),
+        (cast(Table, OutboxEventRow.__table__), tuple(event)),
+    )
+    stmt = _combined_insert(shape)
+    params: dict[str, Any] = {"outbox_lock": OUTBOX_LOCK_KEY}
+    for i, (_, values) in enumerate((*rows, (None, event))):
+        params.update({f"r{i}_{k}": v for k, v in values.items()})
+    conn.execute(stmt, params)
+    session.info["outbox_locked_tx"] = session.get_transaction()
+
+
+@functools.cache
+def _python_defaults(model: type[Base]) -> tuple[str, ...]:
+    return tuple(c.key for c in model.__table__.columns if c.default is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def _combined_insert(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> TextClause:
+    """The one PostgreSQL statement of `insert_with_event` for these tables and columns."""
+    binds = []
+
+    def columns(i: int, table: Table, keys: tuple[str, ...], cast: bool = False) -> tuple[str, str]:
+        cols = [table.columns[k] for k in keys]
+        for col in cols:
+            binds.append(bindparam(f"r{i}_{col.key}", type_=col.type))
+        if not cast:  # VALUES of an INSERT take the columns' types
+            return ", ".join(c.name for c in cols), ", ".join(f":r{i}_{c.key}" for c in cols)
+        # A SELECT list does not: say each parameter's type (text has no cast to jsonb).
+        dialect = postgresql.dialect()
+        typed = (f"CAST(:r{i}_{c.key} AS {c.type.compile(dialect=dialect)})" for c in cols)
+        return ", ".join(c.name for c in cols), ", ".join(typed)
+
+    parts = ["lk AS MATERIALIZED (SELECT pg_advisory_xact_lock(:outbox_lock))"]
+    for i, (table, keys) in enumerate(shape[:-1]):
+        names, values = columns(i, table, keys)
+        parts.append(f"r{i} AS (INSERT INTO {table.name} ({names}) VALUES ({values}))")
+    table, keys = shape[-1]
+    names, values = columns(len(shape) - 1, table, keys, cast=True)
+    sql = f"WITH {', '.join(parts)} INSERT INTO {table.name} ({names}) SELECT {values} FROM lk"
+    return text(sql).bindparams(*binds)
 
 
 def emit(

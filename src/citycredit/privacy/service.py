@@ -26,9 +26,7 @@ MAX_MATCHES = 500
 def _require_purpose(purpose: str) -> None:
     """A stated purpose comes before any value is opened (the log repeats this check)."""
     if len((purpose or "").strip()) < 2:
-        raise FieldError(
-            "purpose", purpose, "required", "查看个人信息必须说明查询目的（purpose）"
-        )
+        raise FieldError("purpose", purpose, "required", "查看个人信息必须说明查询目的（purpose）")
 
 
 def reveal_personal(

@@ -85,7 +85,9 @@ def get_subject(c: Container, actor: Principal, subject_id: str) -> dict[str, An
     require(actor, Permission.read_public)
     with c.uow() as uow:
         row = _subject(uow.session, subject_id)
-        return _subject_summary(row, public=True)
+        summary = _subject_summary(row, public=True)
+        uow.finish_read()
+        return summary
 
 
 def _subject(s: Session, subject_id: str) -> SubjectRow:
@@ -115,7 +117,7 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
         subject, records, versions = _public_records(s, subject_id, today)
         groups = _group(c, records, versions, subject, public=True, today=today)
         _mark_objections(s, subject_id, groups)
-        return {
+        view = {
             "subject": _subject_summary(subject, public=True),
             "as_of": today.isoformat(),
             "view": "public",
@@ -124,6 +126,8 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
             "groups": groups,
             "total": sum(g["count"] for g in groups),
         }
+        uow.finish_read()
+        return view
 
 
 def authorised_archive(

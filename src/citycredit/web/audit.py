@@ -5,7 +5,9 @@ handler runs — if that write fails the request is refused with 503 and nothing
 closed, 等保 CES1-15) — and its outcome after, with the actor, the route, the status and the
 source address. Refused reads (401/403) are recorded too. The /api/v1/auth/ routes record their
 own events (login, second factor, logout, failures) inside their transactions, so they are not
-recorded again here. Request and response bodies are never recorded (passwords, personal data).
+recorded again here; the IN_TRANSACTION routes (credit checks) hand their success event to the
+service, which inserts it with the change, and only their failures are recorded here. Request and
+response bodies are never recorded (passwords, personal data).
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from citycredit.web.deps import ContainerDep, PrincipalDep, request_info
 
 log = logging.getLogger(__name__)
 SELF_AUDITED_PREFIX = "/api/v1/auth/"
+# Routes whose handler hands its success event to the service, which inserts it in the same
+# transaction as the change (`transactional_event`): fail closed by construction — the event and
+# the change commit together or not at all — at one INSERT instead of two transactions of their
+# own. The middleware records only their failures (and a success the handler did not record).
+# Kept to hot paths: 信用核查 is called once per approval in the service halls.
+IN_TRANSACTION = frozenset({("POST", "/api/v1/checks")})
 
 router = APIRouter(prefix="/api/v1")
 
@@ -106,6 +114,29 @@ def _write_outcome(
     )
 
 
+def transactional_event(request: Request, c: Container) -> dict[str, Any]:
+    """The success event of an IN_TRANSACTION route, as column values for the service to insert
+    with its change (its object id is the service's to fill in). Call it in the handler after
+    authentication; mark the request with `recorded_in_transaction` once the change committed."""
+    template, object_id = _route_of(request)
+    actor: Principal | None = getattr(request.state, "principal", None)
+    row = audit.event_row(
+        at=c.clock.now(),
+        action=f"http.{request.method} {template}",
+        result="success",
+        actor=actor,
+        request=request_info(request),
+        object_id=object_id,
+        status_code=200,
+    )
+    return audit.event_values(row)
+
+
+def recorded_in_transaction(request: Request) -> None:
+    """The handler's change committed with its audit event: the middleware adds none."""
+    request.state.audit_recorded = True
+
+
 class AuditMiddleware:
     """Records state-changing requests (fail closed) and refused requests.
 
@@ -133,8 +164,9 @@ class AuditMiddleware:
             except Exception:
                 log.exception("could not record the security policy in the audit trail")
         unsafe = request.method not in SAFE_METHODS
+        in_transaction = (request.method, request.url.path) in IN_TRANSACTION
         recorded_here = unsafe and not request.url.path.startswith(SELF_AUDITED_PREFIX)
-        if recorded_here:
+        if recorded_here and not in_transaction:
             try:
                 await run_in_threadpool(
                     audit.write_event,
@@ -169,6 +201,8 @@ class AuditMiddleware:
                     log.exception("could not record the failed request in the audit trail")
             raise
         status = started.get("status", 500)
+        if in_transaction and status < 400 and getattr(request.state, "audit_recorded", False):
+            return  # its event committed with the change
         if recorded_here or (
             status in (401, 403) and not request.url.path.startswith(SELF_AUDITED_PREFIX)
         ):

@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from citycredit.bootstrap import Container
 from citycredit.checks import service as checks
 from citycredit.commitments import service as commitments
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.audit import recorded_in_transaction, transactional_event
+from citycredit.web.deps import ContainerDep, PrincipalDep, get_principal
 
 router = APIRouter(prefix="/api/v1")
 
@@ -30,24 +31,33 @@ class FeedbackBody(BaseModel):
     reason: str = ""
 
 
-@router.post("/checks", response_model=dict[str, Any])
-async def post_check(request: Request, body: CheckBody, actor: PrincipalDep) -> Response:
-    """信用核查 of a subject for a matter (logged in the disclosure log).
-
-    Called per approval, so it is kept lean: the check runs in one worker-thread hop (the
-    container is read from the app, not through a sync dependency with a hop of its own), and
-    its answer — plain JSON types already — is encoded once by JSONResponse, the same bytes
-    FastAPI would send, without validating it against the response model first.
-    """
+def _check(request: Request, body: CheckBody) -> dict[str, Any]:
+    """Authenticate, then run the check with its audit event — one worker-thread hop."""
     c: Container = request.app.state.container
-    result = await run_in_threadpool(
-        checks.run_check,
+    actor = get_principal(request, request.headers.get("authorization"))
+    return checks.run_check(
         c,
         actor,
         subject_id=body.subject_id,
         matter=body.matter,
         department=body.department,
+        audit_event=transactional_event(request, c),
     )
+
+
+@router.post("/checks", response_model=dict[str, Any])
+async def post_check(request: Request, body: CheckBody) -> Response:
+    """信用核查 of a subject for a matter (logged in the disclosure log).
+
+    Called per approval, so it is kept lean: authentication and the check run in one
+    worker-thread hop (the principal is resolved there by the same `get_principal` the other
+    routes depend on, instead of through a sync dependency with a hop of its own), its audit
+    event is inserted in the check's own transaction (web.audit.IN_TRANSACTION), and its
+    answer — plain JSON types already — is encoded once by JSONResponse, the same bytes
+    FastAPI would send, without validating it against the response model first.
+    """
+    result = await run_in_threadpool(_check, request, body)
+    recorded_in_transaction(request)
     return JSONResponse(result)
 
 

@@ -132,7 +132,6 @@ class PayloadBuilder:
         work = work.with_columns(self.data.alias("_data"))
         return work.select(self.payload.alias("payload"))["payload"]
 
-
     def _keyed_personal(self, literals: pl.DataFrame, personal: pl.Series) -> pl.DataFrame:
         """Literals of sealed fields replaced by the literal of their keyed digest."""
         if self.codec is None:

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.audit import RequestInfo, add_event
@@ -269,20 +269,36 @@ def sign_up(
     return {"username": username, "role": role.value, "display_name": display_name}
 
 
+# The token and its department in one statement of plain columns (no ORM identity): every API
+# request runs it.
+_TOKEN_LOOKUP = (
+    select(
+        ApiTokenRow.id,
+        ApiTokenRow.role,
+        ApiTokenRow.label,
+        ApiTokenRow.department_id,
+        ApiTokenRow.user_id,
+        ApiTokenRow.revoked_at,
+        DepartmentRow.name,
+    )
+    .outerjoin(DepartmentRow, DepartmentRow.id == ApiTokenRow.department_id)
+    .where(ApiTokenRow.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate(c: Container, token: str | None) -> Principal:
     """Turn a bearer token into a principal; no token means the anonymous public."""
     if not token:
         return ANONYMOUS
     with c.uow() as uow:
         s = uow.session
-        row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == _hash_token(c, token)))
+        row = s.execute(_TOKEN_LOOKUP, {"token_hash": _hash_token(c, token)}).first()
         if row is None or row.revoked_at is not None:
             raise PermissionDenied("令牌无效或已吊销", code="invalid_token")
         if Role(row.role).is_admin:  # administrators log in with password + TOTP only
             raise PermissionDenied(
                 "管理员不能使用令牌，请用口令和动态口令登录", code="invalid_token"
             )
-        dept = s.get(DepartmentRow, row.department_id) if row.department_id else None
         if row.user_id is not None:
             user = s.get(UserRow, row.user_id)
             if user is None or user.disabled:
@@ -295,8 +311,8 @@ def authenticate(c: Container, token: str | None) -> Principal:
                 role=Role(row.role),
                 label=row.label,
                 department_id=row.department_id,
-                department_name=dept.name if dept else None,
-                user_id=row.user_id,
+                department_name=row.name,
+                user_id=None,
                 token_id=row.id,
             )
         uow.finish_read()  # every API request passes here: keep the connection's statements

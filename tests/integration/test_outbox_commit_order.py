@@ -83,42 +83,50 @@ def test_a_late_commit_is_never_skipped(container: Container) -> None:
     assert [a for a, _ in ids] == ["1", "2"]  # ids in commit order
 
 
-def _insert_with_event(session: object, n: int) -> None:
-    """A disclosure-log row and the event, through the one-statement hot path."""
-    outbox.insert_with_event(
-        session,  # type: ignore[arg-type]
-        [
-            (
-                DisclosureRow,
-                {
-                    "at": AT,
-                    "actor_role": "department_staff",
-                    "actor_label": "测试",
-                    "user_id": None,
-                    "department_id": None,
-                    "subject_id": f"s{n}",
-                    "items": ["penalty"],
-                    "purpose": "信用核查：测试",
-                    "channel": "api",
-                    "detail": {"n": n, "名": "值"},
-                },
-            )
-        ],
-        {
-            "event_type": "test.event",
-            "aggregate_type": "test",
-            "aggregate_id": str(n),
-            "subject_id": f"s{n}",
-            "payload": {"n": n, "ledger": {"k": [1, 2]}},
-            "created_at": AT,
-        },
-    )
+def _rows_and_event(n: int) -> tuple[list[tuple[Any, dict[str, Any]]], dict[str, Any]]:
+    """A disclosure-log row and an event."""
+    rows: list[tuple[Any, dict[str, Any]]] = [
+        (
+            DisclosureRow,
+            {
+                "at": AT,
+                "actor_role": "department_staff",
+                "actor_label": "测试",
+                "user_id": None,
+                "department_id": None,
+                "subject_id": f"s{n}",
+                "items": ["penalty"],
+                "purpose": "信用核查：测试",
+                "channel": "api",
+                "detail": {"n": n, "名": "值"},
+            },
+        )
+    ]
+    event = {
+        "event_type": "test.event",
+        "aggregate_type": "test",
+        "aggregate_id": str(n),
+        "subject_id": f"s{n}",
+        "payload": {"n": n, "ledger": {"k": [1, 2]}},
+        "created_at": AT,
+    }
+    return rows, event
+
+
+def _insert_with_event(session: Any, n: int) -> None:
+    """The rows and the event through the one-statement hot path."""
+    outbox.insert_with_event(session, *_rows_and_event(n))
+
+
+def _commit_with_event(session: Any, n: int) -> None:
+    """The same, committed with them (one round trip on PostgreSQL)."""
+    outbox.commit_with_event(session, *_rows_and_event(n))
 
 
 @pytest.mark.parametrize(
     ("first_writer", "second_writer"),
-    [(_insert_with_event, _emit), (_emit, _insert_with_event)],
-    ids=["hot-path-first", "hot-path-second"],
+    [(_insert_with_event, _emit), (_emit, _insert_with_event), (_emit, _commit_with_event)],
+    ids=["hot-path-first", "hot-path-second", "committing-hot-path-second"],
 )
 def test_the_one_statement_hot_path_takes_the_same_outbox_lock(
     container: Container, first_writer: Any, second_writer: Any
@@ -179,3 +187,18 @@ def test_the_hot_path_refuses_rows_without_their_python_defaults(container: Cont
             [(DisclosureRow, {"at": AT, "actor_role": "x", "actor_label": "x", "purpose": "x"})],
             {"event_type": "t", "aggregate_type": "t", "aggregate_id": "1", "created_at": AT},
         )
+
+
+def test_commit_with_event_commits_the_unit_of_work(container: Container) -> None:
+    """Before the unit of work's own commit, another connection already sees the rows and the
+    event; the unit of work's commit after it is a no-op."""
+    c = container
+    with c.uow() as uow:
+        _commit_with_event(uow.session, 7)
+        with c.engine.connect() as other:
+            seen = other.execute(select(OutboxEventRow.aggregate_id)).scalars().all()
+            logs = other.execute(select(DisclosureRow.subject_id)).scalars().all()
+        assert seen == ["7"] and logs == ["s7"]
+        uow.commit()
+    with c.uow() as uow:
+        assert uow.session.scalars(select(OutboxEventRow.aggregate_id)).all() == ["7"]

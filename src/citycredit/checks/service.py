@@ -249,8 +249,9 @@ def run_check(
         # The stored check, its disclosure-log row, the caller's audit event and the outbox event
         # as plain rows in the same transaction (kernel.disclosure.record_disclosure and
         # kernel.outbox.emit write the same rows through the ORM unit of work, which cost more
-        # than the statements): one statement on PostgreSQL, taking the outbox lock for the
-        # event (every writing transaction waits for it) only at the end.
+        # than the statements), committed with them: on PostgreSQL one statement and its
+        # COMMIT in one round trip, so the outbox lock it takes (every writing transaction waits
+        # for it) is held for no longer than the server needs.
         rows: list[tuple[type[Base], dict[str, Any]]] = [
             (
                 CreditCheckRow,
@@ -286,7 +287,7 @@ def run_check(
         ]
         if audit_event is not None:
             rows.append((AuditEventRow, {**audit_event, "object_id": check_id}))
-        outbox.insert_with_event(
+        outbox.commit_with_event(
             s,
             rows,
             {
@@ -304,7 +305,6 @@ def run_check(
                 "created_at": now,
             },
         )
-        uow.commit()
         return result
 
 

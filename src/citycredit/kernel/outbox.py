@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, bindparam, insert, select, text
+from sqlalchemy import Dialect, Table, TextClause, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -68,10 +68,7 @@ def insert_with_event(
     the lock as `serialise_outbox_writes` would draw it. SQLite: one INSERT each, event last.
     Every column with a Python-side default must be given (the one statement applies none).
     """
-    for model, values in rows:
-        missing = [k for k in _python_defaults(model) if k not in values]
-        if missing:
-            raise ValueError(f"{model.__tablename__}: give {', '.join(missing)} (Python defaults)")
+    _require_defaults(rows)
     conn = session.connection()
     if conn.dialect.name != "postgresql":
         for model, values in rows:
@@ -79,16 +76,80 @@ def insert_with_event(
         serialise_outbox_writes(session)
         conn.execute(insert(OutboxEventRow), [event])
         return
-    shape = (
-        *((cast(Table, model.__table__), tuple(values)) for model, values in rows),
-        (cast(Table, OutboxEventRow.__table__), tuple(event)),
-    )
-    stmt = _combined_insert(shape)
+    stmt = _combined_insert(_shape(rows, event))
     params: dict[str, Any] = {"outbox_lock": OUTBOX_LOCK_KEY}
     for i, (_, values) in enumerate((*rows, (None, event))):
         params.update({f"r{i}_{k}": v for k, v in values.items()})
     conn.execute(stmt, params)
     session.info["outbox_locked_tx"] = session.get_transaction()
+
+
+def commit_with_event(
+    session: Session,
+    rows: Sequence[tuple[type[Base], dict[str, Any]]],
+    event: dict[str, Any],
+) -> None:
+    """`insert_with_event`, then commit the session's transaction (the unit of work's last step).
+
+    On PostgreSQL the one statement and its COMMIT go to the server together (a psycopg
+    pipeline: one round trip), so the outbox lock the statement takes is released as soon as
+    the commit is durable — not when this thread next gets the interpreter to send COMMIT.
+    Under load that wait (other request threads holding the GIL) stretched every lock holder's
+    turn, and every writer on the platform queued behind it.
+    """
+    _require_defaults(rows)
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        insert_with_event(session, rows, event)
+        session.commit()
+        return
+    shape = _shape(rows, event)
+    sql, processors = _pipelined_insert(shape, conn.dialect)
+    params: dict[str, Any] = {"outbox_lock": OUTBOX_LOCK_KEY}
+    for i, (_, values) in enumerate((*rows, (None, event))):
+        for k, v in values.items():
+            name = f"r{i}_{k}"
+            process = processors[name]
+            params[name] = process(v) if process is not None and v is not None else v
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    try:
+        with raw.pipeline():  # type: ignore[union-attr]
+            cursor.execute(sql, params)
+            raw.commit()  # type: ignore[union-attr]
+    finally:
+        cursor.close()
+    session.commit()  # the server has committed: SQLAlchemy ends its transaction (no round trip)
+
+
+@functools.lru_cache(maxsize=64)
+def _pipelined_insert(
+    shape: tuple[tuple[Table, tuple[str, ...]], ...], dialect: Dialect
+) -> tuple[str, dict[str, Any]]:
+    """The statement of `_combined_insert` as the driver's SQL, and each parameter's processor."""
+    compiled = _combined_insert(shape).compile(dialect=dialect)
+    processors: dict[str, Any] = {}
+    for i, (table, keys) in enumerate(shape):
+        for k in keys:
+            col = table.columns[k]
+            processors[f"r{i}_{k}"] = col.type.dialect_impl(dialect).bind_processor(dialect)
+    return compiled.string, processors
+
+
+def _shape(
+    rows: Sequence[tuple[type[Base], dict[str, Any]]], event: dict[str, Any]
+) -> tuple[tuple[Table, tuple[str, ...]], ...]:
+    return (
+        *((cast(Table, model.__table__), tuple(values)) for model, values in rows),
+        (cast(Table, OutboxEventRow.__table__), tuple(event)),
+    )
+
+
+def _require_defaults(rows: Sequence[tuple[type[Base], dict[str, Any]]]) -> None:
+    for model, values in rows:
+        missing = [k for k in _python_defaults(model) if k not in values]
+        if missing:
+            raise ValueError(f"{model.__tablename__}: give {', '.join(missing)} (Python defaults)")
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -9,9 +10,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
-from citycredit.accounts.db import AuditEventRow
+from citycredit.accounts.db import AuditEventRow, DepartmentRow
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.service import add_department, add_user
 from citycredit.bootstrap import Container
@@ -410,3 +412,41 @@ def test_breached_commitment_excludes_from_fast_approval(world: dict[str, Any]) 
     assert after["commitment_breaches"] == ["2026-11-20"]
     assert after["fast_approval"]["eligible"] is False
     assert any("违反信用承诺" in x for x in after["fast_approval"]["reasons"])
+
+
+def test_a_check_does_not_lock_its_department_row(world: dict[str, Any]) -> None:
+    """Log rows reference nothing (ADR 0011): on PostgreSQL a check goes through while another
+    transaction holds its department's row FOR UPDATE (a foreign key's FOR KEY SHARE would wait
+    for it); on both databases the check is stored with the department's id."""
+    c: Container = world["c"]
+    with c.uow() as uow:
+        dept_id = uow.session.scalar(select(DepartmentRow.id).where(DepartmentRow.name == SAMR))
+    if c.engine.dialect.name == "postgresql":
+        with c.engine.connect() as holder:
+            holder.execute(
+                text("SELECT id FROM departments WHERE id = :d FOR UPDATE"), {"d": dept_id}
+            )
+            with c.engine.begin() as probe:  # the lock is really held
+                probe.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                with pytest.raises(OperationalError):
+                    probe.execute(
+                        text("SELECT id FROM departments WHERE id = :d FOR KEY SHARE"),
+                        {"d": dept_id},
+                    )
+            done: list[Any] = []
+            t = threading.Thread(
+                target=lambda: done.append(check(world, "samr", "clean", "food_business_licence"))
+            )
+            t.start()
+            t.join(10)  # with a foreign key the check would wait for the holder
+            finished_while_locked = bool(done)
+            holder.rollback()
+            t.join(30)
+            assert finished_while_locked, "the check waited for its department's row lock"
+            (r,) = done
+    else:
+        r = check(world, "samr", "clean", "food_business_licence")
+    assert r.status_code == 200, r.text
+    with c.uow() as uow:
+        row = uow.session.get(CreditCheckRow, r.json()["check_id"])
+        assert row is not None and row.department_id == dept_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citycredit.db.base import Base, JsonType, UtcDateTime
@@ -17,10 +17,12 @@ class CreditCheckRow(Base):
     __tablename__ = "credit_checks"
 
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
-    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.subject_id"), index=True)
+    # No foreign keys on this log table (ADR 0011): the subject was read and the department
+    # authenticated in the check's own transaction, and neither is ever deleted.
+    subject_id: Mapped[str] = mapped_column(String(24), index=True)
     matter: Mapped[str] = mapped_column(String(60), comment="matter code of the 事项清单")
     department_id: Mapped[int | None] = mapped_column(
-        ForeignKey("departments.id"), comment="the checking department; NULL = 市信用办"
+        Integer, comment="the checking department; NULL = 市信用办"
     )
     month: Mapped[str] = mapped_column(String(7), comment="YYYY-MM of checked_at, Asia/Shanghai")
     eligible: Mapped[bool] = mapped_column(comment="信易批 outcome")

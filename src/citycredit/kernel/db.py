@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citycredit.db.base import Base, JsonType, UtcDateTime
@@ -60,8 +60,10 @@ class DisclosureRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     actor_role: Mapped[str] = mapped_column(String(40))
     actor_label: Mapped[str] = mapped_column(String(100))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    # No foreign keys on this log table (ADR 0011): the actor was authenticated in the same
+    # transaction, and users and departments are never deleted.
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int | None] = mapped_column(Integer)
     subject_id: Mapped[str] = mapped_column(String(24), index=True)
     items: Mapped[list[str]] = mapped_column(JsonType)
     purpose: Mapped[str] = mapped_column(Text)

@@ -6,13 +6,15 @@ Issue #4 item 6. Three parts, one run:
    (`citycredit.analytics.export.SCHEMAS`, file names `engines.PARQUET_FILES`) with Arrow and
    numpy in chunks of ~1M rows (one row group each), deterministic seed, in a child process
    (so the peak RSS of this process is that of the engines, not of the generator). Rows are
-   sorted by subject like the real export; item codes, severities, values and categories are
-   drawn from the ones the models test, so every indicator matches something (the item
-   uniformly, then one of its tested value/category combinations).
+   sorted by subject like the real export, each facts row with its subject's type like the
+   export (format /2); item codes, severities, values and categories are drawn from the ones
+   the models test, so every indicator matches something (the item uniformly, then one of its
+   tested value/category combinations).
 2. DuckDB (threads=2): the enterprise model (`engines.duckdb_table`, the compiled one-pass
    query, result materialised as Arrow) against the LIMIT — one bare
    ``GROUP BY subject_id`` over the same `facts` with one plain ``max()`` per column the model
-   reads, also materialised. Interleaved, best of --runs each. ratio = model ÷ limit.
+   reads (taken from the compiled SQL: `fact_columns_read`), also materialised. Interleaved,
+   best of --runs each. ratio = model ÷ limit.
    Then Spark local[2] on the same files: the compiled Spark SQL collected through Arrow
    (what `evaluate_spark` runs, without the Python re-scoring), and the same limit on Spark.
    A sample of rows of each engine is re-scored by `scoring.result_from_row` (raises on any
@@ -52,16 +54,6 @@ TARGET_RATIO = 1.5
 TARGET_P99_MS = 20.0
 AS_OF = date(2026, 11, 25)
 ROW_GROUP = 1_000_000
-FACT_COLUMNS_READ = (
-    "item_code",
-    "decision_date",
-    "severity",
-    "publication_end",
-    "published",
-    "repaired_on",
-    "value",
-    "category",
-)
 SUBJECT_TYPES = (
     ("enterprise", 0.55),
     ("individual_business", 0.25),
@@ -218,6 +210,7 @@ def _generate(out: Path, subjects: int, records: int, seed: int) -> None:
             batch = pa.table(
                 [
                     ids.take(pa.array(owner)),
+                    type_names.take(pa.array(type_idx[owner])),  # the subject's type (export /2)
                     c_item.take(ci),
                     pa.array(dd.astype(np.int32)).cast(pa.date32()),
                     severities.take(pa.array(rng.choice(4, n, p=sev_p))),
@@ -257,8 +250,28 @@ def generate(out: Path, subjects: int, records: int, seed: int) -> float:
 # --- 2. DuckDB and Spark ------------------------------------------------------------------------
 
 
-def limit_sql(prefix: str = "") -> str:
-    aggs = ", ".join(f"max({c}) AS m_{c}" for c in FACT_COLUMNS_READ)
+def fact_columns_read(model: Any) -> list[str]:
+    """The facts columns the model's DuckDB query reads (besides subject_id), in file order.
+
+    Taken from the compiled SQL itself (every `f.<column>`; `f` is the alias of facts), so the
+    limit reads exactly what the model reads — no more (a column the model never reads would
+    only slow the limit down), no less.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    from citycredit.analytics.export import PARQUET_FACT_COLUMNS
+    from citycredit.evaluation.compiler import compile_model
+
+    tree = sqlglot.parse_one(compile_model(model, "duckdb").sql, read="duckdb")
+    read = {c.name for c in tree.find_all(exp.Column) if c.table == "f"}
+    unknown = read - set(PARQUET_FACT_COLUMNS)
+    assert not unknown, unknown
+    return [c for c in PARQUET_FACT_COLUMNS if c in read and c != "subject_id"]
+
+
+def limit_sql(columns: list[str], prefix: str = "") -> str:
+    aggs = ", ".join(f"max({c}) AS m_{c}" for c in columns)
     return f"SELECT subject_id, {aggs} FROM {prefix}facts GROUP BY subject_id"
 
 
@@ -285,7 +298,7 @@ def run_duckdb(data: Path, model: Any, runs: int) -> dict[str, Any]:
         model_t.append(time.perf_counter() - t0)
         rows = table.num_rows
         t0 = time.perf_counter()
-        scan = con.sql(limit_sql()).to_arrow_table()
+        scan = con.sql(limit_sql(fact_columns_read(model))).to_arrow_table()
         scan_t.append(time.perf_counter() - t0)
         scan_rows = scan.num_rows
         del scan
@@ -332,7 +345,7 @@ def run_spark(data: Path, model: Any, runs: int) -> dict[str, Any]:
             table = frame.select(*output_columns(model)).toArrow()
             model_t.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            scan = spark.sql(limit_sql()).toArrow()
+            scan = spark.sql(limit_sql(fact_columns_read(model))).toArrow()
             scan_t.append(time.perf_counter() - t0)
             say(
                 f"spark run {r + 1}/{runs}: model {model_t[-1]:.2f}s ({table.num_rows} rows), "
@@ -465,6 +478,7 @@ def main() -> None:
             f"{size_mb:.0f} MB of Parquet; model {model.code} {model.version} "
             f"({len(model.indicators)} indicators); as_of {AS_OF}"
         )
+        say(f"limit: max() of the facts columns the model reads: {fact_columns_read(model)}")
         duck = run_duckdb(data, model, args.runs)
         peak = vm_hwm_mb()
         ratio = duck["model_s"] / duck["scan_s"]

@@ -108,6 +108,13 @@ def test_export_is_de_identified_and_complete(
     subjects = pq.read_table(out / PARQUET_FILES["fact_subjects"]).to_pydict()
     assert "natural_person" not in set(subjects["subject_type"])
     assert "other_organisation" not in set(subjects["subject_type"])
+    # Each facts row carries its subject's type (the DuckDB and Spark engines filter on it).
+    types = dict(zip(subjects["subject_id"], subjects["subject_type"], strict=True))
+    facts = pq.read_table(out / PARQUET_FILES["facts"], columns=["subject_id", "subject_type"])
+    pairs = list(zip(*facts.to_pydict().values(), strict=True))
+    assert len(pairs) > 100
+    assert all(types[sid] == stype for sid, stype in pairs)
+    assert len({stype for _, stype in pairs}) > 1
     # Every active record of an evaluated subject is exported once; withdrawn ones never.
     with c.uow() as uow:
         s = uow.session

@@ -1,12 +1,15 @@
 """The de-identified Parquet export that DuckDB and Spark evaluate (a whole city, offline).
 
-It writes the fact view (`citycredit.evaluation.facts`) exactly as the platform database
-engine reads it — fact_subjects.parquet, facts.parquet, fact_memberships.parquet — plus
-manifest.json (files, row counts, sha256). De-identified by construction: the only identifier
-is the opaque subject_id; no names, USCCs, ID numbers, phone numbers, addresses or free text
-leave the database, only dates, enumerated codes and integers (PIPL art. 51 data minimisation:
-only the columns the evaluation engines need). Subjects are limited to the types some current
-evaluation model evaluates.
+It writes the fact view (`citycredit.evaluation.facts`) as the platform database engine reads
+it — fact_subjects.parquet, facts.parquet, fact_memberships.parquet — plus manifest.json (files,
+row counts, sha256). One column is added: each facts row also carries its subject's
+`subject_type` (the subject's row in fact_subjects, copied at export), so the DuckDB and Spark
+engines drop the facts of subjects a model does not evaluate with a filter their Parquet scan
+evaluates instead of joining every fact with fact_subjects (`evaluation.compiler.TYPED_FACTS`).
+De-identified by construction: the only identifier is the opaque subject_id; no names, USCCs,
+ID numbers, phone numbers, addresses or free text leave the database, only dates, enumerated
+codes and integers (PIPL art. 51 data minimisation: only the columns the evaluation engines
+need). Subjects are limited to the types some current evaluation model evaluates.
 """
 
 from __future__ import annotations
@@ -33,14 +36,21 @@ from citycredit.evaluation.facts import (
     fact_view_sql,
 )
 
-__all__ = ["EXPORT_FORMAT", "SCHEMAS", "export_parquet", "file_sha256"]
+__all__ = ["EXPORT_FORMAT", "PARQUET_FACT_COLUMNS", "SCHEMAS", "export_parquet", "file_sha256"]
 
-EXPORT_FORMAT = "citycredit-evaluation-facts/1"
+# /2: facts rows carry subject_type (the DuckDB and Spark engines refuse a /1 export).
+EXPORT_FORMAT = "citycredit-evaluation-facts/2"
 _ARROW = {"string": pa.string(), "date": pa.date32(), "int32": pa.int32()}
 _SQL: dict[str, TypeEngine[Any]] = {"string": String(), "date": Date(), "int32": Integer()}
+# facts: the fact view's columns with the subject's type after subject_id (denormalised).
+PARQUET_FACT_COLUMNS: Mapping[str, str] = {
+    "subject_id": FACT_COLUMNS["subject_id"],
+    "subject_type": SUBJECT_COLUMNS["subject_type"],
+    **{c: kind for c, kind in FACT_COLUMNS.items() if c != "subject_id"},
+}
 _RELATIONS: Mapping[str, Mapping[str, str]] = {
     "fact_subjects": SUBJECT_COLUMNS,
-    "facts": FACT_COLUMNS,
+    "facts": PARQUET_FACT_COLUMNS,
     "fact_memberships": MEMBERSHIP_COLUMNS,
 }
 SCHEMAS: Mapping[str, pa.Schema] = {
@@ -60,15 +70,17 @@ def file_sha256(path: Path) -> str:
 
 def _query(dialect: str, relation: str) -> Any:
     cols = _RELATIONS[relation]
-    select = ", ".join(f"x.{c}" for c in cols)
-    where = (
-        "x.subject_type IN :subject_types"
-        if relation == "fact_subjects"
-        else "x.subject_id IN (SELECT s.subject_id FROM fact_subjects AS s"
-        " WHERE s.subject_type IN :subject_types)"
-    )
+    if relation == "fact_subjects":
+        select = ", ".join(f"x.{c}" for c in cols)
+        source = "fact_subjects AS x"
+        where = "x.subject_type IN :subject_types"
+    else:
+        # The subject's type comes from its fact_subjects row (facts: denormalised into each row).
+        select = ", ".join(f"s.{c}" if c == "subject_type" else f"x.{c}" for c in cols)
+        source = f"{relation} AS x JOIN fact_subjects AS s ON s.subject_id = x.subject_id"
+        where = "s.subject_type IN :subject_types"
     sql = (
-        f"WITH {fact_view_sql(dialect, scoped=False)} SELECT {select} FROM {relation} AS x"
+        f"WITH {fact_view_sql(dialect, scoped=False)} SELECT {select} FROM {source}"
         f" WHERE {where} ORDER BY x.subject_id"
     )
     types: dict[str, TypeEngine[Any]] = {c: _SQL[k] for c, k in cols.items()}

@@ -9,7 +9,9 @@ differs from the Python arithmetic on the engine's own indicator values.
   view is a CTE restricted to the given subjects — the unit of work's own transaction, so a
   re-evaluation sees the record it was triggered by.
 - `evaluate_duckdb`: the de-identified Parquet export (`citycredit.analytics.export`) of a
-  whole city, one pass per model.
+  whole city, one pass per model. Its facts rows also carry the subject's type, and the query
+  compiled for DuckDB and Spark filters on it (`compiler.TYPED_FACTS`) where the query for
+  the platform database joins fact_subjects.
 - `evaluate_spark`: the same Parquet files on Spark (pyspark is an optional extra and is
   imported only here, only when chosen).
 """
@@ -56,6 +58,8 @@ PARQUET_FILES = {
     "fact_memberships": "fact_memberships.parquet",
 }
 _ROWS_PER_BATCH = 10_000
+# Columns the DuckDB / Spark query needs beyond the fact view's (export format /2 and later).
+_EXPORT_COLUMNS = {"facts": ("subject_type",)}
 
 
 def _connection(session_or_connection: Session | Connection) -> Connection:
@@ -193,8 +197,19 @@ def open_duckdb(parquet_dir: Path, *, threads: int | None = None) -> duckdb.Duck
                 f"Parquet 导出缺少文件 {path}（先运行 citycredit analytics export）"
             )
         # The relational API: no file path is ever formatted into SQL text.
-        con.read_parquet(str(path)).create_view(name)
+        relation = con.read_parquet(str(path))
+        _check_export(name, relation.columns, path)
+        relation.create_view(name)
     return con
+
+
+def _check_export(name: str, columns: Sequence[str], path: Path) -> None:
+    missing = [c for c in _EXPORT_COLUMNS.get(name, ()) if c not in columns]
+    if missing:
+        raise ValueError(
+            f"Parquet 导出 {path} 缺少列 {', '.join(missing)}（导出格式过旧，"
+            "请重新运行 citycredit analytics export）"
+        )
 
 
 def duckdb_table(con: duckdb.DuckDBPyConnection, model: EvaluationModel, as_of: date) -> pa.Table:
@@ -268,7 +283,9 @@ def evaluate_spark(
             raise FileNotFoundError(
                 f"Parquet 导出缺少文件 {path}（先运行 citycredit analytics export）"
             )
-        session.read.parquet(str(path)).createOrReplaceTempView(name)
+        files = session.read.parquet(str(path))
+        _check_export(name, files.columns, path)
+        files.createOrReplaceTempView(name)
     for model in models.current():
         compiled = compile_model(model, "spark")
         frame = session.sql(compiled.sql, args=compiled.params(as_of))

@@ -232,6 +232,7 @@ def read_parquet_facts(
 
     return (
         [SubjectFact(**r) for r in rows("fact_subjects")],
-        [Fact(**r) for r in rows("facts")],
+        # facts.parquet also carries the subject's type (analytics.export); Fact groups by id.
+        [Fact(**{k: v for k, v in r.items() if k != "subject_type"}) for r in rows("facts")],
         [ListFact(**r) for r in rows("fact_memberships")],
     )

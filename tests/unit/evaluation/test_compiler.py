@@ -7,6 +7,7 @@ in-memory DuckDB and SQLite; the results must be identical.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 from datetime import date, timedelta
@@ -19,7 +20,14 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from citycredit.evaluation.compiler import DIALECTS, compile_model, output_columns
+from citycredit.analytics.export import PARQUET_FACT_COLUMNS
+from citycredit.evaluation.compiler import (
+    DIALECTS,
+    TYPED_FACTS,
+    compile_model,
+    fact_classes,
+    output_columns,
+)
 from citycredit.evaluation.facts import FACT_COLUMNS, MEMBERSHIP_COLUMNS, SUBJECT_COLUMNS
 from citycredit.evaluation.model import EvaluationModel, load_models
 from citycredit.evaluation.reference import Fact, ListFact, SubjectFact, evaluate_reference
@@ -45,7 +53,51 @@ def test_compiled_sql_is_one_pass_with_bound_parameters(
     assert not re.search(r"\d{4}-\d{2}-\d{2}", sql)  # no date is formatted into the text
     assert sql.count("FROM facts") == 1 and sql.count("GROUP BY f.subject_id") == 1
     assert sql.count("FROM fact_memberships") <= 1 and sql.count("FROM fact_subjects") == 1
+    # Facts of other subject types: a filter on the export's column, or a join on the database.
+    assert ("JOIN fact_subjects" not in sql) == (dialect in TYPED_FACTS)
+    assert ("f.subject_type IN" in sql or "f.subject_type =" in sql) == (dialect in TYPED_FACTS)
+    # No indicator's condition is evaluated per fact: every aggregate reads the class table.
+    aggregates = sql[sql.index("SELECT f.subject_id, ") + 21 : sql.index(" FROM facts AS f")]
+    assert re.fullmatch(r"(?:(?:COUNT|MAX)\(c\.(\w+)\) AS \1(?:, |$))+", aggregates), aggregates
     assert compile_model(model, dialect) is compiled  # compiled once per dialect
+
+
+@pytest.mark.parametrize("model", CURRENT, ids=lambda m: m.code)
+def test_fact_classes_are_few_distinct_and_each_adds_something(model: EvaluationModel) -> None:
+    fc = fact_classes(model)
+    assert fc is not None
+    numbers = [n for n, _ in fc.rows]
+    assert len(numbers) == len(set(numbers)) and 0 < len(numbers) < 500
+    assert all(any(a is not None for a in adds) for _, adds in fc.rows)
+    # Items' blocks of class numbers do not overlap; each class lies in one item's block, and
+    # only indicators reading that item gain from it.
+    blocks = []
+    for item, ic in fc.items.items():
+        size = 1
+        for _, multiplier, domain in ic.dims:
+            assert multiplier == size  # mixed radix: the first dimension varies fastest
+            size *= len(domain) + 1
+        blocks.append((ic.first, ic.first + size, item))
+    blocks.sort()
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
+    fused = (model.fusion.item,) if model.fusion is not None else ()
+    for n, adds in fc.rows:
+        item = next(item for lo, hi, item in blocks if lo <= n < hi)
+        for r, a in zip(fc.readers, adds, strict=True):
+            if a is not None:
+                reads = r.indicator.items if r.indicator is not None else fused
+                assert item in reads, (n, item, r.column)
+    if model is MODELS.current_for("enterprise"):
+        assert [r.column for r in fc.readers][-2:] == ["x_override", "x_reference"]
+        dims = {item: {d: dom for d, _, dom in ic.dims} for item, ic in fc.items.items()}
+        assert dims["penalty"] == {
+            "in_force": (True,),
+            "window": (1095,),
+            "severity": ("serious", "general"),
+        }
+        assert dims["industry_evaluation"]["value"] == ("A", "B", "C", "D")
+        assert len(dims["industry_evaluation"]["category"]) == 11
+        assert dims["honour"] == {"window": (1826,), "value": ("国家级", "省级", "市级", "县级")}
 
 
 def test_parameters_are_dates_computed_in_python() -> None:
@@ -142,13 +194,26 @@ def _arrow(objs: list[Any], columns: dict[str, str]) -> pa.Table:
     return pa.table({c: pa.array(data[c], type=kinds[k]) for c, k in columns.items()})
 
 
+class _Typed:
+    """A fact with its subject's type, like a row of the export's facts.parquet."""
+
+    def __init__(self, fact: Fact, subject_type: str) -> None:
+        self.fact, self.subject_type = fact, subject_type
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fact, name)
+
+
 def _duckdb(
     subjects: list[SubjectFact], facts: list[Fact], lists: list[ListFact]
 ) -> list[SubjectResult]:
     con = duckdb.connect()
+    # As the Parquet export writes them: each facts row carries its subject's type.
+    types = {s.subject_id: s.subject_type for s in subjects}
+    typed = [_Typed(f, types[f.subject_id]) for f in facts]
     tables = {
         "fact_subjects": _arrow(subjects, dict(SUBJECT_COLUMNS)),
-        "facts": _arrow(facts, dict(FACT_COLUMNS)),
+        "facts": _arrow(typed, dict(PARQUET_FACT_COLUMNS)),
         "fact_memberships": _arrow(lists, dict(MEMBERSHIP_COLUMNS)),
     }
     for name, table in tables.items():

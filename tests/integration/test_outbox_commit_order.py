@@ -113,31 +113,19 @@ def _rows_and_event(n: int) -> tuple[list[tuple[Any, dict[str, Any]]], dict[str,
     return rows, event
 
 
-def _insert_with_event(session: Any, n: int) -> None:
-    """The rows and the event through the one-statement hot path."""
-    outbox.insert_with_event(session, *_rows_and_event(n))
-
-
 def _commit_with_event(session: Any, n: int) -> None:
     """The same, committed with them (one round trip on PostgreSQL)."""
     outbox.commit_with_event(session, *_rows_and_event(n))
 
 
-@pytest.mark.parametrize(
-    ("first_writer", "second_writer"),
-    [(_insert_with_event, _emit), (_emit, _insert_with_event), (_emit, _commit_with_event)],
-    ids=["hot-path-first", "hot-path-second", "committing-hot-path-second"],
-)
-def test_the_one_statement_hot_path_takes_the_same_outbox_lock(
-    container: Container, first_writer: Any, second_writer: Any
-) -> None:
-    """`insert_with_event` draws its event id under the outbox lock like `emit`: whichever
-    writes first, a second writer waits until it commits (PostgreSQL), and its rows and event
-    are stored with their values (both databases)."""
+def test_the_one_statement_hot_path_takes_the_same_outbox_lock(container: Container) -> None:
+    """`commit_with_event` draws its event id under the outbox lock like `emit`: while a writer
+    that emitted is open, it waits (PostgreSQL); its rows and event are stored with their values
+    (both databases)."""
     c = container
     first = c.uow()
     first.__enter__()
-    first_writer(first.session, 1)
+    _emit(first.session, 1)
     first.session.flush()
     done = threading.Event()
     errors: list[BaseException] = []
@@ -145,9 +133,7 @@ def test_the_one_statement_hot_path_takes_the_same_outbox_lock(
     def second() -> None:
         try:
             with c.uow() as uow:
-                second_writer(uow.session, 2)
-                uow.session.flush()
-                uow.commit()
+                _commit_with_event(uow.session, 2)
             done.set()
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -172,17 +158,15 @@ def test_the_one_statement_hot_path_takes_the_same_outbox_lock(
         ).all()
         logs = list(uow.session.scalars(select(DisclosureRow)))
     assert [e[0] for e in events] == ["1", "2"]
-    hot = 0 if first_writer is _insert_with_event else 1
-    assert events[hot][1] == {"n": hot + 1, "ledger": {"k": [1, 2]}}
-    assert events[hot][2] == AT
+    assert events[1][1] == {"n": 2, "ledger": {"k": [1, 2]}} and events[1][2] == AT
     (log,) = logs
-    assert log.subject_id == f"s{hot + 1}" and log.detail == {"n": hot + 1, "名": "值"}
+    assert log.subject_id == "s2" and log.detail == {"n": 2, "名": "值"}
     assert log.items == ["penalty"] and log.at == AT
 
 
 def test_the_hot_path_refuses_rows_without_their_python_defaults(container: Container) -> None:
     with container.uow() as uow, pytest.raises(ValueError, match="detail"):
-        outbox.insert_with_event(
+        outbox.commit_with_event(
             uow.session,
             [(DisclosureRow, {"at": AT, "actor_role": "x", "actor_label": "x", "purpose": "x"})],
             {"event_type": "t", "aggregate_type": "t", "aggregate_id": "1", "created_at": AT},

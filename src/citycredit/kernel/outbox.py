@@ -55,18 +55,22 @@ def serialise_outbox_writes(session: Session) -> None:
     session.info["outbox_locked_tx"] = session.get_transaction()
 
 
-def insert_with_event(
+def commit_with_event(
     session: Session,
     rows: Sequence[tuple[type[Base], dict[str, Any]]],
     event: dict[str, Any],
 ) -> None:
     """Insert plain rows (mapped class, column values) and one outbox event (OutboxEventRow column
-    values) in the session's transaction, for hot paths that need no ORM identity.
+    values), then commit the session's transaction — a unit of work's last step, for hot paths
+    that need no ORM identity. Every column with a Python-side default must be given.
 
-    PostgreSQL: one statement and one round trip — the rows as data-modifying CTEs and the event
-    selected from a MATERIALIZED CTE that takes the outbox lock, so the event's id is drawn under
-    the lock as `serialise_outbox_writes` would draw it. SQLite: one INSERT each, event last.
-    Every column with a Python-side default must be given (the one statement applies none).
+    PostgreSQL: one statement — the rows as data-modifying CTEs and the event selected from a
+    MATERIALIZED CTE that takes the outbox lock, so the event's id is drawn under the lock as
+    `serialise_outbox_writes` would draw it — sent with its COMMIT in one psycopg pipeline (one
+    round trip). The lock is released as soon as the commit is durable, not when this thread
+    next gets the interpreter to send COMMIT: under load that wait (other request threads
+    holding the GIL) stretched every lock holder's turn, and every writer queued behind it.
+    SQLite: one INSERT each, the event last, then COMMIT.
     """
     _require_defaults(rows)
     conn = session.connection()
@@ -75,36 +79,9 @@ def insert_with_event(
             conn.execute(insert(model), [values])
         serialise_outbox_writes(session)
         conn.execute(insert(OutboxEventRow), [event])
-        return
-    stmt = _combined_insert(_shape(rows, event))
-    params: dict[str, Any] = {"outbox_lock": OUTBOX_LOCK_KEY}
-    for i, (_, values) in enumerate((*rows, (None, event))):
-        params.update({f"r{i}_{k}": v for k, v in values.items()})
-    conn.execute(stmt, params)
-    session.info["outbox_locked_tx"] = session.get_transaction()
-
-
-def commit_with_event(
-    session: Session,
-    rows: Sequence[tuple[type[Base], dict[str, Any]]],
-    event: dict[str, Any],
-) -> None:
-    """`insert_with_event`, then commit the session's transaction (the unit of work's last step).
-
-    On PostgreSQL the one statement and its COMMIT go to the server together (a psycopg
-    pipeline: one round trip), so the outbox lock the statement takes is released as soon as
-    the commit is durable — not when this thread next gets the interpreter to send COMMIT.
-    Under load that wait (other request threads holding the GIL) stretched every lock holder's
-    turn, and every writer on the platform queued behind it.
-    """
-    _require_defaults(rows)
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        insert_with_event(session, rows, event)
         session.commit()
         return
-    shape = _shape(rows, event)
-    sql, processors = _pipelined_insert(shape, conn.dialect)
+    sql, processors = _pipelined_insert(_shape(rows, event), conn.dialect)
     params: dict[str, Any] = {"outbox_lock": OUTBOX_LOCK_KEY}
     for i, (_, values) in enumerate((*rows, (None, event))):
         for k, v in values.items():
@@ -159,7 +136,7 @@ def _python_defaults(model: type[Base]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=64)
 def _combined_insert(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> TextClause:
-    """The one PostgreSQL statement of `insert_with_event` for these tables and columns."""
+    """The one PostgreSQL statement of `commit_with_event` for these tables and columns."""
     binds = []
 
     def columns(i: int, table: Table, keys: tuple[str, ...], cast: bool = False) -> tuple[str, str]:

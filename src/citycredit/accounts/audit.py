@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, delete, func, insert, select
+from sqlalchemy import CursorResult, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import AuditEventRow
@@ -107,11 +107,6 @@ def event_values(row: AuditEventRow) -> dict[str, Any]:
     return {k: getattr(row, k) for k in _COLUMNS}
 
 
-def insert_event(conn: Connection, values: dict[str, Any]) -> None:
-    """One plain INSERT of an event's values on the caller's connection and transaction."""
-    conn.execute(insert(AuditEventRow), values)
-
-
 def write_event(c: Container, **kwargs: Any) -> None:
     """Record one event in its own transaction (raises if the audit store is unavailable).
 
@@ -119,7 +114,7 @@ def write_event(c: Container, **kwargs: Any) -> None:
     calls this twice for most state-changing requests."""
     row = event_row(at=c.clock.now(), **kwargs)
     with c.engine.begin() as conn:
-        insert_event(conn, event_values(row))
+        conn.execute(insert(AuditEventRow), event_values(row))
 
 
 def _view(r: AuditEventRow) -> dict[str, Any]:

@@ -33,7 +33,10 @@ def _emit(session: object, n: int) -> None:
     )
 
 
-def test_a_late_commit_is_never_skipped(container: Container) -> None:
+@pytest.mark.parametrize("hot_path", [False, True], ids=["emit", "commit_with_event"])
+def test_a_late_commit_is_never_skipped(container: Container, hot_path: bool) -> None:
+    """The second writer emits through the ORM unit of work, or through the one-statement hot
+    path (`commit_with_event`, which must draw its event id under the same lock)."""
     c = container
     seen: list[str] = []
 
@@ -50,9 +53,12 @@ def test_a_late_commit_is_never_skipped(container: Container) -> None:
     def second() -> None:
         try:
             with c.uow() as uow:
-                _emit(uow.session, 2)
-                uow.session.flush()
-                uow.commit()
+                if hot_path:
+                    _commit_with_event(uow.session, 2)
+                else:
+                    _emit(uow.session, 2)
+                    uow.session.flush()
+                    uow.commit()
             second_done.set()
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -81,6 +87,15 @@ def test_a_late_commit_is_never_skipped(container: Container) -> None:
             select(OutboxEventRow.aggregate_id, OutboxEventRow.id).order_by(OutboxEventRow.id)
         ).all()
     assert [a for a, _ in ids] == ["1", "2"]  # ids in commit order
+    if hot_path:  # its row and event stored with their values
+        with c.uow() as uow:
+            event = uow.session.scalars(
+                select(OutboxEventRow).where(OutboxEventRow.aggregate_id == "2")
+            ).one()
+            (log,) = uow.session.scalars(select(DisclosureRow))
+        assert event.payload == {"n": 2, "ledger": {"k": [1, 2]}} and event.created_at == AT
+        assert log.subject_id == "s2" and log.detail == {"n": 2, "名": "值"}
+        assert log.items == ["penalty"] and log.at == AT
 
 
 def _rows_and_event(n: int) -> tuple[list[tuple[Any, dict[str, Any]]], dict[str, Any]]:
@@ -116,52 +131,6 @@ def _rows_and_event(n: int) -> tuple[list[tuple[Any, dict[str, Any]]], dict[str,
 def _commit_with_event(session: Any, n: int) -> None:
     """The same, committed with them (one round trip on PostgreSQL)."""
     outbox.commit_with_event(session, *_rows_and_event(n))
-
-
-def test_the_one_statement_hot_path_takes_the_same_outbox_lock(container: Container) -> None:
-    """`commit_with_event` draws its event id under the outbox lock like `emit`: while a writer
-    that emitted is open, it waits (PostgreSQL); its rows and event are stored with their values
-    (both databases)."""
-    c = container
-    first = c.uow()
-    first.__enter__()
-    _emit(first.session, 1)
-    first.session.flush()
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def second() -> None:
-        try:
-            with c.uow() as uow:
-                _commit_with_event(uow.session, 2)
-            done.set()
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    if c.engine.dialect.name == "sqlite":
-        first.commit()
-        first.__exit__(None, None, None)
-        second()
-    else:
-        t = threading.Thread(target=second)
-        t.start()
-        assert not done.wait(0.5)  # waits for the first writer's outbox lock
-        first.commit()
-        first.__exit__(None, None, None)
-        t.join(30)
-    assert done.is_set() and not errors
-    with c.uow() as uow:
-        events = uow.session.execute(
-            select(
-                OutboxEventRow.aggregate_id, OutboxEventRow.payload, OutboxEventRow.created_at
-            ).order_by(OutboxEventRow.id)
-        ).all()
-        logs = list(uow.session.scalars(select(DisclosureRow)))
-    assert [e[0] for e in events] == ["1", "2"]
-    assert events[1][1] == {"n": 2, "ledger": {"k": [1, 2]}} and events[1][2] == AT
-    (log,) = logs
-    assert log.subject_id == "s2" and log.detail == {"n": 2, "名": "值"}
-    assert log.items == ["penalty"] and log.at == AT
 
 
 def test_the_hot_path_refuses_rows_without_their_python_defaults(container: Container) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from citycredit.accounts.model import SYSTEM, Principal
 from citycredit.accounts.service import add_department, department_principal
 from citycredit.bootstrap import Container
+from citycredit.lists.db import MembershipRow
 from citycredit.shared.ids import id_check_char, org_code_check_char, uscc_check_char
 
 SAMR = "榆林市市场监督管理局"
@@ -96,3 +98,37 @@ def penalty_row(columns: Sequence[str] = PENALTY_COLUMNS, **values: object) -> l
         raise KeyError(f"not a penalty column: {sorted(unknown)}")
     row.update(values)
     return [row[c] for c in columns]
+
+
+def membership_row(
+    sid: str,
+    mid: str,
+    status: str,
+    minute: int,
+    expires: date | None = None,
+    *,
+    decision_no: str = "榆市监严列〔2026〕9号",
+    objection_pending: bool = False,
+) -> MembershipRow:
+    """A local 市场监管领域严重违法失信名单 membership in `status`, created at 2026-11-01 10:MM
+    (Shanghai); decided and published dates follow the status."""
+    at = datetime(2026, 11, 1, 2, minute, tzinfo=UTC)
+    decided = status != "proposed"
+    return MembershipRow(
+        id=mid,
+        list_type="market_supervision_serious",
+        subject_id=sid,
+        origin="local",
+        status=status,
+        reasons="销售不合格食品，情节严重",
+        document_no="榆市监罚〔2026〕9号",
+        decision_no=decision_no if decided else None,
+        proposed_on=date(2026, 10, 1),
+        decided_on=date(2026, 10, 20) if decided else None,
+        published_on=date(2026, 10, 21) if status in ("published", "expired") else None,
+        expires_on=expires,
+        notice={},
+        objection_pending=objection_pending,
+        created_at=at,
+        updated_at=at,
+    )

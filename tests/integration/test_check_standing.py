@@ -16,13 +16,12 @@ from citycredit.checks.standing import subject_standing
 from citycredit.commitments.db import CommitmentRow
 from citycredit.commitments.service import breach_window, recent_breaches
 from citycredit.evaluation.views import current_grade
-from citycredit.lists.db import MembershipRow
 from citycredit.lists.service import active_memberships, subject_with_memberships
 from citycredit.rights.db import ObjectionRow, RepairRow
 from citycredit.rights.pending import pending_cases
 from citycredit.subjects.db import SubjectRow
 from evaluation_support import COMPANY, TODAY, deliver, licence, subject_id
-from support import department
+from support import department, membership_row
 
 pytestmark = pytest.mark.db
 
@@ -30,24 +29,14 @@ AT = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
 
 
 def _membership(sid: str, mid: str, status: str, minute: int, expires: date | None) -> Any:
-    at = AT + timedelta(minutes=minute)
-    return MembershipRow(
-        id=mid,
-        list_type="market_supervision_serious",
-        subject_id=sid,
-        origin="local",
-        status=status,
-        reasons="销售不合格食品，情节严重",
-        document_no="榆市监罚〔2026〕9号",
-        decision_no=None if status == "proposed" else f"榆市监严列〔2026〕{minute}号",
-        proposed_on=date(2026, 10, 1),
-        decided_on=None if status == "proposed" else date(2026, 10, 20),
-        published_on=date(2026, 10, 21) if status in ("published", "expired") else None,
-        expires_on=expires,
-        notice={},
+    return membership_row(
+        sid,
+        mid,
+        status,
+        minute,
+        expires,
+        decision_no=f"榆市监严列〔2026〕{minute}号",
         objection_pending=minute % 2 == 0,
-        created_at=at,
-        updated_at=at,
     )
 
 

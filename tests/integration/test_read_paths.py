@@ -17,11 +17,10 @@ from citycredit.accounts.model import ANONYMOUS, SYSTEM, Principal
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
 from citycredit.ingest.service import ingest_submission, withdraw_record
-from citycredit.lists.db import MembershipRow
 from citycredit.lists.service import active_memberships, subject_with_memberships
 from citycredit.subjects import archive
 from citycredit.subjects.db import SubjectRow
-from support import PENALTY_COLUMNS, department, penalty_row, uscc, write_csv
+from support import PENALTY_COLUMNS, department, membership_row, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
@@ -42,28 +41,8 @@ def _ingest(c: Container, samr: Principal, path: Path, rows: list[list[object]])
 def _membership(
     c: Container, mid: str, sid: str, status: str, minute: int, expires: date | None = None
 ) -> None:
-    at = datetime(2026, 11, 1, 2, minute, tzinfo=UTC)
     with c.uow() as uow:
-        uow.session.add(
-            MembershipRow(
-                id=mid,
-                list_type="market_supervision_serious",
-                subject_id=sid,
-                origin="local",
-                status=status,
-                reasons="销售不合格食品，情节严重",
-                document_no="榆市监罚〔2026〕9号",
-                decision_no="榆市监严列〔2026〕9号" if status != "proposed" else None,
-                proposed_on=date(2026, 10, 1),
-                decided_on=date(2026, 10, 20) if status != "proposed" else None,
-                published_on=date(2026, 10, 21) if status in ("published", "expired") else None,
-                expires_on=expires,
-                notice={},
-                objection_pending=False,
-                created_at=at,
-                updated_at=at,
-            )
-        )
+        uow.session.add(membership_row(sid, mid, status, minute, expires))
         uow.commit()
 
 

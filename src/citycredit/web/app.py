@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +15,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from citycredit.bootstrap import Container
+from citycredit.catalog.loader import default_catalog
 from citycredit.db import durability
 from citycredit.kernel.jobs import run_due
+from citycredit.lists import default_lists
 from citycredit.web import (
     api,
     audit,
@@ -50,6 +53,11 @@ async def _scheduler(c: Container, interval: int) -> None:
         await asyncio.sleep(interval)
 
 
+def _preload() -> None:
+    default_catalog()
+    default_lists()
+
+
 def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     """Build the app around a container (tests pass their own)."""
 
@@ -61,6 +69,13 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         durability.enforce(
             container.engine, production=container.settings.environment == "production"
         )
+        # The package's catalog and lists are parsed once per process (lru_cache); parse them
+        # before the first request, not in every worker thread that the first burst of
+        # requests starts at once (the cache does not lock: each would parse the YAML).
+        await asyncio.to_thread(_preload)
+        if container.settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         task = None
         interval = container.settings.job_interval_seconds
         if scheduler and interval > 0:
@@ -68,6 +83,8 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            if container.settings.gc_freeze:
+                gc.unfreeze()  # what the process keeps after the app can be collected again
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -103,14 +103,16 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
+    # Routing tries the routes in the order they were added, one by one (~5 µs each): the
+    # hot API goes first — credit checks (called per approval), then the subject API.
+    app.include_router(checks_api.router)
+    app.include_router(api.router)
     auth_api.install(app)  # login, sessions, bindings, account administration
     audit.install(app)  # operator audit trail: middleware + GET /api/v1/audit
     # outermost: a flood of logins or sign-ups is refused before it writes audit rows
     app.add_middleware(RateLimitMiddleware, container=container)
-    app.include_router(api.router)
     app.include_router(ledger_api.router)
     app.include_router(lists_api.router)
-    app.include_router(checks_api.router)
     app.include_router(privacy_api.router)  # clear personal values, blind-index lookup
     app.include_router(evaluation_api.router)
     app.include_router(exports_api.router)

@@ -290,32 +290,36 @@ def authenticate(c: Container, token: str | None) -> Principal:
     """Turn a bearer token into a principal; no token means the anonymous public."""
     if not token:
         return ANONYMOUS
-    with c.uow() as uow:
-        s = uow.session
-        row = s.execute(_TOKEN_LOOKUP, {"token_hash": _hash_token(c, token)}).first()
+    # Every API request passes here: one Core statement on a plain connection (no ORM session),
+    # ended with COMMIT, which keeps the connection's prepared statements (see
+    # UnitOfWork.finish_read). A user's token also needs the account, through the ORM below.
+    with c.engine.connect() as conn:
+        row = conn.execute(_TOKEN_LOOKUP, {"token_hash": _hash_token(c, token)}).first()
         if row is None or row.revoked_at is not None:
             raise PermissionDenied("令牌无效或已吊销", code="invalid_token")
         if Role(row.role).is_admin:  # administrators log in with password + TOTP only
             raise PermissionDenied(
                 "管理员不能使用令牌，请用口令和动态口令登录", code="invalid_token"
             )
-        if row.user_id is not None:
-            user = s.get(UserRow, row.user_id)
-            if user is None or user.disabled:
-                raise PermissionDenied("账号已停用", code="user_disabled")
-            if user.role != row.role:  # the account's role changed since the token was issued
-                raise PermissionDenied("令牌与账号角色不符，请重新申请令牌", code="invalid_token")
-            principal = principal_for_user(s, user, label=row.label, token_id=row.id)
-        else:
-            principal = Principal(
-                role=Role(row.role),
-                label=row.label,
-                department_id=row.department_id,
-                department_name=row.name,
-                user_id=None,
-                token_id=row.id,
-            )
-        uow.finish_read()  # every API request passes here: keep the connection's statements
+        conn.commit()
+    if row.user_id is None:
+        return Principal(
+            role=Role(row.role),
+            label=row.label,
+            department_id=row.department_id,
+            department_name=row.name,
+            user_id=None,
+            token_id=row.id,
+        )
+    with c.uow() as uow:
+        s = uow.session
+        user = s.get(UserRow, row.user_id)
+        if user is None or user.disabled:
+            raise PermissionDenied("账号已停用", code="user_disabled")
+        if user.role != row.role:  # the account's role changed since the token was issued
+            raise PermissionDenied("令牌与账号角色不符，请重新申请令牌", code="invalid_token")
+        principal = principal_for_user(s, user, label=row.label, token_id=row.id)
+        uow.finish_read()
         return principal
 
 

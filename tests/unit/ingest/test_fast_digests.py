@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import polars as pl
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 
 from citycredit.catalog.loader import load_catalog
 from citycredit.ingest.fast.cells import render
-from citycredit.ingest.fast.digests import Hasher, random_ids, random_salts
+from citycredit.ingest.fast.digests import Hasher, random_bytes, random_ids, random_salts
 from citycredit.ingest.fast.events import version_payloads
 from citycredit.ledger.entries import LedgerEntry, field_digest, record_version_entry
 from citycredit.ledger.suites import Suite, hash_suite
@@ -40,6 +42,28 @@ def test_random_ids_have_the_new_id_form() -> None:
     assert all(shape.match(i) for i in ids) and len(set(ids)) == 1000
     assert len(new_id("r")) == len(ids[0])
     assert random_ids("s", 0).to_list() == []
+
+
+def test_random_bytes_and_salts_are_fresh_values_of_their_width() -> None:
+    got = random_bytes(12, 500)
+    assert len(got) == 500 and {len(b) for b in got} == {12} and len(set(got)) == 500
+    assert random_bytes(12, 0) == []
+    salts = random_salts(300)
+    assert salts.dtype == pl.Binary
+    assert {len(b) for b in salts.to_list()} == {16} and salts.n_unique() == 300
+
+
+def test_the_intake_does_not_import_pyarrow() -> None:
+    # pyarrow alone is ~70 MB of an intake process's resident memory (target: 500 MB).
+    code = (
+        "import sys\n"
+        "from citycredit.ingest import service\n"
+        "from citycredit.ingest.fast import pipeline\n"
+        "from citycredit.bootstrap import build_container\n"
+        "print('pyarrow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_random_ids_encode_like_new_id(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,12 +11,11 @@ Keys other than AES-256-GCM (SM4-GCM for 密评) fall back to `PersonalCodec.sea
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Sequence
 
 import polars as pl
-import pyarrow as pa
 
+from citycredit.ingest.fast.digests import random_bytes
 from citycredit.ingest.fast.textops import json_literal
 from citycredit.shared import personal as personal_module
 from citycredit.shared.personal import ENVELOPE, NONCE_BYTES, PAD_TO, PersonalCodec
@@ -94,15 +93,13 @@ def seal_column(
         ).alias("ad"),
         pl.concat_str([pl.col("p"), pl.lit(" " * PAD_TO).str.slice(0, pad)]).alias("plain"),
     )
-    nonces = pa.Array.from_buffers(
-        pa.binary(NONCE_BYTES), n, [None, pa.py_buffer(secrets.token_bytes(NONCE_BYTES * n))]
-    )
+    nonces = random_bytes(NONCE_BYTES, n)
     aes = codec.aes_cipher(key.kid)
     plains = frame["plain"].cast(pl.Binary).to_list()
     ads = frame["ad"].cast(pl.Binary).to_list()
-    cts = list(map(aes.encrypt, nonces.to_pylist(), plains, ads))
+    cts = list(map(aes.encrypt, nonces, plains, ads))
     frame = frame.with_columns(
-        pl.Series("nonce", nonces.cast(pa.binary())),
+        pl.Series("nonce", nonces, dtype=pl.Binary),
         pl.Series("ct", cts, dtype=pl.Binary),
     )
     head = (

@@ -6,8 +6,6 @@ import json
 
 from sqlalchemy import create_engine, text
 
-from citycredit.db.migrate import upgrade
-
 LARGE = (
     ("outbox", "payload"),
     ("record_versions", "payload"),
@@ -18,9 +16,9 @@ LARGE = (
 
 
 def test_large_json_columns_use_lz4(pg_url: str) -> None:
+    """pg_url is migrated to head by its fixture."""
     engine = create_engine(pg_url)
     try:
-        upgrade(engine)  # idempotent: the session database is migrated already
         with engine.begin() as conn:
             got = {
                 (t, c): conn.execute(

@@ -229,3 +229,59 @@ def test_standing_of_a_bare_subject_and_of_no_subject(container: Container) -> N
     assert found["pending"] == {"objections": [], "repairs": [], "tracked": True}
     with c.uow() as uow:
         assert subject_standing(uow.session, "s-no-such-subject", TODAY) is None
+
+
+def test_a_check_reads_and_writes_without_a_transaction_around_them(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the check reads its standing, then writes the check, its disclosure row and
+    its outbox event in one statement (outbox.commit_with_event), in autocommit mode — no
+    transaction stays open after the read (no BEGIN / COMMIT round trips), and the write, one
+    statement, is its own transaction. The pooled connection is handed back in its default
+    mode. SQLite keeps its transaction around the check's inserts."""
+    from sqlalchemy import func, select
+
+    from citycredit.checks import service as checks_service
+    from citycredit.checks.db import CreditCheckRow
+    from citycredit.kernel.db import DisclosureRow, OutboxEventRow
+
+    c = container
+    samr = department(c, "榆林市市场监督管理局")
+    sid = "sstandauto0000000000"
+    with c.uow() as uow:
+        uow.session.add(
+            SubjectRow(
+                subject_id=sid,
+                subject_type="enterprise",
+                name="自动提交企业",
+                name_norm="自动提交企业",
+                origin="registration",
+                professions=[],
+                created_at=AT,
+                updated_at=AT,
+            )
+        )
+        uow.commit()
+    seen: list[tuple[bool, str]] = []
+    real = checks_service.subject_standing
+
+    def observed(s: Any, subject_id: str, today: date) -> Any:
+        found = real(s, subject_id, today)
+        raw = s.connection().connection.dbapi_connection
+        if c.engine.dialect.name == "postgresql":
+            seen.append((raw.autocommit, raw.info.transaction_status.name))
+        return found
+
+    monkeypatch.setattr(checks_service, "subject_standing", observed)
+    result = run_check(c, samr, subject_id=sid, matter="food_business_licence")
+    with c.uow() as uow:
+        s = uow.session
+        assert s.get(CreditCheckRow, result["check_id"]) is not None
+        events = select(func.count()).select_from(OutboxEventRow)
+        assert s.scalar(events.where(OutboxEventRow.aggregate_id == result["check_id"])) == 1
+        logged = select(func.count()).select_from(DisclosureRow)
+        assert s.scalar(logged.where(DisclosureRow.subject_id == sid)) == 1
+    if c.engine.dialect.name == "postgresql":
+        assert seen == [(True, "IDLE")]
+        with c.engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False  # reset on release

@@ -2,8 +2,8 @@
 
 On PostgreSQL psycopg discards every prepared statement of a connection after a ROLLBACK, so a
 read path that rolls back makes every statement after it on that pooled connection be parsed and
-planned again. Authentication (every API request), the subject lookup and the public archive
-finish with COMMIT; a failed read still rolls back. On PostgreSQL the statements they run stay
+planned again. The subject lookup and the public archive finish with COMMIT (a failed read still
+rolls back); authentication (every API request) reads in autocommit mode, with no transaction. On PostgreSQL the statements they run stay
 prepared across requests."""
 
 from __future__ import annotations
@@ -65,13 +65,25 @@ def test_authentication_and_subject_reads_end_with_commit(container: Container) 
         c, SYSTEM, name="榆林市交通运输局", code=uscc("11", "610800", "MA0TRN01")
     ).token
     sid = subject(c)
-    with endings(c) as seen:
+    modes: list[Any] = []
+
+    def on_execute(conn: Any, *_args: Any) -> None:
+        modes.append(conn.get_execution_options().get("isolation_level"))
+
+    # The token lookup runs in autocommit mode: no transaction to end (SQLAlchemy's rollback
+    # at release is a no-op on the driver, which is idle), no BEGIN / COMMIT round trips.
+    event.listen(c.engine, "before_cursor_execute", on_execute)
+    try:
         principal = authenticate(c, token)
+    finally:
+        event.remove(c.engine, "before_cursor_execute", on_execute)
+    assert modes == ["AUTOCOMMIT"]
+    with endings(c) as seen:
         summary = archive.get_subject(c, principal, sid)
         view = archive.public_archive(c, ANONYMOUS, sid)
     assert principal.department_name == "榆林市交通运输局"
     assert summary["subject_id"] == sid and view["subject"]["subject_id"] == sid
-    assert seen == ["commit", "commit", "commit"]
+    assert seen == ["commit", "commit"]
     with endings(c) as seen, pytest.raises(NotFound):
         archive.get_subject(c, principal, "snope")
     assert seen == ["rollback"]  # a failed read rolls back as before

@@ -290,18 +290,16 @@ def authenticate(c: Container, token: str | None) -> Principal:
     """Turn a bearer token into a principal; no token means the anonymous public."""
     if not token:
         return ANONYMOUS
-    # Every API request passes here: one Core statement on a plain connection (no ORM session),
-    # ended with COMMIT, which keeps the connection's prepared statements (see
-    # UnitOfWork.finish_read). A user's token also needs the account, through the ORM below.
-    with c.engine.connect() as conn:
+    # Every API request passes here: one Core statement on a plain connection (no ORM session)
+    # in autocommit mode — one round trip, no BEGIN / COMMIT around it, and no ROLLBACK that
+    # would discard the connection's prepared statements (see UnitOfWork.finish_read). A
+    # user's token also needs the account, through the ORM below.
+    with c.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = conn.execute(_TOKEN_LOOKUP, {"token_hash": _hash_token(c, token)}).first()
-        if row is None or row.revoked_at is not None:
-            raise PermissionDenied("令牌无效或已吊销", code="invalid_token")
-        if Role(row.role).is_admin:  # administrators log in with password + TOTP only
-            raise PermissionDenied(
-                "管理员不能使用令牌，请用口令和动态口令登录", code="invalid_token"
-            )
-        conn.commit()
+    if row is None or row.revoked_at is not None:
+        raise PermissionDenied("令牌无效或已吊销", code="invalid_token")
+    if Role(row.role).is_admin:  # administrators log in with password + TOTP only
+        raise PermissionDenied("管理员不能使用令牌，请用口令和动态口令登录", code="invalid_token")
     if row.user_id is None:
         return Principal(
             role=Role(row.role),

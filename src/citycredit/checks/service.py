@@ -171,6 +171,11 @@ def run_check(
     today = local_date(now)
     with c.uow() as uow:
         s = uow.session
+        if s.get_bind().dialect.name == "postgresql":
+            # Reads, then one statement that writes everything (outbox.commit_with_event): in
+            # autocommit mode that statement is the transaction — no BEGIN and COMMIT round
+            # trips around the check.
+            s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         dept = _checking_department(s, actor, department, the_matter)
         if dept is not None:
             require(actor, Permission.read_authorised, department_id=dept.id)

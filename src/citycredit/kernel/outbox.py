@@ -70,6 +70,8 @@ def commit_with_event(
     round trip). The lock is released as soon as the commit is durable, not when this thread
     next gets the interpreter to send COMMIT: under load that wait (other request threads
     holding the GIL) stretched every lock holder's turn, and every writer queued behind it.
+    On a PostgreSQL connection in autocommit mode (a unit of work that only read before, see
+    checks.service.run_check) the statement is its own transaction: no BEGIN, no COMMIT.
     SQLite: one INSERT each, the event last, then COMMIT.
     """
     _require_defaults(rows)
@@ -88,12 +90,15 @@ def commit_with_event(
             name = f"r{i}_{k}"
             process = processors[name]
             params[name] = process(v) if process is not None and v is not None else v
-    raw = conn.connection.dbapi_connection
-    cursor = raw.cursor()  # type: ignore[union-attr]
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor()
     try:
-        with raw.pipeline():  # type: ignore[union-attr]
+        if raw.autocommit:  # the caller's connection commits each statement: one round trip
             cursor.execute(sql, params)
-            raw.commit()  # type: ignore[union-attr]
+        else:
+            with raw.pipeline():
+                cursor.execute(sql, params)
+                raw.commit()
     finally:
         cursor.close()
     session.commit()  # the server has committed: SQLAlchemy ends its transaction (no round trip)

@@ -9,9 +9,11 @@ if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.citycredit-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev,spark]'
+  # constraints.txt: the tested versions (scripts/lock.sh); a fresh clone installs what CI and
+  # the benchmarks ran, not whatever was released since.
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
   echo "$want" > "$stamp"
 fi

@@ -224,3 +224,26 @@ def test_authorised_view_shows_personal_fields_masked_only(world: dict[str, Any]
     assert fields["CF_XDR_ZJHM"]["masked"] and fields["CF_XDR_ZJHM"]["value"].startswith("6108")
     assert fields["CF_XDR_MC"]["value"] == "王小明"  # the authorised view shows the full name
     assert r.json()["subject"]["id_number_masked"].endswith(idn[-4:])
+
+
+def test_the_container_dependency_takes_no_worker_thread(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI runs a plain ``def`` dependency in the worker-thread pool: the container (one
+    attribute of the app) is an async dependency, so a request spends no thread hop on it; the
+    principal (a database read) and the handler still run in worker threads."""
+    import anyio.to_thread
+
+    ran: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        inner = getattr(func, "func", func)
+        ran.append(getattr(inner, "__name__", repr(inner)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    r = world["client"].get("/api/v1/lists", headers=h(world, "a"))
+    assert r.status_code == 200, r.text
+    assert "get_container" not in ran and "_container_dependency" not in ran
+    assert "get_principal" in ran  # the check above would hold vacuously without hops

@@ -19,6 +19,12 @@ def get_container(request: Request) -> Container:
     return container
 
 
+async def _container_dependency(request: Request) -> Container:
+    """`get_container` as a dependency. Async on purpose: FastAPI runs a plain ``def``
+    dependency in the worker-thread pool — a thread hop on every request for one attribute."""
+    return get_container(request)
+
+
 def request_info(request: Request) -> RequestInfo:
     """Request id (set by the audit middleware), method, path and client address."""
     return RequestInfo(
@@ -61,5 +67,5 @@ def get_principal(
     return principal
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+ContainerDep = Annotated[Container, Depends(_container_dependency)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

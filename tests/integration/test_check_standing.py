@@ -207,15 +207,15 @@ def test_standing_agrees_with_each_area(container: Container, tmp_path: Path) ->
     assert len(result["memberships"]) == 4
 
 
-def test_standing_of_a_bare_subject_and_of_no_subject(container: Container) -> None:
-    c = container
+def _bare_subject(c: Container, subject_id: str, name: str) -> None:
+    """An enterprise with nothing on record."""
     with c.uow() as uow:
         uow.session.add(
             SubjectRow(
-                subject_id="sstandbare0000000000",
+                subject_id=subject_id,
                 subject_type="enterprise",
-                name="无记录企业",
-                name_norm="无记录企业",
+                name=name,
+                name_norm=name,
                 origin="registration",
                 professions=[],
                 created_at=AT,
@@ -223,6 +223,11 @@ def test_standing_of_a_bare_subject_and_of_no_subject(container: Container) -> N
             )
         )
         uow.commit()
+
+
+def test_standing_of_a_bare_subject_and_of_no_subject(container: Container) -> None:
+    c = container
+    _bare_subject(c, "sstandbare0000000000", "无记录企业")
     assert _combined(c, "sstandbare0000000000", TODAY) == _areas(c, "sstandbare0000000000", TODAY)
     found = _combined(c, "sstandbare0000000000", TODAY)
     assert found["grade"] is None and found["memberships"] == () and found["breaches"] == ()
@@ -248,20 +253,7 @@ def test_a_check_reads_and_writes_without_a_transaction_around_them(
     c = container
     samr = department(c, "榆林市市场监督管理局")
     sid = "sstandauto0000000000"
-    with c.uow() as uow:
-        uow.session.add(
-            SubjectRow(
-                subject_id=sid,
-                subject_type="enterprise",
-                name="自动提交企业",
-                name_norm="自动提交企业",
-                origin="registration",
-                professions=[],
-                created_at=AT,
-                updated_at=AT,
-            )
-        )
-        uow.commit()
+    _bare_subject(c, sid, "自动提交企业")
     seen: list[tuple[bool, str]] = []
     real = checks_service.subject_standing
 

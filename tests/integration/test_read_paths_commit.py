@@ -3,8 +3,8 @@
 On PostgreSQL psycopg discards every prepared statement of a connection after a ROLLBACK, so a
 read path that rolls back makes every statement after it on that pooled connection be parsed and
 planned again. The subject lookup and the public archive finish with COMMIT (a failed read still
-rolls back); authentication (every API request) reads in autocommit mode, with no transaction. On PostgreSQL the statements they run stay
-prepared across requests."""
+rolls back); authentication (every API request) reads in autocommit mode, with no transaction.
+On PostgreSQL the statements they run stay prepared across requests."""
 
 from __future__ import annotations
 

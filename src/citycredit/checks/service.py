@@ -254,9 +254,9 @@ def run_check(
         # The stored check, its disclosure-log row, the caller's audit event and the outbox event
         # as plain rows in the same transaction (kernel.disclosure.record_disclosure and
         # kernel.outbox.emit write the same rows through the ORM unit of work, which cost more
-        # than the statements), committed with them: on PostgreSQL one statement and its
-        # COMMIT in one round trip, so the outbox lock it takes (every writing transaction waits
-        # for it) is held for no longer than the server needs.
+        # than the statements), committed with them: on PostgreSQL one statement, in autocommit
+        # mode its own transaction, in one round trip, so the outbox lock it takes (every
+        # writing transaction waits for it) is held for no longer than the server needs.
         rows: list[tuple[type[Base], dict[str, Any]]] = [
             (
                 CreditCheckRow,

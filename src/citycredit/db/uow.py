@@ -37,8 +37,9 @@ class UnitOfWork:
         discards every prepared statement of the connection after a ROLLBACK: a hot read path
         that rolls back makes each later statement on that pooled connection be parsed and
         planned afresh (a credit check's standing read spent 0.5 ms of server CPU planning per
-        call). Hot read paths — every request's authentication, subject lookups, the public
-        archive — finish with this. Never call it after a write: it commits.
+        call). Hot read paths — subject lookups, the public archive — finish with this
+        (authentication reads in autocommit mode instead: no transaction at all). Never call
+        it after a write: it commits.
         """
         self.session.commit()
 

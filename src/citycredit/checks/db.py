@@ -30,7 +30,8 @@ class CreditCheckRow(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JsonType, comment="the answer as returned")
     checked_by: Mapped[str] = mapped_column(String(100))
     user_id: Mapped[int | None] = mapped_column()
-    checked_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # Not indexed: nothing reads checks by time (statistics use `month`; migration 0015).
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 Index("ix_credit_checks_department_month", CreditCheckRow.department_id, CreditCheckRow.month)

@@ -21,7 +21,7 @@ from itertools import repeat
 import numpy as np
 import polars as pl
 
-__all__ = ["Hasher", "random_ids", "random_salts"]
+__all__ = ["Hasher", "random_bytes", "random_ids", "random_salts"]
 
 _HEX = operator.methodcaller("hexdigest")
 _DIGEST = operator.methodcaller("digest")

@@ -190,6 +190,8 @@ def server_env(url: str, data_dir: Path) -> dict[str, str]:
         "CITYCREDIT_SECRET_KEY": SECRET,
         "CITYCREDIT_SEED_SYNTHETIC_CITY": "false",
         "CITYCREDIT_JOB_INTERVAL_SECONDS": "0",
+        # wrk's one address stands for the city's many readers: no per-client public limit
+        "CITYCREDIT_SECURITY": json.dumps({"public_rate_per_minute": 0}),
     }
 
 

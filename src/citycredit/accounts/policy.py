@@ -56,6 +56,15 @@ class SecurityPolicy(BaseModel):
     signup_rate_per_hour: int = Field(
         default=10, ge=0, description="self-service sign-ups per client and hour; 0 = off"
     )
+    public_rate_per_minute: int = Field(
+        default=120,
+        ge=0,
+        description="requests per client and minute without credentials (portal pages, public "
+        "lookups); the ledger's checkpoint and proofs and static files are not counted; 0 = off",
+    )
+    export_rate_per_hour: int = Field(
+        default=20, ge=0, description="双公示 exports started per client and hour; 0 = off"
+    )
     self_signup: bool = Field(
         default=True,
         description="自愿注册: anyone may open an enterprise-agent or natural-person account "

@@ -1,16 +1,28 @@
-"""Per-client rate limits on the routes that cost the server most for an anonymous caller:
-password login, the second factor, password change and self-service sign-up (each runs
-Argon2id, 64 MiB by default) — security.md G29.
+"""Per-client rate limits (security.md G29), before a request reaches the audit trail or a handler.
 
-A fixed window per (route group, client address), counted in the process (each server worker
-keeps its own count, so with N workers a client gets at most N × the limit; a deployment behind
+Groups:
+
+* ``auth`` — password login, the second factor and password change (each runs Argon2id, 64 MiB
+  by default): ``security.auth_rate_per_minute``;
+* ``signup`` — self-service sign-up: ``security.signup_rate_per_hour``;
+* ``export`` — starting a 双公示 export (a full scan of the period's records):
+  ``security.export_rate_per_hour``;
+* ``public`` — every other request that carries no credentials (no ``Authorization`` header, no
+  session cookie): portal pages, public lookups, public lists, ledger bundles:
+  ``security.public_rate_per_minute``. Not counted: static files, ``/healthz`` and the ledger's
+  checkpoint and proofs — log monitors must always be able to read faster than the log grows,
+  so those stay unlimited. Callers with a token or a session (departments' systems, clerks,
+  account holders) are not in this group: they are identified and audited, and a request with
+  made-up credentials is refused by authentication without reading any data.
+
+A fixed window per (group, client address), counted in the process (each server worker keeps
+its own count, so with N workers a client gets at most N × the limit; a deployment behind
 several hosts puts the same limit on its reverse proxy). Over the limit the answer is 429 with
 ``Retry-After`` and a Chinese message, before anything touches the database: a flood writes no
-audit rows and hashes no password. The client address is the socket's peer; behind a reverse
-proxy configure the proxy to limit (or to pass a trusted address, which this module does not
-read). Limits are settings (``security.auth_rate_per_minute``, ``security.signup_rate_per_hour``;
-0 turns one off); the lockout of an account after failed logins (G3) is separate and still
-applies.
+audit rows, hashes no password and reads no record. The client address is the socket's peer;
+behind a reverse proxy configure the proxy to limit (or to pass a trusted address, which this
+module does not read). 0 turns a limit off; the lockout of an account after failed logins (G3)
+is separate and still applies.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from citycredit.accounts.auth import SESSION_COOKIE
 from citycredit.bootstrap import Container
 
 log = logging.getLogger(__name__)
@@ -31,7 +44,13 @@ GROUPS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/totp"): "auth",
     ("POST", "/api/v1/auth/password"): "auth",
     ("POST", "/api/v1/accounts/sign-up"): "signup",
+    ("POST", "/api/v1/exports/dual-publicity"): "export",
 }
+PUBLIC = "public"
+# Requests without credentials that are never counted (see the module docstring).
+UNCOUNTED_PATHS = frozenset({"/healthz", "/static", "/api/v1/ledger/checkpoint"})
+UNCOUNTED_PREFIXES = ("/static/", "/api/v1/ledger/proofs/")
+_SESSION = SESSION_COOKIE.encode()
 _PRUNE_EVERY = 1000
 
 Scope = MutableMapping[str, Any]
@@ -53,6 +72,10 @@ class RateLimiter:
         policy = self.c.settings.security
         if group == "signup":
             return policy.signup_rate_per_hour, 3600
+        if group == "export":
+            return policy.export_rate_per_hour, 3600
+        if group == PUBLIC:
+            return policy.public_rate_per_minute, 60
         return policy.auth_rate_per_minute, 60
 
     def hit(self, group: str, client: str) -> int | None:
@@ -90,7 +113,7 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            group = GROUPS.get((scope["method"], scope["path"]))
+            group = group_of(scope)
             if group is not None:
                 client = (scope.get("client") or ("unknown", 0))[0]
                 wait = self.limiter.hit(group, client)
@@ -98,22 +121,55 @@ class RateLimitMiddleware:
                     log.warning(
                         "rate limited: %s %s from %s", scope["method"], scope["path"], client
                     )
-                    await _too_many(send, wait)
+                    await _too_many(send, wait, html=not scope["path"].startswith("/api/"))
                     return
         await self.app(scope, receive, send)
 
 
-async def _too_many(send: Send, wait: int) -> None:
-    body = json.dumps(
-        {"error": "rate_limited", "message": f"请求过于频繁，请 {wait} 秒后再试"},
-        ensure_ascii=False,
-    ).encode()
+def group_of(scope: Scope) -> str | None:
+    """The limited group of an HTTP request, or None when it is not limited."""
+    group = GROUPS.get((scope["method"], scope["path"]))
+    if group is not None:
+        return group
+    path: str = scope["path"]
+    if path in UNCOUNTED_PATHS or path.startswith(UNCOUNTED_PREFIXES) or _credentials(scope):
+        return None
+    return PUBLIC
+
+
+def _credentials(scope: Scope) -> bool:
+    """Whether the request presents a bearer token or a session cookie (valid or not)."""
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization" and value.strip():
+            return True
+        if name == b"cookie":
+            for part in value.split(b";"):
+                key, _, cookie = part.strip().partition(b"=")
+                if key == _SESSION and cookie:
+                    return True
+    return False
+
+
+async def _too_many(send: Send, wait: int, *, html: bool = False) -> None:
+    """429 with Retry-After: JSON for the API, a short Chinese page for the portal's pages."""
+    message = f"请求过于频繁，请 {wait} 秒后再试"
+    if html:
+        body = (
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+            f"<title>请求过于频繁</title></head><body><p>{message}</p></body></html>"
+        ).encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps(
+            {"error": "rate_limited", "message": message}, ensure_ascii=False
+        ).encode()
+        kind = b"application/json"
     await send(
         {
             "type": "http.response.start",
             "status": 429,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", kind),
                 (b"retry-after", str(wait).encode()),
                 (b"content-length", str(len(body)).encode()),
             ],

@@ -1,0 +1,112 @@
+"""G29 beyond authentication: per-client limits on requests without credentials (portal pages and
+public lookups) and on starting 双公示 exports; log monitors and identified callers unaffected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from citycredit.accounts.auth import SESSION_COOKIE
+from citycredit.accounts.db import AuditEventRow
+from citycredit.accounts.model import SYSTEM, Role
+from citycredit.accounts.policy import SecurityPolicy
+from citycredit.accounts.service import add_department, add_user
+from citycredit.bootstrap import Container
+from citycredit.exports.db import ExportRow
+from citycredit.shared.clock import FixedClock
+from citycredit.web.app import create_app
+from citycredit.web.ratelimit import PUBLIC, group_of
+from support import SAMR, uscc
+
+pytestmark = pytest.mark.db
+
+
+def _app(c: Container, **limits: int) -> Any:
+    c.settings = c.settings.model_copy(update={"security": SecurityPolicy(**limits)})
+    return create_app(c, scheduler=False)
+
+
+def _audit_rows(c: Container) -> int:
+    with c.uow() as uow:
+        return int(uow.session.scalar(select(func.count()).select_from(AuditEventRow)) or 0)
+
+
+def test_anonymous_requests_are_limited_per_client(container: Container, clock: FixedClock) -> None:
+    c = container
+    token = add_department(c, SYSTEM, name=SAMR, code=uscc("11", "610800", "MA0CAMR1")).token
+    app = _app(c, public_rate_per_minute=3)
+    noisy = TestClient(app, client=("10.0.0.7", 40000))
+    quiet = TestClient(app, client=("10.0.0.8", 40000))
+    search = {"q": "榆林"}
+    assert [noisy.get("/api/v1/subjects", params=search).status_code for _ in range(3)] == [200] * 3
+    audited = _audit_rows(c)
+    over = noisy.get("/api/v1/subjects", params=search)
+    assert over.status_code == 429 and over.json()["error"] == "rate_limited"
+    assert 1 <= int(over.headers["retry-after"]) <= 60
+    page = noisy.get("/", params=search)  # the portal gets a page, not JSON
+    assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+    assert "请求过于频繁" in page.text
+    assert noisy.get("/api/v1/lists").status_code == 429  # one window for every public lookup
+    assert _audit_rows(c) == audited  # refused before the audit trail and the database
+    # log monitors, health checks and static files are never counted
+    assert noisy.get("/api/v1/ledger/checkpoint").status_code != 429
+    assert noisy.get("/healthz").status_code == 200
+    assert noisy.get("/static/site.css").status_code == 200
+    # an identified caller from the same address is not in the public group …
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert noisy.get("/api/v1/subjects", params=search, headers=bearer).status_code == 200
+    # … and made-up credentials get authentication's refusal, not data
+    fake = noisy.get("/api/v1/subjects", params=search, headers={"Authorization": "Bearer nope"})
+    assert fake.status_code in (401, 403) and "results" not in fake.json()
+    # other clients are unaffected; the next window lets the noisy one in again
+    assert quiet.get("/api/v1/subjects", params=search).status_code == 200
+    clock.advance(seconds=61)
+    assert noisy.get("/api/v1/subjects", params=search).status_code == 200
+
+
+def test_public_limit_off(container: Container) -> None:
+    client = TestClient(_app(container, public_rate_per_minute=0))
+    assert {client.get("/api/v1/lists").status_code for _ in range(30)} == {200}
+
+
+def test_exports_are_limited_per_client_and_hour(container: Container, clock: FixedClock) -> None:
+    c = container
+    admin = add_user(
+        c, SYSTEM, username="office", display_name="信用办", role=Role.credit_office_admin
+    ).token
+    client = TestClient(_app(c, export_rate_per_hour=2))
+    h = {"Authorization": f"Bearer {admin}"}
+    made = []
+    for _ in range(3):  # each continues from the last one: a minute apart, in one hour window
+        clock.advance(minutes=1)
+        made.append(client.post("/api/v1/exports/dual-publicity", json={}, headers=h).status_code)
+    assert made == [201, 201, 429]
+    with c.uow() as uow:  # the refused one started nothing
+        assert uow.session.scalar(select(func.count()).select_from(ExportRow)) == 2
+    assert client.get("/api/v1/exports", headers=h).status_code == 200  # reading is not limited
+    clock.advance(minutes=61)
+    assert client.post("/api/v1/exports/dual-publicity", json={}, headers=h).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "group"),
+    [
+        ("GET", "/", [], PUBLIC),
+        ("GET", "/api/v1/subjects/s1/archive", [], PUBLIC),
+        ("GET", "/api/v1/ledger/bundles/r1", [], PUBLIC),
+        ("GET", "/api/v1/ledger/checkpoint", [], None),
+        ("GET", "/api/v1/ledger/proofs/inclusion", [], None),
+        ("GET", "/static/site.css", [], None),
+        ("GET", "/healthz", [], None),
+        ("GET", "/api/v1/subjects/s1", [(b"authorization", b"Bearer t")], None),
+        ("GET", "/", [(b"cookie", f"a=1; {SESSION_COOKIE}=x".encode())], None),
+        ("GET", "/", [(b"cookie", f"x{SESSION_COOKIE}=x; {SESSION_COOKIE}=".encode())], PUBLIC),
+        ("POST", "/api/v1/auth/login", [], "auth"),
+        ("POST", "/api/v1/exports/dual-publicity", [(b"authorization", b"Bearer t")], "export"),
+    ],
+)
+def test_groups(method: str, path: str, headers: list[Any], group: str | None) -> None:
+    assert group_of({"method": method, "path": path, "headers": headers}) == group

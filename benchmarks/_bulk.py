@@ -291,9 +291,9 @@ def _local_workflows(c: Any, clock: Any, rng: random.Random) -> None:
         steps.append((actor, f"{mid}|{stop}|{n}"))
     clock.advance(days=14)  # past every objection window (5 working days)
     for actor, spec in steps:
-        mid, stop_s, n = spec.split("|")
+        mid, stop_s, number = spec.split("|")
         if int(stop_s) >= 3:
-            lists.decide(c, actor, mid, decision_no=f"榆信决〔{clock.now().year}〕{n}号")
+            lists.decide(c, actor, mid, decision_no=f"榆信决〔{clock.now().year}〕{number}号")
         if int(stop_s) >= 4:
             lists.publish(c, actor, mid)
     today = local_date(clock.now())
@@ -905,7 +905,14 @@ class SubjectMaker:
         tp = self.tp
         n = len(t_of)
         sids = opaque_ids(rng, "s", n)
-        names, norms, usccs, idnos, digests, masked, births, legal = [], [], [], [], [], [], [], []
+        names: list[str] = []
+        norms: list[str] = []
+        usccs: list[str | None] = []
+        idnos: list[str | None] = []
+        digests: list[str | None] = []
+        masked: list[str | None] = []
+        births: list[str | None] = []
+        legal: list[str] = []
         for t in t_of.tolist():
             if tp.types[t] in PERSON_TYPES:
                 idn, birth, male = self.id_number(t)
@@ -1399,13 +1406,13 @@ def validate(c: Any, sample: list[str]) -> dict[str, int]:
     reads (public and authorised archive, a credit check) on a few of them."""
     from sqlalchemy import select
 
+    import citycredit.subjects.archive as archive
     from citycredit.accounts.model import SYSTEM
     from citycredit.checks.service import run_check
     from citycredit.ingest.db import RecordRow, RecordVersionRow
     from citycredit.ingest.model import record_key
     from citycredit.lists import default_lists
     from citycredit.shared.ids import is_valid_uscc
-    from citycredit.subjects import archive
     from citycredit.subjects.db import SubjectRow
 
     store = Personal(c)

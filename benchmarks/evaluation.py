@@ -124,8 +124,8 @@ def _vocabulary() -> dict[str, Any]:
     # One table of (item, value, category) choices: value/category null where none is tested.
     combos: list[tuple[str, str | None, str | None]] = []
     for it in item_list:
-        vs = sorted(values.get(it, ())) or [None]
-        cs = sorted(cats.get(it, ())) or [None]
+        vs: list[str | None] = [*sorted(values.get(it, ()))] or [None]
+        cs: list[str | None] = [*sorted(cats.get(it, ()))] or [None]
         combos += [(it, v, c) for v in vs for c in cs]
     return {"combos": combos}
 

@@ -110,3 +110,35 @@ def test_exports_are_limited_per_client_and_hour(container: Container, clock: Fi
 )
 def test_groups(method: str, path: str, headers: list[Any], group: str | None) -> None:
     assert group_of({"method": method, "path": path, "headers": headers}) == group
+
+
+def test_made_up_credentials_fill_the_clients_auth_window(
+    container: Container, clock: FixedClock
+) -> None:
+    """Unknown tokens and session cookies count like failed logins; then the client's requests
+    with credentials get 429 for the rest of the window. Refusals of a valid caller don't count."""
+    c = container
+    token = add_department(c, SYSTEM, name=SAMR, code=uscc("11", "610800", "MA0CAMR1")).token
+    app = _app(c, auth_rate_per_minute=3)
+    noisy = TestClient(app, client=("10.0.0.7", 40000))
+    quiet = TestClient(app, client=("10.0.0.8", 40000))
+    good = {"Authorization": f"Bearer {token}"}
+    # a valid token refused for lack of permission is not a failed credential
+    assert {noisy.get("/api/v1/exports", headers=good).status_code for _ in range(5)} == {403}
+    fakes = [{"Authorization": f"Bearer fake-{i}"} for i in range(3)]
+    refused = [noisy.get("/api/v1/subjects/s1", headers=h) for h in fakes]
+    assert {r.json()["error"] for r in refused} == {"invalid_token"}
+    assert (
+        noisy.get("/api/v1/subjects/s1", headers={"Authorization": "Bearer x"}).status_code == 429
+    )
+    assert noisy.get("/api/v1/subjects", params={"q": "榆林"}, headers=good).status_code == 429
+    assert noisy.get("/api/v1/lists").status_code == 200  # no credentials: the public window
+    assert quiet.get("/api/v1/subjects", params={"q": "榆林"}, headers=good).status_code == 200
+    clock.advance(seconds=61)
+    assert noisy.get("/api/v1/subjects", params={"q": "榆林"}, headers=good).status_code == 200
+    # a cookie that names no session counts the same way
+    noisy.cookies.set(SESSION_COOKIE, "made-up")
+    for _ in range(3):
+        r = noisy.get("/api/v1/auth/me")
+        assert r.status_code == 401 and r.json()["error"] == "session_invalid"
+    assert noisy.get("/api/v1/auth/me").status_code == 429

@@ -11,6 +11,8 @@ from citycredit.accounts.auth import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, 
 from citycredit.accounts.model import ANONYMOUS, Principal
 from citycredit.accounts.service import authenticate
 from citycredit.bootstrap import Container
+from citycredit.shared.errors import PermissionDenied
+from citycredit.web.ratelimit import CREDENTIAL_FAILURES, STATE_KEY
 
 
 def get_container(request: Request) -> Container:
@@ -51,18 +53,24 @@ def get_principal(
         scheme, _, value = authorization.partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else authorization.strip()
     cookie = request.cookies.get(SESSION_COOKIE)
-    if token:
-        principal = authenticate(c, token)
-    elif cookie:
-        principal = authenticate_session(
-            c,
-            cookie,
-            csrf=request.headers.get(CSRF_HEADER),
-            unsafe=request.method not in SAFE_METHODS,
-            request=request_info(request),
-        )
-    else:
-        principal = ANONYMOUS
+    try:
+        if token:
+            principal = authenticate(c, token)
+        elif cookie:
+            principal = authenticate_session(
+                c,
+                cookie,
+                csrf=request.headers.get(CSRF_HEADER),
+                unsafe=request.method not in SAFE_METHODS,
+                request=request_info(request),
+            )
+        else:
+            principal = ANONYMOUS
+    except PermissionDenied as e:
+        limiter = getattr(request.state, STATE_KEY, None)
+        if limiter is not None and e.code in CREDENTIAL_FAILURES and request.client:
+            limiter.credential_failed(request.client.host)  # web.ratelimit: floods of fakes
+        raise
     request.state.principal = principal
     return principal
 

@@ -15,6 +15,12 @@ Groups:
   account holders) are not in this group: they are identified and audited, and a request with
   made-up credentials is refused by authentication without reading any data.
 
+Credentials that authentication refuses as unknown (a token that does not exist or was revoked,
+a session cookie that names no session) count in the client's ``auth`` window
+(`credential_failed`, called by ``web.deps.get_principal``); once that window is full, every
+request of the client that carries credentials gets 429 until it ends — a flood of made-up
+tokens costs one dictionary lookup each, not a database read.
+
 A fixed window per (group, client address), counted in the process (each server worker keeps
 its own count, so with N workers a client gets at most N × the limit; a deployment behind
 several hosts puts the same limit on its reverse proxy). Over the limit the answer is 429 with
@@ -46,7 +52,11 @@ GROUPS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/accounts/sign-up"): "signup",
     ("POST", "/api/v1/exports/dual-publicity"): "export",
 }
+AUTH = "auth"
 PUBLIC = "public"
+STATE_KEY = "rate_limiter"  # the limiter, in each request's scope["state"]
+# Authentication refusals that count as a failed credential (not expiry or a disabled account).
+CREDENTIAL_FAILURES = frozenset({"invalid_token", "session_invalid"})
 # Requests without credentials that are never counted (see the module docstring).
 UNCOUNTED_PATHS = frozenset({"/healthz", "/static", "/api/v1/ledger/checkpoint"})
 UNCOUNTED_PREFIXES = ("/static/", "/api/v1/ledger/proofs/")
@@ -98,6 +108,21 @@ class RateLimiter:
             return max(1, math.ceil(began + window - now))
         return None
 
+    def over(self, group: str, client: str) -> int | None:
+        """The seconds to wait when the client's current window is already full (not counted)."""
+        allowed, window = self.limit(group)
+        if allowed <= 0:
+            return None
+        now = self.c.clock.now().timestamp()
+        began, count = self.windows.get((group, client), (0.0, 0))
+        if began != math.floor(now / window) * window or count < allowed:
+            return None
+        return max(1, math.ceil(began + window - now))
+
+    def credential_failed(self, client: str) -> None:
+        """Authentication refused a made-up or revoked credential from this client."""
+        self.hit(AUTH, client)
+
     def _prune(self, now: float) -> None:
         for key, (began, _) in list(self.windows.items()):
             if began + self.limit(key[0])[1] <= now:
@@ -113,16 +138,19 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            scope.setdefault("state", {})[STATE_KEY] = self.limiter
             group = group_of(scope)
+            client = (scope.get("client") or ("unknown", 0))[0]
             if group is not None:
-                client = (scope.get("client") or ("unknown", 0))[0]
                 wait = self.limiter.hit(group, client)
-                if wait is not None:
-                    log.warning(
-                        "rate limited: %s %s from %s", scope["method"], scope["path"], client
-                    )
-                    await _too_many(send, wait, html=not scope["path"].startswith("/api/"))
-                    return
+            elif _credentials(scope):
+                wait = self.limiter.over(AUTH, client)
+            else:
+                wait = None
+            if wait is not None:
+                log.warning("rate limited: %s %s from %s", scope["method"], scope["path"], client)
+                await _too_many(send, wait, html=not scope["path"].startswith("/api/"))
+                return
         await self.app(scope, receive, send)
 
 

@@ -12,7 +12,7 @@ from citycredit.accounts.model import ANONYMOUS, Principal
 from citycredit.accounts.service import authenticate
 from citycredit.bootstrap import Container
 from citycredit.shared.errors import PermissionDenied
-from citycredit.web.ratelimit import CREDENTIAL_FAILURES, STATE_KEY
+from citycredit.web.ratelimit import CREDENTIAL_FAILURES, STATE_KEY, client_of
 
 
 def get_container(request: Request) -> Container:
@@ -68,8 +68,8 @@ def get_principal(
             principal = ANONYMOUS
     except PermissionDenied as e:
         limiter = getattr(request.state, STATE_KEY, None)
-        if limiter is not None and e.code in CREDENTIAL_FAILURES and request.client:
-            limiter.credential_failed(request.client.host)  # web.ratelimit: floods of fakes
+        if limiter is not None and e.code in CREDENTIAL_FAILURES:
+            limiter.credential_failed(client_of(request.scope))  # web.ratelimit: floods of fakes
         raise
     request.state.principal = principal
     return principal

@@ -44,16 +44,15 @@ from citycredit.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
+AUTH, SIGNUP, EXPORT, PUBLIC = "auth", "signup", "export", "public"
 # (method, path) → route group
 GROUPS: dict[tuple[str, str], str] = {
-    ("POST", "/api/v1/auth/login"): "auth",
-    ("POST", "/api/v1/auth/totp"): "auth",
-    ("POST", "/api/v1/auth/password"): "auth",
-    ("POST", "/api/v1/accounts/sign-up"): "signup",
-    ("POST", "/api/v1/exports/dual-publicity"): "export",
+    ("POST", "/api/v1/auth/login"): AUTH,
+    ("POST", "/api/v1/auth/totp"): AUTH,
+    ("POST", "/api/v1/auth/password"): AUTH,
+    ("POST", "/api/v1/accounts/sign-up"): SIGNUP,
+    ("POST", "/api/v1/exports/dual-publicity"): EXPORT,
 }
-AUTH = "auth"
-PUBLIC = "public"
 STATE_KEY = "rate_limiter"  # the limiter, in each request's scope["state"]
 # Authentication refusals that count as a failed credential (not expiry or a disabled account).
 CREDENTIAL_FAILURES = frozenset({"invalid_token", "session_invalid"})
@@ -80,9 +79,9 @@ class RateLimiter:
     def limit(self, group: str) -> tuple[int, int]:
         """(requests allowed, window seconds) of a group; 0 requests = unlimited."""
         policy = self.c.settings.security
-        if group == "signup":
+        if group == SIGNUP:
             return policy.signup_rate_per_hour, 3600
-        if group == "export":
+        if group == EXPORT:
             return policy.export_rate_per_hour, 3600
         if group == PUBLIC:
             return policy.public_rate_per_minute, 60
@@ -90,34 +89,31 @@ class RateLimiter:
 
     def hit(self, group: str, client: str) -> int | None:
         """Count one request; the seconds to wait when it is over the limit, else None."""
+        return self._window(group, client, count=True)
+
+    def over(self, group: str, client: str) -> int | None:
+        """The seconds to wait when the client's current window is already full (not counted)."""
+        return self._window(group, client, count=False)
+
+    def _window(self, group: str, client: str, *, count: bool) -> int | None:
         allowed, window = self.limit(group)
         if allowed <= 0:
             return None
         now = self.c.clock.now().timestamp()
         start = math.floor(now / window) * window
         key = (group, client)
-        began, count = self.windows.get(key, (start, 0))
+        began, used = self.windows.get(key, (start, 0))
         if began != start:
-            began, count = start, 0
-        count += 1
-        self.windows[key] = (began, count)
-        self.seen += 1
-        if self.seen % _PRUNE_EVERY == 0:
-            self._prune(now)
-        if count > allowed:
+            began, used = start, 0
+        if count:
+            used += 1
+            self.windows[key] = (began, used)
+            self.seen += 1
+            if self.seen % _PRUNE_EVERY == 0:
+                self._prune(now)
+        if used > allowed or (not count and used >= allowed):
             return max(1, math.ceil(began + window - now))
         return None
-
-    def over(self, group: str, client: str) -> int | None:
-        """The seconds to wait when the client's current window is already full (not counted)."""
-        allowed, window = self.limit(group)
-        if allowed <= 0:
-            return None
-        now = self.c.clock.now().timestamp()
-        began, count = self.windows.get((group, client), (0.0, 0))
-        if began != math.floor(now / window) * window or count < allowed:
-            return None
-        return max(1, math.ceil(began + window - now))
 
     def credential_failed(self, client: str) -> None:
         """Authentication refused a made-up or revoked credential from this client."""
@@ -139,11 +135,12 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scope.setdefault("state", {})[STATE_KEY] = self.limiter
-            group = group_of(scope)
-            client = (scope.get("client") or ("unknown", 0))[0]
+            credentials = _credentials(scope)
+            group = group_of(scope, credentials)
+            client = client_of(scope)
             if group is not None:
                 wait = self.limiter.hit(group, client)
-            elif _credentials(scope):
+            elif credentials:
                 wait = self.limiter.over(AUTH, client)
             else:
                 wait = None
@@ -154,13 +151,23 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
-def group_of(scope: Scope) -> str | None:
-    """The limited group of an HTTP request, or None when it is not limited."""
+def client_of(scope: Scope) -> str:
+    """The key a client is counted under: the socket peer's address."""
+    return (scope.get("client") or ("unknown", 0))[0]
+
+
+def group_of(scope: Scope, credentials: bool | None = None) -> str | None:
+    """The limited group of an HTTP request, or None when it is not limited.
+
+    ``credentials``: whether the request carries any (`_credentials`), when already known.
+    """
     group = GROUPS.get((scope["method"], scope["path"]))
     if group is not None:
         return group
     path: str = scope["path"]
-    if path in UNCOUNTED_PATHS or path.startswith(UNCOUNTED_PREFIXES) or _credentials(scope):
+    if path in UNCOUNTED_PATHS or path.startswith(UNCOUNTED_PREFIXES):
+        return None
+    if credentials if credentials is not None else _credentials(scope):
         return None
     return PUBLIC
 

@@ -1,10 +1,13 @@
 """The platform's HTTP server and Debian wrk for the benchmarks (checks, archive).
 
 The server is the application `citycredit serve` runs (web.app.create_app over build_container
-from CITYCREDIT_* settings), started with uvicorn's own worker processes and the job scheduler
-off (CITYCREDIT_JOB_INTERVAL_SECONDS=0); `citycredit serve` itself has no worker option.
+from CITYCREDIT_* settings), on W worker processes as `citycredit serve --workers W` runs them
+(citycredit.web.serve: each worker listens on its own SO_REUSEPORT socket, so the kernel spreads
+wrk's connections over the workers — uvicorn's shared socket let one worker take most of them),
+with the job scheduler off (CITYCREDIT_JOB_INTERVAL_SECONDS=0).
 
-    uvicorn --factory _server:app --workers W   (cwd benchmarks/, env from _bulk.server_env)
+    python -m citycredit.web.serve --factory _server:app --workers W
+        (cwd benchmarks/, env from _bulk.server_env)
 
 wrk has no pacing of its own: the paced script gives every wrk thread one connection and a
 fixed schedule (send times t0 + k·interval, thread phases spread over one interval); delay()
@@ -38,7 +41,8 @@ PYTHON = sys.executable
 
 
 def app() -> Any:
-    """uvicorn --factory entry: the platform's app, settings from the environment."""
+    """The server's factory (--factory _server:app): the platform's app, settings from the
+    environment."""
     from citycredit.bootstrap import build_container
     from citycredit.web.app import create_app
 
@@ -63,12 +67,13 @@ class Running:
 def server(
     env: dict[str, str], *, workers: int, log: Path, factory: str = "_server:app"
 ) -> Iterator[Running]:
-    """Start uvicorn with `workers` processes; yield it; stop it (its own process group)."""
+    """Start the server with `workers` processes (citycredit.web.serve: one listening socket
+    each, as `citycredit serve --workers`); yield it; stop it (its own process group)."""
     port = free_port()
     cmd = [
         PYTHON,
         "-m",
-        "uvicorn",
+        "citycredit.web.serve",
         "--factory",
         factory,
         "--host",

@@ -15,8 +15,9 @@ public reads it.
    loaded on first use).
 2. HTTP: GET /api/v1/subjects/{subject_id}/archive without a token, paced at 100 requests/s for
    60 s by wrk (one connection per wrk thread, latency from each request's scheduled send time —
-   see _server.py; 5 s at the same rate first, not reported), uvicorn with the stated number of
-   worker processes → http_p99_ms and http_errors (non-2xx responses and socket errors).
+   see _server.py; 5 s at the same rate first, not reported), the server (citycredit.web.serve)
+   with the stated number of worker processes → http_p99_ms and http_errors (non-2xx responses
+   and socket errors).
 
 The last line holds the figures; the line before it their ratios to the targets.
 
@@ -119,7 +120,8 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
     rows = [("GET", f"/api/v1/subjects/{sid}/archive", "", "") for sid in ids[: args.requests]]
     file = _server.write_requests(work / "archive.tsv", rows)
     say(
-        f"server uvicorn workers={args.workers} (scheduler off); {_server.wrk_version(wrk)}; "
+        f"server citycredit.web.serve workers={args.workers} (one listening socket each, "
+        f"scheduler off); {_server.wrk_version(wrk)}; "
         f"paced threads=connections={args.threads}; {len(rows)} Zipf requests, "
         f"{len(set(ids[: args.requests]))} distinct subjects"
     )
@@ -155,7 +157,7 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=1000, help="service-layer reads")
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--duration", type=int, default=60, help="seconds of the paced HTTP run")
-    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes")
     ap.add_argument("--threads", type=int, default=8, help="wrk threads (one connection each)")
     ap.add_argument("--requests", type=int, default=20_000, help="distinct requests in the file")
     ap.add_argument("--seed", type=int, default=20261126)

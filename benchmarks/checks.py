@@ -22,7 +22,7 @@ ledger leaf; afterwards the three counts are compared with the number of 2xx che
 The last line holds the figures; the line before it their ratios to the targets.
 
     .venv/bin/python benchmarks/checks.py [--subjects 1000000] [--records 3000000]
-        [--rate 200] [--duration 60] [--max-duration 60] [--rounds 3] [--workers 2]
+        [--rate 200] [--duration 60] [--max-duration 60] [--rounds 12] [--workers 2]
 """
 
 from __future__ import annotations
@@ -107,6 +107,25 @@ def audit_counts(url: str, data_dir: Path) -> dict[str, int]:
         c.dispose()
 
 
+def db_counters(url: str) -> tuple[int, int]:
+    """(WAL bytes the cluster has written, sessions opened on this database so far): what a
+    round's writes cost in WAL, and whether the server opened connections during it."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            b, n = conn.execute(
+                text(
+                    "SELECT (SELECT wal_bytes FROM pg_stat_wal), sessions "
+                    "FROM pg_stat_database WHERE datname = current_database()"
+                )
+            ).one()
+            return int(b), int(n)
+    finally:
+        engine.dispose()
+
+
 def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
     city = _bulk.city_for(
         url,
@@ -126,7 +145,8 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
     bare_file = _server.write_requests(work / "bare.tsv", bare)
     env = _bulk.server_env(url, data_dir)
     say(
-        f"server uvicorn workers={args.workers} (scheduler off); {_server.wrk_version(wrk)}; "
+        f"server citycredit.web.serve workers={args.workers} (one listening socket each, "
+        f"scheduler off); {_server.wrk_version(wrk)}; "
         f"paced threads=connections={args.paced_threads}; closed threads={args.closed_threads} "
         f"connections={args.connections}; requests cycle over {args.requests} subjects; "
         f"database pool per worker: {_pool_line(url, data_dir)}; cores={os.cpu_count()}"
@@ -170,7 +190,7 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
         for k in range(args.rounds):
             for name, file in (("check", check_file), ("bare", bare_file)):
                 load0 = load()
-                snap = meter.snapshot()
+                snap, db0, at = meter.snapshot(), db_counters(url), time.strftime("%H:%M:%S")
                 r = _server.closed(
                     wrk,
                     base,
@@ -183,10 +203,19 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
                 if name == "check":
                     ok_checks += int(r["requests"]) - int(r["non2xx"])
                 server_s, db_s = meter.used(snap, meter.snapshot())
+                db1 = db_counters(url)
                 spent[name][0] += server_s
                 spent[name][1] += db_s
                 runs[name].append(r)
-                say(f"closed {name} round={k + 1}/{args.rounds} load={load0}->{load()} {r['line']}")
+                per = 1 / max(int(r["requests"]), 1)  # per request
+                say(
+                    f"closed {name} round={k + 1}/{args.rounds} at={at} load={load0}->{load()} "
+                    f"server_ms/req={server_s * 1000 * per:.2f} "
+                    f"postgres_ms/req={db_s * 1000 * per:.2f} "
+                    f"wal_kb/req={(db1[0] - db0[0]) / 1024 * per:.1f} "
+                    # the counters' own connection is one of them
+                    f"connections_opened={db1[1] - db0[1] - 1} {r['line']}"
+                )
         results = {name: _merged(got) for name, got in runs.items()}
         for name, r in results.items():
             n = r["requests"]
@@ -243,10 +272,14 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=60, help="seconds of the paced run")
     ap.add_argument("--max-duration", type=int, default=60, help="closed-loop seconds per endpoint")
     ap.add_argument(
-        "--rounds", type=int, default=3, help="closed-loop rounds, alternating the endpoints"
+        "--rounds",
+        type=int,
+        default=12,
+        help="closed-loop rounds, alternating the endpoints (short rounds: the host's drift "
+        "weighs on both alike)",
     )
     ap.add_argument("--warmup", type=int, default=10, help="seconds per endpoint, not reported")
-    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes")
     ap.add_argument("--paced-threads", type=int, default=16)
     ap.add_argument("--closed-threads", type=int, default=1)
     ap.add_argument("--connections", type=int, default=16)

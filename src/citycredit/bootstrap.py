@@ -44,6 +44,8 @@ class Container:
         return make_engine(
             self.settings.effective_database_url,
             sqlite_synchronous=self.settings.sqlite_synchronous,
+            pool_size=self.settings.database_pool_size,
+            max_overflow=self.settings.database_max_overflow,
         )
 
     @cached_property

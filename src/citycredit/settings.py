@@ -29,10 +29,21 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_SECRET),
         description="keys the ID-number digests and token hashes; must be set in production",
     )
+    # PostgreSQL connections each server process keeps open, and how many more it may open for
+    # a burst (closed again when returned). A unit of work that finds every kept connection
+    # busy opens a new one (a server process fork, cold caches: ~10 ms of CPU) and closes it
+    # right after — under steady load above the kept size that churn cost a third of the
+    # throughput (benchmarks/checks.py prints connections opened per round). Keep the size
+    # at least the requests a process serves at once; mind PostgreSQL's max_connections
+    # (processes × (size + overflow) plus the jobs).
+    database_pool_size: int = Field(default=20, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
     catalog_dir: Path | None = Field(default=None, description="override the packaged catalog")
     holidays_dir: Path | None = Field(default=None, description="extra holiday data files")
     host: str = "127.0.0.1"
     port: int = 8000
+    # `citycredit serve`: server processes, each with its own listening socket (web/serve.py).
+    workers: int = Field(default=1, ge=1)
     # Jobs: the server runs due sweeps on this interval (seconds); 0 disables the scheduler.
     job_interval_seconds: int = 60
     # After start-up, move the heap built so far (catalog, lists, app, ORM mappers …) out of

@@ -526,7 +526,13 @@ def _report_seed(result: Any) -> None:
 
 
 @app.command("serve")
-def serve(host: str | None = None, port: int | None = None) -> None:
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    workers: Annotated[
+        int | None, typer.Option(help="server processes (default: settings.workers, 1)")
+    ] = None,
+) -> None:
     """Migrate, create the synthetic city on first start, and serve on http://127.0.0.1:8000."""
     import uvicorn
 
@@ -541,7 +547,21 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     )
     if result is not None:
         _report_seed(result)
-    uvicorn.run(create_app(c), host=host or c.settings.host, port=port or c.settings.port)
+    host, port = host or c.settings.host, port or c.settings.port
+    n = workers if workers is not None else c.settings.workers
+    if n == 1:
+        uvicorn.run(create_app(c), host=host, port=port)
+        return
+    from citycredit.web.serve import run
+
+    if c.engine.dialect.name != "postgresql":
+        raise typer.BadParameter(
+            f"--workers {n}: several server processes need PostgreSQL "
+            "(CITYCREDIT_DATABASE_URL); the embedded SQLite database is served by one",
+            param_hint="--workers",
+        )
+    c.engine.dispose()  # the workers open their own connections
+    raise typer.Exit(run("citycredit.web.serve:app", host=host, port=port, workers=n))
 
 
 def main() -> None:

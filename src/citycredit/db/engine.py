@@ -32,7 +32,14 @@ def _pragmas(dbapi_conn: Any, synchronous: str) -> None:
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 
 
-def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "FULL") -> Engine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    sqlite_synchronous: str = "FULL",
+    pool_size: int = 20,
+    max_overflow: int = 10,
+) -> Engine:
     """Create the engine for a URL, with SQLite pragmas when embedded."""
     if url.startswith("sqlite"):
         if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
@@ -44,8 +51,14 @@ def make_engine(url: str, *, echo: bool = False, sqlite_synchronous: str = "FULL
     # the server dropped fails the one request that meets it; SQLAlchemy then invalidates the
     # pool (every connection older than the failure is replaced on its next checkout), and
     # pool_recycle retires connections before idle-timeouts on the way could cut them.
+    # pool_size / max_overflow: settings.database_pool_size / database_max_overflow.
     return create_engine(
-        url, echo=echo, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=10
+        url,
+        echo=echo,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
     )
 
 

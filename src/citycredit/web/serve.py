@@ -1,0 +1,181 @@
+"""Serving the app on several processes, each with its own listening socket (SO_REUSEPORT).
+
+uvicorn's own `--workers` binds one socket in the parent and shares it: every worker's event
+loop waits on it, the first one woken accepts every connection that is waiting (asyncio's
+accept loop drains the queue), so a burst of new connections — a reverse proxy opening its
+keep-alive pool, a load generator starting — lands mostly on one worker. Measured with 16
+keep-alive connections on 2 workers (benchmarks/checks.py): splits of 16/0, 14/2 and 12/4 were
+common, and a round where one worker held every connection served half the requests of an
+even one, the other core idle. Here each worker binds the address itself with SO_REUSEPORT and
+the kernel spreads new connections over the workers' sockets by their addresses (Linux ≥ 3.9).
+
+The parent binds the address too, without listening: an address already taken fails at once,
+and the kernel hands no connection to a socket that does not listen. It starts the workers
+(multiprocessing spawn: each builds its own container, engine and app from the same settings),
+restarts one that dies, and stops them all on SIGINT / SIGTERM. A worker that dies within
+`STARTUP_GRACE_S` of its start stops the server (a configuration error would only loop).
+
+Linux only (SO_REUSEPORT with load balancing); one process is served by uvicorn.run as before.
+
+    python -m citycredit.web.serve --factory module:callable --workers 2 [--host] [--port]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+STARTUP_GRACE_S = 10.0
+STOP_TIMEOUT_S = 30.0
+WORKER_INDEX_ENV = "CITYCREDIT_WORKER_INDEX"
+
+log = logging.getLogger("citycredit.serve")
+
+
+def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    """A TCP socket bound to (host, port) with SO_REUSEPORT; listening unless told not to."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise RuntimeError("several worker processes need SO_REUSEPORT (Linux)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def app() -> Any:
+    """The platform's app in a worker of `citycredit serve --workers N`: settings from the
+    environment (the parent's); the job scheduler runs in worker 0 only."""
+    from citycredit.bootstrap import build_container
+    from citycredit.web.app import create_app
+
+    return create_app(build_container(), scheduler=os.environ.get(WORKER_INDEX_ENV, "0") == "0")
+
+
+def _worker(factory: str, host: str, port: int, index: int, options: dict[str, Any]) -> None:
+    """One worker process: its own socket, uvicorn on it until SIGTERM."""
+    import uvicorn
+
+    os.environ[WORKER_INDEX_ENV] = str(index)
+    sock = reuseport_socket(host, port)
+    config = uvicorn.Config(factory, factory=True, host=host, port=port, **options)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "info",
+    access_log: bool = True,
+    startup_grace: float = STARTUP_GRACE_S,
+) -> int:
+    """Serve `factory` ("module:callable" returning the ASGI app) on `workers` processes.
+
+    Returns the exit status: 0 after a signal stopped the server, 1 when a worker failed
+    at start-up.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    options = {"log_level": log_level, "access_log": access_log}
+    claim = reuseport_socket(host, port, listen=False)  # the address is free (or ours)
+    ctx = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def start(index: int) -> tuple[BaseProcess, float]:
+        p = ctx.Process(
+            target=_worker, args=(factory, host, port, index, options), name=f"worker-{index}"
+        )
+        p.start()
+        log.info("worker %d started (pid %s)", index, p.pid)
+        return p, time.monotonic()
+
+    status = 0
+    procs = [start(i) for i in range(workers)]
+    try:
+        while not stop.wait(0.5):
+            for i, (p, started) in enumerate(procs):
+                if p.is_alive():
+                    continue
+                if time.monotonic() - started < startup_grace:
+                    log.error("worker %d exited at start-up (code %s): stopping", i, p.exitcode)
+                    status = 1
+                    stop.set()
+                    break
+                log.warning("worker %d (pid %s) exited (code %s): restarting", i, p.pid, p.exitcode)
+                procs[i] = start(i)
+    finally:
+        for p, _ in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for p, _ in procs:
+            p.join(max(deadline - time.monotonic(), 0.1))
+            if p.is_alive():
+                p.kill()
+                p.join()
+        claim.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return status
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--factory", required=True, help="module:callable returning the ASGI app")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--log-level", default="info")
+    ap.add_argument("--no-access-log", action="store_true")
+    ap.add_argument(
+        "--startup-grace",
+        type=float,
+        default=STARTUP_GRACE_S,
+        help="seconds: a worker dying sooner after its start stops the server",
+    )
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    try:
+        status = run(
+            args.factory,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+            startup_grace=args.startup_grace,
+        )
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""`citycredit serve --workers N` (web/serve.py): one listening socket per worker process.
+
+The server runs as a real process tree (python -m citycredit.web.serve) on a free port, with a
+tiny app (tests/e2e/_pid_app.py) that answers with the process serving the request.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from citycredit.cli.main import app as cli
+
+HERE = Path(__file__).resolve().parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ask(port: int, conn: http.client.HTTPConnection | None = None) -> dict[str, object]:
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", "/")
+        r = c.getresponse()
+        assert r.status == 200
+        return dict(json.loads(r.read()))
+    finally:
+        if conn is None:
+            c.close()
+
+
+def _start(port: int, *extra: str, factory: str = "_pid_app:app") -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "citycredit.web.serve", "--factory", factory]
+    cmd += ["--port", str(port), "--log-level", "warning", *extra]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _wait_up(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        try:
+            _ask(port)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not answer within 60 s")
+
+
+@contextmanager
+def serving(workers: int, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = _free_port()
+    proc = _start(port, "--workers", str(workers), *extra)
+    try:
+        _wait_up(proc, port)
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _all_workers_up(port: int, workers: int) -> set[int]:
+    """Fresh connections until every worker has answered once (each started at its own pace)."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(pids) < workers and time.monotonic() < deadline:
+        pids.add(int(str(_ask(port)["pid"])))
+    assert len(pids) == workers, pids
+    return pids
+
+
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers() -> None:
+    with serving(2) as (_, port):
+        _all_workers_up(port, 2)
+        # A reverse proxy or load generator opens its pool at once and keeps it: with one
+        # shared accept socket one worker took most of such a burst; here the kernel spreads
+        # it (the chance that 32 connections all land on one of two sockets is 2 × 2^-32).
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(32)]
+        for c in conns:
+            c.connect()
+        try:
+            served = Counter(int(str(_ask(port, c)["pid"])) for c in conns)
+            assert len(served) == 2, served
+            assert min(served.values()) >= 4, served  # 32 connections, fair coin: P(<4) ≈ 1e-6
+            # A kept connection stays with its worker.
+            assert all(_ask(port, c)["pid"] == _ask(port, c)["pid"] for c in conns[:4])
+        finally:
+            for c in conns:
+                c.close()
+
+
+def test_each_worker_knows_its_index() -> None:
+    with serving(2) as (_, port):
+        _all_workers_up(port, 2)
+        seen = {str(_ask(port)["worker"]) for _ in range(40)}
+        assert seen == {"0", "1"}
+
+
+def test_a_worker_that_dies_is_replaced() -> None:
+    with serving(2, "--startup-grace", "1") as (proc, port):
+        pids = _all_workers_up(port, 2)
+        time.sleep(1.2)  # past the start-up grace: a death now is a crash, not a bad config
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        now: set[int] = set()
+        while time.monotonic() < deadline:
+            try:  # connections queued at the dead worker's socket are reset with it
+                now = {int(str(_ask(port)["pid"])) for _ in range(20)}
+            except OSError:
+                continue
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.2)
+        assert victim not in now and len(now) == 2, (pids, now)
+        assert proc.poll() is None
+
+
+def test_sigterm_stops_the_parent_and_every_worker() -> None:
+    with serving(2) as (proc, port):
+        pids = _all_workers_up(port, 2)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+        for pid in pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+        with pytest.raises(ConnectionRefusedError):
+            _ask(port)
+
+
+def test_a_worker_failing_at_start_up_stops_the_server() -> None:
+    proc = _start(_free_port(), "--workers", "2", factory="_pid_app:broken")
+    try:
+        assert proc.wait(timeout=60) == 1
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        assert "exited at start-up" in out
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_an_address_taken_by_another_program_is_refused_at_once() -> None:
+    with socket.socket() as other:  # a listener without SO_REUSEPORT owns the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        proc = _start(port, "--workers", "2")
+        try:
+            assert proc.wait(timeout=30) == 2
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            assert f"cannot listen on 127.0.0.1:{port}" in out
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    env = {
+        "CITYCREDIT_DATA_DIR": str(tmp_path),
+        "CITYCREDIT_SEED_SYNTHETIC_CITY": "false",
+        "CITYCREDIT_ENVIRONMENT": "test",
+    }
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2"], env=env)
+    assert result.exit_code == 2
+    assert "--workers" in result.output and "PostgreSQL" in result.output

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from citycredit.cli.main import app as cli
 
 HERE = Path(__file__).resolve().parent
+WITH_PG = "postgresql" in os.environ.get("CITYCREDIT_TEST_DATABASES", "sqlite,postgresql")
 
 
 def _free_port() -> int:
@@ -183,3 +184,69 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", "--workers", "2"], env=env)
     assert result.exit_code == 2
     assert "--workers" in result.output and "PostgreSQL" in result.output
+
+
+@pytest.mark.skipif(not WITH_PG, reason="PostgreSQL is not among the test databases")
+def test_citycredit_serve_with_two_workers_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CITYCREDIT_DATABASE_URL": pg_url,
+        "CITYCREDIT_DATA_DIR": str(tmp_path),
+        "CITYCREDIT_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "CITYCREDIT_ENVIRONMENT": "test",
+        "CITYCREDIT_SEED_SYNTHETIC_CITY": "false",
+        "CITYCREDIT_JOB_INTERVAL_SECONDS": "0",
+    }
+    exe = Path(sys.executable).with_name("citycredit")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/healthz")
+                r = c.getresponse()
+                assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}
+                c.close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "citycredit serve did not answer in 90 s"
+                time.sleep(0.3)
+        # Two workers, each on its own connections, both answering from the database.
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+        for c in conns:
+            c.request("GET", "/api/v1/lists")
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+            c.close()
+        workers = [
+            p
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit()
+            and _parent(p) == proc.pid
+            and b"spawn_main" in (p / "cmdline").read_bytes()  # not spawn's resource tracker
+        ]
+        assert len(workers) == 2
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _parent(proc_dir: Path) -> int | None:
+    try:
+        stat = (proc_dir / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])

@@ -109,3 +109,21 @@ def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
     c = build_container(settings, clock=clock)
     yield c
     c.dispose()
+
+
+@pytest.fixture
+def pg_container(pg_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
+    """A container on PostgreSQL only, emptied first: for interleavings of several open
+    transactions, which SQLite (one writer at a time) cannot have."""
+    _truncate_pg(pg_url)
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=pg_url,
+        secret_key=SecretStr(TEST_SECRET),
+        job_interval_seconds=0,
+        seed_synthetic_city=False,
+    )
+    c = build_container(settings, clock=clock)
+    yield c
+    c.dispose()

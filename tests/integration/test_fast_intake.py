@@ -539,40 +539,40 @@ def test_xlsx_and_json_files_give_the_same_results_on_both_paths(
         assert by_fast[part] == by_rows[part], part
 
 
-def test_fast_path_holds_the_outbox_ordering_lock_while_it_writes(
-    container: Container, tmp_path: Path
+def test_a_fast_intake_in_progress_holds_back_no_other_writer(
+    pg_container: Container, tmp_path: Path
 ) -> None:
-    """Events are COPYed past outbox.emit, so the path takes emit's lock itself (PostgreSQL)."""
-    from sqlalchemy import create_engine
+    """Between its batches (events written, not committed) another transaction emits an event
+    and commits at once — a credit check does not wait for a large submission (it waited for
+    the whole submission while event writers took one lock). The deliveries then bring every
+    event once, the late submission's too."""
+    from citycredit.kernel import outbox
 
-    from citycredit.kernel.outbox import OUTBOX_LOCK_KEY
-
-    actor = department(container)
+    c = pg_container
+    actor = department(c)
     path = write_csv(tmp_path / "a.csv", COLUMNS, [company(i) for i in range(1, 8)])
     seen: list[int] = []
-    probe = (
-        None
-        if container.settings.is_sqlite
-        else create_engine(container.settings.effective_database_url)
-    )
 
     def hook(done: int) -> None:
-        if probe is None:
-            seen.append(done)
-            return
-        with probe.connect() as conn:  # another session: sees the submission's lock
-            held = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND objid = :k AND pid <> pg_backend_pid() AND database = "
-                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                ),
-                {"k": OUTBOX_LOCK_KEY},
-            ).scalar_one()
-        seen.append(done if held == 1 else -done)
+        with c.uow() as uow:
+            uow.session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            outbox.emit(
+                uow.session,
+                event_type="test.other",
+                aggregate_type="test",
+                aggregate_id=str(done),
+                at=c.clock.now(),
+            )
+            uow.commit()
+        seen.append(done)
 
-    container.fault_hook = hook
-    r = ingest_submission(container, actor, path=path, item_code="penalty", fast=True)
-    if probe is not None:
-        probe.dispose()
-    assert r.counts.new == 7 and seen == [3, 6, 7]  # batches of 3; the lock held at each
+    got: list[outbox.Event] = []
+    c.fault_hook = hook
+    r = ingest_submission(c, actor, path=path, item_code="penalty", fast=True)
+    c.fault_hook = None
+    assert r.counts.new == 7 and seen == [3, 6, 7]  # batches of 3, a writer committed in each
+    outbox.deliver(c.uow, "probe", lambda _s, events: got.extend(events), at=c.clock.now())
+    ids = [e.id for e in got]
+    assert len(ids) == len(set(ids))
+    assert sum(e.event_type == "test.other" for e in got) == 3
+    assert sum(e.event_type == "record.accepted" for e in got) == 7

@@ -1,9 +1,10 @@
-"""Outbox ids become visible in id order, so a consumer's cursor never skips a late commit.
+"""Outbox writers never wait for each other, and a consumer's cursor never skips a late commit.
 
 On PostgreSQL two writing transactions are interleaved: the first emits and stays open, the
-second tries to emit while the first is open. Without the outbox lock the second would take a
-higher id, commit first, and a consumer reading in between would move its cursor past the
-first's id for ever (the skip the sharing area found). With it, the second waits."""
+second emits and commits while the first is open (it does not wait), so the higher id commits
+first. A consumer reading in between gets the second event and keeps the first's id as a gap;
+when the first commits, the next delivery brings it. A gap whose transaction rolled back is
+dropped once no transaction that could hold it is open."""
 
 from __future__ import annotations
 
@@ -17,26 +18,58 @@ from sqlalchemy import select
 
 from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
-from citycredit.kernel.db import DisclosureRow, OutboxEventRow
+from citycredit.kernel.db import DisclosureRow, OutboxCursorRow, OutboxEventRow
+from citycredit.ledger.verify import _pending_refs
 
 pytestmark = pytest.mark.db
 AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
 
-def _emit(session: object, n: int) -> None:
+def _emit(session: object, n: int, payload: dict[str, Any] | None = None) -> None:
     outbox.emit(
         session,  # type: ignore[arg-type]
         event_type="test.event",
         aggregate_type="test",
         aggregate_id=str(n),
         at=AT,
+        payload=payload,
     )
+
+
+def _gaps(c: Container, name: str) -> list[dict[str, Any]]:
+    with c.uow() as uow:
+        cursor = uow.session.get(OutboxCursorRow, name)
+        return list(cursor.gaps) if cursor is not None else []
+
+
+def _second_writer(c: Container, hot_path: bool, n: int = 2) -> None:
+    """Emit event n and commit in another thread; fail if it has to wait for anything."""
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with c.uow() as uow:
+                if hot_path:
+                    _commit_with_event(uow.session, n)
+                else:
+                    _emit(uow.session, n)
+                    uow.session.flush()
+                    uow.commit()
+            done.set()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(10)
+    assert done.is_set() and not errors, "the second writer waited for the first"
 
 
 @pytest.mark.parametrize("hot_path", [False, True], ids=["emit", "commit_with_event"])
 def test_a_late_commit_is_never_skipped(container: Container, hot_path: bool) -> None:
     """The second writer emits through the ORM unit of work, or through the one-statement hot
-    path (`commit_with_event`, which must draw its event id under the same lock)."""
+    path (`commit_with_event`)."""
     c = container
     seen: list[str] = []
 
@@ -47,46 +80,32 @@ def test_a_late_commit_is_never_skipped(container: Container, hot_path: bool) ->
     first.__enter__()
     _emit(first.session, 1)
     first.session.flush()  # id taken, not committed
-    second_done = threading.Event()
-    errors: list[BaseException] = []
-
-    def second() -> None:
-        try:
-            with c.uow() as uow:
-                if hot_path:
-                    _commit_with_event(uow.session, 2)
-                else:
-                    _emit(uow.session, 2)
-                    uow.session.flush()
-                    uow.commit()
-            second_done.set()
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
     if c.engine.dialect.name == "sqlite":
         # One writer at a time: the second writer would wait for the database lock itself.
         first.commit()
         first.__exit__(None, None, None)
-        second()
-    else:
-        t = threading.Thread(target=second)
-        t.start()
-        # The second writer waits for the first (the outbox lock), however long it takes …
-        assert not second_done.wait(0.5)
-        # … so a consumer reading now sees neither, and moves its cursor past nothing.
+        _second_writer(c, hot_path)
         outbox.deliver(c.uow, "probe", consumer, at=AT)
-        assert seen == []
+        assert seen == ["1", "2"] and _gaps(c, "probe") == []
+    else:
+        _second_writer(c, hot_path)  # commits while the first is still open
+        outbox.deliver(c.uow, "probe", consumer, at=AT)
+        assert seen == ["2"]
+        (gap,) = _gaps(c, "probe")
         first.commit()
         first.__exit__(None, None, None)
-        t.join(30)
-        assert second_done.is_set() and not errors
-    outbox.deliver(c.uow, "probe", consumer, at=AT)
-    assert seen == ["1", "2"]
+        outbox.deliver(c.uow, "probe", consumer, at=AT)
+        assert seen == ["2", "1"]  # the late event, once
+        assert _gaps(c, "probe") == []
+        outbox.deliver(c.uow, "probe", consumer, at=AT)
+        assert seen == ["2", "1"]  # and never again
     with c.uow() as uow:
         ids = uow.session.execute(
             select(OutboxEventRow.aggregate_id, OutboxEventRow.id).order_by(OutboxEventRow.id)
         ).all()
-    assert [a for a, _ in ids] == ["1", "2"]  # ids in commit order
+    assert [a for a, _ in ids] == ["1", "2"]  # ids in insert order, whatever the commit order
+    if c.engine.dialect.name != "sqlite":
+        assert gap["lo"] == gap["hi"] == ids[0][1]
     if hot_path:  # its row and event stored with their values
         with c.uow() as uow:
             event = uow.session.scalars(
@@ -96,6 +115,51 @@ def test_a_late_commit_is_never_skipped(container: Container, hot_path: bool) ->
         assert event.payload == {"n": 2, "ledger": {"k": [1, 2]}} and event.created_at == AT
         assert log.subject_id == "s2" and log.detail == {"n": 2, "名": "值"}
         assert log.items == ["penalty"] and log.at == AT
+
+
+def test_a_rolled_back_gap_is_dropped(
+    pg_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = pg_container
+    monkeypatch.setattr(outbox, "GAP_GRACE_SECONDS", 0.0)
+    seen: list[str] = []
+
+    def consumer(_s: object, events: Sequence[outbox.Event]) -> None:
+        seen.extend(e.aggregate_id for e in events)
+
+    gone = c.uow()
+    gone.__enter__()
+    _emit(gone.session, 1)
+    gone.session.flush()
+    _second_writer(c, hot_path=False)
+    outbox.deliver(c.uow, "probe", consumer, at=AT)
+    assert seen == ["2"] and len(_gaps(c, "probe")) == 1
+    outbox.deliver(c.uow, "probe", consumer, at=AT)
+    assert len(_gaps(c, "probe")) == 1  # its transaction is still open: it may yet commit
+    gone.__exit__(None, None, None)  # rolled back
+    for _ in range(3):  # first horizon, second horizon, last read
+        outbox.deliver(c.uow, "probe", consumer, at=AT)
+    assert _gaps(c, "probe") == [] and seen == ["2"]
+
+
+def test_the_ledger_check_counts_late_events_in_the_sequencer_gaps_as_pending(
+    pg_container: Container,
+) -> None:
+    """ledger verify: a version whose event committed late (in the sequencer's gap) is pending,
+    not 'inserted behind the platform's back'."""
+    c = pg_container
+    first = c.uow()
+    first.__enter__()
+    _emit(first.session, 1, {"ledger": {"ref": "rec-1/1"}})
+    first.session.flush()
+    with c.uow() as uow:
+        _emit(uow.session, 2, {"ledger": {"ref": "rec-2/1"}})
+        uow.commit()
+    outbox.deliver(c.uow, "ledger", lambda _s, _e: None, at=AT)  # the sequencer's cursor
+    first.commit()
+    first.__exit__(None, None, None)
+    with c.uow() as uow:
+        assert _pending_refs(uow.session) == {"rec-1/1"}
 
 
 def _rows_and_event(n: int) -> tuple[list[tuple[Any, dict[str, Any]]], dict[str, Any]]:

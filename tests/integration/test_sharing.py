@@ -9,32 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import ANONYMOUS, SYSTEM, Principal
 from citycredit.accounts.service import add_department, department_principal
-from citycredit.bootstrap import Container, build_container
-from citycredit.db.models import metadata
+from citycredit.bootstrap import Container
 from citycredit.db.uow import UnitOfWork
 from citycredit.ingest.db import RecordRow
 from citycredit.ingest.intake import Intake
 from citycredit.ingest.service import ingest_submission, withdraw_record
-from citycredit.kernel import outbox as outbox_module
 from citycredit.kernel.db import DisclosureRow
 from citycredit.kernel.deliveries import deliver_all
 from citycredit.kernel.jobs import run_due
 from citycredit.kernel.outbox import emit
-from citycredit.settings import Settings
-from citycredit.shared.clock import FixedClock
 from citycredit.shared.errors import (
     CityCreditError,
     FieldError,
@@ -545,32 +539,10 @@ def test_file_channel_writes_files_manifests_and_deliveries(world: dict[str, Any
 
 
 @pytest.fixture
-def pg(
-    pg_url: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Container]:
-    """A container on PostgreSQL only: the interleavings need several open transactions.
-
-    The kernel makes outbox ids commit in order (kernel.outbox.serialise_outbox_writes), so a
-    second writer would simply wait for the first here. These tests lift that lock to prove the
-    fan-out's own gap-aware cursor still never skips or repeats when ids do commit out of order
-    (defence in depth: a writer that bypasses the lock, e.g. a manual SQL fix)."""
-    monkeypatch.setattr(outbox_module, "serialise_outbox_writes", lambda _session: None)
-    engine = create_engine(pg_url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=pg_url,
-        secret_key=SecretStr("test-secret-key-0123456789abcdef"),
-        job_interval_seconds=0,
-        seed_synthetic_city=False,
-    )
-    c = build_container(settings, clock=clock)
-    yield c
-    c.dispose()
+def pg(pg_container: Container) -> Container:
+    """PostgreSQL only: the interleavings need several open transactions (outbox writers do not
+    wait for each other, so ids commit out of order there)."""
+    return pg_container
 
 
 def open_change(c: Container, samr: Principal, n: int) -> UnitOfWork:

@@ -255,8 +255,7 @@ def run_check(
         # as plain rows in the same transaction (kernel.disclosure.record_disclosure and
         # kernel.outbox.emit write the same rows through the ORM unit of work, which cost more
         # than the statements), committed with them: on PostgreSQL one statement, in autocommit
-        # mode its own transaction, in one round trip, so the outbox lock it takes (every
-        # writing transaction waits for it) is held for no longer than the server needs.
+        # mode its own transaction, in one round trip.
         rows: list[tuple[type[Base], dict[str, Any]]] = [
             (
                 CreditCheckRow,

@@ -29,12 +29,14 @@ Index("ix_outbox_aggregate", OutboxEventRow.aggregate_type, OutboxEventRow.aggre
 
 
 class OutboxCursorRow(Base):
-    """How far each consumer (re-evaluation, notices, ledger …) has read the outbox."""
+    """How far each consumer (re-evaluation, notices, ledger …) has read the outbox: its high
+    water and the gaps below it — ids not yet seen that may still commit (kernel.outbox)."""
 
     __tablename__ = "outbox_cursors"
 
     consumer: Mapped[str] = mapped_column(String(60), primary_key=True)
     last_event_id: Mapped[int] = mapped_column(default=0)
+    gaps: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

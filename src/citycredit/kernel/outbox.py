@@ -1,7 +1,26 @@
 """Outbox: every state change writes an event row in the same transaction.
 
-Consumers (re-evaluation, notices, the ledger) read it in order through a cursor; the
+Consumers (re-evaluation, notices, the ledger, sharing) read it through a gap-aware cursor; the
 `deliveries` sweep advances each registered consumer.
+
+Writers do not wait for each other. An event's id is drawn when its row is inserted, not when
+its transaction commits, so on PostgreSQL a long submission can hold id 10 while a credit check
+commits id 11. A cursor that has read 11 therefore keeps the *gap* at 10 (with the transaction
+horizon that tells when it can no longer fill) and re-reads it on every batch: the late event
+is delivered when it commits (after 11 — consumers get each event once, in id order within a
+batch, not in global id order), and a gap whose ids were rolled back is dropped once every
+transaction that could hold them has ended:
+
+- a gap records the horizon (``pg_snapshot_xmax``) when it was found (h1). Once every
+  transaction older than h1 has ended and ``GAP_GRACE_SECONDS`` have passed, a second horizon
+  h2 is taken — by then the transaction that drew the id (even one that had not yet been given
+  its xid when h1 was taken) is below h2. Once every transaction older than h2 has ended, the
+  gap is read one last time and dropped.
+- SQLite has one writer at a time and ids are drawn under its write lock: ids commit in order
+  and there are never gaps to keep.
+
+(Until 2026-11-26 every event-writing transaction took one advisory lock instead, so ids
+committed in order; a 1,000,000-row submission then held every credit check for minutes.)
 """
 
 from __future__ import annotations
@@ -15,8 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Table, TextClause, bindparam, insert, select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Dialect, Table, TextClause, bindparam, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from citycredit.db.base import Base
@@ -36,23 +54,147 @@ class Event:
     created_at: datetime
 
 
-# Outbox ids must become visible in id order, or a consumer that has read id n+1 and moved its
-# cursor there would never see a late-committing id n. On PostgreSQL every transaction that
-# writes outbox rows therefore takes one transaction-scoped advisory lock before its first
-# outbox row: ids are handed out, and the rows committed, one writing transaction at a time
-# (the lock is released only after the commit is visible). Writers without events never wait.
-# SQLite has a single writer, so ids already commit in order there.
-OUTBOX_LOCK_KEY = 0x63636F62  # "ccob"
+GAP_GRACE_SECONDS = 1.0
+GAP_CHUNK = 500  # gaps per OR-list of ranges (SQLite's variable limit)
 
 
-def serialise_outbox_writes(session: Session) -> None:
-    """Take the outbox lock for this transaction (once; a no-op on SQLite)."""
-    tx = session.get_transaction()
-    if tx is not None and session.info.get("outbox_locked_tx") is tx:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK_KEY})
-    session.info["outbox_locked_tx"] = session.get_transaction()
+@dataclass(frozen=True)
+class Horizon:
+    """PostgreSQL transaction horizon: every xid < xmin has ended; xids >= xmax had not begun."""
+
+    xmin: int
+    xmax: int
+    at: float  # database clock, epoch seconds
+
+
+# Transactions of *this* database only: a long transaction in another database of the same
+# server (another application, a benchmark) cannot write our outbox and must not hold our gaps
+# open. backend_xid is 32 bits; it is widened against the current 64-bit xmax. If some
+# session's details are hidden from our role, fall back to the server-wide snapshot xmin.
+_PG_HORIZON = text(
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text,"
+    " pg_snapshot_xmin(pg_current_snapshot())::text,"
+    " extract(epoch from clock_timestamp()),"
+    " (SELECT array_agg(backend_xid::text) FROM pg_stat_activity"
+    "   WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    "   AND backend_xid IS NOT NULL),"
+    " (SELECT count(*) FROM pg_stat_activity"
+    "   WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    "   AND query = '<insufficient privilege>')"
+)
+
+
+def horizon(s: Session) -> Horizon | None:
+    """The transaction horizon now (PostgreSQL); None on SQLite, where ids commit in order."""
+    if s.get_bind().dialect.name != "postgresql":
+        return None
+    xmax_t, cluster_xmin_t, at, xids, hidden = s.execute(_PG_HORIZON).one()
+    xmax = int(xmax_t)
+    if hidden:
+        return Horizon(int(cluster_xmin_t), xmax, float(at))
+    running = [xmax - ((xmax - int(x)) % 2**32) for x in xids or []]
+    return Horizon(min(running, default=xmax), xmax, float(at))
+
+
+def _subtract(gaps: list[dict[str, Any]], found: set[int]) -> list[dict[str, Any]]:
+    """Split gap ranges around the ids that have now been seen."""
+    out: list[dict[str, Any]] = []
+    for g in gaps:
+        inside = sorted(i for i in found if g["lo"] <= i <= g["hi"])
+        lo = g["lo"]
+        for i in inside:
+            if i > lo:
+                out.append({**g, "lo": lo, "hi": i - 1})
+            lo = i + 1
+        if lo <= g["hi"]:
+            out.append({**g, "lo": lo})
+    return out
+
+
+def _advance(gaps: list[dict[str, Any]], h: Horizon, grace: float) -> list[dict[str, Any]]:
+    """Move each gap through its two horizons; drop those that can no longer fill."""
+    kept = []
+    for g in gaps:
+        if g.get("h2") is None:
+            if h.xmin >= g["h1"] and h.at - g["seen"] >= grace:
+                g = {**g, "h2": h.xmax}
+            kept.append(g)
+        elif h.xmin < g["h2"]:
+            kept.append(g)
+    return kept
+
+
+Fetch = Callable[[Session, Any, int | None], list[Event]]
+
+
+def fetch_events(s: Session, where: Any, limit: int | None = None) -> list[Event]:
+    """Events matching `where`, oldest first (plain columns: consumers get frozen Events, and
+    the sequencer reads thousands per batch — identity-map bookkeeping was most of its cost)."""
+    stmt = (
+        select(
+            OutboxEventRow.id,
+            OutboxEventRow.event_type,
+            OutboxEventRow.aggregate_type,
+            OutboxEventRow.aggregate_id,
+            OutboxEventRow.subject_id,
+            OutboxEventRow.payload,
+            OutboxEventRow.created_at,
+        )
+        .where(where)
+        .order_by(OutboxEventRow.id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [Event(*r) for r in s.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class Unread:
+    """What a gap-aware cursor reads in one step, and where it stands afterwards."""
+
+    events: list[Event]  # late events from the gaps, then fresh ones; in id order
+    high_water: int
+    gaps: list[dict[str, Any]]
+    more: bool  # the fresh read was full: more may follow
+
+
+def read_unread(
+    s: Session,
+    high_water: int,
+    gaps: Sequence[dict[str, Any]],
+    *,
+    limit: int,
+    grace: float | None = None,
+    fetch: Fetch = fetch_events,
+) -> Unread:
+    """Events a cursor (high water, open gaps) has not seen: late commits in its gaps, then at
+    most `limit` after its high water. The caller stores the returned high water and gaps in
+    the same transaction as its handling of the events. `grace`: GAP_GRACE_SECONDS unless
+    given."""
+    grace = GAP_GRACE_SECONDS if grace is None else grace
+    h = horizon(s)  # before any read: what it says ended is visible to the reads below
+    open_gaps = [dict(g) for g in gaps]
+    late: list[Event] = []
+    for i in range(0, len(open_gaps), GAP_CHUNK):
+        part = open_gaps[i : i + GAP_CHUNK]
+        late += fetch(s, or_(*(OutboxEventRow.id.between(g["lo"], g["hi"]) for g in part)), None)
+    fresh = fetch(s, OutboxEventRow.id > high_water, limit)
+    open_gaps = _subtract(open_gaps, {e.id for e in late})
+    if h is not None:
+        open_gaps = _advance(open_gaps, h, grace)
+        prev = high_water
+        for e in fresh:
+            if e.id > prev + 1:
+                open_gaps.append(
+                    {"lo": prev + 1, "hi": e.id - 1, "h1": h.xmax, "h2": None, "seen": h.at}
+                )
+            prev = e.id
+    return Unread(
+        events=sorted(late + fresh, key=lambda e: e.id),
+        high_water=fresh[-1].id if fresh else high_water,
+        gaps=open_gaps,
+        more=len(fresh) >= limit,
+    )
 
 
 def commit_with_event(
@@ -64,14 +206,10 @@ def commit_with_event(
     values), then commit the session's transaction — a unit of work's last step, for hot paths
     that need no ORM identity. Every column with a Python-side default must be given.
 
-    PostgreSQL: one statement — the rows as data-modifying CTEs and the event selected from a
-    MATERIALIZED CTE that takes the outbox lock, so the event's id is drawn under the lock as
-    `serialise_outbox_writes` would draw it — sent with its COMMIT in one psycopg pipeline (one
-    round trip). The lock is released as soon as the commit is durable, not when this thread
-    next gets the interpreter to send COMMIT: under load that wait (other request threads
-    holding the GIL) stretched every lock holder's turn, and every writer queued behind it.
-    On a PostgreSQL connection in autocommit mode (a unit of work that only read before, see
-    checks.service.run_check) the statement is its own transaction: no BEGIN, no COMMIT.
+    PostgreSQL: one statement — the rows as data-modifying CTEs, the event as its main INSERT —
+    sent with its COMMIT in one psycopg pipeline (one round trip). On a PostgreSQL connection
+    in autocommit mode (a unit of work that only read before, see checks.service.run_check)
+    the statement is its own transaction: no BEGIN, no COMMIT.
     SQLite: one INSERT each, the event last, then COMMIT.
     """
     _require_defaults(rows)
@@ -79,12 +217,11 @@ def commit_with_event(
     if conn.dialect.name != "postgresql":
         for model, values in rows:
             conn.execute(insert(model), [values])
-        serialise_outbox_writes(session)
         conn.execute(insert(OutboxEventRow), [event])
         session.commit()
         return
     sql, processors = _pipelined_insert(_shape(rows, event), conn.dialect)
-    params: dict[str, Any] = {"outbox_lock": OUTBOX_LOCK_KEY}
+    params: dict[str, Any] = {}
     for i, (_, values) in enumerate((*rows, (None, event))):
         for k, v in values.items():
             name = f"r{i}_{k}"
@@ -144,24 +281,20 @@ def _combined_insert(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> TextCl
     """The one PostgreSQL statement of `commit_with_event` for these tables and columns."""
     binds = []
 
-    def columns(i: int, table: Table, keys: tuple[str, ...], cast: bool = False) -> tuple[str, str]:
+    def columns(i: int, table: Table, keys: tuple[str, ...]) -> tuple[str, str]:
         cols = [table.columns[k] for k in keys]
         for col in cols:
             binds.append(bindparam(f"r{i}_{col.key}", type_=col.type))
-        if not cast:  # VALUES of an INSERT take the columns' types
-            return ", ".join(c.name for c in cols), ", ".join(f":r{i}_{c.key}" for c in cols)
-        # A SELECT list does not: say each parameter's type (text has no cast to jsonb).
-        dialect = postgresql.dialect()
-        typed = (f"CAST(:r{i}_{c.key} AS {c.type.compile(dialect=dialect)})" for c in cols)
-        return ", ".join(c.name for c in cols), ", ".join(typed)
+        return ", ".join(c.name for c in cols), ", ".join(f":r{i}_{c.key}" for c in cols)
 
-    parts = ["lk AS MATERIALIZED (SELECT pg_advisory_xact_lock(:outbox_lock))"]
+    parts = []
     for i, (table, keys) in enumerate(shape[:-1]):
         names, values = columns(i, table, keys)
         parts.append(f"r{i} AS (INSERT INTO {table.name} ({names}) VALUES ({values}))")
     table, keys = shape[-1]
-    names, values = columns(len(shape) - 1, table, keys, cast=True)
-    sql = f"WITH {', '.join(parts)} INSERT INTO {table.name} ({names}) SELECT {values} FROM lk"
+    names, values = columns(len(shape) - 1, table, keys)
+    head = f"WITH {', '.join(parts)} " if parts else ""
+    sql = f"{head}INSERT INTO {table.name} ({names}) VALUES ({values})"
     return text(sql).bindparams(*binds)
 
 
@@ -176,7 +309,6 @@ def emit(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Add an event to the current transaction (it commits or rolls back with the change)."""
-    serialise_outbox_writes(session)
     session.add(
         OutboxEventRow(
             event_type=event_type,
@@ -190,24 +322,9 @@ def emit(
 
 
 def events_after(session: Session, last_id: int, *, limit: int = 1000) -> list[Event]:
-    """Events with id > last_id, oldest first."""
-    # Plain columns, not ORM objects: a consumer gets frozen Events anyway, and the sequencer
-    # reads thousands per batch (identity-map bookkeeping was most of its read cost).
-    rows = session.execute(
-        select(
-            OutboxEventRow.id,
-            OutboxEventRow.event_type,
-            OutboxEventRow.aggregate_type,
-            OutboxEventRow.aggregate_id,
-            OutboxEventRow.subject_id,
-            OutboxEventRow.payload,
-            OutboxEventRow.created_at,
-        )
-        .where(OutboxEventRow.id > last_id)
-        .order_by(OutboxEventRow.id)
-        .limit(limit)
-    )
-    return [Event(*r) for r in rows]
+    """Events with id > last_id, oldest first (what has committed so far: see the module
+    docstring for why a consumer reads through `read_unread` instead)."""
+    return fetch_events(session, OutboxEventRow.id > last_id, limit)
 
 
 # A consumer handles a batch of events inside the delivering transaction; raising rolls the
@@ -258,7 +375,8 @@ def _gc_paused() -> Iterator[None]:
 def deliver_batch(
     session: Session, name: str, consumer: Consumer, *, at: datetime, batch: int | None = None
 ) -> int:
-    """Feed one consumer at most one batch after its cursor; returns how many were delivered.
+    """Feed one consumer at most one batch of the events it has not seen (late commits in its
+    cursor's gaps first, then after its high water); returns how many were delivered.
 
     The caller commits; committing after each batch keeps transactions short and makes every
     batch durable on its own (the ledger signs one checkpoint per batch).
@@ -266,16 +384,19 @@ def deliver_batch(
     # FOR UPDATE: one deliverer per consumer at a time (the ledger sequencer relies on it).
     cursor = session.get(OutboxCursorRow, name, with_for_update=True)
     if cursor is None:
-        cursor = OutboxCursorRow(consumer=name, last_event_id=0, updated_at=at)
+        cursor = OutboxCursorRow(consumer=name, last_event_id=0, gaps=[], updated_at=at)
         session.add(cursor)
     with _gc_paused():
-        events = events_after(session, cursor.last_event_id, limit=batch_size(consumer, batch))
-        if not events:
-            return 0
-        consumer(session, events)
-    cursor.last_event_id = events[-1].id
-    cursor.updated_at = at
-    return len(events)
+        got = read_unread(
+            session, cursor.last_event_id, cursor.gaps or [], limit=batch_size(consumer, batch)
+        )
+        if got.events:
+            consumer(session, got.events)
+    if got.high_water != cursor.last_event_id or got.gaps != (cursor.gaps or []):
+        cursor.last_event_id = got.high_water
+        cursor.gaps = got.gaps
+        cursor.updated_at = at
+    return len(got.events)
 
 
 def deliver(

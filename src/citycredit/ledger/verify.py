@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import SYSTEM
@@ -140,10 +140,13 @@ def _check_versions(
 
 
 def _pending_refs(s: Session) -> set[str]:
+    """Refs of events the sequencer has not read yet: after its high water or in its gaps."""
     cursor = s.get(OutboxCursorRow, "ledger")
     last = cursor.last_event_id if cursor else 0
+    unread = [OutboxEventRow.id > last]
+    unread += [OutboxEventRow.id.between(g["lo"], g["hi"]) for g in (cursor.gaps if cursor else [])]
     refs = set()
-    for payload in s.scalars(select(OutboxEventRow.payload).where(OutboxEventRow.id > last)):
+    for payload in s.scalars(select(OutboxEventRow.payload).where(or_(*unread))):
         if isinstance(payload, dict) and "ledger" in payload:
             refs.add(payload["ledger"]["ref"])
     return refs

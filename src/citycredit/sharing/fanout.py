@@ -1,19 +1,9 @@
 """The fan-out: every record change, once, into the feed of every subscription it concerns.
 
-Why not the kernel's outbox cursor alone: outbox ids are taken when a row is inserted, not when
-its transaction commits. A long submission can hold id 10 while a short withdrawal commits id
-11; a reader that has seen 11 and moves its cursor to 11 never sees 10. So the fan-out keeps
-its own cursor (``sharing_fanout_state``): a high-water id plus the *gaps* below it — ids it
-has not seen although a higher id was visible. Every run re-reads the open gaps, so a late
-commit is picked up whenever it lands. A gap is dropped only when it can no longer fill:
-
-- SQLite has one writer at a time and ids are assigned under the write lock, so ids commit in
-  order and there are never gaps to keep.
-- PostgreSQL: a gap records the transaction horizon (``pg_snapshot_xmax``) when it was found
-  (h1). Once every transaction older than h1 has ended and ``GAP_GRACE_SECONDS`` have passed,
-  a second horizon h2 is taken — by then the transaction that took the id (even one that had
-  not yet been given its xid when h1 was taken) is below h2. Once every transaction older than
-  h2 has ended, the gap is read one last time and dropped: its ids were rolled back.
+It keeps its own cursor (``sharing_fanout_state``: a high-water id and the gaps below it, read
+with the kernel's gap-aware reader `kernel.outbox.read_unread`) rather than the kernel's
+consumer cursor, because its cursor moves in the same transaction as the feed entries it writes
+and `citycredit sharing sync` and the file writer run it outside the deliveries sweep.
 
 The fan-out runs under a row lock on the state row (one fan-out at a time, across processes),
 assigns each subscription's ``seq`` densely (``last_seq + 1``) and commits the entries with the
@@ -33,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, null, or_, select, text, tuple_, update
+from sqlalchemy import and_, case, delete, exists, null, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -42,6 +32,7 @@ from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
 from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.kernel.outbox import Consumer, Event
 from citycredit.privacy.access import Purpose, open_personal
@@ -68,51 +59,14 @@ from citycredit.sharing.model import (
 from citycredit.subjects.db import SubjectRow
 
 FANOUT_BATCH = 1000  # outbox events per fan-out transaction
-GAP_GRACE_SECONDS = 1.0
+GAP_GRACE_SECONDS = outbox.GAP_GRACE_SECONDS
 CHUNK = 500  # keys per IN (...) (SQLite's variable limit)
 STATE_ID = 1
 PERSON_TYPES = ("natural_person", "farm_household")
 WITHHELD_NOTE = "该记录的新版本不在本订阅的访问范围内，请停止使用此前收到的版本"
 
 
-# -- the gap-aware cursor ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Horizon:
-    """PostgreSQL transaction horizon: every xid < xmin has ended; xids >= xmax had not begun."""
-
-    xmin: int
-    xmax: int
-    at: float  # database clock, epoch seconds
-
-
-# Transactions of *this* database only: a long transaction in another database of the same
-# server (another application, a benchmark) cannot write our outbox and must not hold our gaps
-# open. backend_xid is 32 bits; it is widened against the current 64-bit xmax. If some
-# session's details are hidden from our role, fall back to the server-wide snapshot xmin.
-_PG_HORIZON = text(
-    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text,"
-    " pg_snapshot_xmin(pg_current_snapshot())::text,"
-    " extract(epoch from clock_timestamp()),"
-    " (SELECT array_agg(backend_xid::text) FROM pg_stat_activity"
-    "   WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    "   AND backend_xid IS NOT NULL),"
-    " (SELECT count(*) FROM pg_stat_activity"
-    "   WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    "   AND query = '<insufficient privilege>')"
-)
-
-
-def _horizon(s: Session) -> Horizon | None:
-    if s.get_bind().dialect.name != "postgresql":
-        return None
-    xmax_t, cluster_xmin_t, at, xids, hidden = s.execute(_PG_HORIZON).one()
-    xmax = int(xmax_t)
-    if hidden:
-        return Horizon(int(cluster_xmin_t), xmax, float(at))
-    running = [xmax - ((xmax - int(x)) % 2**32) for x in xids or []]
-    return Horizon(min(running, default=xmax), xmax, float(at))
+# -- the cursor ------------------------------------------------------------------------------
 
 
 def lock_state(s: Session, now: datetime) -> FanoutStateRow:
@@ -151,34 +105,6 @@ def _events(s: Session, where: Any, limit: int | None = None) -> list[Event]:
     return [Event(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in s.execute(stmt)]
 
 
-def _subtract(gaps: list[dict[str, Any]], found: set[int]) -> list[dict[str, Any]]:
-    """Split gap ranges around the ids that have now been seen."""
-    out: list[dict[str, Any]] = []
-    for g in gaps:
-        inside = sorted(i for i in found if g["lo"] <= i <= g["hi"])
-        lo = g["lo"]
-        for i in inside:
-            if i > lo:
-                out.append({**g, "lo": lo, "hi": i - 1})
-            lo = i + 1
-        if lo <= g["hi"]:
-            out.append({**g, "lo": lo})
-    return out
-
-
-def _advance(gaps: list[dict[str, Any]], h: Horizon, grace: float) -> list[dict[str, Any]]:
-    """Move each gap through its two horizons; drop those that can no longer fill."""
-    kept = []
-    for g in gaps:
-        if g.get("h2") is None:
-            if h.xmin >= g["h1"] and h.at - g["seen"] >= grace:
-                g = {**g, "h2": h.xmax}
-            kept.append(g)
-        elif h.xmin < g["h2"]:
-            kept.append(g)
-    return kept
-
-
 def read_changes(
     s: Session, state: FanoutStateRow, *, limit: int, grace: float
 ) -> tuple[list[Event], bool]:
@@ -186,27 +112,12 @@ def read_changes(
 
     Updates the state (high water, gaps) in the session; returns (events, more may follow).
     """
-    h = _horizon(s)  # before any read: what it says ended is visible to the reads below
-    gaps = [dict(g) for g in state.gaps or []]
-    late: list[Event] = []
-    for i in range(0, len(gaps), CHUNK):
-        part = gaps[i : i + CHUNK]
-        late += _events(s, or_(*(OutboxEventRow.id.between(g["lo"], g["hi"]) for g in part)))
-    fresh = _events(s, OutboxEventRow.id > state.high_water, limit)
-    gaps = _subtract(gaps, {e.id for e in late})
-    if h is not None:
-        gaps = _advance(gaps, h, grace)
-        prev = state.high_water
-        for e in fresh:
-            if e.id > prev + 1:
-                gaps.append(
-                    {"lo": prev + 1, "hi": e.id - 1, "h1": h.xmax, "h2": None, "seen": h.at}
-                )
-            prev = e.id
-    if fresh:
-        state.high_water = fresh[-1].id
-    state.gaps = gaps
-    return sorted(late + fresh, key=lambda e: e.id), len(fresh) >= limit
+    got = outbox.read_unread(
+        s, state.high_water, state.gaps or [], limit=limit, grace=grace, fetch=_events
+    )
+    state.high_water = got.high_water
+    state.gaps = got.gaps
+    return got.events, got.more
 
 
 def open_gaps(c: Container) -> list[dict[str, Any]]:

@@ -32,7 +32,6 @@ from citycredit.ingest.fast.validate import Validator
 from citycredit.ingest.intake import MAX_NOTES, SUBJECT_UNRESOLVED, Intake
 from citycredit.ingest.model import Reason
 from citycredit.ingest.readers import EXTRA_KEY, FileInfo
-from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.privacy.records import reject_aad, unresolved_aad
 
@@ -56,8 +55,6 @@ def run_fast(
     c, s, item = intake.c, intake.s, intake.item
     assert intake.submission_id is not None
     s.flush()
-    # Events are COPYed past outbox.emit: take its ordering lock as emit would (kernel.outbox).
-    outbox.serialise_outbox_writes(s)
     sink = make_sink(s)
     hasher = Hasher()
     validator = Validator(item, mapping, info.headers, intake.today)

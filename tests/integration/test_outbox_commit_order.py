@@ -219,3 +219,34 @@ def test_commit_with_event_commits_the_unit_of_work(container: Container) -> Non
         uow.commit()
     with c.uow() as uow:
         assert uow.session.scalars(select(OutboxEventRow.aggregate_id)).all() == ["7"]
+
+
+def test_a_late_submission_larger_than_a_batch_comes_a_batch_at_a_time(
+    pg_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large submission that commits behind the high water is read in batches (never all its
+    events at once), each event once, and its gap closes only when it has been read through."""
+    c = pg_container
+    monkeypatch.setattr(outbox, "GAP_GRACE_SECONDS", 0.0)
+    batches: list[list[str]] = []
+
+    def consumer(_s: object, events: Sequence[outbox.Event]) -> None:
+        batches.append([e.aggregate_id for e in events])
+
+    big = c.uow()
+    big.__enter__()
+    for n in range(1, 8):
+        _emit(big.session, n)
+    big.session.flush()  # ids 1..7 taken, not committed
+    _second_writer(c, hot_path=False, n=8)
+    outbox.deliver(c.uow, "probe", consumer, at=AT, batch=3)
+    assert batches == [["8"]]
+    big.commit()
+    big.__exit__(None, None, None)
+    # The gap's horizons have passed by now (its transaction ended): only reading it through
+    # may close it.
+    outbox.deliver(c.uow, "probe", consumer, at=AT, batch=3)
+    assert batches == [["8"], ["1", "2", "3"], ["4", "5", "6"], ["7"]]
+    assert _gaps(c, "probe") == []
+    outbox.deliver(c.uow, "probe", consumer, at=AT, batch=3)
+    assert len(batches) == 4

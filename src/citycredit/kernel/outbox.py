@@ -111,6 +111,23 @@ def _subtract(gaps: list[dict[str, Any]], found: set[int]) -> list[dict[str, Any
     return out
 
 
+def _split(
+    gaps: list[dict[str, Any]], cut: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Gap ranges at or below `cut`, and those above it (a range across it in both)."""
+    below: list[dict[str, Any]] = []
+    above: list[dict[str, Any]] = []
+    for g in gaps:
+        if g["hi"] <= cut:
+            below.append(g)
+        elif g["lo"] > cut:
+            above.append(g)
+        else:
+            below.append({**g, "hi": cut})
+            above.append({**g, "lo": cut + 1})
+    return below, above
+
+
 def _advance(gaps: list[dict[str, Any]], h: Horizon, grace: float) -> list[dict[str, Any]]:
     """Move each gap through its two horizons; drop those that can no longer fill."""
     kept = []
@@ -167,17 +184,29 @@ def read_unread(
     grace: float | None = None,
     fetch: Fetch = fetch_events,
 ) -> Unread:
-    """Events a cursor (high water, open gaps) has not seen: late commits in its gaps, then at
-    most `limit` after its high water. The caller stores the returned high water and gaps in
-    the same transaction as its handling of the events. `grace`: GAP_GRACE_SECONDS unless
-    given."""
+    """Events a cursor (high water, open gaps) has not seen: late commits in its gaps, then
+    after its high water — at most `limit` of each. The caller stores the returned high water
+    and gaps in the same transaction as its handling of the events. `grace`:
+    GAP_GRACE_SECONDS unless given."""
     grace = GAP_GRACE_SECONDS if grace is None else grace
     h = horizon(s)  # before any read: what it says ended is visible to the reads below
-    open_gaps = [dict(g) for g in gaps]
+    open_gaps = sorted((dict(g) for g in gaps), key=lambda g: int(g["lo"]))
     late: list[Event] = []
     for i in range(0, len(open_gaps), GAP_CHUNK):
         part = open_gaps[i : i + GAP_CHUNK]
-        late += fetch(s, or_(*(OutboxEventRow.id.between(g["lo"], g["hi"]) for g in part)), None)
+        where = or_(*(OutboxEventRow.id.between(g["lo"], g["hi"]) for g in part))
+        late += fetch(s, where, limit - len(late))
+        if len(late) >= limit:
+            break
+    if late and len(late) >= limit:
+        # More late events than one batch (a large submission committed behind the high
+        # water): this batch is the first `limit` of them in id order. Gaps at or below the
+        # last one were read through and move on; the rest stay as they were, for next time.
+        read, unread = _split(open_gaps, late[-1].id)
+        read = _subtract(read, {e.id for e in late})
+        if h is not None:
+            read = _advance(read, h, grace)
+        return Unread(events=late, high_water=high_water, gaps=read + unread, more=True)
     fresh = fetch(s, OutboxEventRow.id > high_water, limit)
     open_gaps = _subtract(open_gaps, {e.id for e in late})
     if h is not None:

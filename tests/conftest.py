@@ -91,8 +91,7 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
+def _test_settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         data_dir=tmp_path / "data",
@@ -101,6 +100,11 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         job_interval_seconds=0,
         seed_synthetic_city=False,
     )
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return _test_settings(db_url, tmp_path)
 
 
 @pytest.fixture
@@ -116,14 +120,6 @@ def pg_container(pg_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Con
     """A container on PostgreSQL only, emptied first: for interleavings of several open
     transactions, which SQLite (one writer at a time) cannot have."""
     _truncate_pg(pg_url)
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=pg_url,
-        secret_key=SecretStr(TEST_SECRET),
-        job_interval_seconds=0,
-        seed_synthetic_city=False,
-    )
-    c = build_container(settings, clock=clock)
+    c = build_container(_test_settings(pg_url, tmp_path), clock=clock)
     yield c
     c.dispose()

@@ -36,6 +36,16 @@ def _emit(session: object, n: int, payload: dict[str, Any] | None = None) -> Non
     )
 
 
+def _recorder() -> tuple[list[str], outbox.Consumer]:
+    """A consumer that records the aggregate ids it is given, and its record."""
+    seen: list[str] = []
+
+    def consumer(_s: object, events: Sequence[outbox.Event]) -> None:
+        seen.extend(e.aggregate_id for e in events)
+
+    return seen, consumer
+
+
 def _gaps(c: Container, name: str) -> list[dict[str, Any]]:
     with c.uow() as uow:
         cursor = uow.session.get(OutboxCursorRow, name)
@@ -71,10 +81,7 @@ def test_a_late_commit_is_never_skipped(container: Container, hot_path: bool) ->
     """The second writer emits through the ORM unit of work, or through the one-statement hot
     path (`commit_with_event`)."""
     c = container
-    seen: list[str] = []
-
-    def consumer(_s: object, events: Sequence[outbox.Event]) -> None:
-        seen.extend(e.aggregate_id for e in events)
+    seen, consumer = _recorder()
 
     first = c.uow()
     first.__enter__()
@@ -122,10 +129,7 @@ def test_a_rolled_back_gap_is_dropped(
 ) -> None:
     c = pg_container
     monkeypatch.setattr(outbox, "GAP_GRACE_SECONDS", 0.0)
-    seen: list[str] = []
-
-    def consumer(_s: object, events: Sequence[outbox.Event]) -> None:
-        seen.extend(e.aggregate_id for e in events)
+    seen, consumer = _recorder()
 
     gone = c.uow()
     gone.__enter__()

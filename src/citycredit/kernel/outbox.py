@@ -34,7 +34,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Table, TextClause, bindparam, insert, or_, select, text
+from sqlalchemy import (
+    Dialect,
+    Table,
+    TextClause,
+    bindparam,
+    case,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from citycredit.db.base import Base
@@ -144,9 +155,20 @@ def _advance(gaps: list[dict[str, Any]], h: Horizon, grace: float) -> list[dict[
 Fetch = Callable[[Session, Any, int | None], list[Event]]
 
 
-def fetch_events(s: Session, where: Any, limit: int | None = None) -> list[Event]:
+def fetch_events(
+    s: Session,
+    where: Any,
+    limit: int | None = None,
+    *,
+    payload_of: Sequence[str] | None = None,
+) -> list[Event]:
     """Events matching `where`, oldest first (plain columns: consumers get frozen Events, and
-    the sequencer reads thousands per batch — identity-map bookkeeping was most of its cost)."""
+    the sequencer reads thousands per batch — identity-map bookkeeping was most of its cost).
+    `payload_of`: read the payload only of these event types ({} for the others)."""
+    payload: Any = OutboxEventRow.payload
+    if payload_of is not None:
+        wanted = OutboxEventRow.event_type.in_(list(payload_of))
+        payload = case((wanted, OutboxEventRow.payload), else_=null())
     stmt = (
         select(
             OutboxEventRow.id,
@@ -154,7 +176,7 @@ def fetch_events(s: Session, where: Any, limit: int | None = None) -> list[Event
             OutboxEventRow.aggregate_type,
             OutboxEventRow.aggregate_id,
             OutboxEventRow.subject_id,
-            OutboxEventRow.payload,
+            payload,
             OutboxEventRow.created_at,
         )
         .where(where)
@@ -162,7 +184,7 @@ def fetch_events(s: Session, where: Any, limit: int | None = None) -> list[Event
     )
     if limit is not None:
         stmt = stmt.limit(limit)
-    return [Event(*r) for r in s.execute(stmt)]
+    return [Event(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in s.execute(stmt)]
 
 
 @dataclass(frozen=True)

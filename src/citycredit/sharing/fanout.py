@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, null, select, tuple_, update
+from sqlalchemy import and_, delete, exists, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,7 +33,6 @@ from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel import outbox
-from citycredit.kernel.db import OutboxEventRow
 from citycredit.kernel.outbox import Consumer, Event
 from citycredit.privacy.access import Purpose, open_personal
 from citycredit.privacy.records import version_aad
@@ -86,23 +85,7 @@ def lock_state(s: Session, now: datetime) -> FanoutStateRow:
 def _events(s: Session, where: Any, limit: int | None = None) -> list[Event]:
     # Every id is read (the gaps are computed from them) but payloads only of the events the
     # fan-out uses: other events (ledger-heavy intake payloads, jobs …) cost an id and a type.
-    wanted = OutboxEventRow.event_type.in_(list(EVENT_KINDS))
-    stmt = (
-        select(
-            OutboxEventRow.id,
-            OutboxEventRow.event_type,
-            OutboxEventRow.aggregate_type,
-            OutboxEventRow.aggregate_id,
-            OutboxEventRow.subject_id,
-            case((wanted, OutboxEventRow.payload), else_=null()),
-            OutboxEventRow.created_at,
-        )
-        .where(where)
-        .order_by(OutboxEventRow.id)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [Event(r[0], r[1], r[2], r[3], r[4], r[5] or {}, r[6]) for r in s.execute(stmt)]
+    return outbox.fetch_events(s, where, limit, payload_of=list(EVENT_KINDS))
 
 
 def read_changes(

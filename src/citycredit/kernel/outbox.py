@@ -372,12 +372,6 @@ def emit(
     )
 
 
-def events_after(session: Session, last_id: int, *, limit: int = 1000) -> list[Event]:
-    """Events with id > last_id, oldest first (what has committed so far: see the module
-    docstring for why a consumer reads through `read_unread` instead)."""
-    return fetch_events(session, OutboxEventRow.id > last_id, limit)
-
-
 # A consumer handles a batch of events inside the delivering transaction; raising rolls the
 # batch back and leaves its cursor where it was, so delivery is at-least-once and ordered.
 # A consumer may carry a `batch_size` attribute: the events it takes per transaction when the

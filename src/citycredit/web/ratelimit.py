@@ -21,9 +21,12 @@ a session cookie that names no session) count in the client's ``auth`` window
 request of the client that carries credentials gets 429 until it ends — a flood of made-up
 tokens costs one dictionary lookup each, not a database read.
 
-A fixed window per (group, client address), counted in the process (each server worker keeps
-its own count, so with N workers a client gets at most N × the limit; a deployment behind
-several hosts puts the same limit on its reverse proxy). Over the limit the answer is 429 with
+A fixed window per (group, client address). One server process counts in a dict; the workers of
+`citycredit serve --workers N` (web/serve.py) count in one table they share — a file in shared
+memory that each worker maps, guarded by ``flock`` (released by the kernel if a worker dies), so
+a client gets the limit once, not N times, whichever worker its connections land on (ADR 0010).
+A deployment behind several hosts puts the same limit on its reverse proxy. Over the limit the
+answer is 429 with
 ``Retry-After`` and a Chinese message, before anything touches the database: a flood writes no
 audit rows, hashes no password and reads no record. The client address is the socket's peer;
 behind a reverse proxy configure the proxy to limit (or to pass a trusted address, which this
@@ -41,6 +44,7 @@ from typing import Any
 
 from citycredit.accounts.auth import SESSION_COOKIE
 from citycredit.bootstrap import Container
+from citycredit.web.ratewindows import Counts, LocalCounts, shared_counts
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,6 @@ CREDENTIAL_FAILURES = frozenset({"invalid_token", "session_invalid"})
 UNCOUNTED_PATHS = frozenset({"/healthz", "/static", "/api/v1/ledger/checkpoint"})
 UNCOUNTED_PREFIXES = ("/static/", "/api/v1/ledger/proofs/")
 _SESSION = SESSION_COOKIE.encode()
-_PRUNE_EVERY = 1000
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -71,10 +74,9 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 class RateLimiter:
     """Fixed windows per (group, client) on the container's clock."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, counts: Counts | None = None) -> None:
         self.c = container
-        self.windows: dict[tuple[str, str], tuple[float, int]] = {}
-        self.seen = 0
+        self.counts: Counts = counts if counts is not None else LocalCounts()
 
     def limit(self, group: str) -> tuple[int, int]:
         """(requests allowed, window seconds) of a group; 0 requests = unlimited."""
@@ -101,28 +103,14 @@ class RateLimiter:
             return None
         now = self.c.clock.now().timestamp()
         start = math.floor(now / window) * window
-        key = (group, client)
-        began, used = self.windows.get(key, (start, 0))
-        if began != start:
-            began, used = start, 0
-        if count:
-            used += 1
-            self.windows[key] = (began, used)
-            self.seen += 1
-            if self.seen % _PRUNE_EVERY == 0:
-                self._prune(now)
+        used = self.counts.add(f"{group}\x00{client}", start, window, 1 if count else 0, now)
         if used > allowed or (not count and used >= allowed):
-            return max(1, math.ceil(began + window - now))
+            return max(1, math.ceil(start + window - now))
         return None
 
     def credential_failed(self, client: str) -> None:
         """Authentication refused a made-up or revoked credential from this client."""
         self.hit(AUTH, client)
-
-    def _prune(self, now: float) -> None:
-        for key, (began, _) in list(self.windows.items()):
-            if began + self.limit(key[0])[1] <= now:
-                del self.windows[key]
 
 
 class RateLimitMiddleware:
@@ -130,7 +118,7 @@ class RateLimitMiddleware:
 
     def __init__(self, app: App, container: Container) -> None:
         self.app = app
-        self.limiter = RateLimiter(container)
+        self.limiter = RateLimiter(container, shared_counts())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

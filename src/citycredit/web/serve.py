@@ -14,6 +14,8 @@ and the kernel hands no connection to a socket that does not listen. It starts t
 (multiprocessing spawn: each builds its own container, engine and app from the same settings),
 restarts one that dies, and stops them all on SIGINT / SIGTERM. A worker that dies within
 `STARTUP_GRACE_S` of its start stops the server (a configuration error would only loop).
+The workers count rate-limit windows in one table the parent creates (web/ratewindows.py), so
+a client's limit holds across the workers; it lives as long as the parent.
 
 Linux only (SO_REUSEPORT with load balancing); one process is served by uvicorn.run as before.
 
@@ -33,6 +35,8 @@ import threading
 import time
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+from citycredit.web.ratewindows import TABLE_ENV, create_table
 
 STARTUP_GRACE_S = 10.0
 STOP_TIMEOUT_S = 30.0
@@ -68,11 +72,14 @@ def app() -> Any:
     return create_app(build_container(), scheduler=os.environ.get(WORKER_INDEX_ENV, "0") == "0")
 
 
-def _worker(factory: str, host: str, port: int, index: int, options: dict[str, Any]) -> None:
+def _worker(
+    factory: str, host: str, port: int, index: int, options: dict[str, Any], table: str
+) -> None:
     """One worker process: its own socket, uvicorn on it until SIGTERM."""
     import uvicorn
 
     os.environ[WORKER_INDEX_ENV] = str(index)
+    os.environ[TABLE_ENV] = table  # the rate limiter's shared windows
     sock = reuseport_socket(host, port)
     config = uvicorn.Config(factory, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[sock])
@@ -97,6 +104,7 @@ def run(
         raise ValueError(f"workers must be at least 1, got {workers}")
     options = {"log_level": log_level, "access_log": access_log}
     claim = reuseport_socket(host, port, listen=False)  # the address is free (or ours)
+    table_fd, table = create_table()
     ctx = multiprocessing.get_context("spawn")
     stop = threading.Event()
     received: list[int] = []
@@ -109,7 +117,9 @@ def run(
 
     def start(index: int) -> tuple[BaseProcess, float]:
         p = ctx.Process(
-            target=_worker, args=(factory, host, port, index, options), name=f"worker-{index}"
+            target=_worker,
+            args=(factory, host, port, index, options, table),
+            name=f"worker-{index}",
         )
         p.start()
         log.info("worker %d started (pid %s)", index, p.pid)
@@ -140,6 +150,7 @@ def run(
                 p.kill()
                 p.join()
         claim.close()
+        os.close(table_fd)
         for s, handler in previous.items():
             signal.signal(s, handler)
     return status

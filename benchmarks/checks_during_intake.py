@@ -6,8 +6,12 @@ transaction, ~40 s); meanwhile this process runs a credit check through the serv
 so every check waited for the whole submission to commit; outbox writers no longer wait for
 each other (kernel.outbox). No target in an issue: the figures are for docs/benchmarks.md.
 
+Every `--read-every` checks it also times one step of an outbox consumer's gap-aware read
+(`kernel.outbox.read_unread`, batch 5,000, its cursor kept as a consumer keeps it): while the
+submission is in flight its uncommitted events lie in the index range such a read scans.
+
     .venv/bin/python benchmarks/checks_during_intake.py [--rows 250000]
-Last line: checks, p50_ms, p99_ms, max_ms, over_1s, intake_s.
+Last line: checks, p50_ms, p99_ms, max_ms, over_1s, intake_s, reads, read_p50_ms, read_max_ms.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rows", type=int, default=250_000)
     ap.add_argument("--interval", type=float, default=0.05, help="seconds between checks")
+    ap.add_argument("--read-every", type=int, default=20, help="checks between outbox reads")
     args = ap.parse_args()
     from citycredit.accounts.service import department_principal
     from citycredit.checks.service import run_check
+    from citycredit.kernel.outbox import read_unread
     from citycredit.lists import default_lists
 
     with _bulk.workspace("during", keep=False, reuse=None) as (url, data_dir):
@@ -57,6 +63,10 @@ def main() -> None:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
+            with c.engine.connect() as conn:
+                high_water = int(conn.scalar(text("SELECT COALESCE(MAX(id), 0) FROM outbox")))
+            gaps: list[dict[str, object]] = []
+            reads: list[float] = []
             t0 = time.perf_counter()
             latencies: list[float] = []
             while child.poll() is None:
@@ -64,6 +74,12 @@ def main() -> None:
                 sid = subjects[len(latencies) % len(subjects)]
                 run_check(c, actor, subject_id=sid, matter=matter)
                 latencies.append((time.perf_counter() - start) * 1000)
+                if len(latencies) % args.read_every == 0:
+                    start = time.perf_counter()
+                    with c.uow() as uow:
+                        step = read_unread(uow.session, high_water, gaps, limit=5000)
+                    reads.append((time.perf_counter() - start) * 1000)
+                    high_water, gaps = step.high_water, step.gaps
                 time.sleep(args.interval)
             seconds = time.perf_counter() - t0
             out = child.stdout.read().decode() if child.stdout else ""
@@ -76,7 +92,9 @@ def main() -> None:
     print(
         f"checks={len(ordered)} p50_ms={ordered[len(ordered) // 2]:.1f} "
         f"p99_ms={_server.nearest_rank(ordered, 99):.1f} max_ms={ordered[-1]:.1f} "
-        f"over_1s={sum(x > 1000 for x in ordered)} intake_s={seconds:.1f}",
+        f"over_1s={sum(x > 1000 for x in ordered)} intake_s={seconds:.1f} "
+        f"reads={len(reads)} read_p50_ms={sorted(reads)[len(reads) // 2]:.1f} "
+        f"read_max_ms={max(reads):.1f}",
         flush=True,
     )
 

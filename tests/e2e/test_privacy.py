@@ -53,9 +53,9 @@ persons = st.lists(
 def person_rows(p: dict[str, Any], n: int) -> tuple[list[Any], list[Any], list[Any], str, str]:
     idn = id_number(p["county"], p["birth"].strftime("%Y%m%d"), f"{p['seq']:03d}")
     name = p["surname"] + p["given"]
-    decided = max(
-        p["birth"] + timedelta(days=15 * 365), date(2026, 6, 1)
-    )  # minors if born after 2008-06
+    # minors if born after 2008-06; never after TODAY (the intake refuses future decisions:
+    # births late in 2011 put the fifteenth year past it)
+    decided = min(max(p["birth"] + timedelta(days=15 * 365), date(2026, 6, 1)), TODAY)
     reg = [
         name,
         "自然人",

@@ -511,6 +511,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public(request=lambda w: {"params": {"q": "榆林"}}),
     ("GET", "/subjects/{subject_id}"): public(),
     ("GET", "/quality"): public(),
+    ("GET", "/lists"): public(),
+    ("GET", "/lists/{list_type}"): public(),
     ("GET", "/ledger/verify"): public(),
     # accounts: login and sessions (auth_api)
     ("POST", "/api/v1/auth/login"): public(request=json_body(username="target", password=PASSWORD)),

@@ -488,3 +488,60 @@ def test_http_workflow_and_409(container: Container, clock: FixedClock, tmp_path
     assert [e["decision_no"] for e in entries] == ["D1"]
     events = client.get(f"/api/v1/memberships/{mid}", headers=auth).json()["events"]
     assert [e["to"] for e in events] == ["proposed", "noticed", "decided", "published"]
+
+
+def test_portal_list_pages(
+    container: Container, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """信用名单 in the portal: the list types, each list (masked, paged), a subject's lists."""
+    from citycredit.web import pages
+
+    c = container
+    company(c, tmp_path)
+    ingest_external(c, tmp_path)
+    deliver_lists(c)
+    client = TestClient(create_app(c, scheduler=False))
+    home = client.get("/lists")
+    assert home.status_code == 200 and home.headers["content-type"].startswith("text/html")
+    assert '<a href="/lists/judgment_defaulter">失信被执行人</a>' in home.text
+    assert "守信激励对象名单（红名单）" in home.text and "法释〔2017〕7号" in home.text
+    page = client.get("/lists/judgment_defaulter")
+    assert page.status_code == 200
+    firm = next(
+        e
+        for e in client.get("/api/v1/lists/judgment_defaulter").json()["entries"]
+        if e["name"] == COMPANY
+    )
+    assert f'<a href="/subjects/{firm["subject_id"]}">{COMPANY}</a>' in page.text
+    assert "王小明" in page.text and "(2026)陕0802执100号" in page.text  # the courts' rule: full
+    assert PERSON_ID not in page.text and PHONE not in page.text and "[已隐去]" in page.text
+    tax = client.get("/lists/major_tax_violation")
+    assert "李**" in tax.text and "李四海" not in tax.text and PERSON2_ID not in tax.text
+    # the company's archive page names its list, with the decision and the basis
+    archive = client.get(f"/subjects/{firm['subject_id']}")
+    assert archive.status_code == 200
+    section = archive.text.split('<section class="memberships">', 1)[1].split("</section>", 1)[0]
+    assert '<a href="/lists/judgment_defaulter">失信被执行人</a>' in section
+    assert "(2026)陕0802执101号" in section and "2026-12-10" in section
+    # one entry a page: page 1 links on, page 2 back, past the end a plain sentence
+    monkeypatch.setattr(pages, "PAGE_SIZE", 1)
+    first = client.get("/lists/judgment_defaulter")
+    second = client.get("/lists/judgment_defaulter", params={"page": 2})
+    assert 'href="?page=2"' in first.text and 'href="?page=1"' in second.text
+    assert 'href="?page=3"' not in second.text
+    names = {n for n in ("王小明", COMPANY) if n in first.text} | {
+        n for n in ("王小明", COMPANY) if n in second.text
+    }
+    assert names == {"王小明", COMPANY}
+    assert "本页没有更多名单信息" in client.get("/lists/judgment_defaulter?page=3").text
+    # errors on pages are pages; the API keeps its JSON
+    missing = client.get("/lists/no_such_list")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "没有名单类型 &#39;no_such_list&#39;" in missing.text  # the service's message
+    bad = client.get("/lists/judgment_defaulter", params={"page": "x"})
+    assert bad.status_code == 422 and "参数 page 的值「x」无效" in bad.text
+    nowhere = client.get("/no/such/page")
+    assert nowhere.status_code == 404 and "没有这个页面" in nowhere.text
+    api = client.get("/api/v1/lists/no_such_list")
+    assert api.status_code == 404 and api.json()["error"]
+    assert client.get("/api/v1/no/such/route").json() == {"detail": "Not Found"}

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from citycredit.ingest.readers import ReadError
 from citycredit.shared.errors import (
@@ -14,6 +20,7 @@ from citycredit.shared.errors import (
     NotFound,
     PermissionDenied,
 )
+from citycredit.web.templating import templates
 
 STATUS = {
     NotFound: 404,
@@ -24,12 +31,37 @@ STATUS = {
 }
 
 
+TITLES = {
+    400: "请求有误",
+    401: "需要登录",
+    403: "无权访问",
+    404: "未找到",
+    409: "状态冲突",
+    422: "输入有误",
+}
+
+
+def is_page(request: Request) -> bool:
+    """A portal page (answered in HTML), not the API."""
+    return not request.url.path.startswith("/api/")
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The portal's page for an error: the same Chinese message the API gives, in the layout."""
+    title = TITLES.get(status, "出错了")
+    return templates().TemplateResponse(
+        request, "error.html", {"title": title, "message": message}, status_code=status
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain exceptions to JSON error bodies."""
 
     @app.exception_handler(CityCreditError)
-    async def _domain(_request: Request, exc: CityCreditError) -> JSONResponse:
+    async def _domain(request: Request, exc: CityCreditError) -> JSONResponse | HTMLResponse:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        if is_page(request):
+            return error_page(request, status, exc.message)
         body: dict[str, object] = {"error": exc.code, "message": exc.message}
         if isinstance(exc, FieldError):
             body.update(field=exc.field, value=exc.value)
@@ -49,3 +81,21 @@ def install_error_handlers(app: FastAPI) -> None:
             },
             status_code=422,
         )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        """An unknown page or method: the portal's page; the API keeps FastAPI's JSON."""
+        if is_page(request) and exc.status_code in (404, 405):
+            message = "没有这个页面" if exc.status_code == 404 else "不支持这种访问方式"
+            return error_page(request, exc.status_code, message)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A malformed query parameter of a page names the parameter and the value."""
+        if is_page(request):
+            first = exc.errors()[0] if exc.errors() else {}
+            name = str((first.get("loc") or ("", "?"))[-1])
+            value = first.get("input")
+            return error_page(request, 422, f"参数 {name} 的值「{value}」无效")
+        return await request_validation_exception_handler(request, exc)

@@ -181,7 +181,49 @@ def test_archive_shows_an_organisations_grade(world: dict[str, Any]) -> None:
     assert ev["as_of"] == TODAY.isoformat() and ev["model_version"] == "2026.1"
     page = get(world, f"/subjects/{sid}")
     assert "公共信用综合评价：<strong>C（中）</strong>" in page.text
-    assert f"/api/v1/subjects/{sid}/evaluation" in page.text
+    assert f'<a href="/subjects/{sid}/evaluation">评价理由与等级历史</a>' in page.text
+
+
+def test_evaluation_page_explains_the_grade(world: dict[str, Any]) -> None:
+    """The portal's 评价理由与等级历史: grade, reasons by impact, every public indicator with its
+    points under its dimension, the grade lines, the history — the JSON's content, in words."""
+    sid = world["ids"]["company"]
+    page = get(world, f"/subjects/{sid}/evaluation")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert "C（中）<small>545 分</small>" in text
+    body = get(world, url(world, "company")).json()
+    reasons = [r["text"] for r in body["current"]["reasons"]]
+    ordered = [text.index(f"<li>{r}</li>") for r in reasons]  # each reason, by impact
+    assert ordered == sorted(ordered) and len(ordered) == 3
+    assert '<td colspan="3">基础分</td><td>600</td>' in text
+    assert "遵纪守法<br>" in text and "合计 -35" in text  # −30 −5, inside [−500, 0]
+    for ind in body["current"]["indicators"]:
+        assert f"<td>{ind['name']}</td>" in text
+    (hidden,) = [i for i in body["current"]["indicators"] if i["code"] == "non_public"]
+    assert f"<td>{hidden['name']}</td><td>—</td><td>-20</td>" in text
+    assert "社保" not in text and "社会保险" not in text  # the non-public item is not named
+    assert "A（优）≥ 700 分" in text and "GB/T 45255-2025" in text
+    history = text.split('<table class="q history">', 1)[1]
+    assert "C（中）" in history and "信用记录变化" in history and "record." not in history
+    assert f'<a href="/subjects/{sid}">' in text  # back to the archive
+    person = get(world, f"/subjects/{world['ids']['person']}/evaluation")
+    assert person.status_code == 403 and person.headers["content-type"].startswith("text/html")
+    assert "不向社会公开" in person.text and "评价基准日" not in person.text
+    missing = get(world, "/subjects/snothere/evaluation")
+    assert missing.status_code == 404 and "主体 snothere 不存在" in missing.text
+
+
+def test_trigger_labels() -> None:
+    from citycredit.web.pages import trigger_label
+
+    assert trigger_label("run") == "定期评价"
+    assert trigger_label("record.accepted,record.corrected,membership.published") == (
+        "信用记录变化、名单变化"
+    )
+    assert trigger_label("subject.updated") == "主体信息变化"
+    assert trigger_label("something.else") == "something.else"
+    assert trigger_label(None) == "—"
 
 
 def test_unknown_subject_and_runs(world: dict[str, Any], tmp_path: Path) -> None:

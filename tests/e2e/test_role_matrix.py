@@ -511,6 +511,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public(request=lambda w: {"params": {"q": "榆林"}}),
     ("GET", "/subjects/{subject_id}"): public(),
     ("GET", "/quality"): public(),
+    ("GET", "/subjects/{subject_id}/evaluation"): public(),
     ("GET", "/lists"): public(),
     ("GET", "/lists/{list_type}"): public(),
     ("GET", "/ledger/verify"): public(),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from citycredit.evaluation import views as evaluation_views
+from citycredit.evaluation.service import models_for
 from citycredit.ingest import quality
 from citycredit.lists import service as lists
 from citycredit.shared.errors import FieldError
@@ -40,6 +42,63 @@ def subject_page(
     return templates().TemplateResponse(
         request, "archive.html", {"a": data, "memberships": memberships}
     )
+
+
+@router.get("/subjects/{subject_id}/evaluation", response_class=HTMLResponse)
+def evaluation_page(
+    request: Request, subject_id: str, c: ContainerDep, actor: PrincipalDep
+) -> HTMLResponse:
+    """公共信用综合评价 of one organisation: grade, reasons, caps, every indicator, history."""
+    data = evaluation_views.current_evaluation(c, actor, subject_id, view="public")
+    model = None
+    current = data["current"]
+    if current is not None:
+        model = models_for(c).get(current["model_code"], current["model_version"])
+    dimensions = []
+    if model is not None and current is not None:
+        for dim in model.dimensions:
+            rows = [i for i in current["indicators"] if i["dimension"] == dim.code]
+            if rows:
+                points = sum(i["points"] or 0 for i in rows)
+                dimensions.append(
+                    {
+                        "dimension": dim,
+                        "indicators": rows,
+                        "points": min(max(points, dim.min), dim.max),
+                    }
+                )
+        others = [i for i in current["indicators"] if i["dimension"] is None]
+        if others:
+            dimensions.append({"dimension": None, "indicators": others, "points": None})
+    for h in data["history"]:
+        h["trigger_label"] = trigger_label(h["trigger"])
+    return templates().TemplateResponse(
+        request, "evaluation.html", {"e": data, "model": model, "dimensions": dimensions}
+    )
+
+
+TRIGGER_LABELS = {
+    "run": "定期评价",
+    "manual": "人工重新评价",
+    "subject.updated": "主体信息变化",
+    "record.": "信用记录变化",
+    "membership.": "名单变化",
+    "commitment.": "信用承诺变化",
+}
+
+
+def trigger_label(trigger: str | None) -> str:
+    """What started an evaluation, in words: a run, or the kinds of events (comma-joined)."""
+    labels: list[str] = []
+    for part in (trigger or "").split(","):
+        part = part.strip()
+        label = TRIGGER_LABELS.get(part) or next(
+            (v for k, v in TRIGGER_LABELS.items() if k.endswith(".") and part.startswith(k)),
+            part,
+        )
+        if label and label not in labels:
+            labels.append(label)
+    return "、".join(labels) or "—"
 
 
 KIND_LABELS = {

@@ -87,6 +87,33 @@ def service_reads(url: str, data_dir: Path, subject_ids: list[str]) -> dict[str,
         c.dispose()
 
 
+def publicity_reads(url: str, data_dir: Path, pages: int = 10, rounds: int = 5) -> str:
+    """The portal's 双公示 pages (dual_publicity: the newest public licences and penalties of
+    the whole city, 20 a page), pages 1..`pages` of each item, `rounds` times; one line."""
+    from citycredit.accounts.model import ANONYMOUS
+    from citycredit.subjects.archive import DUAL_PUBLICITY_ITEMS, dual_publicity
+
+    c = _bulk.make_container(url, data_dir)
+    try:
+        dual_publicity(c, ANONYMOUS, "penalty")  # start-up, not a read
+        lat: list[float] = []
+        shown = 0
+        for _ in range(rounds):
+            for item in DUAL_PUBLICITY_ITEMS:
+                for page in range(pages):
+                    t = time.perf_counter()
+                    feed = dual_publicity(c, ANONYMOUS, item, limit=20, offset=page * 20)
+                    lat.append((time.perf_counter() - t) * 1000)
+                    shown += len(feed["entries"])
+        return (
+            f"service dual_publicity reads={len(lat)} entries_returned={shown} "
+            f"p50_ms={_server.nearest_rank(lat, 50):.2f} "
+            f"p99_ms={_server.nearest_rank(lat, 99):.2f} max_ms={max(lat):.2f} (no target)"
+        )
+    finally:
+        c.dispose()
+
+
 def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
     city = _bulk.city_for(
         url,
@@ -114,6 +141,7 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
         f"postgres_ms_per_read={svc['db_cpu_ms']:.2f} (wall minus these is waiting: round trips, "
         "and the run queue of a shared machine)"
     )
+    say(publicity_reads(url, data_dir))
     wrk = _server.ensure_wrk()
     work = data_dir / "wrk"  # removed with the data directory
     work.mkdir(exist_ok=True)

@@ -185,6 +185,7 @@ def test_no_personal_numbers_in_any_public_response(
         )
     client = TestClient(create_app(container, scheduler=False))
     urls = ["/", "/healthz", "/quality", "/api/v1/catalog", "/api/v1/quality", "/openapi.json"]
+    urls += ["/publicity/penalty", "/publicity/licence", "/api/v1/publicity/penalty?limit=100"]
     for _reg, _pen, _lic, _idn, name in built:
         urls += [f"/api/v1/subjects?q={name}", f"/?q={name}"]
     for sid in people_ids:

@@ -471,6 +471,7 @@ LITERAL_PATH = {
     "run_id": "run-none",
     "export_id": "export-none",
     "name": "penalty.csv",
+    "item": "penalty",
 }
 
 
@@ -512,6 +513,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/subjects/{subject_id}"): public(),
     ("GET", "/quality"): public(),
     ("GET", "/subjects/{subject_id}/evaluation"): public(),
+    ("GET", "/publicity/{item}"): public(),
     ("GET", "/lists"): public(),
     ("GET", "/lists/{list_type}"): public(),
     ("GET", "/ledger/verify"): public(),
@@ -557,6 +559,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     # subjects, intake, quality (api)
     ("GET", "/api/v1/subjects"): public(request=lambda w: {"params": {"q": "榆林"}}),
     ("GET", "/api/v1/subjects/{subject_id}"): public(),
+    ("GET", "/api/v1/publicity/{item}"): public(),
     ("GET", "/api/v1/subjects/{subject_id}/archive"): public(),
     ("POST", "/api/v1/submissions"): allow(DEPT_A, OFFICE, request=submission_file),
     ("GET", "/api/v1/submissions/{submission_id}"): allow(DEPT_A, OFFICE),

@@ -89,6 +89,18 @@ Index(
     & (RecordRow.openness == "public")
     & RecordRow.published,
 )
+# The newest public records of one item (subjects.archive.dual_publicity); migration 0017.
+Index(
+    "ix_records_item_public_date",
+    RecordRow.item_code,
+    RecordRow.decision_date,
+    postgresql_where=(RecordRow.status == "active")
+    & (RecordRow.openness == "public")
+    & RecordRow.published,
+    sqlite_where=(RecordRow.status == "active")
+    & (RecordRow.openness == "public")
+    & RecordRow.published,
+)
 
 
 class RecordVersionRow(Base):

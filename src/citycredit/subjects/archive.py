@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import date
 from functools import cache
@@ -27,6 +28,7 @@ from citycredit.shared.text import normalise_code, normalise_name
 from citycredit.subjects.db import SubjectRow
 from citycredit.subjects.model import SubjectType
 
+_FILE_UNIT = re.compile(r"[（(]万?元[）)]$")
 PERSON_TYPES = (SubjectType.natural_person.value, SubjectType.farm_household.value)
 PUBLIC_PERSON_NAME_RULE = "surname_masked"
 
@@ -128,6 +130,102 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
         }
         uow.finish_read()
         return view
+
+
+DUAL_PUBLICITY_ITEMS = ("licence", "penalty")  # 双公示: 行政许可 and 行政处罚
+DUAL_PUBLICITY_MAX_OFFSET = 2000  # pages beyond this are for the export, not the portal
+
+
+def dual_publicity(
+    c: Container, actor: Principal, item_code: str, *, limit: int = 20, offset: int = 0
+) -> dict[str, Any]:
+    """双公示 in the portal: the newest public 行政许可 or 行政处罚 records of the whole city,
+    each as its subject's public archive shows it (the same fields, names and masking).
+
+    Natural persons' records are listed with the masked name and no link to their archive
+    (people are not searchable publicly). ``has_more``: another page follows.
+    """
+    require(actor, Permission.read_public)
+    if item_code not in DUAL_PUBLICITY_ITEMS:
+        raise FieldError(
+            "item",
+            item_code,
+            "invalid_item",
+            "item 只能是 licence（行政许可）或 penalty（行政处罚）",
+        )
+    limit = max(1, min(limit, 100))
+    if not 0 <= offset <= DUAL_PUBLICITY_MAX_OFFSET:
+        raise FieldError(
+            "offset",
+            str(offset),
+            "out_of_range",
+            f"只能翻看最新的 {DUAL_PUBLICITY_MAX_OFFSET} 条；更早的信息请按主体查询",
+        )
+    item = c.catalog.items[item_code]
+    today = local_date(c.clock.now())
+    stmt = (
+        select(RecordRow, RecordVersionRow, SubjectRow)
+        .join(SubjectRow, SubjectRow.subject_id == RecordRow.subject_id)
+        .join(
+            RecordVersionRow,
+            and_(
+                RecordVersionRow.record_id == RecordRow.id,
+                RecordVersionRow.version == RecordRow.current_version,
+            ),
+        )
+        .where(
+            RecordRow.item_code == item_code,
+            RecordRow.status == "active",
+            RecordRow.openness == Openness.public.value,
+            RecordRow.published,
+            RecordRow.decision_date.is_not(None),
+            RecordRow.decision_date <= today,
+            or_(RecordRow.publication_end.is_(None), RecordRow.publication_end > today),
+            RecordRow.repaired_at.is_(None),
+        )
+        .order_by(RecordRow.decision_date.desc(), RecordRow.id.desc())
+        .limit(limit + 1)
+        .offset(offset)
+        .options(defer(RecordVersionRow.personal))  # sealed; never on the public view
+    )
+    with c.uow() as uow:
+        rows = uow.session.execute(stmt).all()
+        depts: dict[int, str] = {}
+        entries = []
+        for record, version, subject in rows[:limit]:
+            if not _is_public_now(record, today):
+                continue
+            summary = _subject_summary(subject, public=True)
+            is_person = subject.subject_type in PERSON_TYPES
+            entries.append(
+                {
+                    "subject": {
+                        "subject_id": None if is_person else subject.subject_id,
+                        "name": summary["name"],
+                        "uscc": summary["uscc"],
+                        "subject_type_label": summary["subject_type_label"],
+                    },
+                    "record": _entry(
+                        item,
+                        record,
+                        version,
+                        subject,
+                        public=True,
+                        today=today,
+                        depts=depts,
+                        personal={},
+                    ),
+                }
+            )
+        uow.finish_read()
+    return {
+        "item": item_code,
+        "item_name": item.name,
+        "as_of": today.isoformat(),
+        "offset": offset,
+        "entries": entries,
+        "has_more": len(rows) > limit,
+    }
 
 
 def authorised_archive(
@@ -387,6 +485,7 @@ def _entry(
 ) -> dict[str, Any]:
     is_person = subject.subject_type in PERSON_TYPES
     name_code = item.field_by_role("subject_name")
+    person_name = display_person_name(subject.name, item.display_name_rule.value)
     fields = []
     for spec in item.fields:
         if spec.code in v.payload:
@@ -398,9 +497,18 @@ def _entry(
                 value = display_person_name(str(value), rule)
             if public:
                 value = scrub_value(value)  # codes and labels are the catalog's own text
+                if (
+                    is_person
+                    and isinstance(value, str)
+                    and spec.code != getattr(name_code, "code", None)
+                ):
+                    # the person's name inside free text (违法事实 …) as masked as the name field
+                    value = value.replace(subject.name, person_name)
             field: dict[str, Any] = {"code": spec.code, "label": spec.label, "value": value}
             if spec.type.value == "decimal":
                 field["unit"] = "元"  # amounts are stored in 元 whatever unit the source used
+                # the national label names the file's unit (万元); the value shown is in 元
+                field["label"] = _FILE_UNIT.sub("", spec.label)
             fields.append(field)
         elif not public and spec.code in personal:
             masked = mask_personal(spec, personal[spec.code])

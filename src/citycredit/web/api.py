@@ -33,6 +33,15 @@ def get_subject(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[s
     return archive.get_subject(c, actor, subject_id)
 
 
+@router.get("/publicity/{item}")
+def get_publicity(
+    item: str, c: ContainerDep, actor: PrincipalDep, limit: int = 20, offset: int = 0
+) -> dict[str, Any]:
+    """双公示: the newest public licences (licence) or penalties (penalty) of the city, each
+    as its subject's public archive shows it; natural persons masked and not linked."""
+    return archive.dual_publicity(c, actor, item, limit=limit, offset=offset)
+
+
 @router.get("/subjects/{subject_id}/archive")
 def get_archive(
     subject_id: str,

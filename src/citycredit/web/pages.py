@@ -101,6 +101,26 @@ def trigger_label(trigger: str | None) -> str:
     return "、".join(labels) or "—"
 
 
+@router.get("/publicity/{item}", response_class=HTMLResponse)
+def publicity_page(
+    request: Request, item: str, c: ContainerDep, actor: PrincipalDep, page: int = 1
+) -> HTMLResponse:
+    """双公示: the newest public 行政许可 (licence) or 行政处罚 (penalty) of the city."""
+    page = max(1, page)
+    data = archive.dual_publicity(
+        c, actor, item, limit=PUBLICITY_PAGE, offset=(page - 1) * PUBLICITY_PAGE
+    )
+    return templates().TemplateResponse(
+        request,
+        "publicity.html",
+        {"p": data, "page": page, "items": archive.DUAL_PUBLICITY_ITEMS, "names": ITEM_NAMES},
+    )
+
+
+PUBLICITY_PAGE = 20
+ITEM_NAMES = {"licence": "行政许可", "penalty": "行政处罚"}
+
+
 KIND_LABELS = {
     "serious_dishonesty": "严重失信主体名单",
     "red_list": "守信激励对象名单（红名单）",

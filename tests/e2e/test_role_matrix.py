@@ -472,6 +472,7 @@ LITERAL_PATH = {
     "export_id": "export-none",
     "name": "penalty.csv",
     "item": "penalty",
+    "report_no": "YLCR20261125NONE000000",
 }
 
 
@@ -514,6 +515,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/quality"): public(),
     ("GET", "/subjects/{subject_id}/evaluation"): public(),
     ("GET", "/publicity/{item}"): public(),
+    ("POST", "/subjects/{subject_id}/report"): public(),
+    ("GET", "/reports"): public(),
+    ("GET", "/reports/{report_no}"): public(),
     ("GET", "/lists"): public(),
     ("GET", "/lists/{list_type}"): public(),
     ("GET", "/ledger/verify"): public(),
@@ -560,6 +564,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/subjects"): public(request=lambda w: {"params": {"q": "榆林"}}),
     ("GET", "/api/v1/subjects/{subject_id}"): public(),
     ("GET", "/api/v1/publicity/{item}"): public(),
+    ("POST", "/api/v1/subjects/{subject_id}/reports"): public(),
+    ("GET", "/api/v1/reports/{report_no}"): public(),
+    ("GET", "/api/v1/reports/{report_no}/bundle"): public(),
     ("GET", "/api/v1/subjects/{subject_id}/archive"): public(),
     ("POST", "/api/v1/submissions"): allow(DEPT_A, OFFICE, request=submission_file),
     ("GET", "/api/v1/submissions/{submission_id}"): allow(DEPT_A, OFFICE),

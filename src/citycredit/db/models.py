@@ -11,6 +11,7 @@ from citycredit.kernel import db as kernel_db
 from citycredit.ledger import db as ledger_db
 from citycredit.lists import db as lists_db
 from citycredit.privacy import db as privacy_db
+from citycredit.reports import db as reports_db
 from citycredit.rights import db as rights_db
 from citycredit.sharing import db as sharing_db
 from citycredit.subjects import db as subjects_db
@@ -30,6 +31,7 @@ __all__ = [
     "lists_db",
     "metadata",
     "privacy_db",
+    "reports_db",
     "rights_db",
     "sharing_db",
     "subjects_db",

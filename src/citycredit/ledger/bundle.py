@@ -17,6 +17,7 @@ from citycredit.ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from citycredit.ledger.note import NoteError, open_note, parse_checkpoint
 from citycredit.ledger.signers import suite_of, verifier_from_vkey, verifier_to_vkey
 from citycredit.ledger.suites import Suite, hash_suite
+from citycredit.shared.canonical import canonical_bytes
 
 BUNDLE_FORMAT = "citycredit-ledger-bundle/1"
 
@@ -38,6 +39,31 @@ class BundleReport:
     disclosed: dict[str, Any]
     key_pinned: bool
     checks: list[str] = field(default_factory=list)
+
+
+def report_digest(suite: Suite | str, content: dict[str, Any]) -> str:
+    """Hex digest of a credit report's canonical bytes under the suite's hash
+    (reports.service commits to it in a ``report.issued`` leaf)."""
+    return hash_suite(Suite(suite)).hash(canonical_bytes(content)).hex()
+
+
+def _check_report(suite: Suite, report: dict[str, Any], disclosed: dict[str, Any], ref: str) -> str:
+    """The report in a bundle is the one the leaf commits to: its number and its digest."""
+    no = report.get("report_no")
+    if ref != f"{no}/issued":
+        raise BundleError(f"报告编号 {no} 与叶子所指的 {ref} 不一致")
+    if (disclosed.get("report_no") or {}).get("value") != no:
+        raise BundleError("凭证没有公开报告编号，或公开的编号与报告不一致")
+    committed = (disclosed.get("content_hash") or {}).get("value")
+    if committed is None:
+        raise BundleError("凭证没有公开报告内容摘要")
+    actual = report_digest(suite, report)
+    if actual != committed:
+        raise BundleError(
+            "报告内容与数据链中登记的摘要不一致"
+            f"（内容摘要 {actual[:16]}…，登记 {str(committed)[:16]}…）"
+        )
+    return f"报告 {no} 的内容与数据链中登记的摘要一致（未被改动）"
 
 
 def verify_bundle(bundle: dict[str, Any], *, trusted_vkey: str | None = None) -> BundleReport:
@@ -85,6 +111,8 @@ def verify_bundle(bundle: dict[str, Any], *, trusted_vkey: str | None = None) ->
         check_disclosed(suite, data, disclosed)
         checks.append(f"公开的 {len(disclosed)} 个字段值与叶子中的摘要一致")
         ref = json.loads(data)["ref"]
+        if "report" in bundle:  # a credit report's bundle: the report itself must match
+            checks.append(_check_report(suite, bundle["report"], disclosed, ref))
     except (ProofError, NoteError, DisclosureMismatch) as exc:
         raise BundleError(str(exc)) from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

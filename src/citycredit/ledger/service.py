@@ -33,7 +33,7 @@ def integrate_now(c: Container) -> int:
     return deliver(c.uow, "ledger", c.consumers["ledger"], at=c.clock.now())
 
 
-def _log(s: Session) -> LedgerLogRow:
+def log_row(s: Session) -> LedgerLogRow:
     row = s.get(LedgerLogRow, 1)
     if row is None:
         raise NotFound("数据链尚未创建（还没有任何记录入链）", code="ledger_empty")
@@ -43,7 +43,7 @@ def _log(s: Session) -> LedgerLogRow:
 def checkpoint(c: Container) -> dict[str, Any]:
     """The latest signed checkpoint and the log's public key."""
     with c.uow() as uow:
-        log = _log(uow.session)
+        log = log_row(uow.session)
         cp = latest_checkpoint(uow.session)
         if cp is None:
             raise NotFound("数据链尚无检查点", code="ledger_empty")
@@ -69,7 +69,7 @@ def inclusion(c: Container, index: int, size: int) -> dict[str, Any]:
     """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
     with c.uow() as uow:
         s = uow.session
-        log = _log(s)
+        log = log_row(s)
         _check_size(s, size, "size")
         if not 0 <= index < size:
             raise FieldError(
@@ -91,7 +91,7 @@ def consistency(c: Container, first: int, second: int) -> dict[str, Any]:
     """RFC 9162 consistency proof between two tree sizes."""
     with c.uow() as uow:
         s = uow.session
-        log = _log(s)
+        log = log_row(s)
         _check_size(s, second, "second")
         if not 1 <= first <= second:
             raise FieldError(
@@ -187,7 +187,7 @@ def bundle(
     """
     with c.uow() as uow:
         s = uow.session
-        log = _log(s)
+        log = log_row(s)
         record = s.get(RecordRow, record_id)
         if record is None:
             raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")

@@ -32,6 +32,7 @@ from citycredit.web import (
     logfilter,
     pages,
     privacy_api,
+    reports_api,
     rights_api,
     selfservice_api,
     sharing_api,
@@ -119,7 +120,9 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.include_router(rights_api.router)
     app.include_router(selfservice_api.router)  # sign-up, 自愿注册, 自主公示
     app.include_router(sharing_api.router)
+    app.include_router(reports_api.router)
     app.include_router(pages.router)
+    app.include_router(reports_api.pages)
     app.include_router(ledger_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -78,28 +78,24 @@ class RecordRow(Base):
 Index("ix_records_subject_item", RecordRow.subject_id, RecordRow.item_code)
 Index("ix_records_item_department", RecordRow.item_code, RecordRow.department_id)
 Index("ix_records_publication_end", RecordRow.publication_end)
+# Partial indexes holding only records on the public view (active, 公开, published).
+_PUBLIC_VIEW = (
+    (RecordRow.status == "active") & (RecordRow.openness == "public") & RecordRow.published
+)
 # A subject's records on the public view (subjects.archive._public_records); migration 0010.
 Index(
     "ix_records_subject_public",
     RecordRow.subject_id,
-    postgresql_where=(RecordRow.status == "active")
-    & (RecordRow.openness == "public")
-    & RecordRow.published,
-    sqlite_where=(RecordRow.status == "active")
-    & (RecordRow.openness == "public")
-    & RecordRow.published,
+    postgresql_where=_PUBLIC_VIEW,
+    sqlite_where=_PUBLIC_VIEW,
 )
 # The newest public records of one item (subjects.archive.dual_publicity); migration 0017.
 Index(
     "ix_records_item_public_date",
     RecordRow.item_code,
     RecordRow.decision_date,
-    postgresql_where=(RecordRow.status == "active")
-    & (RecordRow.openness == "public")
-    & RecordRow.published,
-    sqlite_where=(RecordRow.status == "active")
-    & (RecordRow.openness == "public")
-    & RecordRow.published,
+    postgresql_where=_PUBLIC_VIEW,
+    sqlite_where=_PUBLIC_VIEW,
 )
 
 

@@ -17,7 +17,12 @@ from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.kernel.outbox import deliver
 from citycredit.ledger.bundle import BUNDLE_FORMAT
-from citycredit.ledger.db import LedgerAlarmRow, LedgerLeafRow, LedgerLogRow
+from citycredit.ledger.db import (
+    LedgerAlarmRow,
+    LedgerCheckpointRow,
+    LedgerLeafRow,
+    LedgerLogRow,
+)
 from citycredit.ledger.entries import disclose
 from citycredit.ledger.merkle import consistency_proof, inclusion_proof
 from citycredit.ledger.store import DbNodeReader, latest_checkpoint
@@ -226,31 +231,51 @@ def bundle(
             fields = {
                 k: v for k, v in version.payload.items() if item.is_public_field(k, version.payload)
             }
-        h = hash_suite(Suite(log.suite))
-        proof = inclusion_proof(h, DbNodeReader(s), leaf.idx, cp.size)
-        out = {
-            "format": BUNDLE_FORMAT,
-            "origin": log.origin,
-            "suite": log.suite,
-            "vkey": log.vkey,
-            "record": {
+        out = proof_bundle(
+            s,
+            log,
+            leaf,
+            cp,
+            fields,
+            record={
                 "record_id": record.id,
                 "version": record.current_version,
                 "item": record.item_code,
                 "item_name": item.name,
                 "subject_id": record.subject_id,
             },
-            "leaf": {
-                "index": leaf.idx,
-                "data": base64.b64encode(leaf.data).decode(),
-                "hash": leaf.leaf_hash.hex(),
-            },
-            "disclosed": disclose(log.suite, leaf.salt, fields),
-            "proof": {"size": cp.size, "hashes": [base64.b64encode(p).decode() for p in proof]},
-            "checkpoint": cp.note,
-        }
+        )
         uow.commit()
         return out
+
+
+def proof_bundle(
+    s: Session,
+    log: LedgerLogRow,
+    leaf: LedgerLeafRow,
+    cp: LedgerCheckpointRow,
+    fields: dict[str, Any],
+    **about: Any,
+) -> dict[str, Any]:
+    """An offline proof bundle (ledger.bundle.verify_bundle) of a leaf under a checkpoint,
+    disclosing `fields`; `about` adds what the leaf is about (``record=…``, ``report=…``)."""
+    h = hash_suite(Suite(log.suite))
+    proof = inclusion_proof(h, DbNodeReader(s), leaf.idx, cp.size)
+    return {
+        "format": BUNDLE_FORMAT,
+        "origin": log.origin,
+        "suite": log.suite,
+        "vkey": log.vkey,
+        **about,
+        "leaf": {
+            "index": leaf.idx,
+            "data": base64.b64encode(leaf.data).decode(),
+            "hash": leaf.leaf_hash.hex(),
+        },
+        "disclosed": disclose(log.suite, leaf.salt, fields),
+        "proof": {"size": cp.size, "hashes": [base64.b64encode(p).decode() for p in proof]},
+        "checkpoint": cp.note,
+    }
 
 
 def alarms(c: Container, actor: Principal, *, open_only: bool = True) -> list[dict[str, Any]]:

@@ -15,24 +15,21 @@ publicly, and their reports are for themselves (the rights area's own view), not
 
 from __future__ import annotations
 
-import base64
 import secrets
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
-from citycredit.ledger.bundle import BUNDLE_FORMAT
 from citycredit.ledger.bundle import report_digest as content_digest
 from citycredit.ledger.db import LedgerLeafRow
-from citycredit.ledger.entries import disclose, workflow_entry
-from citycredit.ledger.merkle import inclusion_proof
-from citycredit.ledger.service import log_row
-from citycredit.ledger.store import DbNodeReader, latest_checkpoint
-from citycredit.ledger.suites import Suite, hash_suite
+from citycredit.ledger.entries import workflow_entry
+from citycredit.ledger.service import log_row, proof_bundle
+from citycredit.ledger.store import latest_checkpoint
 from citycredit.lists import service as lists
 from citycredit.reports.db import ReportRow
 from citycredit.shared.calendar import local_date
@@ -136,22 +133,26 @@ def issue_report(c: Container, actor: Principal, subject_id: str) -> dict[str, A
     return {"report_no": no, "content": content, "content_hash": digest}
 
 
+def _load(s: Session, report_no: str) -> tuple[ReportRow, LedgerLeafRow | None]:
+    """An issued report (the number as typed, any case) and its ledger leaf, if sequenced."""
+    row = s.get(ReportRow, report_no.strip().upper())
+    if row is None:
+        raise NotFound(f"报告编号 {report_no} 不存在", code="report_not_found")
+    leaf = s.scalar(select(LedgerLeafRow).where(LedgerLeafRow.ref == f"{row.report_no}/issued"))
+    return row, leaf
+
+
 def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
     """An issued report as issued, whether its content still matches its digest, and where
     the ledger holds it (None while the sequencer has not taken it in)."""
     require(actor, Permission.read_public)
     with c.uow() as uow:
-        s = uow.session
-        row = s.get(ReportRow, report_no.strip().upper())
-        if row is None:
-            raise NotFound(f"报告编号 {report_no} 不存在", code="report_not_found")
-        leaf = s.scalar(select(LedgerLeafRow).where(LedgerLeafRow.ref == f"{row.report_no}/issued"))
-        intact = content_digest(c.settings.ledger_suite, row.content) == row.content_hash
+        row, leaf = _load(uow.session, report_no)
         out = {
             "report_no": row.report_no,
             "content": row.content,
             "content_hash": row.content_hash,
-            "intact": intact,
+            "intact": content_digest(c.settings.ledger_suite, row.content) == row.content_hash,
             "ledger_index": leaf.idx if leaf is not None else None,
         }
         uow.finish_read()
@@ -160,36 +161,15 @@ def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]
 
 def report_bundle(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
     """The report with its ledger proof: leaf, inclusion proof to the latest signed checkpoint,
-    and the disclosed digest fields (reports/verify.py checks all of it offline)."""
+    and the disclosed digest fields (ledger.bundle.verify_bundle checks all of it offline)."""
     require(actor, Permission.read_public)
     with c.uow() as uow:
         s = uow.session
-        row = s.get(ReportRow, report_no.strip().upper())
-        if row is None:
-            raise NotFound(f"报告编号 {report_no} 不存在", code="report_not_found")
-        leaf = s.scalar(select(LedgerLeafRow).where(LedgerLeafRow.ref == f"{row.report_no}/issued"))
+        row, leaf = _load(s, report_no)
         cp = latest_checkpoint(s)
         if leaf is None or cp is None or leaf.idx >= cp.size:
             raise Conflict("该报告尚未收录到数据链，请稍后再试", code="ledger_pending")
-        log = log_row(s)
-        h = hash_suite(Suite(log.suite))
-        proof = inclusion_proof(h, DbNodeReader(s), leaf.idx, cp.size)
-        out = {
-            "format": BUNDLE_FORMAT,
-            "origin": log.origin,
-            "suite": log.suite,
-            "vkey": log.vkey,
-            "report": row.content,
-            "leaf": {
-                "index": leaf.idx,
-                "data": base64.b64encode(leaf.data).decode(),
-                "hash": leaf.leaf_hash.hex(),
-            },
-            "disclosed": disclose(
-                log.suite, leaf.salt, {"content_hash": row.content_hash, "report_no": row.report_no}
-            ),
-            "proof": {"size": cp.size, "hashes": [base64.b64encode(p).decode() for p in proof]},
-            "checkpoint": cp.note,
-        }
+        fields = {"content_hash": row.content_hash, "report_no": row.report_no}
+        out = proof_bundle(s, log_row(s), leaf, cp, fields, report=row.content)
         uow.finish_read()
         return out

@@ -94,6 +94,7 @@ Index(
     "ix_records_item_public_date",
     RecordRow.item_code,
     RecordRow.decision_date,
+    RecordRow.id,
     postgresql_where=_PUBLIC_VIEW,
     sqlite_where=_PUBLIC_VIEW,
 )

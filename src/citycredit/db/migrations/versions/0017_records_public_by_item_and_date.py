@@ -5,9 +5,10 @@ Revises: 0016
 Create Date: 2026-11-26 23:10:00
 
 ix_records_item_public_date: the portal's 行政许可 / 行政处罚 publicity pages
-(subjects.archive.dual_publicity) read the newest public records of one item; a partial index on
-(item_code, decision_date) holding only records on the public view lets them stop after a page
-instead of sorting every licence or penalty of the city.
+(subjects.archive.dual_publicity) read the newest public records of one item, newest decision
+date first and then by id; a partial index on (item_code, decision_date, id) holding only records
+on the public view gives that order, so a page stops after its rows instead of sorting every
+licence or penalty of the city (or every one of a day, without the id).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_records_item_public_date",
         "records",
-        ["item_code", "decision_date"],
+        ["item_code", "decision_date", "id"],
         unique=False,
         postgresql_where=PUBLIC,
         sqlite_where=PUBLIC,

@@ -36,6 +36,7 @@ from citycredit.ledger import service as ledger
 from citycredit.ledger.bundle import BundleError, BundleReport, verify_bundle
 from citycredit.ledger.signers import generate_signer, verifier_from_vkey, verifier_to_vkey
 from citycredit.ledger.suites import Suite
+from citycredit.reports import service as reports
 from citycredit.web.app import STATIC, create_app
 from support import PENALTY_COLUMNS, department, penalty_row, uscc, write_csv
 
@@ -123,24 +124,38 @@ class World:
     suite: str
     vkey: str
     bundles: list[dict[str, Any]]
+    reports: list[dict[str, Any]]  # two credit reports' bundles
 
 
-def _seed(c: Container, tmp: Path, suite: str) -> tuple[str, list[dict[str, Any]]]:
+def _seed(
+    c: Container, tmp: Path, suite: str
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     c.settings.ledger_suite = suite
     path = write_csv(tmp / "penalties.csv", PENALTY_COLUMNS, _rows())
     ingest_submission(c, department(c), path=path, item_code="penalty")
+    with c.uow() as uow:
+        firms = [
+            uow.session.scalar(select(RecordRow.subject_id).where(RecordRow.id == rid))
+            for rid in (_record_id(c, WSH.format(i)) for i in (2, 3))
+        ]
+    issued = [reports.issue_report(c, ANONYMOUS, str(sid))["report_no"] for sid in firms]
     assert ledger.integrate_now(c) > 0
     vkey = ledger.checkpoint(c)["vkey"]
     bundles = [ledger.bundle(c, ANONYMOUS, _record_id(c, WSH.format(i))) for i in (1, 4)]
+    report_bundles = [reports.report_bundle(c, ANONYMOUS, no) for no in issued]
     # what the page is given is exactly what the HTTP API sends
-    return vkey, json.loads(json.dumps(bundles, ensure_ascii=False))
+    return (
+        vkey,
+        json.loads(json.dumps(bundles, ensure_ascii=False)),
+        json.loads(json.dumps(report_bundles, ensure_ascii=False)),
+    )
 
 
 @pytest.fixture(params=["sha256-ed25519", "sm3-sm2"])
 def world(request: pytest.FixtureRequest, container: Container, tmp_path: Path) -> Iterator[World]:
-    vkey, bundles = _seed(container, tmp_path, request.param)
+    vkey, bundles, report_bundles = _seed(container, tmp_path, request.param)
     with serving(container) as origin:
-        yield World(container, origin, request.param, vkey, bundles)
+        yield World(container, origin, request.param, vkey, bundles, report_bundles)
 
 
 # ---- driving the page --------------------------------------------------------------------------
@@ -317,6 +332,26 @@ def test_the_page_verifies_and_rejects_bundles_like_verify_bundle(
             assert got["fail"] == [f"✗ {message}"], what
             assert got["disclosed"] == {}, what
 
+        # a credit report's bundle: the report itself checked against the leaf, as the CLI does
+        report, other = world.reports
+        got = vp.verify(report, trusted=world.vkey)
+        _assert_verified(got, report, world.vkey)
+        assert got["ok"][-1].endswith("的内容与数据链中登记的摘要一致（未被改动）")
+        edited = copy.deepcopy(report)
+        edited["report"]["subject"]["name"] = "别的公司"
+        swapped = {**copy.deepcopy(report), "report": copy.deepcopy(other["report"])}
+        hidden = copy.deepcopy(report)
+        del hidden["disclosed"]["content_hash"]
+        for what, bad, expected in (
+            ("edited report", edited, "报告内容与数据链中登记的摘要不一致"),
+            ("another report", swapped, "报告编号"),
+            ("digest not disclosed", hidden, "凭证没有公开报告内容摘要"),
+        ):
+            message = _python_error(bad, world.vkey)
+            assert message.startswith(expected), (what, message)
+            got = vp.verify(bad, trusted=world.vkey)
+            assert got["status"] == "fail" and got["fail"] == [f"✗ {message}"], (what, got)
+
         # a float cannot be canonicalised exactly as Python does: the page refuses to judge
         t = copy.deepcopy(first)
         t["disclosed"]["CF_WSH"]["value"] = 2.5
@@ -352,7 +387,7 @@ NO_WEBCRYPTO_ED25519 = """
 def test_a_saved_copy_works_from_disk_and_ed25519_falls_back_to_tweetnacl(
     container: Container, browser: Any, tmp_path: Path
 ) -> None:
-    vkey, bundles = _seed(container, tmp_path, "sha256-ed25519")
+    vkey, bundles, _reports = _seed(container, tmp_path, "sha256-ed25519")
     bundle = bundles[0]
     with serving(container) as origin:
         with urllib.request.urlopen(origin + "/ledger/verify") as resp:

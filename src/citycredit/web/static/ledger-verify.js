@@ -802,6 +802,28 @@
     }
   }
 
+  async function checkReport(h, report, disclosed, ref) {
+    const no = dictGet(report, "report_no");
+    if (ref !== `${pyStr(no)}/issued`) {
+      throw new CheckFailed(`报告编号 ${pyStr(no)} 与叶子所指的 ${ref} 不一致`);
+    }
+    const givenNo = dictGet(disclosed, "report_no");
+    if ((truthy(givenNo) ? dictGet(givenNo, "value") : null) !== no) {
+      throw new CheckFailed("凭证没有公开报告编号，或公开的编号与报告不一致");
+    }
+    const givenHash = dictGet(disclosed, "content_hash");
+    const committed = truthy(givenHash) ? dictGet(givenHash, "value") : null;
+    if (committed === null) throw new CheckFailed("凭证没有公开报告内容摘要");
+    const actual = toHex(await h.hash(canonicalBytes(report, "report")));
+    if (actual !== committed) {
+      throw new CheckFailed(
+        "报告内容与数据链中登记的摘要不一致" +
+          `（内容摘要 ${actual.slice(0, 16)}…，登记 ${pyStr(committed).slice(0, 16)}…）`
+      );
+    }
+    return `报告 ${pyStr(no)} 的内容与数据链中登记的摘要一致（未被改动）`;
+  }
+
   function iterate(v) {
     if (Array.isArray(v)) return v;
     if (typeof v === "string") return Array.from(v);
@@ -875,6 +897,10 @@
       checks.push(`公开的 ${disclosed.size} 个字段值与叶子中的摘要一致`);
       const leafDoc = loadLeaf(data);
       const ref = item(leafDoc, "ref");
+      if (bundle.has("report")) {
+        // a credit report's bundle: the report itself must match (ledger/bundle.py _check_report)
+        checks.push(await checkReport(h, bundle.get("report"), disclosed, ref));
+      }
       const report = Object.assign(ctx, {
         ref,
         leaf: leafDoc,

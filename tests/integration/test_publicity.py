@@ -148,3 +148,29 @@ def test_the_portal_page_and_the_api(city: Container) -> None:
     assert wrong.status_code == 422 and wrong.json()["field"] == "item"
     deep = client.get("/publicity/penalty", params={"page": 500})
     assert deep.status_code == 422 and "只能翻看最新的" in deep.text
+
+
+def test_the_departments_own_publication_end_is_marked_for_reference(
+    container: Container, tmp_path: Path
+) -> None:
+    """CF_GSJZQ is what the department wrote; the platform's 公示截止 is computed by severity."""
+    samr = department(container)
+    columns = [*PENALTY_COLUMNS_WITH_ID, "CF_GSJZQ"]
+    row = penalty_row(
+        PENALTY_COLUMNS_WITH_ID,
+        CF_XDR_MC="榆阳区参考商贸有限公司",
+        CF_XDR_SHXYM=uscc("91", "610802", "MA6PB009"),
+        CF_WSH="榆市监罚〔2026〕31号",
+    )
+    path = write_csv(tmp_path / "g.csv", columns, [[*row, "2029-11-01"]])
+    assert ingest_submission(container, samr, path=path, item_code="penalty").counts.new == 1
+    (entry,) = archive.dual_publicity(container, ANONYMOUS, "penalty")["entries"]
+    declared = [f for f in entry["record"]["fields"] if f["code"] == "CF_GSJZQ"]
+    assert declared == [
+        {
+            "code": "CF_GSJZQ",
+            "label": "公示截止期（报送单位填报，仅供参考）",
+            "value": "2029-11-01",
+        }
+    ]
+    assert entry["record"]["publication_end"] != "2029-11-01"  # the platform's own period

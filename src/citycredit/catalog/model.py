@@ -21,8 +21,11 @@ MATCHING_ROLES = ("registration_no", "org_code", "address", "division_code")
 DECISION_ROLES = ("decision_date", "decision_no", "authority", "authority_code", "status")
 RECORD_ROLES = ("source_department", "source_department_code", "list_type", "removal_date")
 DETAIL_ROLES = ("valid_from", "valid_until", "amount", "remark", "industry", "professions")
+# The department's own publication end (CF_GSJZQ): shown for reference only; the platform
+# computes the publication period by severity (Order No. 36) and shows that as 公示截止.
+DECLARED_ROLES = ("declared_publication_end",)
 KNOWN_ROLES: frozenset[str] = frozenset(
-    SUBJECT_ROLES + MATCHING_ROLES + DECISION_ROLES + RECORD_ROLES + DETAIL_ROLES
+    SUBJECT_ROLES + MATCHING_ROLES + DECISION_ROLES + RECORD_ROLES + DETAIL_ROLES + DECLARED_ROLES
 )
 
 

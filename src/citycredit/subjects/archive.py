@@ -505,6 +505,8 @@ def _entry(
                     # the person's name inside free text (违法事实 …) as masked as the name field
                     value = value.replace(subject.name, person_name)
             field: dict[str, Any] = {"code": spec.code, "label": spec.label, "value": value}
+            if spec.role == "declared_publication_end":
+                field["label"] = f"{spec.label}（报送单位填报，仅供参考）"
             if spec.type.value == "decimal":
                 field["unit"] = "元"  # amounts are stored in 元 whatever unit the source used
                 # the national label names the file's unit (万元); the value shown is in 元

@@ -148,6 +148,14 @@ def test_the_portal_page_and_the_api(city: Container) -> None:
     assert wrong.status_code == 422 and wrong.json()["field"] == "item"
     deep = client.get("/publicity/penalty", params={"page": 500})
     assert deep.status_code == 422 and "只能翻看最新的" in deep.text
+    # the front page shows the newest five of each, people masked; a search shows results only
+    home = client.get("/").text
+    latest = home.split('<div class="latest">', 1)[1]
+    assert "最新行政处罚" in latest and "最新行政许可" in latest and "暂无公示信息" in latest
+    assert f'<a href="/subjects/{firm["subject_id"]}">榆阳区公示商贸有限公司</a>' in latest
+    assert "王小明" not in home and PERSON_ID not in home
+    assert latest.count("<li>") == 4  # four penalties, no licence
+    assert '<div class="latest">' not in client.get("/", params={"q": "榆阳"}).text
 
 
 def test_the_departments_own_publication_end_is_marked_for_reference(

@@ -27,9 +27,18 @@ def home(request: Request, c: ContainerDep, actor: PrincipalDep, q: str = "") ->
             results = archive.search_subjects(c, actor, q)
         except FieldError as e:
             error = e.message
+    latest = []
+    if not q.strip():  # the front page: the newest 双公示 of the city
+        latest = [
+            archive.dual_publicity(c, actor, item, limit=HOME_LATEST)
+            for item in archive.DUAL_PUBLICITY_ITEMS
+        ]
     return templates().TemplateResponse(
-        request, "home.html", {"q": q, "results": results, "error": error}
+        request, "home.html", {"q": q, "results": results, "error": error, "latest": latest}
     )
+
+
+HOME_LATEST = 5
 
 
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)

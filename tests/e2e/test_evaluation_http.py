@@ -197,7 +197,8 @@ def test_evaluation_page_explains_the_grade(world: dict[str, Any]) -> None:
     ordered = [text.index(f"<li>{r}</li>") for r in reasons]  # each reason, by impact
     assert ordered == sorted(ordered) and len(ordered) == 3
     assert '<td colspan="3">基础分</td><td>600</td>' in text
-    assert "遵纪守法<br>" in text and "合计 -35" in text  # −30 −5, inside [−500, 0]
+    assert "遵纪守法<br>" in text and "本维度计 -500 至 0 分" in text
+    assert "合计 -" not in text  # no dimension totals: the public view hides some parts
     for ind in body["current"]["indicators"]:
         assert f"<td>{ind['name']}</td>" in text
     (hidden,) = [i for i in body["current"]["indicators"] if i["code"] == "non_public"]

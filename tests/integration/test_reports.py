@@ -192,3 +192,17 @@ def test_portal_issue_find_and_api(container: Container, city: dict[str, Any]) -
     assert client.get(f"/api/v1/reports/{no}/bundle").status_code == 409  # ledger_pending
     person = client.post(f"/api/v1/subjects/{city['person']}/reports")
     assert person.status_code == 403 and person.json()["error"] == "report_not_public"
+
+
+@pytest.mark.parametrize(
+    ("types", "tags"),
+    [
+        ([], []),
+        (["red_list"], ["守信激励对象"]),
+        (["judgment_defaulter"], ["失信惩戒对象"]),
+        (["abnormal_operation"], []),  # 经营异常名录: its own section, no tag
+        (["red_list", "major_tax_violation"], ["守信激励对象", "失信惩戒对象"]),
+    ],
+)
+def test_status_tags_follow_the_kind_of_list(types: list[str], tags: list[str]) -> None:
+    assert reports._tags([{"list_type": t} for t in types]) == tags

@@ -31,6 +31,7 @@ from citycredit.ledger.entries import workflow_entry
 from citycredit.ledger.service import log_row, proof_bundle
 from citycredit.ledger.store import latest_checkpoint
 from citycredit.lists import service as lists
+from citycredit.lists.model import ListKind
 from citycredit.reports.db import ReportRow
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import Conflict, NotFound, PermissionDenied
@@ -53,10 +54,14 @@ def _report_no(at: datetime) -> str:
 
 
 def _tags(memberships: list[dict[str, Any]]) -> list[str]:
+    """信用中国's status tags: on a red list → 守信激励对象; on a serious-dishonesty list →
+    失信惩戒对象 (other lists, such as 经营异常名录, have their own section and no tag)."""
+    types = lists.lists_catalog().list_types
+    kinds = {types[m["list_type"]].kind for m in memberships if m["list_type"] in types}
     tags = []
-    if any(m["list_type"] == "red_list" for m in memberships):
+    if ListKind.red_list in kinds:
         tags.append("守信激励对象")
-    if any(m["list_type"] != "red_list" for m in memberships):
+    if ListKind.serious_dishonesty in kinds:
         tags.append("失信惩戒对象")
     return tags
 

@@ -65,20 +65,16 @@ def evaluation_page(
         model = models_for(c).get(current["model_code"], current["model_version"])
     dimensions = []
     if model is not None and current is not None:
+        # Grouped for display only; no dimension totals: on the public view non-public
+        # indicators are summed into one line of their own, so the listed ones need not add up
+        # to a dimension's (clamped) contribution.
         for dim in model.dimensions:
             rows = [i for i in current["indicators"] if i["dimension"] == dim.code]
             if rows:
-                points = sum(i["points"] or 0 for i in rows)
-                dimensions.append(
-                    {
-                        "dimension": dim,
-                        "indicators": rows,
-                        "points": min(max(points, dim.min), dim.max),
-                    }
-                )
+                dimensions.append({"dimension": dim, "indicators": rows})
         others = [i for i in current["indicators"] if i["dimension"] is None]
         if others:
-            dimensions.append({"dimension": None, "indicators": others, "points": None})
+            dimensions.append({"dimension": None, "indicators": others})
     for h in data["history"]:
         h["trigger_label"] = trigger_label(h["trigger"])
     return templates().TemplateResponse(

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="C2SP private key of the log; else data_dir/ledger.skey (dev only)",
     )
 
+    # The portal's address as the public reaches it (behind a proxy: the proxy's), printed with
+    # the QR code on PDF credit reports; empty: the address the request came in on.
+    public_base_url: str = Field(
+        default="", description="e.g. https://credit.yulin.gov.cn — for links printed on reports"
+    )
+
     # Personal data at rest (docs/adr/0008): keyring file outside the database, or its JSON.
     personal_keys: SecretStr | None = Field(
         default=None,

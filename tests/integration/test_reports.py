@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,46 @@ def test_portal_issue_find_and_api(container: Container, city: dict[str, Any]) -
 )
 def test_status_tags_follow_the_kind_of_list(types: list[str], tags: list[str]) -> None:
     assert reports._tags([{"list_type": t} for t in types]) == tags
+
+
+def test_the_pdf_has_the_report_its_qr_and_chinese_fonts(
+    container: Container, city: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from citycredit.web import reports_api
+
+    no = reports.issue_report(container, ANONYMOUS, city["firm"])["report_no"]
+    client = TestClient(create_app(container, scheduler=False))
+    page = client.get(f"/reports/{no}")
+    assert f'href="/reports/{no}/pdf"' in page.text
+    seen: dict[str, Any] = {}
+    render = reports_api.render_pdf
+
+    def spy(report: dict[str, Any], *, verify_url: str, suite: str) -> bytes:
+        seen["url"] = verify_url
+        return render(report, verify_url=verify_url, suite=suite)
+
+    monkeypatch.setattr(reports_api, "render_pdf", spy)
+    pdf = client.get(f"/reports/{no}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"] == f'inline; filename="{no}.pdf"'
+    assert pdf.content.startswith(b"%PDF-") and len(pdf.content) > 20_000
+    # what the PDF is laid out from: the report, its QR code and address, Chinese fonts
+    report = reports.get_report(container, ANONYMOUS, no)
+    url = f"http://testserver/reports/{no}"
+    html = reports_api.report_html(report, verify_url=url, suite="sha256-ed25519")
+    assert "<svg" in html and url in html and report["content_hash"] in html
+    assert "榆阳区报告商贸有限公司" in html and "榆市监罚〔2026〕21号" in html
+    doc = reports_api.report_document(report, verify_url=url, suite="sha256-ed25519")
+    assert doc.metadata.title == f"公共信用信息报告 {no}" and len(doc.pages) >= 1
+    fonts = re.findall(rb"/BaseFont\s*/\w+\+([\w-]+)", doc.write_pdf(uncompressed_pdf=True))
+    assert b"Noto-Sans-CJK-SC" in fonts  # 汉字 set in a CJK font, not boxes
+    assert {f for f in fonts if not f.startswith(b"Noto-Sans-CJK")} <= {b"DejaVu-Sans-Mono"}
+    assert seen["url"] == f"http://testserver/reports/{no}"
+    # behind a proxy the printed address is the public one
+    container.settings = container.settings.model_copy(
+        update={"public_base_url": "https://credit.example.gov.cn/"}
+    )
+    client = TestClient(create_app(container, scheduler=False))
+    assert client.get(f"/reports/{no}/pdf").status_code == 200
+    assert seen["url"] == f"https://credit.example.gov.cn/reports/{no}"
+    assert client.get("/reports/YLCR20261125AAAAAAAAAA/pdf").status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citycredit.reports import service as reports
 from citycredit.web.deps import ContainerDep, PrincipalDep
@@ -55,3 +55,43 @@ def report_page(
     """The report as issued, printable, with what verifies it."""
     data = reports.get_report(c, actor, report_no)
     return templates().TemplateResponse(request, "report.html", {"r": data, "c": data["content"]})
+
+
+@pages.get("/reports/{report_no}/pdf")
+def report_pdf(request: Request, report_no: str, c: ContainerDep, actor: PrincipalDep) -> Response:
+    """The report as an A4 PDF with a QR code to its verification page (WeasyPrint)."""
+    data = reports.get_report(c, actor, report_no)
+    base = c.settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
+    url = f"{base}/reports/{data['report_no']}"
+    pdf = render_pdf(data, verify_url=url, suite=c.settings.ledger_suite)
+    name = f"{data['report_no']}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
+def render_pdf(report: dict[str, Any], *, verify_url: str, suite: str) -> bytes:
+    """The PDF of an issued report (get_report's answer): the page's body, A4, with a QR code."""
+    pdf: bytes = report_document(report, verify_url=verify_url, suite=suite).write_pdf()
+    return pdf
+
+
+def report_html(report: dict[str, Any], *, verify_url: str, suite: str) -> str:
+    """The HTML the PDF is laid out from (the report body of the page, a QR code, a footer)."""
+    import segno
+
+    qr = segno.make(verify_url, error="m").svg_inline(scale=2)
+    return (
+        templates()
+        .get_template("report_pdf.html")
+        .render(r=report, c=report["content"], qr=qr, verify_url=verify_url, suite=suite)
+    )
+
+
+def report_document(report: dict[str, Any], *, verify_url: str, suite: str) -> Any:
+    """The laid-out WeasyPrint document of a report (pages, metadata) before it is written."""
+    from weasyprint import HTML
+
+    return HTML(string=report_html(report, verify_url=verify_url, suite=suite)).render()

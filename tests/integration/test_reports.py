@@ -250,3 +250,18 @@ def test_the_pdf_has_the_report_its_qr_and_chinese_fonts(
     assert client.get(f"/reports/{no}/pdf").status_code == 200
     assert seen["url"] == f"https://credit.example.gov.cn/reports/{no}"
     assert client.get("/reports/YLCR20261125AAAAAAAAAA/pdf").status_code == 404
+    # rendered once per report and address: the second request reads the kept file
+    calls = []
+    monkeypatch.setattr(reports_api, "render_pdf", lambda *a, **k: calls.append(1) or b"x")
+    again = client.get(f"/reports/{no}/pdf")
+    assert again.status_code == 200 and again.content.startswith(b"%PDF-") and calls == []
+    # an archive copy changed behind the platform's back gets no PDF
+    with container.uow() as uow:
+        uow.session.execute(
+            update(ReportRow)
+            .where(ReportRow.report_no == no)
+            .values(content={**report["content"], "tags": ["守信激励对象"]})
+        )
+        uow.commit()
+    altered = client.get(f"/reports/{no}/pdf")
+    assert altered.status_code == 409 and "不能出具 PDF" in altered.text

@@ -518,6 +518,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/subjects/{subject_id}/report"): public(),
     ("GET", "/reports"): public(),
     ("GET", "/reports/{report_no}"): public(),
+    ("GET", "/reports/{report_no}/pdf"): public(),
     ("GET", "/lists"): public(),
     ("GET", "/lists/{list_type}"): public(),
     ("GET", "/ledger/verify"): public(),

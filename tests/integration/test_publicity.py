@@ -78,6 +78,7 @@ def test_newest_first_as_the_archive_shows_each_record(city: Container) -> None:
     feed = archive.dual_publicity(city, ANONYMOUS, "penalty")
     assert feed["item_name"] == "行政处罚" and feed["has_more"] is False
     assert numbers(feed) == [f"榆市监罚〔2026〕{n}号" for n in (11, 12, 13, 14)]
+    assert [e["decision_no"] for e in feed["entries"]] == numbers(feed)  # the summary's number
     firm, person, shop, _older = feed["entries"]
     # an organisation: named and linked, the record exactly as on its archive
     public = archive.public_archive(city, ANONYMOUS, firm["subject"]["subject_id"])
@@ -139,6 +140,9 @@ def test_the_portal_page_and_the_api(city: Container) -> None:
     assert f'<a href="/subjects/{firm["subject_id"]}">榆阳区公示商贸有限公司</a>' in text
     assert PERSON_ID not in text and "王小明" not in text
     assert "<dt>罚款金额</dt><dd>20000.00 元</dd>" in text
+    # one line a decision, the record folded under it
+    assert "<summary><strong>榆阳区公示商贸有限公司</strong>" in text
+    assert text.count('<details class="publicity') == 4
     assert '<a href="/publicity/licence">行政许可</a>' in text
     assert "没有在公示期内的行政许可信息" in client.get("/publicity/licence").text
     api = client.get("/api/v1/publicity/penalty", params={"limit": 2})

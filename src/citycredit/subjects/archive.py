@@ -162,6 +162,7 @@ def dual_publicity(
             f"只能翻看最新的 {DUAL_PUBLICITY_MAX_OFFSET} 条；更早的信息请按主体查询",
         )
     item = c.catalog.items[item_code]
+    number = item.field_by_role("decision_no")
     today = local_date(c.clock.now())
     stmt = (
         select(RecordRow, RecordVersionRow, SubjectRow)
@@ -197,6 +198,9 @@ def dual_publicity(
                 continue
             summary = _subject_summary(subject, public=True)
             is_person = subject.subject_type in PERSON_TYPES
+            shown = _entry(
+                item, record, version, subject, public=True, today=today, depts=depts, personal={}
+            )
             entries.append(
                 {
                     "subject": {
@@ -205,16 +209,15 @@ def dual_publicity(
                         "uscc": summary["uscc"],
                         "subject_type_label": summary["subject_type_label"],
                     },
-                    "record": _entry(
-                        item,
-                        record,
-                        version,
-                        subject,
-                        public=True,
-                        today=today,
-                        depts=depts,
-                        personal={},
+                    "decision_no": next(
+                        (
+                            f["value"]
+                            for f in shown["fields"]
+                            if number is not None and f["code"] == number.code
+                        ),
+                        None,
                     ),
+                    "record": shown,
                 }
             )
         uow.finish_read()

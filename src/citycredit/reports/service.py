@@ -7,7 +7,8 @@ its voluntary registration — with an overview of counts and the status tags �
 失信惩戒对象. It is kept as issued (a later correction does not change an issued report), and
 its canonical bytes are hashed with the ledger suite's hash; a ``report.issued`` leaf commits
 to that digest (salted, like every leaf), so anyone holding the report and its bundle can check
-that the platform issued exactly this content (reports/verify.py, `citycredit report verify`).
+that the platform issued exactly this content (`ledger.bundle.verify_bundle`: `citycredit ledger
+verify-bundle` or the page /ledger/verify).
 
 Public reports are of organisations only: natural persons' archives are not searchable
 publicly, and their reports are for themselves (the rights area's own view), not issued here.
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
-from citycredit.ledger.bundle import report_digest as content_digest
+from citycredit.ledger.bundle import report_digest
 from citycredit.ledger.db import LedgerLeafRow
 from citycredit.ledger.entries import workflow_entry
 from citycredit.ledger.service import log_row, proof_bundle
@@ -37,9 +38,15 @@ from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import Conflict, NotFound, PermissionDenied
 from citycredit.subjects import archive
 from citycredit.subjects.archive import PERSON_TYPES
-from citycredit.subjects.db import SubjectRow
 
-__all__ = ["REPORT_FORMAT", "content_digest", "get_report", "issue_report", "report_bundle"]
+__all__ = [
+    "REPORT_FORMAT",
+    "get_report",
+    "issue_report",
+    "normalise_no",
+    "printable_report",
+    "report_bundle",
+]
 
 REPORT_FORMAT = "citycredit-report/1"
 ENTRY_TYPE = "report.issued"
@@ -68,16 +75,11 @@ def _tags(memberships: list[dict[str, Any]]) -> list[str]:
 
 def issue_report(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
     """Issue a public credit report of an organisation; returns the stored report."""
-    require(actor, Permission.read_public)
-    with c.uow() as uow:
-        subject = uow.session.get(SubjectRow, subject_id)
-        if subject is None:
-            raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
-        if subject.subject_type in PERSON_TYPES:
-            raise PermissionDenied(
-                "自然人和农户的信用报告只向本人提供，请登录信用账户查询", code="report_not_public"
-            )
-    view = archive.public_archive(c, actor, subject_id)
+    view = archive.public_archive(c, actor, subject_id)  # NotFound for an unknown subject
+    if view["subject"]["subject_type"] in PERSON_TYPES:
+        raise PermissionDenied(
+            "自然人和农户的信用报告只向本人提供，请登录信用账户查询", code="report_not_public"
+        )
     memberships = lists.public_subject_lists(c, actor, subject_id)["lists"]
     now = c.clock.now()
     no = _report_no(now)
@@ -103,7 +105,7 @@ def issue_report(c: Container, actor: Principal, subject_id: str) -> dict[str, A
         ),
     }
     suite = c.settings.ledger_suite
-    digest = content_digest(suite, content)
+    digest = report_digest(suite, content)
     entry = workflow_entry(
         suite,
         entry_type=ENTRY_TYPE,
@@ -138,9 +140,14 @@ def issue_report(c: Container, actor: Principal, subject_id: str) -> dict[str, A
     return {"report_no": no, "content": content, "content_hash": digest}
 
 
+def normalise_no(report_no: str) -> str:
+    """A report number as typed (spaces around it, any case) as it is stored."""
+    return report_no.strip().upper()
+
+
 def _load(s: Session, report_no: str) -> tuple[ReportRow, LedgerLeafRow | None]:
-    """An issued report (the number as typed, any case) and its ledger leaf, if sequenced."""
-    row = s.get(ReportRow, report_no.strip().upper())
+    """An issued report (the number as typed) and its ledger leaf, if sequenced."""
+    row = s.get(ReportRow, normalise_no(report_no))
     if row is None:
         raise NotFound(f"报告编号 {report_no} 不存在", code="report_not_found")
     leaf = s.scalar(select(LedgerLeafRow).where(LedgerLeafRow.ref == f"{row.report_no}/issued"))
@@ -157,11 +164,23 @@ def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]
             "report_no": row.report_no,
             "content": row.content,
             "content_hash": row.content_hash,
-            "intact": content_digest(c.settings.ledger_suite, row.content) == row.content_hash,
+            "intact": report_digest(c.settings.ledger_suite, row.content) == row.content_hash,
             "ledger_index": leaf.idx if leaf is not None else None,
         }
         uow.finish_read()
         return out
+
+
+def printable_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
+    """`get_report` for printing (the PDF): refused when the stored copy no longer matches the
+    digest registered at issue — the platform does not print what it cannot vouch for."""
+    report = get_report(c, actor, report_no)
+    if not report["intact"]:
+        raise Conflict(
+            "该报告的存档内容与生成时登记的摘要不一致，不能出具 PDF；请联系信用办",
+            code="report_altered",
+        )
+    return report
 
 
 def report_bundle(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:

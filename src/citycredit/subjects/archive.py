@@ -488,7 +488,9 @@ def _entry(
 ) -> dict[str, Any]:
     is_person = subject.subject_type in PERSON_TYPES
     name_code = item.field_by_role("subject_name")
-    person_name = display_person_name(subject.name, item.display_name_rule.value)
+    person_name = (
+        display_person_name(subject.name, item.display_name_rule.value) if is_person else ""
+    )
     fields = []
     for spec in item.fields:
         if spec.code in v.payload:

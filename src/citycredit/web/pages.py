@@ -118,12 +118,12 @@ def publicity_page(
     return templates().TemplateResponse(
         request,
         "publicity.html",
-        {"p": data, "page": page, "items": archive.DUAL_PUBLICITY_ITEMS, "names": ITEM_NAMES},
+        {"p": data, "page": page, "items": {i: c.catalog.items[i].name for i in ITEMS}},
     )
 
 
 PUBLICITY_PAGE = 20
-ITEM_NAMES = {"licence": "行政许可", "penalty": "行政处罚"}
+ITEMS = archive.DUAL_PUBLICITY_ITEMS
 
 
 KIND_LABELS = {

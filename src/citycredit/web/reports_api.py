@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citycredit.reports import service as reports
-from citycredit.shared.errors import Conflict
 from citycredit.web.deps import ContainerDep, PrincipalDep
 from citycredit.web.templating import templates
 
@@ -48,7 +47,7 @@ def issue_page(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> Redirec
 def find_page(request: Request, c: ContainerDep, actor: PrincipalDep, no: str = "") -> Any:
     """报告核验: a report number typed in leads to the report and its verification."""
     if no.strip():
-        return RedirectResponse(f"/reports/{no.strip().upper()}", status_code=303)
+        return RedirectResponse(f"/reports/{reports.normalise_no(no)}", status_code=303)
     return templates().TemplateResponse(request, "report_find.html", {})
 
 
@@ -64,12 +63,7 @@ def report_page(
 @pages.get("/reports/{report_no}/pdf")
 def report_pdf(request: Request, report_no: str, c: ContainerDep, actor: PrincipalDep) -> Response:
     """The report as an A4 PDF with a QR code to its verification page (WeasyPrint)."""
-    data = reports.get_report(c, actor, report_no)
-    if not data["intact"]:
-        raise Conflict(
-            "该报告的存档内容与生成时登记的摘要不一致，不能出具 PDF；请联系信用办",
-            code="report_altered",
-        )
+    data = reports.printable_report(c, actor, report_no)
     base = c.settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
     url = f"{base}/reports/{data['report_no']}"
     pdf = cached_pdf(c.settings.data_dir, data, verify_url=url, suite=c.settings.ledger_suite)

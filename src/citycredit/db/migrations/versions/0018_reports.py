@@ -2,7 +2,7 @@
 
 A report is the public archive, lists and evaluation of an organisation as of its issue, kept
 as issued, with the digest of its canonical bytes; a `report.issued` ledger leaf commits to the
-digest, so a report can be verified offline (reports/verify.py).
+digest, so a report can be verified offline (ledger.bundle.verify_bundle).
 
 Revision ID: 0018
 Revises: 0017

@@ -812,6 +812,8 @@ POLICY: dict[tuple[str, str], Rule] = {
         DEPT_A, OFFICE, request=json_body(status="cancelled")
     ),
     ("GET", "/api/v1/feeds/{subscription_id}"): hidden(DEPT_A),
+    ("GET", "/api/v1/feeds/{subscription_id}/files"): hidden(DEPT_A, OFFICE),
+    ("GET", "/api/v1/feeds/{subscription_id}/files/{name}"): hidden(DEPT_A, OFFICE),
     ("GET", "/api/v1/records/{record_id}/consumers"): allow(DEPT_A, OFFICE),
 }
 

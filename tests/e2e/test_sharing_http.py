@@ -139,7 +139,8 @@ def test_one_department_cannot_read_anothers_subscription(world: dict[str, Any])
     sub = client.post(
         "/api/v1/subscriptions", headers=h(world, "tax"), json={"name": "p", "items": ["penalty"]}
     ).json()
-    for who, status in (("drc", 404), (None, 404)):
+    # Another department: exactly like a missing subscription; no token at all: 401.
+    for who, status in (("drc", 404), (None, 401)):
         assert client.get(f"/api/v1/feeds/{sub['id']}", headers=h(world, who)).status_code == status
         assert (
             client.get(f"/api/v1/subscriptions/{sub['id']}", headers=h(world, who)).status_code
@@ -154,11 +155,9 @@ def test_one_department_cannot_read_anothers_subscription(world: dict[str, Any])
     assert (
         client.get("/api/v1/subscriptions", headers=h(world, "drc")).json()["subscriptions"] == []
     )
-    assert client.get("/api/v1/subscriptions").status_code == 403
-    assert (
-        client.post("/api/v1/subscriptions", json={"name": "p", "items": ["penalty"]}).status_code
-        == 403
-    )
+    assert client.get("/api/v1/subscriptions").status_code == 401
+    anonymous = client.post("/api/v1/subscriptions", json={"name": "p", "items": ["penalty"]})
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "authentication_required")
     # The office sees every subscription but pulls none; other departments learn nothing.
     admin = client.get("/api/v1/subscriptions", headers=h(world, "admin")).json()["subscriptions"]
     assert [s["id"] for s in admin] == [sub["id"]]
@@ -255,3 +254,44 @@ def test_cli_subscribe_feeds_write_files(world: dict[str, Any], cli: CliRunner) 
         code=2,
     )
     assert "处理事件" in run(cli, "sharing", "sync")
+
+
+def test_bad_cursor_values_answer_like_every_other_error(world: dict[str, Any]) -> None:
+    """error, field and value — for FastAPI's own checks as for the service's."""
+    client = world["client"]
+    sub = client.post(
+        "/api/v1/subscriptions", headers=h(world, "tax"), json={"name": "p", "items": ["penalty"]}
+    ).json()
+    for params, field, value in (
+        ({"after": "-1"}, "after", "-1"),
+        ({"after": "abc"}, "after", "abc"),
+        ({"limit": "0"}, "limit", "0"),
+        ({"after": "99"}, "after", "99"),
+    ):
+        r = client.get(f"/api/v1/feeds/{sub['id']}", headers=h(world, "tax"), params=params)
+        body = r.json()
+        assert r.status_code == 422 and (body["field"], body["value"]) == (field, value), body
+        assert body["error"] and body["message"]
+
+
+def test_a_department_downloads_its_feed_files(world: dict[str, Any]) -> None:
+    client, c = world["client"], world["c"]
+    sub = client.post(
+        "/api/v1/subscriptions",
+        headers=h(world, "tax"),
+        json={"name": "文件", "items": ["penalty"], "channel": "file"},
+    ).json()
+    from citycredit.sharing.files import write_files
+
+    (m,) = write_files(c, SYSTEM)
+    listed = client.get(f"/api/v1/feeds/{sub['id']}/files", headers=h(world, "tax")).json()
+    assert [x["file"] for x in listed["files"]] == [m["file"]]
+    got = client.get(f"/api/v1/feeds/{sub['id']}/files/{m['file']}", headers=h(world, "tax"))
+    assert got.status_code == 200
+    import hashlib
+
+    assert hashlib.sha256(got.content).hexdigest() == m["sha256"]
+    other = client.get(f"/api/v1/feeds/{sub['id']}/files/{m['file']}", headers=h(world, "drc"))
+    assert other.status_code == 404
+    missing = client.get(f"/api/v1/feeds/{sub['id']}/files/x.jsonl", headers=h(world, "tax"))
+    assert missing.status_code == 404

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import ANONYMOUS, SYSTEM, Principal
+from citycredit.accounts.model import ANONYMOUS, SYSTEM, Principal, Role
 from citycredit.accounts.service import add_department, department_principal
 from citycredit.bootstrap import Container
+from citycredit.catalog.model import Openness
 from citycredit.db.uow import UnitOfWork
 from citycredit.ingest.db import RecordRow
 from citycredit.ingest.intake import Intake
@@ -40,6 +41,7 @@ from citycredit.sharing import service as sharing
 from citycredit.sharing.db import DeliveryRow, FeedEntryRow
 from citycredit.sharing.fanout import fan_out, open_gaps
 from citycredit.sharing.files import feeds_dir, write_files
+from citycredit.sharing.model import Access, PersonalMode, RecordFacts, project
 from citycredit.sharing.service import NewSubscription, consumers_of_record, pull_feed
 from citycredit.subjects.db import SubjectRow
 from support import (
@@ -331,8 +333,13 @@ def test_openness_role_and_field_limits(world: dict[str, Any]) -> None:
     with pytest.raises(FieldError) as e4:
         subscribe(c, tax, items=["penalty"], fields={"penalty": ["NO_SUCH"]})
     assert e4.value.value == "NO_SUCH"
-    with pytest.raises(NotFound):
+    with pytest.raises(FieldError) as e5:
         subscribe(c, tax, items=["no_such_item"])
+    assert (e5.value.field, e5.value.value, e5.value.code) == (
+        "items",
+        "no_such_item",
+        "unknown_item",
+    )
     with pytest.raises(FieldError):
         subscribe(c, tax, items=["penalty"], personal="masked")  # personal needs authorised
     # Clear personal values only through a subscription the credit office sets up.
@@ -376,7 +383,7 @@ def test_openness_role_and_field_limits(world: dict[str, Any]) -> None:
         return next(e for e in entries if e["data"]["subject"]["subject_type"] == "natural_person")
 
     assert (
-        person(masked)["data"]["fields"]["QJ_ZJHM"] == PERSON_ID[:4] + "**********" + PERSON_ID[-4:]
+        person(masked)["data"]["fields"]["QJ_ZJHM"] == PERSON_ID[:4] + "*" * 14  # ADR 0014
     )
     assert person(masked)["data"]["subject"]["name"] == "王小明"  # staff see full names
     assert person(clear)["data"]["fields"] == {
@@ -522,9 +529,16 @@ def test_file_channel_writes_files_manifests_and_deliveries(world: dict[str, Any
     assert write_files(c, SYSTEM) == []  # nothing new, nothing written twice
     withdraw_record(c, samr, record_id(c, "罚〔2026〕2号"), "文书号录入错误")
     again = write_files(c, SYSTEM, subscription_id=jsonl)
-    assert [(x["first_seq"], x["last_seq"]) for x in again] == [(3, 3)]
+    # The first file again, without the withdrawn record's data, then the notice.
+    assert [(x["first_seq"], x["last_seq"], "rewritten_at" in x) for x in again] == [
+        (1, 2, True),
+        (3, 3, False),
+    ]
     (job,) = run_due(c, force=True, only="sharing_files")  # the scheduled sweep: the CSV one
-    assert job.status == "ok" and job.detail["files"] == [f"{csvsub}-000000003-000000003.csv"]
+    assert job.status == "ok" and job.detail["files"] == [
+        f"{csvsub}-000000001-000000002.csv",
+        f"{csvsub}-000000003-000000003.csv",
+    ]
     (job,) = run_due(c, force=True, only="sharing_fanout")
     assert job.status == "ok" and job.detail == {"events": 0, "open_gaps": 0}
     got = consumers_of_record_of(c, record_id(c, "罚〔2026〕2号"))
@@ -765,3 +779,167 @@ def test_randomised_schedules_never_skip_or_repeat(
     container: Container, ops: list[tuple[Any, ...]]
 ) -> None:
     _interleave(container, ops, concurrent=False)
+
+
+# -- a lagging fan-out, suspension, access by department kind, leaving the public view ------
+
+OFFICE = Principal(role=Role.credit_office_admin, label="信用办")
+
+
+def test_a_lagging_fan_out_never_appends_an_older_version_or_a_gone_record(
+    world: dict[str, Any],
+) -> None:
+    """Events still unread when a subscription's initial load ran (the fan-out was down, or
+    behind by one job interval) must not append a version older than the one the feed holds,
+    nor a record withdrawn before the subscription existed."""
+    c, samr, tmp = world["c"], world["samr"], world["tmp"]
+    fixed = penalty_row(
+        CF_XDR_MC="榆阳区共享一号商贸有限公司",
+        CF_XDR_SHXYM=CO1,
+        CF_WSH="罚〔2026〕1号",
+        CF_NR_FK="6",
+    )
+    gone = penalty_row(
+        CF_XDR_MC="榆阳区共享三号商贸有限公司",
+        CF_XDR_SHXYM=uscc("91", "610802", "MA6XHR03"),
+        CF_WSH="罚〔2026〕3号",
+    )
+    submit(c, samr, tmp, [fixed, gone])
+    r1, r3 = record_id(c, "罚〔2026〕1号"), record_id(c, "罚〔2026〕3号")
+    withdraw_record(c, samr, r3, "文书号录入错误")
+    c.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    by_load = subscribe(c, world["tax"], items=["penalty"])
+    no_load = subscribe(c, world["drc"], items=["penalty"], initial_load=False)
+    assert open_gaps(c) == [] and fan_out(c) > 0  # every event above was still unread
+    loaded = [(e.record_id, e.version, e.kind) for e in feed(c, by_load)]
+    assert sorted(loaded) == sorted(
+        [(r1, 2, "correction"), (record_id(c, "罚〔2026〕2号"), 1, "original")]
+    )
+    replayed = [(e.record_id, e.version, e.kind) for e in feed(c, no_load)]
+    assert [x for x in replayed if x[0] == r1] == [(r1, 1, "original"), (r1, 2, "correction")]
+    assert r3 not in {x[0] for x in replayed}  # withdrawn before it subscribed: never had it
+
+
+def test_a_suspended_subscription_finds_every_change_when_resumed(world: dict[str, Any]) -> None:
+    c, samr, tax = world["c"], world["samr"], world["tax"]
+    sub = subscribe(c, tax, items=["penalty"])
+    pull_all(c, tax, sub)
+    sharing.change_status(c, OFFICE, sub, "suspended", "核查接口")
+    new = penalty_row(
+        CF_XDR_MC="榆阳区共享四号商贸有限公司",
+        CF_XDR_SHXYM=uscc("91", "610802", "MA6XHR04"),
+        CF_WSH="罚〔2026〕4号",
+    )
+    submit(c, samr, world["tmp"], [new])
+    fan_out(c)
+    with pytest.raises(CityCreditError):
+        pull_feed(c, tax, sub, after=2)
+    sharing.change_status(c, OFFICE, sub, "active")
+    got = pull_all(c, tax, sub, after=2)
+    assert [(e["record_id"], e["kind"]) for e in got] == [
+        (record_id(c, "罚〔2026〕4号"), "original")
+    ]
+
+
+def test_government_only_records_go_to_government_departments_only(
+    world: dict[str, Any],
+) -> None:
+    """A utility holds a department token, but it is no government body (仅政务共享)."""
+    c = world["c"]
+    add_department(
+        c, SYSTEM, name="国网榆林供电公司", code=uscc("91", "610800", "MA0GDJ01"), kind="utility"
+    )
+    power = department_principal(c, "国网榆林供电公司")
+    gov_only = next(i for i in c.catalog.items.values() if i.openness is Openness.government_only)
+    with pytest.raises(FieldError) as refused:
+        subscribe(c, power, items=[gov_only.code], purpose="电费回收风险", legal_basis="供用电合同")
+    assert (refused.value.field, refused.value.value, refused.value.code) == (
+        "items",
+        gov_only.code,
+        "government_only",
+    )
+    subscribe(c, world["tax"], items=[gov_only.code], purpose="纳税信用评价", legal_basis=BASIS)
+    # A subject-only subscription never names the item: each record is checked.
+    facts = RecordFacts(openness=Openness.government_only.value, public_now=False, is_person=False)
+    view = {"access": Access.authorised, "personal_mode": PersonalMode.none}
+    assert project(gov_only, {}, {}, facts, **view) is None  # type: ignore[arg-type]
+    gov = RecordFacts(facts.openness, False, False, government=True)
+    assert project(gov_only, {}, {}, gov, **view) is not None  # type: ignore[arg-type]
+    with pytest.raises(FieldError) as bad_kind:
+        add_department(c, SYSTEM, name="某协会", code=uscc("51", "610800", "MA0XH001"), kind="协会")
+    assert (bad_kind.value.field, bad_kind.value.value) == ("kind", "协会")
+
+
+def test_leaving_the_public_view_redacts_public_feeds_and_logs_authorised_replays(
+    world: dict[str, Any],
+) -> None:
+    c, tax, drc = world["c"], world["tax"], world["drc"]
+    public_sub = subscribe(c, tax, items=["penalty"])
+    authorised = subscribe(c, drc, items=["penalty"], purpose="联合奖惩", legal_basis=BASIS)
+    pull_all(c, tax, public_sub)
+    first = pull_all(c, drc, authorised)
+    r1 = record_id(c, "罚〔2026〕1号")
+    subject1 = next(e["subject_id"] for e in first if e["record_id"] == r1)
+
+    def logged() -> int:
+        with c.uow() as uow:
+            return int(
+                uow.session.scalar(
+                    select(func.count())
+                    .select_from(DisclosureRow)
+                    .where(DisclosureRow.subject_id == subject1)
+                )
+                or 0
+            )
+
+    before = logged()
+    assert pull_all(c, drc, authorised) and logged() == before  # public content: not logged
+    rights_event(c, "record.publication_ended", r1, publication_end="2027-11-02")
+    fan_out(c)
+    mine = [e for e in pull_all(c, tax, public_sub) if e["record_id"] == r1]
+    assert [e["kind"] for e in mine] == ["original", "publication_ended"]
+    assert mine[0]["data"] is None and mine[0]["redacted"]["reason"] == "publication_ended"
+    assert "公示期" in mine[0]["redacted"]["message"]
+    # The authorised feed keeps the record (it may hold non-public records), but replaying it
+    # is now a disclosure of something no longer public.
+    again = [e for e in pull_all(c, drc, authorised) if e["record_id"] == r1]
+    assert again[0]["data"] is not None and logged() == before + 1
+
+
+def test_feed_files_are_private_hold_no_clear_values_and_are_rewritten_when_redacted(
+    world: dict[str, Any],
+) -> None:
+    c, samr, tax = world["c"], world["samr"], world["tax"]
+    with pytest.raises(FieldError) as clear_files:
+        subscribe(
+            c,
+            OFFICE,
+            department=TAX,
+            items=["penalty"],
+            channel="file",
+            purpose="纳税信用评价",
+            legal_basis=BASIS,
+            personal="clear",
+        )
+    assert (clear_files.value.field, clear_files.value.code) == ("personal", "not_with_files")
+    sub = subscribe(c, tax, items=["penalty"], channel="file")
+    (m,) = write_files(c, SYSTEM)
+    path = feeds_dir(c, sub) / m["file"]
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    r1 = record_id(c, "罚〔2026〕1号")
+    assert "罚〔2026〕1号" in path.read_text("utf-8")
+    withdraw_record(c, samr, r1, "决定已撤销")
+    rewritten, notice = write_files(c, SYSTEM)
+    assert (rewritten["file"], rewritten["first_written_at"]) == (m["file"], m["written_at"])
+    assert "罚〔2026〕1号" not in path.read_text("utf-8")  # the withdrawn content is gone
+    assert rewritten["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (notice["first_seq"], notice["last_seq"]) == (3, 3)
+    # The department fetches its files through the API; nobody else sees them.
+    from citycredit.sharing.files import list_files, read_file
+
+    assert [x["file"] for x in list_files(c, tax, sub)] == [m["file"], notice["file"]]
+    assert read_file(c, tax, sub, m["file"])[0] == path
+    with pytest.raises(NotFound):
+        read_file(c, world["drc"], sub, m["file"])
+    with pytest.raises(NotFound):
+        read_file(c, tax, sub, "../../personal.keys")

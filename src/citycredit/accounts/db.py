@@ -18,7 +18,8 @@ class DepartmentRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     code: Mapped[str] = mapped_column(String(18), unique=True, comment="统一社会信用代码")
-    kind: Mapped[str] = mapped_column(String(40), default="department")
+    # catalog.model.DEPARTMENT_KINDS (checked by accounts.service.add_department)
+    kind: Mapped[str] = mapped_column(String(40), default="government")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -15,6 +15,7 @@ from citycredit.accounts.model import ANONYMOUS, Permission, Principal, Role, re
 from citycredit.accounts.passwords import check_password, hash_password
 from citycredit.accounts.principals import principal_for_user
 from citycredit.bootstrap import Container
+from citycredit.catalog.model import department_kind
 from citycredit.db.uow import UnitOfWork
 from citycredit.kernel import outbox
 from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
@@ -62,7 +63,7 @@ def _issue_token(
 
 
 def add_department(
-    c: Container, actor: Principal, *, name: str, code: str, kind: str = "department"
+    c: Container, actor: Principal, *, name: str, code: str, kind: str = "government"
 ) -> IssuedToken:
     """Register a source department (信源单位) and issue its submission token."""
     require(actor, Permission.manage_accounts)
@@ -70,6 +71,7 @@ def add_department(
     if not name:
         raise FieldError("name", name, "required", "部门名称不能为空")
     uscc = parse_uscc(code, field="code").value
+    kind = department_kind(kind)
     with c.uow() as uow:
         s = uow.session
         if s.scalar(select(DepartmentRow).where(DepartmentRow.name == name)):

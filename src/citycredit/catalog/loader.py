@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from citycredit.catalog.model import (
+    DEPARTMENT_KINDS,
     KNOWN_ROLES,
     Catalog,
     CatalogItem,
@@ -40,7 +41,6 @@ __all__ = ["DEFAULT_DIRECTORY", "CatalogError", "default_catalog", "load_catalog
 
 DEFAULT_DIRECTORY = Path(__file__).with_name("items")
 HEADER_FILE = "catalog.yaml"
-DEPARTMENT_KINDS = ("government", "court", "public_institution", "utility", "credit_office")
 FREQUENCIES = ("event", "monthly", "quarterly", "yearly")
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ITEM_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")

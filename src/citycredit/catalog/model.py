@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from citycredit.shared.errors import NotFound
+from citycredit.shared.errors import FieldError, NotFound
 from citycredit.shared.text import to_halfwidth
 
 # Canonical separator between the values of a multi-valued enum (e.g. 处罚类别 "警告；罚款").
@@ -400,6 +400,29 @@ class CatalogItem:
                 value = values.get(fallbacks[code])
             out.append(value)
         return tuple(out)
+
+
+# Kinds of source department (catalog.yaml `departments`, table `departments.kind`).
+DEPARTMENT_KINDS = ("government", "court", "public_institution", "utility", "credit_office")
+# The kinds that are part of government (政务部门): only they receive 仅政务共享 records.
+GOVERNMENT_DEPARTMENT_KINDS = frozenset(
+    {"government", "court", "public_institution", "credit_office"}
+)
+# Values written before the kinds were checked (the CLI's old default, subject types).
+_DEPARTMENT_KIND_ALIASES = {
+    "department": "government",
+    "government_body": "government",
+    "enterprise": "utility",
+}
+
+
+def department_kind(value: str) -> str:
+    """The canonical department kind of a value; FieldError naming `kind` otherwise."""
+    v = (value or "").strip().lower()
+    v = _DEPARTMENT_KIND_ALIASES.get(v, v)
+    if v not in DEPARTMENT_KINDS:
+        raise FieldError("kind", value, "invalid", f"部门类别只能是 {'、'.join(DEPARTMENT_KINDS)}")
+    return v
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,10 @@ def db_check() -> None:
 def departments_add(
     name: str,
     code: Annotated[str, typer.Option("--code", help="统一社会信用代码")],
-    kind: str = "department",
+    kind: Annotated[
+        str,
+        typer.Option(help="government | court | public_institution | utility | credit_office"),
+    ] = "government",
 ) -> None:
     """Register a source department and print its submission token."""
     from citycredit.accounts.service import add_department

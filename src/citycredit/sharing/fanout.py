@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
@@ -45,6 +46,7 @@ from citycredit.sharing.db import (
     SubscriptionSubjectRow,
 )
 from citycredit.sharing.model import (
+    CONTENT_KINDS,
     EVENT_KINDS,
     REDACTING_KINDS,
     WITH_DATA_KINDS,
@@ -53,6 +55,7 @@ from citycredit.sharing.model import (
     PersonalMode,
     RecordFacts,
     Status,
+    is_government,
     project,
 )
 from citycredit.subjects.db import SubjectRow
@@ -161,6 +164,14 @@ class Builder:
         self.c, self.s, self.now = c, s, now
         self.today = local_date(now)
         self._personal: dict[tuple[str, int], dict[str, Any]] = {}
+        self._government: dict[int, bool] = {}
+
+    def government(self, sub: SubscriptionRow) -> bool:
+        """The subscribing department is a government body (sharing.model.is_government)."""
+        if sub.department_id not in self._government:
+            dept = self.s.get(DepartmentRow, sub.department_id)
+            self._government[sub.department_id] = is_government(dept.kind if dept else None)
+        return self._government[sub.department_id]
 
     def personal(self, v: RecordVersionRow) -> dict[str, Any]:
         key = (v.record_id, v.version)
@@ -192,6 +203,7 @@ class Builder:
             openness=r.openness,
             public_now=is_public_now(r, self.today),
             is_person=subject is not None and subject.subject_type in PERSON_TYPES,
+            government=self.government(sub),
         )
         personal = (
             self.personal(v)
@@ -283,12 +295,13 @@ class _Batch:
     records: dict[str, RecordRow]
     versions: dict[tuple[str, int], RecordVersionRow]
     subjects: dict[str, SubjectRow]
-    active: list[SubscriptionRow]
+    active: list[SubscriptionRow]  # active or suspended: new records still go into their feed
     subs: dict[str, SubscriptionRow]
     subject_subs: dict[str, set[str]]  # subject id → subscriptions limited to it
     holders: dict[str, set[str]]  # record id → subscriptions whose feed has it
     existing: set[tuple[str, str, int, str]]
     blocked: set[str]
+    held: dict[tuple[str, str], int]  # (subscription, record) → newest version in its feed
 
 
 def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
@@ -330,6 +343,7 @@ def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
     holders: dict[str, set[str]] = defaultdict(set)
     existing: set[tuple[str, str, int, str]] = set()
     blocked: set[str] = set()
+    held: dict[tuple[str, str], int] = {}
     for part in _chunks(rids):
         for sub_id, rid, ver, kind in s.execute(
             select(
@@ -341,13 +355,17 @@ def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
         ):
             holders[rid].add(sub_id)
             existing.add((sub_id, rid, ver, kind))
+            if Kind(kind) in CONTENT_KINDS:
+                held[(sub_id, rid)] = max(ver, held.get((sub_id, rid), 0))
         blocked.update(
             s.scalars(select(RecordBlockRow.record_id).where(RecordBlockRow.record_id.in_(part)))
         )
     active = list(
         s.scalars(
             select(SubscriptionRow)
-            .where(SubscriptionRow.status == Status.active.value)
+            # A suspended subscription cannot be pulled, but its feed keeps growing: when the
+            # office resumes it the department finds every change made in between.
+            .where(SubscriptionRow.status.in_([Status.active.value, Status.suspended.value]))
             .order_by(SubscriptionRow.id)
         )
     )
@@ -361,7 +379,7 @@ def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
             }
         )
     return _Batch(
-        records, versions, subjects, active, subs, subject_subs, holders, existing, blocked
+        records, versions, subjects, active, subs, subject_subs, holders, existing, blocked, held
     )
 
 
@@ -386,6 +404,7 @@ def apply_events(c: Container, s: Session, events: Sequence[Event], now: datetim
             continue
         version = _version_of(e, kind, r)
         holders = b.holders[r.id]
+        had_entries = bool(holders)
         if kind is Kind.repair and r.id not in b.blocked:
             s.add(
                 RecordBlockRow(
@@ -414,6 +433,17 @@ def apply_events(c: Container, s: Session, events: Sequence[Event], now: datetim
             key = (sub.id, r.id, version, kind.value)
             if key in b.existing:
                 continue
+            if kind in CONTENT_KINDS:
+                top = b.held.get((sub.id, r.id))
+                if top is not None and version <= top:
+                    continue  # a late event: the feed already has this version or a newer one
+                if top is None and r.status != "active" and e.created_at < sub.created_at:
+                    # Changed before the subscription existed, gone since: a department that
+                    # never had it learns nothing about it. (A record created while the
+                    # subscription existed is delivered even if withdrawn before the fan-out
+                    # ran, then its withdrawal: what a prompt fan-out would have sent.)
+                    continue
+                b.held[(sub.id, r.id)] = version
             if kind in WITH_DATA_KINDS:
                 v = b.versions.get((r.id, version))
                 if v is None:
@@ -423,6 +453,7 @@ def apply_events(c: Container, s: Session, events: Sequence[Event], now: datetim
                 if built is None:
                     if sub_id not in holders:
                         continue  # outside its access and it never had the record
+                    redact(s, r.id, "withheld", now, subscription_id=sub.id)
                     builder.entry(
                         sub,
                         r,
@@ -459,7 +490,12 @@ def apply_events(c: Container, s: Session, events: Sequence[Event], now: datetim
             holders.add(sub.id)
             appended += 1
         if kind in REDACTING_KINDS:
-            redact(s, r.id, kind, now)
+            redact(s, r.id, kind.value, now)
+        elif had_entries and (
+            kind is Kind.publication_ended
+            or (kind in WITH_DATA_KINDS and not is_public_now(r, builder.today))
+        ):
+            unpublish(s, r.id, now)
     return appended
 
 
@@ -488,19 +524,55 @@ def _notice_note(kind: Kind, payload: dict[str, Any]) -> str | None:
     return reason or None
 
 
-def redact(s: Session, record_id: str, kind: Kind, now: datetime) -> None:
-    """Withdrawn or repaired: earlier entries with the record's data lose their payload."""
+def redact(
+    s: Session,
+    record_id: str,
+    reason: str,
+    now: datetime,
+    *,
+    subscription_id: str | None = None,
+    public_access_only: bool = False,
+) -> None:
+    """Earlier entries with the record's data lose their payload (model.REDACTION_MESSAGES).
+
+    Withdrawn or repaired: in every feed. Withheld (the subscription may not see the record's
+    new version): in that subscription's feed. 公示期满: in the feeds of public access.
+    """
     s.flush()
+    cond = [
+        FeedEntryRow.record_id == record_id,
+        FeedEntryRow.kind.in_([k.value for k in WITH_DATA_KINDS]),
+        FeedEntryRow.redacted_at.is_(None),
+    ]
+    if subscription_id is not None:
+        cond += [FeedEntryRow.subscription_id == subscription_id, FeedEntryRow.payload.is_not(None)]
+    if public_access_only:
+        cond += [
+            FeedEntryRow.payload.is_not(None),
+            FeedEntryRow.subscription_id.in_(
+                select(SubscriptionRow.id).where(SubscriptionRow.access == Access.public.value)
+            ),
+        ]
     s.execute(
         update(FeedEntryRow)
-        .where(
-            and_(
-                FeedEntryRow.record_id == record_id,
-                FeedEntryRow.kind.in_([k.value for k in WITH_DATA_KINDS]),
-                FeedEntryRow.redacted_at.is_(None),
-            )
-        )
-        .values(payload=None, clear_personal=[], redacted_at=now, redacted_reason=kind.value)
+        .where(and_(*cond))
+        .values(payload=None, clear_personal=[], redacted_at=now, redacted_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def unpublish(s: Session, record_id: str, now: datetime) -> None:
+    """The record left the public view (公示期满, or a correction made it non-public).
+
+    Feeds of public access lose its earlier data; in the others its earlier entries stop
+    counting as public, so delivering them again (a re-pull from an earlier cursor, a file
+    rewritten) goes to the disclosure log like any non-public content.
+    """
+    redact(s, record_id, Kind.publication_ended.value, now, public_access_only=True)
+    s.execute(
+        update(FeedEntryRow)
+        .where(FeedEntryRow.record_id == record_id, FeedEntryRow.public.is_(True))
+        .values(public=False)
         .execution_options(synchronize_session=False)
     )
 

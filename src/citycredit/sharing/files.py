@@ -5,6 +5,13 @@ Each run writes, per subscription, one data file with the entries after its file
 (``….manifest.json``: subscription, department, seq range, count, sha256, format, written at).
 Files are written to a temporary name and renamed, then the deliveries and the new cursor are
 committed; if the commit fails the same range is written again under the same name next time.
+
+Files are readable by the platform's own account only (0600, folders 0700), never hold clear
+personal values (a subscription with clear personal fields is pull-only), and the department
+fetches them over the API (`list_files`, `read_file`: its own token; each download is in the
+audit trail). When a record is withdrawn, repaired or leaves an access after a file was
+written, the file is written again from the feed (its redacted entries without data), so the
+exchange folder never keeps what the department was told to stop using.
 """
 
 from __future__ import annotations
@@ -17,15 +24,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, Role, require
 from citycredit.bootstrap import Container
+from citycredit.shared.errors import FieldError, NotFound, PermissionDenied
 from citycredit.sharing.db import FeedEntryRow, SubscriptionRow
 from citycredit.sharing.fanout import fan_out
 from citycredit.sharing.model import Channel, FileFormat, Status
-from citycredit.sharing.service import deliver
+from citycredit.sharing.service import deliver, render_entries, visible_subscription
 
 MAX_PER_FILE = 10_000
 CSV_COLUMNS = (
@@ -65,13 +73,60 @@ def _encode(entries: list[dict[str, Any]], fmt: FileFormat) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _file_actor(dept: DepartmentRow) -> Principal:
+    return Principal(
+        role=Role.department_staff,
+        label=f"{dept.name}（文件交换）",
+        department_id=dept.id,
+        department_name=dept.name,
+    )
+
+
+def _store(
+    c: Container,
+    sub: SubscriptionRow,
+    dept: DepartmentRow,
+    name: str,
+    fmt: FileFormat,
+    rows: list[FeedEntryRow],
+    entries: list[dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """Write one data file and its manifest; returns the manifest."""
+    data = _encode(entries, fmt)
+    manifest = {
+        "subscription": sub.id,
+        "department": dept.name,
+        "file": name,
+        "format": fmt.value,
+        "first_seq": rows[0].seq,
+        "last_seq": rows[-1].seq,
+        "count": len(rows),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "written_at": c.clock.now().isoformat(),
+        # Entries without data when written; redaction only ever grows it, so a larger count
+        # in the feed later means the file must be written again (_rewrite_redacted).
+        "redacted": sum(1 for e in rows if e.redacted_at is not None),
+        **extra,
+    }
+    folder = feeds_dir(c, sub.id)
+    _write_atomic(folder / name, data)
+    _write_atomic(
+        folder / f"{name}.manifest.json",
+        (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+    )
+    return manifest
 
 
 def _write_one(c: Container, sub_id: str) -> dict[str, Any] | None:
@@ -93,35 +148,106 @@ def _write_one(c: Container, sub_id: str) -> dict[str, Any] | None:
         if not rows:
             return None
         fmt = FileFormat(sub.file_format)
-        name = f"{sub.id}-{rows[0].seq:09d}-{rows[-1].seq:09d}.{fmt.value}"
-        actor = Principal(
-            role=Role.department_staff,
-            label=f"{dept.name}（文件交换）",
-            department_id=dept.id,
-            department_name=dept.name,
-        )
-        entries = deliver(c, actor, s, sub, rows, channel=Channel.file, cursor=name)
-        data = _encode(entries, fmt)
-        folder = feeds_dir(c, sub.id)
-        manifest = {
-            "subscription": sub.id,
-            "department": dept.name,
-            "file": name,
-            "format": fmt.value,
-            "first_seq": rows[0].seq,
-            "last_seq": rows[-1].seq,
-            "count": len(rows),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "written_at": c.clock.now().isoformat(),
-        }
-        _write_atomic(folder / name, data)
-        _write_atomic(
-            folder / f"{name}.manifest.json",
-            (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
-        )
+        name = _file_name(sub.id, rows[0].seq, rows[-1].seq, fmt)
+        entries = deliver(c, _file_actor(dept), s, sub, rows, channel=Channel.file, cursor=name)
+        manifest = _store(c, sub, dept, name, fmt, rows, entries)
         sub.file_after = rows[-1].seq
         uow.commit()
         return manifest
+
+
+def _file_name(sub_id: str, first: int, last: int, fmt: FileFormat) -> str:
+    return f"{sub_id}-{first:09d}-{last:09d}.{fmt.value}"
+
+
+def _written_files(c: Container, sub_id: str) -> list[tuple[str, int, int, dict[str, Any]]]:
+    """(file, first seq, last seq, manifest) of a subscription's written files, by seq."""
+    folder = feeds_dir(c, sub_id)
+    out = []
+    for m in sorted(folder.glob("*.manifest.json")) if folder.is_dir() else []:
+        manifest = json.loads(m.read_text(encoding="utf-8"))
+        out.append((manifest["file"], manifest["first_seq"], manifest["last_seq"], manifest))
+    return sorted(out, key=lambda x: x[1])
+
+
+def _rewrite_redacted(c: Container, sub_id: str) -> list[dict[str, Any]]:
+    """Write again the files holding entries redacted after the file was written."""
+    rewritten = []
+    for name, first, last, manifest in _written_files(c, sub_id):
+        with c.uow() as uow:
+            s = uow.session
+            redacted = s.scalar(
+                select(func.count()).where(
+                    FeedEntryRow.subscription_id == sub_id,
+                    FeedEntryRow.seq.between(first, last),
+                    FeedEntryRow.redacted_at.is_not(None),
+                )
+            )
+            if not redacted or redacted <= manifest.get("redacted", 0):
+                continue
+            sub = s.get(SubscriptionRow, sub_id)
+            assert sub is not None
+            dept = s.get(DepartmentRow, sub.department_id)
+            assert dept is not None
+            rows = list(
+                s.scalars(
+                    select(FeedEntryRow)
+                    .where(
+                        FeedEntryRow.subscription_id == sub_id,
+                        FeedEntryRow.seq.between(first, last),
+                    )
+                    .order_by(FeedEntryRow.seq)
+                )
+            )
+            # The same entries, now without the redacted data: not a new delivery.
+            entries = render_entries(c, _file_actor(dept), s, rows, fill_clear=False)
+            rewritten.append(
+                _store(
+                    c,
+                    sub,
+                    dept,
+                    name,
+                    FileFormat(manifest["format"]),
+                    rows,
+                    entries,
+                    first_written_at=manifest.get("first_written_at") or manifest["written_at"],
+                    rewritten_at=c.clock.now().isoformat(),
+                )
+            )
+    return rewritten
+
+
+def list_files(c: Container, actor: Principal, subscription_id: str) -> list[dict[str, Any]]:
+    """The manifests of a file subscription's files (its department, or the credit office)."""
+    _readable(c, actor, subscription_id)
+    return [m for _name, _first, _last, m in _written_files(c, subscription_id)]
+
+
+def read_file(
+    c: Container, actor: Principal, subscription_id: str, name: str
+) -> tuple[Path, dict[str, Any]]:
+    """The path of one of the subscription's files (data or manifest) and its manifest."""
+    _readable(c, actor, subscription_id)
+    for file, _first, _last, manifest in _written_files(c, subscription_id):
+        if name in (file, f"{file}.manifest.json"):
+            return feeds_dir(c, subscription_id) / name, manifest
+    raise NotFound(f"订阅 {subscription_id} 没有文件 {name}", code="feed_file_not_found")
+
+
+def _readable(c: Container, actor: Principal, subscription_id: str) -> None:
+    with c.uow() as uow:
+        sub = visible_subscription(uow.session, actor, subscription_id)
+        if sub.channel != Channel.file.value:
+            raise FieldError(
+                "subscription",
+                subscription_id,
+                "not_file_channel",
+                "该订阅通过拉取接口接收，没有文件",
+            )
+        if actor.department_id != sub.department_id and not actor.can(
+            Permission.read_all_submissions
+        ):
+            raise PermissionDenied("只有订阅部门本身可以下载文件", code="not_subscriber")
 
 
 def write_files(
@@ -137,6 +263,7 @@ def write_files(
         ids = list(uow.session.scalars(stmt.order_by(SubscriptionRow.id)))
     written = []
     for sub_id in ids:
+        written.extend(_rewrite_redacted(c, sub_id))
         while (manifest := _write_one(c, sub_id)) is not None:
             written.append(manifest)
     return written

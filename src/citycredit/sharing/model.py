@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from citycredit.accounts.model import Permission, Principal, Role
-from citycredit.catalog.model import CatalogItem, Openness
+from citycredit.catalog.model import GOVERNMENT_DEPARTMENT_KINDS, CatalogItem, Openness
 from citycredit.privacy.records import mask_personal
 from citycredit.shared.errors import FieldError, PermissionDenied
 from citycredit.shared.masking import display_person_name, scrub_value
@@ -114,10 +114,16 @@ EVENT_KINDS: Mapping[str, Kind] = {
     "record.repair_revoked": Kind.repair_revoked,
 }
 
+# Why earlier entries of a record lost their data, as the department reads it.
+REDACTION_MESSAGES: Mapping[str, str] = {
+    Kind.withdrawal.value: "该记录已被报送单位撤销，此前内容不再共享",
+    Kind.repair.value: "该记录已信用修复，此前内容不再共享",
+    Kind.publication_ended.value: "该记录公示期已届满，此前内容不再公开共享",
+    "withheld": "该记录已不在本订阅的访问范围内，此前内容不再共享",
+}
+
 # Roles that may set up a subscription delivering personal fields in clear.
 CLEAR_PERSONAL_ROLES = frozenset({Role.credit_office_admin})
-# Roles of government bodies: only they may receive 仅政务共享 items.
-GOVERNMENT_ROLES = frozenset({Role.department_staff, Role.credit_office_admin})
 
 MAX_SUBJECTS = 10_000
 MAX_PULL = 1000
@@ -156,12 +162,25 @@ def access_for(actor: Principal, purpose: str | None, legal_basis: str | None) -
     return Access.authorised
 
 
-def check_item_access(item: CatalogItem, access: Access, actor: Principal) -> None:
+def is_government(department_kind: str | None) -> bool:
+    """The department is a government body (may receive 仅政务共享 records).
+
+    A utility (供电、供水 …) holds a department token to submit its records, but it is an
+    enterprise: it gets no government-only data, whatever its role.
+    """
+    return department_kind in GOVERNMENT_DEPARTMENT_KINDS
+
+
+def check_item_access(
+    item: CatalogItem, access: Access, department: str, department_kind: str | None
+) -> None:
     """仅政务共享 items go to government bodies only; public access takes what may be public."""
-    if item.openness is Openness.government_only and actor.role not in GOVERNMENT_ROLES:
-        raise PermissionDenied(
-            f"信息项「{item.name}」仅政务共享，角色「{actor.role.label}」不能订阅",
-            code="forbidden_item",
+    if item.openness is Openness.government_only and not is_government(department_kind):
+        raise FieldError(
+            "items",
+            item.code,
+            "government_only",
+            f"信息项「{item.name}」仅政务共享，「{department}」不是政务部门，不能订阅",
         )
     if (
         access is Access.public
@@ -219,6 +238,7 @@ class RecordFacts:
     openness: str
     public_now: bool  # 公开, published and inside its publication period today
     is_person: bool
+    government: bool = False  # the subscribing department is a government body
 
 
 def project(
@@ -238,6 +258,8 @@ def project(
     """
     if access is Access.public and not facts.public_now:
         return None
+    if facts.openness == Openness.government_only.value and not facts.government:
+        return None  # 仅政务共享: never to a non-government department, whatever it subscribed
     keep = set(wanted) if wanted else None
     name_spec = item.field_by_role("subject_name")
     out: dict[str, Any] = {}
@@ -260,7 +282,7 @@ def project(
         elif code in personal and access is Access.authorised:
             if personal_mode is PersonalMode.none:
                 continue
-            out[code] = mask_personal(spec, personal[code])
+            out[code] = mask_personal(spec, personal[code], at_rest=True)
             if personal_mode is PersonalMode.clear:
                 clear.append(code)
             all_public = False

@@ -15,6 +15,7 @@ from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, Role, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
+from citycredit.catalog.model import CatalogItem
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel import outbox
 from citycredit.kernel.disclosure import record_disclosure
@@ -35,6 +36,7 @@ from citycredit.sharing.model import (
     DEFAULT_PULL,
     MAX_PULL,
     MAX_SUBJECTS,
+    REDACTION_MESSAGES,
     Access,
     Channel,
     FileFormat,
@@ -95,17 +97,24 @@ def _validate(c: Container, actor: Principal, cmd: NewSubscription) -> dict[str,
             "subjects", str(len(subjects)), "too_many", f"一个订阅最多 {MAX_SUBJECTS} 个主体"
         )
     for code in items:
-        check_item_access(c.catalog.item(code), access, actor)
+        _catalog_item(c, "items", code)
     fields: dict[str, list[str]] = {}
     for code, wanted in (cmd.fields or {}).items():
         if items and code not in items:
             raise FieldError(
                 "fields", code, "not_subscribed", f"未订阅信息项 {code}，不能指定其字段"
             )
-        fields[code] = list(check_fields(c.catalog.item(code), wanted, access))
+        fields[code] = list(check_fields(_catalog_item(c, "fields", code), wanted, access))
     if mode is not PersonalMode.none and access is not Access.authorised:
         raise FieldError(
             "personal", mode.value, "not_allowed", "个人信息字段只能通过写明用途和依据的订阅共享"
+        )
+    if mode is PersonalMode.clear and channel is Channel.file:
+        raise FieldError(
+            "personal",
+            mode.value,
+            "not_with_files",
+            "明文个人信息只能通过拉取接口（pull）共享：文件会留在交换目录，不写入明文",
         )
     if mode is PersonalMode.clear and actor.role not in CLEAR_PERSONAL_ROLES:
         raise PermissionDenied(
@@ -123,16 +132,27 @@ def _validate(c: Container, actor: Principal, cmd: NewSubscription) -> dict[str,
     }
 
 
+def _catalog_item(c: Container, name: str, code: str) -> CatalogItem:
+    try:
+        return c.catalog.item(code)
+    except NotFound:
+        valid = "、".join(c.catalog.items)
+        raise FieldError(
+            name, code, "unknown_item", f"目录中没有信息项「{code}」；可用的信息项：{valid}"
+        ) from None
+
+
 def subscribe(c: Container, actor: Principal, cmd: NewSubscription) -> dict[str, Any]:
     """A department subscribes (the office may for a department); initial load included."""
     require(actor, Permission.read_public)
-    if actor.role is Role.public:
-        raise PermissionDenied("只有部门或市信用办可以订阅", code="forbidden")
+    _require_token(actor)
     v = _validate(c, actor, cmd)
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
         dept = acting_department(s, actor, cmd.department)
+        for code in v["items"]:
+            check_item_access(c.catalog.item(code), v["access"], dept.name, dept.kind)
         missing = _missing_subjects(s, v["subjects"])
         if missing:
             raise FieldError("subjects", missing[0], "unknown_subject", f"主体 {missing[0]} 不存在")
@@ -293,11 +313,20 @@ def _summary(sub: SubscriptionRow, department: str | None) -> dict[str, Any]:
     }
 
 
-def _visible(s: Session, actor: Principal, subscription_id: str) -> SubscriptionRow:
+def _require_token(actor: Principal) -> None:
+    if actor.role is Role.public:
+        raise PermissionDenied(
+            "共享调度接口需要部门或市信用办的令牌（Authorization: Bearer …）",
+            code="authentication_required",
+        )
+
+
+def visible_subscription(s: Session, actor: Principal, subscription_id: str) -> SubscriptionRow:
     """The subscription if the actor's department owns it (or the actor is the office).
 
     Another department's subscription answers exactly like a missing one (no IDOR oracle).
     """
+    _require_token(actor)
     sub = s.get(SubscriptionRow, subscription_id)
     if sub is None or not (
         actor.can(Permission.read_all_submissions)
@@ -312,6 +341,7 @@ def list_subscriptions(
 ) -> list[dict[str, Any]]:
     """A department's own subscriptions; the credit office sees all (or one department's)."""
     require(actor, Permission.read_public)
+    _require_token(actor)
     with c.uow() as uow:
         s = uow.session
         stmt = select(SubscriptionRow, DepartmentRow.name).join(
@@ -334,7 +364,7 @@ def get_subscription(c: Container, actor: Principal, subscription_id: str) -> di
     """One subscription with its delivery progress."""
     with c.uow() as uow:
         s = uow.session
-        sub = _visible(s, actor, subscription_id)
+        sub = visible_subscription(s, actor, subscription_id)
         dept = s.get(DepartmentRow, sub.department_id)
         out = _summary(sub, dept.name if dept else None)
         out["delivered_max_seq"] = int(
@@ -358,7 +388,7 @@ def change_status(
     new = _enum(Status, "status", status)
     with c.uow() as uow:
         s = uow.session
-        sub = _visible(s, actor, subscription_id)
+        sub = visible_subscription(s, actor, subscription_id)
         if new is not Status.cancelled:
             require(actor, Permission.read_all_submissions)
         if new is Status.suspended and len(reason.strip()) < 2:
@@ -402,7 +432,7 @@ def render_entry(e: FeedEntryRow) -> dict[str, Any]:
         out["redacted"] = {
             "reason": e.redacted_reason,
             "at": e.redacted_at.isoformat(),
-            "message": "该记录已撤销或已信用修复，此前内容不再共享",
+            "message": REDACTION_MESSAGES.get(e.redacted_reason or "", "该记录此前的内容不再共享"),
         }
     return out
 
@@ -426,6 +456,27 @@ def _fill_clear(
     return out
 
 
+def render_entries(
+    c: Container, actor: Principal, s: Session, rows: list[FeedEntryRow], *, fill_clear: bool
+) -> list[dict[str, Any]]:
+    """Entries as the department receives them (clear personal values filled if asked)."""
+    clear = _fill_clear(c, actor, s, rows) if fill_clear else {}
+    rendered = []
+    for e in rows:
+        out = render_entry(e)
+        if e.payload and e.clear_personal and fill_clear:
+            values = clear.get((e.record_id, e.version), {})
+            out["data"] = {
+                **e.payload,
+                "fields": {
+                    **e.payload.get("fields", {}),
+                    **{k: values[k] for k in e.clear_personal if k in values},
+                },
+            }
+        rendered.append(out)
+    return rendered
+
+
 def deliver(
     c: Container,
     actor: Principal,
@@ -436,23 +487,15 @@ def deliver(
     channel: Channel,
     cursor: str,
 ) -> list[dict[str, Any]]:
-    """Render entries, record one delivery per entry and log the non-public ones."""
+    """Render entries, record one delivery per entry and log the non-public ones.
+
+    Clear personal values are filled only on the pull channel (an authenticated request);
+    files keep the masked form, since they stay in the exchange folder.
+    """
     now = c.clock.now()
-    clear = _fill_clear(c, actor, s, rows)
-    rendered = []
+    rendered = render_entries(c, actor, s, rows, fill_clear=channel is Channel.pull)
     disclosed: dict[str, list[FeedEntryRow]] = defaultdict(list)
     for e in rows:
-        out = render_entry(e)
-        if e.payload and e.clear_personal:
-            values = clear.get((e.record_id, e.version), {})
-            out["data"] = {
-                **e.payload,
-                "fields": {
-                    **e.payload.get("fields", {}),
-                    **{k: values[k] for k in e.clear_personal if k in values},
-                },
-            }
-        rendered.append(out)
         if e.redacted_at is not None:
             continue  # nothing of the record left in it: not a delivery of that version
         s.add(
@@ -513,7 +556,7 @@ def pull_feed(
         raise FieldError("limit", str(limit), "invalid", f"limit 必须在 1 到 {MAX_PULL} 之间")
     with c.uow() as uow:
         s = uow.session
-        sub = _visible(s, actor, subscription_id)
+        sub = visible_subscription(s, actor, subscription_id)
         if actor.department_id != sub.department_id:
             raise PermissionDenied("只有订阅部门本身可以拉取数据", code="not_subscriber")
         if sub.status == Status.suspended.value:

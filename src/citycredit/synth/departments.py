@@ -19,6 +19,11 @@ class Department:
     abbr: str  # prefix of its document numbers, e.g. "榆市监"
     items: tuple[str, ...]
 
+    @property
+    def department_kind(self) -> str:
+        """Its kind as a department (catalog.model.DEPARTMENT_KINDS), as catalog.yaml lists it."""
+        return _DEPARTMENT_KIND.get(self.slug) or _KIND_BY_TYPE[self.kind]
+
 
 _PREFIX = {
     SubjectType.government_body: "11",
@@ -85,6 +90,10 @@ _TABLE: tuple[tuple[str, str, SubjectType, str, tuple[str, ...]], ...] = (
     ("国网榆林供电公司", "gd", _E, "榆供电", ("utility_arrears",)),
     ("榆林市发展和改革委员会", "fgw", _G, "榆发改", ("honour", "commitment", "red_list")),
 )
+
+# The court and the credit office (the 发改委 hosts 信用办) are kinds of their own.
+_DEPARTMENT_KIND = {"fy": "court", "fgw": "credit_office"}
+_KIND_BY_TYPE = {_G: "government", _P: "public_institution", _E: "utility"}
 
 DEPARTMENTS: tuple[Department, ...] = tuple(
     Department(name, slug, kind, _code(kind, i), abbr, items)

@@ -215,7 +215,7 @@ def write_all(
         as_of=as_of,
         bad_share=bad_share,
         departments=[
-            {"name": d.name, "slug": d.slug, "code": d.code, "kind": d.kind.value}
+            {"name": d.name, "slug": d.slug, "code": d.code, "kind": d.department_kind}
             for d in DEPARTMENTS
         ],
         files=entries,

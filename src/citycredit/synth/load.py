@@ -38,7 +38,7 @@ def load_city(
     result = LoadResult()
     for dept in manifest["departments"]:
         issued = add_department(
-            c, SYSTEM, name=dept["name"], code=dept["code"], kind=dept.get("kind", "department")
+            c, SYSTEM, name=dept["name"], code=dept["code"], kind=dept.get("kind", "government")
         )
         result.tokens[dept["name"]] = issued.token
     admin = add_user(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -65,7 +63,10 @@ def install_error_handlers(app: FastAPI) -> None:
         body: dict[str, object] = {"error": exc.code, "message": exc.message}
         if isinstance(exc, FieldError):
             body.update(field=exc.field, value=exc.value)
-        if isinstance(exc, PermissionDenied) and exc.code == "invalid_token":
+        if isinstance(exc, PermissionDenied) and exc.code in (
+            "invalid_token",
+            "authentication_required",
+        ):
             status = 401
         return JSONResponse(body, status_code=status)
 
@@ -98,4 +99,22 @@ def install_error_handlers(app: FastAPI) -> None:
             name = str((first.get("loc") or ("", "?"))[-1])
             value = first.get("input")
             return error_page(request, 422, f"参数 {name} 的值「{value}」无效")
-        return await request_validation_exception_handler(request, exc)
+        return _invalid_json(exc)
+
+
+def _invalid_json(exc: RequestValidationError) -> JSONResponse:
+    """The API's validation errors in the shape of every other error — ``error``, ``field``,
+    ``value``, ``message`` — beside FastAPI's ``detail`` list (kept for existing clients)."""
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    loc = [str(x) for x in (first.get("loc") or ())]
+    name = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else "")
+    value = first.get("input")
+    body = {
+        "error": "invalid",
+        "field": name,
+        "value": value if value is None or isinstance(value, str | int | float) else str(value),
+        "message": f"{name}：{first.get('msg', '取值无效')}",
+        "detail": jsonable_encoder(errors),
+    }
+    return JSONResponse(body, status_code=422)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from citycredit.sharing import files
 from citycredit.sharing import service as sharing
 from citycredit.sharing.model import DEFAULT_PULL, MAX_PULL
 from citycredit.web.deps import ContainerDep, PrincipalDep
@@ -73,6 +75,26 @@ def get_feed(
 ) -> dict[str, Any]:
     """Changes with seq > after: {entries, next_after, has_more}; pass next_after back."""
     return sharing.pull_feed(c, actor, subscription_id, after=after, limit=limit)
+
+
+@router.get("/feeds/{subscription_id}/files")
+def get_feed_files(subscription_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """A file subscription's files: one manifest each (seq range, count, sha256, written at)."""
+    return {"subscription": subscription_id, "files": files.list_files(c, actor, subscription_id)}
+
+
+@router.get("/feeds/{subscription_id}/files/{name}")
+def get_feed_file(
+    subscription_id: str, name: str, c: ContainerDep, actor: PrincipalDep
+) -> FileResponse:
+    """Download one data file or its manifest (the subscribing department's token)."""
+    path, _manifest = files.read_file(c, actor, subscription_id, name)
+    media = (
+        "application/json"
+        if name.endswith(".json")
+        else ("text/csv; charset=utf-8" if name.endswith(".csv") else "application/x-ndjson")
+    )
+    return FileResponse(path, media_type=media, filename=name)
 
 
 @router.get("/records/{record_id}/consumers")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from citycredit.accounts.idp import IdentityProvider
     from citycredit.catalog.model import Catalog
     from citycredit.ledger.signers import NoteSigner
+    from citycredit.privacy.keys import CodecProvider
     from citycredit.shared.personal import PersonalCodec
 
 
@@ -73,11 +74,21 @@ class Container:
         return load_signer(self.settings)
 
     @cached_property
-    def personal_codec(self) -> PersonalCodec:
-        """Seals natural persons' fields at rest (shared.personal; keys outside the database)."""
-        from citycredit.privacy.keys import load_codec
+    def personal_keys(self) -> CodecProvider:
+        """The keyring of this process: checked against the database on first use, reloaded
+        when its file changes (privacy.keys)."""
+        from citycredit.privacy.keys import CodecProvider
 
-        return load_codec(self.settings, now=self.clock.now())
+        return CodecProvider(self.settings, engine=self.engine, now=self.clock.now)
+
+    @property
+    def personal_codec(self) -> PersonalCodec:
+        """Seals natural persons' fields at rest (shared.personal; keys outside the database).
+
+        Raises PersonalDataError (``personal_key_mismatch``, ``personal_key_missing``) when the
+        ring is not this database's: nothing is sealed or looked up with a wrong ring.
+        """
+        return self.personal_keys.codec()
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction)."""

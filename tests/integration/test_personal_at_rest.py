@@ -503,8 +503,19 @@ def test_crypto_commands_rotate_and_retire(loaded: Container) -> None:
     assert rotated.exit_code == 0, rotated.output
     report = json.loads(rotated.stdout)
     assert report["ok"] and report["tables"]["record_versions"]["resealed"] == 3
+    early_delete = runner.invoke(app, ["crypto", "retire", old, "--delete"], env=env)
+    assert early_delete.exit_code == 2 and "尚未停用" in early_delete.output
     retired = runner.invoke(app, ["crypto", "retire", old], env=env)
     assert retired.exit_code == 0, retired.output
+    status = json.loads(runner.invoke(app, ["crypto", "status", "--json"], env=env).stdout)
+    # a retired key stays in the ring, open-only: the sealing key is the new one
+    assert [(k["kid"], bool(k["retired"])) for k in status["keys"]] == [
+        (old, True),
+        (report["key_id"], False),
+    ]
+    assert status["sealing_key"] == report["key_id"] and status["stale"] == 0 and status["ok"]
+    deleted = runner.invoke(app, ["crypto", "retire", old, "--delete"], env=env)
+    assert deleted.exit_code == 0, deleted.output
     status = json.loads(runner.invoke(app, ["crypto", "status", "--json"], env=env).stdout)
     assert [k["kid"] for k in status["keys"]] == [report["key_id"]] and status["stale"] == 0
 

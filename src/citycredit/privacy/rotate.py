@@ -258,11 +258,14 @@ def _unresolved_batch(
     return len(rows), rows[-1].id if rows else after
 
 
-def reindex(c: Container, *, batch: int = BATCH) -> int:
+def reindex(c: Container, *, batch: int = BATCH, codec: PersonalCodec | None = None) -> int:
     """Rebuild the blind index of every record version (after an index-key change, or for
-    versions written by a path that did not index them). Returns the number of index rows."""
+    versions written by a path that did not index them). Returns the number of index rows.
+
+    `codec`: a ring checked for its data keys only (`crypto reindex` after an index-key change,
+    which `Container.personal_codec` refuses as not matching the index in the database)."""
     check_purpose(SYSTEM, Purpose.processing)
-    codec = c.personal_codec
+    codec = codec or c.personal_codec
     last, total = 0, 0
     while True:
         with c.uow() as uow:

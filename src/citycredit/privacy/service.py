@@ -1,7 +1,10 @@
 """Clear personal values for a person who may see them, and exact lookup by ID or phone number.
 
 Both go through the role check of `privacy.access` and write the disclosure log (查询登记) in
-the same transaction as the read: who, which subject and items, why, which fields.
+the same transaction as the read: who, which subject and items, why, which fields. A lookup's
+entries carry the blind-index digest of the number searched for (never the number): "who looked
+for this person" is answered by computing the digest of the number and finding it in the log,
+including lookups that found nothing or nothing the caller's department may see.
 """
 
 from __future__ import annotations
@@ -10,14 +13,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from citycredit.accounts.model import Permission, Principal
+from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.kernel.db import DisclosureRow
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.privacy.access import Purpose, check_purpose, open_personal
 from citycredit.privacy.db import PersonalIndexRow
+from citycredit.privacy.keycheck import latest_index_kid
 from citycredit.privacy.records import version_aad
 from citycredit.shared.errors import Conflict, FieldError, NotFound
+from citycredit.shared.personal import PersonalDataError
 
 INDEX_KINDS = ("id_number", "phone")
 MAX_MATCHES = 500
@@ -113,7 +119,10 @@ def find_by_personal(
 ) -> list[dict[str, Any]]:
     """Records whose ID number or phone equals `value` (blind index; the value is never stored).
 
-    Department staff find only their own department's records. Every subject found is logged.
+    Department staff find only their own department's records. Every subject found is logged,
+    and so is a lookup that found nothing; each entry carries the value's blind-index digest.
+    Raises PersonalDataError (``personal_index_key_mismatch``) rather than answer "nothing" when
+    the index was written under another blind-index key than this process's ring has.
     """
     if kind not in INDEX_KINDS:
         raise FieldError(
@@ -126,7 +135,9 @@ def find_by_personal(
         raise FieldError("value", value, "required", "请提供要查找的号码（value）")
     check_purpose(actor, Purpose.disclose)
     _require_purpose(purpose)
-    digest = c.personal_codec.blind_index(kind, value)
+    codec = c.personal_codec
+    digest = codec.blind_index(kind, value)
+    index_kid = codec.keyring.index_kid
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
@@ -159,6 +170,15 @@ def find_by_personal(
             }
             for r in s.execute(q)
         ]
+        if not found:
+            # "Nothing" is an answer only if the index is under this ring's key (one read).
+            latest = latest_index_kid(s.connection())
+            if latest is not None and latest != index_kid:
+                raise PersonalDataError(
+                    f"盲索引由盲索引密钥 {latest} 生成，本进程的密钥环是 {index_kid}：按号码查找"
+                    "无法得出结果。请检查 CITYCREDIT_PERSONAL_KEYS（citycredit crypto status）",
+                    code="personal_index_key_mismatch",
+                )
         by_subject: dict[str, set[str]] = {}
         for f in found:
             by_subject.setdefault(f["subject_id"], set()).add(f["item"])
@@ -174,7 +194,48 @@ def find_by_personal(
                 purpose=purpose,
                 channel=channel,
                 at=now,
-                detail={"use": "personal_lookup", "kind": kind, "matches": len(found)},
+                detail={
+                    "use": "personal_lookup",
+                    "kind": kind,
+                    "matches": len(found),
+                    # the searched number as the blind index holds it: never the number itself
+                    "digest": digest,
+                    "index_kid": index_kid,
+                },
             )
         uow.commit()
         return found
+
+
+def lookups_of(c: Container, actor: Principal, *, kind: str, value: str) -> list[dict[str, Any]]:
+    """查询登记 of the lookups for one ID or phone number, newest first: who searched for it,
+    when, why and what they found — including lookups that found nothing (audit administrator).
+
+    The log holds the number's blind-index digest, so this computes it and searches the log
+    (a scan of the disclosure log: an audit question, not a request path).
+    """
+    require(actor, Permission.read_audit)
+    if kind not in INDEX_KINDS:
+        raise FieldError("kind", kind, "invalid", "只能按证件号码（id_number）或电话（phone）查找")
+    digest = c.personal_codec.blind_index(kind, value)
+    with c.uow() as uow:
+        rows = uow.session.scalars(
+            select(DisclosureRow)
+            .where(DisclosureRow.detail["digest"].as_string() == digest)
+            .order_by(DisclosureRow.at.desc(), DisclosureRow.id.desc())
+        )
+        return [
+            {
+                "at": r.at.isoformat(),
+                "actor": r.actor_label,
+                "actor_role": r.actor_role,
+                "department_id": r.department_id,
+                "subject_id": r.subject_id,
+                "purpose": r.purpose,
+                "channel": r.channel,
+                "matches": (r.detail or {}).get("matches"),
+            }
+            for r in rows
+            if (r.detail or {}).get("use") == "personal_lookup"
+            and (r.detail or {}).get("kind") == kind
+        ]

@@ -9,7 +9,8 @@ fields of one row are sealed together into a JSON-safe envelope (docs/adr/0008):
 The associated data binds the envelope to its row (``aad``, e.g. ``record_versions:r…/2``),
 its key id, algorithm and field list, so a ciphertext moved to another row, or an edited field
 list, fails to open. Keys come from a keyring file kept outside the database; the newest key
-seals, every key in the ring opens, and ``citycredit crypto rotate`` re-seals old envelopes.
+that is not retired seals, every key in the ring opens (a retired key only opens), and
+``citycredit crypto rotate`` re-seals old envelopes.
 Exact lookup uses a keyed blind index (HMAC-SHA-256, or HMAC-SM3 for 密评) under a separate
 key. This module is pure: no database, no permissions (those are in citycredit.privacy).
 """
@@ -65,12 +66,13 @@ class PersonalDataError(CityCreditError):
 
 @dataclass(frozen=True)
 class PersonalKey:
-    """One data key of the ring."""
+    """One data key of the ring; a retired key (``retired``: when) opens but never seals."""
 
     kid: str
     alg: str
     key: bytes = field(repr=False)
     created: str = ""
+    retired: str = ""
 
     def __post_init__(self) -> None:
         if self.alg not in ALGORITHMS:
@@ -89,7 +91,7 @@ class PersonalKey:
 
 @dataclass(frozen=True)
 class Keyring:
-    """The data keys (oldest first; the last one seals) and the blind-index key."""
+    """The data keys (oldest first; the last one not retired seals) and the blind-index key."""
 
     keys: tuple[PersonalKey, ...]
     index_kid: str
@@ -100,6 +102,11 @@ class Keyring:
     def __post_init__(self) -> None:
         if not self.keys:
             raise PersonalDataError("个人信息密钥环中没有数据密钥", code="personal_key_invalid")
+        if all(k.retired for k in self.keys):
+            raise PersonalDataError(
+                "个人信息密钥环中没有未停用的数据密钥（停用的密钥只能解密）",
+                code="personal_key_invalid",
+            )
         if len({k.kid for k in self.keys}) != len(self.keys):
             raise PersonalDataError("个人信息密钥环中有重复的密钥编号", code="personal_key_invalid")
         if self.index_alg not in INDEX_ALGORITHMS or len(self.index_key) < 32:
@@ -112,7 +119,8 @@ class Keyring:
 
     @property
     def current(self) -> PersonalKey:
-        return self.keys[-1]
+        """The key that seals: the newest one not retired."""
+        return next(k for k in reversed(self.keys) if not k.retired)
 
     def get(self, kid: str) -> PersonalKey | None:
         return next((k for k in self.keys if k.kid == kid), None)
@@ -130,6 +138,7 @@ class Keyring:
                 },
                 "keys": [
                     {"kid": k.kid, "alg": k.alg, "key": _b64(k.key), "created": k.created}
+                    | ({"retired": k.retired} if k.retired else {})
                     for k in self.keys
                 ],
             },
@@ -146,7 +155,13 @@ class Keyring:
             idx = doc["index"]
             return cls(
                 keys=tuple(
-                    PersonalKey(k["kid"], k["alg"], _unb64(k["key"]), k.get("created", ""))
+                    PersonalKey(
+                        k["kid"],
+                        k["alg"],
+                        _unb64(k["key"]),
+                        k.get("created", ""),
+                        str(k.get("retired") or ""),
+                    )
                     for k in doc["keys"]
                 ),
                 index_kid=idx["kid"],
@@ -185,14 +200,30 @@ class Keyring:
             dev=self.dev,
         )
 
+    def retire(self, kid: str, *, now: datetime) -> Keyring:
+        """A ring in which key `kid` is retired: it still opens, it never seals again.
+
+        The key stays in the ring so that a value sealed with it by a process that still had the
+        old ring (docs/personal-data.md) stays readable and is re-sealed by the next rotation.
+        """
+        key = self._retirable(kid)
+        if key.retired:
+            return self
+        when = now.astimezone(UTC).isoformat(timespec="seconds")
+        return Keyring(
+            keys=tuple(
+                PersonalKey(k.kid, k.alg, k.key, k.created, when) if k.kid == kid else k
+                for k in self.keys
+            ),
+            index_kid=self.index_kid,
+            index_alg=self.index_alg,
+            index_key=self.index_key,
+            dev=self.dev,
+        )
+
     def without(self, kid: str) -> Keyring:
-        """A ring without a retired key (the sealing key cannot be retired)."""
-        if self.get(kid) is None:
-            raise PersonalDataError(f"密钥环中没有密钥 {kid}", code="personal_key_unknown")
-        if kid == self.current.kid:
-            raise PersonalDataError(
-                f"密钥 {kid} 是当前加密密钥，不能停用", code="personal_key_current"
-            )
+        """A ring without key `kid` at all (the sealing key cannot be removed)."""
+        self._retirable(kid)
         return Keyring(
             keys=tuple(k for k in self.keys if k.kid != kid),
             index_kid=self.index_kid,
@@ -200,6 +231,16 @@ class Keyring:
             index_key=self.index_key,
             dev=self.dev,
         )
+
+    def _retirable(self, kid: str) -> PersonalKey:
+        key = self.get(kid)
+        if key is None:
+            raise PersonalDataError(f"密钥环中没有密钥 {kid}", code="personal_key_unknown")
+        if kid == self.current.kid:
+            raise PersonalDataError(
+                f"密钥 {kid} 是当前加密密钥，不能停用", code="personal_key_current"
+            )
+        return key
 
 
 def new_key(alg: str, *, now: datetime) -> PersonalKey:
@@ -312,7 +353,8 @@ class PersonalCodec:
             )
         if key.alg != alg:
             raise PersonalDataError(
-                f"个人信息密文的算法 {alg} 与密钥 {kid} 的算法 {key.alg} 不符（{aad}）"
+                f"个人信息密文的算法 {alg} 与密钥 {kid} 的算法 {key.alg} 不符（{aad}）",
+                code="personal_data_tampered",
             )
         try:
             fields = list(stored["fields"])

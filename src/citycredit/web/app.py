@@ -74,6 +74,9 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         # before the first request, not in every worker thread that the first burst of
         # requests starts at once (the cache does not lock: each would parse the YAML).
         await asyncio.to_thread(_preload)
+        # The personal-data key ring must be this database's (privacy.keycheck): a wrong or
+        # regenerated ring stops the server here, before any request is sealed or looked up.
+        await asyncio.to_thread(lambda: container.personal_codec)
         if container.settings.gc_freeze:
             gc.collect()
             gc.freeze()

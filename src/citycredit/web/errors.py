@@ -18,6 +18,7 @@ from citycredit.shared.errors import (
     NotFound,
     PermissionDenied,
 )
+from citycredit.shared.personal import PersonalDataError
 from citycredit.web.templating import templates
 
 STATUS = {
@@ -29,6 +30,11 @@ STATUS = {
 }
 
 
+# privacy.keycheck: the key ring does not match the database (an operator must fix it).
+KEY_RING_REFUSALS = frozenset(
+    {"personal_key_mismatch", "personal_key_missing", "personal_index_key_mismatch"}
+)
+
 TITLES = {
     400: "请求有误",
     401: "需要登录",
@@ -36,6 +42,7 @@ TITLES = {
     404: "未找到",
     409: "状态冲突",
     422: "输入有误",
+    503: "服务暂不可用",
 }
 
 
@@ -58,6 +65,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CityCreditError)
     async def _domain(request: Request, exc: CityCreditError) -> JSONResponse | HTMLResponse:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        if isinstance(exc, PersonalDataError) and exc.code in KEY_RING_REFUSALS:
+            status = 503  # the deployment's key ring is not this database's: not the caller's fault
         if is_page(request):
             return error_page(request, status, exc.message)
         body: dict[str, object] = {"error": exc.code, "message": exc.message}

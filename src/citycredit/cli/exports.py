@@ -20,8 +20,13 @@ app = typer.Typer(help="数据导出（双公示报送省级平台）", no_args_
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-SINCE_HELP = "起始时间（不含）：YYYY-MM-DD 或 YYYY-MM-DDTHH:MM[:SS]（北京时间）；默认接上次导出"
-UNTIL_HELP = "截止时间（含）：日期表示当日结束；默认当前时间"
+SINCE_HELP = (
+    "起始时间（不含）：YYYY-MM-DD 或 YYYY-MM-DDTHH:MM[:SS]（北京时间）；默认接上次日常导出；"
+    "指定时为补发该时段（不影响日常导出的起点）"
+)
+UNTIL_HELP = (
+    "截止时间（含）：日期表示当日结束（次日 00:00），故不能是今天；不能晚于当前时间；默认当前时间"
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -59,15 +64,15 @@ def dual_publicity(
 ) -> None:
     """Export licence and penalty changes in the national CF_*/XK_* layout, with a manifest."""
     from citycredit.bootstrap import build_container
-    from citycredit.exports.service import export_dual_publicity, parse_instant
+    from citycredit.exports.service import export_dual_publicity
 
     c = build_container()
     try:
         done = export_dual_publicity(
             c,
             SYSTEM,
-            since=parse_instant("since", since) if since else None,
-            until=parse_instant("until", until, end_of_day=True) if until else None,
+            since=since or None,  # parsed by the service, which quotes the text in its errors
+            until=until or None,
             out_dir=out,
             formats=fmt.split(","),
             trigger="cli",

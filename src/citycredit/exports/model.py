@@ -3,7 +3,8 @@
 The national 双公示 field codes and their order are formats.md §1.2 (rules.md §3.2/§3.3). The
 national layout has no operation or record-identity column, so the export appends clearly named
 platform columns (OPERATION, RECORD_ID, RECORD_VERSION …) after the national fields and the
-catalog's local extension fields; the intake ignores them (it notes them as unknown columns).
+catalog's local extension fields; our own intake applies OPERATION=删除 rows as withdrawals
+(reason: CHANGE_REASON) and notes the others as unknown columns.
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ PLATFORM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("CHANGED_AT", "变更时间（ISO 8601，北京时间）"),
     ("CHANGE_REASON", "删除或更新的原因（撤销理由、公示期满、不予公示、更正）"),
     ("PUBLICATION_END", "本平台计算的公示截止日期（含当日；空表示无固定截止）"),
+    (
+        "DECLARED_PUBLICATION_END",
+        "报送单位填写的公示截止期（行政处罚 CF_GSJZQ 原值，仅供参考；CF_GSJZQ 列为本平台实际"
+        "适用的公示截止日期；行政许可无此项，为空）",
+    ),
+    ("USCC_FILLED", "“是”：统一社会信用代码为空，由本平台按匹配到的主体补填（报送单位未提供）"),
 )
 PLATFORM_CODES = tuple(code for code, _ in PLATFORM_COLUMNS)
 
@@ -161,6 +168,46 @@ def exported_codes(item: CatalogItem, cols: Columns, values: Mapping[str, object
     local extensions only where they are public for this record (no home address of a person).
     """
     return [*cols.national, *(c for c in cols.local if item.is_public_field(c, values))]
+
+
+# What a 删除 row carries: only what identifies the record and its subject — the province
+# removes it by RECORD_ID, our own intake locates it by subject and decision number — never
+# the facts of a record that is coming down.
+IDENTIFYING_ROLES = frozenset(
+    {
+        "subject_name",
+        "subject_category",
+        "uscc",
+        "id_type",
+        "id_number",
+        "registration_no",
+        "org_code",
+        "address",
+        "division_code",
+        "decision_no",
+        "decision_date",
+        "authority",
+        "authority_code",
+        "source_department",
+        "source_department_code",
+    }
+)
+# A minor's identity is not repeated, not even to take the record down (RECORD_ID and the
+# decision number identify it).
+PERSON_ROLES = frozenset({"subject_name", "legal_rep", "id_type", "id_number", "address"})
+
+
+def delete_codes(
+    item: CatalogItem, codes: list[str], hidden: frozenset[str], *, minor: bool
+) -> list[str]:
+    """The fields of a 删除 row: the identifying ones among ``codes`` (for a minor, without
+    any personal data)."""
+    keys = set(item.key_fields) | {fallback for _, fallback in item.key_fallbacks}
+    roles = {spec.code: spec.role for spec in item.fields}
+    out = [c for c in codes if c in keys or roles.get(c) in IDENTIFYING_ROLES]
+    if minor:
+        out = [c for c in out if c not in hidden and roles.get(c) not in PERSON_ROLES]
+    return out
 
 
 def cell_text(cols: Columns, code: str, stored: object) -> str | None:
@@ -260,8 +307,9 @@ def decide(
 
     Visible → 新增 (the province does not hold it) or 更新; not visible (withdrawn, no longer
     published, publication over) → 删除 when the province holds it, else nothing. With
-    ``dedupe`` (incremental exports, which re-read a late window) a version the province already
-    holds is not sent again.
+    ``dedupe`` (full and incremental exports: the latter re-read a late window, and explicit
+    re-sends may already have sent a version) a version the province already holds is not sent
+    again.
     """
     holds = sent is not None and sent.holds
     if visible and not withdrawn:

@@ -1,11 +1,15 @@
 """One 双公示 export being produced: which records, which operation, the files, the manifest.
 
-Each changed record is written once, in its state as of ``until``, as 新增 / 更新 / 删除
-relative to what earlier completed exports sent (``export_records``). Records that may not be
-public (轻微 under NDRC Order No. 36, a minor's penalty, not 公开) are never sent; one the
-province holds that stops being public (withdrawn, no longer published, publication over) is
-sent as 删除. Everything happens in one transaction; files are renamed into place before it
-commits, and removed again if it fails.
+The period (since, until] chooses the records (a version, a publication end, a 信用修复 or any
+other change of the record in it); each is written once, in its **current** state (as of the
+run, not as of ``until``), as 新增 / 更新 / 删除 relative to what earlier completed exports
+sent (``export_records``, the last one to complete wins). So whatever file the province loads
+last, it ends on the record's current state — a re-send of an old period never sends content
+that has since been corrected or withdrawn. Records that may not be public (轻微 under NDRC
+Order No. 36, a minor's penalty, not 公开) are never sent; one the province holds that stops
+being public (withdrawn, no longer published, publication over, repaired) is sent as 删除,
+carrying only what identifies it. Everything happens in one transaction; files are renamed
+into place before it commits, and removed again if it fails.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Principal
@@ -44,6 +48,7 @@ from citycredit.exports.model import (
     cell_text,
     columns_for,
     decide,
+    delete_codes,
     exported_codes,
     json_cell,
     non_public_codes,
@@ -52,6 +57,7 @@ from citycredit.exports.model import (
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.ingest.intake import roles_of
 from citycredit.kernel.disclosure import record_disclosure
+from citycredit.rights.db import RepairRow
 from citycredit.shared.calendar import SHANGHAI, day_start, local_date
 from citycredit.shared.errors import Conflict, FieldError
 from citycredit.shared.idgen import new_id
@@ -77,10 +83,14 @@ def iso(dt: datetime | None) -> str | None:
 
 
 def last_until(s: Session) -> datetime | None:
-    """The end of the latest successful export: where the next incremental export starts."""
+    """The end of the latest successful full or incremental export: where the next incremental
+    export (the daily job) starts. Explicit re-sends (``--since``) do not move it: a re-send of
+    a later period must not make the daily job skip the changes before that period."""
     return s.scalar(
         select(func.max(ExportRow.period_until)).where(
-            ExportRow.kind == KIND, ExportRow.status == "completed"
+            ExportRow.kind == KIND,
+            ExportRow.status == "completed",
+            ExportRow.mode != "explicit",
         )
     )
 
@@ -122,7 +132,13 @@ class ExportRun:
     ) -> None:
         self.c, self.actor, self.mode = c, actor, mode
         self.since, self.until, self.formats = since, until, formats
-        self.today = local_date(until)
+        self.started_at = c.clock.now()
+        # Records are chosen by the period, but written in their state as of the run: the
+        # province applies this file after every earlier one, so it must end on the current
+        # state (an old state would stay there: nothing later would correct it).
+        self.today = local_date(self.started_at)
+        self.period_day = local_date(until)
+        self.out_given = out_dir is not None
         self.export_id = new_id("x")
         self.stamp = f"{until.astimezone(SHANGHAI):%Y%m%dT%H%M%S}"
         self.directory = out_dir or (
@@ -139,7 +155,6 @@ class ExportRun:
         self.personal_rows = 0
         self.enriched = 0
         self.started = False
-        self.started_at = c.clock.now()
         self.created_dir = False
 
     # -- the run ------------------------------------------------------------------------------
@@ -218,17 +233,31 @@ class ExportRun:
                     f"输出目录中已有文件 {path.name}，请指定一个新的目录（--out）",
                     code="export_file_exists",
                 )
-        self.created_dir = prepare_directory(self.directory)
-        for path in names:
-            code = next(c for c in ITEMS if path.name.startswith(self.cols[c].layout.code))
-            columns = self.cols[code].all
-            f: ExportFile
-            if path.suffix == ".csv":
-                f = CsvFile(path, item=code, columns=columns)
-            else:
-                f = JsonFile(path, item=code, columns=columns, header=self._json_header(code))
-            self.files.append(f)
-            self.by_item[code].append(f)
+        try:
+            self.created_dir = prepare_directory(self.directory)
+            for path in names:
+                code = next(c for c in ITEMS if path.name.startswith(self.cols[c].layout.code))
+                columns = self.cols[code].all
+                f: ExportFile
+                if path.suffix == ".csv":
+                    f = CsvFile(path, item=code, columns=columns)
+                else:
+                    f = JsonFile(path, item=code, columns=columns, header=self._json_header(code))
+                self.files.append(f)
+                self.by_item[code].append(f)
+        except OSError as exc:
+            why = (
+                "不是目录"
+                if isinstance(exc, NotADirectoryError | FileExistsError)
+                else exc.strerror or type(exc).__name__
+            )
+            where = "" if self.out_given else "（默认导出目录；可用 --out 指定其他目录）"
+            raise FieldError(
+                "out",
+                str(self.directory),
+                "invalid_directory",
+                f"输出目录 {self.directory} 无法创建或写入：{why}{where}",
+            ) from exc
 
     def _json_header(self, code: str) -> dict[str, Any]:
         item, cols = self.items[code], self.cols[code]
@@ -256,8 +285,9 @@ class ExportRun:
 
     # -- which records ------------------------------------------------------------------------
     def _candidates(self, s: Session) -> list[str]:
-        """Records with a version in the period, and records whose publication ended in it
-        (its period ran out, or a 信用修复 was approved)."""
+        """Records with a version in the period, records whose publication ended in it (its
+        period ran out, or a 信用修复 was approved), and records whose 信用修复 was revoked in
+        it (published again)."""
         low = self.since
         if low is not None and self.mode == "incremental":
             low = low - LATE_WINDOW
@@ -275,7 +305,22 @@ class ExportRun:
                     select(RecordRow.id).where(
                         RecordRow.item_code.in_(ITEMS),
                         RecordRow.publication_end > local_date(low),
-                        RecordRow.publication_end <= self.today,
+                        RecordRow.publication_end <= self.period_day,
+                    )
+                )
+            )
+            # A 信用修复 revoked for fraud (rights.repairs.revoke_for_fraud) publishes the
+            # record again: found through the (small) repairs table, not by scanning records.
+            ids |= set(
+                s.scalars(
+                    select(RecordRow.id)
+                    .join(RepairRow, RepairRow.target_id == RecordRow.id)
+                    .where(
+                        RepairRow.target_type == "record",
+                        RepairRow.status == "revoked",
+                        RepairRow.updated_at > low,
+                        RepairRow.updated_at <= self.until,
+                        RecordRow.item_code.in_(ITEMS),
                     )
                 )
             )
@@ -293,7 +338,10 @@ class ExportRun:
         return sorted(ids)
 
     def _sent(self, s: Session, ids: Sequence[str]) -> dict[str, Sent]:
-        """What the province last received for each record (earlier completed exports)."""
+        """What the province last received for each record: the row of the export that
+        completed last (the province loads files in the order they are produced; a re-send of
+        an old period completed later than what it re-sends, and is what the province holds).
+        """
         q = (
             select(ExportRecordRow.record_id, ExportRecordRow.operation, ExportRecordRow.version)
             .join(ExportRow, ExportRow.id == ExportRecordRow.export_id)
@@ -302,19 +350,21 @@ class ExportRun:
                 ExportRow.kind == KIND,
                 ExportRow.status == "completed",
             )
-            .order_by(ExportRow.period_until, ExportRow.completed_at, ExportRecordRow.id)
+            .order_by(ExportRow.completed_at, ExportRecordRow.id)
         )
         if self.mode == "explicit" and self.since is not None:
-            # A re-send of an older period: relative to what was sent before that period.
-            q = q.where(ExportRow.period_until <= self.since)
+            # A re-send of an older period: relative to what was sent by the exports that began
+            # before that period (one whose period contains `since` counts: the province has
+            # what it sent before `since`, e.g. `--since` pasted from a manifest's `until`).
+            q = q.where(or_(ExportRow.period_since.is_(None), ExportRow.period_since < self.since))
         return {rid: Sent(op, version) for rid, op, version in s.execute(q)}
 
     def _batch(self, s: Session, ids: Sequence[str]) -> None:
         records = {r.id: r for r in s.scalars(select(RecordRow).where(RecordRow.id.in_(ids)))}
         versions: dict[str, list[RecordVersionRow]] = defaultdict(list)
-        for v in s.scalars(
+        for v in s.scalars(  # every version: the record is written in its current state
             select(RecordVersionRow)
-            .where(RecordVersionRow.record_id.in_(ids), RecordVersionRow.created_at <= self.until)
+            .where(RecordVersionRow.record_id.in_(ids))
             .order_by(RecordVersionRow.record_id, RecordVersionRow.version)
         ):
             versions[v.record_id].append(v)
@@ -349,7 +399,9 @@ class ExportRun:
             visible=vis.publishable(self.today),
             version=latest.version,
             sent=sent,
-            dedupe=self.mode == "incremental",
+            # Not for a re-send (explicit); a full or incremental export skips what the province
+            # already holds (sent by an earlier export, e.g. a re-send of a later period).
+            dedupe=self.mode != "explicit",
         )
         if op is None:
             return
@@ -357,28 +409,40 @@ class ExportRun:
         stored = {**(content.payload or {}), **self._personal(content)}
         cols = self.cols[item.code]
         codes = exported_codes(item, cols, typed_values(cols, stored))
-        if op == DELETE and vis.unpublished_reason == "minor":
-            # A minor's penalty comes down without repeating the minor's identifiers.
-            codes = [code for code in codes if code not in self.hidden[item.code]]
+        if op == DELETE:
+            # A record coming down carries only what identifies it (a minor's: no personal
+            # data at all — RECORD_ID and the decision number identify it).
+            minor = vis.unpublished_reason == "minor"
+            codes = delete_codes(item, codes, self.hidden[item.code], minor=minor)
         values = {code: stored.get(code) for code in codes}
-        self._enrich(item, values, subject)
+        filled = self._enrich(item, values, subject)
+        # The last day published (PUBLICATION_END and CF_GSJZQ): publication_end is exclusive.
+        last_day = vis.publication_end - timedelta(days=1) if vis.publication_end else None
+        declared_code = self.roles[item.code].get("declared_publication_end")
+        declared = None
+        if declared_code and declared_code in values:
+            # 公示截止期 is what the province publishes by: the end this platform applies
+            # (Order No. 36), not the department's declared one (kept in its own column).
+            declared = values[declared_code]
+            values[declared_code] = last_day.isoformat() if last_day else None
         carried = sorted(code for code in self.hidden[item.code] if values.get(code))
         changed = latest.created_at
         if op == DELETE and not withdrawn and vis.repaired:
             changed = max(changed, _repaired_at(record) or changed)
         elif op == DELETE and not withdrawn and vis.published and vis.publication_end:
             changed = max(changed, day_start(vis.publication_end).astimezone(UTC))
+        elif op != DELETE and sent is not None and not sent.holds:
+            # Public again after a 删除 without a new version (a 信用修复 revoked for fraud).
+            changed = max(changed, record.updated_at)
         platform: dict[str, Any] = {
             "OPERATION": op,
             "RECORD_ID": record.id,
             "RECORD_VERSION": latest.version,
             "CHANGED_AT": iso(changed),
-            "CHANGE_REASON": self._reason(op, latest, vis),
-            "PUBLICATION_END": (
-                (vis.publication_end - timedelta(days=1)).isoformat()
-                if vis.publication_end
-                else None
-            ),
+            "CHANGE_REASON": self._reason(op, latest, vis, sent),
+            "PUBLICATION_END": last_day.isoformat() if last_day else None,
+            "DECLARED_PUBLICATION_END": declared,
+            "USCC_FILLED": "是" if filled else None,
         }
         text_row = {code: cell_text(cols, code, v) for code, v in values.items()}
         json_row = {code: json_cell(cols, code, v) for code, v in values.items()}
@@ -404,13 +468,17 @@ class ExportRun:
             )
         )
 
-    def _reason(self, op: str, latest: RecordVersionRow, vis: Visibility) -> str | None:
+    def _reason(
+        self, op: str, latest: RecordVersionRow, vis: Visibility, sent: Sent | None
+    ) -> str | None:
         if op == DELETE:
             if latest.kind == "withdrawal":
                 return f"撤销：{latest.reason or ''}".rstrip("：")
             return vis.hidden_reason(self.today)
         if op == UPDATE:
             return "更正" if latest.kind == "correction" else "重新报送"
+        if sent is not None and not sent.holds:
+            return "重新公示"  # the province took it down earlier (e.g. a revoked 信用修复)
         return None
 
     def _visibility(
@@ -420,9 +488,9 @@ class ExportRun:
         content: RecordVersionRow,
         subject: SubjectRow,
     ) -> Visibility:
-        """The record's publication state as of `until` (recomputed when it changed since)."""
-        repaired_at = _repaired_at(record)
-        repaired = repaired_at is not None and repaired_at <= self.until
+        """The record's current publication state (recomputed from the version's content when
+        the record row has moved on since the versions were read)."""
+        repaired = _repaired_at(record) is not None
         current = Visibility(
             record.published,
             record.unpublished_reason,
@@ -462,8 +530,9 @@ class ExportRun:
             purpose=Purpose.disclose,
         )
 
-    def _enrich(self, item: CatalogItem, values: dict[str, Any], subject: SubjectRow) -> None:
-        """Fill an empty 统一社会信用代码 with the code of the subject the row was matched to.
+    def _enrich(self, item: CatalogItem, values: dict[str, Any], subject: SubjectRow) -> bool:
+        """Fill an empty 统一社会信用代码 with the code of the subject the row was matched to;
+        True when filled (the row says so in USCC_FILLED).
 
         The province keys records by USCC; a row the department sent with only a 注册号 or a
         name was matched here, so the platform sends the code it matched (when the category
@@ -472,14 +541,15 @@ class ExportRun:
         roles = self.roles[item.code]
         code = roles.get("uscc")
         if code is None or code not in values or values.get(code) or not subject.uscc:
-            return
+            return False
         trial = {**values, code: subject.uscc}
         category = roles.get("subject_category")
         facts = facts_from_roles(typed_values(self.cols[item.code], trial), roles)
         if category and check_category(facts, category_field=category):
-            return
+            return False
         values[code] = subject.uscc
         self.enriched += 1
+        return True
 
     # -- closing ------------------------------------------------------------------------------
     def _log_disclosures(self, s: Session) -> None:

@@ -44,8 +44,8 @@ def _aware(value: datetime) -> datetime:
 
 
 def parse_instant(name: str, text: str, *, end_of_day: bool = False) -> datetime:
-    """--since/--until: YYYY-MM-DD (the day's start; for until, the day's end) or an ISO datetime
-    (without an offset: Beijing time)."""
+    """--since/--until: YYYY-MM-DD (the day's start; for until, the day's end, i.e. the next
+    day's 00:00) or an ISO datetime (without an offset: Beijing time)."""
     raw = (text or "").strip()
     try:
         if len(raw) == 10:
@@ -74,39 +74,79 @@ def _formats(formats: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
+def _instant(name: str, value: datetime | str, *, end_of_day: bool = False) -> datetime:
+    if isinstance(value, str):
+        return parse_instant(name, value, end_of_day=end_of_day)
+    return _aware(value)
+
+
+def _shown(value: datetime | str, parsed: datetime) -> str:
+    """A time as the caller gave it (the typed text), else as stored."""
+    return value.strip() if isinstance(value, str) else iso(parsed) or ""
+
+
+def _check_out(out_dir: Path | None) -> None:
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise FieldError(
+            "out",
+            str(out_dir),
+            "not_a_directory",
+            f"输出目录 {out_dir} 已存在且不是目录：--out 应为一个目录（不存在时自动创建）",
+        )
+
+
 def export_dual_publicity(
     c: Container,
     actor: Principal,
     *,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
     out_dir: Path | None = None,
     formats: Sequence[str] = FORMATS,
     trigger: str = "cli",
 ) -> dict[str, Any]:
     """Write the 双公示 changes of (since, until] for the provincial platform and record it.
 
-    Without ``since`` the export continues from the last successful one (or, the first time,
-    from the beginning: a full export); ``until`` defaults to now.
+    Without ``since`` the export continues from the last successful full or incremental one
+    (or, the first time, from the beginning: a full export); ``until`` defaults to now.
+    ``since``/``until`` may be given as typed (``parse_instant``; errors then quote the text).
+    ``until`` is stored in whole seconds (a given one rounded down, the default "now" up), so
+    the value printed in the manifest and by ``export list`` is exactly the stored one (and can
+    be pasted as the next ``--since``).
     """
     _require(actor)
     fmts = _formats(formats)
+    _check_out(out_dir)
     now = c.clock.now()
-    end = _aware(until) if until is not None else now
-    if end > now:
-        raise FieldError("until", iso(end), "future", f"导出截止时间不能晚于当前时间 {iso(now)}")
+    if until is None:
+        # Now, to the next whole second: what this run sees is all in the period (a later
+        # version stamped in that second is re-read by the next export's late window).
+        end = now.replace(microsecond=0)
+        end += timedelta(seconds=1) if end < now else timedelta(0)
+    else:
+        end = _instant("until", until, end_of_day=True).replace(microsecond=0)
+        if end > now:
+            raise _future_until(until, end, now)
     with c.uow() as uow:
         previous = last_until(uow.session)
     if since is None:
         start, mode = previous, "incremental" if previous else "full"
     else:
-        start, mode = _aware(since), "explicit"
+        start, mode = _instant("since", since), "explicit"
     if start is not None and start >= end:
+        if since is None:
+            raise FieldError(
+                "since",
+                iso(start),
+                "empty_period",
+                f"上次导出已到 {iso(start)}，不早于截止时间 {iso(end)}：没有新的时段可导出",
+            )
+        shown_until = _shown(until, end) if until is not None else f"当前时间 {iso(end)}"
         raise FieldError(
             "since",
-            iso(start),
+            _shown(since, start),
             "empty_period",
-            f"导出起始时间 {iso(start)} 应早于截止时间 {iso(end)}（上次导出已到此时间）",
+            f"导出起始时间 {_shown(since, start)} 应早于截止时间 {shown_until}",
         )
     run = ExportRun(c, actor, mode=mode, since=start, until=end, formats=fmts, out_dir=out_dir)
     try:
@@ -119,6 +159,30 @@ def export_dual_publicity(
             except Exception:  # the database itself may be what failed: keep the first error
                 log.exception("could not record the failed export %s", run.export_id)
         raise
+
+
+def _future_until(until: datetime | str, end: datetime, now: datetime) -> FieldError:
+    """An --until after now is refused: an export may only cover changes that have happened
+    (the daily job would otherwise start its next export after changes not yet made, and a
+    re-send would claim a period it did not see). A date means that day's end, so today's
+    date is refused until the day is over."""
+    why = "导出只能包含已经发生的变更；要导出到此刻，请省略 --until（或写具体时间）"
+    if isinstance(until, str) and len(until.strip()) == 10:
+        message = (
+            f"截止日期 {until.strip()} 表示该日结束（至 {iso(end)}），晚于当前时间 {iso(now)}"
+            f"（当日尚未结束）：{why}"
+        )
+    elif isinstance(until, str):
+        message = f"截止时间 {until.strip()}（{iso(end)}）晚于当前时间 {iso(now)}：{why}"
+    else:
+        day_end = "（日期作为截止时间表示该日结束，即次日 00:00）" if _midnight(end) else ""
+        message = f"截止时间 {iso(end)}{day_end}晚于当前时间 {iso(now)}：{why}"
+    return FieldError("until", _shown(until, end), "future", message)
+
+
+def _midnight(value: datetime) -> bool:
+    local = value.astimezone(SHANGHAI)
+    return (local.hour, local.minute, local.second) == (0, 0, 0)
 
 
 def _record_failure(

@@ -3,6 +3,11 @@
 Every submitted row is either stored (new, corrected, duplicate) or quarantined with one reason
 per failing field; a submission runs in one transaction, so an interrupted run leaves the
 database as it was and re-running completes it.
+
+A file with an ``OPERATION`` column (the 双公示 export's platform column, exports/model.py) may
+carry ``删除`` rows: each withdraws the record it identifies (subject and decision number; the
+reason is ``CHANGE_REASON``), as ``withdraw_record`` would, and counts as ``withdrawn`` on the
+receipt. Such files always take the row path (the vectorised one does not withdraw).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, require, require_subject_access
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
-from citycredit.catalog.model import CatalogItem
+from citycredit.catalog.model import CatalogItem, header_key
 from citycredit.catalog.values import parse_field
 from citycredit.ingest.db import (
     RecordRow,
@@ -29,7 +34,7 @@ from citycredit.ingest.db import (
     SubmissionRow,
 )
 from citycredit.ingest.intake import FLUSH_EVERY, Intake, roles_of
-from citycredit.ingest.model import Counts, canonical_bytes, record_key
+from citycredit.ingest.model import Counts, Reason, canonical_bytes, record_key
 from citycredit.ingest.readers import FileInfo, ReadError, SourceRow, open_source
 from citycredit.kernel import outbox
 from citycredit.ledger.entries import record_version_entry
@@ -41,6 +46,47 @@ from citycredit.shared.errors import Conflict, FieldError, NotFound
 from citycredit.shared.idgen import new_id
 from citycredit.shared.personal import is_sealed
 from citycredit.subjects.service import SubjectRegistry, facts_from_roles
+
+# The 双公示 export's row operation (its platform columns OPERATION and CHANGE_REASON).
+OPERATION_HEADERS = frozenset(header_key(h) for h in ("OPERATION", "操作类型"))
+REASON_HEADERS = frozenset(header_key(h) for h in ("CHANGE_REASON", "变更原因"))
+DELETE_OPERATION = "删除"
+STORE_OPERATIONS = frozenset({"新增", "更新"})  # and empty: the row is stored as usual
+DEFAULT_DELETE_REASON = "报送单位删除（OPERATION=删除）"
+# Roles that identify the record a 删除 row takes down (its subject and its decision).
+_LOCATING_ROLES = frozenset(
+    {
+        "subject_name",
+        "subject_category",
+        "uscc",
+        "id_number",
+        "registration_no",
+        "org_code",
+        "address",
+        "division_code",
+        "authority_code",
+    }
+)
+
+
+@dataclass
+class ReceiptCounts(Counts):
+    """Counts with the rows applied as withdrawals (OPERATION=删除); still balanced."""
+
+    withdrawn: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        stored = self.new + self.corrected + self.duplicate + self.rejected + self.withdrawn
+        return self.received == stored
+
+
+@dataclass(frozen=True)
+class _Operations:
+    """Where a file carries its row operation and the reason of a 删除."""
+
+    header: str
+    reason_header: str | None
 
 
 @dataclass(frozen=True)
@@ -79,6 +125,7 @@ class Receipt:
             "new": c.new,
             "corrected": c.corrected,
             "duplicate": c.duplicate,
+            "withdrawn": getattr(c, "withdrawn", 0),
             "rejected": c.rejected,
             "unresolved": c.unresolved,
             "balanced": c.balanced,
@@ -103,13 +150,19 @@ def ingest_submission(
     """Validate and store one file of one catalog item for one department (or only validate).
 
     ``fast`` chooses the vectorised intake (ingest/fast, same results) or the row loop; by
-    default files of at least ``settings.intake_fast_min_bytes`` take the vectorised one.
+    default files of at least ``settings.intake_fast_min_bytes`` take the vectorised one. A
+    file with rows whose OPERATION is 删除 (or not 新增/更新) always takes the row loop.
     """
     require(actor, Permission.submit_records)
     item = c.catalog.item(item_code)
     info, rows = open_source(path)
     mapping, unknown = _map_headers(item, info)
+    ops = _operations(info, unknown)
+    if ops is not None:
+        unknown = [h for h in unknown if h not in (ops.header, ops.reason_header)]
     use_fast = _fast_path(c, item.code, path, fast)
+    routed = use_fast and ops is not None and _has_row_operations(path, info, ops)
+    use_fast = use_fast and not routed
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
@@ -132,16 +185,27 @@ def ingest_submission(
         s.add(submission)
         s.flush()
         intake = Intake(c, s, item, dept, submission.id, actor, now)
+        intake.counts = ReceiptCounts()
         if unknown:
             intake.note("未识别的列（原样保存在问题数据与原始行中）：" + "、".join(unknown))
+        if ops is not None:
+            intake.note(
+                f"操作列 {ops.header}：新增、更新 按常规归集，删除 按撤销处理"
+                + (f"（撤销理由取 {ops.reason_header} 列）" if ops.reason_header else "")
+            )
+        if routed:
+            intake.note("文件含 删除 等操作行：按逐行方式归集（快速归集不处理删除行）")
         if use_fast:
             from citycredit.ingest.fast import run_fast
 
             rows.close()  # type: ignore[attr-defined]
             run_fast(intake, path, info, mapping, progress)
         else:
-            _run_rows(c, intake, rows, mapping, progress)
+            _run_rows(c, intake, rows, mapping, progress, ops)
         counts = intake.counts
+        withdrawn = getattr(counts, "withdrawn", 0)
+        if withdrawn:
+            intake.notes.insert(0, f"按 删除 行撤销记录 {withdrawn} 条")
         submission = s.get(SubmissionRow, intake.submission_id)  # type: ignore[assignment]
         assert submission is not None
         for k in ("received", "new", "corrected", "duplicate", "rejected", "unresolved"):
@@ -179,19 +243,63 @@ def _fast_path(c: Container, item_code: str, path: Path, fast: bool | None) -> b
     return limit is not None and path.stat().st_size >= limit
 
 
+def _operations(info: FileInfo, unknown: list[str]) -> _Operations | None:
+    """The OPERATION column of a file (a header no catalog field claims), if any."""
+    header = next((h for h in unknown if header_key(h) in OPERATION_HEADERS), None)
+    if header is None:
+        return None
+    reason = next((h for h in unknown if header_key(h) in REASON_HEADERS), None)
+    return _Operations(header, reason)
+
+
+def _operation_of(row: SourceRow, ops: _Operations | None) -> str:
+    if ops is None:
+        return ""
+    value = row.values.get(ops.header)
+    return "" if value is None else str(value).strip()
+
+
+def _has_row_operations(path: Path, info: FileInfo, ops: _Operations) -> bool:
+    """Whether any row's OPERATION is something other than 新增/更新/empty (one fast scan)."""
+    import polars as pl
+
+    from citycredit.ingest.fast.reader import header_column, read_batches
+
+    column = header_column(info.headers.index(ops.header))
+    for batch in read_batches(path, info):
+        values = batch.get_column(column).drop_nulls()
+        if not values.is_in(pl.Series(sorted(STORE_OPERATIONS))).all():
+            return True
+    return False
+
+
 def _run_rows(
     c: Container,
     intake: Intake,
     rows: Iterator[SourceRow],
     mapping: dict[str, str],
     progress: Callable[[int], None] | None,
+    ops: _Operations | None = None,
 ) -> None:
     hook = c.fault_hook
     done = 0
     for row in rows:
         mapped = {code: row.values.get(header) for header, code in mapping.items()}
         raw = dict(row.values)  # the row as sent, empty cells included
-        intake.process(row.number, raw, mapped)
+        operation = _operation_of(row, ops)
+        if operation == DELETE_OPERATION:
+            assert ops is not None
+            reason = row.values.get(ops.reason_header) if ops.reason_header else None
+            _withdraw_row(intake, row.number, raw, mapped, str(reason or "").strip())
+        elif operation and operation not in STORE_OPERATIONS:
+            intake.counts.received += 1
+            assert ops is not None
+            message = f"操作类型（{ops.header}）应为 新增、更新 或 删除，不能是「{operation}」"
+            intake.reject(
+                row.number, raw, [Reason(ops.header, operation, "invalid_operation", message)]
+            )
+        else:
+            intake.process(row.number, raw, mapped)
         done += 1
         if done % FLUSH_EVERY == 0:
             intake.s.flush()
@@ -202,6 +310,102 @@ def _run_rows(
             hook(done)
     if progress:
         progress(done)
+
+
+def _withdraw_row(
+    intake: Intake,
+    number: int,
+    raw: dict[str, Any],
+    mapped: dict[str, str | None],
+    reason: str,
+) -> None:
+    """One OPERATION=删除 row: withdraw the record it identifies (this department's own), as
+    ``withdraw_record`` does; a record already withdrawn counts as a duplicate."""
+    counts = intake.counts
+    counts.received += 1
+    record, problem = _locate_for_withdrawal(intake, mapped)
+    if record is None:
+        assert problem is not None
+        intake.reject(number, raw, [problem])
+        return
+    actor = intake.actor
+    if record.department_id != intake.dept.id or not actor.can(Permission.withdraw_records):
+        code = intake.item.key_fields[0]
+        message = f"记录 {record.id} 不是本部门报送的记录，或无权撤销记录：不能按 删除 行撤销"
+        intake.reject(number, raw, [Reason(code, mapped.get(code), "not_withdrawable", message)])
+        return
+    if record.status == "withdrawn":
+        counts.duplicate += 1
+        intake.note(f"第 {number} 行：记录 {record.id} 已撤销，删除 行不再处理")
+        return
+    _withdraw(
+        intake.c,
+        intake.s,
+        actor,
+        record,
+        reason if len(reason) >= 2 else DEFAULT_DELETE_REASON,
+        intake.now,
+        submission_id=intake.submission_id,
+        row_number=number,
+    )
+    assert isinstance(counts, ReceiptCounts)
+    counts.withdrawn += 1
+
+
+def _locate_for_withdrawal(
+    intake: Intake, mapped: dict[str, str | None]
+) -> tuple[RecordRow | None, Reason | None]:
+    """The record a 删除 row identifies: by its subject and key fields (``locate_record``);
+    a row without any subject identifier (a minor's, sent without personal data) by its key
+    fields among this department's records of the item, when exactly one matches."""
+    item = intake.item
+    roles = {spec.code: spec.role for spec in item.fields}
+    keys = set(item.key_fields) | {fallback for _, fallback in item.key_fallbacks}
+    values: dict[str, Any] = {}
+    for code, text in mapped.items():
+        if code not in keys and roles.get(code) not in _LOCATING_ROLES:
+            continue  # the facts of a record coming down are not checked
+        try:
+            values[code] = parse_field(item.field(code), text, today=intake.today)
+        except FieldError as e:
+            return None, Reason(e.field, e.value, e.code, e.message)
+    key = item.key_of(values)
+    first = item.key_fields[0]
+    if all(v is None or v == "" for v in key):
+        message = f"删除 行缺少记录主键（{'、'.join(item.key_fields)}），无法确定要撤销的记录"
+        return None, Reason(first, None, "required", message)
+    facts = facts_from_roles(values, intake.roles)
+    s = intake.s
+    if facts.name or facts.uscc or facts.id_number or facts.registration_no or facts.org_code:
+        resolution = intake.registry.resolve(facts, create=False)
+        if resolution.subject is None:
+            message = "找不到要撤销的记录：删除 行的主体无法匹配"
+            return None, Reason(first, str(key[0]), "record_not_found", message)
+        key_hash, key_text = record_key(item.code, resolution.subject.subject_id, key)
+        record = s.scalar(select(RecordRow).where(RecordRow.record_key == key_hash))
+        if record is None:
+            message = f"找不到要撤销的记录（{key_text}）"
+            return None, Reason(first, str(key[0]), "record_not_found", message)
+        return record, None
+    _, key_text = record_key(item.code, "", key)
+    suffix = key_text[len(item.code) + 1 :]  # "|" + the key fields, after the subject
+    found = list(
+        s.scalars(
+            select(RecordRow)
+            .where(
+                RecordRow.item_code == item.code,
+                RecordRow.department_id == intake.dept.id,
+                RecordRow.key_text.endswith(suffix, autoescape=True),
+            )
+            .limit(2)
+        )
+    )
+    if len(found) != 1:
+        message = f"删除 行没有主体信息，按主键（{suffix.lstrip('|')}）在本部门的记录中" + (
+            "找不到记录" if not found else "找到多条记录，无法确定要撤销哪一条"
+        )
+        return None, Reason(first, str(key[0]), "record_not_found", message)
+    return found[0], None
 
 
 def _map_headers(item: CatalogItem, info: FileInfo) -> tuple[dict[str, str], list[str]]:
@@ -257,8 +461,17 @@ def get_receipt(c: Container, actor: Principal, submission_id: str) -> Receipt:
             raise NotFound(f"报送批次 {submission_id} 不存在", code="submission_not_found")
         _require_submission_access(actor, row)
         dept = uow.session.get(DepartmentRow, row.department_id)
-        counts = Counts(
-            row.received, row.new, row.corrected, row.duplicate, row.rejected, row.unresolved
+        # Rows applied as withdrawals (OPERATION=删除) have no column of their own: they are
+        # the received rows the other counts leave (a stored receipt always balanced).
+        withdrawn = row.received - row.new - row.corrected - row.duplicate - row.rejected
+        counts = ReceiptCounts(
+            row.received,
+            row.new,
+            row.corrected,
+            row.duplicate,
+            row.rejected,
+            row.unresolved,
+            withdrawn=max(0, withdrawn),
         )
         return _receipt(row, dept.name if dept else "", counts, False)
 
@@ -328,54 +541,69 @@ def withdraw_record(
             require(actor, Permission.withdraw_records, department_id=record.department_id)
         if record.status == "withdrawn":
             raise Conflict(f"记录 {record_id} 已撤销", code="already_withdrawn")
-        record.current_version += 1
-        record.status = "withdrawn"
-        record.updated_at = now
-        s.add(
-            RecordVersionRow(
+        version = _withdraw(c, s, actor, record, reason, now)
+        uow.commit()
+        return version
+
+
+def _withdraw(
+    c: Container,
+    s: Session,
+    actor: Principal,
+    record: RecordRow,
+    reason: str,
+    now: datetime,
+    *,
+    submission_id: str | None = None,
+    row_number: int | None = None,
+) -> int:
+    """The tombstone version, the record's state and the ``record.withdrawn`` event (with its
+    ledger leaf), in the caller's unit of work; a 删除 row names its submission and row."""
+    record.current_version += 1
+    record.status = "withdrawn"
+    record.updated_at = now
+    s.add(
+        RecordVersionRow(
+            record_id=record.id,
+            version=record.current_version,
+            kind="withdrawal",
+            submission_id=submission_id,
+            row_number=row_number,
+            payload={},
+            personal=c.personal_codec.seal({}, aad=version_aad(record.id, record.current_version)),
+            content_hash=content_hash(canonical_bytes({"withdrawn": reason})),
+            reason=reason,
+            created_by=actor.label,
+            created_at=now,
+        )
+    )
+    outbox.emit(
+        s,
+        event_type="record.withdrawn",
+        aggregate_type="record",
+        aggregate_id=record.id,
+        subject_id=record.subject_id,
+        at=now,
+        payload={
+            "item": record.item_code,
+            "version": record.current_version,
+            "reason": reason,
+            "ledger": record_version_entry(
+                c.settings.ledger_suite,
                 record_id=record.id,
                 version=record.current_version,
                 kind="withdrawal",
-                submission_id=None,
-                row_number=None,
-                payload={},
-                personal=c.personal_codec.seal(
-                    {}, aad=version_aad(record.id, record.current_version)
-                ),
-                content_hash=content_hash(canonical_bytes({"withdrawn": reason})),
+                item=record.item_code,
+                subject_id=record.subject_id,
+                department_id=record.department_id,
+                record_key=record.record_key,
+                fields={},
+                at=now,
                 reason=reason,
-                created_by=actor.label,
-                created_at=now,
-            )
-        )
-        outbox.emit(
-            s,
-            event_type="record.withdrawn",
-            aggregate_type="record",
-            aggregate_id=record.id,
-            subject_id=record.subject_id,
-            at=now,
-            payload={
-                "item": record.item_code,
-                "version": record.current_version,
-                "reason": reason,
-                "ledger": record_version_entry(
-                    c.settings.ledger_suite,
-                    record_id=record.id,
-                    version=record.current_version,
-                    kind="withdrawal",
-                    item=record.item_code,
-                    subject_id=record.subject_id,
-                    department_id=record.department_id,
-                    record_key=record.record_key,
-                    fields={},
-                    at=now,
-                    reason=reason,
-                ).as_payload(),
-            },
-        )
-        uow.commit()
-        return record.current_version
+            ).as_payload(),
+        },
+    )
+    return record.current_version
 
 
 def record_history(c: Container, actor: Principal, record_id: str) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ from citycredit.shared.calendar import local_date
 from citycredit.shared.digest import content_hash
 from citycredit.shared.errors import Conflict, FieldError, NotFound
 from citycredit.shared.idgen import new_id
+from citycredit.shared.masking import scrub_value
 from citycredit.shared.personal import is_sealed
 from citycredit.subjects.service import SubjectRegistry, facts_from_roles
 
@@ -494,7 +495,30 @@ def list_rejects(c: Container, actor: Principal, submission_id: str) -> list[dic
             .where(RejectRow.submission_id == submission_id)
             .order_by(RejectRow.row_number)
         )
-        return [_open_reject(c, actor, row.department_id, r) for r in rejects]
+        opened = [_open_reject(c, actor, row.department_id, r) for r in rejects]
+        if actor.department_id == row.department_id:
+            return opened
+        # The credit office reviews every department's quarantine (data quality), but the
+        # natural persons' values in it are the submitting department's to read: hidden here.
+        item = c.catalog.item(row.item_code)
+        return [_hide_personal(item, x) for x in opened]
+
+
+HIDDEN = "[已隐去]"
+
+
+def _hide_personal(item: CatalogItem, reject: dict[str, Any]) -> dict[str, Any]:
+    """A quarantined row with its personal fields hidden and ID/phone numbers scrubbed."""
+    personal = {f.code for f in item.fields if f.personal}
+
+    def hide(code: str | None, value: Any) -> Any:
+        if code in personal and value not in (None, ""):
+            return HIDDEN
+        return scrub_value(value)
+
+    raw = {h: hide(item.resolve_header(h), v) for h, v in (reject["raw"] or {}).items()}
+    reasons = [{**r, "value": hide(r.get("field"), r.get("value"))} for r in reject["reasons"]]
+    return {**reject, "raw": raw, "reasons": reasons, "personal_hidden": True}
 
 
 def _open_reject(

@@ -576,3 +576,31 @@ def test_a_fast_intake_in_progress_holds_back_no_other_writer(
     assert len(ids) == len(set(ids))
     assert sum(e.event_type == "test.other" for e in got) == 3
     assert sum(e.event_type == "record.accepted" for e in got) == 7
+
+
+def test_cells_past_the_header_and_nul_padding_read_alike_on_both_paths(
+    container: Container, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Found by differential fuzzing: a note typed right of the table (a record whose only cell
+    lies past the last header) and NUL-padded cells (legacy fixed-width exports)."""
+    note = [""] * len(COLUMNS) + ["备注：以上数据已审核"]
+    padded = company(7, CF_SY="经查\0\0")
+    rows = [company(5), note, padded, company(6)]
+    source = write_csv(tmp_path / "source.csv", COLUMNS, rows)
+
+    def run(c: Container, tmp: Path, fast_path: bool) -> list[dict[str, Any]]:
+        tmp.mkdir()
+        path = tmp / "rows.csv"
+        path.write_bytes(source.read_bytes())
+        r = ingest_submission(c, department(c), path=path, item_code="penalty", fast=fast_path)
+        return [r.as_dict()]
+
+    by_rows = snapshot(container, run(container, tmp_path / "row", False))
+    second = fresh(container, request, tmp_path)
+    by_fast = snapshot(second, run(second, tmp_path / "fast", True))
+    receipt = by_rows["receipts"][0]
+    assert (receipt["received"], receipt["new"], receipt["rejected"]) == (4, 3, 1)
+    stored = json.dumps(by_rows["versions"], ensure_ascii=False)
+    assert "经查" in stored and "\\u0000" not in stored and "\0" not in stored
+    for part in by_rows:
+        assert by_fast[part] == by_rows[part], part

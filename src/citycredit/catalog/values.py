@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from citycredit.catalog.model import (
     MULTI_SEPARATOR,
@@ -150,19 +150,24 @@ def _decimal(spec: FieldSpec, text: str, today: date | None) -> Decimal:
     if not money:
         return number
     unit = {"万": "万元"}.get(match["unit"], match["unit"]) or spec.unit
-    amount = number * _TEN_THOUSAND if unit == "万元" else number
-    if amount < 0:
-        raise _fail(spec, text, "negative_amount", "金额不能为负数")
     try:
+        amount = number * _TEN_THOUSAND if unit == "万元" else number
+        if amount < 0:
+            raise _fail(spec, text, "negative_amount", "金额不能为负数")
         return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-    except InvalidOperation:  # beyond 28 significant digits, e.g. "1e30"
+    except ArithmeticError:  # beyond 28 significant digits ("1e30"), or overflow ("1E999999")
         raise _fail(spec, text, "invalid_decimal", "超出可处理的金额范围") from None
+
+
+MAX_INTEGER_DIGITS = 18  # no catalog integer (years, counts, scores) comes near; int64 holds it
 
 
 def _integer(spec: FieldSpec, text: str, today: date | None) -> int:
     match = _INTEGER_RE.match(text.replace(" ", ""))
     if match is None or (match[2] and not (spec.unit and match[2].startswith(spec.unit))):
         raise _fail(spec, text, "invalid_integer", "不是有效的整数")
+    if len(match[1].lstrip("+-0")) > MAX_INTEGER_DIGITS:
+        raise _fail(spec, text, "invalid_integer", f"整数超过 {MAX_INTEGER_DIGITS} 位")
     return int(match[1])
 
 

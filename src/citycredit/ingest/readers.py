@@ -328,6 +328,11 @@ def _sniff_delimiter(text: IO[str], ext: str) -> str:
     return delimiter if delimiter in _CSV_DELIMITERS else ","
 
 
+def clean_cell(cell: str) -> str:
+    """A CSV cell without NUL characters (legacy exports pad fixed-width fields with them)."""
+    return cell.replace("\0", "") if "\0" in cell else cell
+
+
 def _csv_rows(path: Path, encoding: str) -> Generator[object, None, None]:
     """Yield the headers, then SourceRows of a CSV/TSV file."""
     with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
@@ -344,7 +349,7 @@ def _csv_rows(path: Path, encoding: str) -> Generator[object, None, None]:
                         yield headers
                     continue
                 number += 1
-                cells = [c.strip() or None for c in record]
+                cells = [clean_cell(c).strip() or None for c in record]
                 if not any(cells):
                     continue
                 if len(cells) == width:  # fast path: the common, well-formed row

@@ -135,6 +135,9 @@ def test_money_is_parsed_to_yuan(item: str, code: str, raw: object, expected: st
         ("罚款2000元并没收500元", "invalid_decimal"),
         ("两千元", "invalid_decimal"),
         ("abc", "invalid_decimal"),
+        ("1e30", "invalid_decimal"),
+        ("1E999999", "invalid_decimal"),  # Overflow, not only InvalidOperation (fuzzing)
+        ("1E999999万元", "invalid_decimal"),
     ],
 )
 def test_bad_amounts(raw: str, error_code: str) -> None:
@@ -153,6 +156,9 @@ def test_integer_year(raw: object, year: int) -> None:
 
 def test_bad_integer() -> None:
     assert _error("tax_credit_grade", "NS_ND", "二〇二五").code == "invalid_integer"
+    # Past Python's int() digit limit (4,300) int() raised ValueError: now a named error.
+    assert _error("tax_credit_grade", "NS_ND", "9" * 5000).code == "invalid_integer"
+    assert _error("tax_credit_grade", "NS_ND", "1" + "0" * 18).code == "invalid_integer"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ CSV is parsed by the same `csv` module, dialect, delimiter sniffing and header r
 path, so a file means the same cells on both paths (no second CSV grammar to keep in step).
 What changes is how rows become columns: a batch of records is taken with ``islice`` and
 transposed with ``zip(*rows)`` (C loops), and each column crosses into Polars as one
-NUL-joined string split there — NUL cannot occur in a cell, the csv module refuses it.
+NUL-joined string split there. NUL characters inside cells (legacy exports pad fixed-width
+fields with them; the csv module accepts them) are removed by both readers
+(`readers.clean_cell`): PostgreSQL cannot store them in text, and they carry nothing.
 Records that are not plain (blank lines, short or long rows) are built by the readers' own
 `_build_values`, and any CSV error re-runs the row reader so its error is raised verbatim.
 XLSX and JSON rows come from the row readers and are batched.
@@ -31,6 +33,7 @@ from citycredit.ingest.readers import (
     SourceRow,
     _build_values,
     _sniff_delimiter,
+    clean_cell,
     open_source,
 )
 
@@ -73,14 +76,20 @@ def _frame(
     return frame.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in cells))
 
 
-def _columns(values: list[tuple[str, ...]]) -> list[pl.Series]:
+def _columns(values: list[tuple[str, ...]], rows: int) -> list[pl.Series]:
     """Columns of Python strings into Polars, each as one NUL-joined string split there.
 
-    NUL never occurs in a cell: the csv module refuses it.
+    A cell holding NUL itself splits into too many parts: those columns are cleaned first.
     """
     joined = pl.DataFrame({f"c{i}": ["\0".join(col)] for i, col in enumerate(values)})
-    split = joined.select(pl.all().str.split("\0").explode())
-    return [split[c] for c in split.columns]
+    split = joined.select(pl.all().str.split("\0"))
+    out = []
+    for i, c in enumerate(split.columns):
+        parts = split[c][0]
+        if len(parts) != rows:
+            parts = pl.Series([clean_cell(x) for x in values[i]], dtype=pl.String)
+        out.append(parts.alias(c))
+    return out
 
 
 def _csv_batches(path: Path, info: FileInfo, size: int) -> Iterator[pl.DataFrame]:
@@ -101,7 +110,7 @@ def _csv_batches(path: Path, info: FileInfo, size: int) -> Iterator[pl.DataFrame
                     return
                 if set(map(len, records)) == {width}:
                     numbers = list(range(number + 1, number + len(records) + 1))
-                    columns = _columns(list(zip(*records, strict=True)))
+                    columns = _columns(list(zip(*records, strict=True)), len(records))
                     yield _frame(headers, numbers, columns, None)
                 else:
                     yield _irregular(headers, number, records)
@@ -122,7 +131,7 @@ def _irregular(headers: tuple[str, ...], number: int, records: list[list[str]]) 
     cols: list[list[str | None]] = [[] for _ in headers]
     extra: list[str | None] = []
     for offset, record in enumerate(records, start=1):
-        cells = [c.strip() or None for c in record]
+        cells = [clean_cell(c).strip() or None for c in record]
         if not any(cells):
             continue
         values = _build_values(headers, cells[:width], cells[width:])
@@ -130,7 +139,10 @@ def _irregular(headers: tuple[str, ...], number: int, records: list[list[str]]) 
         for i, h in enumerate(headers):
             cols[i].append(values.get(h))
         extra.append(values.get(EXTRA_KEY))
-    return _frame(headers, numbers, [pl.Series(c, dtype=pl.String) for c in cols], extra)
+    # Blank records are left out above, exactly as the row reader does; a record whose only
+    # cells lie past the header width is not blank (the row path quarantines it).
+    series = [pl.Series(c, dtype=pl.String) for c in cols]
+    return _frame(headers, numbers, series, extra, skip_blank=False)
 
 
 def _row_batches(path: Path, info: FileInfo, size: int) -> Iterator[pl.DataFrame]:

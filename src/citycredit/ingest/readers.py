@@ -376,7 +376,7 @@ def _xlsx_text(value: object, number_format: str | None) -> Cell:
     if value is None:
         return None
     if isinstance(value, str):
-        return value.strip() or None
+        return clean_cell(value).strip() or None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -457,14 +457,14 @@ def _json_text(value: object) -> Cell:
     if value is None:
         return None
     if isinstance(value, str):
-        return value.strip() or None
+        return clean_cell(value).strip() or None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         return _float_text(value)
-    return json.dumps(value, ensure_ascii=False)
+    return clean_cell(json.dumps(value, ensure_ascii=False))
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

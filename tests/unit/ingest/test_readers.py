@@ -548,3 +548,14 @@ def test_large_csv_streams_with_flat_memory(tmp_path: Path) -> None:
     assert count_rows(path, info) == n
     # Memory, not speed (speed is for benchmarks/, never a timed test): measured ≈1 MB.
     assert peak < 5 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_nul_padding_is_removed_from_cells(tmp_path: Path) -> None:
+    """Legacy fixed-width exports pad cells with NUL; the csv module keeps it, PostgreSQL
+    refuses it in text. Both readers (and so both intake paths) drop it."""
+    csv_path = _write(tmp_path, "p.csv", "CF_WSH,CF_SY\n罚1号\0\0,经查\0\n".encode())
+    _, rows = _read(csv_path)
+    assert rows[0].values == {"CF_WSH": "罚1号", "CF_SY": "经查"}
+    doc = json.dumps([{"CF_WSH": "罚1号\u0000", "CF_SY": "经查"}])
+    _, rows = _read(_write(tmp_path, "p.json", doc.encode()))
+    assert rows[0].values == {"CF_WSH": "罚1号", "CF_SY": "经查"}

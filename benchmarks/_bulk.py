@@ -899,7 +899,7 @@ class SubjectMaker:
         self, t_of: np.ndarray, rng: np.random.Generator
     ) -> tuple[pa.Table, dict[int, pa.Array]]:
         """The subjects table of a chunk of clones and their identity values by kind."""
-        from citycredit.shared.ids import mask_id_number
+        from citycredit.shared.ids import mask_id_number_at_rest
         from citycredit.shared.text import normalise_name
 
         tp = self.tp
@@ -920,7 +920,7 @@ class SubjectMaker:
                 usccs.append(None)
                 idnos.append(idn)
                 digests.append(self.c.digester.digest("id-number", idn))
-                masked.append(mask_id_number(idn))
+                masked.append(mask_id_number_at_rest(idn))
                 births.append(birth.isoformat())
                 legal.append(name if self.t_legal[t] == tp.names[t] else self.t_legal[t])
             else:

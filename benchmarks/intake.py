@@ -175,7 +175,7 @@ def setup(c: Any, rows: int) -> None:
     from citycredit.ingest.fast.digests import random_ids
     from citycredit.ingest.fast.sink import make_sink
     from citycredit.shared.digest import Digester
-    from citycredit.shared.ids import mask_id_number
+    from citycredit.shared.ids import mask_id_number_at_rest
     from citycredit.subjects.db import SubjectAliasRow, SubjectRow
 
     upgrade(c.engine)
@@ -198,7 +198,7 @@ def setup(c: Any, rows: int) -> None:
                 "uscc": [o[1] for o in orgs] + [None] * len(persons),
                 "id_digest": [None] * len(orgs)
                 + [digester.digest("id-number", p[1]) for p in persons],
-                "id_masked": [None] * len(orgs) + [mask_id_number(p[1]) for p in persons],
+                "id_masked": [None] * len(orgs) + [mask_id_number_at_rest(p[1]) for p in persons],
                 "birth_date": [None] * len(orgs)
                 + [f"{p[1][6:10]}-{p[1][10:12]}-{p[1][12:14]}" for p in persons],
                 "division_code": [o[1][2:8] for o in orgs] + [p[1][:6] for p in persons],

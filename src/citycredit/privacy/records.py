@@ -12,7 +12,7 @@ from typing import Any
 from citycredit.catalog.model import CatalogItem, FieldSpec, FieldType
 from citycredit.shared.canonical import canonical_bytes, json_value
 from citycredit.shared.digest import content_hash
-from citycredit.shared.ids import mask_id_number, mask_phone
+from citycredit.shared.ids import mask_id_number, mask_id_number_at_rest, mask_phone
 from citycredit.shared.personal import PersonalCodec
 
 # Roles whose values are a natural person's personal data when the row is about a person
@@ -115,12 +115,13 @@ def index_entries(
     return out
 
 
-def mask_personal(spec: FieldSpec, value: Any) -> str:
-    """The masked form shown on the authorised view."""
+def mask_personal(spec: FieldSpec, value: Any, *, at_rest: bool = False) -> str:
+    """The masked form shown on the authorised view; ``at_rest``: one that may be stored (an
+    ID number keeps its first 4 characters only, docs/adr/0014)."""
     text = str(value)
     kind = index_kind(spec)
     if kind == "id_number":
-        return mask_id_number(text)
+        return mask_id_number_at_rest(text) if at_rest else mask_id_number(text)
     if kind == "phone":
         return mask_phone(text)
     if spec.role == "address":

@@ -28,6 +28,7 @@ __all__ = [
     "is_valid_id_number",
     "is_valid_uscc",
     "mask_id_number",
+    "mask_id_number_at_rest",
     "mask_phone",
     "org_code_check_char",
     "parse_id_number",
@@ -379,11 +380,29 @@ _SCRUBBED = "[已隐去]"
 
 
 def mask_id_number(value: str) -> str:
-    """Mask an ID number, keeping the first 4 and last 4 characters (for the subject's own view)."""
+    """Mask an ID number, keeping the first 4 and last 4 characters (for the subject's own view).
+
+    Only for what is shown, never for what is stored: with the birth date and the county kept in
+    clear on `subjects`, the last 4 give the number back (docs/adr/0014). Stored masked forms use
+    `mask_id_number_at_rest`.
+    """
     v = value.strip()
     if len(v) <= 8:
         return "*" * len(v)
     return v[:4] + "*" * (len(v) - 8) + v[-4:]
+
+
+def mask_id_number_at_rest(value: str) -> str:
+    """The masked ID number that may be stored: the first 4 characters only.
+
+    No sequence digit and no check character: the database already holds the birth date
+    (positions 7–14) and the county (usually 1–6), so each of the last 4 shown would cut the
+    candidates tenfold and all of them give the number back (docs/adr/0014).
+    """
+    v = value.strip()
+    if len(v) <= 8:
+        return "*" * len(v)
+    return v[:4] + "*" * (len(v) - 4)
 
 
 def mask_phone(value: str) -> str:

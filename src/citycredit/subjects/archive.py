@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache
 from typing import Any
@@ -23,6 +24,7 @@ from citycredit.privacy.records import mask_personal, version_aad
 from citycredit.shared.calendar import local_date
 from citycredit.shared.divisions import county_name
 from citycredit.shared.errors import FieldError, NotFound
+from citycredit.shared.ids import mask_id_number
 from citycredit.shared.masking import display_person_name, scrub_value
 from citycredit.shared.text import normalise_code, normalise_name
 from citycredit.subjects.db import SubjectRow
@@ -320,7 +322,7 @@ def _authorised_view(
                 detail=detail,
             )
         summary = _subject_summary(subject, public=False)
-        summary["id_number_masked"] = subject.id_masked
+        summary["id_number_masked"] = shown_id_number(c, subject, personal.values())
         uow.commit()
         return {
             "subject": summary,
@@ -331,6 +333,30 @@ def _authorised_view(
             "groups": groups,
             "total": sum(g["count"] for g in groups),
         }
+
+
+def shown_id_number(
+    c: Container, subject: SubjectRow, opened: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """A natural person's ID number as the own and the authorised view show it (4 + 4).
+
+    `subjects.id_masked` keeps the first 4 characters only (docs/adr/0014): next to the birth
+    date and the county, any of the last 4 in the database would give the number back. They come
+    here from the subject's own record values the view has already opened (sealed at rest) —
+    the value whose keyed digest is the subject's, so another person's number in the same record
+    (a legal representative) is never taken. Without one (an institution's view, which opens no
+    personal value; no active record left) the stored form is shown.
+    """
+    if subject.id_digest:
+        for values in opened:
+            for value in values.values():
+                number = normalise_code(value) if isinstance(value, str) else ""
+                if (
+                    len(number) == 18
+                    and c.digester.digest("id-number", number) == subject.id_digest
+                ):
+                    return mask_id_number(number)
+    return subject.id_masked
 
 
 def _registration(s: Session, subject: SubjectRow) -> dict[str, Any] | None:

@@ -11,7 +11,12 @@ from citycredit.db.base import Base, JsonType, UtcDateTime
 
 
 class SubjectRow(Base):
-    """信用主体. subject_id is opaque; codes are aliases; ID numbers are stored only as digests."""
+    """信用主体. subject_id is opaque; codes are aliases; ID numbers are stored only as digests.
+
+    A natural person's row keeps the birth date (minors' protection) and the county in clear, so
+    it keeps no character of the sequence or check digit: `id_masked` is `6108**************`
+    (docs/adr/0014).
+    """
 
     __tablename__ = "subjects"
 
@@ -23,7 +28,9 @@ class SubjectRow(Base):
     id_digest: Mapped[str | None] = mapped_column(
         String(64), unique=True, comment="HMAC of the resident ID number; the number is not kept"
     )
-    id_masked: Mapped[str | None] = mapped_column(String(18), comment="for the subject's own view")
+    id_masked: Mapped[str | None] = mapped_column(
+        String(18), comment="first 4 characters only; views add the last 4 from sealed records"
+    )
     birth_date: Mapped[date | None] = mapped_column(comment="natural persons: minors are protected")
     division_code: Mapped[str | None] = mapped_column(
         String(6), index=True, comment="current Yulin county code; NULL = outside Yulin / unknown"

@@ -22,7 +22,7 @@ from citycredit.shared.errors import FieldError
 from citycredit.shared.idgen import new_id
 from citycredit.shared.ids import (
     allowed_subject_types,
-    mask_id_number,
+    mask_id_number_at_rest,
     parse_id_number,
     parse_uscc,
     subject_type_for_uscc,
@@ -206,7 +206,7 @@ class SubjectRegistry:
             idn = parse_id_number(facts.id_number)
             birth = idn.birth_date
             digest = self.digester.digest("id-number", idn.value)
-            masked = mask_id_number(idn.value)
+            masked = mask_id_number_at_rest(idn.value)  # no sequence digit: docs/adr/0014
         row = SubjectRow(
             subject_id=new_id("s"),
             subject_type=stype.value,

@@ -22,6 +22,7 @@ from citycredit.shared.ids import (
     is_valid_id_number,
     is_valid_uscc,
     mask_id_number,
+    mask_id_number_at_rest,
     mask_phone,
     org_code_check_char,
     parse_id_number,
@@ -502,6 +503,17 @@ def test_mask_id_number() -> None:
     assert mask_id_number("11010519491231002X") == "1101**********002X"
     assert mask_id_number("610802900101123") == "6108*******1123"
     assert mask_id_number("1234") == "****"
+
+
+def test_mask_id_number_at_rest_shows_no_sequence_digit_nor_check_char() -> None:
+    # docs/adr/0014: the stored form, next to the birth date and county kept in clear
+    assert mask_id_number_at_rest("610802199001011230") == "6108**************"
+    assert mask_id_number_at_rest(" 11010519491231002X ") == "1101**************"
+    assert mask_id_number_at_rest("610802900101123") == "6108***********"
+    assert mask_id_number_at_rest("1234") == "****"
+    for raw in ("610802199001011230", "11010519491231002X"):
+        stored = mask_id_number_at_rest(raw)
+        assert stored[:4] == mask_id_number(raw)[:4] and set(stored[4:]) == {"*"}
 
 
 def test_mask_phone() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from citycredit.catalog.loader import default_catalog
 from citycredit.shared.divisions import towns
 from citycredit.shared.errors import FieldError
 from citycredit.shared.ids import (
@@ -154,8 +155,17 @@ def test_departments_have_valid_city_level_codes(city: City) -> None:
     for d in city.manifest.departments:
         code = parse_uscc(d["code"])
         assert code.division_code == "610800"
-        assert subject_type_for_uscc(code).value == d["kind"]
         assert d["slug"].isascii()
+    # Each department's kind is the catalog's (catalog.yaml lists the same departments), and
+    # its USCC's type agrees: a government body's 11…, a public institution's 12…, a
+    # utility's (an enterprise) 91….
+    catalog = {x.name: x.kind for x in default_catalog().departments}
+    by_type = {"government": "government_body", "court": "government_body"}
+    by_type |= {"credit_office": "government_body", "utility": "enterprise"}
+    for d in city.manifest.departments:
+        assert d["kind"] == catalog[d["name"]], d["name"]
+        expected = by_type.get(d["kind"], d["kind"])
+        assert subject_type_for_uscc(parse_uscc(d["code"])).value == expected, d["name"]
 
 
 def test_files_are_named_and_ordered(city: City) -> None:

@@ -197,10 +197,9 @@ class SubjectStage:
                 "name_norm": _name_norm(name),
                 "uscc": f["uscc"],
                 "id_digest": first["_digest"],
-                # parse_id_number always gives 18 characters: mask_id_number keeps 4 + 4.
-                "id_masked": pl.select(
-                    idn.str.slice(0, 4) + pl.lit("*" * 10) + idn.str.slice(14, 4)
-                ).to_series(),
+                # parse_id_number always gives 18 characters: mask_id_number_at_rest keeps the
+                # first 4 only (docs/adr/0014).
+                "id_masked": pl.select(idn.str.slice(0, 4) + pl.lit("*" * 14)).to_series(),
                 "birth_date": idn.str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False),
                 "division_code": division,
                 "professions": pl.Series(["[]"] * n, dtype=pl.String),

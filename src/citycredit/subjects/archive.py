@@ -112,6 +112,13 @@ def _is_public_now(record: RecordRow, today: date) -> bool:
     )
 
 
+def is_shared_now(record: RecordRow) -> bool:
+    """Departments' authorised view shares a record while it is active and not repaired: the end
+    of its publication period does not stop sharing, a repair does (停止共享和使用, Order No. 36
+    art. 3). rights.repairs reads the same rule (a record still shared may still be repaired)."""
+    return record.status == "active" and record.repaired_at is None
+
+
 def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
     """The public view: 公开 items inside their publication period, grouped, newest first."""
     require(actor, Permission.read_public)
@@ -195,6 +202,7 @@ def dual_publicity(
         rows = uow.session.execute(stmt).all()
         depts: dict[int, str] = {}
         entries = []
+        by_subject: dict[str, list[dict[str, Any]]] = {}
         for record, version, subject in rows[:limit]:
             if not _is_public_now(record, today):
                 continue
@@ -203,6 +211,7 @@ def dual_publicity(
             shown = _entry(
                 item, record, version, subject, public=True, today=today, depts=depts, personal={}
             )
+            by_subject.setdefault(subject.subject_id, []).append(shown)
             entries.append(
                 {
                     "subject": {
@@ -222,6 +231,9 @@ def dual_publicity(
                     "record": shown,
                 }
             )
+        # "异议处理中" (or a recorded dispute) exactly as the subject's archive marks it.
+        for subject_id, shown_records in by_subject.items():
+            _mark_objections(uow.session, subject_id, [{"records": shown_records}])
         uow.finish_read()
     return {
         "item": item_code,
@@ -283,8 +295,7 @@ def _authorised_view(
         records = [
             r
             for r in _records(s, subject_id)
-            if r.status == "active"
-            and (own or r.repaired_at is None)
+            if (is_shared_now(r) or (own and r.status == "active"))
             and (items is None or r.item_code in items)
         ]
         versions = _current_versions(s, records)

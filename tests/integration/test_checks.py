@@ -199,7 +199,8 @@ def test_check_permissions_and_bad_input(world: dict[str, Any]) -> None:
     assert bad.status_code == 422 and bad.json()["field"] == "matter"
     body = {"subject_id": "snope", "matter": "food_business_licence"}
     missing = world["client"].post("/api/v1/checks", json=body, headers=h(world, "samr"))
-    assert missing.status_code == 404
+    assert missing.status_code == 422  # a field of the body: named with its value
+    assert (missing.json()["field"], missing.json()["value"]) == ("subject_id", "snope")
     other = check(world, "admin", "clean", "food_business_licence", department="不存在的局")
     assert other.status_code == 404
     rid = ok.json()["check_id"]
@@ -262,12 +263,12 @@ def test_a_check_commits_with_its_audit_event_and_failures_are_recorded(
     assert event.credential and event.credential.startswith("token:") and event.request_id
     body = {"subject_id": "snope", "matter": "food_business_licence"}
     missing = world["client"].post("/api/v1/checks", json=body, headers=h(world, "samr"))
-    assert missing.status_code == 404
+    assert missing.status_code == 422
     assert check(world, None, "clean", "food_business_licence").status_code == 403
     got = [(e.result, e.status_code, e.actor_role) for e in audit_trail(c, "/api/v1/checks")]
     assert got == [
         ("success", 200, "department_staff"),
-        ("failure", 404, "department_staff"),
+        ("failure", 422, "department_staff"),
         ("denied", 403, "public"),
     ]
     assert count_of(c, CreditCheckRow) == 1

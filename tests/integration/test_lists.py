@@ -308,12 +308,12 @@ def test_external_memberships_from_intake(
         "judgment_defaulter",
     )
     assert person.published_on == person.decided_on == date(2026, 11, 2)
-    assert person.expires_on == date(2028, 11, 2)  # no SX_YCRQ: the list's 24-month period
+    assert person.expires_on is None  # no SX_YCRQ: listed for as long as the court lists it
     assert person.decision_no == "(2026)陕0802执100号"
     firm = by_record(c, recs[COMPANY])
     assert firm.expires_on == date(2026, 12, 10)  # its own removal date
     tax = by_record(c, recs["李四海"])
-    assert tax.list_type == "major_tax_violation" and tax.expires_on == date(2029, 11, 1)
+    assert tax.list_type == "major_tax_violation" and tax.expires_on is None
     # redelivery changes nothing (at-least-once delivery)
     n_before = len(steps(c, person.id))
     with c.uow() as uow:
@@ -325,16 +325,21 @@ def test_external_memberships_from_intake(
         active = lists.active_memberships(uow.session, firm.subject_id, date(2026, 12, 9))
         assert [m.list_type for m in active] == ["judgment_defaulter"]
         assert lists.active_memberships(uow.session, firm.subject_id, date(2026, 12, 10)) == []
-    # expired by its own date, on that day
-    clock.current = at_local(date(2026, 12, 10), hour=0)
+    # removed by the court on its own date: a court release on that day
+    clock.current = at_local(date(2026, 12, 11), hour=0)
     assert lists.expire_due(c)["expired"] == 1
-    assert by_record(c, recs[COMPANY]).status == "expired"
+    ended = by_record(c, recs[COMPANY])
+    assert (ended.status, ended.exit_code, ended.ended_on) == (
+        "exited",
+        "court_release",
+        date(2026, 12, 10),
+    )
     assert by_record(c, recs["王小明"]).status == "published"
     # ingest steps are ledger leaves too
     ledger.integrate_now(c)
     with c.uow() as uow:
         refs = set(uow.session.scalars(select(LedgerLeafRow.ref)))
-    assert f"{person.id}/1/ingest" in refs and f"{firm.id}/2/expire" in refs
+    assert f"{person.id}/1/ingest" in refs and f"{firm.id}/2/exit_court_release" in refs
 
 
 def test_withdrawn_record_withdraws_membership(container: Container, tmp_path: Path) -> None:
@@ -368,8 +373,9 @@ def test_public_lists_carry_no_personal_data(
     text = resp.text
     body = resp.json()
     assert PERSON_ID not in text and PERSON_ID[:6] + PERSON_ID[6:14] not in text
-    assert PHONE not in text and "[已隐去]" in text
+    assert PHONE not in text and "偿还借款" not in text  # a person's reasons are not published
     person = next(e for e in body["entries"] if e["decision_no"] == "(2026)陕0802执100号")
+    assert person["reasons"].startswith("列入事由涉及自然人个人信息，不予公开")
     assert person["name"] == "王小明"  # judgment_defaulter: the courts' rule is `full`
     assert person["subject_id"] is None and person["uscc"] is None
     assert person["legal_basis"] and person["period"]["default_months"] == 24
@@ -514,7 +520,7 @@ def test_portal_list_pages(
     )
     assert f'<a href="/subjects/{firm["subject_id"]}">{COMPANY}</a>' in page.text
     assert "王小明" in page.text and "(2026)陕0802执100号" in page.text  # the courts' rule: full
-    assert PERSON_ID not in page.text and PHONE not in page.text and "[已隐去]" in page.text
+    assert PERSON_ID not in page.text and PHONE not in page.text and "偿还借款" not in page.text
     tax = client.get("/lists/major_tax_violation")
     assert "李**" in tax.text and "李四海" not in tax.text and PERSON2_ID not in tax.text
     # the company's archive page names its list, with the decision and the basis

@@ -127,7 +127,19 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
-def _membership_view(lists: ListCatalog, m: Membership) -> dict[str, Any]:
+def _reasons(m: Membership, person: tuple[str, str] | None) -> str | None:
+    """ID and phone numbers scrubbed; a natural person's own name masked as in `subject`."""
+    if not m.reasons:
+        return None
+    out = scrub_personal(m.reasons)
+    if person is not None and person[0]:
+        out = out.replace(person[0], person[1])
+    return out
+
+
+def _membership_view(
+    lists: ListCatalog, m: Membership, person: tuple[str, str] | None = None
+) -> dict[str, Any]:
     lt = lists.list_types.get(m.list_type)
     return {
         "list_type": m.list_type,
@@ -139,7 +151,7 @@ def _membership_view(lists: ListCatalog, m: Membership) -> dict[str, Any]:
         "decided_on": _iso(m.decided_on),
         "published_on": _iso(m.published_on),
         "expires_on": _iso(m.expires_on),
-        "reasons": scrub_personal(m.reasons) if m.reasons else None,
+        "reasons": _reasons(m, person),
     }
 
 
@@ -183,7 +195,7 @@ def run_check(
         # repairs in one statement (checks.standing; the areas' own functions define them).
         standing = subject_standing(s, subject_id, today)
         if standing is None:
-            raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
+            raise FieldError("subject_id", subject_id, "subject_not_found", "没有这个主体")
         subject = standing.subject
         memberships = standing.memberships
         breaches = standing.breaches
@@ -203,13 +215,15 @@ def run_check(
         decision = found.decision
         check_id = new_id("chk")
         is_person = subject.subject_type in PERSON_TYPES
+        shown_name = (
+            display_person_name(subject.name, "surname_masked") if is_person else subject.name
+        )
+        person = (subject.name.strip(), shown_name) if is_person else None
         result: dict[str, Any] = {
             "check_id": check_id,
             "subject": {
                 "subject_id": subject.subject_id,
-                "name": display_person_name(subject.name, "surname_masked")
-                if is_person
-                else subject.name,
+                "name": shown_name,
                 "subject_type": subject.subject_type,
             },
             "matter": {
@@ -224,7 +238,7 @@ def run_check(
             "grade": grade.value if grade is not None else None,
             "grade_note": None if evaluation is not None else GRADE_NOTE,
             "evaluation": evaluation,
-            "memberships": [_membership_view(lists, m) for m in memberships],
+            "memberships": [_membership_view(lists, m, person) for m in memberships],
             "measures": [_measure_view(m, active, grade) for m in found.measures],
             "fast_approval": {
                 "eligible": decision.eligible,

@@ -1,12 +1,20 @@
 """The `lists` outbox consumer: intake records of list items become external memberships.
 
-Lists decided elsewhere (courts, tax, SAMR …) arrive as records of the catalog items
-judgment_defaulter, serious_dishonesty (YZ_MDLX names the list) and red_list (HM_MDLX). Each
-record.accepted / record.corrected event (re)reads the record's current version and keeps one
-published external membership in step with it: published on the record's decision date,
-expiring on its removal / end field (SX_YCRQ, YZ_YCRQ; HM_YXQZ is a last valid day) or else
-after the list type's default period. record.withdrawn withdraws the membership: the source
-department retracted the data, so the listing is void (not an exit of a valid listing).
+Lists decided elsewhere (courts, tax, SAMR …) arrive as records of the catalog items linked
+to a list type that is not local-only: judgment_defaulter, serious_dishonesty (YZ_MDLX names
+the list), red_list (HM_MDLX) and abnormal_operation (经营异常名录, sent without a document
+number). Each record.accepted / record.corrected event (re)reads the record's current version
+and keeps one published external membership in step with it: published on the record's
+decision date and listed for as long as the source lists it — until its removal / end field
+(SX_YCRQ, YZ_YCRQ, YC_YCRQ; HM_YXQZ is a last valid day), never on a default period of ours.
+When that day comes the membership ends on it by the list's `source_removal_exit` (a court's
+SX_YCRQ is a court_release); a correction that clears the date lists the subject again.
+record.withdrawn withdraws the membership: the source department retracted the data, so the
+listing is void (not an exit of a valid listing).
+
+A record carrying the document number of a local decision of the same list and subject is
+that decision coming back through the feed: the local entry carries the listing and no
+external copy is kept. A serious-list membership ends the subject's red-list entries.
 
 Delivery is at-least-once: handling an event twice changes nothing (the consumer compares
 with what it stored and only writes a step when something changed).
@@ -17,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -28,9 +37,18 @@ from citycredit.catalog.values import LONG_TERM
 from citycredit.ingest.service import current_values
 from citycredit.kernel.outbox import Consumer, Event
 from citycredit.lists.db import MembershipRow
-from citycredit.lists.matching import can_publish, expires_on
+from citycredit.lists.matching import can_publish
 from citycredit.lists.model import FINAL_STATUSES, MembershipStatus, Origin
-from citycredit.lists.service import lists_catalog, record_step, to_model
+from citycredit.lists.service import (
+    SOURCE_REMOVAL,
+    end_at_source_removal,
+    enforce_serious_over_red,
+    lists_catalog,
+    local_twin,
+    record_step,
+    retire_external_copy,
+    to_model,
+)
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import CityCreditError
 from citycredit.shared.idgen import new_id
@@ -38,7 +56,6 @@ from citycredit.shared.idgen import new_id
 log = logging.getLogger(__name__)
 
 S = MembershipStatus
-ITEMS = frozenset({"judgment_defaulter", "serious_dishonesty", "red_list"})
 RECORD_EVENTS = frozenset({"record.accepted", "record.corrected", "record.withdrawn"})
 ACTOR = "system:lists"
 # Free-text fields that state why the subject is listed (scrubbed on public views).
@@ -46,7 +63,19 @@ REASON_FIELDS: dict[str, tuple[str, ...]] = {
     "judgment_defaulter": ("SX_SXQX", "SX_YW"),
     "serious_dishonesty": ("YZ_LRYY",),
     "red_list": ("HM_MDLX",),
+    "abnormal_operation": ("YC_LRYY",),
 }
+
+
+@cache
+def list_items() -> frozenset[str]:
+    """Catalog items whose records are memberships: those of every list type decided (also)
+    elsewhere (list_types.yaml catalog_item)."""
+    return frozenset(
+        lt.catalog_item.item
+        for lt in lists_catalog().list_types.values()
+        if lt.origin is not Origin.local
+    )
 
 
 def make_consumer(c: Container) -> Consumer:
@@ -56,7 +85,7 @@ def make_consumer(c: Container) -> Consumer:
         for e in events:
             if e.aggregate_type != "record" or e.event_type not in RECORD_EVENTS:
                 continue
-            if e.payload.get("item") not in ITEMS:
+            if e.payload.get("item") not in list_items():
                 continue
             if e.event_type == "record.withdrawn":
                 withdraw_for_record(c, s, e.aggregate_id, str(e.payload.get("reason") or ""))
@@ -103,11 +132,11 @@ def _external_state(
         return None
     rule = item.publication
     end = _day(payload.get(rule.end_field or ""))
-    if end is None:
-        end = expires_on(decided, lt)  # the list type's default period (None: no fixed period)
-    elif end >= LONG_TERM:
+    # No end date: listed for as long as the source lists it (its removal arrives as a
+    # correction); the list type's period is the source's rule, not ours to apply.
+    if end is not None and end >= LONG_TERM:
         end = None  # 长期: until an exit
-    elif rule.end_inclusive:
+    elif end is not None and rule.end_inclusive:
         end = end + timedelta(days=1)  # 有效期至 is the last listed day
     reasons = "；".join(
         str(payload[code]) for code in REASON_FIELDS.get(item.code, ()) if payload.get(code)
@@ -129,11 +158,18 @@ def sync_record(c: Container, s: Session, record_id: str) -> None:
     if current is None:
         return  # withdrawn since (its own event follows) or gone
     item_code, subject_id, payload = current
-    state = _external_state(c, c.catalog.item(item_code), payload)
+    item = c.catalog.item(item_code)
+    state = _external_state(c, item, payload)
     if state is None:
         return
     now = c.clock.now()
     row = _latest(s, record_id)
+    twin = local_twin(s, state["list_type"], subject_id, state["decision_no"])
+    if twin is not None:
+        # The local decision coming back through the feed: the local entry is the listing.
+        if row is not None:
+            retire_external_copy(c, s, row, twin)
+        return
     if row is not None and S(row.status) not in FINAL_STATUSES:
         changed = {k: v for k, v in state.items() if getattr(row, k) != v}
         if not changed:
@@ -144,9 +180,12 @@ def sync_record(c: Container, s: Session, record_id: str) -> None:
         record_step(
             c, s, row, action="update", from_status=row.status, actor=ACTOR, at=now, note=note
         )
+        end_at_source_removal(c, s, row, actor=ACTOR)  # a removal date that has come
+        enforce_serious_over_red(c, s, subject_id)
         return
-    if row is not None and row.status != S.withdrawn.value:
-        return  # expired or exited: a correction does not put the subject back on the list
+    relisted = row is not None and row.status != S.withdrawn.value
+    if row is not None and relisted and not _relist(row, state, local_date(now)):
+        return  # exited on the platform or still removed: a correction does not re-list
     row = MembershipRow(
         id=new_id("m"),
         subject_id=subject_id,
@@ -160,13 +199,29 @@ def sync_record(c: Container, s: Session, record_id: str) -> None:
         updated_at=now,
         **state,
     )
-    verdict = can_publish(to_model(row))
+    has_no = item.field_by_role("decision_no") is not None
+    verdict = can_publish(to_model(row), source_has_decision_no=has_no)
     if not verdict:
         log.warning("lists: record %s not listed: %s", record_id, verdict.reason)
         return
     s.add(row)
     note = f"外部认定，据归集记录 {record_id} 公示"
+    if relisted:
+        note = f"来源记录更正：移出日期已撤除，据归集记录 {record_id} 恢复列入"
     record_step(c, s, row, action="ingest", from_status=None, actor=ACTOR, at=now, note=note)
+    end_at_source_removal(c, s, row, actor=ACTOR)  # arrived already removed
+    enforce_serious_over_red(c, s, subject_id)
+
+
+def _relist(row: MembershipRow, state: dict[str, Any], today: date) -> bool:
+    """An ended external membership comes back when it ended only because the source gave a
+    removal date (or on an old default period) and the corrected record no longer removes it."""
+    ends = state["expires_on"]
+    if ends is not None and ends <= today:
+        return False
+    by_source = (row.exit_reason or "").startswith(SOURCE_REMOVAL)
+    by_old_default = row.status == S.expired.value and row.exit_reason is None
+    return by_source or by_old_default
 
 
 def withdraw_for_record(c: Container, s: Session, record_id: str, reason: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container
+from dataclasses import dataclass, replace
 from dataclasses import fields as dc_fields
-from dataclasses import replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -203,6 +203,7 @@ def _list_type(node: Node, departments: frozenset[str], catalog: Catalog, code: 
     )
     period = _period(node)
     rule = node.choice("display_name_rule", DisplayNameRule)
+    exits = _exits(node, period)
     return ListType(
         code=code,
         name=node.text("name"),
@@ -216,11 +217,27 @@ def _list_type(node: Node, departments: frozenset[str], catalog: Catalog, code: 
         conduct=conduct,
         period=period,
         notice=_notice(node, origin),
-        exits=_exits(node, period),
+        exits=exits,
         catalog_item=_link(node, kind, rule, catalog),
         display_name_rule=rule,
+        source_removal_exit=_source_removal_exit(node, origin, exits),
         uncertain=tuple(node.marks),
     )
+
+
+def _source_removal_exit(
+    node: Node, origin: Origin, exits: tuple[ExitRule, ...]
+) -> ExitCode | None:
+    """`source_removal_exit`: how a removal date sent by the source is recorded (one of the
+    list's exits; external lists only). Absent: period_end."""
+    if not node.has("source_removal_exit"):
+        return None
+    code = node.choice("source_removal_exit", ExitCode)
+    if origin is Origin.local:
+        node.fail("source_removal_exit", "本地认定的名单没有来源机关的移出日期")
+    if not any(e.code is code for e in exits):
+        node.fail("source_removal_exit", f"{code} 不是本名单的移出方式（exits）")
+    return code
 
 
 def _complete(root: Node, list_types: dict[str, ListType], catalog: Catalog) -> None:
@@ -263,8 +280,38 @@ def _enums(node: Node, key: str, cls: type[E]) -> tuple[E, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class _Exclusions:
+    """What keeps every incentive from applying (measures.yaml `incentive_exclusions`)."""
+
+    list_types: tuple[str, ...]
+    grades: tuple[Grade, ...]
+
+
+def _exclusions(root: Node, lts: dict[str, ListType]) -> _Exclusions:
+    """`incentive_exclusions: {list_kinds, list_types, grades, basis}`; absent: every punitive
+    list (all kinds but red lists) and the punishment grades C/D (国发〔2016〕33号)."""
+    if not root.has("incentive_exclusions"):
+        punitive = tuple(c for c, lt in lts.items() if lt.kind is not ListKind.red_list)
+        return _Exclusions(punitive, tuple(sorted(_PUNISHMENT_GRADES)))
+    node = root.node("incentive_exclusions")
+    node.only("list_types", "list_kinds", "grades", "basis")
+    codes, _ = _list_refs(node, lts)
+    for code in codes:
+        if lts[code].kind is ListKind.red_list:
+            node.fail("list_types", f"守信激励名单 {code} 不能排除激励措施")
+    grades = _enums(node, "grades", Grade)
+    if not set(grades) <= _PUNISHMENT_GRADES:
+        node.fail("grades", "只有 C/D 级可以排除激励措施")
+    return _Exclusions(codes, grades)
+
+
 def _trigger(
-    node: Node, kind: MeasureKind, group: MeasureGroup, lts: dict[str, ListType]
+    node: Node,
+    kind: MeasureKind,
+    group: MeasureGroup,
+    lts: dict[str, ListType],
+    exclusions: _Exclusions,
 ) -> Trigger:
     """What triggers a measure; incentives only red lists and A/B, punishments the others."""
     t = node.node("trigger")
@@ -282,9 +329,11 @@ def _trigger(
     if group is MeasureGroup.rights_restriction and not codes:
         # 49号: rights are restricted for specific dishonest conduct (a list), never for a grade.
         t.fail("list_types", "依法限制权利的措施须以具体名单（失信行为）为前提")
-    # 国发〔2016〕33号 / rules.md §10: subjects on a serious list get no incentive.
-    serious = tuple(c for c, lt in lts.items() if lt.kind is ListKind.serious_dishonesty)
-    return Trigger(codes, kinds, grades, serious if incentive else ())
+    # 国发〔2016〕33号 / rules.md §10: no incentive while a punishment applies (a punitive
+    # list or grade), so a check never returns both (incentive_exclusions).
+    if not incentive:
+        return Trigger(codes, kinds, grades)
+    return Trigger(codes, kinds, grades, exclusions.list_types, exclusions.grades)
 
 
 def _scope(node: Node, matters: dict[str, Matter]) -> tuple[MatterScope, tuple[str, ...]]:
@@ -305,6 +354,7 @@ def _measure(
     matters: dict[str, Matter],
     depts: frozenset[str],
     code: str,
+    exclusions: _Exclusions,
 ) -> Measure:
     """One measure; punishments link to the legal basis of the lists that trigger them."""
     node.only(*_MEASURE_KEYS)
@@ -318,7 +368,7 @@ def _measure(
         node.fail(
             "legal_basis", "限制权利的措施须直接援引法律、法规、司法解释或中央政策文件（49号）"
         )
-    trigger = _trigger(node, kind, group, lts)
+    trigger = _trigger(node, kind, group, lts, exclusions)
     scope, codes = _scope(node, matters)
     link = tuple((c, b) for c in trigger.list_types for b in lts[c].legal_basis)
     return Measure(
@@ -378,10 +428,12 @@ def _matter(node: Node, lts: dict[str, ListType], depts: frozenset[str], code: s
     )
 
 
-def _root(folder: Path, file: str, key: str, version: str | None) -> tuple[Node, str, list[Node]]:
-    """A data file {version, <key>: [...]}; all files carry the same version."""
+def _root(
+    folder: Path, file: str, key: str, version: str | None, *extra: str
+) -> tuple[Node, str, list[Node]]:
+    """A data file {version, <key>: [...], *extra}; all files carry the same version."""
     root = Node(read_yaml(folder / file), file, "", [])
-    root.only("version", key)
+    root.only("version", key, *extra)
     found: str = root.text("version")
     if version is not None and found != version:
         root.fail("version", f"应与 {LIST_TYPES_FILE} 的版本 {version} 一致")
@@ -405,9 +457,11 @@ def load_lists(directory: Path | None = None, catalog: Catalog | None = None) ->
         code = _code(node, matters)
         matters[code] = _matter(node, list_types, depts, code)
     measures: dict[str, Measure] = {}
-    for node in _root(folder, MEASURES_FILE, "measures", version)[2]:
+    m_root, _, m_nodes = _root(folder, MEASURES_FILE, "measures", version, "incentive_exclusions")
+    exclusions = _exclusions(m_root, list_types)
+    for node in m_nodes:
         code = _code(node, measures)
-        measures[code] = _measure(node, list_types, matters, depts, code)
+        measures[code] = _measure(node, list_types, matters, depts, code, exclusions)
     return ListCatalog(version, list_types, tuple(measures.values()), matters)
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "notice_deadline",
     "public_entry",
     "public_name",
+    "public_reasons",
 ]
 
 S = MembershipStatus
@@ -67,13 +68,20 @@ class Verdict:
         return self.ok
 
 
-def can_publish(membership: Membership) -> Verdict:
-    """A local membership is published only after prior notice and a written decision."""
+def can_publish(membership: Membership, *, source_has_decision_no: bool = True) -> Verdict:
+    """A local membership is published only after prior notice and a written decision.
+
+    An external one needs the source's document number when its catalog item carries one
+    (``source_has_decision_no``); lists sent without any (经营异常名录) are published on the
+    source record's own listing date and authority.
+    """
     # 国办发〔2020〕49号（八）: before listing, tell the party the reasons, basis and rights.
     if membership.origin is Origin.external:
-        if not membership.decision_no:
+        if membership.decision_no:
+            return Verdict(True, "外部名单由认定机关列入，据其文书公示")
+        if source_has_decision_no:
             return Verdict(False, "外部名单记录缺少认定文书号")
-        return Verdict(True, "外部名单由认定机关列入，据其文书公示")
+        return Verdict(True, "外部名单由认定机关列入，据归集记录（列入日期、决定机关）公示")
     if membership.status is not S.decided:
         return Verdict(False, f"只有已作出列入决定的记录才能公示（当前：{membership.status}）")
     if membership.noticed_on is None:
@@ -99,11 +107,24 @@ def notice_deadline(
 
 
 def can_decide(
-    membership: Membership, list_type: ListType, today: date, calendar: LegalCalendar
+    membership: Membership,
+    list_type: ListType,
+    today: date,
+    calendar: LegalCalendar,
+    open_objections: Iterable[str] = (),
 ) -> Verdict:
-    """A local decision needs notice, a closed objection window and no unanswered objection."""
+    """A local decision needs notice, a closed objection window and no unanswered objection:
+    neither the department's own 陈述申辩 flag nor a formal objection (rights area, ids in
+    ``open_objections``) still open against this entry."""
     if membership.status is not S.noticed or membership.noticed_on is None:
         return Verdict(False, "须先告知当事人，方可作出列入决定")
+    still_open = sorted(open_objections)
+    if still_open:
+        return Verdict(
+            False,
+            f"针对该名单记录的异议 {'、'.join(still_open)} 尚在处理中，"
+            "核实答复前不得作出列入决定（国办发〔2020〕49号（八））",
+        )
     if membership.objection_pending:
         return Verdict(False, "当事人提出的陈述申辩或异议尚未核实答复（国办发〔2020〕49号（八））")
     deadline = notice_deadline(membership.noticed_on, list_type, calendar)
@@ -293,6 +314,8 @@ def applicable_measures(
         trigger = measure.trigger
         if not measure.applies_to_matter(code) or active & set(trigger.unless_list_types):
             continue
+        if grade is not None and grade in trigger.unless_grades:
+            continue  # no incentive with a punitive grade
         if active & set(trigger.list_types) or (grade is not None and grade in trigger.grades):
             out.append(measure)
     return out
@@ -330,8 +353,22 @@ def public_entry(
         "decided_on": _iso(membership.decided_on),
         "published_on": _iso(membership.published_on),
         "expires_on": _iso(membership.expires_on),
-        "reasons": scrub_personal(membership.reasons) if membership.reasons else None,
+        "reasons": public_reasons(membership, is_person=is_person),
     }
+
+
+PERSON_REASONS = "列入事由涉及自然人个人信息，不予公开；详见认定文书"
+
+
+def public_reasons(membership: Membership, *, is_person: bool) -> str | None:
+    """Reasons as public pages show them: ID and phone numbers scrubbed; for a natural person
+    a neutral sentence, because free text names the person and may give the home address or
+    other people's names (rules.md §13.4)."""
+    if not membership.reasons:
+        return None
+    if is_person:
+        return PERSON_REASONS + (f"（{membership.decision_no}）" if membership.decision_no else "")
+    return scrub_personal(membership.reasons)
 
 
 def _iso(day: date | None) -> str | None:

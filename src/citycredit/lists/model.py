@@ -196,6 +196,9 @@ class ListType:
     exits: tuple[ExitRule, ...]
     catalog_item: CatalogLink
     display_name_rule: DisplayNameRule
+    # External lists: how a removal stated by the source (SX_YCRQ, YZ_YCRQ, YC_YCRQ …) is
+    # recorded; None: period_end (the source's date is the end of the listing period).
+    source_removal_exit: ExitCode | None = None
     uncertain: tuple[str, ...] = ()
 
     def exit_rule(self, code: ExitCode) -> ExitRule | None:
@@ -254,8 +257,10 @@ class Trigger:
     list_types: tuple[str, ...] = ()  # list kinds of the YAML are expanded by the loader
     list_kinds: tuple[ListKind, ...] = ()  # as written, for display
     grades: tuple[Grade, ...] = ()
-    # Incentives never apply while the subject is on a serious list (filled in by the loader).
+    # Incentives never apply while the subject is on a punitive list or has a punitive grade
+    # (filled in by the loader from measures.yaml `incentive_exclusions`).
     unless_list_types: tuple[str, ...] = ()
+    unless_grades: tuple[Grade, ...] = ()
 
 
 @dataclass(frozen=True)

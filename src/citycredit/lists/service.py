@@ -18,7 +18,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Permission, Principal, require
@@ -41,11 +41,15 @@ from citycredit.lists.model import (
     FINAL_STATUSES,
     ExitCode,
     ListCatalog,
+    ListKind,
     ListType,
     Membership,
     MembershipStatus,
     Origin,
 )
+from citycredit.rights.db import ObjectionRow
+from citycredit.rights.model import OPEN as OPEN_OBJECTIONS
+from citycredit.rights.model import TargetType
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import FieldError, InvalidTransition, NotFound, PermissionDenied
 from citycredit.shared.idgen import new_id
@@ -367,7 +371,7 @@ def propose(
     Returns the membership id.
     """
     require(actor, Permission.submit_records)
-    lt = lists_catalog().list_type(list_type)
+    lt = _list_type_field(list_type)
     if lt.origin is Origin.external:
         raise InvalidTransition(f"{lt.name}由{lt.authority}认定，经归集接入，不能在本平台列入")
     document_no = (document_no or "").strip()
@@ -386,7 +390,17 @@ def propose(
                 code="not_list_department",
             )
         if s.get(SubjectRow, subject_id) is None:
-            raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
+            raise FieldError("subject_id", subject_id, "subject_not_found", "没有这个主体")
+        if lt.kind is ListKind.red_list:
+            serious = serious_entries(s, subject_id, local_date(now))
+            if serious:
+                raise FieldError(
+                    "subject_id",
+                    subject_id,
+                    "on_serious_list",
+                    f"该主体在{_serious_text(serious)}中，不得列为{lt.name}"
+                    "（国发〔2016〕33号：失信主体不得享受守信激励）",
+                )
         row = MembershipRow(
             id=new_id("m"),
             list_type=lt.code,
@@ -497,9 +511,16 @@ def decide(
         today = local_date(c.clock.now())
         m = _model(row)
         if m.status is S.noticed:
-            verdict = can_decide(m, lt, today, c.calendar)
+            verdict = can_decide(m, lt, today, c.calendar, open_objections(s, row.id))
             if not verdict:
                 raise InvalidTransition(verdict.reason)
+        if lt.kind is ListKind.red_list:
+            serious = serious_entries(s, row.subject_id, today)
+            if serious:
+                raise InvalidTransition(
+                    f"该主体在{_serious_text(serious)}中，不得作出{lt.name}认定",
+                    code="on_serious_list",
+                )
         months = period_months if period_months is not None else _default_months(lt)
         ends = expires_on(today, lt, period_months)
         _transition(
@@ -514,6 +535,8 @@ def decide(
             expires_on=ends,
             period_months=months,
         )
+        if lt.kind is ListKind.serious_dishonesty:
+            revoke_red_entries(c, s, row.subject_id, cause=row)
         uow.commit()
         return membership_view(row, _events(s, row.id))
 
@@ -525,6 +548,7 @@ def publish(c: Container, actor: Principal, membership_id: str) -> dict[str, Any
         row = _load(s, membership_id)
         _require_owner(actor, row)
         _transition(c, s, row, S.published, action="publish", actor=actor.label)
+        merge_external_copies(c, s, row)
         uow.commit()
         return membership_view(row, _events(s, row.id))
 
@@ -556,15 +580,34 @@ def withdraw(c: Container, actor: Principal, membership_id: str, reason: str) ->
 
 
 def exit_early(
-    c: Container, actor: Principal, membership_id: str, exit_code: ExitCode, reason: str
+    c: Container,
+    actor: Principal,
+    membership_id: str,
+    exit_code: ExitCode,
+    reason: str,
+    *,
+    on: date | None = None,
 ) -> dict[str, Any]:
-    """Move a published membership off its list by ``exit_code`` if exit_allowed says so."""
+    """Move a published membership off its list by ``exit_code`` if exit_allowed says so.
+
+    ``on``: the day the exit took effect (e.g. the date of the revoking judgment), not after
+    today nor before the listing started; default today.
+    """
     with c.uow() as uow:
         s = uow.session
         row = _load(s, membership_id)
         _require_owner(actor, row)
         lt = lists_catalog().list_type(row.list_type)
         today = local_date(c.clock.now())
+        if on is not None:
+            start = row.decided_on or row.published_on
+            if on > today:
+                raise FieldError("on", on.isoformat(), "future", "移出日期不能晚于今天")
+            if start is not None and on < start:
+                raise FieldError(
+                    "on", on.isoformat(), "before_listing", f"移出日期不能早于列入日期 {start}"
+                )
+            today = on
         verdict = exit_allowed(lt, exit_code, _model(row), today)
         if not verdict:
             raise InvalidTransition(verdict.reason, code="exit_refused")
@@ -607,6 +650,30 @@ def exit_on_court_release(
     return exit_early(c, actor, membership_id, ExitCode.court_release, reason)
 
 
+def exit_documented(
+    c: Container,
+    actor: Principal,
+    membership_id: str,
+    exit_code: ExitCode,
+    *,
+    ref: str,
+    reason: str,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """列入决定被撤销 / 义务履行完毕, recorded by the deciding department (or the credit
+    office) with the document (``ref``), the reason and the day it took effect."""
+    ref, reason = (ref or "").strip(), (reason or "").strip()
+    if not ref:
+        raise FieldError("ref", ref, "required", "须注明撤销决定或履行证明的文书号（ref）")
+    if len(reason) < 2:
+        raise FieldError("reason", reason, "required", "须说明移出理由（reason）")
+    label = {
+        ExitCode.decision_revoked: "列入决定被撤销",
+        ExitCode.performance_completed: "义务履行完毕",
+    }.get(exit_code, exit_code.value)
+    return exit_early(c, actor, membership_id, exit_code, f"{label}：{ref}；{reason}", on=on)
+
+
 def expire_due(c: Container) -> dict[str, Any]:
     """期满移出: every published membership whose expiry day has come (Asia/Shanghai)."""
     now = c.clock.now()
@@ -626,9 +693,24 @@ def expire_due(c: Container) -> dict[str, Any]:
             )
         )
         for row in rows:
+            if row.origin == Origin.external.value and row.record_id is not None:
+                # The source's current dates decide (an expiry set on a default period before
+                # external lists followed their source only is dropped here).
+                from citycredit.lists.consumer import sync_record
+
+                sync_record(c, s, row.record_id)
+                if row.status != S.published.value:
+                    expired += 1
+                    continue
+            if end_at_source_removal(c, s, row, actor="system:lists_expiry"):
+                expired += 1
+                continue
+            if row.origin == Origin.external.value:
+                continue  # listed until the source removes it
             lt = lists_catalog().list_type(row.list_type)
             if not exit_allowed(lt, ExitCode.period_end, to_model(row), today):
                 continue  # list without a period_end exit: stays until another exit
+            assert row.expires_on is not None
             _transition(
                 c,
                 s,
@@ -637,7 +719,7 @@ def expire_due(c: Container) -> dict[str, Any]:
                 action="expire",
                 actor="system:lists_expiry",
                 note=f"列入期限届满（{_iso(row.expires_on)}）",
-                today=today,
+                today=row.expires_on,  # the day it left the list, whenever the sweep ran
                 exit_code=ExitCode.period_end,
             )
             expired += 1
@@ -731,13 +813,26 @@ def public_list(
             .offset(max(0, offset))
         )
         entries = _public_rows(lt, [(m, sub) for m, sub in rows], today)
+        total = uow.session.scalar(
+            select(func.count())
+            .select_from(MembershipRow)
+            .join(SubjectRow, SubjectRow.subject_id == MembershipRow.subject_id)
+            .where(
+                MembershipRow.list_type == lt.code,
+                MembershipRow.status == S.published.value,
+                (MembershipRow.expires_on.is_(None)) | (MembershipRow.expires_on > today),
+            )
+        )
     return {
         "list_type": lt.code,
         "name": lt.name,
         "authority": lt.authority,
         **_basis_view(lt),
         "as_of": today.isoformat(),
-        "count": len(entries),
+        "count": int(total or 0),  # every entry of the list, not only this page
+        "total": int(total or 0),
+        "limit": limit,
+        "offset": max(0, offset),
         "entries": entries,
     }
 
@@ -770,7 +865,220 @@ def public_subject_lists(c: Container, actor: Principal, subject_id: str) -> dic
 
 
 # ---------------------------------------------------------------------------------------------
+# Rules across memberships: serious lists end red ones, one entry per decision, source removals
+
+SYSTEM_ACTOR = "system:lists"
+SOURCE_REMOVAL = "来源机关移出"  # exit_reason prefix of memberships the source removed
+# Year brackets are typed every which way (〔2026〕, （2026）, [2026], (2026)): one form.
+_DOC_NO_TABLE = str.maketrans("（〔【[）〕】]", "(((())))")
+
+
+def same_document(a: str | None, b: str | None) -> bool:
+    """Two document numbers name the same document (spaces and full-width brackets aside)."""
+    if not a or not b:
+        return False
+    return "".join(a.split()).translate(_DOC_NO_TABLE) == "".join(b.split()).translate(
+        _DOC_NO_TABLE
+    )
+
+
+def _kind_codes(kind: ListKind) -> list[str]:
+    return [c for c, lt in lists_catalog().list_types.items() if lt.kind is kind]
+
+
+def _active_rows(
+    s: Session, subject_id: str, list_types: list[str], today: date
+) -> list[MembershipRow]:
+    rows = s.scalars(
+        select(MembershipRow)
+        .where(
+            MembershipRow.subject_id == subject_id,
+            MembershipRow.list_type.in_(list_types),
+            MembershipRow.status.in_(sorted(x.value for x in ACTIVE_STATUSES)),
+        )
+        .order_by(MembershipRow.created_at, MembershipRow.id)
+    )
+    return [r for r in rows if to_model(r).is_active(today)]
+
+
+def serious_entries(s: Session, subject_id: str, today: date) -> list[MembershipRow]:
+    """The subject's serious-list (严重失信) memberships in force on ``today``."""
+    return _active_rows(s, subject_id, _kind_codes(ListKind.serious_dishonesty), today)
+
+
+def _serious_text(rows: list[MembershipRow]) -> str:
+    catalog = lists_catalog()
+    parts = []
+    for r in rows:
+        lt = catalog.list_types.get(r.list_type)
+        name = lt.name if lt is not None else r.list_type
+        parts.append(f"{name}（{r.decision_no}）" if r.decision_no else name)
+    return "、".join(parts)
+
+
+def revoke_red_entries(c: Container, s: Session, subject_id: str, *, cause: MembershipRow) -> int:
+    """A serious-list entry became active: the subject's red-list entries in force end by the
+    red list's own `decision_revoked` exit (published: exited; decided, not yet published:
+    withdrawn). Lists without that exit are left alone (incentives stay suppressed in checks)."""
+    today = local_date(c.clock.now())
+    s.flush()
+    catalog = lists_catalog()
+    cause_lt = catalog.list_types.get(cause.list_type)
+    cause_name = cause_lt.name if cause_lt is not None else cause.list_type
+    reason = f"被列入{cause_name}（{cause.decision_no or cause.id}），依规撤销守信激励对象资格"
+    ended = 0
+    for row in _active_rows(s, subject_id, _kind_codes(ListKind.red_list), today):
+        lt = catalog.list_type(row.list_type)
+        if lt.exit_rule(ExitCode.decision_revoked) is None:
+            continue
+        target = S.exited if row.status == S.published.value else S.withdrawn
+        _transition(
+            c,
+            s,
+            row,
+            target,
+            action="exit_decision_revoked" if target is S.exited else "withdraw",
+            actor=SYSTEM_ACTOR,
+            note=reason,
+            today=today,
+            exit_code=ExitCode.decision_revoked,
+            exit_reason=reason,
+        )
+        ended += 1
+    return ended
+
+
+def enforce_serious_over_red(c: Container, s: Session, subject_id: str) -> int:
+    """If the subject is on a serious list today, its red-list entries end (revoke_red_entries)."""
+    serious = serious_entries(s, subject_id, local_date(c.clock.now()))
+    return revoke_red_entries(c, s, subject_id, cause=serious[0]) if serious else 0
+
+
+def local_twin(
+    s: Session, list_type: str, subject_id: str, decision_no: str | None
+) -> MembershipRow | None:
+    """The local membership decided by the same document (a decision this platform made and
+    the external feed sends back), unless it was withdrawn before publication."""
+    if not decision_no:
+        return None
+    rows = s.scalars(
+        select(MembershipRow)
+        .where(
+            MembershipRow.list_type == list_type,
+            MembershipRow.subject_id == subject_id,
+            MembershipRow.origin == Origin.local.value,
+            MembershipRow.status != S.withdrawn.value,
+            MembershipRow.decision_no.is_not(None),
+        )
+        .order_by(MembershipRow.created_at, MembershipRow.id)
+    )
+    return next((r for r in rows if same_document(r.decision_no, decision_no)), None)
+
+
+def retire_external_copy(
+    c: Container, s: Session, row: MembershipRow, local: MembershipRow
+) -> None:
+    """An external membership mirrors a local decision: it is withdrawn in favour of the local
+    entry, which alone carries the listing (and its exits)."""
+    if S(row.status) in FINAL_STATUSES:
+        return
+    before = row.status
+    row.status = S.withdrawn.value
+    row.ended_on = local_date(c.clock.now())
+    row.exit_reason = (
+        f"与本地列入记录 {local.id} 为同一认定文书（{local.decision_no}），以本地记录为准"
+    )
+    record_step(
+        c,
+        s,
+        row,
+        action="merge_local",
+        from_status=before,
+        actor=SYSTEM_ACTOR,
+        at=c.clock.now(),
+        note=row.exit_reason,
+    )
+
+
+def merge_external_copies(c: Container, s: Session, local: MembershipRow) -> None:
+    """A local decision was published: external copies of the same document step aside."""
+    rows = s.scalars(
+        select(MembershipRow).where(
+            MembershipRow.list_type == local.list_type,
+            MembershipRow.subject_id == local.subject_id,
+            MembershipRow.origin == Origin.external.value,
+            MembershipRow.status == S.published.value,
+        )
+    )
+    for row in list(rows):
+        if same_document(row.decision_no, local.decision_no):
+            retire_external_copy(c, s, row, local)
+
+
+def source_removal_exit(lt: ListType) -> ExitCode | None:
+    """How a removal date sent by the source is recorded for this list (list_types.yaml
+    `source_removal_exit`, else period_end when the list has it)."""
+    if lt.source_removal_exit is not None:
+        return lt.source_removal_exit
+    return ExitCode.period_end if lt.exit_rule(ExitCode.period_end) is not None else None
+
+
+def end_at_source_removal(c: Container, s: Session, row: MembershipRow, *, actor: str) -> bool:
+    """An external membership whose source removal date (expires_on) has come ends on that
+    date by the list's source-removal exit (e.g. court_release for SX_YCRQ). False when the row
+    is not such a membership."""
+    today = local_date(c.clock.now())
+    if (
+        row.origin != Origin.external.value
+        or row.status != S.published.value
+        or row.expires_on is None
+        or row.expires_on > today
+    ):
+        return False
+    lt = lists_catalog().list_types.get(row.list_type)
+    code = source_removal_exit(lt) if lt is not None else None
+    if code is None:
+        return False
+    day = max(row.expires_on, row.decided_on or row.expires_on)
+    note = f"{SOURCE_REMOVAL}（移出日期 {day.isoformat()}）"
+    if code is ExitCode.period_end:
+        _transition(
+            c, s, row, S.expired, action="expire", actor=actor, note=note, today=day,
+            exit_code=code, exit_reason=note,
+        )  # fmt: skip
+    else:
+        _transition(
+            c, s, row, S.exited, action=f"exit_{code.value}", actor=actor, note=note, today=day,
+            exit_code=code, exit_reason=note,
+        )  # fmt: skip
+    return True
+
+
+def open_objections(s: Session, membership_id: str) -> list[str]:
+    """Ids of the formal objections (rights area) still open against this membership."""
+    return list(
+        s.scalars(
+            select(ObjectionRow.id).where(
+                ObjectionRow.target_type == TargetType.membership.value,
+                ObjectionRow.target_id == membership_id,
+                ObjectionRow.status.in_(sorted(x.value for x in OPEN_OBJECTIONS)),
+            )
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _list_type_field(code: str) -> ListType:
+    """A list type named in a request body: unknown codes are a FieldError naming them."""
+    catalog = lists_catalog()
+    code = (code or "").strip()
+    if code not in catalog.list_types:
+        known = "、".join(catalog.list_types)
+        raise FieldError("list_type", code, "unknown_list_type", f"没有该名单类型，可用：{known}")
+    return catalog.list_types[code]
 
 
 def _require_owner(actor: Principal, row: MembershipRow) -> None:
@@ -807,6 +1115,7 @@ __all__ = [
     "active_memberships",
     "answer_objection",
     "decide",
+    "exit_documented",
     "exit_early",
     "exit_on_court_release",
     "exit_on_objection_upheld",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from citycredit.lists import service as lists
+from citycredit.lists.model import ExitCode
 from citycredit.shared.errors import FieldError
 from citycredit.web.deps import ContainerDep, PrincipalDep
 
@@ -40,8 +42,11 @@ class ReasonBody(BaseModel):
 
 
 class ExitBody(BaseModel):
-    exit_code: str  # repair | objection_upheld | court_release
-    ref: str  # repair case, objection case or court document number
+    # repair | objection_upheld | court_release | decision_revoked | performance_completed
+    exit_code: str
+    ref: str  # repair case, objection case, court or revoking document number
+    reason: str | None = None  # decision_revoked / performance_completed: why (required)
+    on: date | None = None  # decision_revoked / performance_completed: effective day
 
 
 @router.get("/lists")
@@ -141,14 +146,26 @@ _EXITS = {
     "objection_upheld": lists.exit_on_objection_upheld,
     "court_release": lists.exit_on_court_release,
 }
+# Exits the deciding department (or the credit office) records with a reason and a date.
+_DATED_EXITS = {
+    "decision_revoked": ExitCode.decision_revoked,
+    "performance_completed": ExitCode.performance_completed,
+}
 
 
 @router.post("/memberships/{membership_id}/exit")
 def post_exit(
     membership_id: str, body: ExitBody, c: ContainerDep, actor: PrincipalDep
 ) -> dict[str, Any]:
-    """提前移出: repair, objection upheld or court release (each checks exit_allowed)."""
+    """提前移出: repair, objection upheld, court release, decision revoked or performance
+    completed (each checks exit_allowed; the last two need a reason and take a date)."""
+    code = _DATED_EXITS.get(body.exit_code)
+    if code is not None:
+        return lists.exit_documented(
+            c, actor, membership_id, code, ref=body.ref, reason=body.reason or "", on=body.on
+        )
     hook = _EXITS.get(body.exit_code)
     if hook is None:
-        raise FieldError("exit_code", body.exit_code, "invalid", f"可用：{'、'.join(_EXITS)}")
+        allowed = "、".join([*_EXITS, *_DATED_EXITS])
+        raise FieldError("exit_code", body.exit_code, "invalid", f"可用：{allowed}")
     return hook(c, actor, membership_id, body.ref)

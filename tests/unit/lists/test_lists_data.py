@@ -135,11 +135,15 @@ def test_punishments_link_to_the_list_basis(lists: ListCatalog) -> None:
     assert [code for code, _ in ban.list_basis] == ["government_procurement"] * 2
 
 
-def test_list_kinds_expand_and_incentives_stop_on_serious_lists(lists: ListCatalog) -> None:
+def test_list_kinds_expand_and_incentives_stop_on_punitive_lists(lists: ListCatalog) -> None:
     serious = {c for c, lt in lists.list_types.items() if lt.kind is ListKind.serious_dishonesty}
+    punitive = {c for c, lt in lists.list_types.items() if lt.kind is not ListKind.red_list}
+    assert "abnormal_operation" in punitive - serious
     assert set(lists.measure("no_notify_commit").trigger.list_types) == serious
-    assert set(lists.measure("green_channel").trigger.unless_list_types) == serious
+    assert set(lists.measure("green_channel").trigger.unless_list_types) == punitive
+    assert set(lists.measure("green_channel").trigger.unless_grades) == {"C", "D"}
     assert lists.measure("key_supervision").trigger.unless_list_types == ()
+    assert lists.measure("key_supervision").trigger.unless_grades == ()
 
 
 def test_matters_and_rules(lists: ListCatalog) -> None:

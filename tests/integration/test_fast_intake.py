@@ -604,3 +604,117 @@ def test_cells_past_the_header_and_nul_padding_read_alike_on_both_paths(
     assert "经查" in stored and "\\u0000" not in stored and "\0" not in stored
     for part in by_rows:
         assert by_fast[part] == by_rows[part], part
+
+
+# --------------------------------------------------------------------------- subject resolution
+
+COURT = "榆林市中级人民法院"
+OPERATOR = id_number("610802", "19750606", "033")
+THIRD = id_number("610881", "19900909", "044")
+MASKED = "3423011964****3224"  # as the publisher masked it (formats.md §2 cardNum)
+DEFAULTER = ["SX_MC", "SX_LB", "SX_SHXYM", "SX_ZJHM", "SX_GSZC", "SX_AH", "SX_ZXFY", "SX_FBRQ"]
+
+
+def shop(n: int, wsh: str, idn: str) -> list[Any]:
+    """A 个体工商户 row naming its operator's ID number next to the shop's USCC."""
+    return row(
+        CF_XDR_MC=f"榆阳区第{n}号个体户",
+        CF_XDR_LB="个体工商户",
+        CF_XDR_SHXYM=uscc("92", "610802", f"MA7D{n:04d}"),
+        CF_XDR_ZJHM=idn,
+        CF_WSH=wsh,
+    )
+
+
+def shops_and_operators() -> tuple[list[list[Any]], list[list[Any]]]:
+    """Shops and persons sharing an ID number, in every order (batches of 3 rows)."""
+    first = [
+        shop(1, "S1", MINOR),  # batch 1: the shop, then its operator in the same batch
+        person("P1", MINOR, name="李某"),
+        company(1),
+        person("P2", ADULT),  # batch 2: the person, then (batch 3) a shop with the same ID
+        company(2),
+        shop(3, "S3", OPERATOR),  # … and a shop whose operator comes in the next batch
+        shop(2, "S2", ADULT),  # batch 3
+        company(3),
+        company(4),
+        person("P3", OPERATOR, name="赵某"),  # batch 4
+        shop(4, "S4", THIRD),  # the operator comes in the next submission
+    ]
+    second = [person("P4", THIRD, name="孙某"), shop(5, "S5", THIRD), person("P5", MINOR)]
+    return first, second
+
+
+def defaulters() -> list[list[Any]]:
+    """失信被执行人 rows whose ID number the publisher masked: never a subject's identifier."""
+
+    def sx(name: str, cat: str, ah: str, on: str, code: str = "", reg: str = "") -> list[Any]:
+        return [name, cat, code, MASKED, reg, ah, COURT, on]
+
+    org = "法人及非法人组织"
+    return [
+        sx("张某", "0", "(2019)皖1122执1194号", "2019年07月13日"),  # a person: the queue
+        sx("张某", "自然人", "(2019)皖1122执1195号", "2019-07-14"),
+        # resolved by 注册号 (the registry file's company), not created from the number
+        sx("别名甲", org, "(2026)陕0802执1号", "2026-10-01", reg=REG_NO),
+        # a USCC creates its subject; the masked number is only the record's field
+        sx(
+            "失信商贸有限公司",
+            org,
+            "(2026)陕0802执2号",
+            "2026-10-01",
+            uscc("91", "610802", "MA6DFMK1"),
+        ),
+    ]
+
+
+def run_subject_sequence(c: Container, tmp: Path, *, fast: bool) -> list[dict[str, Any]]:
+    tmp.mkdir()
+    actor, court = department(c), department(c, COURT, "MA0CFY01")
+    first, second = shops_and_operators()
+    out = [
+        ingest_submission(
+            c, actor, path=_codeless.registry_file(tmp), item_code="registration"
+        ).as_dict()
+    ]
+    for name, rows in (("one.csv", first), ("two.csv", second)):
+        path = write_csv(tmp / name, COLUMNS, rows)
+        out.append(ingest_submission(c, actor, path=path, item_code="penalty", fast=fast).as_dict())
+    path = write_csv(tmp / "sx.csv", DEFAULTER, defaulters())
+    r = ingest_submission(c, court, path=path, item_code="judgment_defaulter", fast=fast)
+    return [*out, r.as_dict()]
+
+
+def test_shops_persons_and_masked_ids_resolve_alike_on_both_paths(
+    container: Container, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Found by differential fuzzing (repro_iddigest, repro_masked). A 个体工商户 row with its
+    operator's ID number gave the shop the ID's digest: the operator's own penalties were filed
+    under the shop on the row path (no minors' protection) and the fast path, or both, failed on
+    subjects.id_digest. A masked ID number (失信被执行人) made both paths fail creating a subject
+    from it."""
+    by_rows = snapshot(container, run_subject_sequence(container, tmp_path / "row", fast=False))
+    with container.uow() as uow:
+        subjects = list(uow.session.scalars(select(SubjectRow)))
+        records = list(uow.session.scalars(select(RecordRow)))
+    shops = [s for s in subjects if s.subject_type == "individual_business"]
+    persons = [s for s in subjects if s.subject_type == "natural_person"]
+    assert len(shops) == 5 and len(persons) == 4  # MINOR, ADULT, OPERATOR, THIRD
+    assert all(s.id_digest is None and s.id_masked is None and s.birth_date is None for s in shops)
+    assert all(s.id_digest and s.birth_date and s.uscc is None for s in persons)
+    person_ids = {s.subject_id for s in persons}
+    by_decision = {r.key_text.rsplit("|", 1)[1]: r for r in records}
+    for wsh in ("P1", "P2", "P3", "P4", "P5"):
+        assert by_decision[wsh].subject_id in person_ids, wsh
+    assert by_decision["P1"].unpublished_reason == "minor"  # the operator is 14
+    assert by_decision["P1"].subject_id == by_decision["P5"].subject_id
+    assert by_decision["S1"].published  # the shop's penalty is the shop's
+    receipts = by_rows["receipts"]
+    assert [r["new"] for r in receipts[1:3]] == [11, 3]
+    sx = receipts[3]
+    assert (sx["received"], sx["new"], sx["unresolved"]) == (4, 2, 2), sx
+    assert [u[1:3] for u in by_rows["unresolved"]] == [(1, "张某"), (2, "张某")]
+    second = fresh(container, request, tmp_path)
+    by_fast = snapshot(second, run_subject_sequence(second, tmp_path / "fast", fast=True))
+    for part in by_rows:
+        assert by_fast[part] == by_rows[part], part

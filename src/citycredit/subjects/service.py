@@ -3,6 +3,12 @@
 Order of resolution (rules.md §1, issue "records without a USCC"): USCC → resident ID number
 (as a keyed digest) → old registration numbers (工商注册号, 组织机构代码) → normalised name within
 a division. What stays ambiguous goes to the clerk's queue; nothing is guessed.
+
+A resident ID number identifies a natural person (or a subject known only by it), never a
+subject with a USCC: a 个体工商户 row naming its operator's ID number (CF_XDR_ZJHM) creates the
+shop without an ID digest, and the number stays a personal field of the record. A number masked
+by its publisher (``3423011964****3224``, ``allow_masked``) identifies no one: such a row is
+resolved as if it had no ID number.
 """
 
 from __future__ import annotations
@@ -117,8 +123,11 @@ class SubjectRegistry:
         return self.s.scalar(select(SubjectRow).where(SubjectRow.uscc == uscc))
 
     def by_id_number(self, id_number: str) -> SubjectRow | None:
+        """The subject known by this ID number — never one with a USCC (its operator's number)."""
         digest = self.digester.digest("id-number", id_number)
-        return self.s.scalar(select(SubjectRow).where(SubjectRow.id_digest == digest))
+        return self.s.scalar(
+            select(SubjectRow).where(SubjectRow.id_digest == digest, SubjectRow.uscc.is_(None))
+        )
 
     def by_alias(self, kind: str, value: str) -> SubjectRow | None:
         sid = self.s.scalar(
@@ -147,8 +156,8 @@ class SubjectRegistry:
             if found:
                 return Resolution(found, "uscc")
             return self._create(facts, origin) if create else Resolution(None, "unresolved")
-        if facts.id_number:
-            found = self.by_id_number(facts.id_number)
+        if id_number := identifying_id_number(facts.id_number):
+            found = self.by_id_number(id_number)
             if found:
                 return Resolution(found, "id_number")
             return self._create(facts, origin) if create else Resolution(None, "unresolved")
@@ -202,8 +211,10 @@ class SubjectRegistry:
         stype = self._type_for(facts)
         birth = None
         digest = masked = None
-        if facts.id_number:
-            idn = parse_id_number(facts.id_number)
+        # A subject with a USCC keeps nothing of an ID number (its operator's); a masked number
+        # cannot be parsed and identifies no one.
+        if not facts.uscc and (number := identifying_id_number(facts.id_number)):
+            idn = parse_id_number(number)
             birth = idn.birth_date
             digest = self.digester.digest("id-number", idn.value)
             masked = mask_id_number_at_rest(idn.value)  # no sequence digit: docs/adr/0014
@@ -297,6 +308,11 @@ class SubjectRegistry:
             if self.by_alias(kind, value) is None:
                 self.s.add(SubjectAliasRow(subject_id=row.subject_id, kind=kind, value=value))
                 self.s.flush()
+
+
+def identifying_id_number(value: str | None) -> str | None:
+    """The ID number if it can identify a subject: None when absent or masked by its publisher."""
+    return value if value and "*" not in value else None
 
 
 def facts_from_roles(

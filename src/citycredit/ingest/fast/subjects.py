@@ -8,6 +8,10 @@ with a masked ID number) go through the registry itself, one by one in row order
 row must see exactly the subjects the row path had created when it reached that row, so when
 a subject this batch creates at a *later* row could match it (same normalised name, 注册号 or
 组织机构代码), the batch's new subjects are inserted in segments around that row.
+
+As in the registry, an ID number never identifies (nor is kept on) a subject with a USCC: the
+digest lookup skips such subjects, and a new subject created from its USCC gets no ID digest,
+masked form or birth date even when the row names its operator's ID number.
 """
 
 from __future__ import annotations
@@ -100,8 +104,8 @@ class SubjectStage:
         uscc, idn = self.role(valid, "uscc"), self.role(valid, "id_number")
         masked = idn.str.contains("*", literal=True).fill_null(False)
         digest = self._digests(idn, masked)
-        # A masked ID number cannot create a subject (parse_id_number refuses it): such rows take
-        # the registry's own path, which fails the same way the row path does.
+        # A masked ID number identifies no one: such rows take the registry's own path, which
+        # resolves them as rows without an ID number (注册号, name + division, or the queue).
         kind = pl.select(
             pl.when(masked)
             .then(pl.lit("registry"))
@@ -147,9 +151,11 @@ class SubjectStage:
     # -- set-based part ------------------------------------------------------------------------
     def _lookup(self, column: str, codes: pl.Series) -> pl.DataFrame:
         values = [v for v in codes.unique().to_list() if v is not None]
+        # `SubjectRegistry.by_id_number`: an ID number never finds a subject with a USCC.
+        only = "uscc IS NULL AND " if column == "id_digest" else ""
         sql = (
             f"SELECT {column}, subject_id, subject_type, CAST(birth_date AS TEXT) "
-            f"FROM subjects WHERE {column} IN_LIST"
+            f"FROM subjects WHERE {only}{column} IN_LIST"
         )
         return self.sink.select_in(sql, column, values, _SUBJECT_SCHEMA)
 
@@ -180,6 +186,9 @@ class SubjectStage:
             )
         }
         name, idn = f["subject_name"], f["id_number"]
+        # `SubjectRegistry.create`: a subject with a USCC keeps nothing of an ID number.
+        own = pl.select(pl.when(f["uscc"].is_null()).then(idn)).to_series()
+        digest = pl.select(pl.when(f["uscc"].is_null()).then(first["_digest"])).to_series()
         division = pl.select(
             pl.coalesce(
                 _memo(f["division_code"], _county),
@@ -196,11 +205,11 @@ class SubjectStage:
                 "name": name.fill_null("（未提供名称）"),
                 "name_norm": _name_norm(name),
                 "uscc": f["uscc"],
-                "id_digest": first["_digest"],
+                "id_digest": digest,
                 # parse_id_number always gives 18 characters: mask_id_number_at_rest keeps the
                 # first 4 only (docs/adr/0014).
-                "id_masked": pl.select(idn.str.slice(0, 4) + pl.lit("*" * 14)).to_series(),
-                "birth_date": idn.str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False),
+                "id_masked": pl.select(own.str.slice(0, 4) + pl.lit("*" * 14)).to_series(),
+                "birth_date": own.str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False),
                 "division_code": division,
                 "professions": pl.Series(["[]"] * n, dtype=pl.String),
                 "legal_rep": f["legal_rep"],

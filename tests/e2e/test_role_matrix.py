@@ -687,7 +687,7 @@ POLICY: dict[tuple[str, str], Rule] = {
         OFFICE, request=lambda w: {"params": {"purpose": "报送核对"}}
     ),
     # subjects' rights: objections
-    ("POST", "/api/v1/objections"): allow(
+    ("POST", "/api/v1/objections"): hidden(
         OFFICE,
         AGENT_A,
         request=lambda w: {
@@ -705,16 +705,17 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/objections/{objection_id}/reject"): allow(
         OFFICE, request=json_body(reason="不属于异议范围")
     ),
+    # a record's objection is decided by its source department only (the office routes)
     ("POST", "/api/v1/objections/{objection_id}/decide"): allow(
-        DEPT_A, OFFICE, request=json_body(outcome="kept", reason="经核实信息无误")
+        DEPT_A, request=json_body(outcome="kept", reason="经核实信息无误")
     ),
     ("POST", "/api/v1/objections/{objection_id}/statement"): allow(
         OFFICE, AGENT_A, request=json_body(text="本单位对处罚金额仍有异议")
     ),
     ("GET", "/api/v1/inbox"): allow(*STAFF),
     # subjects' rights: repairs
-    ("GET", "/api/v1/records/{record_id}/repair-eligibility"): public(),
-    ("POST", "/api/v1/repairs"): allow(
+    ("GET", "/api/v1/records/{record_id}/repair-eligibility"): hidden(DEPT_A, OFFICE, AGENT_A),
+    ("POST", "/api/v1/repairs"): hidden(
         OFFICE,
         AGENT_A,
         request=lambda w: {

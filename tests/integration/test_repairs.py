@@ -77,12 +77,12 @@ def test_eligibility_is_shown_before_applying(
 ) -> None:
     c = container
     _, rid = setup(c, tmp_path, decided="2026-09-01")  # minimum until 2026-12-01
-    e = repairs.record_eligibility(c, rid)
+    e = repairs.record_eligibility(c, CLERK, rid)
     assert e["eligible"] is False and e["message"] == "可申请修复：自 2026-12-01 起"
     with pytest.raises(Conflict, match="2026-12-01"):
         apply(c, rid)
     clock.advance(days=6)  # 2026-12-01 10:00 Shanghai
-    assert repairs.record_eligibility(c, rid)["eligible"] is True
+    assert repairs.record_eligibility(c, CLERK, rid)["eligible"] is True
     assert apply(c, rid)["status"]["code"] == "submitted"
 
 
@@ -133,7 +133,7 @@ def test_approved_repair_stops_publication_and_notifies_consumers(
         repairs.acknowledge_receipt(c, samr, receipt)
     assert repairs.acknowledge_receipt(c, tax, receipt)["acknowledged_at"]
     # No second repair of the same record.
-    again = repairs.record_eligibility(c, rid)
+    again = repairs.record_eligibility(c, CLERK, rid)
     assert again["eligible"] is False and again["repairable"] is False
     with pytest.raises(InvalidTransition):
         repairs.decide(c, samr, v["id"], approve=False, reason="重复")
@@ -209,7 +209,7 @@ def test_fraud_revocation_republishes_and_bars(container: Container, tmp_path: P
     v = repairs.revoke_for_fraud(c, CLERK, v["id"], "缴款凭证系伪造")
     assert v["status"]["code"] == "revoked"
     assert rid in shown(public_archive(c, ANONYMOUS, sid))
-    e = repairs.record_eligibility(c, rid)
+    e = repairs.record_eligibility(c, CLERK, rid)
     assert e["eligible"] is False and any(
         x["code"] == "fraud_bar" and not x["met"] for x in e["conditions"]
     )
@@ -267,8 +267,13 @@ def test_http_repair(container: Container, tmp_path: Path) -> None:
     admin = add_user(c, SYSTEM, username="o", display_name="信用办", role=Role.credit_office_admin)
     h = {"Authorization": f"Bearer {admin.token}"}
     with TestClient(create_app(c, scheduler=False)) as client:
-        r = client.get(f"/api/v1/records/{rid}/repair-eligibility")
+        r = client.get(f"/api/v1/records/{rid}/repair-eligibility", headers=h)
         assert r.status_code == 200 and r.json()["eligible"] is True
+        # The public does not learn of the record, its item or its state: like a missing one.
+        anon = client.get(f"/api/v1/records/{rid}/repair-eligibility")
+        missing = client.get("/api/v1/records/nope/repair-eligibility")
+        assert anon.status_code == missing.status_code == 404
+        assert anon.text.replace(rid, "nope") == missing.text
         body = {
             "target_id": rid,
             "reasons": "罚款已缴清",

@@ -43,6 +43,9 @@ class ObjectionRow(Base):
     verify_due: Mapped[date | None] = mapped_column()
     decided_on: Mapped[date | None] = mapped_column()
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    flagged_target: Mapped[bool] = mapped_column(
+        default=False, comment="this objection set the list entry's objection_pending flag"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -104,6 +107,7 @@ class RepairRow(Base):
     accepted_on: Mapped[date | None] = mapped_column()
     decide_due: Mapped[date | None] = mapped_column()
     decided_on: Mapped[date | None] = mapped_column()
+    revoked_on: Mapped[date | None] = mapped_column(comment="revoked for false materials")
     sync_due: Mapped[date | None] = mapped_column()
     synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.model import Principal, Role, require_subject_access
+from citycredit.accounts.model import Permission, Principal, Role, require_subject_access
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
 from citycredit.lists.db import MembershipRow
@@ -78,22 +78,35 @@ def may_act_for_subject(actor: Principal, subject_id: str) -> bool:
     return True
 
 
+def require_subject_side(actor: Principal, message: str) -> None:
+    """Only those who may act for some subject file for one (the window, bound accounts); asked
+    before looking at the target, so a refusal says nothing about it."""
+    if actor.role is Role.credit_office_admin or actor.console:
+        return
+    if actor.can(Permission.act_for_subject):
+        return
+    raise PermissionDenied(message, code="not_your_subject")
+
+
 def _require_office(actor: Principal) -> None:
     if actor.role is not Role.credit_office_admin:
         raise PermissionDenied("只有信用办可以受理异议", code="forbidden")
 
 
 def _require_verifier(actor: Principal, row: ObjectionRow) -> None:
-    """The source department verifies; the credit office verifies grades and may act for all."""
-    if actor.role is Role.credit_office_admin:
+    """The source department verifies and decides what it provided (records, its list entries);
+    the credit office decides only targets without one (grades: PIPL art. 24 human review). For
+    the rest the office routes and escalates (`route`), it does not decide."""
+    if row.department_id is None:
+        if actor.role is Role.credit_office_admin:
+            return
+        raise PermissionDenied("信用评价结果的异议由信用办复核处理", code="forbidden")
+    if actor.role is Role.department_staff and actor.department_id == row.department_id:
         return
-    if (
-        actor.role is Role.department_staff
-        and row.department_id is not None
-        and actor.department_id == row.department_id
-    ):
-        return
-    raise PermissionDenied("只有信息提供单位（或信用办）可以核查处理该异议", code="forbidden")
+    raise PermissionDenied(
+        "该异议由信息提供单位核查处理；信用办可督办（转办），不能代为作出处理决定",
+        code="forbidden",
+    )
 
 
 def _require_reader(actor: Principal, row: ObjectionRow) -> None:
@@ -108,19 +121,21 @@ def _require_reader(actor: Principal, row: ObjectionRow) -> None:
 
 
 def _resolve_target(
-    s: Session, target_type: TargetType, target_id: str
+    s: Session, actor: Principal, target_type: TargetType, target_id: str
 ) -> tuple[str, int | None, str | None]:
-    """(subject_id, verifying department, version at filing) of the disputed target."""
+    """(subject_id, verifying department, version at filing) of the disputed target. Whether the
+    actor may act for its subject is asked first: another subject's target answers exactly like
+    a missing one, whatever its state."""
     if target_type is TargetType.record:
         record = s.get(RecordRow, target_id)
-        if record is None:
+        if record is None or not may_act_for_subject(actor, record.subject_id):
             raise NotFound(f"记录 {target_id} 不存在", code="record_not_found")
         if record.status != "active":
             raise Conflict(f"记录 {target_id} 已撤销，无需异议", code="record_withdrawn")
         return record.subject_id, record.department_id, str(record.current_version)
     if target_type is TargetType.membership:
         m = s.get(MembershipRow, target_id)
-        if m is None:
+        if m is None or not may_act_for_subject(actor, m.subject_id):
             raise NotFound(f"名单记录 {target_id} 不存在", code="membership_not_found")
         if m.status not in (
             MembershipStatus.noticed.value,
@@ -132,7 +147,7 @@ def _resolve_target(
             )
         return m.subject_id, m.department_id, m.status
     subject = s.get(SubjectRow, target_id)
-    if subject is None:
+    if subject is None or not may_act_for_subject(actor, subject.subject_id):
         raise NotFound(f"主体 {target_id} 不存在", code="subject_not_found")
     return subject.subject_id, None, None  # grades: the credit office reviews (PIPL art. 24)
 
@@ -162,11 +177,10 @@ def file_objection(
     now = c.clock.now()
     today = local_date(now)
     deadlines = default_deadlines()
+    require_subject_side(actor, "只能对本主体的信息提出异议")
     with c.uow() as uow:
         s = uow.session
-        subject_id, department_id, version = _resolve_target(s, tt, target_id)
-        if not may_act_for_subject(actor, subject_id):
-            raise PermissionDenied("只能对本主体的信息提出异议", code="not_your_subject")
+        subject_id, department_id, version = _resolve_target(s, actor, tt, target_id)
         dup = s.scalar(
             select(ObjectionRow.id).where(
                 ObjectionRow.target_type == tt.value,
@@ -200,7 +214,7 @@ def file_objection(
         s.add(row)
         s.flush()  # the steps refer to it
         if tt is TargetType.membership:
-            _flag_membership(c, s, target_id, actor, reasons, pending=True)
+            row.flagged_target = _flag_membership(c, s, target_id, actor, reasons, pending=True)
         _step(c, s, row, "file", None, S.submitted, actor, reasons)
         notifier.send(
             s,
@@ -283,7 +297,7 @@ def reject(
         row.decided_on = local_date(now)
         row.updated_at = now
         if row.target_type == TargetType.membership.value:
-            _flag_membership(c, s, row.target_id, actor, reason, pending=False)
+            _unflag_membership(c, s, row, actor, reason)
         notifier.send(s, _subject_notice(row, "异议不予受理", reason), at=now)
         uow.commit()
         return objection_view(c, s, row)
@@ -344,7 +358,7 @@ def decide(
                     code="correction_missing",
                 )
         if tt is TargetType.membership and oc is not Outcome.withdrawn:
-            _flag_membership(c, s, target_id, actor, reason, pending=False)
+            _unflag_membership(c, s, row, actor, reason)
         row.outcome = oc.value
         row.outcome_reason = reason
         row.decided_on = local_date(now)
@@ -355,6 +369,31 @@ def decide(
         if oc in (Outcome.kept, Outcome.unresolved):
             body += "。您可以申请附加本人声明。"
         notifier.send(s, _subject_notice(row, "异议处理结果", body), at=now)
+        uow.commit()
+        return objection_view(c, s, row)
+
+
+def route(
+    c: Container,
+    actor: Principal,
+    objection_id: str,
+    note: str,
+    notifier: Notifier = DEFAULT_NOTIFIER,
+) -> dict[str, Any]:
+    """督办/转办: the credit office sends an accepted objection (again) to the department that
+    decides it, with its note; the department gets a notice. The status does not change."""
+    _require_office(actor)
+    note = _text("note", note, "督办说明")
+    now = c.clock.now()
+    with c.uow() as uow:
+        s = uow.session
+        row = _load(s, objection_id)
+        if S(row.status) not in OPEN:
+            raise Conflict(f"异议 {row.id} 已办结，无需督办", code="objection_closed")
+        if row.department_id is None:
+            raise Conflict("该异议由信用办复核处理，无需转办", code="office_decides")
+        _step(c, s, row, "route", S(row.status), S(row.status), actor, note)
+        notifier.send(s, _department_notice(row, "异议督办", note), at=now)
         uow.commit()
         return objection_view(c, s, row)
 
@@ -399,9 +438,7 @@ def escalate_overdue(c: Container, notifier: Notifier = DEFAULT_NOTIFIER) -> dic
             .order_by(ObjectionRow.id)
         ),
         late=_late_clock,
-        step=lambda s, row, note: _step(
-            c, s, row, "escalate", S(row.status), S(row.status), None, note
-        ),
+        step=lambda s, row, note: _escalate_step(c, s, row, note, notifier),
         notifier=notifier,
     )
 
@@ -593,21 +630,65 @@ def _step(
     )
 
 
+def _escalate_step(
+    c: Container, s: Session, row: ObjectionRow, note: str, notifier: Notifier
+) -> None:
+    """The escalation's step; the department that decides the objection is told too."""
+    _step(c, s, row, "escalate", S(row.status), S(row.status), None, note)
+    if row.department_id is not None:
+        notifier.send(s, _department_notice(row, "异议逾期督办", note), at=c.clock.now())
+
+
+def _department_notice(row: ObjectionRow, title: str, body: str) -> Notice:
+    return Notice(
+        DEPARTMENT,
+        str(row.department_id),
+        "objection.route",
+        f"{title}：{row.id}",
+        f"{body}（{TargetType(row.target_type).label} {row.target_id}，核查期限 {row.verify_due}）",
+        "objection",
+        row.id,
+    )
+
+
 def _subject_notice(row: ObjectionRow, title: str, body: str) -> Notice:
     return Notice(
         SUBJECT, row.subject_id, "objection", f"{title}（{row.id}）", body, "objection", row.id
     )
 
 
+def _unflag_membership(
+    c: Container, s: Session, row: ObjectionRow, actor: Principal, note: str
+) -> None:
+    """Clear the entry's flag only if this objection set it and no other objection is open on
+    the entry: a 陈述申辩 the department registered itself stays pending until it answers."""
+    if not row.flagged_target:
+        return
+    other = s.scalar(
+        select(ObjectionRow).where(
+            ObjectionRow.target_type == row.target_type,
+            ObjectionRow.target_id == row.target_id,
+            ObjectionRow.id != row.id,
+            ObjectionRow.status.in_([st.value for st in OPEN]),
+        )
+    )
+    if other is None:
+        _flag_membership(c, s, row.target_id, actor, note, pending=False)
+    else:  # the open one now holds the flag
+        other.flagged_target = True
+    row.flagged_target = False
+
+
 def _flag_membership(
     c: Container, s: Session, membership_id: str, actor: Principal, note: str, *, pending: bool
-) -> None:
-    """Keep the lists area's own flag in step: a local listing waits while an objection runs."""
+) -> bool:
+    """Keep the lists area's own flag in step: a local listing waits while an objection runs.
+    True if the flag changed here."""
     from citycredit.lists.service import record_step
 
     m = s.get(MembershipRow, membership_id)
     if m is None or m.objection_pending == pending:
-        return
+        return False
     m.objection_pending = pending
     record_step(
         c,
@@ -619,3 +700,4 @@ def _flag_membership(
         at=c.clock.now(),
         note=note,
     )
+    return True

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Principal, Role
 from citycredit.bootstrap import Container
-from citycredit.ingest.db import RecordRow
+from citycredit.catalog.loader import default_catalog
+from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel import outbox
 from citycredit.kernel.db import DisclosureRow
 from citycredit.ledger.entries import workflow_entry
@@ -32,7 +33,7 @@ from citycredit.lists.model import ExitCode, MembershipStatus
 from citycredit.rights.cases import case_steps, escalate_late, record_case_step, required_text
 from citycredit.rights.db import RepairReceiptRow, RepairRow
 from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, DEPARTMENT, SUBJECT, Notice
-from citycredit.rights.objections import may_act_for_subject
+from citycredit.rights.objections import may_act_for_subject, require_subject_side
 from citycredit.rights.repair_rules import (
     Eligibility,
     PastRepair,
@@ -49,6 +50,7 @@ from citycredit.shared.errors import (
     PermissionDenied,
 )
 from citycredit.shared.idgen import new_id
+from citycredit.subjects.db import SubjectRow
 
 SUBMITTED, ACCEPTED, REJECTED = "submitted", "accepted", "rejected"
 APPROVED, DENIED, REVOKED = "approved", "denied", "revoked"
@@ -83,12 +85,60 @@ def check_transition(current: str, target: str) -> None:
 # --- eligibility -----------------------------------------------------------------------------
 
 
+def _payload(s: Session, record: RecordRow) -> dict[str, Any]:
+    v = s.scalar(
+        select(RecordVersionRow.payload).where(
+            RecordVersionRow.record_id == record.id,
+            RecordVersionRow.version == record.current_version,
+        )
+    )
+    return dict(v or {})
+
+
+def deciding_authority(
+    s: Session, record: RecordRow, payload: dict[str, Any] | None = None
+) -> tuple[str, int]:
+    """谁认定、谁修复: (the deciding authority's name, the department that decides the repair).
+
+    The authority is the record's own field (the catalog roles `authority_code` / `authority`,
+    e.g. CF_CFJGDM / CF_CFJG), not the department that submitted it. When it names a registered
+    department (by USCC, else by name), that department decides; otherwise the submitting
+    department decides (it forwards the case), while the authority's name still selects the
+    sector rules."""
+    payload = _payload(s, record) if payload is None else payload
+    submitting = s.get(DepartmentRow, record.department_id)
+    try:
+        item = default_catalog().item(record.item_code)
+    except NotFound:  # an item no longer in the catalog: the submitter decides
+        item = None
+    name = code = None
+    if item is not None:
+        name_f, code_f = item.field_by_role("authority"), item.field_by_role("authority_code")
+        name = str(payload.get(name_f.code) or "").strip() if name_f else ""
+        code = str(payload.get(code_f.code) or "").strip() if code_f else ""
+    dept = None
+    if code:
+        dept = s.scalar(select(DepartmentRow).where(DepartmentRow.code == code.upper()))
+    if dept is None and name:
+        dept = s.scalar(select(DepartmentRow).where(DepartmentRow.name == name))
+    if dept is not None:
+        return dept.name, dept.id
+    return (name or (submitting.name if submitting else "")), record.department_id
+
+
 def _facts(s: Session, record: RecordRow) -> RecordFacts:
-    dept = s.get(DepartmentRow, record.department_id)
+    from citycredit.subjects.archive import is_shared_now
+
+    payload = _payload(s, record)
+    authority, _ = deciding_authority(s, record, payload)
+    try:
+        adverse = default_catalog().item(record.item_code).is_adverse(payload)
+    except NotFound:  # not in the catalog: not dishonesty information
+        adverse = False
     return RecordFacts(
         record_id=record.id,
         item=record.item_code,
-        department=dept.name if dept else "",
+        department=authority,
         status=record.status,
         severity=record.severity,
         decision_date=record.decision_date,
@@ -96,35 +146,61 @@ def _facts(s: Session, record: RecordRow) -> RecordFacts:
         publication_end=record.publication_end,
         repair_from=record.repair_from,
         repaired=record.repaired_at is not None,
+        adverse=adverse,
+        shared=is_shared_now(record),
     )
 
 
-def _history(s: Session, subject_id: str) -> list[PastRepair]:
+def _history(s: Session, subject_id: str, *, exclude: str | None = None) -> list[PastRepair]:
     rows = s.execute(
-        select(RepairRow.decided_on, RepairRow.target_id, RepairRow.status).where(
-            RepairRow.subject_id == subject_id, RepairRow.status.in_([APPROVED, REVOKED])
-        )
+        select(
+            RepairRow.id,
+            RepairRow.decided_on,
+            RepairRow.revoked_on,
+            RepairRow.target_id,
+            RepairRow.status,
+        ).where(RepairRow.subject_id == subject_id, RepairRow.status.in_([APPROVED, REVOKED]))
     )
     return [
-        PastRepair(decided_on=d, item=t, revoked_for_fraud=st == REVOKED)
-        for d, t, st in rows
-        if d is not None
+        PastRepair(decided_on=d, item=t, revoked_for_fraud=st == REVOKED, revoked_on=rv)
+        for rid, d, rv, t, st in rows
+        if d is not None and rid != exclude
     ]
 
 
-def record_eligibility_in(s: Session, record: RecordRow, today: date) -> Eligibility:
+def record_eligibility_in(
+    s: Session, record: RecordRow, today: date, *, exclude: str | None = None
+) -> Eligibility:
     return eligibility(
-        default_repair_rules(), _facts(s, record), _history(s, record.subject_id), today
+        default_repair_rules(),
+        _facts(s, record),
+        _history(s, record.subject_id, exclude=exclude),
+        today,
     )
 
 
-def record_eligibility(c: Container, record_id: str) -> dict[str, Any]:
-    """可申请修复：自 … 起 — for any record (no personal data in the answer)."""
+def _visible_record(s: Session, actor: Principal, record_id: str) -> RecordRow:
+    """The record if the actor may act for its subject (or decides it); another subject's
+    record answers exactly like a missing one (no existence oracle)."""
+    record = s.get(RecordRow, record_id)
+    if record is not None and (
+        may_act_for_subject(actor, record.subject_id)
+        or (
+            actor.role is Role.department_staff
+            and actor.department_id is not None
+            and actor.department_id in (record.department_id, deciding_authority(s, record)[1])
+        )
+    ):
+        return record
+    raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
+
+
+def record_eligibility(c: Container, actor: Principal, record_id: str) -> dict[str, Any]:
+    """可申请修复：自 … 起 — for the subject (its account or the window) and the departments
+    that submitted or decide the record; to anyone else the record does not exist."""
     today = local_date(c.clock.now())
     with c.uow() as uow:
-        record = uow.session.get(RecordRow, record_id)
-        if record is None:
-            raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
+        record = _visible_record(uow.session, actor, record_id)
         e = record_eligibility_in(uow.session, record, today)
         return {"record_id": record_id, "item": record.item_code, **e.as_json()}
 
@@ -145,6 +221,7 @@ def file_repair(
     external_ref: str | None = None,
 ) -> dict[str, Any]:
     """申请信用修复 for a record or a list entry; refused with the failing condition."""
+    require_subject_side(actor, "只能为本主体申请信用修复")
     reasons = _text("reasons", reasons, "失信行为纠正情况")
     commitment_text = _text("commitment_text", commitment_text, "信用修复承诺内容", min_len=10)
     if channel not in CHANNELS:
@@ -168,17 +245,17 @@ def file_repair(
         s = uow.session
         if target_type == "record":
             record = s.get(RecordRow, target_id)
-            if record is None:
+            if record is None or not may_act_for_subject(actor, record.subject_id):
                 raise NotFound(f"记录 {target_id} 不存在", code="record_not_found")
             subject_id: str = record.subject_id
-            department_id: int | None = record.department_id
+            department_id: int | None = deciding_authority(s, record)[1]
             elig = record_eligibility_in(s, record, today)
             if not elig.eligible:
                 raise Conflict(elig.message, code="not_eligible")
             elig_json = elig.as_json()
         elif target_type == "membership":
             m = s.get(MembershipRow, target_id)
-            if m is None:
+            if m is None or not may_act_for_subject(actor, m.subject_id):
                 raise NotFound(f"名单记录 {target_id} 不存在", code="membership_not_found")
             subject_id = m.subject_id
             # 谁认定、谁修复: the proposing department, or the one that sent the listing record.
@@ -193,8 +270,6 @@ def file_repair(
             raise FieldError(
                 "target_type", target_type, "invalid", "target_type 只能是 record、membership"
             )
-        if not may_act_for_subject(actor, subject_id):
-            raise PermissionDenied("只能为本主体申请信用修复", code="not_your_subject")
         dup = s.scalar(
             select(RepairRow.id).where(
                 RepairRow.target_type == target_type,
@@ -291,6 +366,7 @@ def decide(
     c: Container, actor: Principal, repair_id: str, *, approve: bool, reason: str
 ) -> dict[str, Any]:
     """认定单位决定. Approval stops publication everywhere and lifts what hung on the record."""
+    reason = _text("reason", reason, "决定理由")
     with c.uow() as uow:
         row = _load(uow.session, repair_id)
         _require_decider(actor, row)
@@ -298,7 +374,8 @@ def decide(
         target_type, target_id, subject_id = row.target_type, row.target_id, row.subject_id
         text = row.commitment_text
         filed_on = row.filed_on
-    reason = _text("reason", reason, "决定理由")
+        if approve:  # before the commitment is made: a refused approval leaves nothing behind
+            _recheck(uow.session, row, local_date(c.clock.now()))
     if not approve:
         return _close(c, actor, repair_id, DENIED, reason)
     ref = f"信用修复 {repair_id}"
@@ -316,13 +393,14 @@ def decide(
     record: RecordRow | None
     with c.uow() as uow:
         s = uow.session
+        # One decision at a time per subject: the repeated-repair limits count approvals.
+        s.get(SubjectRow, subject_id, with_for_update=True)
         row = _load(s, repair_id)
         check_transition(row.status, APPROVED)
+        _recheck(s, row, local_date(now))
         if target_type == "record":
             record = s.get(RecordRow, target_id)
             assert record is not None
-            if record.repaired_at is not None or record.status != "active":
-                raise Conflict(f"记录 {target_id} 已修复或已撤销", code="record_not_active")
         else:  # a list entry: the record it mirrors (external lists) stops publication too
             m = s.get(MembershipRow, target_id)
             record = s.get(RecordRow, m.record_id) if m is not None and m.record_id else None
@@ -380,6 +458,32 @@ def decide(
     return view
 
 
+def _recheck(s: Session, row: RepairRow, today: date) -> None:
+    """Eligibility again at the decision, without this application itself: two applications
+    filed together must not both pass the repeated-repair limits. Refused naming the failing
+    conditions."""
+    if row.target_type == "record":
+        record = s.get(RecordRow, row.target_id)
+        if record is None:
+            raise Conflict(f"记录 {row.target_id} 不存在", code="not_eligible")
+        e = record_eligibility_in(s, record, today, exclude=row.id)
+        if not e.eligible:
+            failed = [
+                c.refusal_sentence
+                + (f"（{c.detail}）" if c.detail and c.detail not in c.refusal_sentence else "")
+                for c in e.conditions
+                if not c.met
+            ]
+            raise Conflict("不能批准修复：" + "；".join(failed), code="not_eligible")
+        return
+    m = s.get(MembershipRow, row.target_id)
+    if m is None:
+        raise Conflict(f"名单记录 {row.target_id} 不存在", code="not_eligible")
+    verdict = _membership_eligibility(m, today)
+    if not verdict["eligible"]:
+        raise Conflict("不能批准修复：" + str(verdict["message"]), code="not_eligible")
+
+
 def revoke_for_fraud(c: Container, actor: Principal, repair_id: str, reason: str) -> dict[str, Any]:
     """虚假材料: the repair is revoked, the record is published again, and the bar starts."""
     _require_office(actor)
@@ -402,12 +506,47 @@ def revoke_for_fraud(c: Container, actor: Principal, repair_id: str, reason: str
                 at=now,
                 payload={"item": record.item_code, "repair_id": row.id},
             )
-        row.decided_on = local_date(now)
+        # The approval date stays; the revocation has its own date, and the province hears of it
+        # with the next export (a new sharing clock).
+        today = local_date(now)
+        row.revoked_on = today
+        row.synced_at = None
+        sync_days = default_repair_rules().deadlines["sync_within"].working_days
+        assert sync_days is not None
+        row.sync_due = c.calendar.add_working_days(today, sync_days).due
         _step(c, s, row, "revoke", row.status, REVOKED, actor, reason)
         row.status, row.decision_reason, row.updated_at = REVOKED, reason, now
         DEFAULT_NOTIFIER.send(s, _subject_notice(row, "信用修复已撤销", reason), at=now)
+        commitment_id = row.commitment_id
         uow.commit()
-        return repair_view(c, s, row)
+    # The 信用修复型 commitment was false (虚假承诺): recorded through the commitments area.
+    if commitment_id is not None:
+        from citycredit.commitments.service import record_outcome
+
+        try:
+            record_outcome(
+                c,
+                actor,
+                commitment_id,
+                result="false",
+                checked_on=local_date(now),
+                note=f"信用修复 {repair_id} 因虚假材料被撤销：{reason}",
+            )
+        except (InvalidTransition, NotFound) as e:  # already checked, or gone
+            with c.uow() as uow:
+                _step(
+                    c,
+                    uow.session,
+                    _load(uow.session, repair_id),
+                    "commitment_not_marked",
+                    REVOKED,
+                    REVOKED,
+                    actor,
+                    e.message,
+                )
+                uow.commit()
+    with c.uow() as uow:
+        return repair_view(c, uow.session, _load(uow.session, repair_id))
 
 
 def acknowledge_receipt(c: Container, actor: Principal, receipt_id: int) -> dict[str, Any]:
@@ -512,6 +651,7 @@ def export_decisions(
                     "status": r.status,
                     "status_label": STATUS_LABELS[r.status],
                     "decided_on": r.decided_on.isoformat() if r.decided_on else None,
+                    "revoked_on": r.revoked_on.isoformat() if r.revoked_on else None,
                     "reason": r.decision_reason,
                 }
             )
@@ -621,6 +761,8 @@ def repair_view(c: Container, s: Session, row: RepairRow) -> dict[str, Any]:
         "materials": row.materials,
         "eligibility": row.eligibility,
         "decision_reason": row.decision_reason,
+        "decided_on": row.decided_on.isoformat() if row.decided_on else None,
+        "revoked_on": row.revoked_on.isoformat() if row.revoked_on else None,
         "clocks": clocks,
         "overdue": _late(row, today),
         "synced_at": row.synced_at.isoformat() if row.synced_at else None,

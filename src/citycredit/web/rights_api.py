@@ -144,9 +144,10 @@ class RepairDecisionBody(BaseModel):
 
 
 @router.get("/records/{record_id}/repair-eligibility")
-def get_repair_eligibility(record_id: str, c: ContainerDep) -> dict[str, Any]:
-    """可申请修复：自 … 起 — the conditions and the first day an application is accepted."""
-    return repairs.record_eligibility(c, record_id)
+def get_repair_eligibility(record_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+    """可申请修复：自 … 起 — the conditions and the first day an application is accepted (the
+    subject's account, the window, the departments concerned; to others: 404 like a missing one)."""
+    return repairs.record_eligibility(c, actor, record_id)
 
 
 @router.post("/repairs", status_code=201)

@@ -31,6 +31,8 @@ GENERAL = RecordFacts(
     publication_end=date(2027, 5, 1),
     repair_from=date(2026, 8, 1),  # the catalog's 3-month minimum for 一般
     repaired=False,
+    adverse=True,
+    shared=False,  # as if no longer shared after its publication end
 )
 
 
@@ -51,7 +53,7 @@ def test_minimum_period_edge_days() -> None:
 def test_publication_ended_needs_no_repair() -> None:
     e = eligibility(RULES, GENERAL, [], date(2027, 5, 1))  # end is exclusive: over on 5-1
     assert not e.eligible and not e.repairable and "in_publication" in failed(e)
-    assert e.message == "无需修复：公示期已于 2027-05-01 届满"
+    assert e.message == "无需修复：公示期已于 2027-05-01 届满，且已停止共享"
     assert eligibility(RULES, GENERAL, [], date(2027, 4, 30)).eligible
 
 
@@ -82,7 +84,7 @@ def test_withdrawn_repaired_and_not_adverse_records() -> None:
     for facts, code in (
         (replace(GENERAL, status="withdrawn"), "active"),
         (replace(GENERAL, repaired=True), "active"),
-        (replace(GENERAL, severity=None), "adverse"),
+        (replace(GENERAL, adverse=False), "adverse"),
     ):
         e = eligibility(RULES, facts, [], date(2026, 11, 25))
         assert not e.repairable and code in failed(e)

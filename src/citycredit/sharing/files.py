@@ -21,10 +21,11 @@ import hashlib
 import io
 import json
 import os
+from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, Role, require
@@ -172,19 +173,23 @@ def _written_files(c: Container, sub_id: str) -> list[tuple[str, int, int, dict[
 
 def _rewrite_redacted(c: Container, sub_id: str) -> list[dict[str, Any]]:
     """Write again the files holding entries redacted after the file was written."""
-    rewritten = []
-    for name, first, last, manifest in _written_files(c, sub_id):
-        with c.uow() as uow:
-            s = uow.session
-            redacted = s.scalar(
-                select(func.count()).where(
-                    FeedEntryRow.subscription_id == sub_id,
-                    FeedEntryRow.seq.between(first, last),
-                    FeedEntryRow.redacted_at.is_not(None),
+    rewritten: list[dict[str, Any]] = []
+    with c.uow() as uow:  # one query: the (few) redacted entries of the whole feed
+        redacted_seqs = sorted(
+            uow.session.scalars(
+                select(FeedEntryRow.seq).where(
+                    FeedEntryRow.subscription_id == sub_id, FeedEntryRow.redacted_at.is_not(None)
                 )
             )
-            if not redacted or redacted <= manifest.get("redacted", 0):
-                continue
+        )
+    if not redacted_seqs:
+        return rewritten
+    for name, first, last, manifest in _written_files(c, sub_id):
+        redacted = bisect_right(redacted_seqs, last) - bisect_left(redacted_seqs, first)
+        if not redacted or redacted <= manifest.get("redacted", 0):
+            continue
+        with c.uow() as uow:
+            s = uow.session
             sub = s.get(SubscriptionRow, sub_id)
             assert sub is not None
             dept = s.get(DepartmentRow, sub.department_id)

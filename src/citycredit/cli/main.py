@@ -550,6 +550,10 @@ def serve(
     )
     if result is not None:
         _report_seed(result)
+    # The personal-data key ring, checked against this database (and, in development, created)
+    # here, once: server processes started next each load the same ring instead of racing to
+    # create one; a ring that is not this database's stops `serve` before any worker starts.
+    _run(lambda: c.personal_codec)
     host, port = host or c.settings.host, port or c.settings.port
     n = workers if workers is not None else c.settings.workers
     if n == 1:

@@ -175,6 +175,30 @@ def expected_values(c: Container, item_code: str, source: dict[str, Any]) -> lis
     return out
 
 
+def province_container(
+    request: pytest.FixtureRequest, container: Container, clock: FixedClock, tmp_path: Path
+) -> Container:
+    """A container on an empty database of the same kind as ``container``'s (on PostgreSQL the
+    same database emptied: finish with the source first)."""
+    url = container.settings.effective_database_url
+    container.dispose()
+    if url.startswith("sqlite"):
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "province.sqlite3"
+        shutil.copy(template, path)
+        url = f"sqlite:///{path}"
+    else:
+        engine = create_engine(url)
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    settings = container.settings.model_copy(
+        update={"database_url": url, "data_dir": tmp_path / "province"}
+    )
+    return build_container(settings, clock=clock)
+
+
 @pytest.fixture
 def fresh(
     request: pytest.FixtureRequest, container: Container, clock: FixedClock, tmp_path: Path
@@ -183,25 +207,8 @@ def fresh(
     made: list[Container] = []
 
     def build() -> Container:
-        url = container.settings.effective_database_url
-        container.dispose()
-        if url.startswith("sqlite"):
-            template: Path = request.getfixturevalue("sqlite_template")
-            path = tmp_path / "province.sqlite3"
-            shutil.copy(template, path)
-            url = f"sqlite:///{path}"
-        else:
-            engine = create_engine(url)
-            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            engine.dispose()
-        settings = container.settings.model_copy(
-            update={"database_url": url, "data_dir": tmp_path / "province"}
-        )
-        target = build_container(settings, clock=clock)
-        made.append(target)
-        return target
+        made.append(province_container(request, container, clock, tmp_path))
+        return made[-1]
 
     yield build
     for target in made:

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
+from test_dual_publicity_export import province_container
 from typer.testing import CliRunner
 
 from citycredit.accounts.model import SYSTEM, Principal, Role
 from citycredit.accounts.service import add_department, department_principal
-from citycredit.bootstrap import Container, build_container
+from citycredit.bootstrap import Container
 from citycredit.cli.exports import app as export_cli
-from citycredit.db.models import metadata
 from citycredit.exports.db import ExportRow
 from citycredit.exports.service import export_dual_publicity
 from citycredit.ingest.db import RecordRow, RecordVersionRow
@@ -141,23 +141,7 @@ def fresh(
     made: list[Container] = []
 
     def build() -> Container:
-        url = container.settings.effective_database_url
-        container.dispose()
-        if url.startswith("sqlite"):
-            template: Path = request.getfixturevalue("sqlite_template")
-            path = tmp_path / "province.sqlite3"
-            shutil.copy(template, path)
-            url = f"sqlite:///{path}"
-        else:
-            engine = create_engine(url)
-            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            engine.dispose()
-        settings = container.settings.model_copy(
-            update={"database_url": url, "data_dir": tmp_path / "province"}
-        )
-        target = build_container(settings, clock=clock)
+        target = province_container(request, container, clock, tmp_path)
         made.append(target)
         add_department(target, SYSTEM, name=CREDIT_OFFICE, code=uscc("11", "610800", "MA0FGW01"))
         return target

@@ -709,6 +709,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/objections/{objection_id}/decide"): allow(
         DEPT_A, request=json_body(outcome="kept", reason="经核实信息无误")
     ),
+    ("POST", "/api/v1/objections/{objection_id}/route"): allow(
+        OFFICE, request=json_body(note="请于期限内核查处理")
+    ),
     ("POST", "/api/v1/objections/{objection_id}/statement"): allow(
         OFFICE, AGENT_A, request=json_body(text="本单位对处罚金额仍有异议")
     ),

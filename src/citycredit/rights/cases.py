@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
 from citycredit.ledger.entries import workflow_entry
 from citycredit.rights.db import CaseStepRow
+from citycredit.rights.model import Limit, is_overdue
 from citycredit.rights.notices import CREDIT_OFFICE, Notice, Notifier
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import FieldError
@@ -100,6 +101,27 @@ def case_steps(s: Session, case_type: str, case_id: str) -> list[dict[str, Any]]
     ]
 
 
+def clock_view(
+    c: Container, code: str, lim: Limit, due: date, done: date | None, today: date
+) -> dict[str, Any]:
+    """One legal clock of a case as every surface shows it: due day, state, working days left,
+    and whether the holiday arrangement of the due day's year is confirmed (节假日安排)."""
+    # working days still to come after today, the due day included (0 on the due day itself)
+    left = c.calendar.working_days_between(today + timedelta(days=1), due + timedelta(days=1))[0]
+    return {
+        "code": code,
+        "label": lim.label,
+        "due": due.isoformat(),
+        "working_days": lim.working_days,
+        "remaining_working_days": None if done else left,
+        "state": "done" if done else ("overdue" if is_overdue(due, today) else "running"),
+        "met": None if not done else done <= due,
+        "basis": lim.basis,
+        "uncertain": lim.uncertain,
+        "calendar_confirmed": c.calendar.day(due).confirmed,
+    }
+
+
 def escalate_late(
     c: Container,
     *,
@@ -110,8 +132,11 @@ def escalate_late(
     step: Callable[[Session, Any, str], None],
     notifier: Notifier,
 ) -> dict[str, Any]:
-    """Every open case past one of its clocks is escalated once: a step and a notice to the
-    credit office (the shared body of the objections' and repairs' overdue sweeps)."""
+    """Every case past one of its clocks is escalated once per clock: a step and a notice to
+    the credit office (the shared body of the objections' and repairs' overdue sweeps). Each
+    clock runs in one status (受理 while submitted, 核查/审核 while accepted, 同步 once
+    decided), so "once per clock" is "once per status": a case escalated while submitted is
+    escalated again if it is later late in its decision too."""
     now = c.clock.now()
     today = local_date(now)
     ids: list[str] = []
@@ -119,7 +144,17 @@ def escalate_late(
         s = uow.session
         for row in list(open_cases(s)):
             sentence = late(row, today)
-            if sentence is None or row.escalated_at is not None:
+            if sentence is None:
+                continue
+            escalated = s.scalar(
+                select(CaseStepRow.id).where(
+                    CaseStepRow.case_type == case_type,
+                    CaseStepRow.case_id == row.id,
+                    CaseStepRow.action == "escalate",
+                    CaseStepRow.from_status == row.status,
+                )
+            )
+            if escalated is not None:
                 continue
             row.escalated_at = now
             step(s, row, sentence)

@@ -20,7 +20,13 @@ from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.model import MembershipStatus
-from citycredit.rights.cases import case_steps, escalate_late, record_case_step, required_text
+from citycredit.rights.cases import (
+    case_steps,
+    clock_view,
+    escalate_late,
+    record_case_step,
+    required_text,
+)
 from citycredit.rights.db import ObjectionRow
 from citycredit.rights.model import (
     MARK_OPEN,
@@ -424,17 +430,14 @@ def add_statement(c: Container, actor: Principal, objection_id: str, text: str) 
 
 
 def escalate_overdue(c: Container, notifier: Notifier = DEFAULT_NOTIFIER) -> dict[str, Any]:
-    """Every open objection past a clock is escalated once to the credit office."""
+    """Every open objection past a clock is escalated once per clock to the credit office."""
     return escalate_late(
         c,
         case_type="objection",
         title="异议逾期",
         open_cases=lambda s: s.scalars(
             select(ObjectionRow)
-            .where(
-                ObjectionRow.status.in_([st.value for st in OPEN]),
-                ObjectionRow.escalated_at.is_(None),
-            )
+            .where(ObjectionRow.status.in_([st.value for st in OPEN]))
             .order_by(ObjectionRow.id)
         ),
         late=_late_clock,
@@ -542,31 +545,14 @@ def objection_view(
 def _clocks(c: Container, row: ObjectionRow, today: date) -> list[dict[str, Any]]:
     """Each legal clock with its due day, remaining working days and state (live)."""
     deadlines = default_deadlines()
-    out = []
-    for code, due, done in (
-        ("accept_within", row.accept_due, row.accepted_on or _rejected_on(row)),
-        ("verify_within", row.verify_due, row.decided_on if row.accepted_on else None),
-    ):
-        if due is None:
-            continue
-        lim = deadlines.limit("objection", code)
-        left, _ = c.calendar.working_days_between(today, due) if today <= due else (0, True)
-        state = "done" if done else ("overdue" if is_overdue(due, today) else "running")
-        out.append(
-            {
-                "code": code,
-                "label": lim.label,
-                "due": due.isoformat(),
-                "working_days": lim.working_days,
-                "remaining_working_days": None if done else left + (1 if today <= due else 0),
-                "state": state,
-                "met": None if not done else done <= due,
-                "basis": lim.basis,
-                "uncertain": lim.uncertain,
-                "calendar_confirmed": c.calendar.day(due).confirmed,
-            }
+    return [
+        clock_view(c, code, deadlines.limit("objection", code), due, done, today)
+        for code, due, done in (
+            ("accept_within", row.accept_due, row.accepted_on or _rejected_on(row)),
+            ("verify_within", row.verify_due, row.decided_on if row.accepted_on else None),
         )
-    return out
+        if due is not None
+    ]
 
 
 def _rejected_on(row: ObjectionRow) -> date | None:
@@ -645,7 +631,8 @@ def _department_notice(row: ObjectionRow, title: str, body: str) -> Notice:
         str(row.department_id),
         "objection.route",
         f"{title}：{row.id}",
-        f"{body}（{TargetType(row.target_type).label} {row.target_id}，核查期限 {row.verify_due}）",
+        f"{body}（{TargetType(row.target_type).label} {row.target_id}，"
+        f"核查期限 {row.verify_due or '受理后起算'}）",
         "objection",
         row.id,
     )

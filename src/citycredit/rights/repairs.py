@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
@@ -30,8 +30,15 @@ from citycredit.kernel.db import DisclosureRow
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.model import ExitCode, MembershipStatus
-from citycredit.rights.cases import case_steps, escalate_late, record_case_step, required_text
+from citycredit.rights.cases import (
+    case_steps,
+    clock_view,
+    escalate_late,
+    record_case_step,
+    required_text,
+)
 from citycredit.rights.db import RepairReceiptRow, RepairRow
+from citycredit.rights.model import is_overdue
 from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, DEPARTMENT, SUBJECT, Notice
 from citycredit.rights.objections import may_act_for_subject, require_subject_side
 from citycredit.rights.repair_rules import (
@@ -71,6 +78,8 @@ TRANSITIONS = {
     REVOKED: set(),
 }
 OPEN = (SUBMITTED, ACCEPTED)
+# Decisions that start the 修复结果共享 clock (sync_due): the province must hear of them.
+SYNCED = (APPROVED, REVOKED)
 CHANNELS = ("online", "window", "province")
 
 
@@ -568,14 +577,20 @@ def acknowledge_receipt(c: Container, actor: Principal, receipt_id: int) -> dict
 
 
 def escalate_overdue(c: Container) -> dict[str, Any]:
-    """Late acceptance or decision: escalated once to the credit office."""
+    """Late acceptance, decision or sync to the province (修复结果共享): escalated once per clock
+    to the credit office."""
     return escalate_late(
         c,
         case_type="repair",
         title="修复逾期",
         open_cases=lambda s: s.scalars(
             select(RepairRow)
-            .where(RepairRow.status.in_(OPEN), RepairRow.escalated_at.is_(None))
+            .where(
+                or_(
+                    RepairRow.status.in_(OPEN),
+                    and_(RepairRow.status.in_(SYNCED), RepairRow.synced_at.is_(None)),
+                )
+            )
             .order_by(RepairRow.id)
         ),
         late=_late,
@@ -723,31 +738,19 @@ def repair_view(c: Container, s: Session, row: RepairRow) -> dict[str, Any]:
     today = local_date(c.clock.now())
     rules = default_repair_rules()
     receipts = s.scalars(select(RepairReceiptRow).where(RepairReceiptRow.repair_id == row.id))
-    clocks = []
-    for code, due, done in (
-        (
-            "accept_within",
-            row.accept_due,
-            row.accepted_on or (row.decided_on if row.status == REJECTED else None),
-        ),
-        ("decide_within", row.decide_due, row.decided_on if row.accepted_on else None),
-        ("sync_within", row.sync_due, local_date(row.synced_at) if row.synced_at else None),
-    ):
-        if due is None:
-            continue
-        lim = rules.deadlines[code]
-        clocks.append(
-            {
-                "code": code,
-                "label": lim.label,
-                "due": due.isoformat(),
-                "working_days": lim.working_days,
-                "state": "done" if done else ("overdue" if today > due else "running"),
-                "met": None if not done else done <= due,
-                "basis": lim.basis,
-                "uncertain": lim.uncertain,
-            }
+    clocks = [
+        clock_view(c, code, rules.deadlines[code], due, done, today)
+        for code, due, done in (
+            (
+                "accept_within",
+                row.accept_due,
+                row.accepted_on or (row.decided_on if row.status == REJECTED else None),
+            ),
+            ("decide_within", row.decide_due, row.decided_on if row.accepted_on else None),
+            ("sync_within", row.sync_due, local_date(row.synced_at) if row.synced_at else None),
         )
+        if due is not None
+    ]
     return {
         "id": row.id,
         "subject_id": row.subject_id,
@@ -907,6 +910,12 @@ def _late(row: RepairRow, today: date) -> str | None:
         return f"修复申请 {row.id} 超过受理期限（{row.accept_due}）仍未受理"
     if row.status == ACCEPTED and row.decide_due and today > row.decide_due:
         return f"修复申请 {row.id} 超过审核期限（{row.decide_due}）仍未决定"
+    if row.status in SYNCED and row.synced_at is None and is_overdue(row.sync_due, today):
+        decision = "撤销修复决定" if row.status == REVOKED else "修复决定"
+        return (
+            f"修复申请 {row.id} 的{decision}超过共享期限（{row.sync_due}）仍未报送省级平台"
+            "（修复结果共享）"
+        )
     return None
 
 

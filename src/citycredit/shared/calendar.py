@@ -5,9 +5,14 @@ Sources, by precedence (first match wins, per whole year):
 1. ``<extra_data_dir>/<year>.json`` — operator-provided files (settings ``holidays_dir``);
 2. ``citycredit/shared/data/holidays/<year>.json`` — files shipped with the package;
 3. the ``chinesecalendar`` library (1.11 covers 2004–2026);
-4. otherwise the year is unconfirmed: Monday–Friday are working days, Saturday and
-   Sunday are not, every ``DayInfo`` carries ``confirmed=False`` and deadlines carry
-   ``UNCONFIRMED_NOTE``. This never raises.
+4. otherwise the year is unconfirmed: its statutory holidays (《全国年节及纪念日放假办法》
+   第二条, lunar dates by ``lunardate``, 清明 by chinesecalendar's solar terms) are rest
+   days, a statutory day falling on a Saturday or Sunday is made up on the next weekday
+   after its block (第六条 补休; where the notice will put it is estimated), other days are
+   Monday–Friday work; the rules are data (``statutory.json``, overridable in
+   ``holidays_dir``). Every ``DayInfo`` of such a year carries ``confirmed=False`` and
+   deadlines carry ``UNCONFIRMED_NOTE``: the notice's 调休 (worked weekends, longer
+   blocks) is unknown until it is published. This never raises.
 
 Legal basis of the counting rules:
 
@@ -237,9 +242,75 @@ def _library_year(year: int) -> _Year | None:
     return _Year(year, True, f"chinesecalendar {version}", holidays, workdays)
 
 
-def _unconfirmed_year(year: int) -> _Year:
-    """Fallback for a year without data: Monday–Friday work, weekends rest."""
-    return _Year(year, False, UNCONFIRMED_NOTE)
+def _statutory_start(rule: dict[str, Any], year: int, where: str) -> date:
+    """First day of one statutory holiday in ``year`` (gregorian, lunar or solar term)."""
+    kind = rule.get("calendar")
+    try:
+        if kind == "gregorian":
+            first = date(year, int(rule["month"]), int(rule["day"]))
+        elif kind == "lunar":
+            from lunardate import LunarDate  # imported lazily: only unconfirmed years need it
+
+            first = LunarDate(year, int(rule["month"]), int(rule["day"])).to_solar_date()
+        elif kind == "solar_term":
+            import chinese_calendar
+
+            term = str(rule["term"])
+            found = [
+                d
+                for d, name in chinese_calendar.get_solar_terms(
+                    date(year, 1, 1), date(year, 12, 31)
+                )
+                if name == term
+            ]
+            if len(found) != 1:
+                raise HolidayDataError(f"{where}: solar term {term!r} not found in {year}")
+            first = found[0]
+        else:
+            raise HolidayDataError(f"{where}: calendar must be gregorian, lunar or solar_term")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HolidayDataError(f"{where}: {exc}") from exc
+    return first + timedelta(days=int(rule.get("offset", 0)))
+
+
+def _statutory_year(year: int, text: str, where: str) -> _Year:
+    """An unconfirmed year: the statute's holidays, 补休 after weekend ones, else Mon–Fri."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HolidayDataError(f"{where}: invalid JSON: {exc}") from exc
+    rules = data.get("holidays") if isinstance(data, dict) else None
+    if not isinstance(rules, list) or not rules:
+        raise HolidayDataError(f"{where}: 'holidays' must be a non-empty list")
+    since = data.get("in_force_from")
+    if not isinstance(since, int):
+        raise HolidayDataError(f"{where}: 'in_force_from' (the statute's first year) is required")
+    if year < since:  # another statute applied: weekdays only
+        return _Year(year, False, UNCONFIRMED_NOTE)
+    holidays: dict[date, str] = {}
+    blocks: list[tuple[str, list[date]]] = []
+    for i, rule in enumerate(rules):
+        here = f"{where}: holidays[{i}]"
+        if not isinstance(rule, dict) or not str(rule.get("name", "")).strip():
+            raise HolidayDataError(f"{here}: expected an object with a name")
+        first = _statutory_start(rule, year, here)
+        days = [first + timedelta(days=k) for k in range(int(rule.get("days", 1)))]
+        blocks.append((str(rule["name"]).strip(), days))
+        for d in days:
+            if d.year == year:
+                holidays.setdefault(d, str(rule["name"]).strip())
+    if data.get("weekend_makeup", True):
+        for name, days in blocks:
+            owed = sum(1 for d in days if d.weekday() >= 5 and d.year == year)
+            d = max(days)
+            while owed:
+                d += _ONE_DAY
+                if d.year == year and d.weekday() < 5 and d not in holidays:
+                    holidays[d] = f"{name}（补休）"
+                    owed -= 1
+    return _Year(
+        year, False, f"{UNCONFIRMED_NOTE}：按{data.get('basis', '法定节假日')}推算", holidays
+    )
 
 
 class LegalCalendar:
@@ -278,9 +349,18 @@ class LegalCalendar:
                 resource, where = found
                 resolved = _parse_year_file(resource.read_text(encoding="utf-8"), year, where)
             else:
-                resolved = _library_year(year) or _unconfirmed_year(year)
+                resolved = _library_year(year) or self._unconfirmed_year(year)
             self._years[year] = resolved
             return resolved
+
+    def _unconfirmed_year(self, year: int) -> _Year:
+        """A year no notice covers: the statutory rules (the operator's file, else ours)."""
+        name = "statutory.json"
+        rules: Traversable = self._packaged_dir / name
+        where = f"citycredit/shared/data/holidays/{name}"
+        if self._extra_dir is not None and (self._extra_dir / name).is_file():
+            rules, where = self._extra_dir / name, str(self._extra_dir / name)
+        return _statutory_year(year, rules.read_text(encoding="utf-8"), where)
 
     def year_source(self, year: int) -> str:
         """Describe where ``year``'s arrangement comes from (notice, library or unconfirmed)."""

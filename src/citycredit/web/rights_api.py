@@ -99,6 +99,15 @@ def post_decide(
     return objections.decide(c, actor, objection_id, outcome=body.outcome, reason=body.reason)
 
 
+@router.post("/objections/{objection_id}/route")
+def post_route(
+    objection_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+) -> dict[str, Any]:
+    """督办/转办 (credit office): send an open objection (again) to the deciding department,
+    with a note; the department gets a notice, the status does not change."""
+    return objections.route(c, actor, objection_id, body.note)
+
+
 @router.post("/objections/{objection_id}/statement")
 def post_statement(
     objection_id: str, body: StatementBody, c: ContainerDep, actor: PrincipalDep

@@ -148,32 +148,75 @@ def test_library_covers_2004_to_2026(cal: LegalCalendar) -> None:
 
 
 def test_deadline_running_from_a_confirmed_into_an_unconfirmed_year(tmp_path: Path) -> None:
-    """Counting into a year without data flags the deadline, counting weekdays only."""
-    # 2040 is confirmed by a data file (no holidays at year end); 2041 has no data at all.
+    """Counting into a year without data flags the deadline; the statute's days still rest."""
+    # 2040 is confirmed by a data file (no holidays at year end); 2041 has no notice.
     _write_year(tmp_path, 2040, {"year": 2040, "source": "test", "holidays": [], "workdays": []})
     cal = LegalCalendar(extra_data_dir=tmp_path)
-    # Decision Fri 2040-12-28: Mon 12/31, then 2041-01-01 (Tue, weekday fallback counts it),
-    # 1/2, 1/3, 1/4, Mon 1/7, Tue 1/8.
+    # Decision Fri 2040-12-28: Mon 12/31, then 2041-01-01 (Tue, 元旦 by statute: rest),
+    # 1/2, 1/3, 1/4, Mon 1/7, Tue 1/8, Wed 1/9.
     deadline = cal.add_working_days(date(2040, 12, 28), 7)
-    assert deadline.due == date(2041, 1, 8)
+    assert deadline.due == date(2041, 1, 9)
     assert deadline.confirmed is False
     assert deadline.note == UNCONFIRMED_NOTE
-    assert cal.year_source(2041) == UNCONFIRMED_NOTE
+    assert cal.day(date(2041, 1, 1)).holiday_name == "元旦"
+    assert cal.year_source(2041).startswith(UNCONFIRMED_NOTE)
+    assert "全国年节及纪念日放假办法" in cal.year_source(2041)
     # A deadline that stays inside 2040 remains confirmed.
     inside = cal.add_working_days(date(2040, 12, 28), 1)
     assert inside.due == date(2040, 12, 31)
     assert (inside.confirmed, inside.note) == (True, None)
 
 
-def test_year_without_data_counts_weekdays_without_raising(cal: LegalCalendar) -> None:
-    """2031: Mon–Fri work, Sat–Sun rest, everything unconfirmed."""
+def test_year_without_a_notice_rests_on_the_statutory_days(cal: LegalCalendar) -> None:
+    """2031: the statute's holidays and 补休 rest, other weekdays work; all unconfirmed."""
     assert not _library_has(2031)
-    assert cal.day(date(2031, 1, 1)) == DayInfo(date(2031, 1, 1), True, False, None)
+    assert cal.day(date(2031, 1, 1)) == DayInfo(date(2031, 1, 1), False, False, "元旦")
+    assert cal.day(date(2031, 1, 2)) == DayInfo(date(2031, 1, 2), True, False, None)
     assert cal.day(date(2031, 1, 4)) == DayInfo(date(2031, 1, 4), False, False, None)
     deadline = cal.add_working_days(date(2031, 1, 3), 5)  # Friday
     assert deadline.due == date(2031, 1, 10)
     assert (deadline.confirmed, deadline.note) == (False, UNCONFIRMED_NOTE)
-    assert cal.working_days_between(date(2031, 1, 1), date(2031, 2, 1)) == (23, False)
+    # 正月初一 2031 is Thu 1/23: 除夕 Wed 1/22 to 初三 Sat 1/25 rest, Sat's day made up on
+    # Mon 1/27. January's 23 weekdays − 元旦 − 1/22, 1/23, 1/24 − 1/27 = 18.
+    assert cal.day(date(2031, 1, 22)).holiday_name == "春节"
+    assert cal.day(date(2031, 1, 27)).holiday_name == "春节（补休）"
+    assert cal.working_days_between(date(2031, 1, 1), date(2031, 2, 1)) == (18, False)
+
+
+def test_the_statutory_rules_reproduce_the_notices_under_the_same_statute(
+    cal: LegalCalendar,
+) -> None:
+    """2025 and 2026 (the 2024 statute, notices known to chinesecalendar): every day the
+    fallback would rest — the statute's days, lunar and solar-term ones included, and each
+    补休 — is a rest day in the published arrangement."""
+    fallback = LegalCalendar(extra_data_dir=None)
+    for year in (2025, 2026):
+        estimated = fallback._unconfirmed_year(year).holidays
+        assert len([n for n in estimated.values() if "补休" not in n]) == 13
+        for day, name in estimated.items():
+            assert cal.day(day).working is False, (day, name)
+            assert cal.day(day).confirmed is True
+
+
+def test_years_before_the_statute_count_weekdays_only(cal: LegalCalendar) -> None:
+    assert cal.day(date(2003, 10, 1)) == DayInfo(date(2003, 10, 1), True, False, None)
+
+
+def test_the_operator_can_replace_the_statutory_rules(tmp_path: Path) -> None:
+    rules = {
+        "basis": "测试规则",
+        "in_force_from": 2025,
+        "weekend_makeup": False,
+        "holidays": [{"name": "测试节", "calendar": "gregorian", "month": 3, "day": 3}],
+    }
+    (tmp_path / "statutory.json").write_text(json.dumps(rules), encoding="utf-8")
+    cal = LegalCalendar(extra_data_dir=tmp_path)
+    assert cal.day(date(2031, 3, 3)).holiday_name == "测试节"
+    assert cal.day(date(2031, 1, 1)).working is True
+    assert "测试规则" in cal.year_source(2031)
+    (tmp_path / "statutory.json").write_text('{"holidays": []}', encoding="utf-8")
+    with pytest.raises(HolidayDataError, match="holidays"):
+        LegalCalendar(extra_data_dir=tmp_path).day(date(2032, 1, 1))
 
 
 # --- data files ---
@@ -206,8 +249,11 @@ def test_extra_data_file_defines_a_made_up_year(tmp_path: Path) -> None:
     assert cal.add_working_days(date(2040, 1, 1), 5).due == date(2040, 1, 9)
     assert (deadline.confirmed, deadline.note) == (True, None)
     assert cal.year_source(2040) == "test fixture (made-up arrangement)"
-    # The same year without the file is unconfirmed.
-    assert LegalCalendar().day(date(2040, 1, 2)) == DayInfo(date(2040, 1, 2), True, False, None)
+    # The same year without the file is unconfirmed: 元旦 falls on Sunday 2040-01-01, so the
+    # statute's 补休 is estimated on Monday 01-02; Tuesday is an ordinary working day.
+    plain = LegalCalendar()
+    assert plain.day(date(2040, 1, 2)) == DayInfo(date(2040, 1, 2), False, False, "元旦（补休）")
+    assert plain.day(date(2040, 1, 3)) == DayInfo(date(2040, 1, 3), True, False, None)
 
 
 def test_extra_data_file_overrides_library_year(tmp_path: Path) -> None:
@@ -281,7 +327,7 @@ def test_packaged_data_files_are_valid() -> None:
     assert '"workdays"' in readme
     cal = LegalCalendar()
     for entry in directory.iterdir():
-        if entry.name.endswith(".json"):
+        if entry.name.endswith(".json") and entry.name != "statutory.json":
             year = int(entry.name.removesuffix(".json"))
             assert cal.day(date(year, 6, 1)).confirmed is True
 
@@ -312,8 +358,9 @@ def test_working_days_between_consistent_with_deadline(cal: LegalCalendar) -> No
 
 def test_working_days_between_into_unconfirmed_year(cal: LegalCalendar) -> None:
     """A range touching a year without data is flagged unconfirmed."""
+    # Mon 12/30, Tue 12/31, (Wed 2031-01-01 元旦), Thu 1/2
     count, confirmed = cal.working_days_between(date(2030, 12, 30), date(2031, 1, 3))
-    assert (count, confirmed) == (4, False)
+    assert (count, confirmed) == (3, False)
 
 
 # --- months and periods ---

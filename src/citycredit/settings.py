@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     # this engine; 0 turns the job off.
     evaluation_batch_day: int = Field(default=1, ge=0, le=28)
     evaluation_batch_engine: Literal["db", "duckdb", "spark"] = "duckdb"
+    # Storage limitation (PIPL art. 19; docs/personal-data.md): days files written to disk are
+    # kept before the daily purge jobs delete them; 0 = keep forever.
+    export_file_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="双公示 export files (ID numbers in clear): days after the export; 0 = keep",
+    )
+    feed_file_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="sharing feed files: days after a file was first written; 0 = keep",
+    )
     # Accounts, sessions, lockout, TOTP, audit retention (accounts.policy; JSON in the env).
     security: SecurityPolicy = Field(default_factory=SecurityPolicy)
     # 信用数据链 (ledger): the crypto suite is chosen when the log is created and never changes.

@@ -14,7 +14,7 @@ from citycredit.ingest.db import RecordVersionRow
 
 class ExportRow(Base):
     """One outbound export (kind dual_publicity): period (since, until], counts, files with
-    checksums, status, who and when."""
+    checksums, status, who and when; when its files were deleted after the retention."""
 
     __tablename__ = "exports"
 
@@ -42,6 +42,9 @@ class ExportRow(Base):
     user_id: Mapped[int | None] = mapped_column()
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    files_purged_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), comment="the files were deleted (retention); NULL = still on disk"
+    )
 
 
 Index("ix_exports_kind_status_until", ExportRow.kind, ExportRow.status, ExportRow.period_until)

@@ -113,6 +113,9 @@ def export_summary(row: ExportRow) -> dict[str, Any]:
         "created_by": row.created_by,
         "started_at": iso(row.started_at),
         "completed_at": iso(row.completed_at),
+        # The files were deleted after the retention (export_files_purge); the row keeps the
+        # counts and checksums. None: still on disk.
+        "files_purged_at": iso(row.files_purged_at),
     }
 
 

@@ -1,4 +1,5 @@
-"""The daily 双公示 export: the changes since the last successful export, for the province."""
+"""The daily 双公示 export (the changes since the last successful export, for the province), and
+the daily deletion of export files past their retention."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
-from citycredit.exports.service import export_dual_publicity
+from citycredit.exports.service import export_dual_publicity, purge_export_files
 from citycredit.kernel.jobs import Job
 
 
@@ -23,11 +24,29 @@ def daily_dual_publicity_export(c: Container) -> dict[str, Any]:
     }
 
 
+def export_files_purge(c: Container) -> dict[str, Any]:
+    """删除保存期满的导出文件: files of exports older than export_file_retention_days (audited).
+    An export whose files could not be deleted makes the run fail (after the others are done),
+    so the job log shows it; it is tried again next time."""
+    done = purge_export_files(c, SYSTEM)
+    if done["failed"]:
+        failed = "; ".join(f"{f['id']}: {f['error']}" for f in done["failed"])
+        raise RuntimeError(f"{len(done['failed'])} 个导出批次的文件未能删除：{failed}")
+    return done
+
+
 JOBS = [
     Job(
         "dual_publicity_export",
         timedelta(days=1),
         daily_dual_publicity_export,
         "每日导出行政许可、行政处罚的新增、更正和撤销（双公示），供报送省级平台",
+    ),
+    Job(
+        "export_files_purge",
+        timedelta(days=1),
+        export_files_purge,
+        "每日删除超过保存期限的双公示导出文件（含明文身份证号；导出完成后保留"
+        " CITYCREDIT_EXPORT_FILE_RETENTION_DAYS 天，默认30天，0 为不删除），删除记入审计",
     ),
 ]

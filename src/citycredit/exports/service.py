@@ -3,11 +3,14 @@
 An export covers the period (since, until] of record-version changes of the licence and
 penalty items (new records, corrections, withdrawals); how records and operations are chosen is
 in exports/run.py, the layout in exports/model.py. Docs: docs/howto/dual-publicity-export.md.
+The files carry ID numbers in clear: `purge_export_files` deletes them once
+`export_file_retention_days` have passed (the daily `export_files_purge` job).
 """
 
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,14 +19,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.model import Permission, Principal, require
+from citycredit.accounts.audit import add_event
+from citycredit.accounts.model import SYSTEM, Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.exports.db import ExportRecordRow, ExportRow
 from citycredit.exports.model import FORMATS, KIND
 from citycredit.exports.run import ExportRun, export_summary, iso, last_until
 from citycredit.ingest.db import RecordRow
 from citycredit.kernel.disclosure import record_disclosure
-from citycredit.shared.calendar import SHANGHAI, day_start
+from citycredit.shared.calendar import SHANGHAI, day_start, local_date
 from citycredit.shared.errors import FieldError, NotFound
 
 log = logging.getLogger(__name__)
@@ -254,6 +258,8 @@ def export_file(
         entry = next((f for f in row.files or [] if f.get("name") == name), None)
         if entry is None or row.status != "completed" or not row.directory:
             raise NotFound(f"导出批次 {export_id} 中没有文件 {name}", code="export_file_not_found")
+        if row.files_purged_at is not None:
+            raise _purged(c, row, name)
         path = Path(row.directory) / name
         if not path.is_file():
             raise NotFound(
@@ -290,3 +296,135 @@ def _log_download(
             at=now,
             detail={"export_id": row.id},
         )
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def _purged(c: Container, row: ExportRow, name: str) -> NotFound:
+    """A file of an export whose files were deleted after the retention: say when, and how to
+    send the period again (a re-send writes the records in their current state)."""
+    assert row.files_purged_at is not None
+    days = c.settings.export_file_retention_days
+    kept = f"（保留期：导出完成后 {days} 天）" if days else ""
+    since = iso(row.period_since) or "<最早日期>"
+    return NotFound(
+        f"导出批次 {row.id} 的文件 {name} 已于 {local_date(row.files_purged_at).isoformat()} "
+        f"按个人信息保存期限删除{kept}。如需再次报送该时段，请重新导出："
+        f"citycredit export dual-publicity --since {since} --until {iso(row.period_until)}"
+        "（或 POST /api/v1/exports/dual-publicity），新文件按记录的当前状态写出",
+        code="export_files_purged",
+    )
+
+
+def _plain_name(name: str) -> bool:
+    """A bare file name as the export wrote it: never a path out of the export's directory."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+
+
+def _own_directory(row: ExportRow, directory: Path) -> bool:
+    """The export's default directory (``<stamp>_<export id>``), not an operator's ``--out``."""
+    return directory.name.endswith(f"_{row.id}")
+
+
+def _delete_files(row: ExportRow) -> dict[str, int]:
+    """Delete exactly the files the export recorded in its directory (already missing ones
+    are counted, not an error); remove the export's own directory once empty. Raises OSError
+    when a file cannot be deleted."""
+    counts = {"files": 0, "bytes": 0, "missing": 0, "skipped": 0}
+    if not row.directory:
+        return counts
+    directory = Path(row.directory)
+    for entry in row.files or []:
+        name = str(entry.get("name") or "")
+        if not _plain_name(name):
+            counts["skipped"] += 1
+            continue
+        path = directory / name
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            counts["missing"] += 1
+            continue
+        if stat.S_ISDIR(st.st_mode):  # not what the export wrote: left alone
+            counts["skipped"] += 1
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            counts["missing"] += 1
+            continue
+        counts["files"] += 1
+        counts["bytes"] += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    if (
+        _own_directory(row, directory)
+        and directory.is_dir()
+        and not directory.is_symlink()
+        and not any(directory.iterdir())
+    ):
+        directory.rmdir()
+    return counts
+
+
+def purge_export_files(c: Container, actor: Principal = SYSTEM) -> dict[str, Any]:
+    """Delete the files of completed exports older than ``export_file_retention_days``.
+
+    Storage limitation (PIPL art. 19): the files hold natural persons' ID numbers in clear and
+    are needed only until the province has them. For each completed export that completed
+    before the cut-off and whose files were not yet purged, exactly the files named in
+    ``files`` are deleted from ``directory`` (nothing else: an operator's ``--out`` directory
+    keeps its other files, and stays), the export's own directory is removed when empty, and
+    ``files_purged_at`` is set; the row keeps counts and checksums. An export whose files cannot
+    be deleted is listed under ``failed`` and tried again next time. 0 days: nothing is purged.
+    One audit event records the run.
+    """
+    require(actor, Permission.run_jobs)
+    days = c.settings.export_file_retention_days
+    now = c.clock.now()
+    cutoff = now - timedelta(days=days) if days else None
+    out: dict[str, Any] = {
+        "retention_days": days,
+        "cutoff": iso(cutoff),
+        "exports": 0,
+        "files": 0,
+        "bytes": 0,
+        "missing": 0,
+        "skipped": 0,
+        "export_ids": [],
+        "failed": [],
+    }
+    with c.uow() as uow:
+        s = uow.session
+        if cutoff is not None:
+            rows = s.scalars(
+                select(ExportRow)
+                .where(
+                    ExportRow.status == "completed",
+                    ExportRow.files_purged_at.is_(None),
+                    ExportRow.completed_at < cutoff,
+                )
+                .order_by(ExportRow.completed_at, ExportRow.id)
+                .with_for_update()
+            ).all()
+            for row in rows:
+                try:
+                    counts = _delete_files(row)
+                except OSError as exc:
+                    log.warning("could not delete the files of export %s: %s", row.id, exc)
+                    out["failed"].append({"id": row.id, "error": f"{type(exc).__name__}: {exc}"})
+                    continue
+                row.files_purged_at = now
+                out["exports"] += 1
+                out["export_ids"].append(row.id)
+                for key, value in counts.items():
+                    out[key] += value
+        add_event(
+            s,
+            at=now,
+            action="exports.files_purge",
+            result="failure" if out["failed"] else "success",
+            actor=actor,
+            detail=out,
+        )
+        uow.commit()
+    return out

@@ -11,7 +11,10 @@ personal values (a subscription with clear personal fields is pull-only), and th
 fetches them over the API (`list_files`, `read_file`: its own token; each download is in the
 audit trail). When a record is withdrawn, repaired or leaves an access after a file was
 written, the file is written again from the feed (its redacted entries without data), so the
-exchange folder never keeps what the department was told to stop using.
+exchange folder never keeps what the department was told to stop using. Files first written
+more than ``feed_file_retention_days`` ago are deleted with their manifest (`purge_feed_files`,
+the daily ``feed_files_purge`` job); a ``….purged.json`` tombstone (name, seq range, sha256,
+when written and purged — no entry) stays, so a later download says the file was purged.
 """
 
 from __future__ import annotations
@@ -20,23 +23,31 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 from bisect import bisect_left, bisect_right
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from citycredit.accounts.audit import add_event
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.model import SYSTEM, Permission, Principal, Role, require
 from citycredit.bootstrap import Container
+from citycredit.shared.calendar import SHANGHAI
 from citycredit.shared.errors import FieldError, NotFound, PermissionDenied
 from citycredit.sharing.db import FeedEntryRow, SubscriptionRow
 from citycredit.sharing.fanout import fan_out
 from citycredit.sharing.model import Channel, FileFormat, Status
 from citycredit.sharing.service import deliver, render_entries, visible_subscription
 
+log = logging.getLogger(__name__)
+
 MAX_PER_FILE = 10_000
+MANIFEST_SUFFIX = ".manifest.json"
+PURGED_SUFFIX = ".purged.json"  # the tombstone of a file deleted after the retention
 CSV_COLUMNS = (
     "seq",
     "kind",
@@ -236,6 +247,16 @@ def read_file(
     for file, _first, _last, manifest in _written_files(c, subscription_id):
         if name in (file, f"{file}.manifest.json"):
             return feeds_dir(c, subscription_id) / name, manifest
+    base = name.removesuffix(MANIFEST_SUFFIX)
+    tomb = _purged_files(c, subscription_id).get(base)
+    if tomb is not None:
+        purged = _when(tomb.get("purged_at"))
+        on = f"已于 {purged.astimezone(SHANGHAI).date().isoformat()} " if purged else "已"
+        raise NotFound(
+            f"订阅 {subscription_id} 没有文件 {name}：该文件{on}按个人信息保存期限删除"
+            f"（写出后保留 {tomb.get('retention_days')} 天，请在此期限内下载文件）",
+            code="feed_file_purged",
+        )
     raise NotFound(f"订阅 {subscription_id} 没有文件 {name}", code="feed_file_not_found")
 
 
@@ -272,3 +293,126 @@ def write_files(
         while (manifest := _write_one(c, sub_id)) is not None:
             written.append(manifest)
     return written
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def _when(text: Any) -> datetime | None:
+    """A manifest's time (ISO 8601; without an offset: UTC), or None when unreadable."""
+    try:
+        value = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _purged_files(c: Container, sub_id: str) -> dict[str, dict[str, Any]]:
+    """The tombstones of a subscription's purged files, by data file name."""
+    folder = feeds_dir(c, sub_id)
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob(f"*{PURGED_SUFFIX}")) if folder.is_dir() else []:
+        try:
+            tomb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(tomb, dict) and tomb.get("file"):
+            out[str(tomb["file"])] = tomb
+    return out
+
+
+def _purge_one(folder: Path, manifest: dict[str, Any], retention: int, now: datetime) -> int:
+    """Replace one file and its manifest by a tombstone; returns the bytes deleted. The
+    tombstone is written first: a crash leaves the file listed, and the next run purges it."""
+    name = str(manifest["file"])
+    data = folder / name
+    size = data.stat().st_size if data.is_file() else 0
+    tomb = {
+        "subscription": manifest.get("subscription"),
+        "file": name,
+        "format": manifest.get("format"),
+        "first_seq": manifest.get("first_seq"),
+        "last_seq": manifest.get("last_seq"),
+        "count": manifest.get("count"),
+        "sha256": manifest.get("sha256"),
+        "written_at": manifest.get("first_written_at") or manifest.get("written_at"),
+        "purged_at": now.isoformat(),
+        "retention_days": retention,
+    }
+    _write_atomic(
+        folder / f"{name}{PURGED_SUFFIX}",
+        (json.dumps(tomb, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+    )
+    data.unlink(missing_ok=True)
+    (folder / f"{name}{MANIFEST_SUFFIX}").unlink(missing_ok=True)
+    return size
+
+
+def purge_feed_files(c: Container, actor: Principal = SYSTEM) -> dict[str, Any]:
+    """Delete feed files first written more than ``feed_file_retention_days`` ago.
+
+    Storage limitation: the department fetches its files within that time; afterwards the data
+    file and its manifest are deleted in every subscription folder (cancelled subscriptions
+    included) and a ``<file>.purged.json`` tombstone is left (name, seq range, count, sha256,
+    written and purged at — no entry), so `list_files` no longer lists the file, `read_file`
+    answers ``feed_file_purged`` and a later redaction does not write it again. A rewrite after
+    a redaction does not restart the clock (``first_written_at``). 0 days: nothing is purged.
+    A file that cannot be deleted is listed under ``failed``. One audit event records the run.
+    """
+    require(actor, Permission.run_jobs)
+    days = c.settings.feed_file_retention_days
+    now = c.clock.now()
+    cutoff = now - timedelta(days=days) if days else None
+    out: dict[str, Any] = {
+        "retention_days": days,
+        "cutoff": cutoff.isoformat() if cutoff else None,
+        "subscriptions": 0,
+        "files": 0,
+        "bytes": 0,
+        "by_subscription": {},
+        "failed": [],
+    }
+    root = c.settings.data_dir / "feeds"
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for folder in folders:
+        if cutoff is None:
+            break
+        purged = 0
+        for path in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
+            try:
+                manifest = json.loads(path.read_text(encoding="utf-8"))
+                name = str(manifest["file"])
+                written = _when(manifest.get("first_written_at") or manifest["written_at"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                where = f"{folder.name}/{path.name}"
+                out["failed"].append({"file": where, "error": f"unreadable manifest: {exc}"})
+                continue
+            if path.name != f"{name}{MANIFEST_SUFFIX}" or written is None:
+                where = f"{folder.name}/{path.name}"
+                out["failed"].append({"file": where, "error": "manifest does not fit"})
+                continue
+            if written >= cutoff:
+                continue
+            try:
+                out["bytes"] += _purge_one(folder, manifest, days, now)
+            except OSError as exc:
+                log.warning("could not purge feed file %s: %s", folder / name, exc)
+                where = f"{folder.name}/{name}"
+                out["failed"].append({"file": where, "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            purged += 1
+        if purged:
+            out["subscriptions"] += 1
+            out["files"] += purged
+            out["by_subscription"][folder.name] = purged
+    with c.uow() as uow:
+        add_event(
+            uow.session,
+            at=now,
+            action="sharing.files_purge",
+            result="failure" if out["failed"] else "success",
+            actor=actor,
+            detail=out,
+        )
+        uow.commit()
+    return out

@@ -12,6 +12,12 @@ SX_YCRQ is a court_release); a correction that clears the date lists the subject
 record.withdrawn withdraws the membership: the source department retracted the data, so the
 listing is void (not an exit of a valid listing).
 
+A record that is not public (published false — a minor's at the decision date, 涉及个人隐私 … —
+or not 公开) still gives its membership: the source's listing is in force and authorised credit
+checks see it, but it never appears on a public surface (`service.public_view_filter`, applied at
+read time, so it follows every correction). The consumer records the change in the membership's
+steps: `conceal` when its source record leaves the public view, `reveal` when it comes back.
+
 A record carrying the document number of a local decision of the same list and subject is
 that decision coming back through the feed: the local entry carries the listing and no
 external copy is kept. A serious-list membership ends the subject's red-list entries.
@@ -36,10 +42,11 @@ from citycredit.catalog.model import CatalogItem
 from citycredit.catalog.values import LONG_TERM
 from citycredit.ingest.service import current_values
 from citycredit.kernel.outbox import Consumer, Event
-from citycredit.lists.db import MembershipRow
-from citycredit.lists.matching import can_publish
+from citycredit.lists.db import MembershipEventRow, MembershipRow
+from citycredit.lists.matching import can_publish, minor_on
 from citycredit.lists.model import FINAL_STATUSES, MembershipStatus, Origin
 from citycredit.lists.service import (
+    PERSON_TYPES,
     SOURCE_REMOVAL,
     end_at_source_removal,
     enforce_serious_over_red,
@@ -47,17 +54,21 @@ from citycredit.lists.service import (
     local_twin,
     record_step,
     retire_external_copy,
+    source_hidden_reason,
     to_model,
 )
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import CityCreditError
 from citycredit.shared.idgen import new_id
+from citycredit.subjects.db import SubjectRow
 
 log = logging.getLogger(__name__)
 
 S = MembershipStatus
 RECORD_EVENTS = frozenset({"record.accepted", "record.corrected", "record.withdrawn"})
 ACTOR = "system:lists"
+CONCEAL, REVEAL = "conceal", "reveal"  # steps: off / back on the public surfaces
+MINOR_REASON = "当事人列入时未满十八周岁"
 # Free-text fields that state why the subject is listed (scrubbed on public views).
 REASON_FIELDS: dict[str, tuple[str, ...]] = {
     "judgment_defaulter": ("SX_SXQX", "SX_YW"),
@@ -170,16 +181,19 @@ def sync_record(c: Container, s: Session, record_id: str) -> None:
         if row is not None:
             retire_external_copy(c, s, row, twin)
         return
+    hidden = hidden_reason(s, record_id, subject_id, state["decided_on"])
     if row is not None and S(row.status) not in FINAL_STATUSES:
         changed = {k: v for k, v in state.items() if getattr(row, k) != v}
+        if changed:
+            for k, v in changed.items():
+                setattr(row, k, v)
+            note = "来源记录更正：" + "、".join(sorted(changed))
+            record_step(
+                c, s, row, action="update", from_status=row.status, actor=ACTOR, at=now, note=note
+            )
+        follow_publicity(c, s, row, hidden)
         if not changed:
             return  # redelivery or a correction of fields the list does not carry
-        for k, v in changed.items():
-            setattr(row, k, v)
-        note = "来源记录更正：" + "、".join(sorted(changed))
-        record_step(
-            c, s, row, action="update", from_status=row.status, actor=ACTOR, at=now, note=note
-        )
         end_at_source_removal(c, s, row, actor=ACTOR)  # a removal date that has come
         enforce_serious_over_red(c, s, subject_id)
         return
@@ -209,8 +223,60 @@ def sync_record(c: Container, s: Session, record_id: str) -> None:
     if relisted:
         note = f"来源记录更正：移出日期已撤除，据归集记录 {record_id} 恢复列入"
     record_step(c, s, row, action="ingest", from_status=None, actor=ACTOR, at=now, note=note)
+    follow_publicity(c, s, row, hidden)
     end_at_source_removal(c, s, row, actor=ACTOR)  # arrived already removed
     enforce_serious_over_red(c, s, subject_id)
+
+
+def hidden_reason(
+    s: Session, record_id: str, subject_id: str, decided_on: date | None
+) -> str | None:
+    """Why a membership mirroring this record must stay off public surfaces, or None: its
+    source record is not public, or its subject (a natural person) was under 18 on the
+    decision date (also when intake did not flag the record, e.g. stored before the rule)."""
+    reason = source_hidden_reason(s, record_id)
+    if reason is not None:
+        return reason
+    subject = s.get(SubjectRow, subject_id)
+    if (
+        subject is not None
+        and subject.subject_type in PERSON_TYPES
+        and minor_on(subject.birth_date, decided_on)
+    ):
+        return MINOR_REASON
+    return None
+
+
+def _concealed(s: Session, row: MembershipRow) -> bool:
+    """Whether the membership's last publicity step concealed it (none yet: public)."""
+    s.flush()
+    last = s.scalar(
+        select(MembershipEventRow.action)
+        .where(
+            MembershipEventRow.membership_id == row.id,
+            MembershipEventRow.action.in_((CONCEAL, REVEAL)),
+        )
+        .order_by(MembershipEventRow.id.desc())
+        .limit(1)
+    )
+    return last == CONCEAL
+
+
+def follow_publicity(c: Container, s: Session, row: MembershipRow, hidden: str | None) -> None:
+    """Record that a membership left (``hidden``: why) or came back to the public surfaces.
+
+    The listing itself is unchanged (in force for authorised checks); the public reads apply
+    the same rule on their own (`service.public_view_filter`), this step is its trail.
+    """
+    if S(row.status) in FINAL_STATUSES or (hidden is not None) == _concealed(s, row):
+        return
+    if hidden is not None:
+        action, note = CONCEAL, f"{hidden}：名单记录不在公开名单和公开信用档案中展示，仅供授权核查"
+    else:
+        action, note = REVEAL, "来源记录更正后可以公示：名单记录恢复在公开名单中展示"
+    record_step(
+        c, s, row, action=action, from_status=row.status, actor=ACTOR, at=c.clock.now(), note=note
+    )
 
 
 def _relist(row: MembershipRow, state: dict[str, Any], today: date) -> bool:

@@ -38,6 +38,7 @@ __all__ = [
     "eligibility",
     "exit_allowed",
     "expires_on",
+    "minor_on",
     "notice_deadline",
     "public_entry",
     "public_name",
@@ -334,6 +335,19 @@ def public_name(name: str, *, is_person: bool, list_type: ListType) -> str:
     return display_person_name(name, list_type.display_name_rule.value)
 
 
+ADULT_AGE = 18  # 未成年人: under 18 (民法典第十七条)
+
+
+def minor_on(birth_date: date | None, day: date | None) -> bool:
+    """True when a person born on ``birth_date`` was under 18 on ``day`` (the same rule as
+    intake's minor rule: the 18th birthday is the first adult day; born 29 February, 1 March).
+    Unknown dates are not a minor's (the source record's own flag covers those)."""
+    if birth_date is None or day is None:
+        return False
+    born = (birth_date.year + ADULT_AGE, birth_date.month, birth_date.day)
+    return born > (day.year, day.month, day.day)
+
+
 def public_entry(
     membership: Membership,
     list_type: ListType,
@@ -341,9 +355,16 @@ def public_entry(
     subject_name: str,
     is_person: bool,
     today: date,
+    birth_date: date | None = None,
 ) -> dict[str, str | None] | None:
-    """The public-list row of a membership, or None when it is not (or no longer) public."""
+    """The public-list row of a membership, or None when it is not (or no longer) public.
+
+    A natural person who was a minor on the decision date (``birth_date``) is never on a
+    public list, whatever the membership's status (rules.md §13.4; G31).
+    """
     if membership.status is not MembershipStatus.published or not membership.is_active(today):
+        return None
+    if is_person and minor_on(birth_date, membership.decided_on or membership.published_on):
         return None
     return {
         "list_type": list_type.code,

@@ -16,19 +16,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVarTuple, cast
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, extract, func, not_, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
+from citycredit.catalog.model import Openness
+from citycredit.ingest.db import RecordRow
 from citycredit.kernel import outbox
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists.db import MembershipEventRow, MembershipRow
 from citycredit.lists.loader import default_lists
 from citycredit.lists.matching import (
+    ADULT_AGE,
     advance,
     can_decide,
     exit_allowed,
@@ -773,7 +776,12 @@ def _public_rows(
     for row, subject in rows:
         is_person = subject.subject_type in PERSON_TYPES
         entry = public_entry(
-            to_model(row), lt, subject_name=subject.name, is_person=is_person, today=today
+            to_model(row),
+            lt,
+            subject_name=subject.name,
+            is_person=is_person,
+            today=today,
+            birth_date=subject.birth_date if is_person else None,
         )
         if entry is None:
             continue
@@ -791,37 +799,94 @@ def _public_rows(
     return out
 
 
+def _day_number(day: Any) -> ColumnElement[Any]:
+    """A date column as the integer yyyymmdd (SQLite and PostgreSQL alike)."""
+    return extract("year", day) * 10000 + extract("month", day) * 100 + extract("day", day)
+
+
+def public_view_filter() -> ColumnElement[bool]:
+    """Memberships that may appear on a public surface (rules.md §13.4; security G31).
+
+    For statements joining MembershipRow, SubjectRow (its subject) and RecordRow (outer, on
+    MembershipRow.record_id). Kept out: memberships mirroring a source record that is not on
+    the public view (published false — a minor's, 涉及个人隐私, … — or not 公开, or no longer
+    active), and those of a natural person under 18 on the decision date (a second guard that
+    also covers memberships stored before intake flagged minors). Such memberships stay in
+    force for authorised credit checks; `public_entry` repeats the age rule.
+    """
+    decided = func.coalesce(MembershipRow.decided_on, MembershipRow.published_on)
+    minor = (
+        SubjectRow.subject_type.in_(PERSON_TYPES)
+        & SubjectRow.birth_date.is_not(None)
+        & (_day_number(SubjectRow.birth_date) + ADULT_AGE * 10000 > _day_number(decided))
+    )
+    source_public = MembershipRow.record_id.is_(None) | (
+        RecordRow.published
+        & (RecordRow.openness == Openness.public.value)
+        & (RecordRow.status == "active")
+    )
+    return source_public & not_(minor)
+
+
+UNPUBLISHED_REASONS = {  # records.unpublished_reason → why its membership is not public
+    "minor": "当事人为未成年人，来源记录不予公示",
+    "privacy": "涉及个人隐私，来源记录不予公示",
+    "severity": "来源记录按失信程度不予公示",
+}
+
+
+def source_hidden_reason(s: Session, record_id: str | None) -> str | None:
+    """Why the source record of an external membership is not public, or None if it is (the
+    record's own publication flags; `public_view_filter` applies them to public reads)."""
+    if record_id is None:
+        return None
+    record = s.get(RecordRow, record_id)
+    if record is None:
+        return None
+    if not record.published:
+        return UNPUBLISHED_REASONS.get(record.unpublished_reason or "", "来源记录不予公示")
+    if record.openness != Openness.public.value:
+        return "来源记录不予公开"
+    return None
+
+
+_Ts = TypeVarTuple("_Ts")
+
+
+def _public_only(stmt: Select[*_Ts]) -> Select[*_Ts]:
+    """``stmt`` (over MembershipRow) kept to published memberships that `public_view_filter`
+    lets through, joined with their subjects and source records."""
+    return (
+        stmt.join(SubjectRow, SubjectRow.subject_id == MembershipRow.subject_id)
+        .outerjoin(RecordRow, RecordRow.id == MembershipRow.record_id)
+        .where(MembershipRow.status == S.published.value, public_view_filter())
+    )
+
+
 def public_list(
     c: Container, actor: Principal, list_type: str, *, limit: int = 100, offset: int = 0
 ) -> dict[str, Any]:
-    """A public list: published, unexpired, not exited entries, masked (public_entry)."""
+    """A public list: published, unexpired, not exited entries, masked (public_entry); never a
+    minor's or one whose source record is not public (public_view_filter)."""
     require(actor, Permission.read_public)
     lt = lists_catalog().list_type(list_type)
     today = local_date(c.clock.now())
     limit = max(1, min(limit, 500))
+    in_force = (
+        MembershipRow.list_type == lt.code,
+        (MembershipRow.expires_on.is_(None)) | (MembershipRow.expires_on > today),
+    )
     with c.uow() as uow:
         rows = uow.session.execute(
-            select(MembershipRow, SubjectRow)
-            .join(SubjectRow, SubjectRow.subject_id == MembershipRow.subject_id)
-            .where(
-                MembershipRow.list_type == lt.code,
-                MembershipRow.status == S.published.value,
-                (MembershipRow.expires_on.is_(None)) | (MembershipRow.expires_on > today),
-            )
+            _public_only(select(MembershipRow, SubjectRow))
+            .where(*in_force)
             .order_by(MembershipRow.published_on.desc(), MembershipRow.id)
             .limit(limit)
             .offset(max(0, offset))
         )
         entries = _public_rows(lt, [(m, sub) for m, sub in rows], today)
         total = uow.session.scalar(
-            select(func.count())
-            .select_from(MembershipRow)
-            .join(SubjectRow, SubjectRow.subject_id == MembershipRow.subject_id)
-            .where(
-                MembershipRow.list_type == lt.code,
-                MembershipRow.status == S.published.value,
-                (MembershipRow.expires_on.is_(None)) | (MembershipRow.expires_on > today),
-            )
+            _public_only(select(func.count()).select_from(MembershipRow)).where(*in_force)
         )
     return {
         "list_type": lt.code,
@@ -848,11 +913,8 @@ def public_subject_lists(c: Container, actor: Principal, subject_id: str) -> dic
         if subject is None:
             raise NotFound(f"主体 {subject_id} 不存在", code="subject_not_found")
         rows = s.scalars(
-            select(MembershipRow)
-            .where(
-                MembershipRow.subject_id == subject_id,
-                MembershipRow.status == S.published.value,
-            )
+            _public_only(select(MembershipRow))
+            .where(MembershipRow.subject_id == subject_id)
             .order_by(MembershipRow.published_on, MembershipRow.id)
         )
         entries = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,8 +51,12 @@ class Settings(BaseSettings):
     # only what requests allocated since. Without it, a full pass over ~190,000 start-up
     # objects stopped every request of a worker for 130 ms on a 2-core machine (docs/benchmarks.md).
     gc_freeze: bool = True
-    # First start: build a synthetic Yulin city when the database has no subjects.
-    seed_synthetic_city: bool = True
+    # First start: build a synthetic Yulin city when the database has no subjects, with a
+    # credit-office account whose bearer token goes to data_dir/dev-tokens.json. Unset, it is on
+    # in development only (`bash scripts/start.sh`); production refuses it (validators below).
+    seed_synthetic_city: bool = Field(
+        default=False, description="first start: synthetic city + dev tokens (development only)"
+    )
     synthetic_subjects: int = 3000
     synthetic_seed: int = 20261125
     max_upload_mb: int = 200
@@ -102,6 +106,17 @@ class Settings(BaseSettings):
     )
     personal_cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"  # new keys (密评: sm4)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_in_development_by_default(cls, data: Any) -> Any:
+        # Unset, seed_synthetic_city follows the environment: a development start gets its
+        # synthetic city; a test or production deployment never seeds unless told to (and
+        # production refuses even that, below).
+        if isinstance(data, dict) and data.get("seed_synthetic_city") is None:
+            environment = data.get("environment", "development")
+            return {**data, "seed_synthetic_city": environment == "development"}
+        return data
+
     @model_validator(mode="after")
     def _refuse_missing_personal_keys(self) -> Settings:
         if self.environment == "production" and self.personal_keys is None:
@@ -126,6 +141,11 @@ class Settings(BaseSettings):
             )
         if self.environment == "production" and not self.database_url:
             raise ValueError("CITYCREDIT_DATABASE_URL must name PostgreSQL in production")
+        if self.environment == "production" and self.seed_synthetic_city:
+            raise ValueError(
+                "CITYCREDIT_SEED_SYNTHETIC_CITY must be off in production: the synthetic city "
+                "comes with a credit-office token written to dev-tokens.json"
+            )
         return self
 
     @property

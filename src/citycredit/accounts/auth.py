@@ -9,9 +9,12 @@ walks through states, and every step replaces the session (new id and secret, no
                 └► password_change (initial, reset or expired password) ─► active
 
 Failures of the password or the code count towards the lockout (``lockout_threshold`` failures
-within ``lockout_window_minutes`` lock the account for ``lockout_minutes``). Every outcome is in
-the audit trail, in the same transaction as its effect; the caller only sees one generic message,
-so a failure does not tell whether the account exists, is locked or is disabled.
+within ``lockout_window_minutes`` lock the account for ``lockout_minutes``); the count is cleared
+only when a login completes (password and code both right, an active session, or a changed
+password), never by the password step alone, so a known password does not allow unlimited TOTP
+guesses. Every outcome is in the audit trail, in the same transaction as its effect; the caller
+only sees one generic message, so a failure does not tell whether the account exists, is locked
+or is disabled.
 """
 
 from __future__ import annotations
@@ -304,9 +307,11 @@ def login(
             )
             uow.commit()
             raise Unauthenticated(GENERIC_FAILURE, code="login_failed")
-        _clear_failures(user)
         if user.password_hash and needs_rehash(user.password_hash, policy):
             user.password_hash = hash_password(password, policy)
+        # The failure count is cleared only when the login completes: a correct password
+        # followed by wrong TOTP codes (or a wrong current password at the forced change) keeps
+        # counting towards the lockout, so knowing the password does not buy unlimited guesses.
         if user.totp_secret:
             state = SECOND_FACTOR
         elif user.must_change_password or _password_expired(policy, user, now):
@@ -314,6 +319,7 @@ def login(
         else:
             state = ACTIVE
             user.last_login_at = now
+            _clear_failures(user)
         issued = _issue(c, s, user, state, request, user_agent)
         add_event(
             s,
@@ -394,7 +400,7 @@ def verify_second_factor(
                 "动态口令错误或已使用，或账号已被锁定", code="second_factor_failed"
             )
         user.totp_last_step = step
-        _clear_failures(user)
+        _clear_failures(user)  # both factors proven: the authentication is complete
         _end(row, now, "replaced")
         state = _next_after_second_factor(policy, user, now)
         if state == ACTIVE:
@@ -476,6 +482,7 @@ def change_password(
         user.password_hash = hash_password(new, policy)
         user.password_changed_at = now
         user.must_change_password = False
+        _clear_failures(user)  # the password is proven and replaced: the login is complete
         ended = end_user_sessions(s, user.id, now, "password_changed")
         issued = None
         if row is not None:

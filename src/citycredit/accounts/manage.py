@@ -5,9 +5,12 @@
   within ``initial_password_hours``) and TOTP enrolment. A fresh installation has no administrator
   and no default credential (等保 CES1-06).
 * `create_account`, `set_role`, `set_disabled`, `unlock`, `reset_password`, `list_accounts`
-  (security administrator): business and subject-side accounts. Nobody can grant, remove or change
-  an administrator role through them, so an account never holds two of the three roles and an
-  administrator never raises their own rights (G6). Every change is audited in its transaction.
+  (security administrator): business and subject-side accounts only. Nobody can grant, remove or
+  change an administrator role through them, so an account never holds two of the three roles and
+  an administrator never raises their own rights (G6); the security administrator cannot disable,
+  unlock or reset an administrator (refused ``admin_target``, recorded ``denied``), so the
+  audited cannot switch off the auditor — administrators are managed on the server console only.
+  Every change is audited in its transaction.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from citycredit.accounts.auth import end_user_sessions, totp_key
 from citycredit.accounts.db import ApiTokenRow, DepartmentRow, UserRow
 from citycredit.accounts.model import Permission, Principal, Role, require
 from citycredit.accounts.passwords import hash_password
-from citycredit.accounts.service import add_user
+from citycredit.accounts.service import create_user
 from citycredit.bootstrap import Container
+from citycredit.db.uow import UnitOfWork
 from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
 
 INITIAL_PASSWORD_BYTES = 12  # 16 URL-safe characters
@@ -146,10 +150,15 @@ def create_account(
     role: Role,
     department: str | None = None,
 ) -> dict[str, Any]:
-    """A business or subject-side account with a random initial password (shown once)."""
+    """A business or subject-side account with a random initial password (shown once).
+
+    No API token is issued: the creator would otherwise hold the new account's access (e.g. the
+    credit office's) beyond the initial password's expiry and the forced change. The user logs
+    in, changes the password, and works through the web session.
+    """
     require(actor, Permission.manage_accounts)
     password = _initial_password()
-    issued = add_user(
+    made = create_user(
         c,
         actor,
         username=username,
@@ -159,18 +168,53 @@ def create_account(
         password=password,
     )
     return {
-        "username": username,
+        "username": made.username,
         "role": role.value,
-        "department": issued.department,
+        "department": made.department,
         "initial_password": password,
         "initial_password_hours": c.settings.security.initial_password_hours,
-        "token": issued.token,
     }
 
 
-def _guard_target(actor: Principal, user: UserRow) -> None:
+def _refuse_self(actor: Principal, user: UserRow) -> None:
     if actor.user_id is not None and actor.user_id == user.id:
         raise PermissionDenied("不能修改自己的账号权限或状态", code="self_change")
+
+
+def _guard_target(
+    c: Container,
+    uow: UnitOfWork,
+    actor: Principal,
+    user: UserRow,
+    *,
+    action: str,
+    request: RequestInfo | None,
+) -> None:
+    """Refuse changes to one's own account, and to an administrator unless from the console.
+
+    The security administrator manages business and subject-side accounts only: disabling,
+    unlocking or resetting the system or audit administrator (or another security
+    administrator) is refused and recorded as ``denied`` in the trail (G6).
+    """
+    _refuse_self(actor, user)
+    role = Role(user.role)
+    if role.is_admin and not actor.console:
+        add_event(
+            uow.session,
+            at=c.clock.now(),
+            action=action,
+            result="denied",
+            actor=actor,
+            request=request,
+            object_id=user.username,
+            detail={"reason": "admin_target", "target_role": role.value},
+        )
+        uow.commit()
+        raise PermissionDenied(
+            f"不能操作管理员账号（{role.label}）：三员账号只能在服务器控制台管理"
+            "（citycredit accounts …）",
+            code="admin_target",
+        )
 
 
 def set_role(
@@ -188,7 +232,7 @@ def set_role(
     with c.uow() as uow:
         s = uow.session
         user = _user(s, username)
-        _guard_target(actor, user)
+        _refuse_self(actor, user)  # an administrator's role: refused below (admin_role_change)
         old = Role(user.role)
         if role.is_admin or old.is_admin or role is Role.public:
             add_event(
@@ -263,13 +307,14 @@ def set_disabled(
     with c.uow() as uow:
         s = uow.session
         user = _user(s, username)
-        _guard_target(actor, user)
+        action = "account.disable" if disabled else "account.enable"
+        _guard_target(c, uow, actor, user, action=action, request=request)
         user.disabled = disabled
         ended = end_user_sessions(s, user.id, now, "disabled") if disabled else 0
         add_event(
             s,
             at=now,
-            action="account.disable" if disabled else "account.enable",
+            action=action,
             result="success",
             actor=actor,
             request=request,
@@ -289,6 +334,7 @@ def unlock(
     with c.uow() as uow:
         s = uow.session
         user = _user(s, username)
+        _guard_target(c, uow, actor, user, action="account.unlock", request=request)
         was = user.locked_until.isoformat() if user.locked_until else None
         user.locked_until, user.failed_logins, user.failed_since = None, 0, None
         add_event(
@@ -315,7 +361,7 @@ def reset_password(
     with c.uow() as uow:
         s = uow.session
         user = _user(s, username)
-        _guard_target(actor, user)
+        _guard_target(c, uow, actor, user, action="account.password_reset", request=request)
         user.password_hash = hash_password(password, c.settings.security)
         user.password_changed_at, user.must_change_password = now, True
         ended = end_user_sessions(s, user.id, now, "reset")
@@ -367,6 +413,7 @@ def revoke_user_tokens(c: Container, actor: Principal, username: str) -> int:
     with c.uow() as uow:
         s = uow.session
         user = _user(s, username)
+        _guard_target(c, uow, actor, user, action="account.tokens_revoke", request=None)
         n = _revoke_tokens(s, user.id, now)
         add_event(
             s,

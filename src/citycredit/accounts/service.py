@@ -107,6 +107,15 @@ def add_department(
         return issued
 
 
+@dataclass(frozen=True)
+class NewAccount:
+    """An account just created, without a token (the security administrator's path)."""
+
+    username: str
+    role: Role
+    department: str | None
+
+
 def add_user(
     c: Container,
     actor: Principal,
@@ -119,10 +128,65 @@ def add_user(
 ) -> IssuedToken:
     """Create an account (staff, credit office, subject side) and issue its personal token.
 
-    A password given here is an initial password: the user must change it at the first login,
-    within ``initial_password_hours`` (docs/accounts-security.md). Administrators of the three
-    separated roles are created by `accounts.manage.add_admin` (TOTP enrolment, no token).
+    The console's path (``citycredit users add``). A password given here is an initial password:
+    the user must change it at the first login, within ``initial_password_hours``
+    (docs/accounts-security.md), and until then the token is refused (`authenticate`), so it
+    never outlives an unchanged one-time password. Administrators of the three separated roles
+    are created by `accounts.manage.add_admin` (TOTP enrolment, no token).
     """
+    _, issued = _create_user(
+        c,
+        actor,
+        username=username,
+        display_name=display_name,
+        role=role,
+        department=department,
+        password=password,
+        issue_token=True,
+    )
+    assert issued is not None
+    return issued
+
+
+def create_user(
+    c: Container,
+    actor: Principal,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    department: str | None = None,
+    password: str | None = None,
+) -> NewAccount:
+    """Create an account and issue no token (`accounts.manage.create_account`).
+
+    Whoever creates the account learns its initial password only; a bearer token handed to the
+    creator would give the security administrator the new account's (business) access.
+    """
+    account, _ = _create_user(
+        c,
+        actor,
+        username=username,
+        display_name=display_name,
+        role=role,
+        department=department,
+        password=password,
+        issue_token=False,
+    )
+    return account
+
+
+def _create_user(
+    c: Container,
+    actor: Principal,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    department: str | None,
+    password: str | None,
+    issue_token: bool,
+) -> tuple[NewAccount, IssuedToken | None]:
     require(actor, Permission.manage_accounts)
     if role is Role.public:
         raise FieldError("role", role.value, "not_allowed", "不能创建公众角色账号")
@@ -173,16 +237,19 @@ def add_user(
                 "role": role.value,
                 "department": dept.name if dept else None,
                 "initial_password": bool(password),
+                "token_issued": issue_token,
             },
         )
-        issued = _issue_token(
-            c,
-            uow,
-            role=role,
-            label=f"{display_name}（{username}）",
-            department=dept,
-            user_id=user.id,
-        )
+        issued = None
+        if issue_token:
+            issued = _issue_token(
+                c,
+                uow,
+                role=role,
+                label=f"{display_name}（{username}）",
+                department=dept,
+                user_id=user.id,
+            )
         outbox.emit(
             s,
             event_type="user.added",
@@ -192,7 +259,7 @@ def add_user(
             payload={"username": username, "role": role.value},
         )
         uow.commit()
-        return issued
+        return NewAccount(username, role, dept.name if dept else None), issued
 
 
 def _valid_username(username: str | None) -> str:
@@ -318,6 +385,11 @@ def authenticate(c: Container, token: str | None) -> Principal:
             raise PermissionDenied("账号已停用", code="user_disabled")
         if user.role != row.role:  # the account's role changed since the token was issued
             raise PermissionDenied("令牌与账号角色不符，请重新申请令牌", code="invalid_token")
+        if user.must_change_password:  # initial or reset password not yet changed (G5)
+            raise PermissionDenied(
+                "账号的初始口令尚未修改，令牌暂不可用：请先登录并修改口令",
+                code="password_change_required",
+            )
         principal = principal_for_user(s, user, label=row.label, token_id=row.id)
         uow.finish_read()
         return principal

@@ -24,6 +24,10 @@ from citycredit.cli import exports as exports_cli
 from citycredit.cli import rights as rights_cli
 from citycredit.cli import sharing as sharing_cli
 from citycredit.shared.errors import CityCreditError
+from citycredit.web import logfilter
+
+# Every log record of a command (and of `serve`) is scrubbed of ID and phone numbers.
+logfilter.install()
 
 app = typer.Typer(help="citycredit 公共信用信息平台", no_args_is_help=True)
 db_app = typer.Typer(help="数据库迁移")
@@ -536,7 +540,10 @@ def serve(
         int | None, typer.Option(help="server processes (default: settings.workers, 1)")
     ] = None,
 ) -> None:
-    """Migrate, create the synthetic city on first start, and serve on http://127.0.0.1:8000."""
+    """Migrate, create the synthetic city on a development first start, and serve on :8000.
+
+    Seeding follows ``seed_synthetic_city`` (on in development only; refused in production).
+    """
     import uvicorn
 
     from citycredit.db.migrate import upgrade

@@ -17,6 +17,7 @@ from citycredit.ingest.service import (
     locate_record,
     withdraw_record,
 )
+from citycredit.shared.errors import PermissionDenied
 
 
 @dataclass
@@ -65,9 +66,18 @@ def load_city(
 def seed_city(
     c: Container, out_dir: Path, *, on_file: Callable[[str], None] | None = None
 ) -> LoadResult:
-    """Load a generated city, integrate it into the ledger, write the dev tokens file."""
+    """Load a generated city, integrate it into the ledger, write the dev tokens file.
+
+    Never in production: the city comes with a credit-office account whose token is written to
+    a file (`citycredit seed` there is refused; `first_start` does not seed).
+    """
     from citycredit.ledger.service import integrate_now
 
+    if c.settings.environment == "production":
+        raise PermissionDenied(
+            "生产环境不能载入合成城市（它会创建信用办账号并把令牌写入 dev-tokens.json）",
+            code="synthetic_city_in_production",
+        )
     result = load_city(c, out_dir, on_file=on_file)
     result.leaves = integrate_now(c)  # proof bundles work from the first page view
     tokens = c.settings.data_dir / "dev-tokens.json"
@@ -80,14 +90,15 @@ def seed_city(
 def first_start(
     c: Container, *, on_start: Callable[[int], None] | None = None
 ) -> LoadResult | None:
-    """On an empty database (and when configured), generate and load a synthetic Yulin city."""
+    """On an empty database, when configured (development by default, never production),
+    generate and load a synthetic Yulin city."""
     from sqlalchemy import func, select
 
     from citycredit.subjects.db import SubjectRow
     from citycredit.synth.city import generate_city
 
-    if not c.settings.seed_synthetic_city:
-        return None
+    if not c.settings.seed_synthetic_city or c.settings.environment == "production":
+        return None  # production never seeds (settings refuse it; this guards a changed copy)
     with c.uow() as uow:
         if uow.session.scalar(select(func.count()).select_from(SubjectRow)):
             return None

@@ -183,7 +183,8 @@ def users_add(
         department=department,
         password=password,
     )
-    console.print(f"已创建用户 {username}（{role.label}）。令牌（只显示这一次）：")
+    note = "；设置了初始口令，须先登录修改口令，令牌才可使用" if password else ""
+    console.print(f"已创建用户 {username}（{role.label}）。令牌（只显示这一次{note}）：")
     print(issued.token)
 
 

@@ -2,13 +2,20 @@
 with the ledger's proof for offline verification.
 
 A report is what the public archive shows of the subject when it is issued — the records by
-catalog item (信用中国's sections: 行政许可, 行政处罚, …), the lists it is on, its evaluation,
-its voluntary registration — with an overview of counts and the status tags 守信激励对象 /
-失信惩戒对象. It is kept as issued (a later correction does not change an issued report), and
-its canonical bytes are hashed with the ledger suite's hash; a ``report.issued`` leaf commits
-to that digest (salted, like every leaf), so anyone holding the report and its bundle can check
-that the platform issued exactly this content (`ledger.bundle.verify_bundle`: `citycredit ledger
-verify-bundle` or the page /ledger/verify).
+catalog item, the lists it is on, its evaluation, its voluntary registration — laid out in
+信用中国's fixed categories and order (`reports.layout`: every category present, an empty one
+with 查询期内无相关信息), with the status tags 守信激励对象 / 失信惩戒对象, its generation time in
+Beijing time and a validity period (有效期, `VALID_DAYS` from 信息截至). It is kept as issued (a
+later correction does not change an issued report), and its canonical bytes are hashed with the
+ledger suite's hash; a ``report.issued`` leaf commits to that digest (salted, like every leaf),
+so anyone holding the report and its bundle can check that the platform issued exactly this
+content (`ledger.bundle.verify_bundle`: `citycredit ledger verify-bundle` or /ledger/verify).
+
+The verification page (the QR code's target) checks the stored report against that leaf — not
+against a digest stored beside it — through the inclusion proof to the latest checkpoint signed
+by the platform's key, and lists what changed since issue (`reports.changes`): withdrawn,
+corrected, repaired or no longer published entries, the ones no longer public shown by their
+status only.
 
 Public reports are of organisations only: natural persons' archives are not searchable
 publicly, and their reports are for themselves (the rights area's own view), not issued here.
@@ -16,8 +23,9 @@ publicly, and their reports are for themselves (the rights area's own view), not
 
 from __future__ import annotations
 
+import json
 import secrets
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,29 +34,40 @@ from sqlalchemy.orm import Session
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.kernel import outbox
-from citycredit.ledger.bundle import report_digest
-from citycredit.ledger.db import LedgerLeafRow
-from citycredit.ledger.entries import workflow_entry
+from citycredit.kernel.db import OutboxEventRow
+from citycredit.ledger.bundle import BundleError, report_digest, verify_bundle
+from citycredit.ledger.db import LedgerLeafRow, LedgerLogRow
+from citycredit.ledger.entries import LedgerEntry, field_digest, workflow_entry
 from citycredit.ledger.service import log_row, proof_bundle
+from citycredit.ledger.signers import verifier_to_vkey
 from citycredit.ledger.store import latest_checkpoint
+from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.lists import service as lists
 from citycredit.lists.model import ListKind
+from citycredit.reports.changes import changes_since_issue
 from citycredit.reports.db import ReportRow
-from citycredit.shared.calendar import local_date
-from citycredit.shared.errors import Conflict, NotFound, PermissionDenied
+from citycredit.reports.layout import overview
+from citycredit.shared.calendar import SHANGHAI, local_date
+from citycredit.shared.errors import CityCreditError, Conflict, NotFound, PermissionDenied
 from citycredit.subjects import archive
 from citycredit.subjects.archive import PERSON_TYPES
 
 __all__ = [
     "REPORT_FORMAT",
+    "VALID_DAYS",
     "get_report",
     "issue_report",
+    "local_time",
     "normalise_no",
     "printable_report",
     "report_bundle",
 ]
 
-REPORT_FORMAT = "citycredit-report/1"
+# 2: 信用中国's fixed categories in the overview, issued_at in Beijing time, valid_until.
+REPORT_FORMAT = "citycredit-report/2"
+# 有效期: a report is valid for this many days from 信息截至 (inclusive of the last day); a bank
+# holding an older one asks for a new report. A module constant, not a setting (yet).
+VALID_DAYS = 30
 ENTRY_TYPE = "report.issued"
 TITLE = "公共信用信息报告"
 _B32 = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud and typed back
@@ -83,27 +102,30 @@ def issue_report(c: Container, actor: Principal, subject_id: str) -> dict[str, A
     memberships = lists.public_subject_lists(c, actor, subject_id)["lists"]
     now = c.clock.now()
     no = _report_no(now)
-    overview = [{"section": g["item_name"], "count": g["count"]} for g in view["groups"]]
-    overview.append({"section": "信用名单", "count": len(memberships)})
+    as_of = view["as_of"]
     content: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "title": TITLE,
         "report_no": no,
-        "issued_at": now.isoformat(),
-        "as_of": view["as_of"],
+        "issued_at": now.astimezone(SHANGHAI).isoformat(),  # with its +08:00 offset
+        "as_of": as_of,
+        "valid_until": _valid_until(as_of),
+        "validity_days": VALID_DAYS,
         "issuer": c.settings.ledger_origin,
         "subject": view["subject"],
         "tags": _tags(memberships),
-        "overview": overview,
+        "overview": [],
         "sections": view["groups"],
         "lists": memberships,
         "evaluation": view["evaluation"],
         "voluntary_registration": view["voluntary_registration"],
         "note": (
             "本报告内容为报告生成时本平台公开的公共信用信息；报告编号可在本平台核验，"
-            "报告摘要已收录于信用数据链。"
+            "报告摘要已收录于信用数据链。报告生成后信息如有撤销、更正或信用修复，"
+            "以核验页面所示为准。"
         ),
     }
+    content["overview"] = overview(content)
     suite = c.settings.ledger_suite
     digest = report_digest(suite, content)
     entry = workflow_entry(
@@ -145,6 +167,20 @@ def normalise_no(report_no: str) -> str:
     return report_no.strip().upper()
 
 
+def _valid_until(as_of: str) -> str:
+    """The last day of a report's validity: `VALID_DAYS` after 信息截至."""
+    return (date.fromisoformat(as_of) + timedelta(days=VALID_DAYS)).isoformat()
+
+
+def local_time(iso: str) -> str:
+    """A stored instant as the report prints it: Beijing time, labelled (reports issued before
+    format 2 stored UTC; both print the same)."""
+    at = datetime.fromisoformat(iso)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") + "（北京时间）"
+
+
 def _load(s: Session, report_no: str) -> tuple[ReportRow, LedgerLeafRow | None]:
     """An issued report (the number as typed) and its ledger leaf, if sequenced."""
     row = s.get(ReportRow, normalise_no(report_no))
@@ -154,26 +190,119 @@ def _load(s: Session, report_no: str) -> tuple[ReportRow, LedgerLeafRow | None]:
     return row, leaf
 
 
+def _pending_entry(s: Session, report_no: str) -> LedgerEntry | None:
+    """The leaf entry the report's outbox event hands the sequencer (not yet sequenced)."""
+    event = s.scalar(
+        select(OutboxEventRow).where(
+            OutboxEventRow.aggregate_type == "report",
+            OutboxEventRow.aggregate_id == report_no,
+            OutboxEventRow.event_type == ENTRY_TYPE,
+        )
+    )
+    if event is None or "ledger" not in (event.payload or {}):
+        return None
+    return LedgerEntry.from_payload(event.payload["ledger"])
+
+
+def _commits_to(suite: str, data: bytes, salt: bytes, row: ReportRow) -> bool:
+    """The leaf bytes (with the salt behind their digests) commit to this report's number,
+    subject and the digest of its content as stored now."""
+    h = hash_suite(Suite(suite))
+    try:
+        leaf = json.loads(data)
+    except ValueError:
+        return False
+    committed = leaf.get("fields") or {}
+    content_digest = report_digest(suite, row.content)
+    return bool(
+        leaf.get("type") == ENTRY_TYPE
+        and leaf.get("ref") == f"{row.report_no}/issued"
+        and leaf.get("subject_id") == row.subject_id
+        and committed.get("report_no") == field_digest(h, salt, "report_no", row.report_no)
+        and committed.get("content_hash") == field_digest(h, salt, "content_hash", content_digest)
+    )
+
+
+def _trusted_vkey(c: Container, log: LedgerLogRow) -> str:
+    """The platform's own verifier key (from its signing key, outside the database); the
+    stored one only if that key cannot be loaded (a misconfigured process)."""
+    try:
+        return verifier_to_vkey(c.ledger_signer.verifier())
+    except CityCreditError:
+        return log.vkey
+
+
+def _integrity(
+    c: Container, s: Session, row: ReportRow, leaf: LedgerLeafRow | None
+) -> tuple[bool, str]:
+    """Whether the stored report is the one registered at issue, and how that was checked.
+
+    Never against ``content_hash`` beside the content (both are rewritten together): against
+    the ``report.issued`` leaf — once sequenced, the whole offline check of its bundle (the
+    leaf's salted digest of the content, the inclusion proof, the checkpoint signed by the
+    platform's key); before that, the entry its outbox event hands the sequencer.
+    """
+    if leaf is not None:
+        log = s.get(LedgerLogRow, 1)
+        cp = latest_checkpoint(s)
+        if log is not None and cp is not None and leaf.idx < cp.size:
+            suite = log.suite
+            fields = {"content_hash": report_digest(suite, row.content), "report_no": row.report_no}
+            bundle = proof_bundle(s, log, leaf, cp, fields, report=row.content)
+            try:
+                verify_bundle(bundle, trusted_vkey=_trusted_vkey(c, log))
+            except BundleError as exc:
+                return False, f"与数据链第 {leaf.idx} 号叶子核对不通过：{exc}"
+            if json.loads(leaf.data).get("subject_id") != row.subject_id:
+                return False, f"数据链第 {leaf.idx} 号叶子登记的是另一个主体的报告"
+            return True, (
+                f"已与数据链第 {leaf.idx} 号叶子登记的摘要核对"
+                f"（树大小 {cp.size} 的签名检查点，包含证明有效）"
+            )
+        if _commits_to(log.suite if log else c.settings.ledger_suite, leaf.data, leaf.salt, row):
+            return True, f"已与数据链第 {leaf.idx} 号叶子登记的摘要核对"
+        return False, f"与数据链第 {leaf.idx} 号叶子登记的摘要不符"
+    entry = _pending_entry(s, row.report_no)
+    if entry is None:
+        return False, "数据链中没有该报告的登记"
+    if _commits_to(c.settings.ledger_suite, entry.data, entry.salt, row):
+        return True, "已与生成时登记、待收录到数据链的摘要核对"
+    return False, "与生成时登记、待收录到数据链的摘要不符"
+
+
 def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
-    """An issued report as issued, whether its content still matches its digest, and where
-    the ledger holds it (None while the sequencer has not taken it in)."""
+    """An issued report as issued, whether it is the one registered at issue (`_integrity`),
+    where the ledger holds it (None while the sequencer has not taken it in), its validity and
+    the entries that changed since issue (`reports.changes`)."""
     require(actor, Permission.read_public)
+    today = local_date(c.clock.now())
     with c.uow() as uow:
-        row, leaf = _load(uow.session, report_no)
+        s = uow.session
+        row, leaf = _load(s, report_no)
+        intact, integrity = _integrity(c, s, row, leaf)
+        content = row.content
+        valid_until = content.get("valid_until") or _valid_until(str(content["as_of"]))
         out = {
             "report_no": row.report_no,
-            "content": row.content,
+            "content": content,
             "content_hash": row.content_hash,
-            "intact": report_digest(c.settings.ledger_suite, row.content) == row.content_hash,
+            "intact": intact,
+            "integrity": integrity,
             "ledger_index": leaf.idx if leaf is not None else None,
+            "issued_at_local": local_time(str(content["issued_at"])),
+            "valid_until": valid_until,
+            "validity_days": int(content.get("validity_days") or VALID_DAYS),
+            "expired": today.isoformat() > valid_until,
+            "checked_on": today.isoformat(),
+            "changes": changes_since_issue(s, row.subject_id, content, today),
         }
         uow.finish_read()
         return out
 
 
 def printable_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
-    """`get_report` for printing (the PDF): refused when the stored copy no longer matches the
-    digest registered at issue — the platform does not print what it cannot vouch for."""
+    """`get_report` for printing (the PDF): refused when the stored copy is not the one
+    registered at issue — the platform does not print what it cannot vouch for."""
     report = get_report(c, actor, report_no)
     if not report["intact"]:
         raise Conflict(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citycredit.reports import service as reports
+from citycredit.reports.layout import report_layout
 from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.errors import error_page
 from citycredit.web.templating import templates
 
 router = APIRouter(prefix="/api/v1")
@@ -51,22 +54,54 @@ def find_page(request: Request, c: ContainerDep, actor: PrincipalDep, no: str = 
     return templates().TemplateResponse(request, "report_find.html", {})
 
 
+def _context(report: dict[str, Any]) -> dict[str, Any]:
+    """What the report templates are rendered with: the report (get_report's answer), its
+    content, its 信用中国 layout and the entries changed since issue by where they appear."""
+    changes = report.get("changes") or []
+    return {
+        "r": report,
+        "c": report["content"],
+        "layout": report_layout(report["content"]),
+        "record_marks": {ch["record_id"]: ch for ch in changes if ch["kind"] == "record"},
+        "list_marks": {ch["list_index"]: ch for ch in changes if ch["kind"] == "list"},
+    }
+
+
 @pages.get("/reports/{report_no}", response_class=HTMLResponse)
 def report_page(
     request: Request, report_no: str, c: ContainerDep, actor: PrincipalDep
 ) -> HTMLResponse:
-    """The report as issued, printable, with what verifies it."""
+    """The report as issued, printable, with what verifies it and what changed since."""
     data = reports.get_report(c, actor, report_no)
-    return templates().TemplateResponse(request, "report.html", {"r": data, "c": data["content"]})
+    return templates().TemplateResponse(request, "report.html", _context(data))
 
 
-@pages.get("/reports/{report_no}/pdf")
+MISSING_BASE_URL = (
+    "未配置平台的公开访问地址（CITYCREDIT_PUBLIC_BASE_URL，设置项 public_base_url）："
+    "生产环境不能出具带核验二维码的 PDF。请联系平台管理员配置后再试。"
+)
+
+
+@pages.get("/reports/{report_no}/pdf", response_model=None)
 def report_pdf(request: Request, report_no: str, c: ContainerDep, actor: PrincipalDep) -> Response:
-    """The report as an A4 PDF with a QR code to its verification page (WeasyPrint)."""
+    """The report as an A4 PDF with a QR code to its verification page (WeasyPrint).
+
+    The printed address is the configured ``public_base_url``, never the request's Host header
+    (which anyone can forge: a PDF the platform renders must not point elsewhere). Without it,
+    production refuses (503); development and tests print the request's address but keep no
+    file, so a Host header costs no disk and never reaches another caller's PDF.
+    """
     data = reports.printable_report(c, actor, report_no)
-    base = c.settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
-    url = f"{base}/reports/{data['report_no']}"
-    pdf = cached_pdf(c.settings.data_dir, data, verify_url=url, suite=c.settings.ledger_suite)
+    suite = c.settings.ledger_suite
+    base = c.settings.public_base_url.strip().rstrip("/")
+    if base:
+        url = f"{base}/reports/{data['report_no']}"
+        pdf = cached_pdf(c.settings.data_dir, data, verify_url=url, suite=suite)
+    elif c.settings.environment == "production":
+        return error_page(request, 503, MISSING_BASE_URL)
+    else:
+        url = f"{str(request.base_url).rstrip('/')}/reports/{data['report_no']}"
+        pdf = render_pdf(data, verify_url=url, suite=suite)
     name = f"{data['report_no']}.pdf"
     return Response(
         pdf,
@@ -75,18 +110,32 @@ def report_pdf(request: Request, report_no: str, c: ContainerDep, actor: Princip
     )
 
 
+def _state(report: dict[str, Any]) -> str:
+    """What a PDF shows beyond the issued content: the changes since issue and the expiry."""
+    state = {"changes": report.get("changes") or [], "expired": bool(report.get("expired"))}
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
 def cached_pdf(data_dir: Path, report: dict[str, Any], *, verify_url: str, suite: str) -> bytes:
-    """The report's PDF, rendered once per (report, printed address) and kept in
-    data_dir/reports: an issued report never changes, and a render costs ~0.3 s of CPU."""
-    key = hashlib.sha256(f"{report['content_hash']}|{verify_url}|{suite}".encode()).hexdigest()
-    path = data_dir / "reports" / f"{report['report_no']}-{key[:16]}.pdf"
+    """The report's PDF, rendered once and kept in data_dir/reports: one file per report, keyed
+    on its content digest, the suite, the configured address and what changed since issue (a
+    render costs ~0.3 s of CPU). ``verify_url`` must come from settings, never a request: the
+    key does not multiply by anything a caller sends. A newer state replaces the older file."""
+    key = hashlib.sha256(
+        f"{report['content_hash']}|{suite}|{verify_url}|{_state(report)}".encode()
+    ).hexdigest()
+    folder = data_dir / "reports"
+    path = folder / f"{report['report_no']}-{key[:16]}.pdf"
     if path.exists():
         return path.read_bytes()
     pdf = render_pdf(report, verify_url=verify_url, suite=suite)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(pdf)
     tmp.replace(path)  # atomic: a concurrent reader sees the whole file or none
+    for old in folder.glob(f"{report['report_no']}-*.pdf"):
+        if old != path:
+            old.unlink(missing_ok=True)  # the report's PDF of an earlier state
     return pdf
 
 
@@ -104,7 +153,7 @@ def report_html(report: dict[str, Any], *, verify_url: str, suite: str) -> str:
     return (
         templates()
         .get_template("report_pdf.html")
-        .render(r=report, c=report["content"], qr=qr, verify_url=verify_url, suite=suite)
+        .render(**_context(report), qr=qr, verify_url=verify_url, suite=suite)
     )
 
 

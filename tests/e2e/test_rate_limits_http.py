@@ -13,7 +13,7 @@ from citycredit.accounts.auth import SESSION_COOKIE
 from citycredit.accounts.db import AuditEventRow
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.policy import SecurityPolicy
-from citycredit.accounts.service import add_department, add_user
+from citycredit.accounts.service import add_department, add_user, sign_up
 from citycredit.bootstrap import Container
 from citycredit.exports.db import ExportRow
 from citycredit.shared.clock import FixedClock
@@ -144,3 +144,86 @@ def test_made_up_credentials_fill_the_clients_auth_window(
         r = noisy.get("/api/v1/auth/me")
         assert r.status_code == 401 and r.json()["error"] == "session_invalid"
     assert noisy.get("/api/v1/auth/me").status_code == 429
+
+
+PW = "榆林信用-correct-horse"
+FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+
+
+def _signed_up_session(app: Any, c: Container, address: str, username: str) -> TestClient:
+    sign_up(c, username=username, password=PW, display_name=username, role=Role.enterprise_agent)
+    client = TestClient(app, client=(address, 40000))
+    assert (
+        client.post("/api/v1/auth/login", json={"username": username, "password": PW}).status_code
+        == 200
+    )
+    return client
+
+
+def test_subject_side_sessions_get_the_public_limit_of_their_address(
+    container: Container, clock: FixedClock
+) -> None:
+    """Security audit D8: a self-signed-up session skipped the public limit altogether. Now it
+    counts in its address's public window, shared with the anonymous requests from there."""
+    c = container
+    app = _app(c, **FAST_HASHING, public_rate_per_minute=3)
+    agent = _signed_up_session(app, c, "10.0.0.20", "scraper")
+    assert [agent.get("/api/v1/quality").status_code for _ in range(4)] == [200] * 3 + [429]
+    over = agent.get("/api/v1/subjects", params={"q": "榆林"})  # a route that resolves it
+    assert over.status_code == 429 and 1 <= int(over.headers["retry-after"]) <= 60
+    anon = TestClient(app, client=("10.0.0.20", 40001))  # same address, no credentials
+    assert anon.get("/api/v1/lists").status_code == 429
+    # anonymous first, then the session: still one window for the address
+    clock.advance(seconds=61)
+    anon2 = TestClient(app, client=("10.0.0.21", 40000))
+    assert [anon2.get("/api/v1/lists").status_code for _ in range(3)] == [200] * 3
+    late = _signed_up_session(app, c, "10.0.0.21", "scraper2")
+    # its first request, before this process knows the session, counts in the credentials
+    # window (and then in the public one); from then on the public window, full, refuses it
+    assert late.get("/api/v1/quality").status_code == 200
+    assert {late.get("/api/v1/quality").status_code for _ in range(5)} == {429}
+    # the next window lets the account in again
+    clock.advance(seconds=61)
+    assert agent.get("/api/v1/quality").status_code == 200
+
+
+def test_made_up_credentials_count_on_routes_that_never_resolve_them(
+    container: Container,
+) -> None:
+    """Security audit D8: a made-up bearer token or session cookie on a public route (which never
+    looks at credentials) skipped every limit. Now it counts like the public."""
+    app = _app(container, public_rate_per_minute=3)
+    fake = TestClient(app, client=("10.0.0.30", 40000), headers={"Authorization": "Bearer x"})
+    assert [fake.get("/api/v1/catalog").status_code for _ in range(4)] == [200] * 3 + [429]
+    # new made-up credentials each time, at another address: the same
+    other = TestClient(app, client=("10.0.0.31", 40000))
+    codes = [
+        other.get("/api/v1/catalog", headers={"Authorization": f"Bearer fake-{i}"}).status_code
+        for i in range(4)
+    ]
+    assert codes == [200] * 3 + [429]
+    cookie = TestClient(app, client=("10.0.0.32", 40000))
+    cookie.cookies.set(SESSION_COOKIE, "made-up")
+    assert [cookie.get("/api/v1/catalog").status_code for _ in range(4)] == [200] * 3 + [429]
+    # the requests it got answered used up the address's public allowance too
+    assert TestClient(app, client=("10.0.0.32", 40001)).get("/api/v1/lists").status_code == 429
+
+
+def test_staff_are_outside_the_public_window(container: Container, clock: FixedClock) -> None:
+    """Departments' systems and the credit office are not limited like the public — also at an
+    address whose public window is full, and on public routes once their credential is known."""
+    c = container
+    token = add_department(c, SYSTEM, name=SAMR, code=uscc("11", "610800", "MA0CAMR1")).token
+    app = _app(c, public_rate_per_minute=3)
+    office = TestClient(app, client=("10.0.0.40", 40000))
+    assert [office.get("/api/v1/lists").status_code for _ in range(4)][-1] == 429  # public: full
+    staff = {"Authorization": f"Bearer {token}"}
+    search = {"q": "榆林"}
+    assert {
+        office.get("/api/v1/subjects", params=search, headers=staff).status_code for _ in range(10)
+    } == {200}
+    assert {office.get("/api/v1/catalog", headers=staff).status_code for _ in range(10)} == {200}
+    # a credential is remembered for a while after it last resolved, then learnt again
+    clock.advance(seconds=601)
+    assert office.get("/api/v1/subjects", params=search, headers=staff).status_code == 200
+    assert {office.get("/api/v1/catalog", headers=staff).status_code for _ in range(10)} == {200}

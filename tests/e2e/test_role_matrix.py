@@ -233,7 +233,9 @@ def _person_id(c: Container) -> str:
 def build_world(c: Container, tmp: Path) -> World:
     # No rate limits here: every identity calls every route, and a 429 would answer for the
     # limiter (tests/e2e/test_auth_http.py), not for the authorization being tested.
-    policy = SecurityPolicy(**FAST_HASHING, auth_rate_per_minute=0, signup_rate_per_hour=0)
+    policy = SecurityPolicy(
+        **FAST_HASHING, auth_rate_per_minute=0, signup_rate_per_hour=0, public_rate_per_minute=0
+    )
     c.settings = c.settings.model_copy(update={"security": policy})
     idp = FakeIdentityProvider()
     c.identity_providers["fake"] = idp

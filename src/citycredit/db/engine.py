@@ -44,17 +44,27 @@ def make_engine(
     if url.startswith("sqlite"):
         if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False},
+        )
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         return engine
-    # No pre-ping: it cost a round trip on every checkout (every unit of work). A connection
-    # the server dropped fails the one request that meets it; SQLAlchemy then invalidates the
-    # pool (every connection older than the failure is replaced on its next checkout), and
+    # No pre-ping: it cost a round trip on every checkout (every unit of work; the credit
+    # check's latency budget, docs/benchmarks-checks-archive.md). A connection the server
+    # dropped fails the one request that meets it — answered 503 with Retry-After, not 500
+    # (web/errors.py, G26) — and SQLAlchemy then invalidates the pool (every connection older
+    # than the failure is replaced on its next checkout), so the next request gets a fresh one;
     # pool_recycle retires connections before idle-timeouts on the way could cut them.
     # pool_size / max_overflow: settings.database_pool_size / database_max_overflow.
+    # hide_parameters: a database error's text (logged with a 500's traceback) names the
+    # statement but not its values, which can be a name or a number someone searched for.
     return create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_pre_ping=False,
         pool_recycle=1800,
         pool_size=pool_size,

@@ -365,10 +365,14 @@ def is_valid_id_number(raw: str) -> bool:
 _DATE_MMDD = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 # 18-digit (YYYY from 18xx–20xx) or 15-digit (YY) ID numbers, not inside a longer digit run.
 # Province codes start with 1–8, which keeps USCCs of companies ("91…") out. Checksums are
-# deliberately not verified: a mistyped ID number is still personal data.
+# deliberately not verified: a mistyped ID number is still personal data. The groups may be
+# written apart — address code, birth date, sequence and check character, as in
+# "110105 19491231 002X" or "110105-19491231-002X" — by one space or one hyphen, the same one
+# between both pairs of groups (a full-width space or hyphen counts once made half-width).
 ID_NUMBER_PATTERN = re.compile(
-    r"(?<![0-9])[1-8][0-9]{5}"
-    rf"(?:(?:18|19|20)[0-9]{{2}}{_DATE_MMDD}[0-9]{{3}}[0-9Xx]|[0-9]{{2}}{_DATE_MMDD}[0-9]{{3}})"
+    r"(?<![0-9])[1-8][0-9]{5}(?P<sep>[ -]?)"
+    rf"(?:(?:18|19|20)[0-9]{{2}}{_DATE_MMDD}(?P=sep)[0-9]{{3}}[0-9Xx]"
+    rf"|[0-9]{{2}}{_DATE_MMDD}(?P=sep)[0-9]{{3}})"
     r"(?![0-9])"
 )
 # Mainland mobile numbers (optional +86, separators allowed) and landlines with area code.

@@ -64,7 +64,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # After uvicorn has configured logging: no ID or phone number reaches a log line.
+        # Every log record of the process, whichever logger and handler: no ID or phone number.
         logfilter.install()
         # G24: durability settings read back; a production server does not start without them.
         durability.enforce(

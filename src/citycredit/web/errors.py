@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from citycredit.ingest.readers import ReadError
@@ -18,8 +22,11 @@ from citycredit.shared.errors import (
     NotFound,
     PermissionDenied,
 )
+from citycredit.shared.ids import scrub_personal
 from citycredit.shared.personal import PersonalDataError
 from citycredit.web.templating import templates
+
+log = logging.getLogger(__name__)
 
 STATUS = {
     NotFound: 404,
@@ -59,8 +66,54 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     )
 
 
+# G26: the database cannot be reached or the connection broke (server down or restarting, the
+# network, a connection the server dropped, every pooled connection busy): 503 with Retry-After,
+# not 500 — the request may be sent again. Errors of the statement itself (IntegrityError,
+# ProgrammingError, DataError) are not here: retrying would not help.
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+DATABASE_RETRY_AFTER = 5  # seconds
+DATABASE_UNAVAILABLE = "数据库暂时无法访问，请稍后再试"
+
+
+def _database_reason(exc: Exception) -> str:
+    """The log's account of an outage: the error classes and the driver's first line — never
+    the SQL statement or its parameters (they may hold a value someone searched for)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    first = str(orig if orig is not None else exc.args[0] if exc.args else "").strip()
+    first = first.splitlines()[0][:200] if first else ""
+    kind = type(exc).__name__ + (f"/{type(orig).__name__}" if orig is not None else "")
+    invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return f"{kind}{' (connection invalidated)' if invalidated else ''}: {scrub_personal(first)}"
+
+
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    """503 + Retry-After for a database outage: the API's JSON error, or the portal's page."""
+    log.error(
+        "database unavailable: %s %s: %s",
+        request.method,
+        scrub_personal(request.url.path),
+        _database_reason(exc),
+    )
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+    if is_page(request):
+        page = error_page(request, 503, DATABASE_UNAVAILABLE)
+        page.headers.update(headers)
+        return page
+    return JSONResponse(
+        {"error": "database_unavailable", "message": DATABASE_UNAVAILABLE},
+        status_code=503,
+        headers=headers,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain exceptions to JSON error bodies."""
+
+    async def _database(request: Request, exc: Exception) -> Response:
+        return database_unavailable(request, exc)
+
+    for outage in DATABASE_OUTAGES:
+        app.add_exception_handler(outage, _database)
 
     @app.exception_handler(CityCreditError)
     async def _domain(request: Request, exc: CityCreditError) -> JSONResponse | HTMLResponse:

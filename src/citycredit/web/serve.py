@@ -36,6 +36,7 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from citycredit.web import logfilter
 from citycredit.web.ratewindows import TABLE_ENV, create_table
 
 STARTUP_GRACE_S = 10.0
@@ -78,6 +79,7 @@ def _worker(
     """One worker process: its own socket, uvicorn on it until SIGTERM."""
     import uvicorn
 
+    logfilter.install()  # from the worker's first log line on (uvicorn's included)
     os.environ[WORKER_INDEX_ENV] = str(index)
     os.environ[TABLE_ENV] = table  # the rate limiter's shared windows
     sock = reuseport_socket(host, port)
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    logfilter.install()  # no ID or phone number in any log line of the parent
     try:
         status = run(
             args.factory,

@@ -529,6 +529,16 @@ def test_mask_phone() -> None:
         ("张三，身份证号610802199001011230，住榆阳区", "张三，身份证号[已隐去]，住榆阳区"),
         ("身份证 11010519491231002x。", "身份证 [已隐去]。"),
         ("老证610802900101123号", "老证[已隐去]号"),
+        # the groups written apart by a space or a hyphen (security audit D9)
+        ("身份证 110105 19491231 002X", "身份证 [已隐去]"),
+        ("身份证110105-19491231-002X。", "身份证[已隐去]。"),
+        ("身份证 610802 19900101 1230，", "身份证 [已隐去]，"),
+        ("身份证６１０８０２－１９９００１０１－１２３０", "身份证[已隐去]"),
+        ("身份证６１０８０２　１９９００１０１　１２３０号", "身份证[已隐去]号"),
+        ("老证610802-900101-123号", "老证[已隐去]号"),
+        ("电话 139 1234 5678", "电话 [已隐去]"),
+        ("电话139-1234-5678，", "电话[已隐去]，"),
+        ("手机 +86 139-1234-5678", "手机 [已隐去]"),
         ("联系电话15212349276", "联系电话[已隐去]"),
         ("电话：152 1234 9276；", "电话：[已隐去]；"),
         ("手机+8615212349276", "手机[已隐去]"),
@@ -540,6 +550,11 @@ def test_mask_phone() -> None:
         ("代码91610821MA70QK3G6C罚款5000元", "代码91610821MA70QK3G6C罚款5000元"),
         ("榆市监罚〔2023〕123号，2023年10月1日", "榆市监罚〔2023〕123号，2023年10月1日"),
         ("账号6222021234567890123", "账号6222021234567890123"),  # 19-digit bank card
+        ("账号6222 0212 3456 7890 123", "账号6222 0212 3456 7890 123"),  # grouped by four
+        ("罚款 500000 元，没收 20000 元", "罚款 500000 元，没收 20000 元"),
+        ("2023-10-01 至 2024-09-30", "2023-10-01 至 2024-09-30"),
+        ("20231001-20240930", "20231001-20240930"),
+        ("案号 (2023)陕0802执 1234 号", "案号 (2023)陕0802执 1234 号"),
         ("", ""),
     ],
 )
@@ -552,4 +567,12 @@ def test_patterns_find_numbers() -> None:
     assert [m.group() for m in ID_NUMBER_PATTERN.finditer(text)] == ["610802199001011230"]
     assert [m.group() for m in PHONE_PATTERN.finditer(text)] == ["15212349276", "0912-3456789"]
     assert ID_NUMBER_PATTERN.search("12345678901234567890") is None
+    # one separator, the same one between both pairs of groups; never inside a longer number
+    spaced = "甲 110105 19491231 002X 乙 110105-19491231-002X"
+    found = [m.group() for m in ID_NUMBER_PATTERN.finditer(spaced)]
+    assert found == ["110105 19491231 002X", "110105-19491231-002X"]
+    assert ID_NUMBER_PATTERN.search("110105  19491231  002X") is None  # two spaces
+    assert ID_NUMBER_PATTERN.search("110105 19491231-002X") is None  # mixed
+    assert ID_NUMBER_PATTERN.search("9110105 19491231 002X") is None  # longer digit run
+    assert ID_NUMBER_PATTERN.search("110105 19491231 002X7") is None
     assert PHONE_PATTERN.search("12212349276") is None  # 12x is not a mobile prefix

@@ -234,6 +234,7 @@ def test_unknown_subject_and_runs(world: dict[str, Any], tmp_path: Path) -> None
     assert bad_view.status_code == 422
     c = world["c"]
     licence(c, tmp_path, COMPANY)
+    c.clock.advance(days=5)  # type: ignore[attr-defined]  # FixedClock: no as_of after today
     run = runs.run_evaluation(c, SYSTEM, engine="db", as_of=date(2026, 11, 30))
     listed = get(world, "/api/v1/evaluation/runs", "admin")
     assert listed.status_code == 200

@@ -278,8 +278,9 @@ def test_new_model_version_reevaluates_and_keeps_history(
         )
         assert per_run == {first["run_id"]: 1, run["run_id"]: 1}
 
-    # A back-dated run is history only: the current pointer keeps the newest as_of.
-    back = runs.run_evaluation(c, SYSTEM, engine="db", as_of=date(2026, 1, 1))
+    # A back-dated run is history only: the current pointer keeps the newest as_of. (Not
+    # before 2026-04-01: no version of the models was in force then, see test_model_selection.)
+    back = runs.run_evaluation(c, SYSTEM, engine="db", as_of=date(2026, 6, 1))
     assert back["evaluated"] == 1
     with c.uow() as uow:
         pointer = uow.session.get(EvaluationCurrentRow, sid)

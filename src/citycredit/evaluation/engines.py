@@ -75,8 +75,9 @@ def _scoped_view(dialect: str) -> str:
     return fact_view_sql(dialect, scoped=True)
 
 
-def _models_by_type(models: ModelSet) -> dict[str, EvaluationModel]:
-    return {t: m for m in models.current() for t in m.subject_types}
+def _models_by_type(models: ModelSet, as_of: date) -> dict[str, EvaluationModel]:
+    """Subject type → the model in force on as_of (ModelSet.current: `effective <= as_of`)."""
+    return {t: m for m in models.current(as_of) for t in m.subject_types}
 
 
 _STATEMENTS: dict[int, tuple[CompiledModel, TextClause]] = {}
@@ -122,15 +123,15 @@ def evaluate_db(
 ) -> list[SubjectResult]:
     """Evaluate the given subjects on the platform database (in the caller's transaction).
 
-    Subjects whose type no current model evaluates (natural persons, other organisations) and
-    unknown ids are skipped. Results come in the order of `subject_ids`.
+    Subjects whose type no model in force on as_of evaluates (natural persons, other
+    organisations) and unknown ids are skipped. Results come in the order of `subject_ids`.
     """
     from citycredit.subjects.db import SubjectRow
 
     if not subject_ids:
         return []
     conn = _connection(session_or_connection)
-    by_type = _models_by_type(models)
+    by_type = _models_by_type(models, as_of)
     wanted = list(dict.fromkeys(subject_ids))
     types = conn.execute(
         select(SubjectRow.subject_id, SubjectRow.subject_type).where(
@@ -143,7 +144,7 @@ def evaluate_db(
         if model is not None:
             groups.setdefault(model.key, []).append(sid)
     results: dict[str, SubjectResult] = {}
-    for model in models.current():
+    for model in models.current(as_of):
         ids = groups.get(model.key)
         if not ids:
             continue
@@ -159,11 +160,11 @@ def evaluate_all_db(
     *,
     batch: int = 5000,
 ) -> Iterator[SubjectResult]:
-    """Every subject a current model evaluates, `batch` subjects per query, by subject id."""
+    """Every subject a model in force on as_of evaluates, `batch` subjects per query, by id."""
     from citycredit.subjects.db import SubjectRow
 
     conn = _connection(session_or_connection)
-    types = list(models.subject_types())
+    types = list(models.subject_types(as_of))
     after = ""
     while True:
         ids = list(
@@ -224,10 +225,10 @@ def _rows(table: pa.Table) -> Iterator[dict[str, Any]]:
 
 
 def evaluate_duckdb(parquet_dir: Path, models: ModelSet, as_of: date) -> Iterator[SubjectResult]:
-    """Every subject of the export that a current model evaluates, model by model."""
+    """Every subject of the export that a model in force on as_of evaluates, model by model."""
     con = open_duckdb(parquet_dir)
     try:
-        for model in models.current():
+        for model in models.current(as_of):
             table = duckdb_table(con, model, as_of)
             for row in _rows(table):
                 yield result_from_row(model, as_of, row)
@@ -286,7 +287,7 @@ def evaluate_spark(
         files = session.read.parquet(str(path))
         _check_export(name, files.columns, path)
         files.createOrReplaceTempView(name)
-    for model in models.current():
+    for model in models.current(as_of):
         compiled = compile_model(model, "spark")
         frame = session.sql(compiled.sql, args=compiled.params(as_of))
         # One result row per subject: collected through Arrow (toLocalIterator would run one

@@ -265,7 +265,8 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 class ModelSet:
-    """Every model version found; the current one per subject type is the newest not retired."""
+    """Every model version found; the one in force per code on a day is the newest version that
+    is not retired and whose `effective` date is on or before that day."""
 
     def __init__(self, models: tuple[EvaluationModel, ...], directory: Path | None = None):
         self.models = models
@@ -288,24 +289,33 @@ class ModelSet:
             )
         return found
 
-    def current(self) -> tuple[EvaluationModel, ...]:
-        """The current model of each code (newest version that is not retired)."""
+    def current(self, as_of: date | None = None) -> tuple[EvaluationModel, ...]:
+        """The model of each code in force on as_of: the newest version (by version number)
+        that is not retired and took effect on or before as_of (`effective <= as_of`). A code
+        none of whose versions is in force yet evaluates nothing on that day; a back-dated
+        as_of gets the version in force then.
+
+        as_of None: the newest version not retired whatever its effective date — the versions
+        known (model validation, the export's default subject types), not the ones to evaluate
+        with; every evaluation passes its as_of.
+        """
         out: dict[str, EvaluationModel] = {}
         for m in sorted(self.models, key=lambda m: version_key(m.version)):
-            if not m.retired:
-                out[m.code] = m
+            if m.retired or (as_of is not None and m.effective > as_of):
+                continue
+            out[m.code] = m
         return tuple(sorted(out.values(), key=lambda m: m.code))
 
-    def current_for(self, subject_type: str) -> EvaluationModel | None:
-        """The model that evaluates subjects of this type now (None: not evaluated)."""
-        for m in self.current():
+    def current_for(self, subject_type: str, as_of: date | None = None) -> EvaluationModel | None:
+        """The model that evaluates subjects of this type on as_of (None: not evaluated)."""
+        for m in self.current(as_of):
             if subject_type in m.subject_types:
                 return m
         return None
 
-    def subject_types(self) -> tuple[str, ...]:
-        """Every subject type some current model evaluates."""
-        return tuple(t for m in self.current() for t in m.subject_types)
+    def subject_types(self, as_of: date | None = None) -> tuple[str, ...]:
+        """Every subject type some model in force on as_of evaluates."""
+        return tuple(t for m in self.current(as_of) for t in m.subject_types)
 
 
 def load_models(directory: Path | None = None) -> ModelSet:

@@ -4,6 +4,13 @@
 (analytics/export.py), written to a temporary directory first unless a directory is named.
 Each run is a row of evaluation_runs (engine, as_of, models, counts per grade, status) and every
 result it produced is a row of evaluation_results with its run id (service.store_results).
+
+as_of is today or earlier (service.check_as_of). A run evaluates a snapshot: the export (its
+manifest's `exported_at`, else when its files were written; a run's own export: when it
+started) or the database as the run found it (its start). The run's source records it as
+`snapshot_at`, and a current result computed after that time stays current: the batch result
+goes to the history (and the run) only. A completed run also removes the current result of
+every subject that no model in force on its as_of evaluates (service.clear_current).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from datetime import date
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,9 +30,16 @@ from sqlalchemy import func, select
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.evaluation import engines
-from citycredit.evaluation.db import EvaluationRunRow
+from citycredit.evaluation.db import EvaluationCurrentRow, EvaluationRunRow
 from citycredit.evaluation.model import GRADE_LABELS
-from citycredit.evaluation.service import Stored, model_summary, models_for, store_results
+from citycredit.evaluation.service import (
+    Stored,
+    check_as_of,
+    clear_current,
+    model_summary,
+    models_for,
+    store_results,
+)
 from citycredit.shared.errors import FieldError, NotFound
 from citycredit.shared.idgen import new_id
 from citycredit.subjects.db import SubjectRow
@@ -63,7 +77,7 @@ def _start_run(
             engine=engine,
             as_of=as_of,
             status="running",
-            models=model_summary(models),
+            models=model_summary(models, as_of),
             counts=dict.fromkeys(GRADE_LABELS, 0),
             evaluated=0,
             skipped=0,
@@ -102,12 +116,12 @@ def _finish_run(
         return _run_view(run)
 
 
-def _subject_count(c: Container, models: ModelSet) -> int:
+def _subject_count(c: Container, models: ModelSet, as_of: date) -> int:
     with c.uow() as uow:
         n = uow.session.scalar(
             select(func.count())
             .select_from(SubjectRow)
-            .where(SubjectRow.subject_type.in_(list(models.subject_types())))
+            .where(SubjectRow.subject_type.in_(list(models.subject_types(as_of))))
         )
         return int(n or 0)
 
@@ -118,6 +132,22 @@ def _manifest_total(manifest: dict[str, Any]) -> int | None:
     entry = files.get("fact_subjects") if isinstance(files, dict) else None
     rows = entry.get("rows") if isinstance(entry, dict) else None
     return rows if isinstance(rows, int) else None
+
+
+def _export_time(directory: Path, manifest: dict[str, Any]) -> datetime | None:
+    """When a given export was taken: its manifest's `exported_at` (ISO 8601; a naive value is
+    UTC), else when its files were last written (the newest modification time)."""
+    value = manifest.get("exported_at")
+    if isinstance(value, str):
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:
+            stamp = None
+        if stamp is not None:
+            return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+    files = ("manifest.json", *engines.PARQUET_FILES.values())
+    times = [(directory / f).stat().st_mtime for f in files if (directory / f).exists()]
+    return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
 def _read_manifest(directory: Path) -> dict[str, Any]:
@@ -137,8 +167,9 @@ def _parquet_source(
 
     if parquet_dir is None:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cc-eval-")))
+        snapshot = c.clock.now()  # before the export reads anything
         manifest = export_parquet(
-            c, directory, subject_types=list(models.subject_types()), as_of=as_of
+            c, directory, subject_types=list(models.subject_types(as_of)), as_of=as_of
         )
         source: dict[str, Any] = {"parquet": None, "exported": True}
     else:
@@ -146,7 +177,11 @@ def _parquet_source(
         if not directory.is_dir():
             raise FieldError("parquet", str(parquet_dir), "not_found", "Parquet 导出目录不存在")
         manifest = _read_manifest(directory)
+        found = _export_time(directory, manifest)
+        # Unknown: older than every stored result (the run's results go to the history only).
+        snapshot = found or datetime(1970, 1, 1, tzinfo=UTC)
         source = {"parquet": str(directory), "exported": False}
+    source["snapshot_at"] = snapshot.isoformat()
     source["format"] = manifest.get("format")
     source["rows"] = {
         name: entry.get("rows")
@@ -168,9 +203,12 @@ def _results(
     """The engine's result stream, the total to expect (if known) and where it read from."""
     if engine == "db":
         # Its own connection: reading in batches while each chunk of results commits apart.
+        # The snapshot is the run's start: each batch reads the database as it is then, later.
+        snapshot = c.clock.now()
         conn = stack.enter_context(c.engine.connect())
-        count = _subject_count(c, models)
-        return engines.evaluate_all_db(conn, models, as_of), count, {"database": True}
+        count = _subject_count(c, models, as_of)
+        source = {"database": True, "snapshot_at": snapshot.isoformat()}
+        return engines.evaluate_all_db(conn, models, as_of), count, source
     directory, source, total = _parquet_source(c, models, as_of, parquet_dir, stack)
     if engine == "duckdb":
         return engines.evaluate_duckdb(directory, models, as_of), total, source
@@ -197,8 +235,7 @@ def run_evaluation(
     """
     require(actor, Permission.run_jobs)
     engine = _engine(engine)
-    if not isinstance(as_of, date):
-        raise FieldError("as_of", str(as_of), "invalid_date", "评价基准日须为日期（YYYY-MM-DD）")
+    as_of = check_as_of(c, as_of)  # a date, not later than today (Asia/Shanghai)
     models = models_for(c)
     run = _start_run(c, actor, engine, as_of, models)
     totals = Stored()
@@ -209,6 +246,7 @@ def run_evaluation(
             results, total, source = _results(
                 c, engine, as_of, models, parquet_dir, spark_master, stack
             )
+            snapshot = datetime.fromisoformat(source["snapshot_at"])
             if progress is not None:
                 progress(0, total)
             for part in _chunks(results, chunk):
@@ -220,11 +258,14 @@ def run_evaluation(
                         trigger="run",
                         at=c.clock.now(),
                         run_id=run.id,
+                        snapshot=snapshot,
                     )
                     uow.commit()
                 totals.add(done)
                 if progress is not None:
                     progress(totals.stored + totals.skipped, total)
+            source["current_kept"] = totals.kept
+            source["cleared"] = _clear_unmodelled(c, models, as_of, run.id)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         _finish_run(c, run.id, status="failed", totals=totals, source=source, error=error)
@@ -232,6 +273,27 @@ def run_evaluation(
     view = _finish_run(c, run.id, status="completed", totals=totals, source=source)
     view["seconds"] = round(time.monotonic() - started, 3)
     return view
+
+
+def _clear_unmodelled(c: Container, models: ModelSet, as_of: date, run_id: str) -> int:
+    """No current result for subjects that no model in force on as_of evaluates (a type
+    without a model, a model retired without a successor); their history stays."""
+    types = list(models.subject_types(as_of))
+    cleared = 0
+    with c.uow() as uow:
+        s = uow.session
+        ids = list(
+            s.scalars(
+                select(EvaluationCurrentRow.subject_id)
+                .join(SubjectRow, SubjectRow.subject_id == EvaluationCurrentRow.subject_id)
+                .where(SubjectRow.subject_type.not_in(types))
+            )
+        )
+        for i in range(0, len(ids), STORE_CHUNK):
+            part = ids[i : i + STORE_CHUNK]
+            cleared += clear_current(s, part, as_of=as_of, at=c.clock.now(), run_id=run_id)
+        uow.commit()
+    return cleared
 
 
 def _run_view(run: EvaluationRunRow) -> dict[str, Any]:

@@ -11,11 +11,17 @@ once per month (a failed run is retried the next day). ``evaluation_batch_day = 
 The job runs in the scheduler of the server like the other sweeps; on a city of millions of
 subjects it takes minutes, during which the other sweeps wait. Deployments that mind run it with
 ``citycredit jobs run-due --only evaluation_monthly`` from cron instead.
+
+``evaluation_next_day`` (checked hourly, works once per Shanghai day): a fact counts from the
+day after its date, so the re-evaluation that a listing or record decided today triggers cannot
+count it yet. Each day the job evaluates again, as of today, every subject whose current result
+predates such a fact (``service.due_subjects``): bad news moves the grade the day after its
+decision, as exits and repairs move it on their own day (docs/evaluation-surface.md).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,8 +30,12 @@ from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.evaluation.db import EvaluationRunRow
 from citycredit.evaluation.runs import run_evaluation
+from citycredit.evaluation.service import reevaluate_due
+from citycredit.kernel.db import JobRunRow
 from citycredit.kernel.jobs import Job
 from citycredit.shared.calendar import local_date
+
+NEXT_DAY_JOB = "evaluation_next_day"
 
 
 def monthly_batch(c: Container) -> dict[str, Any]:
@@ -59,7 +69,44 @@ def monthly_batch(c: Container) -> dict[str, Any]:
     }
 
 
+def _last_day(c: Container) -> date | None:
+    """The Shanghai day the next-day job last covered (its last successful run's as_of)."""
+    with c.uow() as uow:
+        details = uow.session.scalars(
+            select(JobRunRow.detail)
+            .where(JobRunRow.job == NEXT_DAY_JOB, JobRunRow.status == "ok")
+            .order_by(JobRunRow.started_at.desc(), JobRunRow.id.desc())
+            .limit(1)
+        ).all()
+    for detail in details:
+        value = detail.get("as_of") if isinstance(detail, dict) else None
+        try:
+            return date.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+    return None
+
+
+def next_day(c: Container) -> dict[str, Any]:
+    """Evaluate again, as of today, the subjects with facts dated on their current as_of or
+    later (decided on the day of their last evaluation): once per Shanghai day."""
+    today = local_date(c.clock.now())
+    last = _last_day(c)
+    if last == today:
+        return {"as_of": today.isoformat(), "skipped": "already done today"}
+    # One day of overlap: results stored on the last day after the job ran (a late batch).
+    since = last - timedelta(days=1) if last is not None and last < today else None
+    return reevaluate_due(c, since=since)
+
+
 JOBS = [
+    Job(
+        NEXT_DAY_JOB,
+        timedelta(hours=1),
+        next_day,
+        "每日对上次评价后新作出的决定（当日作出、次日起计入）所涉主体重新进行公共信用综合评价，"
+        "使列入名单、行政处罚等次日即反映到等级",
+    ),
     Job(
         "evaluation_monthly",
         timedelta(days=1),

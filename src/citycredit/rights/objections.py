@@ -365,18 +365,67 @@ def decide(
                 )
         if tt is TargetType.membership and oc is not Outcome.withdrawn:
             _unflag_membership(c, s, row, actor, reason)
+        review = None
+        if tt is TargetType.evaluation and oc is Outcome.corrected:
+            review = _reevaluate_on_objection(c, s, row)
         row.outcome = oc.value
         row.outcome_reason = reason
         row.decided_on = local_date(now)
         _step(c, s, row, f"decide_{oc.value}", S(row.status), S.decided, actor, reason)
         row.status = S.decided.value
         row.updated_at = now
-        body = f"{oc.label}。说明：{reason}"
+        body = f"{review or oc.label}。说明：{reason}"
         if oc in (Outcome.kept, Outcome.unresolved):
             body += "。您可以申请附加本人声明。"
         notifier.send(s, _subject_notice(row, "异议处理结果", body), at=now)
         uow.commit()
         return objection_view(c, s, row)
+
+
+def _grade_text(grade: str | None, score: int | None) -> str:
+    from citycredit.evaluation.model import GRADE_LABELS
+
+    if grade is None:
+        return "未评价"
+    return f"{grade}（{GRADE_LABELS.get(grade, grade)}，{score} 分）"
+
+
+def _outcome_label(row: ObjectionRow) -> str:
+    """The outcome in words; a corrected grade was evaluated again (no information changed)."""
+    outcome = Outcome(str(row.outcome))
+    if row.target_type == TargetType.evaluation.value and outcome is Outcome.corrected:
+        return "异议成立，已重新评价"
+    return outcome.label
+
+
+def _reevaluate_on_objection(c: Container, s: Session, row: ObjectionRow) -> str:
+    """异议成立 against a grade (PIPL art. 24 review): the subject is evaluated again now, in
+    the deciding transaction, on the information as it stands (corrected records come through
+    intake first). Returns the outcome in words: what changed since the objection was filed, or
+    that the result is unchanged — never 信息已更正 when nothing was."""
+    from citycredit.evaluation.db import EvaluationCurrentRow, EvaluationResultRow
+    from citycredit.evaluation.service import reevaluate
+
+    subject_id = row.subject_id
+    res = EvaluationResultRow
+    at_filing = s.execute(  # the result current when the objection was filed
+        select(res.grade, res.score)
+        .where(res.subject_id == subject_id, res.evaluated_at <= row.created_at)
+        .order_by(res.as_of.desc(), res.id.desc())
+        .limit(1)
+    ).first()
+    reevaluate(c, s, [subject_id], trigger="objection.corrected")
+    s.flush()
+    now = s.execute(
+        select(EvaluationCurrentRow.grade, EvaluationCurrentRow.score).where(
+            EvaluationCurrentRow.subject_id == subject_id
+        )
+    ).first()
+    before = _grade_text(*at_filing) if at_filing is not None else "未评价"
+    after = _grade_text(*now) if now is not None else "未评价"
+    if before == after:
+        return f"已人工复核并重新评价，评价结果未变（{after}）"
+    return f"异议成立，已重新评价，评价结果由 {before}调整为 {after}"
 
 
 def route(
@@ -525,7 +574,7 @@ def objection_view(
         "status": {"code": status.value, "label": status.label},
         "mark": MARK_OPEN if status in OPEN else None,
         "outcome": (
-            {"code": row.outcome, "label": Outcome(row.outcome).label, "reason": row.outcome_reason}
+            {"code": row.outcome, "label": _outcome_label(row), "reason": row.outcome_reason}
             if row.outcome
             else None
         ),

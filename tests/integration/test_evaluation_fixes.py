@@ -499,3 +499,29 @@ def test_a_model_version_takes_effect_on_its_day(
         ).all()
     assert rows == ["2026.1"]
     assert current(c, sid)["model_version"] == "2026.9"  # the back-dated run is history
+
+
+def test_grade_objection_is_marked_on_the_archive_and_evaluation_pages(
+    container: Container, samr: Principal, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from citycredit.web.app import create_app
+
+    c = container
+    sid = company(c, tmp_path)
+    with TestClient(create_app(c, scheduler=False)) as client:
+        assert "异议处理中" not in client.get(f"/subjects/{sid}").text
+        obj.file_objection(
+            c,
+            office(),
+            target_type="evaluation",
+            target_id=sid,
+            ground="automated_decision",
+            reasons="要求人工复核评价结果",
+        )
+        archive = client.get(f"/subjects/{sid}").text
+        grade_line = next(line for line in archive.splitlines() if "公共信用综合评价" in line)
+        assert "异议处理中" in grade_line
+        page = client.get(f"/subjects/{sid}/evaluation").text
+        assert "异议处理中" in page and "{'mark'" not in page

@@ -89,6 +89,8 @@ TRIGGER_LABELS = {
     "record.": "信用记录变化",
     "membership.": "名单变化",
     "commitment.": "信用承诺变化",
+    "next_day": "前一日决定的信息生效",
+    "objection.corrected": "异议成立后重新评价",
 }
 
 

@@ -52,6 +52,8 @@ EDGE = {
     "override": ("榆林边界安全煤化有限公司", _code(8)),
     "repaired": ("榆林边界修复餐饮有限公司", _code(9)),
     "orphan": ("榆林边界孤儿贸易有限公司", _code(10)),
+    "renewed": ("榆林边界换评运输有限公司", _code(11)),
+    "late_breach": ("榆林边界迟违承诺有限公司", _code(12)),
 }
 
 # Indicator values (and grades) the reference semantics give at AS_OF.
@@ -81,6 +83,11 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "override": {"grade": "D"},
     "repaired": {"penalty_serious_in_force": 0, "penalties_3y": 0},
     "orphan": {"registered_years": 0, "penalties_3y": 0},
+    # A newer evaluation replaces the older one of the same industry (有效至下一次评价), a newer
+    # tax grade the previous year's: 安全生产 D → A (直接使用), 交通运输 D → A, 纳税 D → A.
+    "renewed": {"tax_grade": 1, "industry_transport": 1, "grade": "A"},
+    # Commitments made over three years ago, found breached / fulfilled within them (CN_LYRQ).
+    "late_breach": {"commitments_broken_3y": 1, "commitments_kept_3y": 1},
 }
 
 
@@ -249,6 +256,59 @@ def _others(c: Container, tmp: Path) -> None:
                 _d(AS_OF - timedelta(days=1096)),
                 NDRC,
                 "未履约",
+            ],
+        ],
+    )
+    _ingest(
+        c,
+        tmp,
+        TAX,
+        "tax_credit_grade",
+        tax,
+        [
+            [*n["renewed"], "2024", "D", _d(AS_OF - timedelta(days=300))],  # 12 months: in force
+            [*n["renewed"], "2025", "A", _d(AS_OF - timedelta(days=5))],  # … until this one
+        ],
+    )
+    _ingest(
+        c,
+        tmp,
+        SAFETY,
+        "industry_evaluation",
+        industry,
+        [
+            [*n["renewed"], "安全生产", "D", SAFETY, _d(AS_OF - timedelta(days=700)), ""],
+            [*n["renewed"], "安全生产", "A", SAFETY, _d(AS_OF - timedelta(days=10)), ""],
+            [*n["renewed"], "交通运输", "D", TRANSPORT, _d(AS_OF - timedelta(days=900)), ""],
+            [*n["renewed"], "交通运输", "A", TRANSPORT, _d(AS_OF - timedelta(days=1)), ""],
+        ],
+    )
+    _ingest(
+        c,
+        tmp,
+        NDRC,
+        "commitment",
+        ["CN_MC", "CN_SHXYM", "CN_LX", "CN_SY", "CN_BH", "CN_RQ", "CN_SLDW", "CN_LYZT", "CN_LYRQ"],
+        [
+            [
+                *n["late_breach"],
+                "主动公示型",
+                "依法诚信经营",
+                "CN-EDGE-3",
+                _d(AS_OF - timedelta(days=1500)),
+                NDRC,
+                "未履约",
+                _d(AS_OF - timedelta(days=30)),
+            ],
+            [
+                *n["late_breach"],
+                "审批替代型",
+                "按期补交材料",
+                "CN-EDGE-4",
+                _d(AS_OF - timedelta(days=1200)),
+                NDRC,
+                "已履约",
+                _d(AS_OF - timedelta(days=100)),
             ],
         ],
     )

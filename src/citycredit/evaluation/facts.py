@@ -9,7 +9,18 @@ Three relations, the same names and columns on every engine:
   (records.repaired_at in Asia/Shanghai): from that day on the record is no longer used
   (NDRC Order No. 36 art. 3: publication and sharing stop, evaluation results are updated).
   ``value`` and ``category`` are the payload fields indicators read (``VALUE_FIELDS`` /
-  ``CATEGORY_FIELDS``), so no engine parses JSON at evaluation time.
+  ``CATEGORY_FIELDS``), so no engine parses JSON at evaluation time. Two columns are the
+  evaluation's reading of the record rather than its stored column:
+
+  - ``decision_date`` is the day of the event the indicators count: the record's decision date,
+    or for items in ``EVENT_DATE_FIELDS`` the payload date of the outcome when it has one (a
+    commitment's 履约核查日期 CN_LYRQ: a breach counts from the day it was found, not from the
+    day the commitment was made);
+  - ``publication_end`` is the (exclusive) end of the record's force: its publication end, or
+    for items in ``SUCCESSION`` the day after the next record of the same subject (and the same
+    category) was decided, whichever is earlier — a newer industry evaluation of the same
+    industry, or a newer tax credit grade, replaces the older one (有效至下一次评价) from the day it
+    is known. Records decided on the same day stay in force together (the worst counts).
 - ``fact_memberships(subject_id, list_type, list_kind, decided_on, expires_on, ended_on)`` — list
   memberships that were decided (decided, published, expired, exited); proposals, notices and
   withdrawn (void) memberships never appear.
@@ -30,10 +41,12 @@ from citycredit.lists.model import ListKind
 
 __all__ = [
     "CATEGORY_FIELDS",
+    "EVENT_DATE_FIELDS",
     "FACT_COLUMNS",
     "MEMBERSHIP_COLUMNS",
     "MEMBERSHIP_STATUSES",
     "SUBJECT_COLUMNS",
+    "SUCCESSION",
     "VALUE_FIELDS",
     "fact_view_sql",
     "list_kinds",
@@ -59,6 +72,21 @@ CATEGORY_FIELDS: Mapping[str, str] = {
     "commitment": "CN_LX",  # 承诺类型
     "industry_evaluation": "HY_HY",  # 行业
     "contract_performance": "HT_LX",  # 合同类型
+}
+
+# The payload date that replaces the decision date where present, per catalog item: the day
+# the outcome the indicators count became known (commitments: 履约核查日期, the breach or
+# fulfilment check, commitments/service.py; the decision date CN_RQ is the day it was made).
+EVENT_DATE_FIELDS: Mapping[str, str] = {
+    "commitment": "CN_LYRQ",
+}
+# Items of which a subject's newer record replaces the older ones: True = per category (an
+# industry evaluation per 行业, "有效至下一次评价", catalog item industry_evaluation), False = per
+# subject (the tax credit grade of the latest year; the fixed 12 months of the previous year's
+# grade would otherwise overlap the new one).
+SUCCESSION: Mapping[str, bool] = {
+    "industry_evaluation": True,
+    "tax_credit_grade": False,
 }
 
 # Columns (and their Arrow / SQL types) of the three relations; the export writes exactly these.
@@ -116,6 +144,39 @@ def _local_day(dialect: str, column: str) -> str:
     return f"date({column}, '+8 hours')"
 
 
+def _day_after(dialect: str, column: str) -> str:
+    if dialect == "postgresql":
+        return f"({column} + 1)"
+    return f"date({column}, '+1 day')"
+
+
+def _event_date(dialect: str) -> str:
+    """The decision date, or the item's outcome date from the payload when it has one."""
+    if not EVENT_DATE_FIELDS:
+        return "r.decision_date"
+    whens = []
+    for item, field in sorted(EVENT_DATE_FIELDS.items()):
+        raw = f"NULLIF({_json_text(dialect, field)}, '')"
+        day = f"CAST({raw} AS DATE)" if dialect == "postgresql" else raw
+        whens.append(f"WHEN {_lit(item)} THEN COALESCE({day}, r.decision_date)")
+    return f"CASE r.item_code {' '.join(whens)} ELSE r.decision_date END"
+
+
+def _succession(dialect: str) -> str:
+    """The succession key of a record (NULL: never replaced): item, and category if per category."""
+    if not SUCCESSION:
+        return "CAST(NULL AS TEXT)"
+    whens = []
+    for item, per_category in sorted(SUCCESSION.items()):
+        key = _lit(item + ":")
+        if per_category:
+            category = _json_text(dialect, CATEGORY_FIELDS[item])
+            whens.append(f"WHEN {_lit(item)} THEN {key} || ({category})")
+        else:
+            whens.append(f"WHEN {_lit(item)} THEN {key}")
+    return f"CASE r.item_code {' '.join(whens)} END"
+
+
 def _case(dialect: str, fields: Mapping[str, str]) -> str:
     whens = " ".join(
         f"WHEN {_lit(item)} THEN {_json_text(dialect, f)}" for item, f in sorted(fields.items())
@@ -144,18 +205,35 @@ def fact_view_sql(dialect: str, *, scoped: bool, kinds: Mapping[str, str] | None
         + scope.format(col="s.subject_id")
         + ")"
     )
+    replaced = _day_after(dialect, "z.next_on")
+    # fact_rows: one row per current version of an active record, with its succession key;
+    # fact_next: the decision date of the next record of the same key (ties: the same day);
+    # facts: the next *later* decision date of the key (the peers' maximum of fact_next, which
+    # skips records of the same day) ends the record's force the day after.
     facts = (
-        "facts AS (SELECT r.subject_id AS subject_id, r.item_code AS item_code,"
-        " r.decision_date AS decision_date, r.severity AS severity,"
+        "fact_rows AS (SELECT r.subject_id AS subject_id, r.item_code AS item_code,"
+        f" {_event_date(dialect)} AS decision_date, r.severity AS severity,"
         f" r.publication_end AS publication_end, {published} AS published,"
         f" {_local_day(dialect, 'r.repaired_at')} AS repaired_on,"
         f" {_case(dialect, VALUE_FIELDS)} AS value,"
-        f" {_case(dialect, CATEGORY_FIELDS)} AS category"
+        f" {_case(dialect, CATEGORY_FIELDS)} AS category,"
+        f" {_succession(dialect)} AS succession"
         " FROM records AS r JOIN record_versions AS v"
         " ON v.record_id = r.id AND v.version = r.current_version"
         " WHERE r.status = 'active' AND v.kind <> 'withdrawal'"
         + scope.format(col="r.subject_id")
-        + ")"
+        + "), fact_next AS (SELECT x.*, LEAD(x.decision_date) OVER"
+        " (PARTITION BY x.subject_id, x.succession ORDER BY x.decision_date) AS next_any"
+        " FROM fact_rows AS x), fact_later AS (SELECT y.*, MAX(y.next_any) OVER"
+        " (PARTITION BY y.subject_id, y.succession, y.decision_date) AS next_on"
+        " FROM fact_next AS y),"
+        " facts AS (SELECT z.subject_id AS subject_id, z.item_code AS item_code,"
+        " z.decision_date AS decision_date, z.severity AS severity,"
+        " CASE WHEN z.succession IS NOT NULL AND z.next_on > z.decision_date"
+        f" AND (z.publication_end IS NULL OR z.publication_end > {replaced})"
+        f" THEN {replaced} ELSE z.publication_end END AS publication_end,"
+        " z.published AS published, z.repaired_on AS repaired_on, z.value AS value,"
+        " z.category AS category FROM fact_later AS z)"
     )
     memberships = (
         "fact_memberships AS (SELECT m.subject_id AS subject_id, m.list_type AS list_type,"

@@ -201,14 +201,14 @@ def evaluate_reference(
     memberships: Iterable[ListFact],
     as_of: date,
 ) -> list[SubjectResult]:
-    """Every subject a current model evaluates, in the order given."""
+    """Every subject a model in force on as_of evaluates, in the order given."""
     by_subject: dict[str, list[Fact]] = defaultdict(list)
     for f in facts:
         by_subject[f.subject_id].append(f)
     lists: dict[str, list[ListFact]] = defaultdict(list)
     for m in memberships:
         lists[m.subject_id].append(m)
-    by_type = {t: m for m in models.current() for t in m.subject_types}
+    by_type = {t: m for m in models.current(as_of) for t in m.subject_types}
     out = []
     for s in subjects:
         model = by_type.get(s.subject_type)

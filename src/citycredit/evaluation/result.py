@@ -2,7 +2,10 @@
 
 `SubjectResult.to_json()` is what the platform stores with every result; `from_json` reads it
 back. Reasons are FICO-style reason codes in plain Chinese, ordered by impact (PIPL art. 24:
-a person affected by automated decision-making may ask for an explanation).
+a person affected by automated decision-making may ask for an explanation), followed by one
+line per dimension limit and score limit that changed the sum (codes `dimension_limit:<dim>`
+and `score_limit`), so that the model's base plus the points of all reasons is the score
+(security.md G33).
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from typing import Any
 
 from citycredit.evaluation.model import GRADE_LABELS
 
-__all__ = ["Cap", "IndicatorValue", "Reason", "SubjectResult"]
+__all__ = ["DIMENSION_LIMIT", "SCORE_LIMIT", "Cap", "IndicatorValue", "Reason", "SubjectResult"]
+
+# Reason codes of the limit adjustments (never an indicator code: those have no colon).
+DIMENSION_LIMIT = "dimension_limit"  # f"{DIMENSION_LIMIT}:{dimension code}"
+SCORE_LIMIT = "score_limit"
 
 
 @dataclass(frozen=True)
@@ -29,11 +36,16 @@ class IndicatorValue:
 
 @dataclass(frozen=True)
 class Reason:
-    """A reason code: indicator code, plain-Chinese text, signed points."""
+    """A reason code: indicator code (or a limit adjustment), plain-Chinese text, signed points."""
 
     code: str
     text: str
     points: int
+
+    @property
+    def adjustment(self) -> bool:
+        """A dimension or score limit line, not an indicator."""
+        return self.code == SCORE_LIMIT or self.code.startswith(DIMENSION_LIMIT + ":")
 
 
 @dataclass(frozen=True)

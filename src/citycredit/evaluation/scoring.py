@@ -20,7 +20,14 @@ from citycredit.evaluation.model import (
     HardRule,
     grade_rank,
 )
-from citycredit.evaluation.result import Cap, IndicatorValue, Reason, SubjectResult
+from citycredit.evaluation.result import (
+    DIMENSION_LIMIT,
+    SCORE_LIMIT,
+    Cap,
+    IndicatorValue,
+    Reason,
+    SubjectResult,
+)
 
 __all__ = [
     "INDUSTRY_BASE",
@@ -65,18 +72,20 @@ class Scored:
     fused_grade: str  # after an industry override (直接使用)
     grade: str  # after hard rules
     binding: tuple[HardRule, ...]  # hard rules that hold the grade below fused_grade
+    sums: dict[str, int]  # each dimension's points before the dimension's limits
+    total: int  # base + the clamped dimensions, before the score's limits
 
 
 def score_values(model: EvaluationModel, values: Mapping[str, int], override: int = 0) -> Scored:
     """Score indicator values; `override` is the encoded worst override-industry grade."""
     points = {i.code: i.points.for_value(values[i.code], i.scale) for i in model.indicators}
-    dims = {
-        d.code: clamp(
-            sum(points[i.code] for i in model.indicators if i.dimension == d.code), d.min, d.max
-        )
+    sums = {
+        d.code: sum(points[i.code] for i in model.indicators if i.dimension == d.code)
         for d in model.dimensions
     }
-    score = clamp(model.base + sum(dims.values()), model.min_score, model.max_score)
+    dims = {d.code: clamp(sums[d.code], d.min, d.max) for d in model.dimensions}
+    total = model.base + sum(dims.values())
+    score = clamp(total, model.min_score, model.max_score)
     score_grade = model.grade_for(score)
     fused = decode_industry(model, override)
     fused_grade = fused[1] if fused is not None else score_grade
@@ -84,20 +93,61 @@ def score_values(model: EvaluationModel, values: Mapping[str, int], override: in
     holding = [r for r in model.hard_rules if values[r.indicator] >= r.gte]
     final = max([rank, *(grade_rank(r.grade) for r in holding)])
     binding = tuple(r for r in holding if grade_rank(r.grade) > rank)
-    return Scored(points, dims, score, score_grade, fused_grade, GRADES[final - 1], binding)
+    return Scored(
+        points, dims, score, score_grade, fused_grade, GRADES[final - 1], binding, sums, total
+    )
 
 
-def _caps(model: EvaluationModel, scored: Scored) -> tuple[Cap, ...]:
+def _caps(
+    model: EvaluationModel, values: Mapping[str, int], override: int, scored: Scored
+) -> tuple[Cap, ...]:
+    """Each binding rule, and the grade once it is lifted.
+
+    Lifting a rule ends what its indicator counts (the listing ends, the publication ends), so
+    the grade after it is that of a re-scoring without the indicator's points; the other rules
+    still apply.
+    """
     caps = []
-    base = grade_rank(scored.fused_grade)
     for rule in scored.binding:
-        others = [grade_rank(r.grade) for r in scored.binding if r is not rule]
-        lifted = GRADES[max([base, *others]) - 1]
-        lift = f"{rule.lift}；解除后等级为 {lifted}（{GRADE_LABELS[lifted]}）"
-        if others:
+        lifted = score_values(model, {**values, rule.indicator: 0}, override)
+        grade = lifted.grade
+        lift = f"{rule.lift}；解除后等级为 {grade}（{GRADE_LABELS[grade]}）"
+        if lifted.binding:
             lift += "（其他限制仍然有效）"
         caps.append(Cap(rule.code, rule.text, rule.grade, scored.fused_grade, lift))
     return tuple(caps)
+
+
+def _signed(n: int) -> str:
+    return f"+{n}" if n > 0 else str(n)
+
+
+def _limits(model: EvaluationModel, scored: Scored) -> tuple[Reason, ...]:
+    """One line per limit that changed the sum: a dimension's [min, max], then the score's.
+
+    With them, base + the points of every reason = score (G33: the contributions shown add up).
+    """
+    out = []
+    for d in model.dimensions:
+        raw, kept = scored.sums[d.code], scored.dimensions[d.code]
+        if raw == kept:
+            continue
+        bound = "上限" if raw > d.max else "下限"
+        adjust = kept - raw
+        text = (
+            f"维度{bound}调整：{d.name}维度各指标合计 {_signed(raw)} 分，"
+            f"按本维度{bound} {_signed(kept)} 分计（{_signed(adjust)}分）"
+        )
+        out.append(Reason(f"{DIMENSION_LIMIT}:{d.code}", text, adjust))
+    if scored.total != scored.score:
+        bound = "上限" if scored.total > model.max_score else "下限"
+        adjust = scored.score - scored.total
+        text = (
+            f"总分{bound}调整：基础分与各维度合计 {scored.total} 分，"
+            f"按总分{bound} {scored.score} 分计（{_signed(adjust)}分）"
+        )
+        out.append(Reason(SCORE_LIMIT, text, adjust))
+    return tuple(out)
 
 
 def _reasons(
@@ -109,7 +159,7 @@ def _reasons(
         p = points[ind.code]
         if p == 0:
             continue
-        signed = f"+{p}" if p > 0 else str(p)
+        signed = _signed(p)
         text = ind.reason.format(value=ind.display(values[ind.code]), points=signed)
         out.append(Reason(ind.code, f"{text}（{signed}分）", p))
     out.sort(key=lambda r: (-abs(r.points), order[r.code]))
@@ -166,8 +216,8 @@ def build_result(
             IndicatorValue(i.code, i.name, i.dimension, values[i.code], scored.points[i.code])
             for i in model.indicators
         ),
-        reasons=_reasons(model, values, scored.points),
-        caps=_caps(model, scored),
+        reasons=_reasons(model, values, scored.points) + _limits(model, scored),
+        caps=_caps(model, values, override, scored),
         industry=_industry(model, values, override, reference),
     )
 

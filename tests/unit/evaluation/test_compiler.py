@@ -30,7 +30,13 @@ from citycredit.evaluation.compiler import (
 )
 from citycredit.evaluation.facts import FACT_COLUMNS, MEMBERSHIP_COLUMNS, SUBJECT_COLUMNS
 from citycredit.evaluation.model import EvaluationModel, load_models
-from citycredit.evaluation.reference import Fact, ListFact, SubjectFact, evaluate_reference
+from citycredit.evaluation.reference import (
+    Fact,
+    ListFact,
+    SubjectFact,
+    evaluate_reference,
+    evaluate_subject,
+)
 from citycredit.evaluation.result import SubjectResult
 from citycredit.evaluation.scoring import result_from_row
 
@@ -148,13 +154,16 @@ LIST_TYPES = {
 }
 SUBJECT_IDS = ("s1", "s2", "s3", "s4")
 # Four models cover every feature: fusion by override, indicator and reference (enterprise),
-# published_only (farm_household), no fusion and no years (government_body), smaller weights.
+# published_only (farm_household), no fusion and no years (government_body), smaller weights;
+# every version of them that is not retired (2026.1 and 2026.2: a `values` filter on licences).
 FUZZED = tuple(
     m
-    for m in CURRENT
-    if m.code in ("enterprise", "farm_household", "government_body", "individual_business")
+    for m in MODELS
+    if not m.retired
+    and m.code in ("enterprise", "farm_household", "government_body", "individual_business")
 )
-TYPES = tuple(t for m in FUZZED for t in m.subject_types)
+TYPES = tuple(dict.fromkeys(t for m in FUZZED for t in m.subject_types))
+IN_FORCE = {(m.code, m.version) for m in MODELS.current(AS_OF)}
 
 facts_st = st.builds(
     Fact,
@@ -272,11 +281,33 @@ def test_compiled_query_equals_reference_on_random_facts(
         SubjectFact(sid, t, reg)
         for sid, t, reg in zip(SUBJECT_IDS, subjects[0], subjects[1], strict=True)
     ]
+
+    def key(r: SubjectResult) -> tuple[str, str, str]:
+        return (r.subject_id, r.model_code, r.model_version)
+
+    # Each version on its own (evaluate_reference picks the version in force on as_of).
     reference = sorted(
-        evaluate_reference(MODELS, people, facts, lists, AS_OF), key=lambda r: r.subject_id
+        (
+            evaluate_subject(
+                model,
+                AS_OF,
+                p,
+                [f for f in facts if f.subject_id == p.subject_id],
+                [m for m in lists if m.subject_id == p.subject_id],
+            )
+            for model in FUZZED
+            for p in people
+            if p.subject_type in model.subject_types
+        ),
+        key=key,
     )
-    assert len(reference) == 4
-    on_duckdb = sorted(_duckdb(people, facts, lists), key=lambda r: r.subject_id)
-    on_sqlite = sorted(_sqlite(people, facts, lists), key=lambda r: r.subject_id)
+    in_force = sorted(evaluate_reference(MODELS, people, facts, lists, AS_OF), key=key)
+    assert in_force == [r for r in reference if (r.model_code, r.model_version) in IN_FORCE]
+    assert {r.subject_id for r in reference} == set(SUBJECT_IDS)
+    on_duckdb = sorted(_duckdb(people, facts, lists), key=key)
+    on_sqlite = sorted(_sqlite(people, facts, lists), key=key)
     assert on_duckdb == reference
     assert on_sqlite == reference
+    for r in reference:  # G33: base + every listed line = score, on every engine alike
+        base = MODELS.get(r.model_code, r.model_version).base
+        assert base + sum(x.points for x in r.reasons) == r.score, r

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -39,10 +41,40 @@ def models() -> ModelSet:
 
 
 def test_one_current_model_per_plan_subject_type(models: ModelSet) -> None:
+    # 2026.2 (from 2026-12-01) of the models with licences_in_force counts only 有效 licences.
+    licences = {m.code for m in models if m.version == "2026.2"}
+    assert licences == {
+        "enterprise",
+        "individual_business",
+        "public_institution",
+        "private_non_enterprise",
+        "farmer_cooperative",
+    }
     for subject_type in PLAN_TYPES:
-        model = models.current_for(subject_type)
+        model = models.current_for(subject_type, date(2026, 11, 30))
         assert model is not None, subject_type
         assert model.code == subject_type and model.version == "2026.1"
+        new = models.current_for(subject_type, date(2026, 12, 1))
+        assert new is not None
+        assert new.version == ("2026.2" if subject_type in licences else "2026.1")
+        if subject_type in licences:  # the only change: 有效 licences
+            old = models.get(subject_type, "2026.1")
+            assert new.effective == date(2026, 12, 1) and old.effective == date(2026, 4, 1)
+            assert new.indicator("licences_in_force").values == ("有效",)
+            assert old.indicator("licences_in_force").values == ()
+            assert (
+                dataclasses.replace(
+                    new,
+                    version=old.version,
+                    effective=old.effective,
+                    file=old.file,
+                    indicators=tuple(
+                        dataclasses.replace(i, values=()) if i.code == "licences_in_force" else i
+                        for i in new.indicators
+                    ),
+                )
+                == old
+            )
     assert models.current_for("natural_person") is None  # later, with the citizen score
     assert models.current_for("other_organisation") is None
     assert set(models.subject_types()) == set(PLAN_TYPES)

@@ -267,6 +267,7 @@ def _local_workflows(c: Any, clock: Any, rng: random.Random) -> None:
     from citycredit.lists import service as lists
     from citycredit.lists.model import Origin
     from citycredit.shared.calendar import local_date
+    from citycredit.shared.errors import Conflict
 
     orgs = _org_subjects(c)
     catalog = lists.lists_catalog()
@@ -276,14 +277,17 @@ def _local_workflows(c: Any, clock: Any, rng: random.Random) -> None:
     for n, (sid, _type) in enumerate(picked):
         lt = local[n % len(local)]
         actor = department_principal(c, lt.departments[0])
-        mid = lists.propose(
-            c,
-            actor,
-            list_type=lt.code,
-            subject_id=sid,
-            document_no=f"榆信认〔{clock.now().year}〕{n + 1}号",
-            reasons="经调查核实，当事人存在列入名单的严重失信行为，事实清楚、证据确凿。",
-        )
+        try:
+            mid = lists.propose(
+                c,
+                actor,
+                list_type=lt.code,
+                subject_id=sid,
+                document_no=f"榆信认〔{clock.now().year}〕{n + 1}号",
+                reasons="经调查核实，当事人存在列入名单的严重失信行为，事实清楚、证据确凿。",
+            )
+        except Conflict:  # e.g. a red-list proposal for a subject on a serious list: refused
+            continue
         roll = rng.random()
         stop = 4 if roll < 0.6 else 3 if roll < 0.75 else 2 if roll < 0.9 else 1
         if stop >= 2:

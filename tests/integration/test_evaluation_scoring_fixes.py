@@ -177,3 +177,24 @@ def test_commitment_breach_counts_from_the_day_it_was_found(
     late = _all_engines(c, tmp_path, ids, found + timedelta(days=1))[LATE]
     assert late.value("commitments_broken_3y") == 1 and late.points("commitments_broken_3y") == -40
     assert "近三年有 1 项信用承诺未履行（-40分）" in [r.text for r in late.reasons]
+
+
+def test_the_public_view_keeps_the_limit_lines_so_its_lines_add_up(
+    container: Container,
+) -> None:
+    """G33 on the public view: non-public indicators become one line, the limit lines stay, and
+    base + every line shown is still the score (tax arrears are not public; the compliance
+    dimension's lower limit binds)."""
+    from citycredit.evaluation import views
+    from citycredit.evaluation.scoring import build_result
+
+    model = load_models().get("enterprise", "2026.1")
+    values = {i.code: 0 for i in model.indicators}
+    values.update(penalty_serious_in_force=3, serious_listing=2, judgment_defaulter=1, tax_grade=5)
+    r = build_result(model, "s1", "enterprise", date(2026, 11, 25), values)
+    assert any(x.adjustment for x in r.reasons)
+    shown = views.public_result(container, r.to_json())
+    codes = [x["code"] for x in shown["reasons"]]
+    assert any(code.startswith("dimension_limit:") for code in codes)
+    assert "tax_grade" not in codes
+    assert model.base + sum(int(x["points"]) for x in shown["reasons"]) == r.score

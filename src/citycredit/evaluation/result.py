@@ -16,7 +16,15 @@ from typing import Any
 
 from citycredit.evaluation.model import GRADE_LABELS
 
-__all__ = ["DIMENSION_LIMIT", "SCORE_LIMIT", "Cap", "IndicatorValue", "Reason", "SubjectResult"]
+__all__ = [
+    "DIMENSION_LIMIT",
+    "SCORE_LIMIT",
+    "Cap",
+    "IndicatorValue",
+    "Reason",
+    "SubjectResult",
+    "is_adjustment",
+]
 
 # Reason codes of the limit adjustments (never an indicator code: those have no colon).
 DIMENSION_LIMIT = "dimension_limit"  # f"{DIMENSION_LIMIT}:{dimension code}"
@@ -45,7 +53,12 @@ class Reason:
     @property
     def adjustment(self) -> bool:
         """A dimension or score limit line, not an indicator."""
-        return self.code == SCORE_LIMIT or self.code.startswith(DIMENSION_LIMIT + ":")
+        return is_adjustment(self.code)
+
+
+def is_adjustment(code: str) -> bool:
+    """A reason code of a dimension or score limit line (never an indicator's code)."""
+    return code == SCORE_LIMIT or code.startswith(DIMENSION_LIMIT + ":")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from citycredit.bootstrap import Container
 from citycredit.catalog.model import Openness
 from citycredit.evaluation.db import EvaluationCurrentRow, EvaluationResultRow
 from citycredit.evaluation.model import GRADE_LABELS, EvaluationModel, Indicator, Source
+from citycredit.evaluation.result import is_adjustment
 from citycredit.evaluation.service import models_for
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.shared.calendar import local_date
@@ -292,7 +293,10 @@ def public_result(
     indicators = [i for i in plain.get("indicators", []) if i["code"] in public]
     hidden = sum(int(i["points"]) for i in plain.get("indicators", []) if i["code"] not in public)
     hidden_n = sum(1 for i in plain.get("indicators", []) if i["code"] not in public)
-    reasons = [r for r in plain.get("reasons", []) if r["code"] in public]
+    # the limit lines stay: without them base + the lines shown would not be the score (G33)
+    reasons = [
+        r for r in plain.get("reasons", []) if r["code"] in public or is_adjustment(str(r["code"]))
+    ]
     if hidden_n:
         indicators.append(
             {

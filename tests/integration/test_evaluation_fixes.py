@@ -249,11 +249,11 @@ def test_batch_over_older_snapshot_keeps_the_newer_result(
     snap = tmp_path / "snap"
     taken = clock.now()
     export_parquet(c, snap)  # e.g. the monthly job's export, or an operator's --parquet DIR
-    if stamp == "manifest":
-        manifest = json.loads((snap / "manifest.json").read_text(encoding="utf-8"))
-        manifest["exported_at"] = taken.isoformat()
+    manifest = json.loads((snap / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["exported_at"] == taken.isoformat()  # the export records when it read
+    if stamp == "mtime":  # an older export without the time: when the files were written
+        del manifest["exported_at"]
         (snap / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    else:  # no time in the manifest: when the files were written
         for f in snap.iterdir():
             os.utime(f, (taken.timestamp(), taken.timestamp()))
     clock.advance(minutes=1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,10 @@ def export_parquet(
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Taken before the first read: a batch over this export must not move a current grade
+    # computed after it (evaluation.runs, the snapshot rule).
+    clock = getattr(container_or_session, "clock", None)
+    exported_at = clock.now() if clock is not None else datetime.now(UTC)
     conn, closer = _connection(container_or_session)
     files: dict[str, Any] = {}
     try:
@@ -163,6 +167,7 @@ def export_parquet(
         "format": EXPORT_FORMAT,
         "subject_types": types,
         "as_of": as_of.isoformat() if as_of else None,
+        "exported_at": exported_at.isoformat(),
         "files": files,
     }
     (out / "manifest.json").write_text(

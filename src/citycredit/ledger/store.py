@@ -4,10 +4,15 @@ Writers only add outbox events carrying a pending leaf (payload["ledger"]); the 
 `ledger` consumer of the deliveries sweep, one at a time because it advances one cursor —
 assigns indexes in event order, stores leaves and the new complete subtree nodes, and signs a
 checkpoint for the new size, all in one transaction (the Tessera/Trillian model).
+
+Before appending, the sequencer folds the stored peaks it builds on and compares the root with
+the latest signed checkpoint: if a stored peak (or the checkpoint) was changed behind its back it
+refuses to append (`LedgerHeadError`, and an alarm) — the log stops rather than signing a fork.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,12 +21,27 @@ from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from citycredit.db.base import UtcDateTime
-from citycredit.ledger.db import LedgerCheckpointRow, LedgerLeafRow, LedgerNodeRow
+from citycredit.ledger.db import (
+    LedgerAlarmRow,
+    LedgerCheckpointRow,
+    LedgerLeafRow,
+    LedgerNodeRow,
+)
 from citycredit.ledger.entries import LedgerEntry
 from citycredit.ledger.merkle import Appender, leaf_hash, peaks
-from citycredit.ledger.note import Checkpoint, checkpoint_text, sign_note
+from citycredit.ledger.note import (
+    Checkpoint,
+    NoteError,
+    checkpoint_text,
+    open_note,
+    parse_checkpoint,
+    sign_note,
+)
 from citycredit.ledger.signers import NoteSigner
 from citycredit.ledger.suites import HashSuite, Suite, hash_suite
+from citycredit.shared.errors import CityCreditError
+
+log = logging.getLogger(__name__)
 
 CHUNK = 500  # keys per IN (...) query (SQLite)
 # Outbox events per sequencer batch: one transaction and one signed checkpoint each. Larger
@@ -98,6 +118,48 @@ class DbNodeReader:
         return out
 
 
+class LedgerHeadError(CityCreditError):
+    """The stored tree does not lead to the latest signed checkpoint: the sequencer will not
+    append (appending would sign a root built on changed nodes — a fork)."""
+
+    default_code = "ledger_head_mismatch"
+
+
+# Notes this process signed or verified: (key id, note) -> (size, root). A note the sequencer
+# signed itself needs no signature check on the next batch (SM2 verification costs ~30 ms).
+_TRUSTED_NOTES: dict[tuple[bytes, str], tuple[int, bytes]] = {}
+_TRUSTED_MAX = 8
+
+
+def _trust(signer: NoteSigner, note: str, size: int, root: bytes) -> None:
+    if len(_TRUSTED_NOTES) >= _TRUSTED_MAX:
+        _TRUSTED_NOTES.pop(next(iter(_TRUSTED_NOTES)))
+    _TRUSTED_NOTES[(signer.key_id, note)] = (size, root)
+
+
+def check_head(app: Appender, cp: LedgerCheckpointRow, signer: NoteSigner) -> None:
+    """The peaks `app` resumes from must fold to the root the latest checkpoint signs.
+
+    One fold of at most 64 peaks, and a signature check only for a note this process has not
+    signed or checked before. Raise LedgerHeadError otherwise."""
+    signed = _TRUSTED_NOTES.get((signer.key_id, cp.note))
+    if signed is None:
+        try:
+            opened = parse_checkpoint(open_note(cp.note, [signer.verifier()]).text)
+        except NoteError as exc:
+            raise LedgerHeadError(
+                f"最新检查点（树大小 {cp.size}）的签名无法验证，拒绝追加：{exc}"
+            ) from exc
+        signed = (opened.size, opened.root)
+        _trust(signer, cp.note, *signed)
+    if signed != (app.size, app.root()):
+        raise LedgerHeadError(
+            f"已存储的树节点折叠出的树根与最新签名检查点（树大小 {cp.size}）不一致，"
+            "数据链节点可能被绕过平台修改；拒绝追加，以免签出分叉的检查点。请运行 "
+            "`citycredit ledger verify` 并联系信用办"
+        )
+
+
 def tree_size(s: Session) -> int:
     """Leaves integrated so far (every batch ends with a checkpoint of its size)."""
     return int(s.scalar(select(func.max(LedgerCheckpointRow.size))) or 0)
@@ -150,7 +212,15 @@ def integrate(
     if not todo:
         return 0
     h = hash_suite(suite)
-    app = appender_at(h, s, tree_size(s))
+    head = latest_checkpoint(s)
+    try:
+        app = appender_at(h, s, head.size if head is not None else 0)
+    except (LookupError, ValueError) as exc:  # a stored peak is gone or not a hash
+        raise LedgerHeadError(f"数据链的已存储节点缺失或损坏，拒绝追加：{exc}") from exc
+    if head is not None:
+        check_head(app, head, signer)
+    elif s.scalar(select(LedgerLeafRow.idx).limit(1)) is not None:  # first batch only
+        raise LedgerHeadError("数据链已有叶子却没有任何检查点（检查点被删除），拒绝追加")
     if _is_postgresql(s):
         _copy_batch(s, h, app, todo, now)
     else:
@@ -180,15 +250,10 @@ def integrate(
     cp = Checkpoint(
         origin=origin, size=app.size, root=app.root(), extensions=suite_extension(suite)
     )
-    s.add(
-        LedgerCheckpointRow(
-            size=cp.size,
-            root=cp.root,
-            note=sign_note(checkpoint_text(cp), [signer]),
-            created_at=now,
-        )
-    )
+    note = sign_note(checkpoint_text(cp), [signer])
+    s.add(LedgerCheckpointRow(size=cp.size, root=cp.root, note=note, created_at=now))
     s.flush()
+    _trust(signer, note, cp.size, cp.root)
     return len(todo)
 
 
@@ -247,14 +312,43 @@ def make_consumer(container: Any) -> Callable[[Session, Sequence[Any]], None]:
         settings = container.settings
         signer = container.ledger_signer
         ensure_log(s, settings, signer, now=container.clock.now())
-        integrate(
-            s,
-            entries,
-            suite=Suite(settings.ledger_suite),
-            origin=settings.ledger_origin,
-            signer=signer,
-            now=container.clock.now(),
-        )
+        try:
+            integrate(
+                s,
+                entries,
+                suite=Suite(settings.ledger_suite),
+                origin=settings.ledger_origin,
+                signer=signer,
+                now=container.clock.now(),
+            )
+        except LedgerHeadError as exc:
+            _raise_alarm(container, exc)
+            raise
 
     consume.batch_size = LEDGER_BATCH  # type: ignore[attr-defined]  # read by outbox.deliver
     return consume
+
+
+def _raise_alarm(container: Any, exc: LedgerHeadError) -> None:
+    """A tamper alarm for the credit office (ledger.service.alarms), in a transaction of its
+    own: the batch's rolls back. One open alarm of this kind at a time (the sweep retries every
+    30 s)."""
+    from sqlalchemy import exists
+
+    try:
+        with container.uow() as uow:
+            s = uow.session
+            open_alarm = exists().where(
+                LedgerAlarmRow.kind == "sequencer_halted", LedgerAlarmRow.acknowledged_at.is_(None)
+            )
+            if not s.scalar(select(open_alarm)):
+                s.add(
+                    LedgerAlarmRow(
+                        raised_at=container.clock.now(),
+                        kind="sequencer_halted",
+                        detail={"code": exc.code, "message": exc.message},
+                    )
+                )
+                uow.commit()
+    except Exception:  # the refusal itself still propagates (the deliveries sweep records it)
+        log.exception("could not record the sequencer's alarm")

@@ -1,53 +1,119 @@
 """Tamper detection: recompute leaves from the database and the tree from the leaves.
 
-Names every record version changed, inserted or deleted behind the platform's back, every leaf
-whose stored bytes no longer hash to the tree, and a root that differs from the signed
-checkpoint; anything found raises an alarm for the credit office.
+One pass over the log in windows of leaf positions (per window: one read of the leaves, one of
+the stored nodes they create, one of the checkpoints that end inside it, and IN-queries for the
+rows the leaves are about), then a few set-based queries over the whole database:
+
+- every leaf's bytes hash to its stored leaf hash and to its level-0 node; an index with no leaf
+  row is named as missing; a leaf beyond the latest checkpoint is named too;
+- every stored tree node equals the node recomputed from the leaves (the first bad
+  (level, index) is named); every stored checkpoint's root equals the recomputed root at its
+  size (the first failing one is named, with the leaves it covers); the latest checkpoint's
+  signature;
+- every ``record.version`` leaf against its record version (field digests, kind) and its record
+  (subject, item, department, record key; the current version and the status); every
+  ``report.issued`` leaf against its report (number, digest of the content, subject);
+- record versions, records' current versions and reports with no leaf and no pending entry;
+  outbox events the sequencer has read whose ledger entry has no leaf (a removed tail);
+- the last verified (size, root), kept outside the database (data_dir/ledger-verified-head.json),
+  must be extended by the current signed checkpoint (a consistency proof): a smaller size or a
+  failing proof is a rollback. Not a witness (security goal G22): the file is as local as the
+  database; it only makes the database alone insufficient to roll the log back.
+
+Everything runs in one snapshot (REPEATABLE READ on PostgreSQL, one read transaction on SQLite),
+so writers and the sequencer keep working while it runs and cause no false alarm. Anything found
+raises an alarm for the credit office, with the first bad index.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import logging
+import os
+import secrets
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
-from citycredit.ingest.db import RecordVersionRow
+from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
 from citycredit.kernel.jobs import Job
-from citycredit.ledger.db import LedgerAlarmRow, LedgerLeafRow, LedgerLogRow
+from citycredit.ledger.bundle import report_digest
+from citycredit.ledger.db import (
+    LedgerAlarmRow,
+    LedgerCheckpointRow,
+    LedgerLeafRow,
+    LedgerLogRow,
+    LedgerNodeRow,
+)
 from citycredit.ledger.entries import LEAF_VERSION, REASON_FIELD, field_digest
-from citycredit.ledger.merkle import Appender, leaf_hash
+from citycredit.ledger.merkle import (
+    Appender,
+    ProofError,
+    consistency_proof,
+    leaf_hash,
+    verify_consistency,
+)
 from citycredit.ledger.note import NoteError, open_note, parse_checkpoint
 from citycredit.ledger.signers import verifier_from_vkey
-from citycredit.ledger.store import latest_checkpoint
+from citycredit.ledger.store import DbNodeReader, latest_checkpoint
 from citycredit.ledger.suites import HashSuite, Suite, hash_suite
 from citycredit.privacy.access import Purpose, open_personal
 from citycredit.privacy.records import ledger_personal, version_aad
+from citycredit.reports.db import ReportRow
 from citycredit.shared.personal import PersonalDataError
 
-CHUNK = 5000
-VERSION_CHUNK = 1000  # record ids per IN (...) query
+log = logging.getLogger(__name__)
+
+CHUNK = 5000  # leaf positions per window
+VERSION_CHUNK = 1000  # record ids (report numbers, event ids) per IN (...) query
 MAX_LISTED = 200
+HEAD_FILE = "ledger-verified-head.json"  # in data_dir: the last verified (size, root)
+REPORT_ENTRY = "report.issued"  # reports.service.ENTRY_TYPE (reports import the ledger)
 
 
 @dataclass
 class VerifyReport:
-    """What `ledger verify` found."""
+    """What `ledger verify` found. Indexes are leaf indexes; every list holds at most
+    MAX_LISTED items (the first ones, in leaf order)."""
 
-    leaves: int = 0
+    leaves: int = 0  # leaf rows read
     checkpoint_size: int = 0
     root_ok: bool = True
     signature_ok: bool = True
+    # rows that no longer match their leaf: {"ref", "index", "table", "fields", ...}
     changed: list[dict[str, Any]] = field(default_factory=list)
-    inserted: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
+    inserted: list[str] = field(default_factory=list)  # rows with no leaf and no pending entry
+    deleted: list[str] = field(default_factory=list)  # refs of leaves whose row is gone
     leaf_mismatch: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)  # indexes below the size with no leaf row
+    node_mismatch: list[dict[str, int]] = field(default_factory=list)  # {"level", "index"}
+    checkpoint_mismatch: list[dict[str, int]] = field(default_factory=list)  # {"size", "from"}
+    unsequenced: list[int] = field(default_factory=list)  # outbox event ids read, with no leaf
+    rollback: dict[str, Any] | None = None  # the log no longer extends the last verified head
+    first_bad_index: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -58,10 +124,25 @@ class VerifyReport:
             and not self.inserted
             and not self.deleted
             and not self.leaf_mismatch
+            and not self.missing
+            and not self.node_mismatch
+            and not self.checkpoint_mismatch
+            and not self.unsequenced
+            and self.rollback is None
         )
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
+
+    def flag(self, index: int) -> None:
+        """Note a bad leaf index (the report names the first)."""
+        if self.first_bad_index is None or index < self.first_bad_index:
+            self.first_bad_index = index
+
+
+def _add(items: list[Any], item: Any) -> None:
+    if len(items) < MAX_LISTED:
+        items.append(item)
 
 
 def _version_digests(
@@ -89,7 +170,25 @@ def _version_digests(
     return out
 
 
-_VERSION_COLUMNS = (
+_LEAF_COLUMNS = (
+    LedgerLeafRow.idx,
+    LedgerLeafRow.leaf_hash,
+    LedgerLeafRow.data,
+    LedgerLeafRow.salt,
+    LedgerLeafRow.ref,
+    LedgerLeafRow.entry_type,
+    LedgerLeafRow.subject_id,
+    LedgerLeafRow.record_key,
+)
+# a record with each of its versions (version columns None for a record with none)
+_RECORD_VERSION_COLUMNS = (
+    RecordRow.id.label("rid"),
+    RecordRow.subject_id,
+    RecordRow.item_code,
+    RecordRow.department_id,
+    RecordRow.record_key,
+    RecordRow.current_version,
+    RecordRow.status,
     RecordVersionRow.record_id,
     RecordVersionRow.version,
     RecordVersionRow.kind,
@@ -97,46 +196,286 @@ _VERSION_COLUMNS = (
     RecordVersionRow.personal,
     RecordVersionRow.reason,
 )
+_REPORT_COLUMNS = (
+    ReportRow.report_no,
+    ReportRow.subject_id,
+    ReportRow.content,
+    ReportRow.content_hash,
+)
+# (a pending leaf: index, committed ref, record salt, decoded leaf bytes)
+_Leaf = tuple[int, str, bytes, dict[str, Any]]
 
 
-def _check_versions(
-    c: Container,
-    h: HashSuite,
-    s: Session,
-    batch: list[tuple[str, bytes, dict[str, Any]]],
-    report: VerifyReport,
-) -> None:
-    # Every version of the batch's records by record_id (one index scan per query), not an OR
-    # of (record_id, version) pairs; the exact version is picked here. Plain rows, no ORM.
-    ids = sorted({d["record_id"] for _, _, d in batch})
-    versions: dict[tuple[str, int], Any] = {}
-    for i in range(0, len(ids), VERSION_CHUNK):
-        for v in s.execute(
-            select(*_VERSION_COLUMNS).where(
-                RecordVersionRow.record_id.in_(ids[i : i + VERSION_CHUNK])
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    if a == b:
+        return []
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _one_of(conn: Connection, column: Any, values: list[Any], of: Any = String) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter, not one per value
+    (SQLAlchemy's expansion of a 1,000-value IN costs ~10 ms per query)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("values", values, type_=ARRAY(of)))
+    return column.in_(values)
+
+
+def _node_ranges(lo: int, hi: int) -> list[tuple[int, int, int]]:
+    """(level, first, last index) of the complete nodes created by appending leaves [lo, hi):
+    node (level, i) is created with leaf (i + 1)·2^level − 1."""
+    out = []
+    for level in range(hi.bit_length()):
+        first, last = ((lo + (1 << level)) >> level) - 1, (hi >> level) - 1
+        if first <= last:
+            out.append((level, first, last))
+    return out
+
+
+def _stored_nodes(conn: Connection, lo: int, hi: int) -> dict[tuple[int, int], bytes]:
+    """The stored nodes that appending leaves [lo, hi) creates, in one query."""
+    ranges = _node_ranges(lo, hi)
+    rows = conn.execute(
+        select(LedgerNodeRow.level, LedgerNodeRow.idx, LedgerNodeRow.hash).where(
+            or_(
+                *(
+                    and_(LedgerNodeRow.level == level, LedgerNodeRow.idx.between(first, last))
+                    for level, first, last in ranges
+                )
             )
-        ):
-            versions[(v.record_id, v.version)] = v
-    for ref, salt, data in batch:
-        found = versions.get((data["record_id"], data["version"]))
-        if found is None:
-            report.deleted.append(ref)
-            continue
-        v = found
+        )
+    )
+    return {(level, idx): bytes(h) for level, idx, h in rows}
+
+
+class _Scan:
+    """The pass over the log: recomputes the tree and checks leaves, nodes and checkpoints."""
+
+    def __init__(
+        self, c: Container, s: Session, suite: Suite, report: VerifyReport, cp_size: int
+    ) -> None:
+        self.c, self.s, self.suite, self.report = c, s, suite, report
+        self.conn = s.connection()  # Core rows: the ORM's row handling doubled the reads' cost
+        self.h = hash_suite(suite)
+        self.app = Appender(self.h)
+        self.cp_size = cp_size
+        self.prev_cp = 0
+        self.root_at_cp: bytes | None = None  # recomputed root at the latest checkpoint's size
+        # positions whose hash in the recomputed tree is not trusted (a bad or missing leaf):
+        # the nodes above them are expected to differ and are not reported again
+        self.suspect: list[int] = []
+        self.placeholder = bytes(self.h.size)
+
+    # -- the tree ------------------------------------------------------------------------
+
+    def window(self, lo: int, hi: int) -> None:
+        conn, h, report = self.conn, self.h, self.report
+        leaves = {
+            r.idx: r
+            for r in conn.execute(
+                select(*_LEAF_COLUMNS).where(LedgerLeafRow.idx >= lo, LedgerLeafRow.idx < hi)
+            )
+        }
+        nodes = _stored_nodes(conn, lo, hi)
+        checkpoints = {
+            size: bytes(root)
+            for size, root in conn.execute(
+                select(LedgerCheckpointRow.size, LedgerCheckpointRow.root).where(
+                    LedgerCheckpointRow.size > lo, LedgerCheckpointRow.size <= hi
+                )
+            )
+        }
+        versions: list[_Leaf] = []
+        reports: list[_Leaf] = []
+        for pos in range(lo, hi):
+            row = leaves.get(pos)
+            stored0 = nodes.get((0, pos))
+            if row is None:
+                _add(report.missing, pos)
+                report.flag(pos)
+                if stored0 is None or len(stored0) != h.size:
+                    lh = self.placeholder
+                    self.suspect.append(pos)
+                else:  # the leaf row is gone but its node is not: the tree goes on
+                    lh = stored0
+            else:
+                report.leaves += 1
+                data = bytes(row.data)
+                lh = leaf_hash(h, data)
+                if lh != bytes(row.leaf_hash) or lh != stored0 or pos >= self.cp_size:
+                    _add(report.leaf_mismatch, pos)
+                    report.flag(pos)
+                    self.suspect.append(pos)
+                self._leaf(pos, row, data, versions, reports)
+            for level, idx, value in self.app.append(lh):
+                if nodes.get((level, idx)) != value and not self._over_suspect(level, idx):
+                    _add(report.node_mismatch, {"level": level, "index": idx})
+                    report.flag(idx << level)
+            root = checkpoints.get(pos + 1)
+            if root is not None:
+                self._checkpoint(pos + 1, root)
+        self._check_versions(versions)
+        self._check_reports(reports)
+
+    def _over_suspect(self, level: int, idx: int) -> bool:
+        if not self.suspect:
+            return False
+        i = bisect_left(self.suspect, idx << level)
+        return i < len(self.suspect) and self.suspect[i] < (idx + 1) << level
+
+    def _checkpoint(self, size: int, root: bytes) -> None:
+        got = self.app.root()
+        if got != root:
+            # the checkpoint before it matched: the difference is in the leaves [from, size);
+            # a bad or missing leaf named there already explains it
+            _add(self.report.checkpoint_mismatch, {"size": size, "from": self.prev_cp})
+            i = bisect_left(self.suspect, self.prev_cp)
+            if i == len(self.suspect) or self.suspect[i] >= size:
+                self.report.flag(self.prev_cp)
+        self.prev_cp = size
+        if size == self.cp_size:
+            self.root_at_cp = got
+
+    # -- what the leaves are about -------------------------------------------------------
+
+    def changed(self, entry: dict[str, Any]) -> None:
+        _add(self.report.changed, entry)
+        if entry.get("index") is not None:
+            self.report.flag(entry["index"])
+
+    def _leaf(
+        self, pos: int, row: Any, data: bytes, versions: list[_Leaf], reports: list[_Leaf]
+    ) -> None:
         try:
-            now = _version_digests(c, h, salt, v, int(data.get("v", 1)))
-        except PersonalDataError:  # a sealed value edited or moved behind the platform's back
-            report.changed.append(
-                {"ref": ref, "record_id": v.record_id, "version": v.version, "fields": ["personal"]}
+            d = json.loads(data)
+            if not isinstance(d, dict) or not isinstance(d.get("fields"), dict):
+                raise ValueError("not a leaf")
+        except ValueError:
+            self.changed(
+                {"ref": row.ref, "index": pos, "table": "ledger_leaves", "fields": ["data"]}
             )
-            continue
-        if now != data["fields"]:
-            diff = sorted(
-                k for k in set(now) | set(data["fields"]) if now.get(k) != data["fields"].get(k)
+            return
+        # the search index beside the log (bundles and the staff search look leaves up by it)
+        cols = [
+            name
+            for name, committed in (
+                ("entry_type", d.get("type")),
+                ("ref", d.get("ref")),
+                ("subject_id", d.get("subject_id")),
+                ("record_key", d.get("record_key")),
             )
-            report.changed.append(
-                {"ref": ref, "record_id": v.record_id, "version": v.version, "fields": diff}
+            if getattr(row, name) != committed
+        ]
+        if cols:
+            self.changed({"ref": row.ref, "index": pos, "table": "ledger_leaves", "fields": cols})
+        kind = d.get("type")
+        if kind == "record.version":
+            rid, ver = d.get("record_id"), d.get("version")
+            if isinstance(rid, str) and isinstance(ver, int):
+                versions.append((pos, f"{rid}/{ver}", bytes(row.salt), d))
+            else:
+                self.changed(
+                    {"ref": row.ref, "index": pos, "table": "ledger_leaves", "fields": ["data"]}
+                )
+        elif kind == REPORT_ENTRY and isinstance(d.get("ref"), str):
+            reports.append((pos, d["ref"], bytes(row.salt), d))
+
+    def _check_versions(self, batch: Sequence[_Leaf]) -> None:
+        # The batch's records with every version of each (one index scan per record), not an
+        # OR of (record_id, version) pairs; the exact version is picked here. Plain rows, no ORM.
+        conn, report = self.conn, self.report
+        ids = sorted({d["record_id"] for _, _, _, d in batch})
+        versions: dict[tuple[str, int], Any] = {}
+        records: dict[str, Any] = {}
+        for i in range(0, len(ids), VERSION_CHUNK):
+            query = (
+                select(*_RECORD_VERSION_COLUMNS)
+                .select_from(RecordRow)
+                .outerjoin(RecordVersionRow, RecordVersionRow.record_id == RecordRow.id)
+                .where(_one_of(conn, RecordRow.id, ids[i : i + VERSION_CHUNK]))
             )
+            for row in conn.execute(query):
+                records[row.rid] = row
+                if row.version is not None:
+                    versions[(row.rid, row.version)] = row
+        for pos, ref, salt, d in batch:
+            rid, ver, kind = d["record_id"], d["version"], d.get("kind")
+            about = {"ref": ref, "index": pos, "record_id": rid, "version": ver}
+            v = versions.get((rid, ver))
+            if v is None:
+                _add(report.deleted, ref)
+                report.flag(pos)
+            else:
+                try:
+                    now = _version_digests(self.c, self.h, salt, v, int(d.get("v", 1)))
+                    fields = _diff(now, d["fields"])
+                except PersonalDataError:  # a sealed value edited or moved behind our back
+                    fields = ["personal"]
+                if kind is not None and kind != v.kind:
+                    fields.append("kind")
+                if fields:
+                    self.changed({**about, "table": "record_versions", "fields": sorted(fields)})
+            r = records.get(rid)
+            if r is None:  # and so no version either (reported as deleted above)
+                continue
+            cols = []
+            if d.get("subject_id") != r.subject_id:
+                cols.append("subject_id")
+            if "item" in d and d["item"] != r.item_code:
+                cols.append("item_code")
+            # a correction's leaf names the department that sent it; the record keeps the
+            # department of its original (and a withdrawal's leaf names that one)
+            department = d.get("department_id", r.department_id)
+            if kind in ("original", "withdrawal") and department != r.department_id:
+                cols.append("department_id")
+            if "record_key" in d and d["record_key"] != r.record_key:
+                cols.append("record_key")
+            status = "withdrawn" if kind == "withdrawal" else "active"
+            if ver > r.current_version:  # a later version is in the log: rolled back
+                cols.append("current_version")
+            elif ver == r.current_version and r.status != status:
+                cols.append("status")
+            if cols:
+                self.changed({**about, "table": "records", "fields": sorted(cols)})
+
+    def _check_reports(self, batch: Sequence[_Leaf]) -> None:
+        conn, report = self.conn, self.report
+        nos = sorted({ref.removesuffix("/issued") for _, ref, _, _ in batch})
+        rows: dict[str, Any] = {}
+        for i in range(0, len(nos), VERSION_CHUNK):
+            query = select(*_REPORT_COLUMNS).where(
+                _one_of(conn, ReportRow.report_no, nos[i : i + VERSION_CHUNK])
+            )
+            for row in conn.execute(query):
+                rows[row.report_no] = row
+        for pos, ref, salt, d in batch:
+            no = ref.removesuffix("/issued")
+            r = rows.get(no)
+            if r is None:
+                _add(report.deleted, ref)
+                report.flag(pos)
+                continue
+            want = {
+                "content_hash": field_digest(self.h, salt, "content_hash", r.content_hash),
+                "report_no": field_digest(self.h, salt, "report_no", r.report_no),
+            }
+            fields = _diff(want, d["fields"])
+            if report_digest(self.suite, r.content) != r.content_hash:
+                fields.append("content")
+            if d.get("subject_id") != r.subject_id:
+                fields.append("subject_id")
+            if fields:
+                self.changed(
+                    {
+                        "ref": ref,
+                        "index": pos,
+                        "report_no": no,
+                        "table": "reports",
+                        "fields": sorted(fields),
+                    }
+                )
+
+
+# -- whole-database checks ---------------------------------------------------------------------
 
 
 def _pending_refs(s: Session) -> set[str]:
@@ -163,68 +502,244 @@ def _unlogged_versions(s: Session, pending: set[str]) -> list[str]:
     return [f"{r}/{n}" for r, n in rows if f"{r}/{n}" not in pending]
 
 
+def _unlogged_reports(s: Session, pending: set[str]) -> list[str]:
+    """Reports with no report.issued leaf and no pending entry."""
+    ref = ReportRow.report_no + "/issued"
+    rows = s.scalars(
+        select(ReportRow.report_no)
+        .outerjoin(LedgerLeafRow, LedgerLeafRow.ref == ref)
+        .where(LedgerLeafRow.idx.is_(None))
+    )
+    return [f"{no}/issued" for no in rows if f"{no}/issued" not in pending]
+
+
+def _unlogged_current_versions(s: Session, pending: set[str]) -> Iterable[tuple[str, int]]:
+    """Records whose current version has no leaf and no pending entry (raised behind the
+    platform's back; a lowered one is caught by the leaf of the later version)."""
+    ref = RecordRow.id + "/" + RecordRow.current_version.cast(LedgerLeafRow.ref.type)
+    rows = s.execute(
+        select(RecordRow.id, RecordRow.current_version)
+        .outerjoin(LedgerLeafRow, LedgerLeafRow.ref == ref)
+        .where(LedgerLeafRow.idx.is_(None))
+    )
+    return [(r, n) for r, n in rows if f"{r}/{n}" not in pending]
+
+
+def _has_ledger_entry(s: Session) -> Any:
+    if s.get_bind().dialect.name == "postgresql":
+        return OutboxEventRow.payload.bool_op("?")(literal("ledger", String))
+    return func.json_type(OutboxEventRow.payload, "$.ledger").is_not(None)
+
+
+def _unsequenced_events(s: Session, cursor: OutboxCursorRow | None) -> list[int]:
+    """Outbox events the sequencer has read (at or below its high water, not in a gap) whose
+    ledger entry has no leaf: leaves removed behind the platform's back (a cut tail).
+
+    The anti-join reads ids only (the primary key and the leaves' event_id index); payloads are
+    read only for the events it leaves, which are the events that carry no ledger entry."""
+    if cursor is None or not cursor.last_event_id:
+        return []
+    no_leaf = list(
+        s.scalars(
+            select(OutboxEventRow.id)
+            .outerjoin(LedgerLeafRow, LedgerLeafRow.event_id == OutboxEventRow.id)
+            .where(OutboxEventRow.id <= cursor.last_event_id, LedgerLeafRow.idx.is_(None))
+            .order_by(OutboxEventRow.id)
+        )
+    )
+    gaps = sorted((int(g["lo"]), int(g["hi"])) for g in cursor.gaps or [])
+    if gaps:
+        starts = [lo for lo, _ in gaps]
+
+        def in_gap(i: int) -> bool:
+            k = bisect_left(starts, i + 1) - 1
+            return k >= 0 and gaps[k][0] <= i <= gaps[k][1]
+
+        no_leaf = [i for i in no_leaf if not in_gap(i)]
+    out: list[int] = []
+    conn, has_entry = s.connection(), _has_ledger_entry(s)
+    for i in range(0, len(no_leaf), VERSION_CHUNK):
+        part = no_leaf[i : i + VERSION_CHUNK]
+        out += conn.scalars(
+            select(OutboxEventRow.id)
+            .where(_one_of(conn, OutboxEventRow.id, part, BigInteger), has_entry)
+            .order_by(OutboxEventRow.id)
+        )
+        if len(out) >= MAX_LISTED:
+            break
+    return out[:MAX_LISTED]
+
+
+# -- the last verified head, outside the database ---------------------------------------------
+
+
+def head_path(c: Container) -> Path:
+    """Where the last verified (size, root) is kept: data_dir/ledger-verified-head.json."""
+    return Path(c.settings.data_dir) / HEAD_FILE
+
+
+def _read_head(c: Container) -> dict[str, Any] | None:
+    path = head_path(c)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        head = json.loads(text)
+        size, root = int(head["size"]), base64.b64decode(head["root"], validate=True)
+        return {**head, "size": size, "root": root}
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return {"unreadable": True}
+
+
+def _write_head(c: Container, head: dict[str, Any]) -> None:
+    """Atomically replace the head file (write, fsync, rename); never with a smaller size (a
+    run that read an older snapshot and finished after a newer one)."""
+    path = head_path(c)
+    kept = _read_head(c)
+    if kept is not None and not kept.get("unreadable") and kept["size"] > head["size"]:
+        return
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(head, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:  # verify itself succeeded; the next run compares with the older head
+        log.exception("could not write %s", path)
+
+
+def _check_head(
+    s: Session,
+    h: HashSuite,
+    log_row: LedgerLogRow | None,
+    size: int,
+    root: bytes | None,
+    head: dict[str, Any] | None,
+    report: VerifyReport,
+) -> None:
+    """The current signed checkpoint (size, root) must extend the last verified head."""
+    if head is None:
+        return
+    if head.get("unreadable"):
+        report.rollback = {"reason": "head_unreadable", "file": HEAD_FILE}
+        return
+    verified, vroot = head["size"], head["root"]
+    found = {"verified_size": verified, "size": size}
+    if log_row is not None and head.get("vkey") not in (None, log_row.vkey):
+        report.rollback = {**found, "reason": "key_changed"}
+    elif size < verified or root is None:  # no root: no checkpoint at all
+        report.rollback = {**found, "reason": "size_decreased"}
+        report.flag(size)  # the first leaf that has gone
+    elif size == verified:
+        if root != vroot:
+            report.rollback = {**found, "reason": "root_changed"}
+    else:
+        try:
+            proof = consistency_proof(h, DbNodeReader(s), verified, size)
+            verify_consistency(h, verified, size, proof, vroot, root)
+        except (ProofError, LookupError, ValueError) as exc:
+            report.rollback = {**found, "reason": "consistency_failed", "detail": str(exc)}
+
+
+# -- the whole check ---------------------------------------------------------------------------
+
+
+def _snapshot(s: Session) -> None:
+    """Read everything from one snapshot, so concurrent writers cause no false alarm."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:  # pysqlite starts no transaction for a SELECT: each would see a newer database
+        s.connection().exec_driver_sql("BEGIN")
+
+
 def verify_log(c: Container) -> VerifyReport:
-    """Recompute everything from the database; raise an alarm row if anything is wrong."""
+    """Recompute everything from the database; raise an alarm row if anything is wrong, and
+    keep the checkpoint outside the database (data_dir) when everything is right."""
     report = VerifyReport()
+    head = _read_head(c)
     with c.uow() as uow:
-        s = uow.session
-        log = s.get(LedgerLogRow, 1)
-        if log is None:
-            report.inserted = _unlogged_versions(s, _pending_refs(s))[:MAX_LISTED]
-            return _finish(c, s, report, uow)
-        h = hash_suite(Suite(log.suite))
-        cp = latest_checkpoint(s)
-        app = Appender(h)
-        last = -1
-        while True:
-            rows = list(
-                s.execute(
-                    select(
-                        LedgerLeafRow.idx,
-                        LedgerLeafRow.leaf_hash,
-                        LedgerLeafRow.data,
-                        LedgerLeafRow.salt,
-                        LedgerLeafRow.ref,
-                        LedgerLeafRow.entry_type,
-                    )
-                    .where(LedgerLeafRow.idx > last)
-                    .order_by(LedgerLeafRow.idx)
-                    .limit(CHUNK)
-                )
+        _snapshot(uow.session)
+        new_head = _verify(c, uow.session, report, head)
+    return _finish(c, report, new_head)
+
+
+def _verify(
+    c: Container, s: Session, report: VerifyReport, head: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Fill `report`; return the head to keep if it turns out ok."""
+    cursor = s.get(OutboxCursorRow, "ledger")
+    pending = _pending_refs(s)
+    inserted = _unlogged_versions(s, pending) + _unlogged_reports(s, pending)
+    report.inserted = inserted[:MAX_LISTED]
+    report.unsequenced = _unsequenced_events(s, cursor)
+    log_row = s.get(LedgerLogRow, 1)
+    if log_row is None:  # nothing sequenced yet, or the whole log removed
+        report.root_ok = s.scalar(select(LedgerLeafRow.idx).limit(1)) is None
+        _check_head(s, hash_suite(Suite.sha256_ed25519), None, 0, None, head, report)
+        return None
+    suite = Suite(log_row.suite)
+    h = hash_suite(suite)
+    cp = latest_checkpoint(s)
+    cp_size = cp.size if cp is not None else 0
+    last = s.scalar(select(func.max(LedgerLeafRow.idx)))
+    end = max(cp_size, last + 1 if last is not None else 0)
+    scan = _Scan(c, s, suite, report, cp_size)
+    for lo in range(0, end, CHUNK):
+        scan.window(lo, min(lo + CHUNK, end))
+    # a current version with no leaf whose row exists is listed as inserted already
+    listed = set(inserted)
+    for rid, version in _unlogged_current_versions(s, pending):
+        if f"{rid}/{version}" not in listed:
+            scan.changed(
+                {
+                    "ref": f"{rid}/{version}",
+                    "index": None,
+                    "record_id": rid,
+                    "version": version,
+                    "table": "records",
+                    "fields": ["current_version"],
+                }
             )
-            if not rows:
-                break
-            batch = []
-            for idx, stored, data, salt, ref, etype in rows:
-                lh = leaf_hash(h, bytes(data))
-                if idx != app.size or bytes(stored) != lh:
-                    report.leaf_mismatch.append(idx)
-                app.append(lh)
-                if etype == "record.version":
-                    batch.append((ref, bytes(salt), json.loads(bytes(data))))
-            _check_versions(c, h, s, batch, report)
-            last = rows[-1][0]
-        report.leaves = app.size
-        if cp is not None:
-            report.checkpoint_size = cp.size
-            try:
-                opened = open_note(cp.note, [verifier_from_vkey(log.vkey)])
-                signed = parse_checkpoint(opened.text)
-                report.signature_ok = signed.size == cp.size and signed.root == bytes(cp.root)
-            except NoteError:
-                report.signature_ok = False
-            report.root_ok = app.size == cp.size and app.root() == bytes(cp.root)
-        report.inserted = _unlogged_versions(s, _pending_refs(s))[:MAX_LISTED]
-        return _finish(c, s, report, uow)
+    if cp is None:
+        report.root_ok = end == 0  # leaves but no checkpoint: every checkpoint was removed
+        _check_head(s, h, log_row, 0, None, head, report)
+        return None
+    report.checkpoint_size = cp.size
+    signed_root: bytes | None = None
+    try:
+        signed = parse_checkpoint(open_note(cp.note, [verifier_from_vkey(log_row.vkey)]).text)
+        report.signature_ok = signed.size == cp.size and signed.root == bytes(cp.root)
+        signed_root = signed.root
+    except NoteError:
+        report.signature_ok = False
+    report.root_ok = end == cp.size and scan.root_at_cp == bytes(cp.root)
+    _check_head(s, h, log_row, cp.size, signed_root or bytes(cp.root), head, report)
+    if signed_root is None:
+        return None
+    return {
+        "origin": log_row.origin,
+        "vkey": log_row.vkey,
+        "size": cp.size,
+        "root": base64.b64encode(signed_root).decode(),
+        "verified_at": c.clock.now().isoformat(),
+    }
 
 
-def _finish(c: Container, s: Session, report: VerifyReport, uow: Any) -> VerifyReport:
+def _finish(c: Container, report: VerifyReport, head: dict[str, Any] | None) -> VerifyReport:
     report.changed = report.changed[:MAX_LISTED]
     report.deleted = report.deleted[:MAX_LISTED]
     report.leaf_mismatch = report.leaf_mismatch[:MAX_LISTED]
     if not report.ok:
-        s.add(LedgerAlarmRow(raised_at=c.clock.now(), kind="tamper", detail=report.as_dict()))
-        uow.commit()
+        with c.uow() as uow:  # a new transaction: the check's snapshot only read
+            uow.session.add(
+                LedgerAlarmRow(raised_at=c.clock.now(), kind="tamper", detail=report.as_dict())
+            )
+            uow.commit()
+    elif head is not None:
+        _write_head(c, head)
     return report
 
 
@@ -237,6 +752,12 @@ def _job(c: Container) -> dict[str, Any]:
         "inserted": len(r.inserted),
         "deleted": len(r.deleted),
         "leaf_mismatch": len(r.leaf_mismatch),
+        "missing": len(r.missing),
+        "node_mismatch": len(r.node_mismatch),
+        "checkpoint_mismatch": len(r.checkpoint_mismatch),
+        "unsequenced": len(r.unsequenced),
+        "rollback": r.rollback,
+        "first_bad_index": r.first_bad_index,
         "root_ok": r.root_ok,
     }
 
@@ -246,6 +767,6 @@ JOBS = [
         "ledger_verify",
         timedelta(hours=6),
         _job,
-        "重新计算数据链叶子和树根，发现被绕过平台修改、插入或删除的记录即告警",
+        "重新计算数据链叶子、树节点和树根，发现被绕过平台修改、插入或删除的记录、报告和链上数据即告警",
     )
 ]

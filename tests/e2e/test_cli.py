@@ -174,7 +174,7 @@ def test_db_check_and_generate(cli: CliRunner, tmp_path: Path) -> None:
 
 
 def test_ledger_commands(cli: CliRunner, container: Container, tmp_path: Path) -> None:
-    from sqlalchemy import select, update
+    from sqlalchemy import delete, select, update
 
     from citycredit.ingest.db import RecordRow, RecordVersionRow
 
@@ -210,3 +210,10 @@ def test_ledger_commands(cli: CliRunner, container: Container, tmp_path: Path) -
         uow.commit()
     out = run(cli, "ledger", "verify", code=1)
     assert f"被修改：{rid}/1" in out
+    from citycredit.ledger.db import LedgerLeafRow
+
+    with container.uow() as uow:
+        uow.session.execute(delete(LedgerLeafRow).where(LedgerLeafRow.idx == 0))
+        uow.commit()
+    out = run(cli, "ledger", "verify", code=1)
+    assert "叶子缺失：#0" in out and "第一个有问题的叶子：#0" in out

@@ -486,6 +486,18 @@ def ledger_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
             console.print(f"[red]被删除：{ref}[/red]")
         for idx in report.leaf_mismatch:
             console.print(f"[red]叶子数据与哈希不符：#{idx}[/red]")
+        for idx in report.missing:
+            console.print(f"[red]叶子缺失：#{idx}[/red]")
+        for node in report.node_mismatch:
+            console.print(f"[red]树节点被修改：第 {node['level']} 层 #{node['index']}[/red]")
+        for cp in report.checkpoint_mismatch:
+            console.print(f"[red]检查点与重算的树根不符：树大小 {cp['size']}[/red]")
+        for event_id in report.unsequenced:
+            console.print(f"[red]已提交但未入链的事件：{event_id}[/red]")
+        if report.rollback:
+            console.print(f"[red]数据链被回退（与上次验证的链头不一致）：{report.rollback}[/red]")
+        if report.first_bad_index is not None:
+            console.print(f"[red]第一个有问题的叶子：#{report.first_bad_index}[/red]")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -34,6 +34,7 @@ from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.ingest.service import ingest_submission
 from citycredit.ledger import service as ledger
 from citycredit.ledger.bundle import BundleError, BundleReport, verify_bundle
+from citycredit.ledger.note import sign_note
 from citycredit.ledger.signers import generate_signer, verifier_from_vkey, verifier_to_vkey
 from citycredit.ledger.suites import Suite
 from citycredit.reports import service as reports
@@ -295,7 +296,24 @@ def _tampered(world: World) -> list[tuple[str, dict[str, Any], str | None, str]]
     t = copy.deepcopy(b)
     t["suite"] = "sm3-sm2" if world.suite == "sha256-ed25519" else "sha256-ed25519"
     cases.append(("suite relabelled", t, None, "检查点的算法套件"))
+
+    # G18: the checkpoint's origin is the log key's name and it names its suite, even when the
+    # log's own key signed it (another log sharing the key, or an operator)
+    staging = "staging.citycredit/ledger"
+    t = {**copy.deepcopy(b), "origin": staging, "checkpoint": _resigned(world, b, staging, True)}
+    cases.append(("another log's checkpoint", t, world.vkey, f"检查点来源 {staging} 与数据链公钥"))
+    t = {**copy.deepcopy(b), "checkpoint": _resigned(world, b, b["origin"], False)}
+    cases.append(("no suite line", t, world.vkey, "检查点没有算法套件行"))
     return cases
+
+
+def _resigned(world: World, b: dict[str, Any], origin: str, suite_line: bool) -> str:
+    """The bundle's checkpoint with another origin, or without its suite line, signed again with
+    the log's own key."""
+    text = b["checkpoint"].rpartition("\n\n")[0] + "\n"
+    _origin, size, root, *_ext = text.rstrip("\n").split("\n")
+    lines = [origin, size, root] + ([f"suite {world.suite}"] if suite_line else [])
+    return sign_note("".join(line + "\n" for line in lines), [world.c.ledger_signer])
 
 
 def test_the_page_verifies_and_rejects_bundles_like_verify_bundle(

@@ -7,6 +7,7 @@ those numbers — also inside free text — and every public endpoint is read an
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
 from citycredit.ingest.service import ingest_submission
+from citycredit.ledger import service as ledger
 from citycredit.shared.divisions import YULIN_COUNTIES
 from citycredit.shared.ids import ID_NUMBER_PATTERN, PHONE_PATTERN
 from citycredit.subjects.db import SubjectRow
@@ -190,11 +192,24 @@ def test_no_personal_numbers_in_any_public_response(
         urls += [f"/api/v1/subjects?q={name}", f"/?q={name}"]
     for sid in people_ids:
         urls += [f"/api/v1/subjects/{sid}", f"/api/v1/subjects/{sid}/archive", f"/subjects/{sid}"]
+    # the ledger's proof bundles of every record 双公示 lists (anyone can fetch them by its id)
+    ledger.integrate_now(container)
+    for item in ("penalty", "licence"):
+        feed = client.get(f"/api/v1/publicity/{item}?limit=100").json()
+        urls += [f"/api/v1/ledger/bundles/{e['record']['record_id']}" for e in feed["entries"]]
+    assert any(u.startswith("/api/v1/ledger/bundles/") for u in urls)
     for url in urls:
         resp = client.get(url)
         assert resp.status_code == 200, url
+        text = resp.text
+        if url.startswith("/api/v1/ledger/bundles/"):  # values only: salts and hashes are random
+            bundle = resp.json()  # hex, which a digit pattern may match by chance
+            values = {k: v["value"] for k, v in bundle["disclosed"].items()}
+            text = json.dumps([bundle["record"], values], ensure_ascii=False)
+            names_or_ids = [b[4] for b in built] + people_ids  # a person's bundle names neither
+            assert not [n for n in names_or_ids if n in text], (url, text)
         for (_reg, _pen, _lic, idn, _name), p in zip(built, people, strict=True):
-            assert leaks(resp.text, idn, p["phone"]) == [], (url, idn, p["phone"])
+            assert leaks(text, idn, p["phone"]) == [], (url, idn, p["phone"])
 
 
 def test_minors_penalties_are_never_published_and_names_are_masked(

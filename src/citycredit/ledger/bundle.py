@@ -66,8 +66,18 @@ def _check_report(suite: Suite, report: dict[str, Any], disclosed: dict[str, Any
     return f"报告 {no} 的内容与数据链中登记的摘要一致（未被改动）"
 
 
-def verify_bundle(bundle: dict[str, Any], *, trusted_vkey: str | None = None) -> BundleReport:
-    """Check signature, checkpoint, leaf hash, inclusion proof and disclosed values."""
+def verify_bundle(
+    bundle: dict[str, Any],
+    *,
+    trusted_vkey: str | None = None,
+    trusted_origin: str | None = None,
+) -> BundleReport:
+    """Check signature, checkpoint, leaf hash, inclusion proof and disclosed values.
+
+    The checkpoint must name exactly one suite (the bundle's, the key's) and its origin must be
+    the log key's name — and `trusted_origin`, when pinned — so a checkpoint another log signed
+    with the same key, or one without its suite line, is refused (security goal G18).
+    """
     checks: list[str] = []
     try:
         if bundle.get("format") != BUNDLE_FORMAT:
@@ -82,12 +92,20 @@ def verify_bundle(bundle: dict[str, Any], *, trusted_vkey: str | None = None) ->
             raise BundleError("凭证中的公钥与您信任的数据链公钥不一致")
         opened = open_note(bundle["checkpoint"], [verifier])
         checks.append(f"检查点签名有效（{', '.join(opened.verified)}）")
-        cp = parse_checkpoint(opened.text)
-        if cp.suite is not None and cp.suite != suite:
+        cp = parse_checkpoint(opened.text)  # more than one suite line: NoteError
+        if cp.suite is None:
+            raise BundleError("检查点没有算法套件行（suite …），不能确定其算法套件")
+        if cp.suite != suite:
             named = cp.suite.value
             raise BundleError(f"检查点的算法套件 {named} 与凭证声明的 {suite.value} 不一致")
         if suite_of(verifier) != suite:
             raise BundleError(f"公钥类型与凭证声明的算法套件 {suite.value} 不一致")
+        if cp.origin != verifier.name:
+            raise BundleError(f"检查点来源 {cp.origin} 与数据链公钥的名称 {verifier.name} 不一致")
+        if trusted_origin is not None and cp.origin != trusted_origin:
+            raise BundleError(
+                f"检查点来源 {cp.origin} 与您信任的数据链来源 {trusted_origin} 不一致"
+            )
         if cp.origin != bundle["origin"]:
             raise BundleError(f"检查点来源 {cp.origin} 与凭证声明的 {bundle['origin']} 不一致")
         proof = bundle["proof"]

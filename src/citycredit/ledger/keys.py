@@ -13,6 +13,7 @@ from citycredit.ledger.signers import (
     generate_signer,
     signer_from_skey,
     signer_to_skey,
+    suite_of,
     verifier_to_vkey,
 )
 from citycredit.ledger.suites import Suite
@@ -28,13 +29,38 @@ class LedgerConfigError(CityCreditError):
     default_code = "ledger_config"
 
 
+def check_signer(settings: Settings, signer: NoteSigner) -> None:
+    """The key must be named the configured origin and be of the configured suite.
+
+    A checkpoint's origin line is the log's name and verifiers require it to be the key's name
+    (ledger.bundle.verify_bundle), so a key named otherwise would sign checkpoints nobody
+    accepts — or, shared with another log, checkpoints of that log (security goal G18).
+    """
+    if signer.name != settings.ledger_origin:
+        raise LedgerConfigError(
+            f"数据链签名密钥的名称 {signer.name} 与配置的来源 {settings.ledger_origin} 不一致："
+            "检查点的来源必须是签名密钥的名称（CITYCREDIT_LEDGER_ORIGIN）"
+        )
+    if suite_of(signer).value != settings.ledger_suite:
+        raise LedgerConfigError(
+            f"数据链签名密钥属于 {suite_of(signer).value}，与配置的算法套件 "
+            f"{settings.ledger_suite} 不一致（CITYCREDIT_LEDGER_SUITE）"
+        )
+
+
 def load_signer(settings: Settings) -> NoteSigner:
-    """The log's signer: CITYCREDIT_LEDGER_SKEY, else data_dir/ledger.skey (created in dev)."""
+    """The log's signer: CITYCREDIT_LEDGER_SKEY, else data_dir/ledger.skey (created in dev).
+
+    A key not named the configured origin or not of its suite is refused (`check_signer`)."""
     if settings.ledger_skey is not None:
-        return signer_from_skey(settings.ledger_skey.get_secret_value())
+        signer = signer_from_skey(settings.ledger_skey.get_secret_value())
+        check_signer(settings, signer)
+        return signer
     path: Path = settings.data_dir / "ledger.skey"
     if path.exists():
-        return signer_from_skey(path.read_text(encoding="ascii").strip())
+        signer = signer_from_skey(path.read_text(encoding="ascii").strip())
+        check_signer(settings, signer)
+        return signer
     signer = generate_signer(settings.ledger_origin, Suite(settings.ledger_suite))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -46,7 +72,9 @@ def load_signer(settings: Settings) -> NoteSigner:
 def ensure_log(
     session: Session, settings: Settings, signer: NoteSigner, *, now: object
 ) -> LedgerLogRow:
-    """The log's row, created on first use; a changed suite, origin or key is refused."""
+    """The log's row, created on first use; a changed suite, origin or key is refused, and so is
+    a key not named the origin or not of the suite (`check_signer`)."""
+    check_signer(settings, signer)
     row = session.get(LedgerLogRow, LOG_ID)
     vkey = verifier_to_vkey(signer.verifier())
     if row is None:

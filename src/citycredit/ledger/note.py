@@ -4,7 +4,10 @@ A checkpoint names the log's suite in one extension line, "suite sha256-ed25519"
 "suite sm3-sm2". tlog-checkpoint allows any non-empty, opaque extension lines after the
 three mandatory lines (and calls them NOT RECOMMENDED, as monitors cannot audit them);
 the suite is therefore also bound by the signature type of the log key (0x01 Ed25519,
-0xff + identifier for SM2), so a verifier never has to trust the extension alone.
+0xff + identifier for SM2), so a verifier never has to trust the extension alone. This
+platform's checkpoints always carry exactly one suite line and their origin is the log key's
+name; ledger.bundle.verify_bundle (and the browser verifier) refuse a checkpoint without the
+line or with another origin (security goal G18).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
-from citycredit.catalog.model import Openness
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.kernel.outbox import deliver
@@ -29,6 +28,9 @@ from citycredit.ledger.store import DbNodeReader, latest_checkpoint
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import Conflict, FieldError, NotFound
+from citycredit.subjects.archive import PERSON_TYPES, is_public_now, is_shared_now
+from citycredit.subjects.archive import _entry as public_entry  # the public views' rendering
+from citycredit.subjects.db import SubjectRow
 
 MAX_SEARCH = 200
 
@@ -167,14 +169,25 @@ def search(
         return rows
 
 
-def _public_now(r: RecordRow, today: date) -> bool:
-    return (
-        r.status == "active"
-        and r.openness == Openness.public.value
-        and r.published
-        and (r.decision_date is None or r.decision_date <= today)
-        and (r.publication_end is None or r.publication_end > today)
+def public_disclosure(
+    c: Container, record: RecordRow, version: RecordVersionRow, subject: SubjectRow, today: date
+) -> dict[str, Any]:
+    """The fields an anonymous bundle discloses: those the public archive and 双公示 show exactly
+    as stored. A field shown masked or scrubbed (a person's name, free text with a phone or ID
+    number or the person's name in it) or not shown at all stays an undisclosed digest — a
+    disclosed value must hash to the leaf, so it cannot be disclosed in its masked form, and
+    disclosing it raw would undo the masking. The public form is `subjects.archive._entry`'s,
+    the one function both public views use (no second masking here)."""
+    item = c.catalog.item(record.item_code)
+    shown = public_entry(
+        item, record, version, subject, public=True, today=today, depts={}, personal={}
     )
+    raw = version.payload
+    return {
+        f["code"]: raw[f["code"]]
+        for f in shown["fields"]
+        if f["code"] in raw and f["value"] == raw[f["code"]]
+    }
 
 
 def bundle(
@@ -186,9 +199,12 @@ def bundle(
 ) -> dict[str, Any]:
     """An offline proof bundle for the current version of a record.
 
-    The public gets bundles of records shown publicly, disclosing the public fields; staff with a
-    purpose get any record, disclosing every non-personal field (logged). Personal fields are
-    disclosed only to the subject itself — the accounts issue adds that caller.
+    Anyone gets the bundle of a record shown publicly today (`subjects.archive.is_public_now`:
+    not withdrawn, expired, repaired, a minor's or non-public — those answer 404 like a missing
+    record), disclosing only the fields the public views show unchanged (`public_disclosure`);
+    a natural person's bundle does not name the subject_id. Staff with a purpose get any record
+    still shared (`subjects.archive.is_shared_now`: not withdrawn, not repaired), disclosing
+    every non-personal field (logged). Personal fields are never disclosed.
     """
     with c.uow() as uow:
         s = uow.session
@@ -198,7 +214,14 @@ def bundle(
             raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
         today = local_date(c.clock.now())
         staff = purpose is not None and actor.can(Permission.read_authorised)
-        if not staff and not _public_now(record, today):
+        if staff and not is_shared_now(record):
+            raise NotFound(
+                f"记录 {record_id} 已撤销或已信用修复，停止共享和使用", code="record_not_shared"
+            )
+        if not staff and not is_public_now(record, today):
+            raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
+        subject = s.get(SubjectRow, record.subject_id)
+        if subject is None:  # pragma: no cover - records reference their subject
             raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
         version = s.scalar(
             select(RecordVersionRow).where(
@@ -228,9 +251,8 @@ def bundle(
                 detail={"ledger_bundle": record.id},
             )
         else:
-            fields = {
-                k: v for k, v in version.payload.items() if item.is_public_field(k, version.payload)
-            }
+            fields = public_disclosure(c, record, version, subject, today)
+        hidden_subject = not staff and subject.subject_type in PERSON_TYPES
         out = proof_bundle(
             s,
             log,
@@ -242,7 +264,8 @@ def bundle(
                 "version": record.current_version,
                 "item": record.item_code,
                 "item_name": item.name,
-                "subject_id": record.subject_id,
+                # people are not searchable publicly; the 双公示 feed leaves their id out too
+                "subject_id": None if hidden_subject else record.subject_id,
             },
         )
         uow.commit()

@@ -101,7 +101,10 @@ def _subject(s: Session, subject_id: str) -> SubjectRow:
     return row
 
 
-def _is_public_now(record: RecordRow, today: date) -> bool:
+def is_public_now(record: RecordRow, today: date) -> bool:
+    """The record is on the public view today: active, 公开, published (not 轻微, not a minor's),
+    not dated in the future, inside its publication period, not repaired. The one rule of every
+    public read (archive, 双公示, ledger bundles)."""
     return (
         record.status == "active"
         and record.openness == Openness.public.value
@@ -110,6 +113,9 @@ def _is_public_now(record: RecordRow, today: date) -> bool:
         and (record.decision_date is None or record.decision_date <= today)
         and (record.publication_end is None or record.publication_end > today)
     )
+
+
+_is_public_now = is_public_now  # the name this module's readers use
 
 
 def is_shared_now(record: RecordRow) -> bool:

@@ -3,7 +3,8 @@
  *
  * It mirrors citycredit.ledger.bundle.verify_bundle (Python) check for check and message for
  * message: format → suite → public key (pinned or the bundle's) → checkpoint signature
- * (C2SP signed note) → checkpoint text (C2SP tlog-checkpoint) → origin → tree size → leaf
+ * (C2SP signed note) → checkpoint text (C2SP tlog-checkpoint) → exactly one suite line, the
+ * bundle's and the key's → origin (the key's name, then the bundle's) → tree size → leaf
  * hash → RFC 9162 §2.1.3.2 inclusion proof → disclosed field digests.
  *
  * Nothing is fetched: the bundle comes from a file picker or a text box, and every algorithm
@@ -861,8 +862,11 @@
       }
       const opened = await openNote(item(bundle, "checkpoint"), verifier);
       checks.push(`检查点签名有效（${opened.verified.join(", ")}）`);
-      const cp = parseCheckpoint(opened.text);
-      if (cp.suite !== null && cp.suite !== suite) {
+      const cp = parseCheckpoint(opened.text); // more than one suite line: refused there
+      if (cp.suite === null) {
+        throw new CheckFailed("检查点没有算法套件行（suite …），不能确定其算法套件");
+      }
+      if (cp.suite !== suite) {
         throw new CheckFailed(`检查点的算法套件 ${cp.suite} 与凭证声明的 ${suite} 不一致`);
       }
       const keySuite = verifier.alg === ALG_ED25519 ? "sha256-ed25519" : "sm3-sm2";
@@ -870,6 +874,10 @@
         throw new CheckFailed(`公钥类型与凭证声明的算法套件 ${suite} 不一致`);
       }
       Object.assign(ctx, { origin: cp.origin, size: cp.size, rootHex: toHex(cp.root) });
+      if (cp.origin !== verifier.name) {
+        // the origin is the log key's name: another log's checkpoint under the same key fails
+        throw new CheckFailed(`检查点来源 ${cp.origin} 与数据链公钥的名称 ${verifier.name} 不一致`);
+      }
       const origin = item(bundle, "origin");
       if (cp.origin !== origin) {
         throw new CheckFailed(`检查点来源 ${cp.origin} 与凭证声明的 ${pyStr(origin)} 不一致`);

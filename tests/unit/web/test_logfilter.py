@@ -15,6 +15,24 @@ ID = "11010519491231002X"
 PHONE = "13912345678"
 
 
+# uvicorn's logging config (applied by any earlier test that started a server in this process)
+# stops its loggers' records at "uvicorn"; these tests read them at the root.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture(autouse=True)
+def uvicorn_records_reach_the_root() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in UVICORN_LOGGERS]
+    saved = [(lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.propagate, lg.level = True, logging.NOTSET
+    try:
+        yield
+    finally:
+        for lg, (propagate, level) in zip(loggers, saved, strict=True):
+            lg.propagate, lg.level = propagate, level
+
+
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
     """Everything the root logger's handlers would print, with the usual formatter."""

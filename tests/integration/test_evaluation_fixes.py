@@ -360,6 +360,18 @@ def office() -> Principal:
     return Principal(role=Role.credit_office_admin, label="大厅窗口")
 
 
+def object_to_grade(c: Container, sid: str) -> dict[str, Any]:
+    """The window files a 自动化决策 objection against the subject's grade."""
+    return obj.file_objection(
+        c,
+        office(),
+        target_type="evaluation",
+        target_id=sid,
+        ground="automated_decision",
+        reasons="要求人工复核评价结果",
+    )
+
+
 def outcome_notice(c: Container, objection_id: str) -> str:
     with c.uow() as uow:
         row = uow.session.scalars(
@@ -375,14 +387,7 @@ def test_grade_objection_corrected_reevaluates(
 ) -> None:
     c = container
     sid = company(c, tmp_path)
-    v = obj.file_objection(
-        c,
-        office(),
-        target_type="evaluation",
-        target_id=sid,
-        ground="automated_decision",
-        reasons="要求人工复核评价结果",
-    )
+    v = object_to_grade(c, sid)
     archive = public_archive(c, ANONYMOUS, sid)["evaluation"]
     assert archive["shown"] is True and archive["objection_mark"]["mark"] == "异议处理中"
     assert views.current_evaluation(c, ANONYMOUS, sid)["objection_mark"]["mark"] == "异议处理中"
@@ -406,14 +411,7 @@ def test_grade_objection_corrected_without_change_says_so(
 ) -> None:
     c = container
     sid = company(c, tmp_path)
-    v = obj.file_objection(
-        c,
-        office(),
-        target_type="evaluation",
-        target_id=sid,
-        ground="automated_decision",
-        reasons="要求人工复核评价结果",
-    )
+    v = object_to_grade(c, sid)
     obj.accept(c, office(), v["id"])
     before = n_results(c, sid)
     obj.decide(c, office(), v["id"], outcome="corrected", reason="人工复核")
@@ -512,14 +510,7 @@ def test_grade_objection_is_marked_on_the_archive_and_evaluation_pages(
     sid = company(c, tmp_path)
     with TestClient(create_app(c, scheduler=False)) as client:
         assert "异议处理中" not in client.get(f"/subjects/{sid}").text
-        obj.file_objection(
-            c,
-            office(),
-            target_type="evaluation",
-            target_id=sid,
-            ground="automated_decision",
-            reasons="要求人工复核评价结果",
-        )
+        object_to_grade(c, sid)
         archive = client.get(f"/subjects/{sid}").text
         grade_line = next(line for line in archive.splitlines() if "公共信用综合评价" in line)
         assert "异议处理中" in grade_line

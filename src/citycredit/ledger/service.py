@@ -28,8 +28,12 @@ from citycredit.ledger.store import DbNodeReader, latest_checkpoint
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import Conflict, FieldError, NotFound
-from citycredit.subjects.archive import PERSON_TYPES, is_public_now, is_shared_now
-from citycredit.subjects.archive import _entry as public_entry  # the public views' rendering
+from citycredit.subjects.archive import (
+    PERSON_TYPES,
+    is_public_now,
+    is_shared_now,
+    public_entry,  # the public views' rendering
+)
 from citycredit.subjects.db import SubjectRow
 
 MAX_SEARCH = 200
@@ -176,7 +180,7 @@ def public_disclosure(
     as stored. A field shown masked or scrubbed (a person's name, free text with a phone or ID
     number or the person's name in it) or not shown at all stays an undisclosed digest — a
     disclosed value must hash to the leaf, so it cannot be disclosed in its masked form, and
-    disclosing it raw would undo the masking. The public form is `subjects.archive._entry`'s,
+    disclosing it raw would undo the masking. The public form is `subjects.archive.public_entry`'s,
     the one function both public views use (no second masking here)."""
     item = c.catalog.item(record.item_code)
     shown = public_entry(

@@ -115,7 +115,6 @@ def is_public_now(record: RecordRow, today: date) -> bool:
     )
 
 
-_is_public_now = is_public_now  # the name this module's readers use
 
 
 def is_shared_now(record: RecordRow) -> bool:
@@ -210,11 +209,11 @@ def dual_publicity(
         entries = []
         by_subject: dict[str, list[dict[str, Any]]] = {}
         for record, version, subject in rows[:limit]:
-            if not _is_public_now(record, today):
+            if not is_public_now(record, today):
                 continue
             summary = _subject_summary(subject, public=True)
             is_person = subject.subject_type in PERSON_TYPES
-            shown = _entry(
+            shown = public_entry(
                 item, record, version, subject, public=True, today=today, depts=depts, personal={}
             )
             by_subject.setdefault(subject.subject_id, []).append(shown)
@@ -455,7 +454,7 @@ def _public_records(
     """The subject, its records public today and their current versions, in one statement.
 
     The SQL only narrows by the stable public conditions (index ix_records_subject_public);
-    `_is_public_now` stays the rule that decides.
+    `is_public_now` stays the rule that decides.
     """
     params = {"subject_id": subject_id, "today": today}
     rows = s.execute(_public_records_statement(), params).all()
@@ -464,7 +463,7 @@ def _public_records(
     records: list[RecordRow] = []
     versions: dict[str, RecordVersionRow] = {}
     for _subject_row, record, version in rows:
-        if record is None or not _is_public_now(record, today):
+        if record is None or not is_public_now(record, today):
             continue
         records.append(record)
         if version is not None:
@@ -493,7 +492,7 @@ def _group(
             continue
         rows.sort(key=lambda r: (r.decision_date or date.min, r.updated_at), reverse=True)
         entries = [
-            _entry(
+            public_entry(
                 item,
                 r,
                 versions[r.id],
@@ -518,7 +517,7 @@ def _group(
     return groups
 
 
-def _entry(
+def public_entry(
     item: CatalogItem,
     r: RecordRow,
     v: RecordVersionRow,

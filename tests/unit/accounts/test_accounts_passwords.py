@@ -53,6 +53,15 @@ def test_common_list_is_shipped() -> None:
     words = common_passwords()
     assert {"123456", "password", "woaini1314", "5201314"} <= words
     assert all(w == w.lower() and not w.startswith("#") for w in words)
+    assert len(words) >= 3000  # G4: a shipped top-3,000 list at least (both lists together)
+
+
+@pytest.mark.parametrize("pw", ["webster1", "princess12", "basketball1", "Basketball1"])
+def test_breach_corpus_passwords_are_refused(pw: str) -> None:
+    # only in the international breach list, not in the hand-collected one
+    with pytest.raises(FieldError) as err:
+        check_password(pw, policy=SecurityPolicy(password_min_length=8))
+    assert err.value.code == "too_common"
 
 
 def test_argon2id_hash_verifies_and_is_salted() -> None:

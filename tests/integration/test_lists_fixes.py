@@ -195,15 +195,29 @@ def test_court_listing_ends_red_entry_and_red_proposals_are_refused(
     c = container
     sid = company(c, tmp_path)
     red_id, ndrc = published_red(c, clock, sid)
-    assert [e["list_type"] for e in lists.public_subject_lists(c, ANONYMOUS, sid)["lists"]] == [
-        "red_list"
-    ]
+    before = lists.public_subject_lists(c, ANONYMOUS, sid)
+    assert [e["list_type"] for e in before["lists"]] == ["red_list"]
+    assert before["measures"] and {m["kind"] for m in before["measures"]} == {"incentive"}
+    assert all(m["triggered_by"] == ["red_list"] for m in before["measures"])
     dept(c, COURT, "MA0CRT01")
     court_file(c, tmp_path, "sx.csv", "", clock.current.date().isoformat())
     red = row_of(c, red_id)
     assert (red.status, red.exit_code) == ("exited", "decision_revoked")
     assert red.exit_reason and "失信被执行人" in red.exit_reason
     assert lists.public_list(c, ANONYMOUS, "red_list")["entries"] == []
+    # the overview names the measures the listing triggers, those tied to no approval matter
+    # (限制高消费) included — a credit check of a matter never shows them
+    after = {m["code"]: m for m in lists.public_subject_lists(c, ANONYMOUS, sid)["measures"]}
+    high = after["restrict_high_consumption"]
+    assert (high["matter_scope"], high["kind"], high["triggered_by"]) == (
+        "none",
+        "punishment",
+        ["judgment_defaulter"],
+    )
+    assert high["legal_basis"] and high["department"]
+    assert not any(m["kind"] == "incentive" for m in after.values())  # the red entry ended
+    bidding = checks.run_check(c, SYSTEM, subject_id=sid, matter="public_bidding_check")
+    assert "restrict_high_consumption" not in [m["code"] for m in bidding["measures"]]
     with pytest.raises(FieldError) as refused:
         lists.propose(
             c, ndrc, list_type="red_list", subject_id=sid, document_no="榆发改〔2026〕9号",

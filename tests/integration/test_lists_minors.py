@@ -137,6 +137,7 @@ def test_minor_is_off_every_public_list_and_an_adult_in_the_same_file_is_on(
     assert sorted(e["name"] for e in data["entries"]) == sorted([ADULT[0], EIGHTEEN[0]])
     assert data["count"] == data["total"] == 2
     assert lists.public_subject_lists(c, ANONYMOUS, minor_sid)["lists"] == []
+    assert lists.public_subject_lists(c, ANONYMOUS, minor_sid)["measures"] == []
     # over HTTP: API JSON, the list page and the subject's public lists
     client = TestClient(create_app(c, scheduler=False))
     api = client.get(f"/api/v1/lists/{JD}")

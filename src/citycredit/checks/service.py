@@ -33,13 +33,12 @@ from citycredit.ledger.entries import workflow_entry
 from citycredit.lists import (
     Facts,
     Grade,
-    LegalBasis,
     ListCatalog,
     Matter,
-    Measure,
     Membership,
     credit_check,
     default_lists,
+    measure_view,
 )
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
@@ -97,30 +96,6 @@ def _checking_department(
     else:
         row = s.scalar(select(DepartmentRow).where(DepartmentRow.name == matter.department))
     return _Dept(row.id, row.name) if row is not None else None
-
-
-def _basis(b: LegalBasis) -> dict[str, Any]:
-    return {"title": b.title, "kind": b.kind.value, "article": b.article, "text": str(b)}
-
-
-def _measure_view(m: Measure, active: set[str], grade: str | None) -> dict[str, Any]:
-    triggered = sorted(active & set(m.trigger.list_types))
-    if grade is not None and grade in m.trigger.grades:
-        triggered.append(f"grade:{grade}")
-    return {
-        "code": m.code,
-        "name": m.name,
-        "kind": m.kind.value,
-        "group": m.group.value,
-        "department": m.department,
-        "implementer": m.implementer,
-        "legal_basis": [_basis(b) for b in m.legal_basis],
-        "list_basis": [
-            {"list_type": code, **_basis(b)} for code, b in m.list_basis if code in active
-        ],
-        "triggered_by": triggered,
-        "uncertain": bool(m.uncertain),
-    }
 
 
 def _iso(day: date | None) -> str | None:
@@ -239,7 +214,7 @@ def run_check(
             "grade_note": None if evaluation is not None else GRADE_NOTE,
             "evaluation": evaluation,
             "memberships": [_membership_view(lists, m, person) for m in memberships],
-            "measures": [_measure_view(m, active, grade) for m in found.measures],
+            "measures": [measure_view(m, active, grade) for m in found.measures],
             "fast_approval": {
                 "eligible": decision.eligible,
                 "rule": decision.rule_text,

@@ -11,6 +11,7 @@ from citycredit.lists.model import (
     EligibilityRule,
     ExitCode,
     Grade,
+    LegalBasis,
     ListType,
     Matter,
     Measure,
@@ -31,6 +32,7 @@ __all__ = [
     "Verdict",
     "advance",
     "applicable_measures",
+    "basis_view",
     "can_decide",
     "can_publish",
     "credit_check",
@@ -38,6 +40,7 @@ __all__ = [
     "eligibility",
     "exit_allowed",
     "expires_on",
+    "measure_view",
     "minor_on",
     "notice_deadline",
     "public_entry",
@@ -320,6 +323,36 @@ def applicable_measures(
         if active & set(trigger.list_types) or (grade is not None and grade in trigger.grades):
             out.append(measure)
     return out
+
+
+def basis_view(b: LegalBasis) -> dict[str, Any]:
+    """A legal basis as shown in checks and overviews."""
+    return {"title": b.title, "kind": b.kind.value, "article": b.article, "text": str(b)}
+
+
+def measure_view(m: Measure, active: set[str], grade: str | None = None) -> dict[str, Any]:
+    """One applicable measure as shown: what it is, who implements it, on which basis, what
+    triggered it (the active list types, or the grade) and which approval matters it is tied to
+    (`matter_scope` all | listed | none — none: not tied to approvals, e.g. 限制高消费)."""
+    triggered = sorted(active & set(m.trigger.list_types))
+    if grade is not None and grade in m.trigger.grades:
+        triggered.append(f"grade:{grade}")
+    return {
+        "code": m.code,
+        "name": m.name,
+        "kind": m.kind.value,
+        "group": m.group.value,
+        "department": m.department,
+        "implementer": m.implementer,
+        "legal_basis": [basis_view(b) for b in m.legal_basis],
+        "list_basis": [
+            {"list_type": code, **basis_view(b)} for code, b in m.list_basis if code in active
+        ],
+        "triggered_by": triggered,
+        "matter_scope": m.matter_scope.value,
+        "matters": list(m.matters),
+        "uncertain": bool(m.uncertain),
+    }
 
 
 def credit_check(matter: Matter, facts: Facts, measures: Iterable[Measure]) -> CreditCheck:

@@ -14,6 +14,7 @@ department named in the list type's `departments` may propose. Every step is a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple, TypeVarTuple, cast
@@ -33,9 +34,11 @@ from citycredit.lists.loader import default_lists
 from citycredit.lists.matching import (
     ADULT_AGE,
     advance,
+    applicable_measures,
     can_decide,
     exit_allowed,
     expires_on,
+    measure_view,
     notice_deadline,
     public_entry,
 )
@@ -918,12 +921,32 @@ def public_subject_lists(c: Container, actor: Principal, subject_id: str) -> dic
             .order_by(MembershipRow.published_on, MembershipRow.id)
         )
         entries = []
+        shown: list[Membership] = []
         for row in rows:
             if row.list_type not in catalog.list_types:
                 continue
             lt = catalog.list_type(row.list_type)
-            entries.extend(_public_rows(lt, [(row, subject)], today))
-    return {"subject_id": subject_id, "as_of": today.isoformat(), "lists": entries}
+            public = _public_rows(lt, [(row, subject)], today)
+            entries.extend(public)
+            if public:
+                shown.append(to_model(row))
+    return {
+        "subject_id": subject_id,
+        "as_of": today.isoformat(),
+        "lists": entries,
+        "measures": measures_in_force(catalog, shown, today),
+    }
+
+
+def measures_in_force(
+    catalog: ListCatalog, memberships: Sequence[Membership], today: date
+) -> list[dict[str, Any]]:
+    """The joint measures the memberships in force trigger, whatever the matter (the overview):
+    those tied to approval matters and those tied to none (限制高消费, market references …), which
+    no credit check of a matter would show."""
+    active = {m.list_type for m in memberships if m.is_active(today)}
+    found = applicable_measures(catalog.measures, None, memberships, None, today)
+    return [measure_view(m, active) for m in found]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1185,6 +1208,7 @@ __all__ = [
     "expire_due",
     "get_membership",
     "lists_catalog",
+    "measures_in_force",
     "notify",
     "propose",
     "public_list",

@@ -217,6 +217,16 @@ def test_a_repaired_list_entry_is_hidden_and_lists_have_their_own_section(
     serious = next(s for s in layout["sections"] if s["title"] == "严重失信主体名单")
     listed = [m for p in serious["parts"] for _, m in p["lists"]]
     assert [m["list_type"] for m in listed] == ["market_supervision_serious"]
+    # the intake record the membership mirrors is the same fact: shown and counted once
+    with c.uow() as uow:
+        [rec_id] = uow.session.scalars(
+            select(RecordRow.id).where(RecordRow.item_code == "serious_dishonesty")
+        ).all()
+    assert any(r["record_id"] == rec_id for g in content["sections"] for r in g["records"])
+    assert listed[0]["record_id"] == rec_id
+    shown = [r["record_id"] for s in layout["sections"] for p in s["parts"] for r in p["records"]]
+    assert rec_id not in shown
+    assert serious["count"] == 1
     admin = layout["sections"][0]
     assert [p["title"] for p in admin["parts"]] == ["行政许可", "行政处罚"]
     assert all(not p["lists"] for p in admin["parts"])  # lists are not mixed into 行政管理

@@ -794,6 +794,8 @@ def _public_rows(
                 "subject_id": None if is_person else subject.subject_id,
                 "uscc": None if is_person else subject.uscc,
                 "origin": row.origin,
+                # external: the public record it mirrors (a report counts the two once)
+                "record_id": row.record_id,
                 # kept in step by the rights area's objections (rights/objections.py)
                 "objection_mark": "异议处理中" if row.objection_pending else None,
                 **basis,

@@ -13,7 +13,8 @@ one says 查询期内无相关信息 and counts 0 条, so a reader can tell "not
 
 Records go by their catalog item's category (catalog/items/*.yaml ``category``), list
 memberships by the kind of list: 守信激励对象 (红名单) → 诚实守信, serious-dishonesty lists →
-严重失信主体名单, 经营异常名录 → 经营异常; anything not placed goes to 其他信息. The layout is
+严重失信主体名单, 经营异常名录 → 经营异常; anything not placed goes to 其他信息. A record that an
+external list's membership mirrors is shown once, as that list entry. The layout is
 computed from the content alone (pure), so the page and the PDF of one report agree, and a
 report issued before this layout is shown in it too.
 """
@@ -129,8 +130,14 @@ def report_layout(content: dict[str, Any]) -> dict[str, Any]:
     10 公共信用信息地方补充内容 (``advice``, ``local``). ``overview``: the counts in 信用中国's
     overview order, ``{"section", "count"}``.
     """
-    groups = list(content.get("sections") or [])
     memberships = list(content.get("lists") or [])
+    # A membership mirroring an intake record (an external list: 失信被执行人, 经营异常名录 …)
+    # and the record itself are one fact: it is shown and counted once, as the list entry.
+    mirrored = {m["record_id"] for m in memberships if m.get("record_id")}
+    groups = [
+        {**g, "records": [r for r in g.get("records", []) if r.get("record_id") not in mirrored]}
+        for g in content.get("sections") or []
+    ]
     evaluation = content.get("evaluation")
     sections = []
     for no, cat in enumerate(CATEGORIES, start=1):

@@ -218,6 +218,8 @@ def test_court_listing_ends_red_entry_and_red_proposals_are_refused(
     assert not any(m["kind"] == "incentive" for m in after.values())  # the red entry ended
     bidding = checks.run_check(c, SYSTEM, subject_id=sid, matter="public_bidding_check")
     assert "restrict_high_consumption" not in [m["code"] for m in bidding["measures"]]
+    page = TestClient(create_app(c, scheduler=False)).get(f"/subjects/{sid}").text
+    assert "联合奖惩措施" in page and "限制高消费" in page and "不限审批事项" in page
     with pytest.raises(FieldError) as refused:
         lists.propose(
             c, ndrc, list_type="red_list", subject_id=sid, document_no="榆发改〔2026〕9号",

@@ -47,9 +47,11 @@ def subject_page(
 ) -> HTMLResponse:
     """The public credit archive of one subject."""
     data = archive.public_archive(c, actor, subject_id)
-    memberships = lists.public_subject_lists(c, actor, subject_id)["lists"]
+    listed = lists.public_subject_lists(c, actor, subject_id)
     return templates().TemplateResponse(
-        request, "archive.html", {"a": data, "memberships": memberships}
+        request,
+        "archive.html",
+        {"a": data, "memberships": listed["lists"], "measures": listed["measures"]},
     )
 
 

@@ -7,7 +7,10 @@ same transaction as its effect; every state-changing HTTP call is recorded by th
 same transaction as the change, with only failures recorded after; account, binding and purge
 actions record themselves. The application never updates or deletes a row; the database refuses
 UPDATE and any DELETE of rows younger than 180 days (migration 0009), so only `purge_expired`
-removes anything, and it records that it did.
+removes anything, and it records that it did — and exactly which ids it deleted (audit_purges;
+on PostgreSQL through the owner's `citycredit_audit_purge` function, so the application's role
+needs no DELETE). Events are sealed into the 信用数据链 afterwards (accounts.audit_seal), so a
+change made behind the application's back is reported by `citycredit audit verify` (G11).
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.db import AuditEventRow
+from citycredit.accounts.audit_seal import id_ranges
+from citycredit.accounts.db import AuditEventRow, AuditPurgeRow
 from citycredit.accounts.model import SYSTEM, Permission, Principal, require
 from citycredit.accounts.policy import SecurityPolicy
 from citycredit.bootstrap import Container
+from citycredit.db.base import UtcDateTime
 from citycredit.shared.errors import FieldError
 
 RESULTS = ("started", "success", "failure", "denied", "error")
@@ -199,22 +204,52 @@ def list_events(
     }
 
 
+_PG_PURGE = text("SELECT citycredit_audit_purge(:cutoff, :days, :at)").bindparams(
+    bindparam("cutoff", type_=UtcDateTime()), bindparam("at", type_=UtcDateTime())
+)
+
+
+def _purge(s: Session, cutoff: datetime, days: int, at: datetime) -> AuditPurgeRow:
+    """Delete events older than the cutoff and record exactly which ids went (audit_purges).
+
+    On PostgreSQL through the owner's SECURITY DEFINER function (migration 0024): the
+    application's role has no DELETE on audit_events (`citycredit db grant-app-role`)."""
+    if s.get_bind().dialect.name == "postgresql":
+        purge_id = s.scalar(_PG_PURGE, {"cutoff": cutoff, "days": days, "at": at})
+        row = s.get(AuditPurgeRow, purge_id)
+        assert row is not None
+        return row
+    gone = s.scalars(
+        delete(AuditEventRow).where(AuditEventRow.at < cutoff).returning(AuditEventRow.id)
+    )
+    ids = list(gone)
+    row = AuditPurgeRow(
+        at=at, cutoff=cutoff, retention_days=days, deleted=len(ids), ranges=id_ranges(ids)
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
 def purge_expired(c: Container, actor: Principal = SYSTEM) -> dict[str, Any]:
-    """Delete audit events older than the retention (never younger than 180 days); audited."""
+    """Delete audit events older than the retention (never younger than 180 days); the ids
+    deleted are recorded (`audit verify` accepts exactly those) and the purge is audited."""
     require(actor, Permission.configure_system)
     policy = c.settings.security
     days = policy.effective_audit_retention_days
-    cutoff = c.clock.now() - timedelta(days=days)
+    now = c.clock.now()
+    cutoff = now - timedelta(days=days)
     with c.uow() as uow:
         s = uow.session
         oldest = s.scalar(select(func.min(AuditEventRow.at)))
-        result = s.execute(delete(AuditEventRow).where(AuditEventRow.at < cutoff))
-        deleted = int(cast("CursorResult[Any]", result).rowcount or 0)
+        purge = _purge(s, cutoff, days, now)
         detail = {
             "retention_days": days,
             "configured_days": policy.audit_retention_days,
-            "cutoff": cutoff.isoformat(),
-            "deleted": deleted,
+            "cutoff": purge.cutoff.isoformat(),
+            "deleted": purge.deleted,
+            "purge_id": purge.id,
+            "ranges": len(purge.ranges),
             "oldest_before": oldest.isoformat() if oldest else None,
         }
         add_event(

@@ -147,3 +147,52 @@ class AuditEventRow(Base):
 
 Index("ix_audit_events_actor_at", AuditEventRow.actor_user_id, AuditEventRow.at)
 Index("ix_subject_bindings_user_status", SubjectBindingRow.user_id, SubjectBindingRow.status)
+
+
+class AuditSealRow(Base):
+    """A sealing batch of audit events (accounts.audit_seal): the hash over its items, chained to
+    the previous seal and committed as an ``audit.seal`` ledger leaf. Append-only (0024)."""
+
+    __tablename__ = "audit_seals"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    sealed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    suite: Mapped[str] = mapped_column(String(20), comment="hash of the ledger suite")
+    first_event_id: Mapped[int] = mapped_column(Integer)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer, comment="events sealed")
+    items_digest: Mapped[str] = mapped_column(
+        String(64), comment="hash over the (event id, time, row hash) list"
+    )
+    prev_digest: Mapped[str | None] = mapped_column(
+        String(64), comment="the previous seal's digest (hash chain)"
+    )
+    digest: Mapped[str] = mapped_column(String(64), comment="committed to ledger")
+
+
+class AuditSealItemRow(Base):
+    """One sealed audit event: the hash of all its columns. Kept when the event is purged."""
+
+    __tablename__ = "audit_seal_items"
+
+    event_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seal_id: Mapped[int] = mapped_column(ForeignKey("audit_seals.id"), index=True)
+    event_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    row_hash: Mapped[str] = mapped_column(
+        String(64), comment="hash of all columns of the audit event"
+    )
+
+
+class AuditPurgeRow(Base):
+    """A retention purge of audit events: the cutoff and the exact ids deleted. Append-only."""
+
+    __tablename__ = "audit_purges"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    cutoff: Mapped[datetime] = mapped_column(UtcDateTime())
+    retention_days: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[int] = mapped_column(Integer)
+    ranges: Mapped[list[list[int]]] = mapped_column(
+        JsonType, comment="ids deleted, as [first, last] ranges"
+    )

@@ -49,6 +49,12 @@ class SecurityPolicy(BaseModel):
         ge=1,
         description=f"purged after this; never below {AUDIT_RETENTION_FLOOR_DAYS} days",
     )
+    audit_seal_grace_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="`citycredit audit verify` reports audit events older than this still unsealed",
+    )
     letter_max_mb: int = Field(default=10, ge=1, le=100)
     auth_rate_per_minute: int = Field(
         default=30, ge=0, description="login/TOTP/password requests per client and minute; 0 = off"

@@ -17,7 +17,10 @@ from rich.table import Column, Table
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.bootstrap import Container, build_container
 from citycredit.cli import accounts as accounts_cli
+from citycredit.cli import accuracy as accuracy_cli
 from citycredit.cli import analytics as analytics_cli
+from citycredit.cli import audit as audit_cli
+from citycredit.cli import backup as backup_cli
 from citycredit.cli import crypto as crypto_cli
 from citycredit.cli import evaluation as evaluation_cli
 from citycredit.cli import exports as exports_cli
@@ -54,6 +57,10 @@ app.add_typer(crypto_cli.app, name="crypto")  # 个人信息加密与密钥轮�
 app.add_typer(sharing_cli.app, name="sharing")  # 共享调度 (cli/sharing.py)
 app.add_typer(rights_cli.app, name="rights")  # 异议、信用修复 (cli/rights.py)
 app.add_typer(analytics_cli.app, name="analytics")  # Parquet 导出 (cli/analytics.py)
+app.add_typer(audit_cli.app, name="audit")  # 审计日志封存与核验 (cli/audit.py)
+app.add_typer(accuracy_cli.app, name="accuracy")  # 准确性核对 G40 (cli/accuracy.py)
+db_app.command("backup")(backup_cli.backup)  # 备份 (cli/backup.py, G27)
+db_app.command("restore")(backup_cli.restore)  # 恢复与校验 (cli/backup.py)
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -125,6 +132,31 @@ def db_check() -> None:
     if any(f.level == durability.ERROR for f in findings):
         raise typer.Exit(1)
     console.print("持久性配置满足要求" + ("（有提醒）" if findings else ""))
+
+
+@db_app.command("grant-app-role")
+def db_grant_app_role(
+    role: Annotated[str, typer.Argument(help="应用连接数据库所用的角色名")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            envvar="CITYCREDIT_APP_ROLE_PASSWORD",
+            help="设置该角色的登录口令（建议用环境变量 CITYCREDIT_APP_ROLE_PASSWORD 传入）",
+        ),
+    ] = None,
+) -> None:
+    """PostgreSQL: create/update the application's role with exactly its run-time privileges
+    (run as the owner after every `db upgrade`)."""
+    from citycredit.db.grants import grant_app_role
+
+    c = _container()
+    r = _run(grant_app_role, c.engine, role, password=password)
+    console.print(
+        f"应用角色 {r.role} 已{'创建' if r.created else '更新'}：业务表 {len(r.business_tables)} 张"
+        f"可读写，审计表 {'、'.join(r.audit_tables)} 只可查询和追加，序列 {r.sequences} 个，"
+        "无 TRUNCATE、无建表等 DDL 权限"
+    )
 
 
 # -- accounts ---------------------------------------------------------------------------------

@@ -159,3 +159,61 @@ class UnresolvedRow(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AccuracyCheckRow(Base):
+    """One published-accuracy check (G40): a seeded sample of a department's records published
+    now, re-checked against the department's snapshot of one catalog item (ingest/accuracy.py)."""
+
+    __tablename__ = "accuracy_checks"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    item_code: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), comment="completed | failed")
+    trigger: Mapped[str] = mapped_column(String(20), comment="cli | job | api")
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    format: Mapped[str | None] = mapped_column(String(10))
+    encoding: Mapped[str | None] = mapped_column(String(20))
+    population: Mapped[int] = mapped_column(default=0, comment="records published now")
+    sample_size: Mapped[int] = mapped_column(default=0)
+    sample_rule: Mapped[str] = mapped_column(String(20), comment="argument | formula")
+    seed: Mapped[int | None] = mapped_column()
+    sampled: Mapped[int] = mapped_column(default=0)
+    matched: Mapped[int] = mapped_column(default=0)
+    mismatched: Mapped[int] = mapped_column(default=0)
+    missing: Mapped[int] = mapped_column(default=0, comment="missing_at_source")
+    unparseable: Mapped[int] = mapped_column(default=0, comment="unparseable_at_source")
+    error_rate: Mapped[float | None] = mapped_column(comment="(mismatch + missing) / sampled")
+    ci_low: Mapped[float | None] = mapped_column(comment="Wilson 95 %")
+    ci_high: Mapped[float | None] = mapped_column(comment="Wilson 95 %")
+    snapshot_rows: Mapped[int] = mapped_column(default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, default=dict, comment="compared fields, notes, error; no personal values"
+    )
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AccuracyCheckItemRow(Base):
+    """One sampled record of an accuracy check; a discrepancy is open work for a clerk."""
+
+    __tablename__ = "accuracy_check_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[str] = mapped_column(ForeignKey("accuracy_checks.id"), index=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), index=True)
+    record_version: Mapped[int] = mapped_column()
+    outcome: Mapped[str] = mapped_column(
+        String(30), comment="match | mismatch | missing_at_source | unparseable_at_source"
+    )
+    fields: Mapped[list[Any]] = mapped_column(
+        JsonType, default=list, comment="differing fields; values only for non-personal ones"
+    )
+    reasons: Mapped[list[Any]] = mapped_column(JsonType, default=list, comment="field and code")
+    source_row: Mapped[int | None] = mapped_column(comment="row number in the snapshot")
+    status: Mapped[str] = mapped_column(String(20), index=True, comment="ok | open | closed")
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    note: Mapped[str | None] = mapped_column(Text)

@@ -78,6 +78,13 @@ def flag_overdue_obligations(c: Container) -> dict[str, Any]:
     return {"flagged": flagged}
 
 
+def check_accuracy_snapshots(c: Container) -> dict[str, Any]:
+    """G40: check the snapshots departments dropped into data_dir/accuracy (ingest/accuracy.py)."""
+    from citycredit.ingest.accuracy import check_dropped_snapshots
+
+    return check_dropped_snapshots(c)
+
+
 JOBS = [
     Job(
         "publication_end",
@@ -90,5 +97,11 @@ JOBS = [
         timedelta(hours=6),
         flag_overdue_obligations,
         "按目录的报送义务，标记逾期未报送的部门和信息项",
+    ),
+    Job(
+        "accuracy_check",
+        timedelta(hours=1),
+        check_accuracy_snapshots,
+        "已公示信息准确性核对：抽样核对部门放入 accuracy 目录的源系统快照，报告差错率",
     ),
 ]

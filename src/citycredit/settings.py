@@ -5,12 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from citycredit.accounts.policy import SecurityPolicy
 
 DEV_SECRET = "dev-only-secret-change-me"
+
+
+class LedgerWitness(BaseModel):
+    """A witness (c2sp.org/tlog-witness) the log submits its checkpoints to (G22)."""
+
+    name: str = Field(min_length=1, max_length=100, description="label stored with cosignatures")
+    url: str = Field(pattern=r"^https?://", description="prefix: POST <url>/add-checkpoint")
+    vkey: str = Field(description="the witness's cosignature verifier key (<name>+<id>+<key>)")
+
+    @field_validator("vkey")
+    @classmethod
+    def _parse_vkey(cls, v: str) -> str:
+        from citycredit.ledger.witness import cosigner_verifier_from_vkey
+
+        cosigner_verifier_from_vkey(v)  # KeyFormatError (a ValueError) names what is wrong
+        return v.strip()
 
 
 class Settings(BaseSettings):
@@ -91,6 +107,10 @@ class Settings(BaseSettings):
     ledger_skey: SecretStr | None = Field(
         default=None,
         description="C2SP private key of the log; else data_dir/ledger.skey (dev only)",
+    )
+    # Witnesses the `ledger_witness` job submits each new checkpoint to (docs/ledger.md), JSON.
+    ledger_witnesses: list[LedgerWitness] = Field(
+        default_factory=list, description='[{"name": …, "url": …, "vkey": …}, …]'
     )
 
     # The portal's address as the public reaches it (behind a proxy: the proxy's), printed with

@@ -43,6 +43,7 @@ def registered_jobs() -> list[Job]:
     from citycredit.ingest.scheduled import JOBS as INGEST_JOBS
     from citycredit.kernel.deliveries import JOBS as DELIVERY_JOBS
     from citycredit.ledger.verify import JOBS as LEDGER_JOBS
+    from citycredit.ledger.witness_client import JOBS as WITNESS_JOBS
     from citycredit.lists.scheduled import JOBS as LISTS_JOBS
     from citycredit.rights.scheduled import JOBS as RIGHTS_JOBS
     from citycredit.sharing.scheduled import JOBS as SHARING_JOBS
@@ -52,6 +53,7 @@ def registered_jobs() -> list[Job]:
         *INGEST_JOBS,
         *DELIVERY_JOBS,
         *LEDGER_JOBS,
+        *WITNESS_JOBS,
         *LISTS_JOBS,
         *RIGHTS_JOBS,
         *SHARING_JOBS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citycredit.db.base import Base, JsonType, UtcDateTime
@@ -87,3 +87,17 @@ class LedgerAlarmRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JsonType)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class LedgerCosignatureRow(Base):
+    """A witness's cosignature of one checkpoint (c2sp.org/tlog-cosignature), as received
+    (ledger.witness_client; docs/ledger.md "Witnesses")."""
+
+    __tablename__ = "ledger_cosignatures"
+    __table_args__ = (UniqueConstraint("witness", "checkpoint_size"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkpoint_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    witness: Mapped[str] = mapped_column(String(100), comment="settings.ledger_witnesses name")
+    cosignature: Mapped[str] = mapped_column(Text, comment="the signed-note line, no newline")
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -14,11 +14,12 @@ from evaluation_city import build_city
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from citycredit.analytics.export import SCHEMAS, export_parquet, file_sha256
+from citycredit.analytics.export import SCHEMAS, export_parquet
 from citycredit.bootstrap import Container
 from citycredit.evaluation.engines import PARQUET_FILES
 from citycredit.ingest.db import RecordRow
 from citycredit.shared.clock import FixedClock
+from citycredit.shared.files import sha256_file
 
 pytestmark = pytest.mark.db
 
@@ -86,7 +87,7 @@ def test_export_is_de_identified_and_complete(
     for relation, file in PARQUET_FILES.items():
         path = out / file
         spec = manifest["files"][relation]
-        assert spec["sha256"] == file_sha256(path)
+        assert spec["sha256"] == sha256_file(path)
         table = pq.read_table(path)
         assert table.schema.equals(SCHEMAS[relation]), relation  # only the declared columns
         assert table.num_rows == spec["rows"]

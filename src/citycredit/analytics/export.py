@@ -14,7 +14,6 @@ need). Subjects are limited to the types some current evaluation model evaluates
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -35,8 +34,9 @@ from citycredit.evaluation.facts import (
     SUBJECT_COLUMNS,
     fact_view_sql,
 )
+from citycredit.shared.files import sha256_file
 
-__all__ = ["EXPORT_FORMAT", "PARQUET_FACT_COLUMNS", "SCHEMAS", "export_parquet", "file_sha256"]
+__all__ = ["EXPORT_FORMAT", "PARQUET_FACT_COLUMNS", "SCHEMAS", "export_parquet"]
 
 # /2: facts rows carry subject_type (the DuckDB and Spark engines refuse a /1 export).
 EXPORT_FORMAT = "citycredit-evaluation-facts/2"
@@ -58,14 +58,6 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     for name, cols in _RELATIONS.items()
 }
 _BATCH = 50_000
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _query(dialect: str, relation: str) -> Any:
@@ -157,7 +149,7 @@ def export_parquet(
             files[relation] = {
                 "file": file,
                 "rows": rows,
-                "sha256": file_sha256(path),
+                "sha256": sha256_file(path),
                 "columns": dict(_RELATIONS[relation]),
             }
     finally:

@@ -35,7 +35,6 @@ for the restored deployment. RTO = restore + verify seconds, in the report.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -59,6 +58,7 @@ from citycredit.bootstrap import Container, build_container
 from citycredit.settings import Settings
 from citycredit.shared.clock import Clock, SystemClock
 from citycredit.shared.errors import CityCreditError, FieldError
+from citycredit.shared.files import fsync_dir, sha256_file
 
 FORMAT = "citycredit-backup"
 FORMAT_VERSION = 1
@@ -99,22 +99,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write, fsync, rename: a complete file or none."""
     tmp = path.with_name(path.name + ".tmp")
@@ -124,7 +108,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _normalise(url: str) -> str:
@@ -699,7 +683,7 @@ def _restore_sqlite(dump: Path, path: Path) -> None:
     for suffix in ("-wal", "-shm", "-journal"):  # an old database's journal must not replay
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _sqlite_tables(path: Path) -> list[str]:

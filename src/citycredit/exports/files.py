@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import os
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from citycredit.shared.files import fsync_dir, sha256_file
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -28,22 +29,6 @@ def _open_private(path: Path, encoding: str) -> IO[str]:
 
 def _tmp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ExportFile:
@@ -70,7 +55,7 @@ class ExportFile:
             "encoding": "UTF-8 with BOM" if self.format == "csv" else "UTF-8",
             "rows": self.rows,
             "bytes": self.final.stat().st_size,
-            "sha256": sha256_of(self.final),
+            "sha256": sha256_file(self.final),
         }
 
     def discard(self) -> None:
@@ -140,8 +125,8 @@ def write_json_atomically(path: Path, doc: Mapping[str, Any]) -> dict[str, Any]:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path)}
+    fsync_dir(path.parent)
+    return {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def prepare_directory(directory: Path) -> bool:

@@ -75,7 +75,7 @@ from citycredit.ingest.db import (
 from citycredit.ingest.intake import PERSON_TYPES, Intake
 from citycredit.ingest.model import Reason, json_value, record_key
 from citycredit.ingest.quality import REASON_LABELS
-from citycredit.ingest.readers import FileInfo, ReadError, SourceRow, _sha256, open_source
+from citycredit.ingest.readers import FileInfo, ReadError, SourceRow, open_source
 from citycredit.ingest.service import (
     DELETE_OPERATION,
     _map_headers,
@@ -86,6 +86,7 @@ from citycredit.kernel import outbox
 from citycredit.privacy.records import PERSON_ROLES, is_sealed_field, split_fields
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import CityCreditError, Conflict, FieldError, NotFound
+from citycredit.shared.files import sha256_file
 from citycredit.shared.idgen import new_id
 from citycredit.shared.masking import scrub_value
 from citycredit.subjects.db import SubjectRow
@@ -650,7 +651,7 @@ def _record_failure(
     """A snapshot that cannot be read: a failed check (so a dropped file is not retried) and an
     audit event with the error."""
     try:
-        digest: str | None = _sha256(path)
+        digest: str | None = sha256_file(path)
     except OSError:
         digest = None
     message = getattr(exc, "message", str(exc))
@@ -933,7 +934,7 @@ def check_dropped_snapshots(c: Container, actor: Principal = SYSTEM) -> dict[str
             rel = newest.relative_to(root).as_posix()
             try:
                 os.chmod(newest, 0o600)
-                digest = _sha256(newest)
+                digest = sha256_file(newest)
             except OSError as exc:
                 out["ignored"].append({"path": rel, "reason": f"无法读取：{exc.strerror}"})
                 continue

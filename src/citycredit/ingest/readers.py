@@ -50,6 +50,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, cast
 
+from citycredit.shared.files import sha256_file
+
 __all__ = [
     "EXTRA_KEY",
     "FileFormat",
@@ -153,15 +155,6 @@ def detect_format(filename: str, head: bytes) -> FileFormat:
 
 
 # --------------------------------------------------------------------------- encoding detection
-
-
-def _sha256(path: Path) -> str:
-    """Hash a file's raw bytes in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _first_invalid(
@@ -605,7 +598,7 @@ def open_source(
     fmt = fmt or detect_format(path.name, head)
     encoding: str | None
     if fmt is FileFormat.xlsx:
-        encoding, digest = None, _sha256(path)
+        encoding, digest = None, sha256_file(path)
         reason = "XLSX 为二进制格式（内部固定 UTF-8），无需检测编码"
         gen = _xlsx_rows(path)
     else:

@@ -64,6 +64,7 @@ from citycredit.ledger.signers import (
     valid_key_name,
 )
 from citycredit.ledger.suites import SHA256, HashSuite, hash_suite
+from citycredit.shared.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -284,14 +285,6 @@ class LogState:
         }
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class WitnessStore:
     """state.json (replaced atomically and durably on every change) and evidence.jsonl."""
 
@@ -347,7 +340,7 @@ class WitnessStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.directory / STATE_FILE)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._logs = logs  # only once it is on disk
 
     def record_evidence(self, item: Mapping[str, Any]) -> None:
@@ -359,7 +352,7 @@ class WitnessStore:
             fh.flush()
             os.fsync(fh.fileno())
         if new:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
 
 def read_evidence(directory: Path) -> list[dict[str, Any]]:

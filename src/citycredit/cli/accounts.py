@@ -12,32 +12,15 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from citycredit.accounts.model import ADMIN_ROLES, SYSTEM, Role
-from citycredit.bootstrap import Container, build_container
-from citycredit.shared.errors import CityCreditError
+from citycredit.bootstrap import build_container
+from citycredit.cli.common import console, err
+from citycredit.cli.common import run as _run
 
 app = typer.Typer(help="账号与三员管理（服务器控制台）", no_args_is_help=True)
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 ADMIN_CHOICES = ", ".join(sorted(r.value for r in ADMIN_ROLES))
-
-
-def _container() -> Container:
-    return build_container()
-
-
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except CityCreditError as exc:
-        field = getattr(exc, "field", None)
-        value = getattr(exc, "value", None)
-        detail = f"（字段 {field}，值 {value!r}）" if field else ""
-        err.print(f"[red]错误：{exc.message}{detail}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _role(value: str) -> Role:
@@ -87,7 +70,7 @@ def add_admin(
 
     enrol = _run(
         add,
-        _container(),
+        build_container(),
         SYSTEM,
         username=username,
         display_name=name or username,
@@ -104,7 +87,7 @@ def reset_totp(
     """New TOTP secret and initial password for an account (lost authenticator)."""
     from citycredit.accounts.manage import reenrol_totp
 
-    _print_enrolment(_run(reenrol_totp, _container(), SYSTEM, username), as_json)
+    _print_enrolment(_run(reenrol_totp, build_container(), SYSTEM, username), as_json)
 
 
 @app.command("unlock")
@@ -112,7 +95,7 @@ def unlock(username: str) -> None:
     """Lift a lockout now."""
     from citycredit.accounts.manage import unlock as lift
 
-    _run(lift, _container(), SYSTEM, username)
+    _run(lift, build_container(), SYSTEM, username)
     console.print(f"已解锁 {username}")
 
 
@@ -121,7 +104,7 @@ def disable(username: str) -> None:
     """Disable an account: its sessions end and its tokens stop working."""
     from citycredit.accounts.manage import set_disabled
 
-    _run(set_disabled, _container(), SYSTEM, username, True)
+    _run(set_disabled, build_container(), SYSTEM, username, True)
     console.print(f"已停用 {username}")
 
 
@@ -130,7 +113,7 @@ def enable(username: str) -> None:
     """Enable a disabled account."""
     from citycredit.accounts.manage import set_disabled
 
-    _run(set_disabled, _container(), SYSTEM, username, False)
+    _run(set_disabled, build_container(), SYSTEM, username, False)
     console.print(f"已启用 {username}")
 
 
@@ -139,7 +122,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出"
     """Every account, its role and authentication state (no secrets)."""
     from citycredit.accounts.manage import list_accounts
 
-    rows = _run(list_accounts, _container(), SYSTEM)
+    rows = _run(list_accounts, build_container(), SYSTEM)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -164,7 +147,7 @@ def audit_purge() -> None:
     """Delete audit events past retention now (never younger than 180 days; audited)."""
     from citycredit.accounts.audit import purge_expired
 
-    detail = _run(purge_expired, _container(), SYSTEM)
+    detail = _run(purge_expired, build_container(), SYSTEM)
     console.print(
         f"已清理 {detail['deleted']} 条审计记录（早于 {detail['cutoff']}，"
         f"保留期 {detail['retention_days']} 天）"

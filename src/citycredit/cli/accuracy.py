@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from citycredit.accounts.model import SYSTEM
+from citycredit.cli.common import console
+from citycredit.cli.common import fail as _fail
 from citycredit.shared.errors import CityCreditError
 
 app = typer.Typer(help="已公示信息准确性核对（与源系统快照比对）", no_args_is_help=True)
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 RULE_LABELS = {
     "argument": "指定数量",
@@ -27,15 +26,6 @@ RULE_LABELS = {
 TRIGGER_LABELS = {"cli": "命令行", "job": "定时任务", "api": "接口"}
 STATUS_LABELS = {"completed": "已完成", "failed": "失败"}
 ITEM_STATUS_LABELS = {"ok": "无需处理", "open": "待处理", "closed": "已处理"}
-
-
-def _fail(exc: Exception) -> None:
-    message = getattr(exc, "message", str(exc))
-    field = getattr(exc, "field", None)
-    value = getattr(exc, "value", None)
-    detail = f"（字段 {field}，值 {value!r}）" if field else ""
-    err.print(f"[red]错误：{message}{detail}[/red]")
-    raise typer.Exit(2)
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -8,18 +8,16 @@ non-zero on any finding, naming the first bad event id and seal id. Run as the c
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from citycredit.accounts.model import SYSTEM
-from citycredit.bootstrap import Container, build_container
-from citycredit.shared.errors import CityCreditError
+from citycredit.bootstrap import build_container
+from citycredit.cli.common import console, err
+from citycredit.cli.common import run as _run
 
 app = typer.Typer(help="操作审计日志的封存与核验", no_args_is_help=True)
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 # finding → what it means, in the order they are printed
 FINDINGS = {
@@ -35,21 +33,6 @@ FINDINGS = {
 }
 
 
-def _container() -> Container:
-    return build_container()
-
-
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except CityCreditError as exc:
-        field = getattr(exc, "field", None)
-        value = getattr(exc, "value", None)
-        detail = f"（字段 {field}，值 {value!r}）" if field else ""
-        err.print(f"[red]错误：{exc.message}{detail}[/red]")
-        raise typer.Exit(2) from None
-
-
 @app.command("seal")
 def seal(
     full: Annotated[
@@ -61,7 +44,7 @@ def seal(
     """Seal every committed, unsealed audit event (one seal and one ledger leaf per batch)."""
     from citycredit.accounts.audit_seal import seal_audit
 
-    result = _run(seal_audit, _container(), SYSTEM, full=full)
+    result = _run(seal_audit, build_container(), SYSTEM, full=full)
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
@@ -79,7 +62,7 @@ def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Check the audit trail against its seals and their ledger leaves; exit 1 on any finding."""
     from citycredit.accounts.audit_seal import verify_audit
 
-    report = _run(verify_audit, _container(), SYSTEM)
+    report = _run(verify_audit, build_container(), SYSTEM)
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     else:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
@@ -27,7 +26,9 @@ from citycredit.cli import exports as exports_cli
 from citycredit.cli import rights as rights_cli
 from citycredit.cli import sharing as sharing_cli
 from citycredit.cli import witness as witness_cli
-from citycredit.shared.errors import CityCreditError
+from citycredit.cli.common import console, err
+from citycredit.cli.common import fail as _fail
+from citycredit.cli.common import run as _run
 from citycredit.web import logfilter
 
 # Every log record of a command (and of `serve`) is scrubbed of ID and phone numbers.
@@ -64,9 +65,6 @@ ledger_app.add_typer(witness_cli.app, name="witness")  # 见证 G22 (cli/witness
 db_app.command("backup")(backup_cli.backup)  # 备份 (cli/backup.py, G27)
 db_app.command("restore")(backup_cli.restore)  # 恢复与校验 (cli/backup.py)
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 
 def _container() -> Container:
     c = build_container()
@@ -80,24 +78,6 @@ def _container() -> Container:
 
         c.fault_hook = hook
     return c
-
-
-def _fail(exc: Exception) -> None:
-    message = getattr(exc, "message", str(exc))
-    field = getattr(exc, "field", None)
-    value = getattr(exc, "value", None)
-    detail = f"（字段 {field}，值 {value!r}）" if field else ""
-    err.print(f"[red]错误：{message}{detail}[/red]")
-    raise typer.Exit(2)
-
-
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from citycredit.ingest.readers import ReadError
-
-    try:
-        return fn(*args, **kwargs)
-    except (CityCreditError, ReadError) as exc:
-        _fail(exc)
 
 
 # -- database ---------------------------------------------------------------------------------

@@ -12,32 +12,15 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from citycredit.accounts.model import SYSTEM
-from citycredit.bootstrap import Container, build_container
-from citycredit.shared.errors import CityCreditError
+from citycredit.bootstrap import build_container
+from citycredit.cli.common import console
+from citycredit.cli.common import run as _run
 
 app = typer.Typer(help="共享调度：部门订阅、增量数据流、文件交换", no_args_is_help=True)
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
-
-
-def _container() -> Container:
-    return build_container()
-
-
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except CityCreditError as exc:
-        field = getattr(exc, "field", None)
-        value = getattr(exc, "value", None)
-        detail = f"（字段 {field}，值 {value!r}）" if field else ""
-        err.print(f"[red]错误：{exc.message}{detail}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _print_json(data: Any) -> None:
@@ -81,7 +64,7 @@ def subscribe(
     from citycredit.sharing.service import NewSubscription
     from citycredit.sharing.service import subscribe as do_subscribe
 
-    c = _container()
+    c = build_container()
     fields = _run(_fields, field or [])
     cmd = NewSubscription(
         name=name,
@@ -114,7 +97,7 @@ def list_subscriptions(
     """List subscriptions (all, or one department's)."""
     from citycredit.sharing.service import list_subscriptions as do_list
 
-    subs = _run(do_list, _container(), SYSTEM, department=department)
+    subs = _run(do_list, build_container(), SYSTEM, department=department)
     if as_json:
         _print_json(subs)
         return
@@ -145,7 +128,7 @@ def feeds(
     from citycredit.accounts.service import department_principal
     from citycredit.sharing.service import pull_feed
 
-    c = _container()
+    c = build_container()
     actor = _run(department_principal, c, department)
     _print_json(_run(pull_feed, c, actor, subscription, after=after, limit=limit))
 
@@ -159,7 +142,7 @@ def write_files(
     from citycredit.sharing.files import feeds_dir
     from citycredit.sharing.files import write_files as do_write
 
-    c = _container()
+    c = build_container()
     written = _run(do_write, c, SYSTEM, subscription_id=subscription)
     if as_json:
         _print_json(written)
@@ -176,7 +159,7 @@ def sync() -> None:
     """Run the fan-out now (record changes into every subscription's feed)."""
     from citycredit.sharing.fanout import fan_out, open_gaps
 
-    c = _container()
+    c = build_container()
     n = _run(fan_out, c)
     console.print(f"处理事件 {n} 个；仍在等待的事件编号区间 {len(open_gaps(c))} 个")
 
@@ -190,7 +173,7 @@ def status(
     """Suspend, resume or cancel a subscription (as the credit office)."""
     from citycredit.sharing.service import change_status
 
-    sub = _run(change_status, _container(), SYSTEM, subscription, to, reason)
+    sub = _run(change_status, build_container(), SYSTEM, subscription, to, reason)
     console.print(f"订阅 {sub['id']} 现为 {sub['status']}")
 
 
@@ -199,7 +182,7 @@ def consumers(record_id: str, as_json: JsonOpt = False) -> None:
     """Who received which version of a record, when and through which channel."""
     from citycredit.sharing.service import record_consumers
 
-    data = _run(record_consumers, _container(), SYSTEM, record_id)
+    data = _run(record_consumers, build_container(), SYSTEM, record_id)
     if as_json:
         _print_json(data)
         return

@@ -1,0 +1,34 @@
+"""What every `citycredit` sub-command shares: the consoles and the one way an error ends a
+command (the message, the field and value it names, exit code 2)."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from citycredit.shared.errors import CityCreditError
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print an error (naming its field and value when it has them) and exit with code 2."""
+    message = getattr(exc, "message", str(exc))
+    field = getattr(exc, "field", None)
+    value = getattr(exc, "value", None)
+    detail = f"（字段 {field}，值 {value!r}）" if field else ""
+    err.print(f"[red]错误：{message}{detail}[/red]")
+    raise typer.Exit(2)
+
+
+def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call `fn`; a platform error or an unreadable file ends the command through `fail`."""
+    from citycredit.ingest.readers import ReadError
+
+    try:
+        return fn(*args, **kwargs)
+    except (CityCreditError, ReadError) as exc:
+        fail(exc)

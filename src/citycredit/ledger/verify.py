@@ -13,7 +13,12 @@ rows the leaves are about), then a few set-based queries over the whole database
 - every ``record.version`` leaf against its record version (field digests, kind) and its record
   (subject, item, department, record key; the current version and the status); every
   ``report.issued`` leaf against its report (number, digest of the content, subject);
-- record versions, records' current versions and reports with no leaf and no pending entry;
+- workflow leaves (list membership steps, objection and repair steps, records marked repaired,
+  credit checks and their feedback, commitments) against their rows: a step's own values against
+  its step row, the membership's / case's / commitment's state against its newest leaf only (no
+  row keeps it per step; see `_Scan._check_memberships` and docs/ledger.md);
+- record versions, records' current versions, reports and workflow rows with no leaf and no
+  pending entry;
   outbox events the sequencer has read whose ledger entry has no leaf (a removed tail);
 - the last verified (size, root), kept outside the database (data_dir/ledger-verified-head.json),
   must be extended by the current signed checkpoint (a consistency proof): a smaller size or a
@@ -36,7 +41,7 @@ import secrets
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     func,
     literal,
     or_,
@@ -57,6 +63,8 @@ from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
+from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
+from citycredit.commitments.db import CommitmentRow
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
 from citycredit.kernel.jobs import Job
@@ -80,9 +88,11 @@ from citycredit.ledger.note import NoteError, open_note, parse_checkpoint
 from citycredit.ledger.signers import verifier_from_vkey
 from citycredit.ledger.store import DbNodeReader, latest_checkpoint
 from citycredit.ledger.suites import HashSuite, Suite, hash_suite
+from citycredit.lists.db import MembershipEventRow, MembershipRow
 from citycredit.privacy.access import Purpose, open_personal
 from citycredit.privacy.records import ledger_personal, version_aad
 from citycredit.reports.db import ReportRow
+from citycredit.rights.db import CaseStepRow, ObjectionRow, RepairRow
 from citycredit.shared.personal import PersonalDataError
 
 log = logging.getLogger(__name__)
@@ -205,6 +215,148 @@ _REPORT_COLUMNS = (
 # (a pending leaf: index, committed ref, record salt, decoded leaf bytes)
 _Leaf = tuple[int, str, bytes, dict[str, Any]]
 
+# workflow leaf types checked against their rows (audit.seal: `citycredit audit verify`)
+_WORKFLOW_GROUP = {
+    "list.membership": "membership",  # lists.service.record_step
+    "credit_check.made": "check",  # checks.service.run_check
+    "credit_check.feedback": "feedback",  # checks.service.record_feedback
+    "rights.objection": "case",  # rights.cases.record_case_step
+    "rights.repair": "case",
+    "record.repaired": "repaired",  # rights.repairs._mark_repaired
+}
+_COMMITMENT_PREFIX = "commitment."  # commitments.service._ledger: recorded | <outcome>
+_CASE_ENTRIES = {"rights.objection": "objection", "rights.repair": "repair"}
+_MEMBERSHIP_COLUMNS = (
+    MembershipRow.id,
+    MembershipRow.subject_id,
+    MembershipRow.list_type,
+    MembershipRow.origin,
+    MembershipRow.status,
+    MembershipRow.reasons,
+    MembershipRow.document_no,
+    MembershipRow.decision_no,
+    MembershipRow.decided_on,
+    MembershipRow.published_on,
+    MembershipRow.expires_on,
+    MembershipRow.exit_code,
+    MembershipRow.record_id,
+)
+_MEMBERSHIP_EVENT_COLUMNS = (
+    MembershipEventRow.id,
+    MembershipEventRow.membership_id,
+    MembershipEventRow.from_status,
+    MembershipEventRow.to_status,
+    MembershipEventRow.action,
+    MembershipEventRow.at,
+    MembershipEventRow.actor,
+    MembershipEventRow.note,
+    MembershipEventRow.ledger_ref,
+)
+_CHECK_COLUMNS = (
+    CreditCheckRow.id,
+    CreditCheckRow.subject_id,
+    CreditCheckRow.matter,
+    CreditCheckRow.eligible,
+    CreditCheckRow.result,
+    CreditCheckRow.checked_at,
+)
+_FEEDBACK_COLUMNS = (
+    CheckFeedbackRow.id,
+    CheckFeedbackRow.check_id,
+    CheckFeedbackRow.measure_code,
+    CheckFeedbackRow.applied,
+    CheckFeedbackRow.reason,
+    CheckFeedbackRow.recorded_at,
+    select(CreditCheckRow.subject_id)
+    .where(CreditCheckRow.id == CheckFeedbackRow.check_id)
+    .scalar_subquery()
+    .label("subject_id"),
+)
+_CASE_STEP_COLUMNS = (
+    CaseStepRow.id,
+    CaseStepRow.case_type,
+    CaseStepRow.case_id,
+    CaseStepRow.action,
+    CaseStepRow.from_status,
+    CaseStepRow.to_status,
+    CaseStepRow.actor,
+    CaseStepRow.note,
+    CaseStepRow.at,
+)
+_OBJECTION_COLUMNS = (
+    ObjectionRow.id,
+    ObjectionRow.subject_id,
+    ObjectionRow.status,
+    ObjectionRow.target_type,
+    ObjectionRow.target_id,
+    ObjectionRow.department_id,
+    ObjectionRow.ground,
+    ObjectionRow.reasons,
+    ObjectionRow.outcome,
+)
+_REPAIR_COLUMNS = (
+    RepairRow.id,
+    RepairRow.subject_id,
+    RepairRow.status,
+    RepairRow.target_type,
+    RepairRow.target_id,
+    RepairRow.department_id,
+    RepairRow.channel,
+)
+_REPAIRED_RECORD_COLUMNS = (
+    RecordRow.id,
+    RecordRow.subject_id,
+    RecordRow.repair_id,
+    RecordRow.repaired_at,
+)
+_COMMITMENT_COLUMNS = (
+    CommitmentRow.id,
+    CommitmentRow.subject_id,
+    CommitmentRow.kind,
+    CommitmentRow.matter,
+    CommitmentRow.text,
+    CommitmentRow.made_on,
+    CommitmentRow.department_id,
+    CommitmentRow.status,
+    CommitmentRow.false_commitment,
+    CommitmentRow.checked_on,
+    CommitmentRow.outcome_note,
+    CommitmentRow.record_id,
+)
+
+
+def _workflow_group(entry_type: str) -> str | None:
+    if entry_type.startswith(_COMMITMENT_PREFIX):
+        return "commitment"
+    return _WORKFLOW_GROUP.get(entry_type)
+
+
+def _instant(text: Any) -> datetime | None:
+    """An ISO time as committed in a leaf or a ref (None: not one)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def _same_instant(committed: Any, at: datetime | None) -> bool:
+    when = _instant(committed)
+    return when is not None and at is not None and when == at
+
+
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _case_ref(ref: str) -> tuple[str, str, datetime | None]:
+    """(case id, action, time) of a case step's ref "<case>/<action>/<ISO time>"."""
+    case_id, _, rest = ref.partition("/")
+    action, _, at = rest.partition("/")
+    return case_id, action, _instant(at)
+
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     if a == b:
@@ -264,6 +416,7 @@ class _Scan:
         # the nodes above them are expected to differ and are not reported again
         self.suspect: list[int] = []
         self.placeholder = bytes(self.h.size)
+        self.seen_steps: set[int] = set()  # case_steps rows a leaf was found for
 
     # -- the tree ------------------------------------------------------------------------
 
@@ -286,6 +439,7 @@ class _Scan:
         }
         versions: list[_Leaf] = []
         reports: list[_Leaf] = []
+        flows: dict[str, list[_Leaf]] = {}  # workflow leaves by group (_WORKFLOW_GROUP)
         for pos in range(lo, hi):
             row = leaves.get(pos)
             stored0 = nodes.get((0, pos))
@@ -305,7 +459,7 @@ class _Scan:
                     _add(report.leaf_mismatch, pos)
                     report.flag(pos)
                     self.suspect.append(pos)
-                self._leaf(pos, row, data, versions, reports)
+                self._leaf(pos, row, data, versions, reports, flows)
             for level, idx, value in self.app.append(lh):
                 if nodes.get((level, idx)) != value and not self._over_suspect(level, idx):
                     _add(report.node_mismatch, {"level": level, "index": idx})
@@ -315,6 +469,7 @@ class _Scan:
                 self._checkpoint(pos + 1, root)
         self._check_versions(versions)
         self._check_reports(reports)
+        self._check_workflows(flows)
 
     def _over_suspect(self, level: int, idx: int) -> bool:
         if not self.suspect:
@@ -343,7 +498,13 @@ class _Scan:
             self.report.flag(entry["index"])
 
     def _leaf(
-        self, pos: int, row: Any, data: bytes, versions: list[_Leaf], reports: list[_Leaf]
+        self,
+        pos: int,
+        row: Any,
+        data: bytes,
+        versions: list[_Leaf],
+        reports: list[_Leaf],
+        flows: dict[str, list[_Leaf]],
     ) -> None:
         try:
             d = json.loads(data)
@@ -378,6 +539,10 @@ class _Scan:
                 )
         elif kind == REPORT_ENTRY and isinstance(d.get("ref"), str):
             reports.append((pos, d["ref"], bytes(row.salt), d))
+        elif isinstance(kind, str) and isinstance(d.get("ref"), str):
+            group = _workflow_group(kind)
+            if group is not None:
+                flows.setdefault(group, []).append((pos, d["ref"], bytes(row.salt), d))
 
     def _check_versions(self, batch: Sequence[_Leaf]) -> None:
         # The batch's records with every version of each (one index scan per record), not an
@@ -474,6 +639,352 @@ class _Scan:
                     }
                 )
 
+    # -- workflow leaves (list memberships, rights cases, checks, commitments) -------------
+    #
+    # What each leaf commits to and which row keeps it now (docs/ledger.md, "what verify
+    # checks"). A step's own values (from, to, action, actor, note, time) are kept per step in
+    # membership_events and case_steps, so every step leaf is recomputed from its step row. The
+    # values a step copied from its membership or case (list type, reasons, decision, dates;
+    # target, department, outcome …) are NOT kept per step: only the membership / case row
+    # holds them, as of its newest step. So they are compared with the row for the newest
+    # step's leaf only (and the row's status with that leaf's "to"); an older step's copy of
+    # them cannot be checked against anything in the database.
+
+    def _digests_differ(
+        self, salt: bytes, committed: dict[str, Any], values: dict[str, Any]
+    ) -> list[str]:
+        """The names in `values` whose salted digest is not the committed one (a None value
+        is committed by its absence)."""
+        out = []
+        for name, value in values.items():
+            want = None if value is None else field_digest(self.h, salt, name, value)
+            if committed.get(name) != want:
+                out.append(name)
+        return out
+
+    def _gone(self, pos: int, ref: str) -> None:
+        _add(self.report.deleted, ref)
+        self.report.flag(pos)
+
+    def _rows(self, columns: Sequence[Any], key: Any, ids: Iterable[Any], *where: Any) -> list[Any]:
+        """Rows whose `key` is one of `ids`, VERSION_CHUNK ids per query."""
+        conn, values = self.conn, sorted(set(ids))
+        out: list[Any] = []
+        for i in range(0, len(values), VERSION_CHUNK):
+            part = values[i : i + VERSION_CHUNK]
+            out += conn.execute(select(*columns).where(_one_of(conn, key, part), *where))
+        return out
+
+    def _check_workflows(self, flows: dict[str, list[_Leaf]]) -> None:
+        if flows.get("membership"):
+            self._check_memberships(flows["membership"])
+        if flows.get("check"):
+            self._check_checks(flows["check"])
+        if flows.get("feedback"):
+            self._check_feedback(flows["feedback"])
+        if flows.get("case"):
+            self._check_cases(flows["case"])
+        if flows.get("repaired"):
+            self._check_repaired(flows["repaired"])
+        if flows.get("commitment"):
+            self._check_commitments(flows["commitment"])
+
+    def _check_memberships(self, batch: Sequence[_Leaf]) -> None:
+        """``list.membership`` leaves (ref "<membership>/<n>/<action>") against their
+        membership_events row (found by its ledger_ref) and, for the newest step, the
+        membership row."""
+        ids = {ref.split("/", 1)[0] for _, ref, _, _ in batch}
+        members = {r.id: r for r in self._rows(_MEMBERSHIP_COLUMNS, MembershipRow.id, ids)}
+        steps: dict[str, Any] = {}
+        newest: dict[str, int] = {}  # membership id → id of its newest step row
+        for e in self._rows(_MEMBERSHIP_EVENT_COLUMNS, MembershipEventRow.membership_id, ids):
+            steps[e.ledger_ref] = e
+            newest[e.membership_id] = max(e.id, newest.get(e.membership_id, e.id))
+        for pos, ref, salt, d in batch:
+            mid, committed = ref.split("/", 1)[0], d["fields"]
+            e = steps.get(ref)
+            if e is None:
+                self._gone(pos, ref)
+                continue
+            fields = self._digests_differ(
+                salt,
+                committed,
+                {
+                    "from": e.from_status,
+                    "to": e.to_status,
+                    "action": e.action,
+                    "actor": e.actor,
+                    "note": e.note or None,
+                },
+            )
+            if not _same_instant(d.get("at"), e.at):
+                fields.append("at")
+            about = {"ref": ref, "index": pos, "membership_id": mid}
+            if fields:
+                self.changed(
+                    {**about, "table": "membership_events", "row_id": e.id, "fields": fields}
+                )
+            m = members.get(mid)
+            if m is None:  # its steps are still there (no foreign key on SQLite)
+                self._gone(pos, ref)
+                continue
+            if newest[mid] != e.id:
+                continue
+            cols = self._digests_differ(
+                salt,
+                committed,
+                {
+                    "list_type": m.list_type,
+                    "origin": m.origin,
+                    "reasons": m.reasons or None,
+                    "document_no": m.document_no,
+                    "decision_no": m.decision_no,
+                    "decided_on": _day(m.decided_on),
+                    "published_on": _day(m.published_on),
+                    "expires_on": _day(m.expires_on),
+                    "exit_code": m.exit_code,
+                    "record_id": m.record_id,
+                },
+            )
+            if self._digests_differ(salt, committed, {"to": m.status}):
+                cols.append("status")
+            if d.get("subject_id") != m.subject_id:
+                cols.append("subject_id")
+            if cols:
+                self.changed({**about, "table": "memberships", "row_id": mid, "fields": cols})
+
+    def _check_checks(self, batch: Sequence[_Leaf]) -> None:
+        """``credit_check.made`` leaves (ref "<check>/made") against the check row: its
+        columns and the result exactly as answered (kept whole in the row)."""
+        ids = {ref.removesuffix("/made") for _, ref, _, _ in batch}
+        rows = {r.id: r for r in self._rows(_CHECK_COLUMNS, CreditCheckRow.id, ids)}
+        for pos, ref, salt, d in batch:
+            cid, committed = ref.removesuffix("/made"), d["fields"]
+            r = rows.get(cid)
+            if r is None:
+                self._gone(pos, ref)
+                continue
+            fields = self._digests_differ(
+                salt, committed, {"matter": r.matter, "eligible": r.eligible}
+            )
+            try:
+                res = r.result
+                answered = {
+                    "matter": res["matter"]["code"],
+                    "department": res["department"],
+                    "eligible": res["fast_approval"]["eligible"],
+                    "measures": [m["code"] for m in res["measures"]],
+                    "memberships": sorted({m["list_type"] for m in res["memberships"]}),
+                }
+                if self._digests_differ(salt, committed, answered) or (
+                    res["subject"]["subject_id"] != r.subject_id
+                ):
+                    fields.append("result")
+            except (KeyError, TypeError, AttributeError):  # not a result any more
+                fields.append("result")
+            if d.get("subject_id") != r.subject_id:
+                fields.append("subject_id")
+            if not _same_instant(d.get("at"), r.checked_at):
+                fields.append("checked_at")
+            if fields:
+                self.changed(
+                    {"ref": ref, "index": pos, "table": "credit_checks", "row_id": cid,
+                     "fields": sorted(fields)}
+                )  # fmt: skip
+
+    def _check_feedback(self, batch: Sequence[_Leaf]) -> None:
+        """``credit_check.feedback`` leaves (ref "<check>/feedback/<measure>") against the
+        feedback row of that check and measure (one per measure)."""
+        ids = {ref.split("/feedback/", 1)[0] for _, ref, _, _ in batch}
+        rows = {
+            (r.check_id, r.measure_code): r
+            for r in self._rows(_FEEDBACK_COLUMNS, CheckFeedbackRow.check_id, ids)
+        }
+        for pos, ref, salt, d in batch:
+            cid, _, measure = ref.partition("/feedback/")
+            r = rows.get((cid, measure))
+            if r is None:
+                self._gone(pos, ref)
+                continue
+            fields = self._digests_differ(
+                salt,
+                d["fields"],
+                {"measure": r.measure_code, "applied": r.applied, "reason": r.reason},
+            )
+            if not _same_instant(d.get("at"), r.recorded_at):
+                fields.append("recorded_at")
+            if r.subject_id is not None and d.get("subject_id") != r.subject_id:
+                fields.append("subject_id")
+            if fields:
+                self.changed(
+                    {"ref": ref, "index": pos, "table": "credit_check_feedback", "row_id": r.id,
+                     "check_id": cid, "fields": fields}
+                )  # fmt: skip
+
+    def _check_cases(self, batch: Sequence[_Leaf]) -> None:
+        """``rights.objection`` / ``rights.repair`` leaves (ref "<case>/<action>/<time>")
+        against their case_steps row (case, action and time) and, for the newest step, the
+        objection or repair row."""
+        parsed: list[tuple[int, str, bytes, dict[str, Any], str, str, Any]] = []
+        for pos, ref, salt, d in batch:
+            case_type = _CASE_ENTRIES[d["type"]]
+            case_id, action, at = _case_ref(ref)
+            parsed.append((pos, ref, salt, d, case_type, case_id, (case_id, action, at)))
+        ids = {p[5] for p in parsed}
+        types = sorted({p[4] for p in parsed})
+        steps: dict[tuple[str, str, str, Any], list[Any]] = {}
+        newest: dict[tuple[str, str], int] = {}
+        for e in self._rows(
+            _CASE_STEP_COLUMNS, CaseStepRow.case_id, ids, CaseStepRow.case_type.in_(types)
+        ):
+            steps.setdefault((e.case_type, e.case_id, e.action, e.at), []).append(e)
+            key = (e.case_type, e.case_id)
+            newest[key] = max(e.id, newest.get(key, e.id))
+        cases: dict[tuple[str, str], Any] = {}
+        for case_type, columns, case_key in (
+            ("objection", _OBJECTION_COLUMNS, ObjectionRow.id),
+            ("repair", _REPAIR_COLUMNS, RepairRow.id),
+        ):
+            wanted = {p[5] for p in parsed if p[4] == case_type}
+            if wanted:
+                rows = self._rows(columns, case_key, wanted)
+                cases.update(((case_type, r.id), r) for r in rows)
+        for pos, ref, salt, d, case_type, case_id, (_, action, at) in parsed:
+            rows = sorted(steps.get((case_type, case_id, action, at), []), key=lambda e: e.id)
+            e = next((x for x in rows if x.id not in self.seen_steps), rows[0] if rows else None)
+            if e is None:
+                self._gone(pos, ref)
+                continue
+            self.seen_steps.add(e.id)
+            committed = d["fields"]
+            fields = self._digests_differ(
+                salt,
+                committed,
+                {
+                    "from": e.from_status,
+                    "to": e.to_status,
+                    "action": e.action,
+                    "actor": e.actor,
+                    "note": e.note,
+                },
+            )
+            if not _same_instant(d.get("at"), e.at):
+                fields.append("at")
+            about = {"ref": ref, "index": pos, "case_type": case_type, "case_id": case_id}
+            if fields:
+                self.changed({**about, "table": "case_steps", "row_id": e.id, "fields": fields})
+            case = cases.get((case_type, case_id))
+            if case is None:
+                self._gone(pos, ref)
+                continue
+            if newest[(case_type, case_id)] != e.id:
+                continue
+            facts: dict[str, Any] = {
+                "target_type": case.target_type,
+                "target_id": case.target_id,
+                "department_id": case.department_id,
+            }
+            if case_type == "objection":
+                facts |= {"ground": case.ground, "reasons": case.reasons, "outcome": case.outcome}
+            else:
+                facts["channel"] = case.channel
+            cols = self._digests_differ(salt, committed, facts)
+            if self._digests_differ(salt, committed, {"to": case.status}):
+                cols.append("status")
+            if d.get("subject_id") != case.subject_id:
+                cols.append("subject_id")
+            if cols:
+                table = "objections" if case_type == "objection" else "repairs"
+                self.changed({**about, "table": table, "row_id": case_id, "fields": cols})
+
+    def _check_repaired(self, batch: Sequence[_Leaf]) -> None:
+        """``record.repaired`` leaves (ref "<record>/repaired/<repair>") against the record
+        (repaired by that repair while it stands), the repair and its approve step (the
+        decider)."""
+        pairs = [(p, ref.partition("/repaired/")) for p in batch for ref in (p[1],)]
+        records = {
+            r.id: r
+            for r in self._rows(_REPAIRED_RECORD_COLUMNS, RecordRow.id, {x[0] for _, x in pairs})
+        }
+        repair_ids = {x[2] for _, x in pairs}
+        repairs = {
+            r.id: r for r in self._rows((RepairRow.id, RepairRow.status), RepairRow.id, repair_ids)
+        }
+        deciders = {
+            e.case_id: e.actor
+            for e in self._rows(
+                (CaseStepRow.case_id, CaseStepRow.actor),
+                CaseStepRow.case_id,
+                repair_ids,
+                CaseStepRow.case_type == "repair",
+                CaseStepRow.action == "approve",
+            )
+        }
+        for (pos, ref, salt, d), (rid, _, repair_id) in pairs:
+            record, repair = records.get(rid), repairs.get(repair_id)
+            if record is None or repair is None:
+                self._gone(pos, ref)
+                continue
+            fields = self._digests_differ(
+                salt, d["fields"], {"record_id": record.id, "repair_id": repair.id}
+            )
+            if repair_id in deciders:  # a missing approve step is named by its own leaf
+                fields += self._digests_differ(
+                    salt, d["fields"], {"decided_by": deciders[repair_id]}
+                )
+            about = {"ref": ref, "index": pos}
+            if fields:
+                self.changed({**about, "table": "records", "row_id": rid, "fields": fields})
+            if repair.status == "approved":  # the record stays repaired until a revocation
+                cols = [] if record.repair_id == repair_id else ["repair_id"]
+                if record.repaired_at is None:
+                    cols.append("repaired_at")
+                if d.get("subject_id") != record.subject_id:
+                    cols.append("subject_id")
+                if cols:
+                    self.changed({**about, "table": "records", "row_id": rid, "fields": cols})
+            elif repair.status != "revoked":  # only an approved repair marks a record
+                self.changed(
+                    {**about, "table": "repairs", "row_id": repair_id, "fields": ["status"]}
+                )
+
+    def _check_commitments(self, batch: Sequence[_Leaf]) -> None:
+        """``commitment.<step>`` leaves (ref "<commitment>/<step>") against the commitment
+        row. Its content is fixed when it is recorded, so every leaf is checked against it;
+        its status, check date and note are kept only as they are now: against the newest
+        leaf (the outcome's, or the recording's while it is still in progress)."""
+        ids = {ref.split("/", 1)[0] for _, ref, _, _ in batch}
+        rows = {r.id: r for r in self._rows(_COMMITMENT_COLUMNS, CommitmentRow.id, ids)}
+        for pos, ref, salt, d in batch:
+            cid, _, step = ref.partition("/")
+            r = rows.get(cid)
+            if r is None:
+                self._gone(pos, ref)
+                continue
+            values: dict[str, Any] = {
+                "kind": r.kind,
+                "matter": r.matter,
+                "text": r.text,
+                "made_on": _day(r.made_on),
+                "department_id": r.department_id,
+                "record_id": r.record_id,
+            }
+            if step != "recorded" or r.status == "in_progress":  # the newest leaf
+                values |= {
+                    "status": r.status,
+                    "false_commitment": r.false_commitment,
+                    "checked_on": _day(r.checked_on),
+                    "note": r.outcome_note,
+                }
+            fields = self._digests_differ(salt, d["fields"], values)
+            if d.get("subject_id") != r.subject_id:
+                fields.append("subject_id")
+            if fields:
+                self.changed(
+                    {"ref": ref, "index": pos, "table": "commitments", "row_id": cid,
+                     "fields": fields}
+                )  # fmt: skip
+
 
 # -- whole-database checks ---------------------------------------------------------------------
 
@@ -511,6 +1022,47 @@ def _unlogged_reports(s: Session, pending: set[str]) -> list[str]:
         .where(LedgerLeafRow.idx.is_(None))
     )
     return [f"{no}/issued" for no in rows if f"{no}/issued" not in pending]
+
+
+def _unlogged_workflows(s: Session, pending: set[str], seen_steps: set[int]) -> list[str]:
+    """Workflow rows that should have a leaf but have none and no pending entry: membership
+    steps, checks, feedback, commitments (recorded and their outcome), records marked repaired,
+    and case steps no leaf was found for in the pass over the log (`seen_steps`; a case step's
+    ref carries its time, which SQL cannot spell the same way on both databases)."""
+    outcome = case(
+        (CommitmentRow.status == "fulfilled", "fulfilled"),
+        (CommitmentRow.false_commitment.is_(True), "false"),
+        else_="breached",
+    )
+    expected: list[tuple[Any, Any]] = [
+        (MembershipEventRow.ledger_ref, None),
+        (CreditCheckRow.id + "/made", None),
+        (CheckFeedbackRow.check_id + "/feedback/" + CheckFeedbackRow.measure_code, None),
+        (CommitmentRow.id + "/recorded", None),
+        (CommitmentRow.id + "/" + outcome, CommitmentRow.status != "in_progress"),
+        (RecordRow.id + "/repaired/" + RecordRow.repair_id, RecordRow.repair_id.is_not(None)),
+    ]
+    out: list[str] = []
+    for ref, where in expected:
+        query = (
+            select(ref.label("ref"))
+            .outerjoin(LedgerLeafRow, LedgerLeafRow.ref == ref)
+            .where(LedgerLeafRow.idx.is_(None))
+        )
+        if where is not None:
+            query = query.where(where)
+        out += [r for r in s.scalars(query) if r not in pending]
+    waiting = set()
+    for ref in pending:
+        case_id, action, at = _case_ref(ref)
+        if at is not None:
+            waiting.add((case_id, action, at))
+    for e in s.execute(
+        select(CaseStepRow.id, CaseStepRow.case_id, CaseStepRow.action, CaseStepRow.at)
+    ):
+        if e.id not in seen_steps and (e.case_id, e.action, e.at) not in waiting:
+            out.append(f"{e.case_id}/{e.action}/{e.at.isoformat()}")
+    return out
 
 
 def _unlogged_current_versions(s: Session, pending: set[str]) -> Iterable[tuple[str, int]]:
@@ -678,6 +1230,7 @@ def _verify(
     log_row = s.get(LedgerLogRow, 1)
     if log_row is None:  # nothing sequenced yet, or the whole log removed
         report.root_ok = s.scalar(select(LedgerLeafRow.idx).limit(1)) is None
+        report.inserted = (inserted + _unlogged_workflows(s, pending, set()))[:MAX_LISTED]
         _check_head(s, hash_suite(Suite.sha256_ed25519), None, 0, None, head, report)
         return None
     suite = Suite(log_row.suite)
@@ -689,6 +1242,8 @@ def _verify(
     scan = _Scan(c, s, suite, report, cp_size)
     for lo in range(0, end, CHUNK):
         scan.window(lo, min(lo + CHUNK, end))
+    inserted += _unlogged_workflows(s, pending, scan.seen_steps)
+    report.inserted = inserted[:MAX_LISTED]
     # a current version with no leaf whose row exists is listed as inserted already
     listed = set(inserted)
     for rid, version in _unlogged_current_versions(s, pending):

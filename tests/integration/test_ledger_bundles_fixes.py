@@ -40,7 +40,7 @@ from citycredit.ledger.signers import generate_signer, signer_to_skey, verifier_
 from citycredit.ledger.suites import Suite
 from citycredit.rights import repairs
 from citycredit.shared.clock import FixedClock
-from citycredit.shared.errors import NotFound
+from citycredit.shared.errors import NotFound, PermissionDenied
 from citycredit.subjects import archive
 from citycredit.web.app import create_app
 from support import (
@@ -145,13 +145,23 @@ def test_a_persons_bundle_discloses_only_what_the_public_views_show_unchanged(
     ids = _seed(c, tmp_path)
     sid = _subject_of(c, ids["person"])
     client = TestClient(create_app(c, scheduler=False))
+    # the leaf's bytes name the person's subject_id (linking the person's records): no bundle
+    # for the public, only for the person's own account
     resp = client.get(f"/api/v1/ledger/bundles/{ids['person']}")
-    assert resp.status_code == 200
-    b = resp.json()
+    assert resp.status_code == 403 and resp.json()["error"] == "bundle_person_only"
+    assert "下载数据链凭证" not in client.get(f"/subjects/{sid}").text  # no dead link
+    firm_page = client.get(f"/subjects/{_subject_of(c, ids['firm'])}").text
+    assert f"/api/v1/ledger/bundles/{ids['firm']}" in firm_page
+    own = Principal(role=Role.natural_person, label="王小明本人", subject_ids=frozenset({sid}))
+    other = Principal(role=Role.natural_person, label="他人", subject_ids=frozenset({"S-OTHER"}))
+    with pytest.raises(PermissionDenied):
+        ledger.bundle(c, other, ids["person"])
+    b = ledger.bundle(c, own, ids["person"])
+    assert sid in base64.b64decode(b["leaf"]["data"]).decode()  # why it is the person's only
+    assert b["record"]["subject_id"] == sid
     text = json.dumps(b, ensure_ascii=False)
-    for secret in (PERSON, PHONE, PERSON_ID, sid):
+    for secret in (PERSON, PHONE, PERSON_ID):
         assert secret not in text, secret
-    assert b["record"]["subject_id"] is None
     # the name, the free text naming the person (and the phone) stay undisclosed digests
     assert {"CF_XDR_MC", "CF_SY", "CF_WFXW", "CF_XDR_ZJHM"}.isdisjoint(b["disclosed"])
     # the leaf still commits to them: the verifier sees them as not disclosed

@@ -27,7 +27,7 @@ from citycredit.ledger.merkle import consistency_proof, inclusion_proof
 from citycredit.ledger.store import DbNodeReader, latest_checkpoint
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.shared.calendar import local_date
-from citycredit.shared.errors import Conflict, FieldError, NotFound
+from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
 from citycredit.subjects.archive import (
     PERSON_TYPES,
     is_public_now,
@@ -205,10 +205,11 @@ def bundle(
 
     Anyone gets the bundle of a record shown publicly today (`subjects.archive.is_public_now`:
     not withdrawn, expired, repaired, a minor's or non-public — those answer 404 like a missing
-    record), disclosing only the fields the public views show unchanged (`public_disclosure`);
-    a natural person's bundle does not name the subject_id. Staff with a purpose get any record
-    still shared (`subjects.archive.is_shared_now`: not withdrawn, not repaired), disclosing
-    every non-personal field (logged). Personal fields are never disclosed.
+    record), disclosing only the fields the public views show unchanged (`public_disclosure`),
+    except a natural person's: its leaf names the person's subject_id (which would link the
+    person's records), so it goes only to the person's own account. Staff with a purpose get
+    any record still shared (`subjects.archive.is_shared_now`: not withdrawn, not repaired),
+    disclosing every non-personal field (logged). Personal fields are never disclosed.
     """
     with c.uow() as uow:
         s = uow.session
@@ -255,8 +256,15 @@ def bundle(
                 detail={"ledger_bundle": record.id},
             )
         else:
+            if subject.subject_type in PERSON_TYPES and not actor.acts_for(subject.subject_id):
+                # The leaf's bytes name the subject_id, which would link every record of the
+                # person that anyone holds a bundle of: a person's bundle is the person's own
+                # (or staff's, with a purpose).
+                raise PermissionDenied(
+                    "自然人记录的数据链凭证只向本人（登录信用账户）或经授权并说明用途的查询方提供",
+                    code="bundle_person_only",
+                )
             fields = public_disclosure(c, record, version, subject, today)
-        hidden_subject = not staff and subject.subject_type in PERSON_TYPES
         out = proof_bundle(
             s,
             log,
@@ -268,8 +276,8 @@ def bundle(
                 "version": record.current_version,
                 "item": record.item_code,
                 "item_name": item.name,
-                # people are not searchable publicly; the 双公示 feed leaves their id out too
-                "subject_id": None if hidden_subject else record.subject_id,
+                # a person's bundle reaches only the person or staff (above)
+                "subject_id": record.subject_id,
             },
         )
         uow.commit()

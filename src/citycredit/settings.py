@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     ledger_witnesses: list[LedgerWitness] = Field(
         default_factory=list, description='[{"name": …, "url": …, "vkey": …}, …]'
     )
+    # Merge delay (docs/ledger.md "Merge delay"): every accepted entry is in a signed checkpoint
+    # within ledger_mmd_seconds (declared; the `ledger_merge_delay` job raises an alarm past it).
+    # The server runs the sequencer every ledger_sequence_seconds (0: only the `deliveries`
+    # sweep sequences, on the scheduler's tick).
+    ledger_mmd_seconds: int = Field(default=60, ge=1, description="declared maximum merge delay")
+    ledger_sequence_seconds: float = Field(
+        default=5, ge=0, description="server's sequencer interval; 0 = off"
+    )
 
     # The portal's address as the public reaches it (behind a proxy: the proxy's), printed with
     # the QR code on PDF credit reports; empty: the address the request came in on.
@@ -141,6 +149,16 @@ class Settings(BaseSettings):
     def _refuse_missing_personal_keys(self) -> Settings:
         if self.environment == "production" and self.personal_keys is None:
             raise ValueError("CITYCREDIT_PERSONAL_KEYS must name the personal-data keyring")
+        return self
+
+    @model_validator(mode="after")
+    def _sequence_within_mmd(self) -> Settings:
+        if self.ledger_sequence_seconds >= self.ledger_mmd_seconds:
+            raise ValueError(
+                f"ledger_sequence_seconds={self.ledger_sequence_seconds:g} must be below "
+                f"ledger_mmd_seconds={self.ledger_mmd_seconds}: the declared merge delay "
+                "could not be kept"
+            )
         return self
 
     @field_validator("database_url")

@@ -42,6 +42,7 @@ def registered_jobs() -> list[Job]:
     from citycredit.exports.scheduled import JOBS as EXPORT_JOBS
     from citycredit.ingest.scheduled import JOBS as INGEST_JOBS
     from citycredit.kernel.deliveries import JOBS as DELIVERY_JOBS
+    from citycredit.ledger.mmd import JOBS as MMD_JOBS
     from citycredit.ledger.verify import JOBS as LEDGER_JOBS
     from citycredit.ledger.witness_client import JOBS as WITNESS_JOBS
     from citycredit.lists.scheduled import JOBS as LISTS_JOBS
@@ -53,6 +54,7 @@ def registered_jobs() -> list[Job]:
         *INGEST_JOBS,
         *DELIVERY_JOBS,
         *LEDGER_JOBS,
+        *MMD_JOBS,
         *WITNESS_JOBS,
         *LISTS_JOBS,
         *RIGHTS_JOBS,

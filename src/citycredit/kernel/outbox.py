@@ -417,6 +417,18 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+def _create_cursor(session: Session, name: str, at: datetime) -> None:
+    """Insert a consumer's cursor unless it exists (a concurrent insert waits, then no-ops)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    values = {"consumer": name, "last_event_id": 0, "gaps": [], "updated_at": at}
+    if session.get_bind().dialect.name == "postgresql":
+        stmt: Any = postgresql.insert(OutboxCursorRow).values(values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(OutboxCursorRow).values(values).on_conflict_do_nothing()
+    session.execute(stmt)
+
+
 def deliver_batch(
     session: Session, name: str, consumer: Consumer, *, at: datetime, batch: int | None = None
 ) -> int:
@@ -426,11 +438,18 @@ def deliver_batch(
     The caller commits; committing after each batch keeps transactions short and makes every
     batch durable on its own (the ledger signs one checkpoint per batch).
     """
-    # FOR UPDATE: one deliverer per consumer at a time (the ledger sequencer relies on it).
+    # One deliverer per consumer at a time (the ledger sequencer relies on it): PostgreSQL locks
+    # the cursor row FOR UPDATE. SQLite ignores FOR UPDATE and reads outside a transaction
+    # until the first write, so there the cursor's insert-if-missing comes first and takes the
+    # write lock (a second deliverer waits in busy_timeout, then reads what the first wrote).
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        _create_cursor(session, name, at)
     cursor = session.get(OutboxCursorRow, name, with_for_update=True)
-    if cursor is None:
-        cursor = OutboxCursorRow(consumer=name, last_event_id=0, gaps=[], updated_at=at)
-        session.add(cursor)
+    if cursor is None:  # PostgreSQL, first delivery: two deliverers must not both insert it
+        _create_cursor(session, name, at)
+        cursor = session.get(OutboxCursorRow, name, with_for_update=True)
+        assert cursor is not None
     with _gc_paused():
         got = read_unread(
             session, cursor.last_event_id, cursor.gaps or [], limit=batch_size(consumer, batch)

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -16,8 +17,9 @@ from sqlalchemy import text
 
 from citycredit.bootstrap import Container
 from citycredit.catalog.loader import default_catalog
-from citycredit.db import durability
+from citycredit.db import durability, storage
 from citycredit.kernel.jobs import run_due
+from citycredit.ledger.mmd import sequence_pending
 from citycredit.lists import default_lists
 from citycredit.web import (
     api,
@@ -54,6 +56,17 @@ async def _scheduler(c: Container, interval: int) -> None:
         await asyncio.sleep(interval)
 
 
+async def _sequencer(c: Container, interval: float) -> None:
+    """Sequence pending ledger entries forever, to keep the declared merge delay (docs/ledger.md
+    "Merge delay"); in a worker thread, a failure logged and retried on the next round."""
+    while True:
+        try:
+            await asyncio.to_thread(sequence_pending, c)
+        except Exception:  # keep the loop alive; the sequencer's own alarms say why
+            log.exception("ledger sequencer failed")
+        await asyncio.sleep(interval)
+
+
 def _preload() -> None:
     default_catalog()
     default_lists()
@@ -84,15 +97,21 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         interval = container.settings.job_interval_seconds
         if scheduler and interval > 0:
             task = asyncio.create_task(_scheduler(container, interval))
+        sequencer = None
+        if scheduler and container.settings.ledger_sequence_seconds > 0:
+            sequencer = asyncio.create_task(
+                _sequencer(container, container.settings.ledger_sequence_seconds)
+            )
         try:
             yield
         finally:
             if container.settings.gc_freeze:
                 gc.unfreeze()  # what the process keeps after the app can be collected again
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for t in (task, sequencer):
+                if t is not None:
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
 
     # The interactive API docs are for development and integration; a production server does
     # not publish its whole API surface to every visitor (no debug endpoints, 等保 入侵防范).
@@ -130,9 +149,10 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    def healthz() -> dict[str, Any]:
         with container.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
+        full = storage.status()  # G25: a write refused for lack of space in the last minutes
+        return {"status": "degraded" if full["storage_full"] else "ok", "storage": full}
 
     return app

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
 
-from citycredit.accounts.model import ANONYMOUS, SYSTEM
+from citycredit.accounts.model import ANONYMOUS, SYSTEM, Principal, Role
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.ingest.service import ingest_submission, withdraw_record
@@ -22,6 +22,7 @@ from citycredit.ledger.db import LedgerAlarmRow, LedgerLeafRow
 from citycredit.ledger.merkle import verify_consistency, verify_inclusion
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.ledger.verify import verify_log
+from citycredit.shared.errors import PermissionDenied
 from citycredit.web.app import create_app
 from support import PENALTY_COLUMNS_WITH_ID, department, id_number, penalty_row, uscc, write_csv
 
@@ -138,9 +139,15 @@ def test_log_checkpoints_proofs_and_bundles(suite_container: Container, tmp_path
     with pytest.raises(BundleError):
         verify_bundle(forged)
     # the person's penalty is not public (a natural person's record is published but the ID is
-    # personal): the public bundle never discloses the ID number
+    # personal): the bundle (the person's own — its leaf names the subject) never discloses it
     pid = person_record(c)
-    pb = ledger.bundle(c, ANONYMOUS, pid)
+    with pytest.raises(PermissionDenied):
+        ledger.bundle(c, ANONYMOUS, pid)
+    with c.uow() as uow:
+        person = uow.session.scalar(select(RecordRow.subject_id).where(RecordRow.id == pid))
+    assert person is not None
+    own = Principal(role=Role.natural_person, label="本人", subject_ids=frozenset({person}))
+    pb = ledger.bundle(c, own, pid)
     assert "CF_XDR_ZJHM" not in pb["disclosed"] and PERSON_ID not in json.dumps(
         pb, ensure_ascii=False
     )

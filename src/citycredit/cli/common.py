@@ -7,7 +7,9 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
+from citycredit.db.storage import STORAGE_FULL_MESSAGE, is_storage_full, record_storage_full
 from citycredit.shared.errors import CityCreditError
 
 console = Console(soft_wrap=True)
@@ -25,10 +27,17 @@ def fail(exc: Exception) -> NoReturn:
 
 
 def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call `fn`; a platform error or an unreadable file ends the command through `fail`."""
+    """Call `fn`; a platform error or an unreadable file ends the command through `fail`, a
+    full disk (G25) with what to do about it."""
     from citycredit.ingest.readers import ReadError
 
     try:
         return fn(*args, **kwargs)
     except (CityCreditError, ReadError) as exc:
         fail(exc)
+    except (SQLAlchemyError, OSError) as exc:
+        if not is_storage_full(exc):
+            raise
+        record_storage_full(getattr(fn, "__name__", "command"), exc)  # G25: alert, exit 2
+        err.print(f"[red]错误：{STORAGE_FULL_MESSAGE}[/red]")
+        raise typer.Exit(2) from None

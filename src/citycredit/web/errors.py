@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -13,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from citycredit.db.storage import STORAGE_FULL_MESSAGE, is_storage_full, record_storage_full
 from citycredit.ingest.readers import ReadError
 from citycredit.shared.errors import (
     CityCreditError,
@@ -49,6 +51,7 @@ TITLES = {
     404: "未找到",
     409: "状态冲突",
     422: "输入有误",
+    507: "存储空间不足",
     503: "服务暂不可用",
 }
 
@@ -106,14 +109,34 @@ def database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+def storage_full(request: Request, exc: BaseException) -> Response:
+    """G25: 507 Insufficient Storage — nothing was saved; the operator must free space (no
+    Retry-After: retrying before that fails the same way). Raises the storage alert."""
+    record_storage_full(f"{request.method} {scrub_personal(request.url.path)}", exc)
+    if is_page(request):
+        return error_page(request, 507, STORAGE_FULL_MESSAGE)
+    return JSONResponse({"error": "storage_full", "message": STORAGE_FULL_MESSAGE}, status_code=507)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain exceptions to JSON error bodies."""
 
     async def _database(request: Request, exc: Exception) -> Response:
+        if is_storage_full(exc):
+            return storage_full(request, exc)
         return database_unavailable(request, exc)
 
-    for outage in DATABASE_OUTAGES:
+    for outage in (*DATABASE_OUTAGES, sqlite3.OperationalError):
         app.add_exception_handler(outage, _database)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> Response:
+        if is_storage_full(exc):  # a file being written (exports, feeds, reports) hit ENOSPC
+            return storage_full(request, exc)
+        log.exception("unhandled OS error: %s %s", request.method, scrub_personal(request.url.path))
+        return JSONResponse(
+            {"error": "internal_error", "message": "服务器内部错误"}, status_code=500
+        )
 
     @app.exception_handler(CityCreditError)
     async def _domain(request: Request, exc: CityCreditError) -> JSONResponse | HTMLResponse:

@@ -78,3 +78,13 @@ def enforce(engine: Engine, *, production: bool) -> list[Finding]:
             "数据库持久性配置不满足要求，拒绝启动：" + "；".join(f.message() for f in errors)
         )
     return findings
+
+
+def forget_deleted_pages(engine: Engine) -> None:
+    """After personal data was deleted (G36): on SQLite, `secure_delete` zeroes the freed pages
+    in the database file, but the WAL still holds the old page images until a checkpoint
+    rewrites it — a TRUNCATE checkpoint empties it. Nothing to do on PostgreSQL (its dead tuples
+    go with VACUUM; the server's own files are the operator's, docs/operations.md)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -24,7 +24,10 @@ from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger("citycredit.storage")
 
-STORAGE_FULL_MESSAGE = "存储空间不足：本次操作未保存任何内容。请联系系统管理员清理磁盘空间（或提高数据库容量上限）后重试"
+STORAGE_FULL_MESSAGE = (
+    "存储空间不足：本次操作未保存任何内容。"
+    "请联系系统管理员清理磁盘空间（或提高数据库容量上限）后重试"
+)
 STORAGE_ALERT_QUIET = 300.0  # seconds without a failure that end an incident
 _FILE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _PG_DISK_FULL = "53100"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
+from citycredit.db.durability import forget_deleted_pages
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, UnresolvedRow
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.privacy.access import Purpose, check_purpose
@@ -126,9 +127,7 @@ def rotate(
                 progress(name, done)
             if n < size:
                 break
-    if c.settings.is_sqlite:
-        with c.engine.connect() as conn:  # old page images leave the WAL file too
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    forget_deleted_pages(c.engine)  # old page images leave the WAL file too
     return report
 
 

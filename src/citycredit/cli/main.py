@@ -24,6 +24,7 @@ from citycredit.cli import crypto as crypto_cli
 from citycredit.cli import evaluation as evaluation_cli
 from citycredit.cli import exports as exports_cli
 from citycredit.cli import rights as rights_cli
+from citycredit.cli import selftest as selftest_cli
 from citycredit.cli import sharing as sharing_cli
 from citycredit.cli import witness as witness_cli
 from citycredit.cli.common import console, err
@@ -61,6 +62,7 @@ app.add_typer(rights_cli.app, name="rights")  # 异议、信用修复 (cli/right
 app.add_typer(analytics_cli.app, name="analytics")  # Parquet 导出 (cli/analytics.py)
 app.add_typer(audit_cli.app, name="audit")  # 审计日志封存与核验 (cli/audit.py)
 app.add_typer(accuracy_cli.app, name="accuracy")  # 准确性核对 G40 (cli/accuracy.py)
+app.command("selftest")(selftest_cli.selftest)  # 密码算法自检 G17 (cli/selftest.py)
 ledger_app.add_typer(witness_cli.app, name="witness")  # 见证 G22 (cli/witness.py)
 db_app.command("backup")(backup_cli.backup)  # 备份 (cli/backup.py, G27)
 db_app.command("restore")(backup_cli.restore)  # 恢复与校验 (cli/backup.py)

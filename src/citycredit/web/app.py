@@ -21,6 +21,7 @@ from citycredit.db import durability, storage
 from citycredit.kernel.jobs import run_due
 from citycredit.ledger.mmd import sequence_pending
 from citycredit.lists import default_lists
+from citycredit.shared import selftest
 from citycredit.web import (
     api,
     audit,
@@ -83,6 +84,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         durability.enforce(
             container.engine, production=container.settings.environment == "production"
         )
+        selftest.power_on_self_test()  # G17: crypto known answers, or CRITICAL and no start
         # The package's catalog and lists are parsed once per process (lru_cache); parse them
         # before the first request, not in every worker thread that the first burst of
         # requests starts at once (the cache does not lock: each would parse the YAML).

@@ -14,14 +14,18 @@ from citycredit.ingest import quality, unresolved
 from citycredit.ingest import service as ingest
 from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
+from citycredit.web.params import RowId, limit_of
 
 router = APIRouter(prefix="/api/v1")
 
 
 @router.get("/subjects")
 def search_subjects(
-    c: ContainerDep, actor: PrincipalDep, q: str = "", limit: int = 20
+    c: ContainerDep,
+    actor: PrincipalDep,
+    q: str = "",
+    limit: Annotated[int, limit_of(100)] = 20,
 ) -> dict[str, Any]:
     """Find subjects by name (Chinese, partial) or USCC."""
     return {"q": q, "results": archive.search_subjects(c, actor, q, limit=limit)}
@@ -35,7 +39,11 @@ def get_subject(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[s
 
 @router.get("/publicity/{item}")
 def get_publicity(
-    item: str, c: ContainerDep, actor: PrincipalDep, limit: int = 20, offset: int = 0
+    item: str,
+    c: ContainerDep,
+    actor: PrincipalDep,
+    limit: Annotated[int, limit_of(100)] = 20,
+    offset: int = 0,  # 0 … DUAL_PUBLICITY_MAX_OFFSET, checked by the service (Chinese message)
 ) -> dict[str, Any]:
     """双公示: the newest public licences (licence) or penalties (penalty) of the city, each
     as its subject's public archive shows it; natural persons masked and not linked."""
@@ -59,7 +67,7 @@ def get_archive(
 @router.post("/submissions")
 def post_submission(
     c: ContainerDep,
-    actor: PrincipalDep,
+    actor: AuthenticatedDep,
     file: Annotated[UploadFile, File(description="CSV / XLSX / JSON")],
     item: Annotated[str, Form()],
     department: Annotated[str | None, Form()] = None,
@@ -89,13 +97,13 @@ def post_submission(
 
 
 @router.get("/submissions/{submission_id}")
-def get_submission(submission_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_submission(submission_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """回执 of a submission."""
     return ingest.get_receipt(c, actor, submission_id).as_dict()
 
 
 @router.get("/submissions/{submission_id}/rejects")
-def get_rejects(submission_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_rejects(submission_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Quarantined rows with one reason per failing field."""
     rows = ingest.list_rejects(c, actor, submission_id)
     return {"submission_id": submission_id, "count": len(rows), "rejects": rows}
@@ -107,7 +115,7 @@ class WithdrawBody(BaseModel):
 
 @router.post("/records/{record_id}/withdraw")
 def post_withdraw(
-    record_id: str, body: WithdrawBody, c: ContainerDep, actor: PrincipalDep
+    record_id: str, body: WithdrawBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """撤销 a record (tombstone version with a reason)."""
     version = ingest.withdraw_record(c, actor, record_id, body.reason)
@@ -115,13 +123,15 @@ def post_withdraw(
 
 
 @router.get("/records/{record_id}/history")
-def get_history(record_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_history(record_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Every version of a record."""
     return {"record_id": record_id, "versions": ingest.record_history(c, actor, record_id)}
 
 
 @router.get("/unresolved")
-def get_unresolved(c: ContainerDep, actor: PrincipalDep, status: str = "open") -> dict[str, Any]:
+def get_unresolved(
+    c: ContainerDep, actor: AuthenticatedDep, status: str = "open"
+) -> dict[str, Any]:
     """The clerk's queue of rows whose subject could not be identified."""
     rows = unresolved.list_unresolved(c, actor, status=status)
     return {"count": len(rows), "unresolved": rows}
@@ -133,7 +143,7 @@ class AttachBody(BaseModel):
 
 @router.post("/unresolved/{unresolved_id}/attach")
 def post_attach(
-    unresolved_id: int, body: AttachBody, c: ContainerDep, actor: PrincipalDep
+    unresolved_id: RowId, body: AttachBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Attach a queued row to a subject (stores it as a record)."""
     return {"record_id": unresolved.attach_unresolved(c, actor, unresolved_id, body.subject_id)}
@@ -145,7 +155,7 @@ class DismissBody(BaseModel):
 
 @router.post("/unresolved/{unresolved_id}/dismiss")
 def post_dismiss(
-    unresolved_id: int, body: DismissBody, c: ContainerDep, actor: PrincipalDep
+    unresolved_id: RowId, body: DismissBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Return a queued row to its department."""
     unresolved.dismiss_unresolved(c, actor, unresolved_id, body.reason)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -27,7 +26,8 @@ from citycredit.accounts.audit import RequestInfo
 from citycredit.accounts.auth import SAFE_METHODS, SESSION_COOKIE
 from citycredit.accounts.model import Principal
 from citycredit.bootstrap import Container
-from citycredit.web.deps import ContainerDep, PrincipalDep, request_info
+from citycredit.web.deps import AuthenticatedDep, ContainerDep, request_info
+from citycredit.web.params import IsoDateTime, OptionalRowId
 
 log = logging.getLogger(__name__)
 SELF_AUDITED_PREFIX = "/api/v1/auth/"
@@ -45,13 +45,13 @@ router = APIRouter(prefix="/api/v1")
 def get_audit(
     request: Request,
     c: ContainerDep,
-    actor: PrincipalDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    actor: AuthenticatedDep,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     action: str | None = None,
     result: str | None = None,
-    actor_user_id: int | None = None,
-    before_id: int | None = None,
+    actor_user_id: OptionalRowId = None,
+    before_id: OptionalRowId = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """操作审计 (audit administrator only), newest first; reading it is audited as well."""

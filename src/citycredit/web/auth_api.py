@@ -21,7 +21,13 @@ from citycredit.accounts.auth import CSRF_COOKIE, SESSION_COOKIE, SessionIssued,
 from citycredit.accounts.model import ROLE_PERMISSIONS, Role
 from citycredit.bootstrap import Container
 from citycredit.shared.errors import FieldError
-from citycredit.web.deps import ContainerDep, PrincipalDep, get_principal, request_info
+from citycredit.web.deps import (
+    AuthenticatedDep,
+    ContainerDep,
+    PrincipalDep,
+    get_principal,
+    request_info,
+)
 
 router = APIRouter(prefix="/api/v1")
 
@@ -112,7 +118,7 @@ def post_password(
     authz = request.headers.get("authorization")
     actor = None
     if authz:
-        actor = get_principal(request, authz)
+        actor = get_principal(request)
         cookie = None
     issued = auth.change_password(
         c,
@@ -160,14 +166,16 @@ class NoteBody(BaseModel):
 
 
 @router.get("/bindings")
-def get_bindings(c: ContainerDep, actor: PrincipalDep, status: str | None = None) -> dict[str, Any]:
+def get_bindings(
+    c: ContainerDep, actor: AuthenticatedDep, status: str | None = None
+) -> dict[str, Any]:
     """Own bindings (subject-side accounts) or the review queue (credit office)."""
     rows = bindings.list_bindings(c, actor, status=status)
     return {"count": len(rows), "bindings": rows}
 
 
 @router.get("/bindings/nonce")
-def get_binding_nonce(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_binding_nonce(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A nonce to pass to the identity provider's sign-in (OIDC ``nonce``)."""
     return bindings.idp_nonce(c, actor)
 
@@ -176,7 +184,7 @@ def get_binding_nonce(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
 async def post_binding(
     request: Request,
     c: ContainerDep,
-    actor: PrincipalDep,
+    actor: AuthenticatedDep,
     method: Annotated[str, Form(description="letter | idp")],
     subject: Annotated[str | None, Form(description="letter: subject_id or USCC")] = None,
     file: Annotated[UploadFile | None, File(description="letter: 授权委托书 PDF/JPEG/PNG")] = None,
@@ -215,13 +223,13 @@ async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @router.get("/bindings/{binding_id}")
-def get_binding(binding_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_binding(binding_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One binding (its account or the credit office)."""
     return bindings.get_binding(c, actor, binding_id)
 
 
 @router.get("/bindings/{binding_id}/evidence")
-def get_binding_evidence(binding_id: str, c: ContainerDep, actor: PrincipalDep) -> Response:
+def get_binding_evidence(binding_id: str, c: ContainerDep, actor: AuthenticatedDep) -> Response:
     """The uploaded 授权委托书 (its account or the credit office)."""
     data, media_type, name = bindings.evidence(c, actor, binding_id)
     return Response(
@@ -244,7 +252,7 @@ def post_binding_approve(
     binding_id: str,
     request: Request,
     c: ContainerDep,
-    actor: PrincipalDep,
+    actor: AuthenticatedDep,
     body: NoteBody | None = None,
 ) -> dict[str, Any]:
     """The credit office approves a letter."""
@@ -260,7 +268,7 @@ def post_binding_approve(
 
 @router.post("/bindings/{binding_id}/reject")
 def post_binding_reject(
-    binding_id: str, body: NoteBody, request: Request, c: ContainerDep, actor: PrincipalDep
+    binding_id: str, body: NoteBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """The credit office rejects a letter, with its reason."""
     return bindings.decide_binding(
@@ -273,7 +281,7 @@ def post_binding_revoke(
     binding_id: str,
     request: Request,
     c: ContainerDep,
-    actor: PrincipalDep,
+    actor: AuthenticatedDep,
     body: NoteBody | None = None,
 ) -> dict[str, Any]:
     """End a binding (its account or the credit office)."""
@@ -298,14 +306,14 @@ class RoleBody(BaseModel):
 
 
 @router.get("/accounts")
-def get_accounts(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_accounts(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Every account and its authentication state (security administrator)."""
     rows = manage.list_accounts(c, actor)
     return {"count": len(rows), "accounts": rows}
 
 
 @router.post("/accounts", status_code=201)
-def post_account(body: AccountBody, c: ContainerDep, actor: PrincipalDep) -> JSONResponse:
+def post_account(body: AccountBody, c: ContainerDep, actor: AuthenticatedDep) -> JSONResponse:
     """Create a business or subject-side account; the initial password is shown once."""
     data = manage.create_account(
         c,
@@ -320,7 +328,7 @@ def post_account(body: AccountBody, c: ContainerDep, actor: PrincipalDep) -> JSO
 
 @router.post("/accounts/{username}/role")
 def post_account_role(
-    username: str, body: RoleBody, request: Request, c: ContainerDep, actor: PrincipalDep
+    username: str, body: RoleBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Change a non-administrator account's role (tokens revoked, sessions ended)."""
     return manage.set_role(
@@ -330,7 +338,7 @@ def post_account_role(
 
 @router.post("/accounts/{username}/disable")
 def post_account_disable(
-    username: str, request: Request, c: ContainerDep, actor: PrincipalDep
+    username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """停用 an account: its sessions end and its tokens stop working at once."""
     return manage.set_disabled(c, actor, username, True, request=request_info(request))
@@ -338,7 +346,7 @@ def post_account_disable(
 
 @router.post("/accounts/{username}/enable")
 def post_account_enable(
-    username: str, request: Request, c: ContainerDep, actor: PrincipalDep
+    username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """启用 a disabled account."""
     return manage.set_disabled(c, actor, username, False, request=request_info(request))
@@ -346,7 +354,7 @@ def post_account_enable(
 
 @router.post("/accounts/{username}/unlock")
 def post_account_unlock(
-    username: str, request: Request, c: ContainerDep, actor: PrincipalDep
+    username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """解锁 before the lockout runs out."""
     return manage.unlock(c, actor, username, request=request_info(request))
@@ -354,7 +362,7 @@ def post_account_unlock(
 
 @router.post("/accounts/{username}/reset-password")
 def post_account_reset_password(
-    username: str, request: Request, c: ContainerDep, actor: PrincipalDep
+    username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> JSONResponse:
     """A new initial password (shown once; to be changed at the next login)."""
     data = manage.reset_password(c, actor, username, request=request_info(request))
@@ -365,13 +373,13 @@ def post_account_reset_password(
 
 
 @router.get("/system/settings")
-def get_system_settings(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_system_settings(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Effective settings without secrets, and the registered jobs (system administrator)."""
     return system.settings_view(c, actor)
 
 
 @router.post("/system/jobs/{job}/run")
-def post_system_job(job: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_system_job(job: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Run one registered job now (system administrator), e.g. audit_purge."""
     return system.run_job_now(c, actor, job)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -14,7 +13,14 @@ from citycredit.bootstrap import Container
 from citycredit.checks import service as checks
 from citycredit.commitments import service as commitments
 from citycredit.web.audit import recorded_in_transaction, transactional_event
-from citycredit.web.deps import ContainerDep, PrincipalDep, get_principal
+from citycredit.web.deps import (
+    SECURED,
+    AuthenticatedDep,
+    ContainerDep,
+    PrincipalDep,
+    get_principal,
+)
+from citycredit.web.params import IsoDate, limit_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -34,7 +40,7 @@ class FeedbackBody(BaseModel):
 def _check(request: Request, body: CheckBody) -> dict[str, Any]:
     """Authenticate, then run the check with its audit event — one worker-thread hop."""
     c: Container = request.app.state.container
-    actor = get_principal(request, request.headers.get("authorization"))
+    actor = get_principal(request)
     return checks.run_check(
         c,
         actor,
@@ -45,7 +51,7 @@ def _check(request: Request, body: CheckBody) -> dict[str, Any]:
     )
 
 
-@router.post("/checks", response_model=dict[str, Any])
+@router.post("/checks", response_model=dict[str, Any], dependencies=SECURED)
 async def post_check(request: Request, body: CheckBody) -> Response:
     """信用核查 of a subject for a matter (logged in the disclosure log).
 
@@ -63,20 +69,20 @@ async def post_check(request: Request, body: CheckBody) -> Response:
 
 # Declared before /checks/{check_id} so "stats" is not taken for an id.
 @router.get("/checks/stats")
-def get_check_stats(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_check_stats(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Checks and feedback by department, measure, matter and month (credit office)."""
     return checks.check_stats(c, actor)
 
 
 @router.get("/checks/{check_id}")
-def get_check(check_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_check(check_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A stored check and its feedback."""
     return checks.get_check(c, actor, check_id)
 
 
 @router.post("/checks/{check_id}/feedback")
 def post_feedback(
-    check_id: str, body: FeedbackBody, c: ContainerDep, actor: PrincipalDep
+    check_id: str, body: FeedbackBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Whether the checking department applied one measure of the check, and why."""
     return checks.record_feedback(
@@ -88,19 +94,21 @@ class CommitmentBody(BaseModel):
     subject_id: str
     kind: str
     text: str
-    made_on: date
+    made_on: IsoDate
     matter: str | None = None
     department: str | None = None
 
 
 class OutcomeBody(BaseModel):
     result: str
-    checked_on: date
+    checked_on: IsoDate
     note: str | None = None
 
 
 @router.post("/commitments")
-def post_commitment(body: CommitmentBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_commitment(
+    body: CommitmentBody, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """Record a subject's credit commitment accepted by the actor's department."""
     return commitments.create_commitment(
         c,
@@ -116,7 +124,7 @@ def post_commitment(body: CommitmentBody, c: ContainerDep, actor: PrincipalDep) 
 
 @router.post("/commitments/{commitment_id}/outcome")
 def post_outcome(
-    commitment_id: str, body: OutcomeBody, c: ContainerDep, actor: PrincipalDep
+    commitment_id: str, body: OutcomeBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Fulfilment check: fulfilled, breached or false (虚假承诺)."""
     return commitments.record_outcome(
@@ -126,7 +134,10 @@ def post_outcome(
 
 @router.get("/commitments")
 def get_commitments(
-    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None, limit: int = 200
+    c: ContainerDep,
+    actor: PrincipalDep,
+    subject_id: str | None = None,
+    limit: Annotated[int, limit_of(1000)] = 200,
 ) -> dict[str, Any]:
     """Public: a subject's commitments of public kinds; staff: their department's."""
     rows = commitments.list_commitments(c, actor, subject_id=subject_id, limit=limit)

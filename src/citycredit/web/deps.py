@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from citycredit.accounts.audit import RequestInfo
 from citycredit.accounts.auth import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, authenticate_session
@@ -37,24 +38,31 @@ def request_info(request: Request) -> RequestInfo:
     )
 
 
-def get_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+def get_principal(request: Request) -> Principal:
     """Bearer token, else the web-session cookie, → principal; neither → the anonymous public.
 
-    Resolved once per request (the audit middleware reads it from request.state).
+    Resolved once per request (the audit middleware reads it from request.state). The
+    ``Authorization`` header is read here, not declared as a parameter: it is a credential, and
+    the OpenAPI schema declares it as a security scheme on the routes that require one
+    (`AuthenticatedDep`), not as an ordinary header of every operation.
     """
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     c = get_container(request)
+    authorization = request.headers.get("authorization")
     token = None
-    if authorization:
+    if authorization is not None:
         scheme, _, value = authorization.partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else authorization.strip()
     cookie = request.cookies.get(SESSION_COOKIE)
     try:
-        if token:
+        if token is not None:
+            # A request that presents an Authorization header is judged by it: an empty one
+            # ("Bearer ") is a bad credential, not a request without one that a session
+            # cookie beside it may then speak for.
+            if not token:
+                raise PermissionDenied("Authorization 请求头中没有令牌", code="invalid_token")
             principal = authenticate(c, token)
         elif cookie:
             principal = authenticate_session(
@@ -75,5 +83,41 @@ def get_principal(
     return principal
 
 
+# The two credentials, as the OpenAPI schema declares them (security.md G9: the fuzzer's
+# `ignored_auth` check strips or forges them on every route that requires one). auto_error off:
+# `get_principal` reads and judges them; these only document them.
+BEARER = HTTPBearer(
+    scheme_name="bearerToken",
+    description="部门或账号令牌：Authorization: Bearer <token>",
+    auto_error=False,
+)
+SESSION = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="sessionCookie",
+    description=f"网页登录会话（修改类请求另需 {CSRF_HEADER} 请求头）",
+    auto_error=False,
+)
+
+
+def get_authenticated(
+    principal: Annotated[Principal, Depends(get_principal)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _session: Annotated[str | None, Security(SESSION)],
+) -> Principal:
+    """The principal of a route that requires credentials, as its OpenAPI operation declares.
+
+    Declaring is all this adds: the route's service refuses the anonymous public as it always
+    did (`require`: 403; sharing: 401) and decides which authenticated roles may call it. The
+    schemathesis run (tests/fuzz, G9) calls every declared route without credentials and with
+    forged ones, and fails if any of them answers."""
+    return principal
+
+
+# For a route that resolves its principal itself (`get_principal` inside its one worker-thread
+# hop, web.checks_api): declares the two schemes without a dependency of its own to run.
+SECURED = [Security(BEARER), Security(SESSION)]
+
+
 ContainerDep = Annotated[Container, Depends(_container_dependency)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AuthenticatedDep = Annotated[Principal, Depends(get_authenticated)]

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from citycredit.evaluation import runs, views
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
+from citycredit.web.params import limit_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -19,7 +20,7 @@ def get_evaluation(
     actor: PrincipalDep,
     view: Annotated[str, Query(pattern="^(public|authorised)$")] = "public",
     purpose: str | None = None,
-    history: int = views.HISTORY_LIMIT,
+    history: Annotated[int, limit_of(1000)] = views.HISTORY_LIMIT,
 ) -> dict[str, Any]:
     """Current result with indicators, reasons (by impact) and caps, plus the grade history.
 
@@ -32,12 +33,14 @@ def get_evaluation(
 
 
 @router.get("/evaluation/runs")
-def get_runs(c: ContainerDep, actor: PrincipalDep, limit: int = 50) -> dict[str, Any]:
+def get_runs(
+    c: ContainerDep, actor: AuthenticatedDep, limit: Annotated[int, limit_of(500)] = 50
+) -> dict[str, Any]:
     """Evaluation runs (评价批次), newest first (credit office)."""
     return {"runs": runs.list_runs(c, actor, limit=limit)}
 
 
 @router.get("/evaluation/runs/{run_id}")
-def get_run(run_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_run(run_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One evaluation run: engine, as_of, models, counts per grade (credit office)."""
     return runs.get_run(c, actor, run_id)

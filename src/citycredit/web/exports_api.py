@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from citycredit.exports import service as exports
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep
 
 router = APIRouter(prefix="/api/v1/exports")
 
@@ -24,7 +24,7 @@ class DualPublicityBody(BaseModel):
 
 @router.get("")
 def get_exports(
-    c: ContainerDep, actor: PrincipalDep, limit: int = Query(50, ge=1, le=500)
+    c: ContainerDep, actor: AuthenticatedDep, limit: int = Query(50, ge=1, le=500)
 ) -> list[dict[str, Any]]:
     """Recent exports, newest first: period, status, counts, files with checksums."""
     return exports.list_exports(c, actor, limit=limit)
@@ -32,7 +32,7 @@ def get_exports(
 
 @router.post("/dual-publicity", status_code=201)
 def post_dual_publicity(
-    body: DualPublicityBody, c: ContainerDep, actor: PrincipalDep
+    body: DualPublicityBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Run a 双公示 export now (files go to the server's export directory)."""
     return exports.export_dual_publicity(
@@ -46,7 +46,7 @@ def post_dual_publicity(
 
 
 @router.get("/{export_id}")
-def get_export(export_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_export(export_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One export."""
     return exports.get_export(c, actor, export_id)
 
@@ -56,7 +56,7 @@ def get_export_file(
     export_id: str,
     name: str,
     c: ContainerDep,
-    actor: PrincipalDep,
+    actor: AuthenticatedDep,
     purpose: str | None = None,
 ) -> FileResponse:
     """Download one file of an export (data files carry ID numbers: the read is logged)."""

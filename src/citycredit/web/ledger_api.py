@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 
 from citycredit.ledger import service as ledger
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
+from citycredit.web.params import RowId, limit_of
 
 router = APIRouter(prefix="/api/v1/ledger")
 
@@ -33,12 +34,12 @@ def get_consistency(c: ContainerDep, first: int, second: int) -> dict[str, Any]:
 @router.get("/leaves")
 def get_leaves(
     c: ContainerDep,
-    actor: PrincipalDep,
+    actor: AuthenticatedDep,
     purpose: str = "",
     subject_id: str | None = None,
     record_key: str | None = None,
     type: str | None = None,
-    limit: int = 50,
+    limit: Annotated[int, limit_of(ledger.MAX_SEARCH)] = 50,
 ) -> dict[str, Any]:
     """Search index beside the log (staff, with a purpose; logged)."""
     rows = ledger.search(
@@ -62,13 +63,13 @@ def get_bundle(
 
 
 @router.get("/alarms")
-def get_alarms(c: ContainerDep, actor: PrincipalDep, all: bool = False) -> dict[str, Any]:
+def get_alarms(c: ContainerDep, actor: AuthenticatedDep, all: bool = False) -> dict[str, Any]:
     """Tamper alarms (credit office)."""
     return {"alarms": ledger.alarms(c, actor, open_only=not all)}
 
 
 @router.post("/alarms/{alarm_id}/ack")
-def post_ack(alarm_id: int, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_ack(alarm_id: RowId, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Acknowledge a tamper alarm."""
     ledger.acknowledge_alarm(c, actor, alarm_id)
     return {"id": alarm_id, "acknowledged": True}

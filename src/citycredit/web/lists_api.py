@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -11,7 +10,8 @@ from pydantic import BaseModel
 from citycredit.lists import service as lists
 from citycredit.lists.model import ExitCode
 from citycredit.shared.errors import FieldError
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
+from citycredit.web.params import IsoDate, Offset, limit_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -46,7 +46,7 @@ class ExitBody(BaseModel):
     exit_code: str
     ref: str  # repair case, objection case, court or revoking document number
     reason: str | None = None  # decision_revoked / performance_completed: why (required)
-    on: date | None = None  # decision_revoked / performance_completed: effective day
+    on: IsoDate | None = None  # decision_revoked / performance_completed: effective day
 
 
 @router.get("/lists")
@@ -57,7 +57,11 @@ def get_list_types(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
 
 @router.get("/lists/{list_type}")
 def get_public_list(
-    list_type: str, c: ContainerDep, actor: PrincipalDep, limit: int = 100, offset: int = 0
+    list_type: str,
+    c: ContainerDep,
+    actor: PrincipalDep,
+    limit: Annotated[int, limit_of(500)] = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """A public list: published, unexpired entries, masked (rules.md §13.4)."""
     return lists.public_list(c, actor, list_type, limit=limit, offset=offset)
@@ -70,7 +74,7 @@ def get_subject_lists(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> 
 
 
 @router.post("/memberships", status_code=201)
-def post_membership(body: ProposeBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_membership(body: ProposeBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """拟列入 (department staff of a department the list names, or the credit office)."""
     membership_id = lists.propose(
         c,
@@ -85,14 +89,14 @@ def post_membership(body: ProposeBody, c: ContainerDep, actor: PrincipalDep) -> 
 
 
 @router.get("/memberships/{membership_id}")
-def get_membership(membership_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_membership(membership_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A membership and its time-stamped steps."""
     return lists.get_membership(c, actor, membership_id)
 
 
 @router.post("/memberships/{membership_id}/notify")
 def post_notify(
-    membership_id: str, c: ContainerDep, actor: PrincipalDep, body: NotifyBody | None = None
+    membership_id: str, c: ContainerDep, actor: AuthenticatedDep, body: NotifyBody | None = None
 ) -> dict[str, Any]:
     """告知: reasons, basis, rights and the objection window."""
     return lists.notify(c, actor, membership_id, basis=body.basis if body else None)
@@ -100,7 +104,7 @@ def post_notify(
 
 @router.post("/memberships/{membership_id}/objections")
 def post_objection(
-    membership_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+    membership_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Register a 陈述申辩/异议 received in the notice window."""
     lists.register_objection(c, actor, membership_id, body.note)
@@ -109,7 +113,7 @@ def post_objection(
 
 @router.post("/memberships/{membership_id}/objections/answer")
 def post_objection_answer(
-    membership_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+    membership_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """The objection was answered (not upheld)."""
     lists.answer_objection(c, actor, membership_id, body.note)
@@ -118,7 +122,7 @@ def post_objection_answer(
 
 @router.post("/memberships/{membership_id}/decide")
 def post_decide(
-    membership_id: str, body: DecideBody, c: ContainerDep, actor: PrincipalDep
+    membership_id: str, body: DecideBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """列入决定 (after the objection window, no pending objection)."""
     return lists.decide(
@@ -127,14 +131,14 @@ def post_decide(
 
 
 @router.post("/memberships/{membership_id}/publish")
-def post_publish(membership_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_publish(membership_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """公示 (never without prior notice)."""
     return lists.publish(c, actor, membership_id)
 
 
 @router.post("/memberships/{membership_id}/withdraw")
 def post_withdraw(
-    membership_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+    membership_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """撤回 before publication."""
     lists.withdraw(c, actor, membership_id, body.reason)
@@ -155,7 +159,7 @@ _DATED_EXITS = {
 
 @router.post("/memberships/{membership_id}/exit")
 def post_exit(
-    membership_id: str, body: ExitBody, c: ContainerDep, actor: PrincipalDep
+    membership_id: str, body: ExitBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """提前移出: repair, objection upheld, court release, decision revoked or performance
     completed (each checks exit_allowed; the last two need a reason and take a date)."""

@@ -12,6 +12,7 @@ from citycredit.lists import service as lists
 from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
 from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.params import Page
 from citycredit.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -112,7 +113,7 @@ def trigger_label(trigger: str | None) -> str:
 
 @router.get("/publicity/{item}", response_class=HTMLResponse)
 def publicity_page(
-    request: Request, item: str, c: ContainerDep, actor: PrincipalDep, page: int = 1
+    request: Request, item: str, c: ContainerDep, actor: PrincipalDep, page: Page = 1
 ) -> HTMLResponse:
     """双公示: the newest public 行政许可 (licence) or 行政处罚 (penalty) of the city."""
     page = max(1, page)
@@ -153,7 +154,7 @@ def lists_page(request: Request, c: ContainerDep, actor: PrincipalDep) -> HTMLRe
 
 @router.get("/lists/{list_type}", response_class=HTMLResponse)
 def list_page(
-    request: Request, list_type: str, c: ContainerDep, actor: PrincipalDep, page: int = 1
+    request: Request, list_type: str, c: ContainerDep, actor: PrincipalDep, page: Page = 1
 ) -> HTMLResponse:
     """One public list: entries in force, masked as the list's rules say, PAGE_SIZE a page."""
     page = max(1, page)

@@ -8,17 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from citycredit.privacy import service as privacy
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep
+from citycredit.web.params import BIGINT_MAX
 
 router = APIRouter(prefix="/api/v1")
 
 
 class RevealBody(BaseModel):
     purpose: str
-    version: int | None = None
+    version: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
 
 
 class LookupBody(BaseModel):
@@ -29,7 +30,7 @@ class LookupBody(BaseModel):
 
 @router.post("/records/{record_id}/personal")
 def post_reveal(
-    record_id: str, body: RevealBody, c: ContainerDep, actor: PrincipalDep
+    record_id: str, body: RevealBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """明文查看: the clear personal fields of a record version, for a stated purpose (logged)."""
     return privacy.reveal_personal(
@@ -38,7 +39,7 @@ def post_reveal(
 
 
 @router.post("/personal/lookup")
-def post_lookup(body: LookupBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_lookup(body: LookupBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Records whose ID number or phone equals the value (blind index; logged)."""
     found = privacy.find_by_personal(
         c, actor, kind=body.kind, value=body.value, purpose=body.purpose, channel="api"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,15 +11,16 @@ from citycredit.accounts.model import Role
 from citycredit.rights import account, authorisations, objections, repairs
 from citycredit.rights.notices import CREDIT_OFFICE, DEPARTMENT, SUBJECT, inbox
 from citycredit.shared.errors import PermissionDenied
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep
+from citycredit.web.params import BIGINT_MAX, SHA256_HEX, IsoDate, RowId
 
 router = APIRouter(prefix="/api/v1")
 
 
 class Evidence(BaseModel):
     name: str
-    sha256: str
-    size: int | None = None
+    sha256: str = Field(pattern=SHA256_HEX, description="文件的 SHA-256 摘要（64 位十六进制）")
+    size: int | None = Field(default=None, ge=0, le=BIGINT_MAX, description="字节数")
 
 
 class ObjectionBody(BaseModel):
@@ -50,7 +50,7 @@ class StatementBody(BaseModel):
 
 
 @router.post("/objections", status_code=201)
-def post_objection(body: ObjectionBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_objection(body: ObjectionBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """提出异议: the target shows "异议处理中" on every surface until it is decided."""
     return objections.file_objection(
         c,
@@ -66,7 +66,7 @@ def post_objection(body: ObjectionBody, c: ContainerDep, actor: PrincipalDep) ->
 
 @router.get("/objections")
 def get_objections(
-    c: ContainerDep, actor: PrincipalDep, status: str | None = None, overdue: bool = False
+    c: ContainerDep, actor: AuthenticatedDep, status: str | None = None, overdue: bool = False
 ) -> dict[str, Any]:
     """The credit office's (or a department's) objections; `overdue=true` lists late ones."""
     items = objections.list_objections(c, actor, status=status, overdue=overdue)
@@ -74,34 +74,34 @@ def get_objections(
 
 
 @router.get("/objections/{objection_id}")
-def get_objection(objection_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_objection(objection_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     return objections.get_objection(c, actor, objection_id)
 
 
 @router.post("/objections/{objection_id}/accept")
 def post_accept(
-    objection_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+    objection_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     return objections.accept(c, actor, objection_id, body.note)
 
 
 @router.post("/objections/{objection_id}/reject")
 def post_reject(
-    objection_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+    objection_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     return objections.reject(c, actor, objection_id, body.reason)
 
 
 @router.post("/objections/{objection_id}/decide")
 def post_decide(
-    objection_id: str, body: DecisionBody, c: ContainerDep, actor: PrincipalDep
+    objection_id: str, body: DecisionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     return objections.decide(c, actor, objection_id, outcome=body.outcome, reason=body.reason)
 
 
 @router.post("/objections/{objection_id}/route")
 def post_route(
-    objection_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+    objection_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """督办/转办 (credit office): send an open objection (again) to the deciding department,
     with a note; the department gets a notice, the status does not change."""
@@ -110,14 +110,14 @@ def post_route(
 
 @router.post("/objections/{objection_id}/statement")
 def post_statement(
-    objection_id: str, body: StatementBody, c: ContainerDep, actor: PrincipalDep
+    objection_id: str, body: StatementBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """本人声明 attached to a kept or unresolved objection."""
     return objections.add_statement(c, actor, objection_id, body.text)
 
 
 @router.get("/inbox")
-def get_inbox(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_inbox(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """站内通知 of the caller's department, or of the credit office."""
     if actor.role is Role.credit_office_admin:
         kind, rid = CREDIT_OFFICE, "-"
@@ -133,8 +133,8 @@ def get_inbox(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
 class Material(BaseModel):
     code: str = Field(description="performance_proof | commitment | other")
     name: str
-    sha256: str
-    size: int | None = None
+    sha256: str = Field(pattern=SHA256_HEX, description="文件的 SHA-256 摘要（64 位十六进制）")
+    size: int | None = Field(default=None, ge=0, le=BIGINT_MAX, description="字节数")
 
 
 class RepairBody(BaseModel):
@@ -153,14 +153,16 @@ class RepairDecisionBody(BaseModel):
 
 
 @router.get("/records/{record_id}/repair-eligibility")
-def get_repair_eligibility(record_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_repair_eligibility(
+    record_id: str, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """可申请修复：自 … 起 — the conditions and the first day an application is accepted (the
     subject's account, the window, the departments concerned; to others: 404 like a missing one)."""
     return repairs.record_eligibility(c, actor, record_id)
 
 
 @router.post("/repairs", status_code=201)
-def post_repair(body: RepairBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_repair(body: RepairBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """申请信用修复 (the subject's account, a service-hall clerk, or forwarded by the province)."""
     return repairs.file_repair(
         c,
@@ -176,33 +178,33 @@ def post_repair(body: RepairBody, c: ContainerDep, actor: PrincipalDep) -> dict[
 
 
 @router.get("/repairs")
-def get_repairs(c: ContainerDep, actor: PrincipalDep, overdue: bool = False) -> dict[str, Any]:
+def get_repairs(c: ContainerDep, actor: AuthenticatedDep, overdue: bool = False) -> dict[str, Any]:
     items = repairs.list_repairs(c, actor, overdue=overdue)
     return {"count": len(items), "items": items}
 
 
 @router.get("/repairs/{repair_id}")
-def get_repair(repair_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_repair(repair_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     return repairs.get_repair(c, actor, repair_id)
 
 
 @router.post("/repairs/{repair_id}/accept")
 def post_repair_accept(
-    repair_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+    repair_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     return repairs.accept(c, actor, repair_id, body.note)
 
 
 @router.post("/repairs/{repair_id}/reject")
 def post_repair_reject(
-    repair_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+    repair_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     return repairs.reject(c, actor, repair_id, body.reason)
 
 
 @router.post("/repairs/{repair_id}/decide")
 def post_repair_decide(
-    repair_id: str, body: RepairDecisionBody, c: ContainerDep, actor: PrincipalDep
+    repair_id: str, body: RepairDecisionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """认定单位决定: approval stops publication and sharing and lifts list entries."""
     return repairs.decide(c, actor, repair_id, approve=body.approve, reason=body.reason)
@@ -210,14 +212,14 @@ def post_repair_decide(
 
 @router.post("/repairs/{repair_id}/revoke")
 def post_repair_revoke(
-    repair_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+    repair_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """虚假材料: revoke an approved repair (the record is published again)."""
     return repairs.revoke_for_fraud(c, actor, repair_id, body.reason)
 
 
 @router.post("/repair-receipts/{receipt_id}/acknowledge")
-def post_receipt_ack(receipt_id: int, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_receipt_ack(receipt_id: RowId, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A consumer confirms it stopped using a repaired record."""
     return repairs.acknowledge_receipt(c, actor, receipt_id)
 
@@ -226,13 +228,13 @@ class AuthorisationBody(BaseModel):
     subject_id: str
     grantee: str = Field(description="the institution's USCC (or subject id)")
     purpose: str
-    valid_until: date
+    valid_until: IsoDate
     items: list[str] = []
 
 
 @router.post("/authorisations", status_code=201)
 def post_authorisation(
-    body: AuthorisationBody, c: ContainerDep, actor: PrincipalDep
+    body: AuthorisationBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """查询授权: the subject lets one institution read its non-public items until a date."""
     return authorisations.grant(
@@ -248,21 +250,21 @@ def post_authorisation(
 
 @router.get("/authorisations")
 def get_authorisations(
-    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+    c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
     items = authorisations.list_authorisations(c, actor, subject_id)
     return {"count": len(items), "items": items}
 
 
 @router.post("/authorisations/{authorisation_id}/revoke")
-def post_revoke(authorisation_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_revoke(authorisation_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """撤回授权: effective for the next read."""
     return authorisations.revoke(c, actor, authorisation_id)
 
 
 @router.get("/institution/subjects/{subject_id}/archive")
 def get_institution_archive(
-    subject_id: str, c: ContainerDep, actor: PrincipalDep
+    subject_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """A bank's or credit agency's query under a valid authorisation (refused with the reason)."""
     return authorisations.institution_query(c, actor, subject_id)
@@ -270,7 +272,7 @@ def get_institution_archive(
 
 @router.get("/me/archive")
 def get_my_archive(
-    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+    c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
     """信用账户: the bound subject's full archive, lists, evaluation, objections and repairs."""
     return account.my_archive(c, actor, subject_id)
@@ -278,7 +280,7 @@ def get_my_archive(
 
 @router.get("/me/queries")
 def get_my_queries(
-    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+    c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
     """查询记录: who read the subject's non-public information, why and when."""
     return account.my_queries(c, actor, subject_id)
@@ -286,7 +288,7 @@ def get_my_queries(
 
 @router.get("/me/inbox")
 def get_my_inbox(
-    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+    c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
     """站内通知 of the bound subject (objections, repairs)."""
     sid = account.my_subject(actor, subject_id)

@@ -4,7 +4,6 @@ self-disclosure of positive information (自主公示). Rules: `rights/registrat
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +13,8 @@ from pydantic import BaseModel, Field
 from citycredit.accounts.model import Role
 from citycredit.accounts.service import sign_up
 from citycredit.rights import account, disclosures, registration
-from citycredit.web.deps import ContainerDep, PrincipalDep, request_info
+from citycredit.web.deps import AuthenticatedDep, ContainerDep, request_info
+from citycredit.web.params import IsoDate
 from citycredit.web.rights_api import NoteBody, ReasonBody
 
 router = APIRouter(prefix="/api/v1")
@@ -46,9 +46,9 @@ class DisclosureBody(BaseModel):
     subject_id: str | None = None
     kind: str = Field(description="honour | certification | public_interest | performance | other")
     title: str
-    obtained_on: date
+    obtained_on: IsoDate
     issuer: str | None = None
-    valid_until: date | None = None
+    valid_until: IsoDate | None = None
     content: str | None = None
     evidence: str | None = Field(default=None, description="证书编号、文号或核验方式")
 
@@ -69,7 +69,7 @@ def post_sign_up(body: SignUpBody, request: Request, c: ContainerDep) -> JSONRes
 
 @router.post("/me/registration", status_code=201)
 def post_registration(
-    body: RegistrationBody, request: Request, c: ContainerDep, actor: PrincipalDep
+    body: RegistrationBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """自愿注册: an identity provider vouches; the account is bound and the profile published."""
     return registration.register(
@@ -84,14 +84,14 @@ def post_registration(
 
 @router.get("/me/registration")
 def get_registration(
-    c: ContainerDep, actor: PrincipalDep, subject_id: str | None = None
+    c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
     """The bound subject's voluntary registration and profile."""
     return registration.get_registration(c, actor, account.my_subject(actor, subject_id))
 
 
 @router.post("/me/registration/profile")
-def post_profile(body: ProfileBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_profile(body: ProfileBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Replace the self-declared profile."""
     sid = account.my_subject(actor, body.subject_id)
     return registration.update_profile(c, actor, sid, body.profile)
@@ -99,14 +99,16 @@ def post_profile(body: ProfileBody, c: ContainerDep, actor: PrincipalDep) -> dic
 
 @router.post("/me/registration/withdraw")
 def post_registration_withdraw(
-    body: SubjectRef, c: ContainerDep, actor: PrincipalDep
+    body: SubjectRef, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """撤回自愿注册: the profile leaves the public archive."""
     return registration.withdraw(c, actor, account.my_subject(actor, body.subject_id))
 
 
 @router.post("/disclosures", status_code=201)
-def post_disclosure(body: DisclosureBody, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def post_disclosure(
+    body: DisclosureBody, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """自主公示: the bound subject (or the window, naming subject_id) publishes positive
     information; it shows as 未核实 until the credit office has checked it."""
     return disclosures.publish(
@@ -126,7 +128,7 @@ def post_disclosure(body: DisclosureBody, c: ContainerDep, actor: PrincipalDep) 
 @router.get("/disclosures")
 def get_disclosures(
     c: ContainerDep,
-    actor: PrincipalDep,
+    actor: AuthenticatedDep,
     subject_id: str | None = None,
     status: str | None = None,
 ) -> dict[str, Any]:
@@ -136,13 +138,13 @@ def get_disclosures(
 
 
 @router.get("/disclosures/{disclosure_id}")
-def get_disclosure(disclosure_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_disclosure(disclosure_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     return disclosures.get_disclosure(c, actor, disclosure_id)
 
 
 @router.post("/disclosures/{disclosure_id}/withdraw")
 def post_disclosure_withdraw(
-    disclosure_id: str, c: ContainerDep, actor: PrincipalDep, body: ReasonBody | None = None
+    disclosure_id: str, c: ContainerDep, actor: AuthenticatedDep, body: ReasonBody | None = None
 ) -> dict[str, Any]:
     """The subject takes a disclosure down (the record is withdrawn); the reason is optional."""
     return disclosures.withdraw(c, actor, disclosure_id, body.reason if body else None)
@@ -150,7 +152,7 @@ def post_disclosure_withdraw(
 
 @router.post("/disclosures/{disclosure_id}/verify")
 def post_disclosure_verify(
-    disclosure_id: str, body: NoteBody, c: ContainerDep, actor: PrincipalDep
+    disclosure_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """信用办核实: the record now says 已核实."""
     return disclosures.verify(c, actor, disclosure_id, body.note)
@@ -158,7 +160,7 @@ def post_disclosure_verify(
 
 @router.post("/disclosures/{disclosure_id}/reject")
 def post_disclosure_reject(
-    disclosure_id: str, body: ReasonBody, c: ContainerDep, actor: PrincipalDep
+    disclosure_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """经核实不实 (虚假立信): withdrawn with the reason; the subject is told."""
     return disclosures.reject(c, actor, disclosure_id, body.reason)

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 from citycredit.sharing import files
 from citycredit.sharing import service as sharing
 from citycredit.sharing.model import DEFAULT_PULL, MAX_PULL
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import AuthenticatedDep, ContainerDep
+from citycredit.web.params import BIGINT_MAX
 
 router = APIRouter(prefix="/api/v1")
 
@@ -37,7 +38,7 @@ class StatusBody(BaseModel):
 
 @router.post("/subscriptions", status_code=201)
 def post_subscription(
-    body: SubscriptionBody, c: ContainerDep, actor: PrincipalDep
+    body: SubscriptionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Subscribe a department to catalog items and/or subjects (initial load included)."""
     return sharing.subscribe(c, actor, sharing.NewSubscription(**body.model_dump()))
@@ -45,21 +46,23 @@ def post_subscription(
 
 @router.get("/subscriptions")
 def get_subscriptions(
-    c: ContainerDep, actor: PrincipalDep, department: str | None = None
+    c: ContainerDep, actor: AuthenticatedDep, department: str | None = None
 ) -> dict[str, Any]:
     """The caller's department's subscriptions (the credit office: all, or one department's)."""
     return {"subscriptions": sharing.list_subscriptions(c, actor, department=department)}
 
 
 @router.get("/subscriptions/{subscription_id}")
-def get_subscription(subscription_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_subscription(
+    subscription_id: str, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """One subscription with its delivery progress."""
     return sharing.get_subscription(c, actor, subscription_id)
 
 
 @router.post("/subscriptions/{subscription_id}/status")
 def post_subscription_status(
-    subscription_id: str, body: StatusBody, c: ContainerDep, actor: PrincipalDep
+    subscription_id: str, body: StatusBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Cancel (department or office), suspend or resume (office)."""
     return sharing.change_status(c, actor, subscription_id, body.status, body.reason)
@@ -69,8 +72,8 @@ def post_subscription_status(
 def get_feed(
     subscription_id: str,
     c: ContainerDep,
-    actor: PrincipalDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    actor: AuthenticatedDep,
+    after: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL)] = DEFAULT_PULL,
 ) -> dict[str, Any]:
     """Changes with seq > after: {entries, next_after, has_more}; pass next_after back."""
@@ -78,14 +81,16 @@ def get_feed(
 
 
 @router.get("/feeds/{subscription_id}/files")
-def get_feed_files(subscription_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_feed_files(
+    subscription_id: str, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """A file subscription's files: one manifest each (seq range, count, sha256, written at)."""
     return {"subscription": subscription_id, "files": files.list_files(c, actor, subscription_id)}
 
 
 @router.get("/feeds/{subscription_id}/files/{name}")
 def get_feed_file(
-    subscription_id: str, name: str, c: ContainerDep, actor: PrincipalDep
+    subscription_id: str, name: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> FileResponse:
     """Download one data file or its manifest (the subscribing department's token)."""
     path, _manifest = files.read_file(c, actor, subscription_id, name)
@@ -98,6 +103,8 @@ def get_feed_file(
 
 
 @router.get("/records/{record_id}/consumers")
-def get_record_consumers(record_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
+def get_record_consumers(
+    record_id: str, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """Who received which version of a record, when and how."""
     return sharing.record_consumers(c, actor, record_id)

@@ -589,6 +589,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/catalog"): public(),
     # ledger
     ("GET", "/api/v1/ledger/checkpoint"): public(),
+    ("GET", "/api/v1/ledger/merge-delay"): public(),
     ("GET", "/api/v1/ledger/proofs/inclusion"): public(
         request=lambda w: {"params": {"index": 0, "size": 1}}
     ),

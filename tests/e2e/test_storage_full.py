@@ -175,3 +175,21 @@ def test_the_cli_says_the_disk_is_full_and_exits_2(
     limit.end()
     assert CliRunner().invoke(cli_main.app, args).exit_code == 0
     assert _records(c) == before + 300
+
+
+def test_no_room_for_the_audit_row_is_507_too(
+    sqlite_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from citycredit.accounts import audit
+
+    c = sqlite_container
+    token = add_department(c, SYSTEM, name=SAMR, code=AUTH).token
+    client = TestClient(create_app(c, scheduler=False))
+
+    def full(*_args: Any, **_kwargs: Any) -> None:
+        raise _wrapped(sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(audit, "write_event", full)  # the middleware's "started" event
+    resp = _submit(client, token, _body(1, 2))
+    assert resp.status_code == 507 and resp.json()["error"] == "storage_full"
+    assert _records(c) == 0 and storage.status()["storage_full"]

@@ -39,6 +39,7 @@ from citycredit.ledger.witness import (
 )
 from citycredit.ledger.witness_client import cosigned_checkpoint, submit_checkpoint
 from citycredit.settings import LedgerWitness
+from citycredit.web.app import create_app
 from support import PENALTY_COLUMNS_WITH_ID, department, penalty_row, uscc, write_csv
 
 ORIGIN = "yulin.citycredit/ledger"
@@ -260,6 +261,14 @@ def test_log_submits_and_serves_cosigned_checkpoints(
         plain = uow.session.get(LedgerCheckpointRow, second)
         assert plain is not None
     assert cosigned_checkpoint(c).startswith(plain.note) and cosigned_checkpoint(c) != plain.note
+    # over HTTP: the plain checkpoint by default, the cosigned note on request
+    api = TestClient(create_app(c, scheduler=False))
+    assert api.get("/api/v1/ledger/checkpoint").json()["checkpoint"] == plain.note
+    got = api.get("/api/v1/ledger/checkpoint", params={"cosigned": "true"}).json()
+    assert got["cosigned_by"] == ["local"] and got["checkpoint"] == cosigned_checkpoint(c)
+    assert open_note(got["checkpoint"], [v]).verified == (v.name,)
+    delay = api.get("/api/v1/ledger/merge-delay").json()
+    assert delay == {"mmd_s": 60, "oldest_pending_age_s": None, "pending": 0}
 
 
 @pytest.mark.db

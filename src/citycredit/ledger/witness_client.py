@@ -277,6 +277,18 @@ def cosigned_checkpoint(c: Container, size: int | None = None) -> str:
         return cp.note + "".join(line + "\n" for line in lines[: max(room, 0)])
 
 
+def witnesses_of(c: Container, size: int) -> list[str]:
+    """The names of the witnesses that cosigned the checkpoint of `size`."""
+    with c.uow() as uow:
+        return list(
+            uow.session.scalars(
+                select(LedgerCosignatureRow.witness)
+                .where(LedgerCosignatureRow.checkpoint_size == size)
+                .order_by(LedgerCosignatureRow.witness)
+            )
+        )
+
+
 def _job(c: Container) -> dict[str, Any]:
     return {"witnesses": [asdict(o) for o in submit_checkpoint(c)]}
 

@@ -26,7 +26,9 @@ from citycredit.accounts.audit import RequestInfo
 from citycredit.accounts.auth import SAFE_METHODS, SESSION_COOKIE
 from citycredit.accounts.model import Principal
 from citycredit.bootstrap import Container
+from citycredit.db.storage import is_storage_full
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, request_info
+from citycredit.web.errors import storage_full
 from citycredit.web.params import IsoDateTime, OptionalRowId
 
 log = logging.getLogger(__name__)
@@ -176,7 +178,10 @@ class AuditMiddleware:
                     request=info,
                     detail={"credential": _claimed_credential(request)},
                 )
-            except Exception:
+            except Exception as exc:
+                if is_storage_full(exc):  # G25: no space for even the audit row
+                    await storage_full(request, exc)(scope, receive, send)
+                    return
                 log.exception("audit trail unavailable: request refused")
                 refused = JSONResponse(
                     {"error": "audit_unavailable", "message": "审计记录无法写入，操作未执行"},

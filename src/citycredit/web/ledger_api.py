@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 
 from citycredit.ledger import service as ledger
+from citycredit.ledger.mmd import merge_delay_status
+from citycredit.ledger.witness_client import cosigned_checkpoint, witnesses_of
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
 from citycredit.web.params import RowId, limit_of
 
@@ -14,9 +16,21 @@ router = APIRouter(prefix="/api/v1/ledger")
 
 
 @router.get("/checkpoint")
-def get_checkpoint(c: ContainerDep) -> dict[str, Any]:
-    """The latest signed checkpoint (C2SP signed note) and the log's public key."""
-    return ledger.checkpoint(c)
+def get_checkpoint(c: ContainerDep, cosigned: bool = False) -> dict[str, Any]:
+    """The latest signed checkpoint (C2SP signed note) and the log's public key; with
+    ``cosigned=true`` the note carries the witnesses' cosignatures (G22) of its size, if any."""
+    out = ledger.checkpoint(c)
+    if cosigned:
+        out["checkpoint"] = cosigned_checkpoint(c, out["size"])
+        out["cosigned_by"] = witnesses_of(c, out["size"])
+    return out
+
+
+@router.get("/merge-delay")
+def get_merge_delay(c: ContainerDep) -> dict[str, Any]:
+    """G21: the declared maximum merge delay, the age of the oldest entry not yet in a signed
+    checkpoint and how many wait — for monitors."""
+    return merge_delay_status(c)
 
 
 @router.get("/proofs/inclusion")

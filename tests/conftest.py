@@ -32,6 +32,9 @@ DATABASES = [
 PG_SERVER = os.environ.get("CITYCREDIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 
+# -- G14: the suite-wide log scan (tests/log_scan.py; CITYCREDIT_LOG_SCAN=0 turns it off) --------
+pytest_plugins = ["log_scan"]
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

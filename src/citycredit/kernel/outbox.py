@@ -25,6 +25,7 @@ committed in order; a 1,000,000-row submission then held every credit check for 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import threading
@@ -439,14 +440,12 @@ def deliver_batch(
     batch durable on its own (the ledger signs one checkpoint per batch).
     """
     # One deliverer per consumer at a time (the ledger sequencer relies on it): PostgreSQL locks
-    # the cursor row FOR UPDATE. SQLite ignores FOR UPDATE and reads outside a transaction
-    # until the first write, so there the cursor's insert-if-missing comes first and takes the
-    # write lock (a second deliverer waits in busy_timeout, then reads what the first wrote).
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    if sqlite:
-        _create_cursor(session, name, at)
+    # the cursor row FOR UPDATE. SQLite ignores FOR UPDATE; there `deliver` serialises the
+    # deliverers of a consumer within the process (the server's scheduler and its sequencer
+    # loop). Taking SQLite's write lock here instead would hold it while a consumer writes in a
+    # transaction of its own (the sequencer's tamper alarm), which then waits for it.
     cursor = session.get(OutboxCursorRow, name, with_for_update=True)
-    if cursor is None:  # PostgreSQL, first delivery: two deliverers must not both insert it
+    if cursor is None:  # first delivery: two deliverers must not both insert it
         _create_cursor(session, name, at)
         cursor = session.get(OutboxCursorRow, name, with_for_update=True)
         assert cursor is not None
@@ -476,8 +475,22 @@ def deliver(
     total = 0
     while True:
         with session_factory() as uow:
-            n = deliver_batch(uow.session, name, consumer, at=at, batch=batch)
-            uow.commit()
+            one_at_a_time = uow.session.get_bind().dialect.name == "sqlite"
+            with _consumer_lock(name) if one_at_a_time else contextlib.nullcontext():
+                n = deliver_batch(uow.session, name, consumer, at=at, batch=batch)
+                uow.commit()
         if not n:
             return total
         total += n
+
+
+_CONSUMER_LOCKS: dict[str, threading.Lock] = {}
+_CONSUMER_LOCKS_GUARD = threading.Lock()
+
+
+def _consumer_lock(name: str) -> threading.Lock:
+    """SQLite: the process's lock for delivering to `name` (a batch and its commit). Another
+    process delivering to the same consumer at the same moment (a CLI run beside the server)
+    fails on the unique keys of what it writes and rolls back; the next run delivers."""
+    with _CONSUMER_LOCKS_GUARD:
+        return _CONSUMER_LOCKS.setdefault(name, threading.Lock())

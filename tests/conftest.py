@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from citycredit.bootstrap import Container, build_container
@@ -23,6 +22,7 @@ from citycredit.db.migrate import upgrade
 from citycredit.db.models import metadata
 from citycredit.settings import Settings
 from citycredit.shared.clock import FixedClock
+from support import settings_for
 
 DATABASES = [
     d.strip()
@@ -30,7 +30,6 @@ DATABASES = [
     if d.strip()
 ]
 PG_SERVER = os.environ.get("CITYCREDIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
-TEST_SECRET = "test-secret-key-0123456789abcdef"
 
 # -- G14: the suite-wide log scan (tests/log_scan.py; CITYCREDIT_LOG_SCAN=0 turns it off) --------
 pytest_plugins = ["log_scan"]
@@ -94,20 +93,9 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
 
 
-def _test_settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        secret_key=SecretStr(TEST_SECRET),
-        job_interval_seconds=0,
-        seed_synthetic_city=False,
-    )
-
-
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return _test_settings(db_url, tmp_path)
+    return settings_for(db_url, tmp_path)
 
 
 @pytest.fixture
@@ -123,6 +111,6 @@ def pg_container(pg_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Con
     """A container on PostgreSQL only, emptied first: for interleavings of several open
     transactions, which SQLite (one writer at a time) cannot have."""
     _truncate_pg(pg_url)
-    c = build_container(_test_settings(pg_url, tmp_path), clock=clock)
+    c = build_container(settings_for(pg_url, tmp_path), clock=clock)
     yield c
     c.dispose()

@@ -8,11 +8,30 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from citycredit.accounts.model import SYSTEM, Principal
 from citycredit.accounts.service import add_department, department_principal
 from citycredit.bootstrap import Container
 from citycredit.lists.db import MembershipRow
+from citycredit.settings import Settings
 from citycredit.shared.ids import id_check_char, org_code_check_char, uscc_check_char
+
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+
+def settings_for(db_url: str, tmp_path: Path) -> Settings:
+    """The settings every test container uses: a test environment on `db_url`, no scheduler,
+    no synthetic city (import from here, not from conftest: several conftest modules exist)."""
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key=SecretStr(TEST_SECRET),
+        job_interval_seconds=0,
+        seed_synthetic_city=False,
+    )
+
 
 SAMR = "榆林市市场监督管理局"
 

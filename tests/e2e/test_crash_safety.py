@@ -46,8 +46,7 @@ from citycredit.db.durability import ERROR, check
 from citycredit.ingest.db import RecordRow, RecordVersionRow, SubmissionRow
 from citycredit.ledger.service import integrate_now
 from citycredit.ledger.verify import verify_log
-from conftest import TEST_SECRET, _test_settings
-from support import PENALTY_COLUMNS, SAMR, penalty_row, uscc, write_csv
+from support import PENALTY_COLUMNS, SAMR, TEST_SECRET, penalty_row, settings_for, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
@@ -164,7 +163,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 def test_kill_9_during_continuous_submissions_loses_and_duplicates_nothing(
     db_url: str, tmp_path: Path
 ) -> None:
-    settings = _test_settings(db_url, tmp_path)
+    settings = settings_for(db_url, tmp_path)
     setup = build_container(settings)
     token = add_department(setup, SYSTEM, name=SAMR, code=AUTH).token
     _ = setup.personal_codec  # the data directory's key ring, before the server checks it

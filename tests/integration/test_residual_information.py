@@ -37,8 +37,15 @@ from citycredit.settings import Settings
 from citycredit.shared.clock import FixedClock
 from citycredit.web import api as web_api
 from citycredit.web.app import create_app
-from conftest import TEST_SECRET
-from support import PENALTY_COLUMNS_WITH_ID, SAMR, id_number, penalty_row, uscc, write_csv
+from support import (
+    PENALTY_COLUMNS_WITH_ID,
+    SAMR,
+    TEST_SECRET,
+    id_number,
+    penalty_row,
+    uscc,
+    write_csv,
+)
 
 pytestmark = pytest.mark.db
 

@@ -89,6 +89,7 @@ from citycredit.shared.errors import CityCreditError, Conflict, FieldError, NotF
 from citycredit.shared.files import sha256_file
 from citycredit.shared.idgen import new_id
 from citycredit.shared.masking import scrub_value
+from citycredit.subjects.archive import current_versions, is_public_now
 from citycredit.subjects.db import SubjectRow
 from citycredit.subjects.service import facts_from_roles
 
@@ -274,8 +275,6 @@ def _require_access(actor: Principal, department_id: int) -> None:
 
 def _population(s: Session, department_id: int, item_code: str, today: date) -> list[RecordRow]:
     """The department's records of the item that are published now (the public view's rule)."""
-    from citycredit.subjects.archive import is_public_now
-
     rows = s.scalars(
         select(RecordRow)
         .where(
@@ -351,7 +350,7 @@ def run_accuracy_check(
         compared, uncompared = comparable_fields(item, columns)
         by_id = {r.id: r for r in population}
         chosen = [by_id[i] for i in sample]
-        versions = _current_versions(s, chosen)
+        versions = current_versions(s, chosen)
         kinds = _subject_types(s, {r.subject_id for r in chosen})
         check = AccuracyCheckRow(
             id=new_id("acc"),
@@ -610,19 +609,6 @@ def _judge(
         source_row=source.number if source else None,
         status="ok" if outcome == "match" else "open",
     )
-
-
-def _current_versions(s: Session, records: list[RecordRow]) -> dict[str, RecordVersionRow]:
-    current = {r.id: r.current_version for r in records}
-    ids = list(current)
-    out: dict[str, RecordVersionRow] = {}
-    for i in range(0, len(ids), 500):
-        for v in s.scalars(
-            select(RecordVersionRow).where(RecordVersionRow.record_id.in_(ids[i : i + 500]))
-        ):
-            if v.version == current[v.record_id]:
-                out[v.record_id] = v
-    return out
 
 
 def _subject_types(s: Session, subject_ids: set[str]) -> dict[str, str]:

@@ -303,7 +303,7 @@ def _authorised_view(
             if (is_shared_now(r) or (own and r.status == "active"))
             and (items is None or r.item_code in items)
         ]
-        versions = _current_versions(s, records)
+        versions = current_versions(s, records)
         if own:  # the subject's own values, shown masked (本人查询: not a disclosure)
             personal = {
                 rid: c.personal_codec.open(v.personal, aad=version_aad(v.record_id, v.version))
@@ -406,7 +406,7 @@ def _records(s: Session, subject_id: str) -> list[RecordRow]:
     return list(s.scalars(select(RecordRow).where(RecordRow.subject_id == subject_id)))
 
 
-def _current_versions(s: Session, records: list[RecordRow]) -> dict[str, RecordVersionRow]:
+def current_versions(s: Session, records: list[RecordRow]) -> dict[str, RecordVersionRow]:
     # record_id IN (…) is one scan of the (record_id, version) index; an OR of (id, version)
     # pairs costs the planner more than the lookup. Older versions are dropped here.
     if not records:

@@ -14,7 +14,7 @@ from citycredit.checks import service as checks
 from citycredit.commitments import service as commitments
 from citycredit.web.audit import recorded_in_transaction, transactional_event
 from citycredit.web.deps import (
-    SECURED,
+    SECURED_OPENAPI,
     AuthenticatedDep,
     ContainerDep,
     PrincipalDep,
@@ -51,7 +51,7 @@ def _check(request: Request, body: CheckBody) -> dict[str, Any]:
     )
 
 
-@router.post("/checks", response_model=dict[str, Any], dependencies=SECURED)
+@router.post("/checks", response_model=dict[str, Any], openapi_extra=SECURED_OPENAPI)
 async def post_check(request: Request, body: CheckBody) -> Response:
     """信用核查 of a subject for a matter (logged in the disclosure log).
 

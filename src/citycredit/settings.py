@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         ge=0,
         description="双公示 export files (ID numbers in clear): days after the export; 0 = keep",
     )
+    # G35: an approved download of export files with natural persons' data is a watermarked
+    # copy, refused (410) and deleted this many hours after the approval (at most 24: the goal).
+    export_download_expiry_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24,
+        description="approved export download copies: hours after the approval until deletion",
+    )
     feed_file_retention_days: int = Field(
         default=30,
         ge=0,

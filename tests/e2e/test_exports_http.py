@@ -68,10 +68,16 @@ def test_run_list_and_download(world: dict[str, Any], container: Container) -> N
     cf = next(f for f in done["files"] if f["item"] == "penalty")
     url = f"/api/v1/exports/{done['id']}/files/{cf['name']}"
     assert client.get(url, headers=h(world["dept"])).status_code == 403
+    # A natural person's penalty: downloaded only through an approved request (G35,
+    # tests/e2e/test_export_approval_http.py); the empty licence file stays open.
+    got = client.get(url, params={"purpose": "上传省级平台前核对"}, headers=h(admin))
+    assert got.status_code == 403 and got.json()["error"] == "export_approval_required"
+    lf = next(f for f in done["files"] if f["item"] == "licence")
+    url = f"/api/v1/exports/{done['id']}/files/{lf['name']}"
     got = client.get(url, params={"purpose": "上传省级平台前核对"}, headers=h(admin))
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
-    assert hashlib.sha256(got.content).hexdigest() == cf["sha256"]
-    assert got.content.startswith(b"\xef\xbb\xbf") and PERSON.encode() in got.content
+    assert hashlib.sha256(got.content).hexdigest() == lf["sha256"]
+    assert got.content.startswith(b"\xef\xbb\xbf") and PERSON.encode() not in got.content
     manifest = client.get(f"/api/v1/exports/{done['id']}/files/manifest.json", headers=h(admin))
     assert manifest.status_code == 200 and manifest.json()["export_id"] == done["id"]
     missing = client.get(f"/api/v1/exports/{done['id']}/files/..%2Fp.csv", headers=h(admin))
@@ -80,8 +86,5 @@ def test_run_list_and_download(world: dict[str, Any], container: Container) -> N
 
     with container.uow() as uow:
         rows = list(uow.session.scalars(select(DisclosureRow).order_by(DisclosureRow.id)))
-    assert [(d.channel, d.items) for d in rows] == [
-        ("export", ["penalty"]),
-        ("download", ["penalty"]),  # the manifest holds no personal data: not logged
-    ]
-    assert rows[1].purpose == "上传省级平台前核对" and rows[1].actor_label != "system"
+    # the licence file and the manifest hold no personal data: not logged
+    assert [(d.channel, d.items) for d in rows] == [("export", ["penalty"])]

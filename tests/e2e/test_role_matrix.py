@@ -472,6 +472,7 @@ LITERAL_PATH = {
     "alarm_id": "1",
     "run_id": "run-none",
     "export_id": "export-none",
+    "download_id": "xd-none",
     "name": "penalty.csv",
     "item": "penalty",
     "report_no": "YLCR20261125NONE000000",
@@ -689,6 +690,17 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/exports/{export_id}/files/{name}"): allow(
         OFFICE, request=lambda w: {"params": {"purpose": "报送核对"}}
     ),
+    # G35: downloads of files with natural persons' data (asked, approved by another account)
+    ("POST", "/api/v1/exports/{export_id}/download-requests"): allow(
+        OFFICE, request=json_body(purpose="报送核对")
+    ),
+    ("GET", "/api/v1/exports/download-requests"): allow(OFFICE),
+    ("GET", "/api/v1/exports/download-requests/{download_id}"): allow(OFFICE),
+    ("POST", "/api/v1/exports/download-requests/{download_id}/approve"): allow(OFFICE),
+    ("POST", "/api/v1/exports/download-requests/{download_id}/refuse"): allow(
+        OFFICE, request=json_body(reason="用途不明确")
+    ),
+    ("GET", "/api/v1/exports/download-requests/{download_id}/files/{name}"): allow(OFFICE),
     # subjects' rights: objections
     ("POST", "/api/v1/objections"): hidden(
         OFFICE,

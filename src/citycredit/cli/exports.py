@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from citycredit.accounts.model import SYSTEM
-from citycredit.shared.errors import CityCreditError
+from citycredit.shared.errors import CityCreditError, FieldError
 
 app = typer.Typer(help="数据导出（双公示报送省级平台）", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -116,3 +116,183 @@ def list_cmd(
             r["id"], r["since"] or "最早", r["until"], r["status"], str(total), r["trigger"]
         )
     console.print(table)
+
+
+# -- G35: approved downloads of files with natural persons' data ---------------------------------
+
+TOKEN_HELP = (
+    "本人的个人令牌（信用办管理员账号，citycredit users add 发放）；也可用环境变量 "
+    "CITYCREDIT_TOKEN。申请与审批须是两个不同的账号"
+)
+TokenOption = Annotated[
+    str, typer.Option("--token", envvar="CITYCREDIT_TOKEN", help=TOKEN_HELP, show_default=False)
+]
+
+
+def _as_user(c: Any, token: str) -> Any:
+    from citycredit.accounts.service import authenticate
+
+    if not token.strip():
+        raise FieldError(
+            "token", token, "required", "请用 --token 或 CITYCREDIT_TOKEN 给出本人的个人令牌"
+        )
+    return authenticate(c, token.strip())
+
+
+def _print_request(r: dict[str, Any]) -> None:
+    expired = "（已过期）" if r["expired"] else ""
+    console.print(
+        f"下载申请 {r['id']}：导出批次 {r['export_id']}，状态 {r['status']}{expired}；"
+        f"申请人 {r['requested_by']}（{r['requested_at']}），用途：{r['purpose']}"
+    )
+    if r["decided_by"]:
+        note = f"，理由：{r['decision_note']}" if r["decision_note"] else ""
+        console.print(f"  审批人 {r['decided_by']}（{r['decided_at']}）{note}")
+    if r["expires_at"]:
+        console.print(
+            f"  副本有效至 {r['expires_at']}"
+            + (f"，已删除 {r['deleted_at']}" if r["deleted_at"] else "")
+        )
+    for f in r["files"] if not r["copies"] else []:
+        console.print(f"  · {f}")
+    for cp in r["copies"]:
+        console.print(f"  · {cp['name']}  {cp['bytes']} 字节  sha256 {cp['sha256']}")
+
+
+def _run_as(token: str | None, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from citycredit.accounts.model import SYSTEM as CONSOLE
+    from citycredit.bootstrap import build_container
+
+    c = build_container()
+    try:
+        actor = _as_user(c, token) if token is not None else CONSOLE
+        return fn(c, actor, *args, **kwargs)
+    except CityCreditError as exc:
+        _fail(exc)
+    finally:
+        c.dispose()
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        _print_request(result)
+
+
+@app.command("request")
+def request_cmd(
+    export_id: Annotated[str, typer.Argument(help="导出批次编号（citycredit export list）")],
+    purpose: Annotated[str, typer.Option("--purpose", help="下载用途（必填）")],
+    token: TokenOption,
+    files: Annotated[
+        list[str] | None, typer.Option("--file", help="只申请这些文件；默认全部含个人信息的文件")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ask to download an export's files with natural persons' data (another account approves)."""
+    from citycredit.exports.downloads import request_download
+
+    _emit(_run_as(token, request_download, export_id, purpose=purpose, files=files), as_json)
+
+
+@app.command("approve")
+def approve_cmd(
+    request_id: Annotated[str, typer.Argument(help="下载申请编号")],
+    token: TokenOption,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Approve another account's download request: watermarked copies are made for it."""
+    from citycredit.exports.downloads import decide_download
+
+    _emit(_run_as(token, decide_download, request_id, approve=True), as_json)
+
+
+@app.command("refuse")
+def refuse_cmd(
+    request_id: Annotated[str, typer.Argument(help="下载申请编号")],
+    reason: Annotated[str, typer.Option("--reason", help="拒绝理由（必填）")],
+    token: TokenOption,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Refuse another account's download request."""
+    from citycredit.exports.downloads import decide_download
+
+    _emit(_run_as(token, decide_download, request_id, approve=False, reason=reason), as_json)
+
+
+@app.command("download")
+def download_cmd(
+    request_id: Annotated[str, typer.Argument(help="已批准的下载申请编号")],
+    out: Annotated[Path, typer.Option("--out", help="保存副本的目录（不存在时创建）")],
+    token: TokenOption,
+    files: Annotated[list[str] | None, typer.Option("--file", help="只下载这些文件")] = None,
+) -> None:
+    """Save the watermarked copies of an approved request (the requester only, until expiry)."""
+    import os
+    import shutil
+
+    from citycredit.exports.downloads import download_copy, get_download
+
+    if out.exists() and not out.is_dir():
+        _fail(FieldError("out", str(out), "not_a_directory", f"--out {out} 已存在且不是目录"))
+    request = _run_as(token, get_download, request_id)
+    names = files or [cp["name"] for cp in request["copies"]] or list(request["files"])
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in names:
+        path = _run_as(token, download_copy, request_id, name)
+        target = out / name
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as dst, path.open("rb") as src:
+            shutil.copyfileobj(src, dst)
+        console.print(f"· {target}")
+
+
+@app.command("requests")
+def requests_cmd(
+    status: Annotated[
+        str | None, typer.Option("--status", help="pending、approved、refused、expired")
+    ] = None,
+    export_id: Annotated[str | None, typer.Option("--export", help="导出批次编号")] = None,
+    sha256: Annotated[
+        str | None, typer.Option("--sha256", help="副本的 SHA-256：查出它来自哪个申请")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Download requests, newest first (who asked, who decided, the copies' checksums)."""
+    from citycredit.exports.downloads import list_downloads
+
+    rows = _run_as(
+        None, list_downloads, status=status, export_id=export_id, sha256=sha256, limit=limit
+    )
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        console.print("没有符合条件的下载申请")
+    for r in rows:
+        _print_request(r)
+
+
+@app.command("trace")
+def trace_cmd(
+    file: Annotated[Path, typer.Argument(help="发现的文件（或直接给出其 SHA-256）")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Which download request a (leaked) copy came from: by its SHA-256, then by its watermark."""
+    from citycredit.exports.downloads import list_downloads
+    from citycredit.shared.files import sha256_file
+
+    digest = sha256_file(file) if file.is_file() else str(file)
+    rows = _run_as(None, list_downloads, sha256=digest)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        console.print(
+            f"SHA-256 {digest} 不是任何已批准下载的副本（文件可能被改动：请查看其 WATERMARK 列"
+            "或 JSON 的 watermark 中的申请编号，再用 citycredit export requests 查询）"
+        )
+    for r in rows:
+        _print_request(r)

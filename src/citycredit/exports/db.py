@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citycredit.db.base import Base, JsonType, UtcDateTime
@@ -70,3 +70,64 @@ class ExportRecordRow(Base):
 # The export selects record versions by time; without this index a daily export scans every
 # version ever stored (defined here, beside its only user; the table belongs to ingest).
 Index("ix_record_versions_created_at", RecordVersionRow.created_at)
+
+
+class ExportDownloadRow(Base):
+    """A request to download the files of an export that carry natural persons' data (G35).
+
+    One credit-office account asks, with a purpose; another decides. An approval writes a
+    watermarked copy of each file for the requester (``export_download_copies``), which expires
+    ``export_download_expiry_hours`` after the approval and is then deleted by the
+    ``export_downloads_expire`` job. The row stays: who asked, who decided, when, why.
+    """
+
+    __tablename__ = "export_download_requests"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    export_id: Mapped[str] = mapped_column(ForeignKey("exports.id"), index=True)
+    files: Mapped[list[str]] = mapped_column(
+        JsonType, default=list, comment="names of the export's files asked for"
+    )
+    purpose: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(
+        String(12), comment="pending | approved | refused | expired (copies deleted)"
+    )
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_by_user_id: Mapped[int] = mapped_column()
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_by_user_id: Mapped[int | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_note: Mapped[str | None] = mapped_column(Text, comment="the refusal's reason")
+    expires_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), comment="approved: the copies are refused from then on and deleted"
+    )
+    directory: Mapped[str | None] = mapped_column(Text, comment="where the copies are")
+    deleted_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), comment="the copies were deleted (expiry); NULL = not yet"
+    )
+
+
+Index(
+    "ix_export_download_requests_status_expires_at",
+    ExportDownloadRow.status,
+    ExportDownloadRow.expires_at,
+)
+
+
+class ExportDownloadCopyRow(Base):
+    """One watermarked copy made for an approved request: its SHA-256 traces a leaked file back
+    to the request (requester, approver, time)."""
+
+    __tablename__ = "export_download_copies"
+    __table_args__ = (UniqueConstraint("request_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("export_download_requests.id"))
+    name: Mapped[str] = mapped_column(String(200), comment="the export file it copies")
+    item: Mapped[str] = mapped_column(String(40))
+    format: Mapped[str] = mapped_column(String(10))
+    rows: Mapped[int] = mapped_column()
+    size: Mapped[int] = mapped_column(BigInteger, comment="bytes")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    made_at: Mapped[datetime] = mapped_column(UtcDateTime())

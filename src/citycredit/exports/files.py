@@ -12,7 +12,7 @@ import csv
 import json
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -137,3 +137,101 @@ def prepare_directory(directory: Path) -> bool:
         return False
     directory.mkdir(parents=True, mode=DIR_MODE)
     return True
+
+
+# -- watermarked copies (G35) ------------------------------------------------------------------
+
+WATERMARK_COLUMN = "WATERMARK"
+WATERMARK_LABEL = "水印：受控副本的下载申请编号、申请人、审批人和批准时间（本平台扩展列）"
+
+
+def _source_rows_csv(source: Path) -> tuple[list[str], Iterator[list[str]], IO[str]]:
+    fh = source.open(encoding="utf-8-sig", newline="")
+    reader = csv.reader(fh)
+    header = next(reader, None)
+    if header is None:
+        fh.close()
+        raise ValueError(f"{source.name}: no header row")
+    return header, reader, fh
+
+
+def _json_parts(source: Path) -> tuple[dict[str, Any], Iterator[dict[str, Any]], IO[str]]:
+    """The header object and a row iterator of a JSON file as `JsonFile` writes it (one row
+    per line after the ``"data": [`` line), read line by line: memory stays flat."""
+    fh = source.open(encoding="utf-8")
+    head: list[str] = []
+    for line in fh:
+        if line.rstrip("\r\n") == ' "data": [':
+            break
+        head.append(line)
+    else:
+        fh.close()
+        raise ValueError(f"{source.name}: not a file written by the export (no data array)")
+    text = "".join(head).rstrip()
+    header = json.loads(text.rstrip(",") + "\n}") if text.endswith(",") else json.loads(text)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for line in fh:
+            body = line.strip().rstrip(",")
+            if body.startswith("{"):
+                row = json.loads(body)
+                if not isinstance(row, dict):
+                    raise ValueError(f"{source.name}: a row is not an object")
+                yield row
+
+    return header, rows(), fh
+
+
+def write_watermarked_copy(
+    source: Path,
+    final: Path,
+    *,
+    item: str,
+    fmt: str,
+    watermark: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Copy one export data file to ``final`` with the watermark in it; the manifest entry
+    of the copy (name, rows, bytes, sha256).
+
+    The copy stays a file our intake (and the province's) reads as it reads the original: CSV
+    gets one more column, ``WATERMARK``, with ``watermark["text"]`` on every row (an unknown
+    column is noted and ignored by an intake); JSON gets the same column on every row and the
+    whole ``watermark`` object in its header, beside ``layout`` and ``period``. Written like
+    the export's own files: owner-only, under a temporary name, fsynced, renamed.
+    """
+    text = str(watermark["text"])
+    out: ExportFile
+    if fmt == "csv":
+        header, rows, fh = _source_rows_csv(source)
+        try:
+            columns = [*header, WATERMARK_COLUMN]
+            out = CsvFile(final, item=item, columns=columns)
+            try:
+                for values in rows:
+                    out.write({**dict(zip(header, values, strict=False)), WATERMARK_COLUMN: text})
+                return out.finish()
+            except BaseException:
+                out.discard()
+                raise
+        finally:
+            fh.close()
+    if fmt == "json":
+        doc, records, fh = _json_parts(source)
+        try:
+            columns = [*(f["code"] for f in doc.get("fields", [])), WATERMARK_COLUMN]
+            doc["fields"] = [
+                *doc.get("fields", []),
+                {"code": WATERMARK_COLUMN, "label": WATERMARK_LABEL, "national": False},
+            ]
+            doc["watermark"] = dict(watermark)
+            out = JsonFile(final, item=item, columns=columns, header=doc)
+            try:
+                for record in records:
+                    out.write({**record, WATERMARK_COLUMN: text})
+                return out.finish()
+            except BaseException:
+                out.discard()
+                raise
+        finally:
+            fh.close()
+    raise ValueError(f"unknown export file format {fmt!r}")

@@ -196,6 +196,29 @@ IDENTIFYING_ROLES = frozenset(
 # decision number identify it).
 PERSON_ROLES = frozenset({"subject_name", "legal_rep", "id_type", "id_number", "address"})
 
+# Subjects that are natural persons, or whose name is a natural person's (个体工商户 and 农户
+# are named after their operator): a row about one that carries its name, ID number or address
+# is personal data of a natural person.
+PERSON_SUBJECT_TYPES = frozenset({"natural_person", "individual_business", "farm_household"})
+
+
+def carries_personal_data(entry: Mapping[str, Any]) -> bool:
+    """Whether an export file (its entry in ``exports.files``) holds natural persons' data, so
+    that downloading it needs an approved request (security.md G35).
+
+    Each data file's entry records ``personal_rows``: its rows that carry a non-public field (a
+    person's or a legal representative's ID number) or that are about a natural person, an
+    individual business or a farm household and carry its name, ID number or address. A file
+    written before that count existed is taken to hold personal data unless it is empty. The
+    manifest never does (counts, columns and checksums only).
+    """
+    if entry.get("format") == "manifest":
+        return False
+    count = entry.get("personal_rows")
+    if count is None:
+        return bool(entry.get("rows"))
+    return int(count) > 0
+
 
 def delete_codes(
     item: CatalogItem, codes: list[str], hidden: frozenset[str], *, minor: bool

@@ -40,6 +40,8 @@ from citycredit.exports.model import (
     ITEMS,
     KIND,
     OPERATIONS,
+    PERSON_ROLES,
+    PERSON_SUBJECT_TYPES,
     PLATFORM_COLUMNS,
     UPDATE,
     Columns,
@@ -151,6 +153,12 @@ class ExportRun:
         self.cols: dict[str, Columns] = {code: columns_for(i) for code, i in self.items.items()}
         self.hidden = {code: non_public_codes(i) for code, i in self.items.items()}
         self.roles = {code: roles_of(i) for code, i in self.items.items()}
+        # The fields that name or identify a natural person, per item (G35: personal_rows).
+        self.person_codes = {
+            code: frozenset(c for role, c in roles.items() if role in PERSON_ROLES)
+            for code, roles in self.roles.items()
+        }
+        self.person_rows = dict.fromkeys(ITEMS, 0)
         self.files: list[ExportFile] = []
         self.by_item: dict[str, list[ExportFile]] = defaultdict(list)
         self.counts = {code: dict.fromkeys(OPERATIONS, 0) for code in ITEMS}
@@ -173,7 +181,9 @@ class ExportRun:
                 self._batch(s, ids[i : i + BATCH])
                 s.flush()
                 s.expunge_all()  # flat memory on a full export
-            entries = [f.finish() for f in self.files]
+            # Each data file says how many of its rows carry natural persons' data: a download
+            # of such a file needs an approved request (exports/downloads.py, G35).
+            entries = [f.finish() | {"personal_rows": self.person_rows[f.item]} for f in self.files]
             manifest = self._manifest(entries)
             entries.append(
                 {"item": None, "format": "manifest", "rows": None}
@@ -455,6 +465,11 @@ class ExportRun:
             else:
                 f.write({**json_row, **platform})
         self.counts[item.code][op] += 1
+        if carried or (
+            subject.subject_type in PERSON_SUBJECT_TYPES
+            and any(values.get(code) for code in self.person_codes[item.code])
+        ):
+            self.person_rows[item.code] += 1
         if carried:
             self.personal_rows += 1
             items, fields = self.disclosed.setdefault(subject.subject_id, (set(), set()))

@@ -1,5 +1,6 @@
-"""The daily 双公示 export (the changes since the last successful export, for the province), and
-the daily deletion of export files past their retention."""
+"""The daily 双公示 export (the changes since the last successful export, for the province), the
+daily deletion of export files past their retention, and the deletion of approved download
+copies past their expiry (G35, every 10 minutes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
+from citycredit.exports.downloads import expire_downloads
 from citycredit.exports.service import export_dual_publicity, purge_export_files
 from citycredit.kernel.jobs import Job
 
@@ -35,6 +37,17 @@ def export_files_purge(c: Container) -> dict[str, Any]:
     return done
 
 
+def export_downloads_expire(c: Container) -> dict[str, Any]:
+    """删除过期的下载副本: watermarked copies of approved download requests past their expiry
+    (export_download_expiry_hours after the approval; audited per request). A request whose
+    copies could not be deleted makes the run fail (after the others); tried again next time."""
+    done = expire_downloads(c, SYSTEM)
+    if done["failed"]:
+        failed = "; ".join(f"{f['id']}: {f['error']}" for f in done["failed"])
+        raise RuntimeError(f"{len(done['failed'])} 个下载申请的副本未能删除：{failed}")
+    return done
+
+
 JOBS = [
     Job(
         "dual_publicity_export",
@@ -48,5 +61,12 @@ JOBS = [
         export_files_purge,
         "每日删除超过保存期限的双公示导出文件（含明文身份证号；导出完成后保留"
         " CITYCREDIT_EXPORT_FILE_RETENTION_DAYS 天，默认30天，0 为不删除），删除记入审计",
+    ),
+    Job(
+        "export_downloads_expire",
+        timedelta(minutes=10),
+        export_downloads_expire,
+        "每10分钟删除过期的双公示下载副本（带水印，含个人信息；批准后"
+        " CITYCREDIT_EXPORT_DOWNLOAD_EXPIRY_HOURS 小时，默认24小时），删除记入审计",
     ),
 ]

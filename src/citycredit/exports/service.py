@@ -23,7 +23,8 @@ from citycredit.accounts.audit import add_event
 from citycredit.accounts.model import SYSTEM, Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.exports.db import ExportRecordRow, ExportRow
-from citycredit.exports.model import FORMATS, KIND
+from citycredit.exports.downloads import approval_required
+from citycredit.exports.model import FORMATS, KIND, carries_personal_data
 from citycredit.exports.run import ExportRun, export_summary, iso, last_until
 from citycredit.ingest.db import RecordRow
 from citycredit.kernel.disclosure import record_disclosure
@@ -250,7 +251,11 @@ def _export(s: Session, export_id: str) -> ExportRow:
 def export_file(
     c: Container, actor: Principal, export_id: str, name: str, *, purpose: str | None = None
 ) -> Path:
-    """The path of one file of a completed export; reading a data file is logged per subject."""
+    """The path of one file of a completed export; reading a data file is logged per subject.
+
+    A file that carries natural persons' data (``model.carries_personal_data``) is refused
+    (``export_approval_required``): it is downloaded as a watermarked copy after a second
+    person's approval (exports/downloads.py, security.md G35)."""
     _require(actor)
     with c.uow() as uow:
         s = uow.session
@@ -260,6 +265,10 @@ def export_file(
             raise NotFound(f"导出批次 {export_id} 中没有文件 {name}", code="export_file_not_found")
         if row.files_purged_at is not None:
             raise _purged(c, row, name)
+        if carries_personal_data(entry):
+            # G35: natural persons' data in bulk only through an approved, watermarked copy
+            # (exports/downloads.py); the manifest and files without such rows stay open.
+            raise approval_required(row, name)
         path = Path(row.directory) / name
         if not path.is_file():
             raise NotFound(

@@ -1,14 +1,20 @@
-"""HTTP API v1 for outbound exports (双公示 to the provincial platform), for the credit office."""
+"""HTTP API v1 for outbound exports (双公示 to the provincial platform), for the credit office.
+
+Files with natural persons' data are downloaded through a download request approved by a
+second credit-office account, as a watermarked copy that expires (exports/downloads.py, G35).
+The download-request routes come before ``/{export_id}``: routing tries routes in order."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
 
+from citycredit.exports import downloads
 from citycredit.exports import service as exports
+from citycredit.web.audit import audit_object
 from citycredit.web.deps import AuthenticatedDep, ContainerDep
 
 router = APIRouter(prefix="/api/v1/exports")
@@ -32,10 +38,10 @@ def get_exports(
 
 @router.post("/dual-publicity", status_code=201)
 def post_dual_publicity(
-    body: DualPublicityBody, c: ContainerDep, actor: AuthenticatedDep
+    body: DualPublicityBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Run a 双公示 export now (files go to the server's export directory)."""
-    return exports.export_dual_publicity(
+    result = exports.export_dual_publicity(
         c,
         actor,
         since=exports.parse_instant("since", body.since) if body.since else None,
@@ -43,6 +49,82 @@ def post_dual_publicity(
         formats=body.formats,
         trigger="api",
     )
+    audit_object(request, str(result["id"]))  # the audit trail names the export made (G10)
+    return result
+
+
+class DownloadRequestBody(BaseModel):
+    purpose: str = Field(max_length=downloads.PURPOSE_MAX)  # 下载用途 (required)
+    files: list[str] | None = None  # default: every file of the export with personal data
+
+
+class DecisionBody(BaseModel):
+    reason: str | None = Field(default=None, max_length=downloads.REASON_MAX)  # refusals
+
+
+@router.get("/download-requests")
+def get_download_requests(
+    c: ContainerDep,
+    actor: AuthenticatedDep,
+    status: str | None = None,
+    export_id: str | None = Query(None, max_length=24),
+    sha256: str | None = Query(None, max_length=64),
+    limit: int = Query(50, ge=1, le=500),
+) -> list[dict[str, Any]]:
+    """Download requests, newest first; ``sha256`` finds the request a copy was made for."""
+    return downloads.list_downloads(
+        c, actor, status=status, export_id=export_id, sha256=sha256, limit=limit
+    )
+
+
+@router.get("/download-requests/{download_id}")
+def get_download_request(
+    download_id: str, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
+    """One download request: who asked, who decided, when it expires, its copies' SHA-256."""
+    return downloads.get_download(c, actor, download_id)
+
+
+@router.post("/download-requests/{download_id}/approve")
+def post_download_approve(
+    download_id: str, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
+    """Approve another account's request: watermarked copies are written for the requester."""
+    return downloads.decide_download(c, actor, download_id, approve=True)
+
+
+@router.post("/download-requests/{download_id}/refuse")
+def post_download_refuse(
+    download_id: str, body: DecisionBody, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
+    """Refuse another account's request (a reason is required)."""
+    return downloads.decide_download(c, actor, download_id, approve=False, reason=body.reason)
+
+
+@router.get(
+    "/download-requests/{download_id}/files/{name}",
+    responses={410: {"description": "the copy expired and was (or is being) deleted"}},
+    response_model=None,
+)
+def get_download_copy(
+    download_id: str, name: str, c: ContainerDep, actor: AuthenticatedDep
+) -> FileResponse | JSONResponse:
+    """Download one watermarked copy (the requester only, until its expiry; then 410)."""
+    try:
+        path = downloads.download_copy(c, actor, download_id, name)
+    except downloads.CopyExpired as exc:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=410)
+    media = MEDIA.get(path.suffix, "application/octet-stream")
+    return FileResponse(path, media_type=media, filename=path.name)
+
+
+@router.post("/{export_id}/download-requests", status_code=201)
+def post_download_request(
+    export_id: str, body: DownloadRequestBody, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
+    """Ask to download the export's files with natural persons' data (a second credit-office
+    account approves)."""
+    return downloads.request_download(c, actor, export_id, purpose=body.purpose, files=body.files)
 
 
 @router.get("/{export_id}")
@@ -59,6 +141,7 @@ def get_export_file(
     actor: AuthenticatedDep,
     purpose: str | None = None,
 ) -> FileResponse:
-    """Download one file of an export (data files carry ID numbers: the read is logged)."""
+    """Download one file of an export. A file with natural persons' data answers 403
+    ``export_approval_required``: ask through ``POST /{export_id}/download-requests``."""
     path = exports.export_file(c, actor, export_id, name, purpose=purpose)
     return FileResponse(path, media_type=MEDIA.get(path.suffix, "application/octet-stream"))

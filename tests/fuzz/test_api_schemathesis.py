@@ -238,7 +238,7 @@ def _seed_cases(c: Container) -> None:
         record = uow.session.scalar(
             select(RecordRow.id).where(RecordRow.subject_id == companies[0]).order_by(RecordRow.id)
         )
-    dept = c.catalog.departments[0].name
+    dept = lists_catalog().matters["food_business_licence"].department  # may check it
     checks.run_check(
         c, office, subject_id=companies[0], matter="food_business_licence", department=dept
     )

@@ -40,6 +40,11 @@ def samr(container: Container, tmp_path: Path) -> Principal:
     return principal
 
 
+def emergency(c: Container) -> Principal:
+    """榆林市应急管理局: the department that checks the high-risk matters (煤矿安全生产许可)."""
+    return department(c, "榆林市应急管理局", "MA0EMG01")
+
+
 def check(c: Container, actor: Principal, matter: str) -> dict[str, Any]:
     return run_check(c, actor, subject_id=subject_id(c, COMPANY), matter=matter)
 
@@ -52,7 +57,7 @@ def test_without_an_evaluation_the_rule_decides(container: Container, samr: Prin
     food = check(container, samr, "food_business_licence")
     assert food["grade"] is None and food["grade_note"] == GRADE_NOTE and food["evaluation"] is None
     assert food["fast_approval"]["eligible"] is True  # without_grade: eligible
-    coal = check(container, samr, "coal_mine_safety_licence")
+    coal = check(container, emergency(container), "coal_mine_safety_licence")
     assert coal["fast_approval"]["eligible"] is False  # without_grade: not_eligible
     assert coal["fast_approval"]["reasons"] == [
         "尚无公共信用综合评价结果，按本事项规则视为不满足等级条件"
@@ -75,7 +80,7 @@ def test_check_reads_the_current_grade(container: Container, samr: Principal) ->
     assert "信用等级 B 在 A、B 之内" in food["fast_approval"]["reasons"]
     # notify_commit_priority is triggered by a red list or grade A/B.
     assert triggered(food)["notify_commit_priority"] == ["grade:B"]
-    coal = check(c, samr, "coal_mine_safety_licence")
+    coal = check(c, emergency(c), "coal_mine_safety_licence")
     assert coal["fast_approval"]["eligible"] is False
     assert coal["fast_approval"]["reasons"] == ["信用等级 B 不在 A 之内"]
     with c.uow() as uow:  # the grade is part of what the check disclosed
@@ -97,7 +102,7 @@ def test_grade_a_of_a_new_model_version_unlocks_strict_matters(
     service.use_models(c, load_models(directory))
     run = runs.run_evaluation(c, SYSTEM, engine="db", as_of=TODAY)
     assert run["counts"]["A"] == 1
-    coal = check(c, samr, "coal_mine_safety_licence")
+    coal = check(c, emergency(c), "coal_mine_safety_licence")
     assert coal["grade"] == "A" and coal["evaluation"]["model_version"] == "2026.2"
     assert coal["fast_approval"]["eligible"] is True
     assert "信用等级 A 在 A 之内" in coal["fast_approval"]["reasons"]

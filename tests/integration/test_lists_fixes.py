@@ -485,8 +485,9 @@ def test_http_field_errors_and_public_list_total(
         "subject_id",
         "snope",
     )
+    # coal_mine_safety_licence: a matter 应急管理局 may check (matters.yaml checked_by)
     r = client.post(
-        "/api/v1/checks", json={"subject_id": "snope", "matter": "food_business_licence"},
+        "/api/v1/checks", json={"subject_id": "snope", "matter": "coal_mine_safety_licence"},
         headers=auth,
     )  # fmt: skip
     assert r.status_code == 422 and (r.json()["field"], r.json()["value"]) == (

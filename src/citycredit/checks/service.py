@@ -7,6 +7,11 @@ that decided it, and pending objections or repairs (rights.pending). What it rea
 comes from one statement (checks.standing); the check is stored with its answer, logged in the
 disclosure log (purpose 信用核查：<事项>) and emitted with a ledger leaf, as plain INSERTs in
 the same transaction.
+
+Who may check which matter is the 事项清单's `checked_by` (lists/data/matters.yaml): staff only
+for the matters their department may check, the credit office for any matter — for itself, or
+for a department it names that may check the matter. A refused check is refused before the
+subject is read: nothing is stored, logged or emitted (docs/checks.md).
 """
 
 from __future__ import annotations
@@ -98,6 +103,26 @@ def _checking_department(
     return _Dept(row.id, row.name) if row is not None else None
 
 
+def _require_matter_authority(actor: Principal, dept: _Dept | None, matter: Matter) -> None:
+    """The checking department must be one that may check the matter (matters.yaml checked_by).
+
+    Staff check only the matters their department may check; the credit office checks any
+    matter, for itself (no department) or for a department named that may check it.
+    """
+    if dept is None or matter.may_be_checked_by(dept.name):
+        return
+    who = (
+        f"部门「{dept.name}」不能"
+        if actor.role is Role.department_staff
+        else f"信用办不能以部门「{dept.name}」的名义"
+    )
+    raise PermissionDenied(
+        f"{who}核查事项「{matter.name}」（{matter.code}）："
+        f"该事项只能由{'、'.join(matter.checkers)}核查（事项清单 checked_by）",
+        code="matter_not_for_department",
+    )
+
+
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
@@ -166,6 +191,8 @@ def run_check(
         dept = _checking_department(s, actor, department, the_matter)
         if dept is not None:
             require(actor, Permission.read_authorised, department_id=dept.id)
+        # Before anything of the subject is read: a refused check discloses and stores nothing.
+        _require_matter_authority(actor, dept, the_matter)
         # The subject, its memberships in force, recent breaches, grade and open objections /
         # repairs in one statement (checks.standing; the areas' own functions define them).
         standing = subject_standing(s, subject_id, today)
@@ -279,7 +306,10 @@ def run_check(
             ),
         ]
         if audit_event is not None:
-            rows.append((AuditEventRow, {**audit_event, "object_id": check_id}))
+            # the subject read (G10: a check of a natural person is a read of personal data)
+            about = {"subject_id": subject_id, "subject_type": subject.subject_type}
+            event = {**audit_event, "object_id": check_id}
+            rows.append((AuditEventRow, {**event, "detail": {**event["detail"], **about}}))
         outbox.commit_with_event(
             s,
             rows,

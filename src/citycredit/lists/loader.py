@@ -64,7 +64,11 @@ _LIST_TYPE_KEYS = tuple(f.name for f in dc_fields(ListType) if f.name != "uncert
 _MEASURE_KEYS = tuple(
     f.name for f in dc_fields(Measure) if f.name not in ("matter_scope", "list_basis", "uncertain")
 )
-_MATTER_KEYS = tuple(f.name for f in dc_fields(Matter) if f.name != "uncertain")
+# matters.yaml `checked_by: any_department` (also the name of the Matter field it sets).
+ANY_DEPARTMENT = "any_department"
+_MATTER_KEYS = tuple(
+    f.name for f in dc_fields(Matter) if f.name not in ("uncertain", ANY_DEPARTMENT)
+)
 _RULE_KEYS = tuple(  # excluded_list_types → list_types, excluded_list_kinds → list_kinds
     f.name.removeprefix("excluded_")
     for f in dc_fields(EligibilityRule)
@@ -413,13 +417,48 @@ def _rule(node: Node, lts: dict[str, ListType]) -> EligibilityRule:
     return replace(rule, text=describe_rule(rule))
 
 
+def _checked_by(node: Node, department: str, depts: frozenset[str]) -> tuple[tuple[str, ...], bool]:
+    """`checked_by`: absent (the matter's own department only), `any_department`, or a list of
+    source departments that includes the matter's own department."""
+    raw = node.data.get("checked_by")
+    if raw is None:
+        return (department,), False
+    if raw == ANY_DEPARTMENT:
+        return (), True
+    if not isinstance(raw, list) or not raw:
+        node.fail(
+            "checked_by",
+            f"无效取值 {raw!r}（应为 {ANY_DEPARTMENT}，或信源单位名称的非空列表；"
+            "省略则只有本事项的部门可以核查）",
+        )
+    names: list[str] = []
+    for i, value in enumerate(raw):
+        key = f"checked_by[{i}]"
+        if not isinstance(value, str) or not value.strip():
+            node.fail(key, f"应为信源单位名称，实际为 {value!r}")
+        if value in names:
+            node.fail(key, f"部门 {value} 重复")
+        names.append(_department(node, key, value, depts))
+    if department not in names:
+        node.fail(
+            "checked_by",
+            f"应包含本事项的部门 {department}"
+            "（本事项的部门总可以核查；只有本部门时省略 checked_by）",
+        )
+    return tuple(names), False
+
+
 def _matter(node: Node, lts: dict[str, ListType], depts: frozenset[str], code: str) -> Matter:
     """One matter of the 事项清单."""
     node.only(*_MATTER_KEYS)
+    department = _department(node, "department", node.text("department"), depts)
+    checked_by, any_department = _checked_by(node, department, depts)
     return Matter(
         code=code,
         name=node.text("name"),
-        department=_department(node, "department", node.text("department"), depts),
+        department=department,
+        checked_by=checked_by,
+        any_department=any_department,
         notify_commit=node.get("notify_commit", bool),
         tolerant_acceptance=node.get("tolerant_acceptance", bool),
         fast_approval=_rule(node, lts),

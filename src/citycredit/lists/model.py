@@ -317,6 +317,22 @@ class Matter:
     fast_approval: EligibilityRule
     basis: str = ""
     uncertain: tuple[str, ...] = ()
+    # Who may run a 信用核查 for this matter (matters.yaml `checked_by`): the departments named
+    # (the loader fills in the matter's own department when the key is absent), or every
+    # department when `any_department` is set (招标投标 / 政府采购: every purchasing unit).
+    checked_by: tuple[str, ...] = ()
+    any_department: bool = False
+
+    @property
+    def checkers(self) -> tuple[str, ...]:
+        """The departments that may check this matter (empty when any department may)."""
+        if self.any_department:
+            return ()
+        return self.checked_by or (self.department,)
+
+    def may_be_checked_by(self, department: str) -> bool:
+        """True when staff of `department` (a department name) may check this matter."""
+        return self.any_department or department in self.checkers
 
 
 @dataclass(frozen=True)

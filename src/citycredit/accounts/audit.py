@@ -11,17 +11,32 @@ removes anything, and it records that it did — and exactly which ids it delete
 on PostgreSQL through the owner's `citycredit_audit_purge` function, so the application's role
 needs no DELETE). Events are sealed into the 信用数据链 afterwards (accounts.audit_seal), so a
 change made behind the application's back is reported by `citycredit audit verify` (G11).
+
+Successful reads of non-public and personal data (查询登记, `kernel.disclosure`) add a `data.read`
+event to the read's own transaction (`add_read_event`), with the request the HTTP middleware
+put in `CURRENT_REQUEST` (G10).
+
+Time discipline (G39): an event's `at` is UTC (`db.base.UtcDateTime`) and never earlier than
+the last event this process stamped for the same database (`stamp`). When the clock steps back,
+events keep the last time stamped until the clock has caught up, each saying how far the clock
+was behind (``detail["clock_step_back_ms"]``); an event whose writer read the clock before an
+overlapping writer's event was stamped keeps that event's time, unmarked. Ids are drawn at
+insert: the trail's order is the order of writing, whatever the clock says.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.audit_seal import id_ranges
@@ -31,6 +46,7 @@ from citycredit.accounts.policy import SecurityPolicy
 from citycredit.bootstrap import Container
 from citycredit.db.base import UtcDateTime
 from citycredit.db.durability import forget_deleted_pages
+from citycredit.shared.clock import Clock, SystemClock
 from citycredit.shared.errors import FieldError
 
 RESULTS = ("started", "success", "failure", "denied", "error")
@@ -45,6 +61,80 @@ class RequestInfo:
     method: str | None = None
     path: str | None = None
     source_ip: str | None = None
+
+
+# The request being served (set by the HTTP middleware, web/audit.py): services that record
+# their own events (reads of personal data) take the request id and source address from here.
+CURRENT_REQUEST: ContextVar[RequestInfo | None] = ContextVar("audit_request", default=None)
+
+
+class _Stamps:
+    """The last `at` stamped for one source (this process's engine on one database), and the
+    clock read to tell a step of the clock from writers that overlap."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: datetime | None = None
+        self.clock: Clock = SystemClock()
+
+
+_SOURCES: weakref.WeakKeyDictionary[Engine, _Stamps] = weakref.WeakKeyDictionary()
+_SOURCES_LOCK = threading.Lock()
+STEP_BACK_KEY = "clock_step_back_ms"
+
+
+def _stamps(source: Engine) -> _Stamps:
+    with _SOURCES_LOCK:
+        stamps = _SOURCES.get(source)
+        if stamps is None:
+            stamps = _SOURCES[source] = _Stamps()
+        return stamps
+
+
+def watch_clock(c: Container) -> None:
+    """Tell a step of the clock by the container's clock for its database (`stamp`)."""
+    stamps = _stamps(c.engine)
+    with stamps.lock:
+        stamps.clock = c.clock
+
+
+def stamp(source: Engine, at: datetime, clock: Clock | None = None) -> tuple[datetime, int | None]:
+    """The time to record for an event read at `at`, and how far the clock is behind (ms) when
+    it stepped back (G39).
+
+    `at` never goes before the last time stamped for `source`. An earlier `at` is either a writer
+    that read the clock before another one's event (overlapping transactions: kept in order, not
+    marked) or a clock that stepped back: the clock read now, under the lock, is then behind the
+    last time stamped, which overlapping writers can never make it. `clock` is the container's
+    (remembered for the source; the system clock until one is given — the same in production).
+    """
+    stamps = _stamps(source)
+    with stamps.lock:
+        if clock is not None:
+            stamps.clock = clock
+        last = stamps.last
+        if last is None or at >= last:
+            stamps.last = at
+            return at, None
+        behind = last - stamps.clock.now()
+        if behind <= timedelta(0):
+            return last, None
+        return last, max(1, round(behind / timedelta(milliseconds=1)))
+
+
+def _stamped(source: Any, kwargs: dict[str, Any], clock: Clock | None = None) -> dict[str, Any]:
+    """`event_row` keyword arguments with `at` made monotonic for the source (an engine, or a
+    connection's)."""
+    engine = getattr(source, "engine", source)
+    if not isinstance(engine, Engine):
+        return kwargs
+    at, step = stamp(engine, kwargs["at"], clock)
+    if at == kwargs["at"] and step is None:
+        return kwargs
+    detail = {**(kwargs.get("detail") or {})}
+    if step is not None:
+        detail[STEP_BACK_KEY] = step
+    return {**kwargs, "at": at, "detail": detail}
 
 
 def credential_of(actor: Principal | None) -> str | None:
@@ -100,9 +190,51 @@ def event_row(
 def add_event(session: Session, **kwargs: Any) -> AuditEventRow:
     """Add one audit event to the caller's transaction (it commits with the audited change);
     keyword arguments as `event_row`."""
-    row = event_row(**kwargs)
+    row = event_row(**_stamped(session.get_bind(), kwargs))
     session.add(row)
     return row
+
+
+def stamped_row(c: Container, **kwargs: Any) -> AuditEventRow:
+    """One event (keyword arguments as `event_row`) stamped now, monotonic for this process and
+    database, for a caller that inserts it itself (`event_values`)."""
+    return event_row(**_stamped(c.engine, {"at": c.clock.now(), **kwargs}, c.clock))
+
+
+def add_read_event(
+    session: Session,
+    *,
+    actor: Principal,
+    at: datetime,
+    object_id: str | None,
+    subject_id: str,
+    items: Iterable[str],
+    fields: Iterable[str],
+    purpose: str,
+    channel: str,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEventRow:
+    """`data.read`: a successful read of non-public or personal data, in the read's transaction.
+
+    `fields` names the personal fields opened — never their values; the request id and source
+    address come from the request being served (`CURRENT_REQUEST`), if any."""
+    return add_event(
+        session,
+        at=at,
+        action="data.read",
+        result="success",
+        actor=actor,
+        request=CURRENT_REQUEST.get(),
+        object_id=object_id,
+        detail={
+            **(detail or {}),
+            "subject_id": subject_id,
+            "items": sorted(set(items)),
+            "fields": sorted(set(fields)),
+            "purpose": purpose,
+            "channel": channel,
+        },
+    )
 
 
 _COLUMNS = tuple(col.key for col in AuditEventRow.__table__.columns if col.key != "id")
@@ -118,7 +250,7 @@ def write_event(c: Container, **kwargs: Any) -> None:
 
     One plain INSERT on a pooled connection, without an ORM unit of work: the HTTP middleware
     calls this twice for most state-changing requests."""
-    row = event_row(at=c.clock.now(), **kwargs)
+    row = stamped_row(c, **kwargs)
     with c.engine.begin() as conn:
         conn.execute(insert(AuditEventRow), event_values(row))
 
@@ -273,6 +405,7 @@ def record_policy_if_changed(c: Container) -> bool:
     Settings come from the environment, so a change shows up at the next start; the first
     audited action afterwards records it (G3: lockout and timeout changes are audited).
     """
+    watch_clock(c)  # the first request of a server: the audit trail's clock is the container's
     policy = c.settings.security
     fp = policy_fingerprint(policy)
     with c.uow() as uow:

@@ -30,10 +30,12 @@ from citycredit.cli import witness as witness_cli
 from citycredit.cli.common import console, err
 from citycredit.cli.common import fail as _fail
 from citycredit.cli.common import run as _run
-from citycredit.web import logfilter
+from citycredit.web import logfilter, logformat
 
-# Every log record of a command (and of `serve`) is scrubbed of ID and phone numbers.
+# Every log record of a command (and of `serve`) is scrubbed of ID and phone numbers, and a
+# command's log lines carry UTC times with offset (G39).
 logfilter.install()
+logformat.install()
 
 app = typer.Typer(help="citycredit 公共信用信息平台", no_args_is_help=True)
 db_app = typer.Typer(help="数据库迁移")
@@ -578,6 +580,7 @@ def serve(
     from citycredit.db.migrate import upgrade
     from citycredit.synth.load import first_start
     from citycredit.web.app import create_app
+    from citycredit.web.logformat import uvicorn_log_config
 
     c = _container()
     upgrade(c.engine)
@@ -593,7 +596,7 @@ def serve(
     host, port = host or c.settings.host, port or c.settings.port
     n = workers if workers is not None else c.settings.workers
     if n == 1:
-        uvicorn.run(create_app(c), host=host, port=port)
+        uvicorn.run(create_app(c), host=host, port=port, log_config=uvicorn_log_config())
         return
     from citycredit.web.serve import run
 

@@ -1,4 +1,10 @@
-"""查询登记: the one function every read of non-public information goes through."""
+"""查询登记: the one function every read of non-public information goes through.
+
+Each entry also adds a `data.read` event to the operator audit trail in the same transaction
+(`accounts.audit.add_read_event`, G10): the trail then holds every successful read of personal
+data with its request id and source address, the personal fields opened (names, never values)
+and the object read, at the cost of one more row in the read's own commit.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from citycredit.accounts.audit import add_read_event
 from citycredit.accounts.model import Principal
 from citycredit.kernel.db import DisclosureRow
 from citycredit.shared.errors import FieldError
@@ -24,8 +31,13 @@ def record_disclosure(
     channel: str,
     at: datetime,
     detail: dict[str, Any] | None = None,
+    fields: Sequence[str] = (),
+    object_id: str | None = None,
 ) -> None:
-    """Log who read which items of which subject, why and when (same transaction as the read)."""
+    """Log who read which items of which subject, why and when (same transaction as the read),
+    and add its `data.read` audit event: `fields` names the personal fields opened (also taken
+    from the detail's ``clear_fields`` / ``fields``), `object_id` is what was read (default: the
+    subject)."""
     purpose = (purpose or "").strip()
     if len(purpose) < 2:
         raise FieldError(
@@ -44,6 +56,20 @@ def record_disclosure(
             channel=channel,
             detail=detail or {},
         )
+    )
+    detail = detail or {}
+    opened = {*fields, *detail.get("clear_fields", ()), *detail.get("fields", ())}
+    add_read_event(
+        session,
+        actor=actor,
+        at=at,
+        object_id=object_id or subject_id or None,
+        subject_id=subject_id,
+        items=items,
+        fields=opened,
+        purpose=purpose,
+        channel=channel,
+        detail=detail,
     )
 
 

@@ -1,7 +1,9 @@
 """Clear personal values for a person who may see them, and exact lookup by ID or phone number.
 
 Both go through the role check of `privacy.access` and write the disclosure log (查询登记) in
-the same transaction as the read: who, which subject and items, why, which fields. A lookup's
+the same transaction as the read: who, which subject and items, why, which fields — and with it
+a `data.read` event in the audit trail (kernel.disclosure), naming the record (or the subject
+found) and the fields, with the request id and source address. A lookup's
 entries carry the blind-index digest of the number searched for (never the number): "who looked
 for this person" is answered by computing the digest of the number and finding it in the log,
 including lookups that found nothing or nothing the caller's department may see.
@@ -86,6 +88,7 @@ def reveal_personal(
             purpose=purpose,
             channel=channel,
             at=now,
+            object_id=record_id,
             detail={
                 "record_id": record_id,
                 "version": number,
@@ -180,8 +183,10 @@ def find_by_personal(
                     code="personal_index_key_mismatch",
                 )
         by_subject: dict[str, set[str]] = {}
+        matched: dict[str, set[str]] = {}
         for f in found:
             by_subject.setdefault(f["subject_id"], set()).add(f["item"])
+            matched.setdefault(f["subject_id"], set()).add(f["field"])
         if not by_subject:
             # A lookup that found nothing is still a query about a person: log it too.
             by_subject = {"": set()}
@@ -194,6 +199,7 @@ def find_by_personal(
                 purpose=purpose,
                 channel=channel,
                 at=now,
+                fields=sorted(matched.get(subject_id, ())),  # the fields the number matched in
                 detail={
                     "use": "personal_lookup",
                     "kind": kind,

@@ -8,6 +8,12 @@ own events (login, second factor, logout, failures) inside their transactions, s
 recorded again here; the IN_TRANSACTION routes (credit checks) hand their success event to the
 service, which inserts it with the change, and only their failures are recorded here. Request and
 response bodies are never recorded (passwords, personal data).
+
+Successful reads of personal and other non-public data (查询登记) are recorded by the service
+that reads, in the read's own transaction (`kernel.disclosure` → `accounts.audit.add_read_event`,
+action ``data.read``): no second transaction on a read path. The middleware gives each request
+its id (returned in the ``X-Request-ID`` header) and puts the request's id, method, path and
+source address in `accounts.audit.CURRENT_REQUEST` for those services (G10).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ SELF_AUDITED_PREFIX = "/api/v1/auth/"
 # own. The middleware records only their failures (and a success the handler did not record).
 # Kept to hot paths: 信用核查 is called once per approval in the service halls.
 IN_TRANSACTION = frozenset({("POST", "/api/v1/checks")})
+REQUEST_ID_HEADER = "X-Request-ID"
 
 router = APIRouter(prefix="/api/v1")
 
@@ -99,10 +106,17 @@ def _route_of(request: Request) -> tuple[str, str | None]:
     return template, object_id
 
 
+def audit_object(request: Request, object_id: str) -> None:
+    """Name the object a request created or acted on in its outcome event, for a route whose
+    path does not name it (``POST /api/v1/exports/dual-publicity`` → the export's id)."""
+    request.state.audit_object_id = object_id
+
+
 def _write_outcome(
     c: Container, request: Request, info: RequestInfo, status: int, *, failed: bool = False
 ) -> None:
     template, object_id = _route_of(request)
+    object_id = getattr(request.state, "audit_object_id", None) or object_id
     actor: Principal | None = getattr(request.state, "principal", None)
     audit.write_event(
         c,
@@ -122,8 +136,8 @@ def transactional_event(request: Request, c: Container) -> dict[str, Any]:
     authentication; mark the request with `recorded_in_transaction` once the change committed."""
     template, object_id = _route_of(request)
     actor: Principal | None = getattr(request.state, "principal", None)
-    row = audit.event_row(
-        at=c.clock.now(),
+    row = audit.stamped_row(
+        c,
         action=f"http.{request.method} {template}",
         result="success",
         actor=actor,
@@ -157,8 +171,30 @@ class AuditMiddleware:
             return
         request = Request(scope)
         c: Container = request.app.state.container
-        request.state.request_id = uuid.uuid4().hex
+        request_id = request.state.request_id = uuid.uuid4().hex
         info = request_info(request)
+        id_header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+            await send(message)
+
+        token = audit.CURRENT_REQUEST.set(info)
+        try:
+            await self._call(request, c, info, scope, receive, send_with_id)
+        finally:
+            audit.CURRENT_REQUEST.reset(token)
+
+    async def _call(
+        self,
+        request: Request,
+        c: Container,
+        info: RequestInfo,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         if not getattr(request.app.state, "security_policy_recorded", False):
             try:
                 await run_in_threadpool(audit.record_policy_if_changed, c)

@@ -36,7 +36,7 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from citycredit.web import logfilter
+from citycredit.web import logfilter, logformat
 from citycredit.web.ratewindows import TABLE_ENV, create_table
 
 STARTUP_GRACE_S = 10.0
@@ -83,7 +83,14 @@ def _worker(
     os.environ[WORKER_INDEX_ENV] = str(index)
     os.environ[TABLE_ENV] = table  # the rate limiter's shared windows
     sock = reuseport_socket(host, port)
-    config = uvicorn.Config(factory, factory=True, host=host, port=port, **options)
+    config = uvicorn.Config(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        log_config=logformat.uvicorn_log_config(),  # G39: UTC times with offset on every line
+        **options,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -173,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds: a worker dying sooner after its start stops the server",
     )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    logging.basicConfig(level=args.log_level.upper(), handlers=[logformat.stream_handler()])
     logfilter.install()  # no ID or phone number in any log line of the parent
     try:
         status = run(

@@ -328,7 +328,7 @@ def test_a_repair_revoked_for_fraud_is_published_again(
     up = by_number(third)["榆市监罚〔2026〕401号"]
     assert (up["OPERATION"], up["CHANGE_REASON"]) == ("新增", "重新公示")
     assert up["CHANGED_AT"] == revoked.astimezone(SHANGHAI).isoformat(timespec="seconds")
-    assert up["CF_NR_FK"] == "2" and up["PUBLICATION_END"] == "2027-05-31"
+    assert up["CF_NR_FK"] == "2" and up["PUBLICATION_END"] == "2027-06-01"
     clock.advance(days=1)
     assert export_dual_publicity(c, SYSTEM)["counts"]["total"] == 0
 
@@ -446,13 +446,14 @@ def test_gsjzq_carries_the_publication_end_the_platform_applies(
     ingest_submission(c, dept, path=path, item_code="penalty")
     done = export_dual_publicity(c, SYSTEM)
     [sent] = csv_rows(data_file(done, "penalty"))
-    # 一般 (Order No. 36): published one year; publication_end is exclusive (2027-11-02).
-    assert sent["PUBLICATION_END"] == "2027-11-01"
-    assert sent["CF_GSJZQ"] == "2027-11-01"
+    # 一般 (Order No. 36): published one year, 2026-11-03 … 2027-11-02 (民法典 201/202);
+    # publication_end is exclusive (2027-11-03), the files carry the last day.
+    assert sent["PUBLICATION_END"] == "2027-11-02"
+    assert sent["CF_GSJZQ"] == "2027-11-02"
     assert sent["DECLARED_PUBLICATION_END"] == "2029-11-02"
     assert sent["USCC_FILLED"] == ""  # the department sent the code itself
     doc = json.loads(data_file(done, "penalty", "json").read_text(encoding="utf-8"))
-    assert doc["data"][0]["CF_GSJZQ"] == "2027-11-01"
+    assert doc["data"][0]["CF_GSJZQ"] == "2027-11-02"
     assert doc["data"][0]["DECLARED_PUBLICATION_END"] == "2029-11-02"
     manifest = json.loads((Path(done["directory"]) / "manifest.json").read_text("utf-8"))
     assert "DECLARED_PUBLICATION_END" in manifest["platform_columns"]

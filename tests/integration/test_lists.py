@@ -141,7 +141,10 @@ def test_local_lifecycle_every_step(
     decided = lists.decide(c, samr, mid, decision_no="榆市监严列〔2026〕1号")
     today = due + timedelta(days=1)
     assert decided["status"] == "decided" and decided["decided_on"] == today.isoformat()
-    assert decided["expires_on"] == date(today.year + 3, today.month, today.day).isoformat()
+    # Three years from the decision day, that day not counted (民法典 201/202): the
+    # corresponding day is the last on the list, expires_on the first day off.
+    last = date(today.year + 3, today.month, today.day)
+    assert decided["expires_on"] == (last + timedelta(days=1)).isoformat()
     # decided memberships are active (measures apply from the decision)
     with c.uow() as uow:
         active = lists.active_memberships(uow.session, sid, today)
@@ -434,7 +437,12 @@ def test_exit_hooks(container: Container, clock: FixedClock, tmp_path: Path) -> 
     with pytest.raises(InvalidTransition, match="12 个月"):
         lists.exit_on_repair(c, samr, mid, "修复2026-001")
     assert row_of(c, mid).status == "published"
-    clock.current = at_local(date(decided_on.year + 1, decided_on.month, decided_on.day))
+    # The 12 months' last day is the corresponding day (民法典 201/202): still refused then.
+    last = date(decided_on.year + 1, decided_on.month, decided_on.day)
+    clock.current = at_local(last)
+    with pytest.raises(InvalidTransition, match="12 个月"):
+        lists.exit_on_repair(c, samr, mid, "修复2026-001")
+    clock.current = at_local(last + timedelta(days=1))
     out = lists.exit_on_repair(c, samr, mid, "修复2026-001")
     assert out["status"] == "exited" and out["exit_code"] == "repair"
     assert "修复2026-001" in (out["exit_reason"] or "")

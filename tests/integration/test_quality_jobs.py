@@ -173,7 +173,8 @@ def test_publication_end_sweep(container: Container, clock: FixedClock, tmp_path
         ended = uow.session.scalars(
             select(RecordRow.publication_end).where(RecordRow.publication_ended_at.is_not(None))
         ).all()
-    assert [str(d) for d in ended] == ["2026-11-20"]
+    # Decided 2025-11-20: published through 2026-11-20 (民法典 201/202), off from 11-21.
+    assert [str(d) for d in ended] == ["2026-11-21"]
 
 
 def test_deliveries_feed_consumers_in_order_and_survive_failure(

@@ -76,12 +76,15 @@ def test_eligibility_is_shown_before_applying(
     container: Container, clock: FixedClock, tmp_path: Path
 ) -> None:
     c = container
-    _, rid = setup(c, tmp_path, decided="2026-09-01")  # minimum until 2026-12-01
+    # 3 months from 2026-09-01 run 09-02 … 12-01 (民法典 201/202): repair opens 12-02.
+    _, rid = setup(c, tmp_path, decided="2026-09-01")
     e = repairs.record_eligibility(c, CLERK, rid)
-    assert e["eligible"] is False and e["message"] == "可申请修复：自 2026-12-01 起"
-    with pytest.raises(Conflict, match="2026-12-01"):
+    assert e["eligible"] is False and e["message"] == "可申请修复：自 2026-12-02 起"
+    with pytest.raises(Conflict, match="2026-12-02"):
         apply(c, rid)
-    clock.advance(days=6)  # 2026-12-01 10:00 Shanghai
+    clock.advance(days=6)  # 2026-12-01 10:00 Shanghai: the minimum's last day
+    assert repairs.record_eligibility(c, CLERK, rid)["eligible"] is False
+    clock.advance(days=1)
     assert repairs.record_eligibility(c, CLERK, rid)["eligible"] is True
     assert apply(c, rid)["status"]["code"] == "submitted"
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from citycredit.catalog.model import CatalogItem, PublicationKind, Severity, holds
 from citycredit.catalog.values import LONG_TERM
-from citycredit.shared.calendar import add_months, period_end
+from citycredit.shared.calendar import statutory_period_end
 from citycredit.shared.errors import FieldError
 
 __all__ = ["PUBLISHER_RULE", "Publication", "classify", "publication_for"]
@@ -84,12 +84,12 @@ def publication_for(
             # Order No. 36: 轻微 information is in principle not published; repair needs no wait.
             published, end, repair = False, start, start
         else:
-            end = period_end(start, months=span.max_months)
-            repair = add_months(start, span.min_months)
+            end = statutory_period_end(start, months=span.max_months)
+            repair = statutory_period_end(start, months=span.min_months)
     elif rule.kind is PublicationKind.until_field and rule.end_field is not None:
         until = _as_date(values.get(rule.end_field))
         if until is not None and until != LONG_TERM:
             end = until + timedelta(days=1) if rule.end_inclusive else until
     elif rule.kind is PublicationKind.fixed and rule.fixed_months is not None:
-        end = period_end(_require_decision(item, decision_date), months=rule.fixed_months)
+        end = statutory_period_end(_require_decision(item, decision_date), months=rule.fixed_months)
     return Publication(severity, inferred, rule_id, published, end, repair, version)

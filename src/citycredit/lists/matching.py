@@ -20,7 +20,7 @@ from citycredit.lists.model import (
     Origin,
     apply,
 )
-from citycredit.shared.calendar import Deadline, LegalCalendar, add_months, period_end
+from citycredit.shared.calendar import Deadline, LegalCalendar, statutory_period_end
 from citycredit.shared.errors import FieldError, InvalidTransition, NotFound
 from citycredit.shared.ids import scrub_personal
 from citycredit.shared.masking import display_person_name
@@ -150,8 +150,9 @@ def expires_on(start: date, list_type: ListType, months: int | None = None) -> d
         raise FieldError(
             "period_months", str(chosen), "out_of_range", f"期限应在 {low}–{period.max_months} 个月"
         )
-    # Same convention as catalog.publication: exclusive end on the corresponding day.
-    return period_end(start, months=chosen)
+    # Same rule as catalog.publication (民法典 201/202): the corresponding day is the last
+    # day on the list, the day after it the first day off.
+    return statutory_period_end(start, months=chosen)
 
 
 def exit_allowed(
@@ -173,7 +174,7 @@ def exit_allowed(
     if rule.min_months is not None:
         if start is None:
             return Verdict(False, "缺少列入决定日期，无法计算最短期限")
-        earliest = add_months(start, rule.min_months)
+        earliest = statutory_period_end(start, months=rule.min_months)
         if today < earliest:
             return Verdict(False, f"须列入满 {rule.min_months} 个月（{earliest.isoformat()} 起）")
     return Verdict(True, rule.basis)
@@ -282,7 +283,9 @@ def eligibility(matter: Matter, facts: Facts) -> Decision:
         checks.append((n == 0, f"有 {n} 件处理中的信用修复申请" if n else "无处理中的信用修复申请"))
     if rule.breach_exclusion_months:
         months = rule.breach_exclusion_months
-        recent = sorted(d for d in facts.breaches if facts.today < add_months(d, months))
+        recent = sorted(
+            d for d in facts.breaches if facts.today < statutory_period_end(d, months=months)
+        )
         text = (
             f"{recent[-1].isoformat()} 违反信用承诺，{months} 个月内不适用"
             if recent

@@ -19,7 +19,7 @@ from typing import Any
 from citycredit.catalog.loader import default_catalog
 from citycredit.catalog.yaml_node import CatalogError, read_yaml
 from citycredit.rights.model import Limit
-from citycredit.shared.calendar import add_months
+from citycredit.shared.calendar import add_months, last_day, statutory_period_end
 
 DATA_FILE = Path(__file__).with_name("data") / "repair.yaml"
 
@@ -316,7 +316,9 @@ def eligibility(
             "in_publication",
             "仍在公示或共享中",
             in_use,
-            f"公示期已于 {record.publication_end} 届满，且已停止共享" if not in_use else "",
+            f"公示期已于 {last_day(record.publication_end)} 届满，且已停止共享"
+            if not in_use and record.publication_end is not None
+            else "",
             "信息已停止公示和共享",
         )
     )
@@ -400,7 +402,7 @@ def _minimum(rules: RepairRules, record: RecordFacts) -> tuple[date | None, str,
     if start is None and record.decision_date is not None:
         period = rules.item_min_period(record.item)
         if period is not None:
-            start = add_months(record.decision_date, period.min_months)
+            start = statutory_period_end(record.decision_date, months=period.min_months)
             notes.append(period.label)
     sector = next(
         (
@@ -411,22 +413,22 @@ def _minimum(rules: RepairRules, record: RecordFacts) -> tuple[date | None, str,
         None,
     )
     if sector is not None and record.decision_date is not None:
-        sector_from = add_months(record.decision_date, sector.min_months)
+        sector_from = statutory_period_end(record.decision_date, months=sector.min_months)
         if start is None or sector_from > start:
             start = sector_from
         notes.append(sector.label)
     if start is None:
         return None, "该信息项未配置最短公示期限", False
-    detail = f"最短公示期至 {start} 届满"
+    detail = f"最短公示期至 {last_day(start)} 届满，{start} 起可申请"
     end = record.publication_end
     beyond = False
     if end is not None and start > end:
         if rules.beyond_end_policy == "not_repairable":
             beyond = True
-            notes.append(f"晚于公示截止 {end}，不能通过信用修复提前终止")
+            notes.append(f"晚于公示截止 {last_day(end)}，不能通过信用修复提前终止")
         else:
             start = end
-            detail = f"最短公示期晚于公示截止，自公示截止（{end}）起可申请"
+            detail = f"最短公示期晚于公示截止（{last_day(end)}），{end} 起可申请"
     if notes:
         detail += "（" + "；".join(notes) + "）"
     return start, detail, beyond

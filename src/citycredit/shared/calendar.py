@@ -52,8 +52,8 @@ __all__ = [
     "LegalCalendar",
     "add_months",
     "day_start",
+    "last_day",
     "local_date",
-    "period_end",
     "statutory_period_end",
 ]
 
@@ -140,16 +140,24 @@ def add_months(d: date, months: int) -> date:
     return date(year, month, min(d.day, last))
 
 
-def period_end(start: date, *, months: int = 0, years: int = 0) -> date:
-    """Return the exclusive end date ``add_months(start, 12 * years + months)``."""
-    return add_months(start, 12 * years + months)
-
-
 def statutory_period_end(event_day: date, *, months: int = 0, years: int = 0) -> date:
-    """Return the exclusive end of a 民法典 201/202 period counted from ``event_day``."""
+    """Return the exclusive end of a 民法典 201/202 period counted from ``event_day``.
+
+    Every period the platform counts in months or years from a decision — publication
+    periods, the minimum period before repair, list durations and minimums, commitment
+    exclusions — uses this one rule (民法典第二百零四条: the Code's method applies unless a law
+    provides otherwise). A one-year period from 2026-01-15 runs 2026-01-16 … 2027-01-15; the
+    exclusive end is 2027-01-16. 第二百零三条's extension past a rest day is not applied: it
+    protects a party who must act by the last day, and nobody acts when publication ends.
+    """
     # 第二百零一条: the event day is not counted; 第二百零二条: the last day is the
     # corresponding day of the due month (month end when none); it ends at 24:00.
     return add_months(event_day, 12 * years + months) + _ONE_DAY
+
+
+def last_day(exclusive_end: date) -> date:
+    """The last day of a period given its exclusive end: the date to show as 届满/公示截止."""
+    return exclusive_end - _ONE_DAY
 
 
 def _parse_day(value: Any, year: int, where: str) -> date:

@@ -37,7 +37,7 @@ from citycredit.kernel import outbox
 from citycredit.kernel.outbox import Consumer, Event
 from citycredit.privacy.access import Purpose, open_personal
 from citycredit.privacy.records import version_aad
-from citycredit.shared.calendar import local_date
+from citycredit.shared.calendar import last_day, local_date
 from citycredit.sharing.db import (
     FanoutStateRow,
     FeedEntryRow,
@@ -518,8 +518,10 @@ def _blocks_only(s: Session, work: list[tuple[Event, Kind]], now: datetime) -> N
 
 def _notice_note(kind: Kind, payload: dict[str, Any]) -> str | None:
     if kind is Kind.publication_ended:
-        end = payload.get("publication_end")
-        return f"公示期已于 {end} 届满，不得继续公示" if end else "公示期已届满，不得继续公示"
+        end = payload.get("publication_end")  # exclusive: the first day off publication
+        if not end:
+            return "公示期已届满，不得继续公示"
+        return f"公示期已于 {last_day(date.fromisoformat(str(end)))} 届满，不得继续公示"
     reason = str(payload.get("reason") or "").strip()
     return reason or None
 

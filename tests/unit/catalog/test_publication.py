@@ -100,8 +100,9 @@ def test_general_period() -> None:
     result = publication_for(_item("penalty"), _penalty(), DECIDED)
     assert result.severity is Severity.general and result.severity_inferred
     assert result.published
-    assert result.publication_end == date(2027, 4, 10)
-    assert result.repair_from == date(2026, 7, 10)
+    # 民法典 201/202: decided 2026-04-10, the year runs 04-11 … 2027-04-10 (last day).
+    assert result.publication_end == date(2027, 4, 11)
+    assert result.repair_from == date(2026, 7, 11)
     assert result.classifier_version == "penalty-2026.1"
 
 
@@ -109,8 +110,8 @@ def test_serious_period() -> None:
     values = _penalty(CF_CFLB="吊销许可证件")
     result = publication_for(_item("penalty"), values, DECIDED)
     assert result.severity is Severity.serious
-    assert result.publication_end == date(2029, 4, 10)
-    assert result.repair_from == date(2027, 4, 10)
+    assert result.publication_end == date(2029, 4, 11)
+    assert result.repair_from == date(2027, 4, 11)
 
 
 def test_minor_is_not_published() -> None:
@@ -128,13 +129,14 @@ def test_publisher_severity_has_no_classifier_version() -> None:
         PUBLISHER_RULE,
     )
     assert result.classifier_version is None
-    assert result.publication_end == date(2029, 4, 10)
+    assert result.publication_end == date(2029, 4, 11)
 
 
 def test_month_end_clamps() -> None:
     result = publication_for(_item("penalty"), _penalty(), date(2024, 11, 30))
-    assert result.repair_from == date(2025, 2, 28)
-    assert result.publication_end == date(2025, 11, 30)
+    # 3 months from 11-30: February has no 30th, so 02-28 is the last day (民法典 202).
+    assert result.repair_from == date(2025, 3, 1)
+    assert result.publication_end == date(2025, 12, 1)
 
 
 def test_missing_decision_date_is_a_field_error() -> None:
@@ -162,7 +164,7 @@ def test_until_field_inclusive_and_exclusive_ends() -> None:
 
 def test_fixed_and_always() -> None:
     tax = publication_for(_item("tax_credit_grade"), {"NS_DJ": "A"}, DECIDED)
-    assert tax.publication_end == date(2027, 4, 10)
+    assert tax.publication_end == date(2027, 4, 11)
     honour = publication_for(_item("honour"), {}, None)
     assert honour.publication_end is None and honour.published
     with pytest.raises(FieldError):

@@ -169,17 +169,19 @@ def test_decision_only_after_the_objection_window(
 
 def test_expiry_on_the_exact_day(lists: ListCatalog) -> None:
     lt = lists.list_type("market_supervision_serious")
+    # 民法典 201/202: decided 2024-03-15, three years run 03-16 … 2027-03-15 (the last day).
     end = expires_on(date(2024, 3, 15), lt)
-    assert end == date(2027, 3, 15)
+    assert end == date(2027, 3, 16)
     m = local(S.published, published_on=date(2024, 3, 18), expires_on=end)
-    assert m.is_active(date(2027, 3, 14))
-    assert not m.is_active(date(2027, 3, 15))
-    assert expires_on(date(2024, 2, 29), lists.list_type("overload_transport")) == date(2025, 2, 28)
+    assert m.is_active(date(2027, 3, 15))
+    assert not m.is_active(date(2027, 3, 16))
+    # No 2025-02-29: February's last day is the last day on the list.
+    assert expires_on(date(2024, 2, 29), lists.list_type("overload_transport")) == date(2025, 3, 1)
 
 
 def test_decided_period_within_range(lists: ListCatalog) -> None:
     lt = lists.list_type("government_procurement")  # 一至三年 set by the decision
-    assert expires_on(date(2024, 5, 10), lt, 12) == date(2025, 5, 10)
+    assert expires_on(date(2024, 5, 10), lt, 12) == date(2025, 5, 11)
     for months in (6, 40):
         with pytest.raises(FieldError):
             expires_on(date(2024, 5, 10), lt, months)
@@ -190,7 +192,7 @@ def test_decided_period_within_range(lists: ListCatalog) -> None:
 
 @pytest.mark.parametrize(
     ("today", "allowed"),
-    [(date(2025, 3, 14), False), (date(2025, 3, 15), True), (date(2025, 3, 16), True)],
+    [(date(2025, 3, 15), False), (date(2025, 3, 16), True), (date(2025, 3, 17), True)],
 )
 def test_repair_after_minimum_period(lists: ListCatalog, today: date, allowed: bool) -> None:
     lt = lists.list_type("market_supervision_serious")  # repair after 12 months
@@ -200,7 +202,7 @@ def test_repair_after_minimum_period(lists: ListCatalog, today: date, allowed: b
 
 @pytest.mark.parametrize(
     ("today", "allowed"),
-    [(date(2024, 9, 14), False), (date(2024, 9, 15), True), (date(2024, 10, 1), True)],
+    [(date(2024, 9, 15), False), (date(2024, 9, 16), True), (date(2024, 10, 1), True)],
 )
 def test_wage_arrears_repair_after_six_months(
     lists: ListCatalog, today: date, allowed: bool

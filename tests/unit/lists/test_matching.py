@@ -114,7 +114,13 @@ def test_pending_objection_and_repair(lists: ListCatalog) -> None:
 
 @pytest.mark.parametrize(
     ("breach", "eligible"),
-    [(date(2025, 5, 21), False), (date(2025, 5, 20), True), (date(2024, 1, 1), True)],
+    # 民法典 201/202: a breach on 2025-05-20 excludes 05-21 … 2026-05-20 (TODAY, the last day).
+    [
+        (date(2025, 5, 21), False),
+        (date(2025, 5, 20), False),
+        (date(2025, 5, 19), True),
+        (date(2024, 1, 1), True),
+    ],
 )
 def test_commitment_breach_excludes_for_the_window(
     lists: ListCatalog, breach: date, eligible: bool
@@ -123,7 +129,7 @@ def test_commitment_breach_excludes_for_the_window(
     decision = eligibility(food, Facts(TODAY, Grade.A, breaches=(breach,)))
     assert decision.eligible is eligible
     if not eligible:
-        assert decision.reasons == ["2025-05-21 违反信用承诺，12 个月内不适用"]
+        assert decision.reasons == [f"{breach.isoformat()} 违反信用承诺，12 个月内不适用"]
 
 
 def test_every_failed_condition_is_a_reason(lists: ListCatalog) -> None:

@@ -53,7 +53,8 @@ def test_minimum_period_edge_days() -> None:
 def test_publication_ended_needs_no_repair() -> None:
     e = eligibility(RULES, GENERAL, [], date(2027, 5, 1))  # end is exclusive: over on 5-1
     assert not e.eligible and not e.repairable and "in_publication" in failed(e)
-    assert e.message == "无需修复：公示期已于 2027-05-01 届满，且已停止共享"
+    # The message names the last day published, not the exclusive end.
+    assert e.message == "无需修复：公示期已于 2027-04-30 届满，且已停止共享"
     assert eligibility(RULES, GENERAL, [], date(2027, 4, 30)).eligible
 
 

@@ -18,8 +18,8 @@ from citycredit.shared.calendar import (
     LegalCalendar,
     add_months,
     day_start,
+    last_day,
     local_date,
-    period_end,
     statutory_period_end,
 )
 
@@ -379,13 +379,14 @@ def test_add_months_clamps_to_month_end() -> None:
     assert add_months(date(2025, 5, 20), 0) == date(2025, 5, 20)
 
 
-def test_period_end() -> None:
-    """period_end adds 12·years + months."""
-    assert period_end(date(2024, 2, 29), years=1) == date(2025, 2, 28)
-    assert period_end(date(2025, 3, 15), months=3) == date(2025, 6, 15)
-    assert period_end(date(2025, 3, 15), years=3) == date(2028, 3, 15)
-    assert period_end(date(2025, 3, 15), years=1, months=6) == date(2026, 9, 15)
-    assert period_end(date(2025, 3, 15)) == date(2025, 3, 15)
+def test_statutory_period_end_adds_years_and_months_and_the_last_day() -> None:
+    """12·years + months from the event; the corresponding day is the last one (民法典 202)."""
+    assert statutory_period_end(date(2025, 3, 15), months=3) == date(2025, 6, 16)
+    assert statutory_period_end(date(2025, 3, 15), years=3) == date(2028, 3, 16)
+    assert statutory_period_end(date(2025, 3, 15), years=1, months=6) == date(2026, 9, 16)
+    assert last_day(statutory_period_end(date(2025, 3, 15), years=1)) == date(2026, 3, 15)
+    # 2025-01-31 + 1 month: February has no 31st, so its last day is the period's last day.
+    assert last_day(statutory_period_end(date(2025, 1, 31), months=1)) == date(2025, 2, 28)
 
 
 def test_statutory_period_end_includes_corresponding_day() -> None:

@@ -29,7 +29,7 @@ from citycredit.catalog.model import (
 )
 from citycredit.catalog.publication import DEFAULT_RULE, PUBLISHER_RULE
 from citycredit.catalog.values import LONG_TERM, parse_field
-from citycredit.shared.calendar import add_months, period_end
+from citycredit.shared.calendar import statutory_period_end
 from citycredit.shared.errors import FieldError
 
 __all__ = ["Rules", "raw_col", "val_col"]
@@ -269,8 +269,8 @@ class Rules:
                 return False, decision, decision, None
             return (
                 True,
-                period_end(decision, months=span.max_months),
-                add_months(decision, span.min_months),
+                statutory_period_end(decision, months=span.max_months),
+                statutory_period_end(decision, months=span.min_months),
                 None,
             )
         if rule.kind is PublicationKind.until_field and rule.end_field is not None:
@@ -279,7 +279,7 @@ class Rules:
         elif rule.kind is PublicationKind.fixed and rule.fixed_months is not None:
             if decision is None:
                 return True, None, None, self._missing_decision()
-            end = period_end(decision, months=rule.fixed_months)
+            end = statutory_period_end(decision, months=rule.fixed_months)
         return True, end, repair, None
 
     def _missing_decision(self) -> str:

@@ -375,3 +375,63 @@ def test_http_objection_flow(container: Container, tmp_path: Path) -> None:
         assert box["items"][0]["topic"] == "objection.to_verify"
     with c.uow() as uow:
         assert obj.marks_for(uow.session, sid)[("record", rid)]["mark"].startswith("存在异议")
+
+
+def test_the_same_objection_again_needs_new_facts(container: Container, tmp_path: Path) -> None:
+    """异议办结后以同一理由再次提出: refused without 新的事实或理由, nothing marked; with them, or
+    on another ground, or after the record changed, it is filed as usual."""
+    c = container
+    sid, rid = setup_record(c, tmp_path)
+    clerk = office(c)
+    samr = department_principal(c, SAMR)
+    first = file(c, clerk, rid)
+    obj.accept(c, clerk, first["id"], "材料齐全")
+    obj.decide(c, samr, first["id"], outcome="kept", reason="经核查处罚决定书金额无误")
+    with pytest.raises(FieldError) as err:
+        file(c, clerk, rid)
+    assert err.value.field == "new_facts" and err.value.code == "objection_refiled"
+    assert first["id"] in str(err.value) and "异议不成立" in str(err.value)
+    with pytest.raises(FieldError):
+        file(c, clerk, rid, new_facts="仍有异议")  # shorter than the configured minimum
+    with c.uow() as uow:
+        assert ("record", rid) not in obj.marks_for(uow.session, sid)
+        assert len(obj.subject_objections(uow.session, sid)) == 1
+    # Another ground is another objection.
+    other = file(c, clerk, rid, ground="infringes", reasons="公示内容包含与处罚无关的个人信息")
+    obj.reject(c, clerk, other["id"], "公示内容不含个人信息")
+    # New facts: filed, marked, the facts kept in the reasons, the step names the earlier case.
+    again = file(c, clerk, rid, new_facts="取得了处罚机关出具的金额更正说明（榆市监函〔2026〕3号）")
+    assert again["status"]["code"] == "submitted" and again["mark"] == "异议处理中"
+    assert "【新的事实和理由】取得了处罚机关出具的金额更正说明" in again["reasons"]
+    assert first["id"] in again["steps"][0]["note"]
+
+
+def test_http_refiled_objection_names_the_missing_field(
+    container: Container, tmp_path: Path
+) -> None:
+    c = container
+    _, rid = setup_record(c, tmp_path)
+    clerk = office(c)
+    first = file(c, clerk, rid)
+    obj.reject(c, clerk, first["id"], "异议人与信用主体无关")
+    admin = add_user(
+        c, SYSTEM, username="office", display_name="信用办", role=Role.credit_office_admin
+    )
+    body = {
+        "target_type": "record",
+        "target_id": rid,
+        "ground": "wrong",
+        "reasons": "罚款金额登记错误，应为2000元",
+        "channel": "window",
+    }
+    with TestClient(create_app(c, scheduler=False)) as client:
+        auth = {"Authorization": f"Bearer {admin.token}"}
+        refused = client.post("/api/v1/objections", json=body, headers=auth)
+        assert refused.status_code == 422, refused.text
+        assert "new_facts" in refused.text
+        ok = client.post(
+            "/api/v1/objections",
+            json={**body, "new_facts": "异议人系该企业法定代表人，附营业执照及身份证明"},
+            headers=auth,
+        )
+        assert ok.status_code == 201, ok.text

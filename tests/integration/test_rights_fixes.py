@@ -167,7 +167,13 @@ def test_rejected_objection_keeps_the_departments_statement_flag(
     # An objection that set the flag itself clears it when answered.
     lists.answer_objection(c, samr, mid, "已书面答复当事人")
     o = objections.file_objection(
-        c, CLERK, target_type="membership", target_id=mid, ground="wrong", reasons="列入错误"
+        c,
+        CLERK,
+        target_type="membership",
+        target_id=mid,
+        ground="wrong",
+        reasons="列入错误",
+        new_facts="当事人提交了不存在销售行为的进货台账",  # the same ground again (rejected above)
     )
     with c.uow() as uow:
         m = uow.session.get(MembershipRow, mid)
@@ -299,13 +305,15 @@ def test_items_without_a_severity(container: Container, clock: FixedClock, tmp_p
     with c.uow() as uow:
         by_item = {r.item_code: r.id for r in uow.session.scalars(select(RecordRow))}
     arrears = repairs.record_eligibility(c, CLERK, by_item["social_insurance_arrears"])
-    assert arrears["repairable"] is True and arrears["available_from"] == "2026-12-05"
-    assert arrears["message"] == "可申请修复：自 2026-12-05 起"
+    assert arrears["repairable"] is True and arrears["available_from"] == "2026-12-06"
+    assert arrears["message"] == "可申请修复：自 2026-12-06 起"
     abnormal = repairs.record_eligibility(c, CLERK, by_item["abnormal_operation"])
     assert abnormal["repairable"] is False and "adverse" not in failed(abnormal)
     assert "国家企业信用信息公示系统" in abnormal["message"]
     assert "属于失信（不良）信息" not in abnormal["message"]
-    clock.current = clock.current + timedelta(days=10)  # 2026-12-05
+    clock.current = clock.current + timedelta(days=10)  # 2026-12-05: the minimum's last day
+    assert not repairs.record_eligibility(c, CLERK, by_item["social_insurance_arrears"])["eligible"]
+    clock.current = clock.current + timedelta(days=1)  # 2026-12-06
     assert repairs.record_eligibility(c, CLERK, by_item["social_insurance_arrears"])["eligible"]
 
 
@@ -331,7 +339,7 @@ def test_the_records_authority_decides_and_picks_the_sector_rule(
         CF_WSH="榆应急罚〔2026〕1号",
     )
     e = repairs.record_eligibility(c, CLERK, rid)
-    assert e["eligible"] is False and e["available_from"] == "2027-01-10"
+    assert e["eligible"] is False and e["available_from"] == "2027-01-11"
     assert "原58号令" in next(x["detail"] for x in e["conditions"] if x["code"] == "min_period")
     add_department(c, SYSTEM, name=SAFETY, code=SAFETY_CODE)
     safety = department_principal(c, SAFETY)

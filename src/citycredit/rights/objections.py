@@ -171,9 +171,15 @@ def file_objection(
     reasons: str,
     evidence: Sequence[dict[str, Any]] = (),
     channel: str = "online",
+    new_facts: str | None = None,
     notifier: Notifier = DEFAULT_NOTIFIER,
 ) -> dict[str, Any]:
-    """提出异议: the target is marked "异议处理中" from this moment; the acceptance clock starts."""
+    """提出异议: the target is marked "异议处理中" from this moment; the acceptance clock starts.
+
+    The same objection filed again — same information and version, same ground, after an
+    earlier one was 不予受理 or decided — needs `new_facts` (新的事实或理由); otherwise it is
+    refused and nothing is marked (deadlines.yaml `refile_new_facts_min_chars`).
+    """
     tt = _enum(TargetType, "target_type", target_type)
     gr = _enum(Ground, "ground", ground)
     reasons = _text("reasons", reasons, "异议理由")
@@ -196,6 +202,13 @@ def file_objection(
         )
         if dup is not None:
             raise Conflict(f"该信息已有处理中的异议 {dup}", code="objection_open")
+        earlier = _same_objection_closed(s, tt, target_id, version, gr)
+        refiled_note = ""
+        if earlier is not None:
+            new_facts = _refile_facts(earlier, new_facts)
+            if new_facts:
+                reasons = f"{reasons}\n【新的事实和理由】{new_facts}"
+                refiled_note = f"（再次提出，前次异议 {earlier.id}）"
         limit = deadlines.limit("objection", "accept_within")
         assert limit.working_days is not None
         row = ObjectionRow(
@@ -221,7 +234,7 @@ def file_objection(
         s.flush()  # the steps refer to it
         if tt is TargetType.membership:
             row.flagged_target = _flag_membership(c, s, target_id, actor, reasons, pending=True)
-        _step(c, s, row, "file", None, S.submitted, actor, reasons)
+        _step(c, s, row, "file", None, S.submitted, actor, reasons + refiled_note)
         notifier.send(
             s,
             Notice(
@@ -237,6 +250,44 @@ def file_objection(
         )
         uow.commit()
         return objection_view(c, s, row)
+
+
+def _same_objection_closed(
+    s: Session, tt: TargetType, target_id: str, version: str | None, ground: Ground
+) -> ObjectionRow | None:
+    """The newest closed objection on the same information, version and ground, if any."""
+    stmt = select(ObjectionRow).where(
+        ObjectionRow.target_type == tt.value,
+        ObjectionRow.target_id == target_id,
+        ObjectionRow.ground == ground.value,
+        ObjectionRow.status.in_([S.rejected.value, S.decided.value]),
+    )
+    stmt = stmt.where(
+        ObjectionRow.target_version.is_(None)
+        if version is None
+        else ObjectionRow.target_version == version
+    )
+    return s.scalar(stmt.order_by(ObjectionRow.created_at.desc(), ObjectionRow.id.desc()))
+
+
+def _refile_facts(earlier: ObjectionRow, new_facts: str | None) -> str | None:
+    """The new facts a repeated objection must state, checked against the configured minimum."""
+    minimum = default_deadlines().limit("objection", "refile_new_facts_min_chars").value or 0
+    if minimum == 0:
+        return (new_facts or "").strip() or None
+    text = (new_facts or "").strip()
+    if len(text) < minimum:
+        closed = S(earlier.status).label
+        outcome = f"，{Outcome(earlier.outcome).label}" if earlier.outcome else ""
+        when = earlier.decided_on or earlier.filed_on
+        raise FieldError(
+            "new_facts",
+            text,
+            "objection_refiled",
+            f"该信息的同一理由异议 {earlier.id} 已于 {when} 办结（{closed}{outcome}）；"
+            f"再次提出须在 new_facts 中说明新的事实或理由（至少 {minimum} 字）",
+        )
+    return text
 
 
 def accept(

@@ -30,6 +30,11 @@ class ObjectionBody(BaseModel):
     reasons: str
     evidence: list[Evidence] = []
     channel: str = "online"
+    new_facts: str | None = Field(
+        default=None,
+        description="新的事实或理由: required when the same objection (same information, "
+        "version and ground) was already 不予受理 or decided",
+    )
 
 
 class NoteBody(BaseModel):
@@ -61,6 +66,7 @@ def post_objection(body: ObjectionBody, c: ContainerDep, actor: AuthenticatedDep
         reasons=body.reasons,
         evidence=[e.model_dump() for e in body.evidence],
         channel=body.channel,
+        new_facts=body.new_facts,
     )
 
 

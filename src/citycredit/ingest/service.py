@@ -649,7 +649,9 @@ def record_history(c: Container, actor: Principal, record_id: str) -> list[dict[
                 "kind": v.kind,
                 "submission_id": v.submission_id,
                 "row": v.row_number,
-                "payload": v.payload,
+                # ID and phone numbers in free text masked as on the archive's views; clear
+                # values only through privacy.service (role, purpose, disclosure log).
+                "payload": scrub_value(v.payload),
                 "reason": v.reason,
                 "content_hash": v.content_hash,
                 "created_by": v.created_by,

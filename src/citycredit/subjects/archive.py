@@ -21,7 +21,7 @@ from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.privacy.access import Purpose, open_personal
 from citycredit.privacy.records import mask_personal, version_aad
-from citycredit.shared.calendar import local_date
+from citycredit.shared.calendar import last_day, local_date
 from citycredit.shared.divisions import county_name
 from citycredit.shared.errors import FieldError, NotFound
 from citycredit.shared.ids import mask_id_number
@@ -113,8 +113,6 @@ def is_public_now(record: RecordRow, today: date) -> bool:
         and (record.decision_date is None or record.decision_date <= today)
         and (record.publication_end is None or record.publication_end > today)
     )
-
-
 
 
 def is_shared_now(record: RecordRow) -> bool:
@@ -336,6 +334,7 @@ def _authorised_view(
                 channel=channel,
                 at=c.clock.now(),
                 detail=detail,
+                fields=sorted({code for values in personal.values() for code in values}),
             )
         summary = _subject_summary(subject, public=False)
         summary["id_number_masked"] = shown_id_number(c, subject, personal.values())
@@ -542,15 +541,18 @@ def public_entry(
             if is_person and name_code is not None and spec.code == name_code.code:
                 rule = item.display_name_rule.value if public else "full"
                 value = display_person_name(str(value), rule)
-            if public:
-                value = scrub_value(value)  # codes and labels are the catalog's own text
-                if (
-                    is_person
-                    and isinstance(value, str)
-                    and spec.code != getattr(name_code, "code", None)
-                ):
-                    # the person's name inside free text (违法事实 …) as masked as the name field
-                    value = value.replace(subject.name, person_name)
+            # ID and phone numbers inside free text (违法事实 …) are never shown in clear here,
+            # public or authorised: the structured personal fields are masked on both views, and
+            # clear values are opened only by role and purpose (privacy.service, disclosure log).
+            value = scrub_value(value)  # codes and labels are the catalog's own text
+            if (
+                public
+                and is_person
+                and isinstance(value, str)
+                and spec.code != getattr(name_code, "code", None)
+            ):
+                # the person's name inside free text (违法事实 …) as masked as the name field
+                value = value.replace(subject.name, person_name)
             field: dict[str, Any] = {"code": spec.code, "label": spec.label, "value": value}
             if spec.role == "declared_publication_end":
                 field["label"] = f"{spec.label}（报送单位填报，仅供参考）"
@@ -578,6 +580,10 @@ def public_entry(
         entry["severity_inferred"] = r.severity_inferred
         entry["severity_note"] = "推定" if r.severity_inferred else "报送单位认定"
         entry["publication_end"] = r.publication_end.isoformat() if r.publication_end else None
+        # 公示截止 as people read it: the last day published (publication_end is exclusive).
+        entry["publication_last_day"] = (
+            last_day(r.publication_end).isoformat() if r.publication_end else None
+        )
         entry["repair_from"] = r.repair_from.isoformat() if r.repair_from else None
     if not public:
         entry["openness"] = r.openness

@@ -13,10 +13,12 @@ Three kinds of account (docs/accounts-security.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from citycredit.shared.errors import PermissionDenied
+from citycredit.shared.errors import HiddenDenial, NotFound, PermissionDenied
 
 
 class Role(StrEnum):
@@ -183,6 +185,23 @@ def require(actor: Principal, permission: Permission, *, department_id: int | No
         and actor.department_id != department_id
     ):
         raise PermissionDenied("部门用户只能操作本部门的数据", code="other_department")
+
+
+@contextmanager
+def hidden_as(missing: NotFound) -> Iterator[None]:
+    """Access checks on an object already loaded: a refusal answers as ``missing`` (G8).
+
+        with hidden_as(NotFound(f"记录 {record_id} 不存在", code="record_not_found")):
+            require(actor, Permission.read_own_submissions, department_id=row.department_id)
+
+    Use it for ownership (another department's, another subject's object), and check a role
+    that may never use the route before loading anything, so that no answer depends on
+    whether the id exists. The audit trail still records the refusal as denied.
+    """
+    try:
+        yield
+    except PermissionDenied as refused:
+        raise HiddenDenial(missing, refused) from None
 
 
 def require_subject_access(actor: Principal, subject_id: str, *, office: bool = False) -> None:

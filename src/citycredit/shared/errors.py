@@ -12,6 +12,7 @@ __all__ = [
     "CityCreditError",
     "Conflict",
     "FieldError",
+    "HiddenDenial",
     "InvalidTransition",
     "NotFound",
     "PermissionDenied",
@@ -76,6 +77,19 @@ class PermissionDenied(CityCreditError):
     """The caller is not allowed to perform the operation."""
 
     default_code = "permission_denied"
+
+
+class HiddenDenial(NotFound):
+    """A refusal answered exactly as the missing object would be (security goal G8).
+
+    Someone else's object must look like one that does not exist: same status, code and
+    message as ``missing``. The refusal itself (``reason``) is kept for the audit trail, which
+    records the request as denied (web/audit.py), never for the caller.
+    """
+
+    def __init__(self, missing: NotFound, reason: PermissionDenied) -> None:
+        super().__init__(missing.message, code=missing.code)
+        self.reason: PermissionDenied = reason
 
 
 class Conflict(CityCreditError):

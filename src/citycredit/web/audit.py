@@ -118,15 +118,19 @@ def _write_outcome(
     template, object_id = _route_of(request)
     object_id = getattr(request.state, "audit_object_id", None) or object_id
     actor: Principal | None = getattr(request.state, "principal", None)
+    hidden = getattr(request.state, "hidden_denial", None)
+    detail: dict[str, Any] = {} if actor else {"credential": _claimed_credential(request)}
+    if hidden:
+        detail["refused"] = hidden  # answered 404 like a missing object (G8)
     audit.write_event(
         c,
         action=f"http.{request.method} {template}",
-        result="error" if failed else _result(status),
+        result="error" if failed else ("denied" if hidden else _result(status)),
         actor=actor,
         request=info,
         object_id=object_id,
         status_code=status,
-        detail={} if actor else {"credential": _claimed_credential(request)},
+        detail=detail,
     )
 
 
@@ -244,9 +248,8 @@ class AuditMiddleware:
         status = started.get("status", 500)
         if in_transaction and status < 400 and getattr(request.state, "audit_recorded", False):
             return  # its event committed with the change
-        if recorded_here or (
-            status in (401, 403) and not request.url.path.startswith(SELF_AUDITED_PREFIX)
-        ):
+        denied = status in (401, 403) or bool(getattr(request.state, "hidden_denial", None))
+        if recorded_here or (denied and not request.url.path.startswith(SELF_AUDITED_PREFIX)):
             try:
                 await run_in_threadpool(_write_outcome, c, request, info, status)
             except Exception:  # the change is done; its "started" event is in the trail

@@ -20,6 +20,7 @@ from citycredit.shared.errors import (
     CityCreditError,
     Conflict,
     FieldError,
+    HiddenDenial,
     InvalidTransition,
     NotFound,
     PermissionDenied,
@@ -141,6 +142,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CityCreditError)
     async def _domain(request: Request, exc: CityCreditError) -> JSONResponse | HTMLResponse:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        if isinstance(exc, HiddenDenial):
+            # answered as the missing object (G8); the audit trail records the refusal
+            request.state.hidden_denial = exc.reason.code
         if isinstance(exc, PersonalDataError) and exc.code in KEY_RING_REFUSALS:
             status = 503  # the deployment's key ring is not this database's: not the caller's fault
         if is_page(request):

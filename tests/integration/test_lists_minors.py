@@ -298,3 +298,29 @@ def test_minor_rule_of_public_entries() -> None:
     shown = public_entry(m, lt, is_person=True, birth_date=date(1980, 3, 4), **kw)
     assert shown is not None and shown["name"] == MINOR[0]
     assert public_entry(m, lt, is_person=True, **kw) is not None  # no birth date known
+
+
+def test_the_court_hears_once_of_a_minor_it_listed(
+    container: Container, clock: FixedClock, tmp_path: Path
+) -> None:
+    """数据质量反馈: a minor in a court file → one notice to the court per record, naming the
+    record and the rule, never the person; adults and repeated runs send nothing more."""
+    from citycredit.ingest.feedback import send_source_feedback
+    from citycredit.kernel.jobs import registered_jobs
+    from citycredit.rights.notices import inbox
+
+    c = container
+    court(c)
+    send(c, tmp_path, "sx.csv", [court_row(MINOR), court_row(ADULT)])
+    minor_record = record_of(c, subject_of(c, MINOR[1]))
+    assert minor_record.unpublished_reason == "minor"
+    assert "source_feedback" in {j.name for j in registered_jobs()}
+    assert send_source_feedback(c)["sent"] == {"quality.minor_listed": 1}
+    assert send_source_feedback(c)["sent"] == {"quality.minor_listed": 0}
+    court_id = department_principal(c, COURT).department_id
+    with c.uow() as uow:
+        notices = inbox(uow.session, "department", str(court_id))
+    [notice] = [n for n in notices if n["topic"] == "quality.minor_listed"]
+    assert minor_record.id in notice["body"] and "法释〔2017〕7号" in notice["body"]
+    assert MINOR[0] not in notice["body"] and MINOR[1] not in notice["body"]
+    assert MINOR[0] not in notice["title"]

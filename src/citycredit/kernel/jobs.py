@@ -40,6 +40,7 @@ def registered_jobs() -> list[Job]:
     from citycredit.accounts.scheduled import JOBS as ACCOUNTS_JOBS
     from citycredit.evaluation.scheduled import JOBS as EVALUATION_JOBS
     from citycredit.exports.scheduled import JOBS as EXPORT_JOBS
+    from citycredit.ingest.feedback import JOBS as FEEDBACK_JOBS
     from citycredit.ingest.scheduled import JOBS as INGEST_JOBS
     from citycredit.kernel.deliveries import JOBS as DELIVERY_JOBS
     from citycredit.ledger.mmd import JOBS as MMD_JOBS
@@ -52,6 +53,7 @@ def registered_jobs() -> list[Job]:
     return [
         *ACCOUNTS_JOBS,
         *INGEST_JOBS,
+        *FEEDBACK_JOBS,
         *DELIVERY_JOBS,
         *LEDGER_JOBS,
         *MMD_JOBS,

@@ -20,6 +20,8 @@ from citycredit.catalog.publication import publication_for
 from citycredit.catalog.values import check_required, parse_field
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, UnresolvedRow
 from citycredit.ingest.model import Counts, Reason, record_key
+from citycredit.ingest.readers import EXTRA_KEY
+from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.ledger.entries import record_version_entry
@@ -153,13 +155,20 @@ class Intake:
             return local_date(value)
         return value if isinstance(value, date) else None
 
+    def catalog_cells(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The cells of a row that the catalog item defines (and cells beyond the header, which
+        are the row's own misaligned values): a column the catalog does not list is not kept,
+        even sealed (minimisation, security G34; PIPL 6)."""
+        known = self.item.resolve_header
+        return {h: v for h, v in raw.items() if h == EXTRA_KEY or known(h) is not None}
+
     def reject(self, number: int, raw: dict[str, Any], reasons: list[Reason]) -> RejectRow:
         assert self.submission_id is not None, "only submitted rows are quarantined"
         self.counts.rejected += 1
         # The row as sent and the reasons (which quote values) may hold ID numbers, phones and
         # addresses: both are sealed; only (field, code) stays clear, for the statistics.
         sealed = self.c.personal_codec.seal(
-            {"raw": raw, "reasons": [r.as_dict() for r in reasons]},
+            {"raw": self.catalog_cells(raw), "reasons": [r.as_dict() for r in reasons]},
             aad=reject_aad(self.submission_id, number),
         )
         row = RejectRow(
@@ -247,6 +256,9 @@ class Intake:
             "openness": self.item.openness_for(values).value,
         }
         record = self.s.scalar(select(RecordRow).where(RecordRow.record_key == key_hash))
+        if record is not None and record.unpublished_reason in WITHHELD_REASONS:
+            # 不予公示 (ingest/withhold.py) outlives a correction: only a release publishes it.
+            derived["published"], derived["unpublished_reason"] = False, record.unpublished_reason
         if record is None:
             record = RecordRow(
                 id=new_id("r"),

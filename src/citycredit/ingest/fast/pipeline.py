@@ -137,7 +137,9 @@ class _Writer:
         """The stored columns of one quarantined row (`Intake.reject`)."""
         sub = self.intake.submission_id
         assert sub is not None
-        sealed = self.codec.seal({"raw": raw, "reasons": reasons}, aad=reject_aad(sub, rn))
+        sealed = self.codec.seal(
+            {"raw": self.intake.catalog_cells(raw), "reasons": reasons}, aad=reject_aad(sub, rn)
+        )
         return {
             "submission_id": sub,
             "row_number": rn,

@@ -178,8 +178,22 @@ class VerifyPage:
         text = bundle if isinstance(bundle, str) else json.dumps(bundle, ensure_ascii=False)
         self.page.fill("#bundle-text", text)
         self.page.fill("#trusted-vkey", trusted)
+        self.forget_outcome()
         self.page.click("#verify-btn")
         return self.outcome()
+
+    def choose_file(self, path: Path) -> dict[str, Any]:
+        self.forget_outcome()
+        self.page.set_input_files("#bundle-file", str(path))
+        return self.outcome()
+
+    def forget_outcome(self) -> None:
+        """Clear the last result's status, so `outcome` waits for the next verification: a file
+        is read asynchronously, and until then the page still shows the previous result (a
+        slow SM2 run under load returned that stale result)."""
+        self.page.evaluate(
+            "() => { document.getElementById('verify-result').dataset.status = ''; }"
+        )
 
     def outcome(self) -> dict[str, Any]:
         self.page.wait_for_function(
@@ -336,8 +350,7 @@ def test_the_page_verifies_and_rejects_bundles_like_verify_bundle(
         path = tmp_path / "bundle.json"
         path.write_text(json.dumps(second, ensure_ascii=False, indent=2), encoding="utf-8")
         vp.page.fill("#trusted-vkey", "")
-        vp.page.set_input_files("#bundle-file", str(path))
-        got = vp.outcome()
+        got = vp.choose_file(path)
         _assert_verified(got, second, None)
         assert got["disclosed"]["CF_WSH"] == WSH.format(4)
 
@@ -442,8 +455,7 @@ def test_a_saved_copy_works_from_disk_and_ed25519_falls_back_to_tweetnacl(
     offline = VerifyPage(browser, page_file.as_uri())
     try:
         offline.page.fill("#trusted-vkey", vkey)
-        offline.page.set_input_files("#bundle-file", str(bundle_file))
-        _assert_verified(offline.outcome(), bundle, vkey)
+        _assert_verified(offline.choose_file(bundle_file), bundle, vkey)
         assert all(u.startswith("file://") for u in offline.requests), offline.requests
     finally:
         offline.close()

@@ -262,7 +262,7 @@ def answer(r: Any, ids: Iterable[str]) -> tuple[Any, ...]:
     if not isinstance(body, dict):
         return (r.status_code, type(body).__name__)
     message = str(body.get("message", ""))
-    for value in ids:
+    for value in sorted(ids, key=len, reverse=True):  # "987654321" before "1"
         message = message.replace(value, "<id>")
     return (r.status_code, body.get("error"), tuple(sorted(body)), message)
 

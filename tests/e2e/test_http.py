@@ -126,16 +126,17 @@ def test_role_matrix(world: dict[str, Any]) -> None:
             {None: 200, "a": 200, "b": 200, "admin": 200},
         ),
         ("GET", authorised, {None: 403, "a": 200, "b": 200, "admin": 200}),
-        ("GET", f"/api/v1/submissions/{sid}", {None: 403, "a": 200, "b": 403, "admin": 200}),
+        # another department's submission or record answers like a missing one (G8): 404
+        ("GET", f"/api/v1/submissions/{sid}", {None: 403, "a": 200, "b": 404, "admin": 200}),
         (
             "GET",
             f"/api/v1/submissions/{sid}/rejects",
-            {None: 403, "a": 200, "b": 403, "admin": 200},
+            {None: 403, "a": 200, "b": 404, "admin": 200},
         ),
         (
             "GET",
             f"/api/v1/records/{history_rec}/history",
-            {None: 403, "a": 200, "b": 403, "admin": 200},
+            {None: 403, "a": 200, "b": 404, "admin": 200},
         ),
         ("GET", "/api/v1/unresolved", {None: 403, "a": 403, "b": 403, "admin": 200}),
         ("GET", "/api/v1/quality", {None: 200, "a": 200, "b": 200, "admin": 200}),
@@ -152,7 +153,7 @@ def test_role_matrix(world: dict[str, Any]) -> None:
     assert c.post(f"/api/v1/records/{history_rec}/withdraw", json=w).status_code == 403
     assert (
         c.post(f"/api/v1/records/{history_rec}/withdraw", json=w, headers=h(world, "b")).status_code
-        == 403
+        == 404
     )
     assert (
         c.post(f"/api/v1/records/{history_rec}/withdraw", json=w, headers=h(world, "a")).status_code

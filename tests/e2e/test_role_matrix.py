@@ -537,15 +537,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/bindings"): allow(OFFICE, *SUBJECT_SIDE),
     ("GET", "/api/v1/bindings/nonce"): allow(*SUBJECT_SIDE),
     ("POST", "/api/v1/bindings"): allow(*SUBJECT_SIDE, request=letter),
-    ("GET", "/api/v1/bindings/{binding_id}"): allow(OFFICE, AGENT_A),
-    ("GET", "/api/v1/bindings/{binding_id}/evidence"): allow(OFFICE, AGENT_A),
+    ("GET", "/api/v1/bindings/{binding_id}"): hidden(OFFICE, AGENT_A),
+    ("GET", "/api/v1/bindings/{binding_id}/evidence"): hidden(OFFICE, AGENT_A),
     ("POST", "/api/v1/bindings/{binding_id}/approve"): allow(
         OFFICE, path={"binding_id": "binding_pending"}, request=json_body(note="核验一致")
     ),
     ("POST", "/api/v1/bindings/{binding_id}/reject"): allow(
         OFFICE, path={"binding_id": "binding_pending"}, request=json_body(note="印章不清")
     ),
-    ("POST", "/api/v1/bindings/{binding_id}/revoke"): allow(
+    ("POST", "/api/v1/bindings/{binding_id}/revoke"): hidden(
         OFFICE, AGENT_A, path={"binding_id": "binding_revoke"}, request=json_body()
     ),
     # account administration (security administrator)
@@ -573,12 +573,22 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/reports/{report_no}/bundle"): public(),
     ("GET", "/api/v1/subjects/{subject_id}/archive"): public(),
     ("POST", "/api/v1/submissions"): allow(DEPT_A, OFFICE, request=submission_file),
-    ("GET", "/api/v1/submissions/{submission_id}"): allow(DEPT_A, OFFICE),
-    ("GET", "/api/v1/submissions/{submission_id}/rejects"): allow(DEPT_A, OFFICE),
-    ("POST", "/api/v1/records/{record_id}/withdraw"): allow(
+    ("GET", "/api/v1/submissions/{submission_id}"): hidden(DEPT_A, OFFICE),
+    ("GET", "/api/v1/submissions/{submission_id}/rejects"): hidden(DEPT_A, OFFICE),
+    ("POST", "/api/v1/records/{record_id}/withdraw"): hidden(
         DEPT_A, OFFICE, path={"record_id": "record_w"}, request=json_body(reason="复议撤销")
     ),
-    ("GET", "/api/v1/records/{record_id}/history"): allow(DEPT_A, OFFICE),
+    ("GET", "/api/v1/records/{record_id}/history"): hidden(DEPT_A, OFFICE),
+    # 不予公示 / 恢复公示 (web/withhold_api.py, G31): the source department or the credit office
+    ("POST", "/api/v1/records/{record_id}/withhold"): hidden(
+        DEPT_A,
+        OFFICE,
+        path={"record_id": "record_w"},
+        request=json_body(reason="privacy", basis="榆市监不予公示审批 1 号"),
+    ),
+    ("POST", "/api/v1/records/{record_id}/release"): hidden(
+        DEPT_A, OFFICE, path={"record_id": "record_w"}, request=json_body(basis="经复核恢复公示")
+    ),
     ("GET", "/api/v1/unresolved"): allow(OFFICE),
     ("POST", "/api/v1/unresolved/{unresolved_id}/attach"): allow(
         OFFICE, request=lambda w: {"json": {"subject_id": w.ids["subject_c"]}}
@@ -620,22 +630,22 @@ POLICY: dict[tuple[str, str], Rule] = {
             }
         },
     ),
-    ("GET", "/api/v1/memberships/{membership_id}"): allow(DEPT_A, OFFICE),
-    ("POST", "/api/v1/memberships/{membership_id}/notify"): allow(DEPT_A, OFFICE),
-    ("POST", "/api/v1/memberships/{membership_id}/objections"): allow(
+    ("GET", "/api/v1/memberships/{membership_id}"): hidden(DEPT_A, OFFICE),
+    ("POST", "/api/v1/memberships/{membership_id}/notify"): hidden(DEPT_A, OFFICE),
+    ("POST", "/api/v1/memberships/{membership_id}/objections"): hidden(
         DEPT_A, OFFICE, request=json_body(note="当事人陈述申辩")
     ),
-    ("POST", "/api/v1/memberships/{membership_id}/objections/answer"): allow(
+    ("POST", "/api/v1/memberships/{membership_id}/objections/answer"): hidden(
         DEPT_A, OFFICE, request=json_body(note="不予采纳")
     ),
-    ("POST", "/api/v1/memberships/{membership_id}/decide"): allow(
+    ("POST", "/api/v1/memberships/{membership_id}/decide"): hidden(
         DEPT_A, OFFICE, request=json_body(decision_no="榆市监决〔2026〕1号")
     ),
-    ("POST", "/api/v1/memberships/{membership_id}/publish"): allow(DEPT_A, OFFICE),
-    ("POST", "/api/v1/memberships/{membership_id}/withdraw"): allow(
+    ("POST", "/api/v1/memberships/{membership_id}/publish"): hidden(DEPT_A, OFFICE),
+    ("POST", "/api/v1/memberships/{membership_id}/withdraw"): hidden(
         DEPT_A, OFFICE, request=json_body(reason="撤回")
     ),
-    ("POST", "/api/v1/memberships/{membership_id}/exit"): allow(
+    ("POST", "/api/v1/memberships/{membership_id}/exit"): hidden(
         DEPT_A, OFFICE, request=json_body(exit_code="court_release", ref="（2026）陕08执1号")
     ),
     # checks and commitments
@@ -647,8 +657,8 @@ POLICY: dict[tuple[str, str], Rule] = {
         },
     ),
     ("GET", "/api/v1/checks/stats"): allow(OFFICE),
-    ("GET", "/api/v1/checks/{check_id}"): allow(DEPT_A, OFFICE),
-    ("POST", "/api/v1/checks/{check_id}/feedback"): allow(
+    ("GET", "/api/v1/checks/{check_id}"): hidden(DEPT_A, OFFICE),
+    ("POST", "/api/v1/checks/{check_id}/feedback"): hidden(
         DEPT_A, OFFICE, request=json_body(measure_code="x", applied=True)
     ),
     ("POST", "/api/v1/commitments"): allow(
@@ -665,12 +675,12 @@ POLICY: dict[tuple[str, str], Rule] = {
             }
         },
     ),
-    ("POST", "/api/v1/commitments/{commitment_id}/outcome"): allow(
+    ("POST", "/api/v1/commitments/{commitment_id}/outcome"): hidden(
         DEPT_A, OFFICE, request=json_body(result="fulfilled", checked_on="2026-11-20")
     ),
     ("GET", "/api/v1/commitments"): public(request=with_subject()),
     # personal data in clear (privacy)
-    ("POST", "/api/v1/records/{record_id}/personal"): allow(
+    ("POST", "/api/v1/records/{record_id}/personal"): hidden(
         DEPT_A, OFFICE, path={"record_id": "record_p"}, request=json_body(purpose="案件核查")
     ),
     ("POST", "/api/v1/personal/lookup"): allow(
@@ -715,19 +725,19 @@ POLICY: dict[tuple[str, str], Rule] = {
         },
     ),
     ("GET", "/api/v1/objections"): allow(*STAFF),
-    ("GET", "/api/v1/objections/{objection_id}"): allow(DEPT_A, OFFICE, AGENT_A),
+    ("GET", "/api/v1/objections/{objection_id}"): hidden(DEPT_A, OFFICE, AGENT_A),
     ("POST", "/api/v1/objections/{objection_id}/accept"): allow(OFFICE, request=json_body()),
     ("POST", "/api/v1/objections/{objection_id}/reject"): allow(
         OFFICE, request=json_body(reason="不属于异议范围")
     ),
     # a record's objection is decided by its source department only (the office routes)
-    ("POST", "/api/v1/objections/{objection_id}/decide"): allow(
+    ("POST", "/api/v1/objections/{objection_id}/decide"): hidden(
         DEPT_A, request=json_body(outcome="kept", reason="经核实信息无误")
     ),
     ("POST", "/api/v1/objections/{objection_id}/route"): allow(
         OFFICE, request=json_body(note="请于期限内核查处理")
     ),
-    ("POST", "/api/v1/objections/{objection_id}/statement"): allow(
+    ("POST", "/api/v1/objections/{objection_id}/statement"): hidden(
         OFFICE, AGENT_A, request=json_body(text="本单位对处罚金额仍有异议")
     ),
     ("GET", "/api/v1/inbox"): allow(*STAFF),
@@ -750,18 +760,18 @@ POLICY: dict[tuple[str, str], Rule] = {
         },
     ),
     ("GET", "/api/v1/repairs"): allow(*STAFF),
-    ("GET", "/api/v1/repairs/{repair_id}"): allow(DEPT_A, OFFICE, AGENT_A),
+    ("GET", "/api/v1/repairs/{repair_id}"): hidden(DEPT_A, OFFICE, AGENT_A),
     ("POST", "/api/v1/repairs/{repair_id}/accept"): allow(OFFICE, request=json_body()),
     ("POST", "/api/v1/repairs/{repair_id}/reject"): allow(
         OFFICE, request=json_body(reason="材料不齐全")
     ),
-    ("POST", "/api/v1/repairs/{repair_id}/decide"): allow(
+    ("POST", "/api/v1/repairs/{repair_id}/decide"): hidden(
         DEPT_A, request=json_body(approve=False, reason="整改未到位")
     ),
     ("POST", "/api/v1/repairs/{repair_id}/revoke"): allow(
         OFFICE, request=json_body(reason="提供虚假材料")
     ),
-    ("POST", "/api/v1/repair-receipts/{receipt_id}/acknowledge"): allow(OFFICE, DEPT_B),
+    ("POST", "/api/v1/repair-receipts/{receipt_id}/acknowledge"): hidden(OFFICE, DEPT_B),
     # subjects' rights: authorisations, institutions, the subject's own account
     ("POST", "/api/v1/authorisations"): allow(
         OFFICE,
@@ -776,7 +786,7 @@ POLICY: dict[tuple[str, str], Rule] = {
         },
     ),
     ("GET", "/api/v1/authorisations"): allow(OFFICE, AGENT_A, request=with_subject()),
-    ("POST", "/api/v1/authorisations/{authorisation_id}/revoke"): allow(OFFICE, AGENT_A),
+    ("POST", "/api/v1/authorisations/{authorisation_id}/revoke"): hidden(OFFICE, AGENT_A),
     ("GET", "/api/v1/institution/subjects/{subject_id}/archive"): allow(BANK),
     ("GET", "/api/v1/me/archive"): allow(AGENT_A, request=with_subject()),
     ("GET", "/api/v1/me/queries"): allow(AGENT_A, request=with_subject()),
@@ -811,8 +821,8 @@ POLICY: dict[tuple[str, str], Rule] = {
         },
     ),
     ("GET", "/api/v1/disclosures"): allow(OFFICE, AGENT_A, request=with_subject()),
-    ("GET", "/api/v1/disclosures/{disclosure_id}"): allow(OFFICE, AGENT_A),
-    ("POST", "/api/v1/disclosures/{disclosure_id}/withdraw"): allow(OFFICE, AGENT_A),
+    ("GET", "/api/v1/disclosures/{disclosure_id}"): hidden(OFFICE, AGENT_A),
+    ("POST", "/api/v1/disclosures/{disclosure_id}/withdraw"): hidden(OFFICE, AGENT_A),
     ("POST", "/api/v1/disclosures/{disclosure_id}/verify"): allow(
         OFFICE, request=json_body(note="证书核验一致")
     ),
@@ -833,7 +843,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/feeds/{subscription_id}"): hidden(DEPT_A),
     ("GET", "/api/v1/feeds/{subscription_id}/files"): hidden(DEPT_A, OFFICE),
     ("GET", "/api/v1/feeds/{subscription_id}/files/{name}"): hidden(DEPT_A, OFFICE),
-    ("GET", "/api/v1/records/{record_id}/consumers"): allow(DEPT_A, OFFICE),
+    ("GET", "/api/v1/records/{record_id}/consumers"): hidden(DEPT_A, OFFICE),
 }
 
 

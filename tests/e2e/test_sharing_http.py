@@ -158,15 +158,16 @@ def test_one_department_cannot_read_anothers_subscription(world: dict[str, Any])
     assert client.get("/api/v1/subscriptions").status_code == 401
     anonymous = client.post("/api/v1/subscriptions", json={"name": "p", "items": ["penalty"]})
     assert (anonymous.status_code, anonymous.json()["error"]) == (401, "authentication_required")
-    # The office sees every subscription but pulls none; other departments learn nothing.
+    # The office sees every subscription but pulls none (a feed not its own looks missing);
+    # other departments learn nothing.
     admin = client.get("/api/v1/subscriptions", headers=h(world, "admin")).json()["subscriptions"]
     assert [s["id"] for s in admin] == [sub["id"]]
-    assert client.get(f"/api/v1/feeds/{sub['id']}", headers=h(world, "admin")).status_code == 403
+    assert client.get(f"/api/v1/feeds/{sub['id']}", headers=h(world, "admin")).status_code == 404
     rid = client.get(f"/api/v1/feeds/{sub['id']}", headers=h(world, "tax")).json()["entries"][0][
         "record_id"
     ]
     assert (
-        client.get(f"/api/v1/records/{rid}/consumers", headers=h(world, "drc")).status_code == 403
+        client.get(f"/api/v1/records/{rid}/consumers", headers=h(world, "drc")).status_code == 404
     )
 
 

@@ -27,7 +27,7 @@ from citycredit.kernel import outbox
 from citycredit.kernel.db import DisclosureRow, OutboxEventRow
 from citycredit.lists import DEFAULT_DIRECTORY, default_lists, load_lists
 from citycredit.lists.loader import CatalogError
-from citycredit.shared.errors import PermissionDenied
+from citycredit.shared.errors import HiddenDenial, PermissionDenied
 from citycredit.subjects.db import SubjectRow
 from support import SAMR, department, uscc, write_csv
 
@@ -264,12 +264,12 @@ def test_only_the_checking_department_answers_for_a_check(world: dict[str, Any])
     measure = food["measures"][0]["code"]
     before = counts(c)
     for other in ("transport", "court"):  # court: a department of a check of its own below
-        with pytest.raises(PermissionDenied) as err:
+        with pytest.raises(HiddenDenial) as err:  # answered like a missing check (G8)
             checks.record_feedback(
                 c, staff[other], food["check_id"], measure_code=measure, applied=True
             )
-        assert err.value.code == "other_department"
-        with pytest.raises(PermissionDenied):
+        assert (err.value.code, err.value.reason.code) == ("check_not_found", "other_department")
+        with pytest.raises(HiddenDenial):
             checks.get_check(c, staff[other], food["check_id"])
     assert counts(c) == before
     checks.record_feedback(c, staff["samr"], food["check_id"], measure_code=measure, applied=True)
@@ -283,14 +283,14 @@ def test_only_the_checking_department_answers_for_a_check(world: dict[str, Any])
     )
     own = run(world, OFFICE, COAL)
     coal_measure = own["measures"][0]["code"]
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(HiddenDenial):
         checks.record_feedback(
             c, staff["samr"], own["check_id"], measure_code=coal_measure, applied=True
         )
     checks.record_feedback(c, OFFICE, own["check_id"], measure_code=coal_measure, applied=True)
     # Checking a matter (bidding) gives no department a say on another department's check.
     court_check = run(world, staff["court"], BIDDING)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(HiddenDenial):
         checks.record_feedback(
             c,
             staff["transport"],

@@ -25,7 +25,7 @@ from citycredit.lists.db import MembershipEventRow, MembershipRow
 from citycredit.lists.model import MembershipStatus
 from citycredit.shared.calendar import day_start
 from citycredit.shared.clock import FixedClock
-from citycredit.shared.errors import InvalidTransition, PermissionDenied
+from citycredit.shared.errors import HiddenDenial, InvalidTransition, PermissionDenied
 from citycredit.subjects.db import SubjectRow
 from citycredit.web.app import create_app
 from support import PENALTY_COLUMNS, SAMR, department, id_number, uscc, write_csv
@@ -409,11 +409,11 @@ def test_roles_who_may_act(container: Container, clock: FixedClock, tmp_path: Pa
     mid = lists.propose(
         c, samr, list_type=SAMR_LIST, subject_id=sid, document_no="文书1", reasons="严重违法失信"
     )
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(HiddenDenial):  # another department's entry looks missing (G8)
         lists.notify(c, safety, mid)
     lists.notify(c, samr, mid)
     clock.current = at_local(date(2026, 12, 31))
-    with pytest.raises(PermissionDenied):  # another department cannot decide
+    with pytest.raises(HiddenDenial):  # another department cannot decide
         lists.decide(c, safety, mid, decision_no="决定1")
     with pytest.raises(PermissionDenied):
         lists.get_membership(c, ANONYMOUS, mid)
@@ -465,7 +465,7 @@ def test_exit_hooks_objection_and_court(
     deliver_lists(c)
     person = by_record(c, recs["王小明"])
     court = department_principal(c, COURT)
-    with pytest.raises(PermissionDenied):  # external memberships: the credit office acts
+    with pytest.raises(HiddenDenial):  # external memberships: the credit office acts
         lists.exit_on_court_release(c, court, person.id, "(2026)陕0802执100号之一")
     out = lists.exit_on_court_release(c, SYSTEM, person.id, "(2026)陕0802执100号之一")
     assert out["status"] == "exited" and out["exit_code"] == "court_release"

@@ -566,7 +566,8 @@ def test_http_decision_revoked_and_performance_completed(
         assert uow.session.scalar(select(RecordRow.id)) is not None
     done = {"exit_code": "performance_completed", "ref": "(2026)陕0802执201号之一",
             "reason": "被执行人已履行全部义务", "on": "2027-02-28"}  # fmt: skip
-    assert client.post(f"/api/v1/memberships/{jd}/exit", json=done, headers=auth).status_code == 403
+    # a department's staff: the external entry is none of its own, answered as missing (G8)
+    assert client.post(f"/api/v1/memberships/{jd}/exit", json=done, headers=auth).status_code == 404
     out = client.post(
         f"/api/v1/memberships/{jd}/exit", json=done,
         headers={"Authorization": f"Bearer {office.token}"},

@@ -24,7 +24,13 @@ from citycredit.rights import objections as obj
 from citycredit.rights.db import NoticeRow
 from citycredit.rights.notices import inbox
 from citycredit.shared.clock import FixedClock
-from citycredit.shared.errors import Conflict, FieldError, InvalidTransition, PermissionDenied
+from citycredit.shared.errors import (
+    Conflict,
+    FieldError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+)
 from citycredit.subjects.archive import authorised_archive, public_archive
 from citycredit.web.app import create_app
 from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
@@ -107,12 +113,13 @@ def test_record_objection_kept_with_statement(container: Container, tmp_path: Pa
     with c.uow() as uow:
         dept_box = inbox(uow.session, "department", str(samr.department_id))
     assert dept_box and dept_box[0]["topic"] == "objection.to_verify"
-    # Another department may not decide.
+    # Another department may not decide: to it the objection answers like a missing one (G8).
     from support import department as add_dept
 
     other = add_dept(c, "榆林市税务局", "MA0TAX01")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound) as hidden:
         obj.decide(c, other, v["id"], outcome="kept", reason="核查无误")
+    assert hidden.value.code == "objection_not_found"
     with pytest.raises(FieldError) as err:
         obj.decide(c, samr, v["id"], outcome="bogus", reason="核查无误")
     assert err.value.field == "outcome"
@@ -297,7 +304,7 @@ def test_grade_objection_reviewed_by_the_credit_office(
     assert shown["objection_mark"]["mark"] == "异议处理中"
     v = obj.accept(c, clerk, v["id"])
     samr = department_principal(c, SAMR)
-    with pytest.raises(PermissionDenied):  # grades are the credit office's, not a department's
+    with pytest.raises(NotFound):  # grades are the credit office's, not a department's (G8)
         obj.decide(c, samr, v["id"], outcome="kept", reason="核查无误")
     v = obj.decide(c, clerk, v["id"], outcome="kept", reason="人工复核：评价指标取值无误")
     assert v["outcome"]["code"] == "kept"

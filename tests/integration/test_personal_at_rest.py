@@ -37,7 +37,7 @@ from citycredit.privacy.rotate import key_usage, rotate
 from citycredit.privacy.service import find_by_personal, reveal_personal
 from citycredit.shared.canonical import canonical_bytes
 from citycredit.shared.digest import content_hash
-from citycredit.shared.errors import PermissionDenied
+from citycredit.shared.errors import HiddenDenial, PermissionDenied
 from citycredit.shared.ids import mask_id_number
 from citycredit.shared.personal import Keyring, is_sealed
 from citycredit.subjects.archive import authorised_archive
@@ -324,15 +324,15 @@ def test_authorised_view_masks_and_disclosure_needs_role_and_purpose(loaded: Con
         after = uow.session.scalar(select(func.count()).select_from(DisclosureRow))
         assert after == before + 1
 
-    with pytest.raises(PermissionDenied) as e:  # another department's staff
+    with pytest.raises(HiddenDenial) as hidden:  # another department's staff: as if missing
         reveal_personal(c, tax, rec.id, purpose="查看")
-    assert e.value.code == "other_department"
+    assert (hidden.value.code, hidden.value.reason.code) == ("record_not_found", "other_department")
     with pytest.raises(PermissionDenied) as e:  # the public
         reveal_personal(c, ANONYMOUS, rec.id, purpose="查看")
     assert e.value.code == "forbidden"
     with pytest.raises(PermissionDenied):
         find_by_personal(c, ANONYMOUS, kind="id_number", value=PENALISED_ID, purpose="查看")
-    with pytest.raises(PermissionDenied):  # quarantined rows: the submitting department only
+    with pytest.raises(HiddenDenial):  # quarantined rows: the submitting department only
         list_rejects(c, tax, _submission_of(c, rec.id))
     with c.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(DisclosureRow)) == after
@@ -544,7 +544,8 @@ def test_http_reveal_and_lookup(loaded: Container) -> None:
     got = client.post(url, json={"purpose": "执法送达"}, headers=auth("samr_clerk"))
     assert got.status_code == 200, got.text
     assert {f["code"]: f["value"] for f in got.json()["fields"]}["CF_XDR_ZJHM"] == PENALISED_ID
-    assert client.post(url, json={"purpose": "查看"}, headers=auth("tax_clerk")).status_code == 403
+    # another department's record answers like a missing one (G8)
+    assert client.post(url, json={"purpose": "查看"}, headers=auth("tax_clerk")).status_code == 404
     assert client.post(url, json={"purpose": "查看"}).status_code in (401, 403)
     no_purpose = client.post(url, json={"purpose": " "}, headers=auth("samr_clerk"))
     assert no_purpose.status_code in (400, 422) and "purpose" in no_purpose.text

@@ -24,7 +24,13 @@ from citycredit.lists import service as lists
 from citycredit.rights import repairs
 from citycredit.rights.notices import inbox
 from citycredit.shared.clock import FixedClock
-from citycredit.shared.errors import Conflict, FieldError, InvalidTransition, PermissionDenied
+from citycredit.shared.errors import (
+    Conflict,
+    FieldError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+)
 from citycredit.subjects.archive import authorised_archive, public_archive
 from citycredit.web.app import create_app
 from evaluation_support import deliver
@@ -106,8 +112,9 @@ def test_approved_repair_stops_publication_and_notifies_consumers(
         repairs.accept(c, samr, v["id"])
     v = repairs.accept(c, CLERK, v["id"])
     assert v["clocks"][1]["due"] == "2026-12-09"  # 10 working days
-    with pytest.raises(PermissionDenied):  # 谁认定、谁修复: not another department
+    with pytest.raises(NotFound) as hidden:  # 谁认定、谁修复: not another department (G8)
         repairs.decide(c, tax, v["id"], approve=True, reason="同意")
+    assert hidden.value.code == "repair_not_found"
     v = repairs.decide(c, samr, v["id"], approve=True, reason="已履行法定义务，同意修复")
     assert v["status"]["code"] == "approved"
     assert [r["consumer"]["label"] for r in v["receipts"]] == ["榆林市税务局"]
@@ -130,10 +137,12 @@ def test_approved_repair_stops_publication_and_notifies_consumers(
     assert tax_box[0]["topic"] == "repair.stop_use"
     assert any("信用修复成功" in n["title"] for n in subject_box)
     assert v["commitment_id"] == commitment.id
-    # The consumer acknowledges; another department cannot acknowledge for it.
+    # The consumer acknowledges; another department cannot acknowledge for it (to it the receipt
+    # answers like a missing one: G8).
     receipt = v["receipts"][0]["id"]
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound) as hidden:
         repairs.acknowledge_receipt(c, samr, receipt)
+    assert hidden.value.code == "receipt_not_found"
     assert repairs.acknowledge_receipt(c, tax, receipt)["acknowledged_at"]
     # No second repair of the same record.
     again = repairs.record_eligibility(c, CLERK, rid)

@@ -357,7 +357,7 @@ def test_the_records_authority_decides_and_picks_the_sector_rule(
         CF_WSH="榆应急罚〔2026〕2号",
     )
     v = repairs.accept(c, CLERK, apply(c, r2)["id"])
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # not the record's authority: like a missing repair (G8)
         repairs.decide(c, samr, v["id"], approve=False, reason="不同意")
     v = repairs.decide(c, safety, v["id"], approve=True, reason="已履行，同意修复")
     assert v["status"]["code"] == "approved"
@@ -376,7 +376,7 @@ def test_the_credit_office_routes_but_does_not_decide_record_objections(
         c, CLERK, target_type="record", target_id=rid, ground="wrong", reasons="金额登记错误"
     )
     objections.accept(c, CLERK, o["id"])
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # the office does not decide it (G8: like a missing one)
         objections.decide(c, CLERK, o["id"], outcome="withdrawn", reason="信用办认为有误")
     with c.uow() as uow:
         record = uow.session.get(RecordRow, rid)

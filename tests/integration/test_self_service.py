@@ -373,9 +373,9 @@ def test_self_disclosure_refuses_bad_input_and_other_subjects(c: Container) -> N
     with pytest.raises(PermissionDenied):
         _disclose(c, ANONYMOUS, sid)
     theirs = _disclose(c, OFFICE, other)  # the service-hall window, on the subject's request
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # another subject's disclosure: like a missing one (G8)
         disclosures.withdraw(c, me, theirs["id"])
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         disclosures.get_disclosure(c, me, theirs["id"])
     with pytest.raises(PermissionDenied):
         disclosures.list_disclosures(c, me, subject_id=other)

@@ -489,8 +489,9 @@ def test_a_department_never_reads_another_departments_subscription(world: dict[s
             call()
     assert [s["id"] for s in sharing.list_subscriptions(c, tax)] == [mine]
     assert {s["id"] for s in sharing.list_subscriptions(c, SYSTEM)} == {mine, theirs}
-    with pytest.raises(PermissionDenied):  # the office inspects but does not pull
+    with pytest.raises(NotFound) as office:  # the office inspects but does not pull (G8)
         pull_feed(c, SYSTEM, mine)
+    assert office.value.code == "subscription_not_found"
     with pytest.raises(PermissionDenied):
         sharing.change_status(c, tax, mine, "suspended", "滥用")
     sharing.change_status(c, SYSTEM, mine, "suspended", "超范围使用，暂停核查")

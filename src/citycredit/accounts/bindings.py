@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from citycredit.accounts.audit import RequestInfo, add_event
 from citycredit.accounts.db import SubjectBindingRow, UserRow
 from citycredit.accounts.idp import VerifiedIdentity
-from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.model import Permission, Principal, Role, hidden_as, require
 from citycredit.bootstrap import Container
 from citycredit.shared.errors import (
     Conflict,
@@ -344,12 +344,20 @@ def _load(s: Session, binding_id: str) -> SubjectBindingRow:
     return row
 
 
-def _require_reader(actor: Principal, row: SubjectBindingRow) -> None:
-    if actor.can(Permission.decide_bindings):
-        return
-    require(actor, Permission.request_binding)
-    if actor.user_id != row.user_id:
-        raise PermissionDenied("只能查看本账号的绑定", code="not_owner")
+def _load_for_reader(s: Session, actor: Principal, binding_id: str) -> SubjectBindingRow:
+    """The binding, for its account or the credit office. A role that never reads bindings is
+    refused before the lookup; another account's binding answers exactly like a missing one
+    (security goal G8)."""
+    if not actor.can(Permission.decide_bindings):
+        require(actor, Permission.request_binding)
+    missing = NotFound(f"绑定 {binding_id} 不存在", code="binding_not_found")
+    row = s.get(SubjectBindingRow, binding_id, with_for_update=True)
+    if row is None:
+        raise missing
+    with hidden_as(missing):
+        if not actor.can(Permission.decide_bindings) and actor.user_id != row.user_id:
+            raise PermissionDenied("只能查看本账号的绑定", code="not_owner")
+    return row
 
 
 def decide_binding(
@@ -405,8 +413,7 @@ def revoke_binding(
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, binding_id)
-        _require_reader(actor, row)
+        row = _load_for_reader(s, actor, binding_id)
         if row.status not in ("pending", "approved"):
             raise InvalidTransition(
                 f"绑定 {binding_id} 当前为 {row.status}，不能撤销", code="binding_closed"
@@ -433,8 +440,7 @@ def get_binding(c: Container, actor: Principal, binding_id: str) -> dict[str, An
     """One binding (its account or the credit office)."""
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, binding_id)
-        _require_reader(actor, row)
+        row = _load_for_reader(s, actor, binding_id)
         user = s.get(UserRow, row.user_id)
         return _view(row, s.get(SubjectRow, row.subject_id), user.username if user else None)
 
@@ -462,8 +468,7 @@ def list_bindings(
 def evidence(c: Container, actor: Principal, binding_id: str) -> tuple[bytes, str, str]:
     """The letter of a binding (bytes, media type, file name), checked against its SHA-256."""
     with c.uow() as uow:
-        row = _load(uow.session, binding_id)
-        _require_reader(actor, row)
+        row = _load_for_reader(uow.session, actor, binding_id)
     if not row.evidence_sha256:
         raise NotFound(f"绑定 {binding_id} 没有上传文件", code="no_evidence")
     path = _evidence_path(c, row.evidence_sha256)

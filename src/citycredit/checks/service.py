@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from citycredit.accounts.db import AuditEventRow, DepartmentRow
-from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.model import Permission, Principal, Role, hidden_as, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
@@ -331,10 +331,17 @@ def run_check(
         return result
 
 
-def _load(s: Session, check_id: str) -> CreditCheckRow:
+def _load(s: Session, actor: Principal, check_id: str) -> CreditCheckRow:
+    """The check for the checking department (or the credit office), security goal G8: a role
+    that makes no checks is refused before the lookup; another department's check answers
+    exactly like a missing one."""
+    require(actor, Permission.read_authorised)
+    missing = NotFound(f"核查记录 {check_id} 不存在", code="check_not_found")
     row = s.get(CreditCheckRow, check_id)
     if row is None:
-        raise NotFound(f"核查记录 {check_id} 不存在", code="check_not_found")
+        raise missing
+    with hidden_as(missing):
+        _require_checker(actor, row)
     return row
 
 
@@ -349,8 +356,7 @@ def get_check(c: Container, actor: Principal, check_id: str) -> dict[str, Any]:
     """A stored check with its feedback (checking department or credit office)."""
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, check_id)
-        _require_checker(actor, row)
+        row = _load(s, actor, check_id)
         feedback = s.scalars(
             select(CheckFeedbackRow)
             .where(CheckFeedbackRow.check_id == check_id)
@@ -386,8 +392,7 @@ def record_feedback(
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, check_id)
-        _require_checker(actor, row)
+        row = _load(s, actor, check_id)
         listed = [m["code"] for m in row.result.get("measures", [])]
         if measure_code not in listed:
             shown = "、".join(listed) or "无"

@@ -23,6 +23,7 @@ from citycredit.cli import backup as backup_cli
 from citycredit.cli import crypto as crypto_cli
 from citycredit.cli import evaluation as evaluation_cli
 from citycredit.cli import exports as exports_cli
+from citycredit.cli import records as records_cli
 from citycredit.cli import rights as rights_cli
 from citycredit.cli import selftest as selftest_cli
 from citycredit.cli import sharing as sharing_cli
@@ -61,6 +62,7 @@ app.add_typer(exports_cli.app, name="export")  # 双公示 export (cli/exports.p
 app.add_typer(crypto_cli.app, name="crypto")  # 个人信息加密与密钥轮换 (cli/crypto.py)
 app.add_typer(sharing_cli.app, name="sharing")  # 共享调度 (cli/sharing.py)
 app.add_typer(rights_cli.app, name="rights")  # 异议、信用修复 (cli/rights.py)
+app.add_typer(records_cli.app, name="records")  # 不予公示、恢复公示 (cli/records.py, G31)
 app.add_typer(analytics_cli.app, name="analytics")  # Parquet 导出 (cli/analytics.py)
 app.add_typer(audit_cli.app, name="audit")  # 审计日志封存与核验 (cli/audit.py)
 app.add_typer(accuracy_cli.app, name="accuracy")  # 准确性核对 G40 (cli/accuracy.py)

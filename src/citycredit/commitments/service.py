@@ -37,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.model import Permission, Principal, Role, hidden_as, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.commitments.db import CommitmentRow
@@ -305,7 +305,9 @@ def record_outcome(
     checked_on: date,
     note: str | None = None,
 ) -> dict[str, Any]:
-    """The accepting department's fulfilment check: fulfilled, breached or false (虚假承诺)."""
+    """The accepting department's fulfilment check: fulfilled, breached or false (虚假承诺).
+
+    Another department's commitment answers like a missing one (G8)."""
     require(actor, Permission.submit_records)
     outcome = parse_outcome(result)
     note = (note or "").strip() or None
@@ -319,10 +321,12 @@ def record_outcome(
     target = _OUTCOME_STATUS[outcome]
     with c.uow() as uow:
         s = uow.session
+        missing = NotFound(f"信用承诺 {commitment_id} 不存在", code="commitment_not_found")
         row = s.get(CommitmentRow, commitment_id, with_for_update=True)
         if row is None:
-            raise NotFound(f"信用承诺 {commitment_id} 不存在", code="commitment_not_found")
-        require(actor, Permission.submit_records, department_id=row.department_id)
+            raise missing
+        with hidden_as(missing):  # another department's commitment looks missing (G8)
+            require(actor, Permission.submit_records, department_id=row.department_id)
         current = CommitmentStatus(row.status)
         if target not in TRANSITIONS[current]:
             raise InvalidTransition(

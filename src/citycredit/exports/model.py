@@ -285,7 +285,7 @@ class Visibility:
     """Whether a record may be on a public platform as of the export's end."""
 
     published: bool  # False: 轻微 (NDRC Order No. 36) or a minor's record
-    unpublished_reason: str | None  # severity | minor
+    unpublished_reason: str | None  # severity | minor | a withholding (ingest/withhold.py)
     openness: str
     publication_end: date | None  # exclusive
     repaired: bool = False  # 信用修复 approved by the export's end: publication stops
@@ -304,8 +304,13 @@ class Visibility:
         if self.repaired:
             return "信用修复"
         if not self.published:
-            minor = self.unpublished_reason == "minor"
-            return "不予公示：未成年人" if minor else "不予公示：轻微失信"
+            if self.unpublished_reason == "minor":
+                return "不予公示：未成年人"
+            if self.unpublished_reason == "severity" or self.unpublished_reason is None:
+                return "不予公示：轻微失信"
+            from citycredit.ingest.withhold import unpublished_label  # 涉及个人隐私 …
+
+            return unpublished_label(self.unpublished_reason) or "不予公示"
         if self.openness != Openness.public.value:
             return "不予公开"
         return "公示期满"

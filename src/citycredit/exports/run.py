@@ -56,8 +56,9 @@ from citycredit.exports.model import (
     non_public_codes,
     typed_values,
 )
-from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingRow
 from citycredit.ingest.intake import roles_of
+from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.rights.db import RepairRow
 from citycredit.shared.calendar import SHANGHAI, day_start, local_date
@@ -299,8 +300,8 @@ class ExportRun:
     # -- which records ------------------------------------------------------------------------
     def _candidates(self, s: Session) -> list[str]:
         """Records with a version in the period, records whose publication ended in it (its
-        period ran out, or a 信用修复 was approved), and records whose 信用修复 was revoked in
-        it (published again)."""
+        period ran out, or a 信用修复 was approved), records whose 信用修复 was revoked in
+        it (published again), and records withheld or released in it (不予公示 / 恢复公示)."""
         low = self.since
         if low is not None and self.mode == "incremental":
             low = low - LATE_WINDOW
@@ -333,6 +334,18 @@ class ExportRun:
                         RepairRow.status == "revoked",
                         RepairRow.updated_at > low,
                         RepairRow.updated_at <= self.until,
+                        RecordRow.item_code.in_(ITEMS),
+                    )
+                )
+            )
+            # 不予公示 / 恢复公示 (ingest/withhold.py) with no new version: its steps say when.
+            ids |= set(
+                s.scalars(
+                    select(RecordWithholdingRow.record_id)
+                    .join(RecordRow, RecordRow.id == RecordWithholdingRow.record_id)
+                    .where(
+                        RecordWithholdingRow.at > low,
+                        RecordWithholdingRow.at <= self.until,
                         RecordRow.item_code.in_(ITEMS),
                     )
                 )
@@ -442,6 +455,8 @@ class ExportRun:
         changed = latest.created_at
         if op == DELETE and not withdrawn and vis.repaired:
             changed = max(changed, _repaired_at(record) or changed)
+        elif op == DELETE and not withdrawn and vis.unpublished_reason in WITHHELD_REASONS:
+            changed = max(changed, record.updated_at)  # 不予公示: when it was withheld
         elif op == DELETE and not withdrawn and vis.published and vis.publication_end:
             changed = max(changed, day_start(vis.publication_end).astimezone(UTC))
         elif op != DELETE and sent is not None and not sent.holds:
@@ -516,7 +531,9 @@ class ExportRun:
             record.publication_end,
             repaired,
         )
-        if latest.version == record.current_version:
+        if latest.version == record.current_version or (
+            record.unpublished_reason in WITHHELD_REASONS  # 不予公示 outlives a correction
+        ):
             return current  # the record row describes this very version
         item = self.items[record.item_code]
         values = typed_values(self.cols[item.code], content.payload or {})

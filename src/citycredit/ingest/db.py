@@ -217,3 +217,25 @@ class AccuracyCheckItemRow(Base):
     closed_by: Mapped[str | None] = mapped_column(String(100))
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class RecordWithholdingRow(Base):
+    """不予公示 / 恢复公示 (ingest/withhold.py): one step of a record's withholding from public
+    view — the statutory reason, the 依据 stated by the source department or the credit office,
+    who and when. The record's `published` / `unpublished_reason` carry the current state; each
+    step has a ledger leaf (`record.withheld` / `record.released`, the basis only as SHA-256)."""
+
+    __tablename__ = "record_withholdings"
+
+    id: Mapped[int] = mapped_column(primary_key=True, comment="in order: the newest step wins")
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), index=True)
+    action: Mapped[str] = mapped_column(String(10), comment="withhold | release")
+    reason: Mapped[str | None] = mapped_column(
+        String(20), comment="privacy | state_secret | trade_secret | security; NULL: release"
+    )
+    basis: Mapped[str] = mapped_column(Text, comment="依据/说明 (the ledger commits its SHA-256)")
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id"), comment="the acting department; NULL: the credit office"
+    )
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -22,7 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, require, require_subject_access
+from citycredit.accounts.model import (
+    Permission,
+    Principal,
+    hidden_as,
+    require,
+    require_subject_access,
+)
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, header_key
@@ -188,7 +194,9 @@ def ingest_submission(
         intake = Intake(c, s, item, dept, submission.id, actor, now)
         intake.counts = ReceiptCounts()
         if unknown:
-            intake.note("未识别的列（原样保存在问题数据与原始行中）：" + "、".join(unknown))
+            intake.note(
+                "未识别的列（不属于该信息项，未保存，问题数据中也不保留）：" + "、".join(unknown)
+            )
         if ops is not None:
             intake.note(
                 f"操作列 {ops.header}：新增、更新 按常规归集，删除 按撤销处理"
@@ -457,10 +465,7 @@ def _receipt(row: SubmissionRow, department: str, counts: Counts, dry_run: bool)
 def get_receipt(c: Container, actor: Principal, submission_id: str) -> Receipt:
     """The receipt of a stored submission (own department's, or any for the credit office)."""
     with c.uow() as uow:
-        row = uow.session.get(SubmissionRow, submission_id)
-        if row is None:
-            raise NotFound(f"报送批次 {submission_id} 不存在", code="submission_not_found")
-        _require_submission_access(actor, row)
+        row = _visible_submission(uow.session, actor, submission_id)
         dept = uow.session.get(DepartmentRow, row.department_id)
         # Rows applied as withdrawals (OPERATION=删除) have no column of their own: they are
         # the received rows the other counts leave (a stored receipt always balanced).
@@ -477,19 +482,30 @@ def get_receipt(c: Container, actor: Principal, submission_id: str) -> Receipt:
         return _receipt(row, dept.name if dept else "", counts, False)
 
 
-def _require_submission_access(actor: Principal, row: SubmissionRow) -> None:
-    if actor.can(Permission.read_all_submissions):
-        return
-    require(actor, Permission.read_own_submissions, department_id=row.department_id)
+def _require_reader(actor: Principal, department_id: int | None = None) -> None:
+    """Submissions and records: the credit office reads all, a department its own."""
+    if not actor.can(Permission.read_all_submissions):
+        require(actor, Permission.read_own_submissions, department_id=department_id)
+
+
+def _visible_submission(s: Session, actor: Principal, submission_id: str) -> SubmissionRow:
+    """The submission for its department or the credit office; a role that reads no
+    submission is refused before the lookup, another department's answers like a missing one
+    (security goal G8)."""
+    _require_reader(actor)
+    missing = NotFound(f"报送批次 {submission_id} 不存在", code="submission_not_found")
+    row = s.get(SubmissionRow, submission_id)
+    if row is None:
+        raise missing
+    with hidden_as(missing):
+        _require_reader(actor, row.department_id)
+    return row
 
 
 def list_rejects(c: Container, actor: Principal, submission_id: str) -> list[dict[str, Any]]:
     """Quarantined rows of a submission with their reasons."""
     with c.uow() as uow:
-        row = uow.session.get(SubmissionRow, submission_id)
-        if row is None:
-            raise NotFound(f"报送批次 {submission_id} 不存在", code="submission_not_found")
-        _require_submission_access(actor, row)
+        row = _visible_submission(uow.session, actor, submission_id)
         rejects = uow.session.scalars(
             select(RejectRow)
             .where(RejectRow.submission_id == submission_id)
@@ -556,13 +572,15 @@ def withdraw_record(
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
+        missing = NotFound(f"记录 {record_id} 不存在", code="record_not_found")
         record = s.get(RecordRow, record_id)
         if record is None:
-            raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
+            raise missing
         if for_subject:
             require_subject_access(actor, record.subject_id, office=True)
         else:
-            require(actor, Permission.withdraw_records, department_id=record.department_id)
+            with hidden_as(missing):  # another department's record looks missing (G8)
+                require(actor, Permission.withdraw_records, department_id=record.department_id)
         if record.status == "withdrawn":
             raise Conflict(f"记录 {record_id} 已撤销", code="already_withdrawn")
         version = _withdraw(c, s, actor, record, reason, now)
@@ -632,12 +650,14 @@ def _withdraw(
 
 def record_history(c: Container, actor: Principal, record_id: str) -> list[dict[str, Any]]:
     """Every version of a record, oldest first (department of origin or credit office)."""
+    _require_reader(actor)  # a role that reads no record: refused before the lookup
     with c.uow() as uow:
+        missing = NotFound(f"记录 {record_id} 不存在", code="record_not_found")
         record = uow.session.get(RecordRow, record_id)
         if record is None:
-            raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
-        if not actor.can(Permission.read_all_submissions):
-            require(actor, Permission.read_own_submissions, department_id=record.department_id)
+            raise missing
+        with hidden_as(missing):  # another department's record looks missing (G8)
+            _require_reader(actor, record.department_id)
         versions = uow.session.scalars(
             select(RecordVersionRow)
             .where(RecordVersionRow.record_id == record_id)

@@ -14,7 +14,8 @@ rows the leaves are about), then a few set-based queries over the whole database
   (subject, item, department, record key; the current version and the status); every
   ``report.issued`` leaf against its report (number, digest of the content, subject);
 - workflow leaves (list membership steps, objection and repair steps, records marked repaired,
-  credit checks and their feedback, commitments) against their rows: a step's own values against
+  records withheld from publication and released, credit checks and their feedback,
+  commitments) against their rows: a step's own values against
   its step row, the membership's / case's / commitment's state against its newest leaf only (no
   row keeps it per step; see `_Scan._check_memberships` and docs/ledger.md);
 - record versions, records' current versions, reports and workflow rows with no leaf and no
@@ -65,7 +66,9 @@ from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
 from citycredit.commitments.db import CommitmentRow
-from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingRow
+from citycredit.ingest.withhold import WITHHELD_REASONS
+from citycredit.ingest.withhold import leaf_fields as withholding_fields
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
 from citycredit.kernel.jobs import Job
 from citycredit.ledger.bundle import report_digest
@@ -223,7 +226,10 @@ _WORKFLOW_GROUP = {
     "rights.objection": "case",  # rights.cases.record_case_step
     "rights.repair": "case",
     "record.repaired": "repaired",  # rights.repairs._mark_repaired
+    "record.withheld": "withholding",  # ingest.withhold (不予公示)
+    "record.released": "withholding",
 }
+_WITHHOLDING_WORDS = {"withheld": "withhold", "released": "release"}  # ref word → action
 _COMMITMENT_PREFIX = "commitment."  # commitments.service._ledger: recorded | <outcome>
 _CASE_ENTRIES = {"rights.objection": "objection", "rights.repair": "repair"}
 _MEMBERSHIP_COLUMNS = (
@@ -308,6 +314,15 @@ _REPAIRED_RECORD_COLUMNS = (
     RecordRow.subject_id,
     RecordRow.repair_id,
     RecordRow.repaired_at,
+)
+_WITHHOLDING_COLUMNS = (
+    RecordWithholdingRow.id,
+    RecordWithholdingRow.record_id,
+    RecordWithholdingRow.action,
+    RecordWithholdingRow.reason,
+    RecordWithholdingRow.basis,
+    RecordWithholdingRow.department_id,
+    RecordWithholdingRow.actor,
 )
 _COMMITMENT_COLUMNS = (
     CommitmentRow.id,
@@ -666,13 +681,25 @@ class _Scan:
         _add(self.report.deleted, ref)
         self.report.flag(pos)
 
-    def _rows(self, columns: Sequence[Any], key: Any, ids: Iterable[Any], *where: Any) -> list[Any]:
-        """Rows whose `key` is one of `ids`, VERSION_CHUNK ids per query."""
+    def _rows(
+        self,
+        columns: Sequence[Any],
+        key: Any,
+        ids: Iterable[Any],
+        *where: Any,
+        of: Any = String,
+        group_by: Any = None,
+    ) -> list[Any]:
+        """Rows whose `key` is one of `ids`, VERSION_CHUNK ids per query (`of`: the ids' SQL
+        type; `group_by`: for aggregate columns)."""
         conn, values = self.conn, sorted(set(ids))
         out: list[Any] = []
         for i in range(0, len(values), VERSION_CHUNK):
             part = values[i : i + VERSION_CHUNK]
-            out += conn.execute(select(*columns).where(_one_of(conn, key, part), *where))
+            query = select(*columns).where(_one_of(conn, key, part, of), *where)
+            if group_by is not None:
+                query = query.group_by(group_by)
+            out += conn.execute(query)
         return out
 
     def _check_workflows(self, flows: dict[str, list[_Leaf]]) -> None:
@@ -688,6 +715,8 @@ class _Scan:
             self._check_repaired(flows["repaired"])
         if flows.get("commitment"):
             self._check_commitments(flows["commitment"])
+        if flows.get("withholding"):
+            self._check_withholdings(flows["withholding"])
 
     def _check_memberships(self, batch: Sequence[_Leaf]) -> None:
         """``list.membership`` leaves (ref "<membership>/<n>/<action>") against their
@@ -948,6 +977,66 @@ class _Scan:
                     {**about, "table": "repairs", "row_id": repair_id, "fields": ["status"]}
                 )
 
+    def _check_withholdings(self, batch: Sequence[_Leaf]) -> None:
+        """``record.withheld`` / ``record.released`` leaves (ref "<record>/<withheld|released>/
+        <step>") against their record_withholdings row, and the newest step of each record
+        against the record: withheld → not published, for that reason; released → no
+        withholding reason left (a later correction may still make it 轻微 or a minor's)."""
+        parsed: list[tuple[_Leaf, str, str, int | None]] = []
+        for leaf in batch:
+            rid, word, step = [*leaf[1].split("/"), "", ""][:3]
+            parsed.append((leaf, rid, word, int(step) if step.isdigit() else None))
+        step_ids = {n for *_, n in parsed if n is not None}
+        steps = {
+            r.id: r
+            for r in self._rows(
+                _WITHHOLDING_COLUMNS, RecordWithholdingRow.id, step_ids, of=BigInteger
+            )
+        }
+        rids = {rid for _, rid, _, _ in parsed}
+        records = {
+            r.id: r
+            for r in self._rows(
+                (RecordRow.id, RecordRow.subject_id, RecordRow.published,
+                 RecordRow.unpublished_reason),
+                RecordRow.id,
+                rids,
+            )
+        }  # fmt: skip
+        newest: dict[str, int] = {}
+        for rid, top in self._rows(
+            (RecordWithholdingRow.record_id, func.max(RecordWithholdingRow.id)),
+            RecordWithholdingRow.record_id,
+            rids,
+            group_by=RecordWithholdingRow.record_id,
+        ):
+            newest[rid] = top
+        for (pos, ref, salt, d), rid, word, step_id in parsed:
+            row = steps.get(step_id) if step_id is not None else None
+            record = records.get(rid)
+            if row is None or record is None or row.record_id != rid:
+                self._gone(pos, ref)
+                continue
+            about = {"ref": ref, "index": pos}
+            fields = self._digests_differ(salt, d["fields"], withholding_fields(row))
+            if _WITHHOLDING_WORDS.get(word) != row.action and "action" not in fields:
+                fields.append("action")
+            if fields:
+                self.changed(
+                    {**about, "table": "record_withholdings", "row_id": row.id, "fields": fields}
+                )
+            cols = [] if d.get("subject_id") == record.subject_id else ["subject_id"]
+            if newest.get(rid) == row.id:
+                if row.action == "withhold":
+                    if record.published:
+                        cols.append("published")
+                    if record.unpublished_reason != row.reason:
+                        cols.append("unpublished_reason")
+                elif record.unpublished_reason in WITHHELD_REASONS:
+                    cols.append("unpublished_reason")
+            if cols:
+                self.changed({**about, "table": "records", "row_id": rid, "fields": cols})
+
     def _check_commitments(self, batch: Sequence[_Leaf]) -> None:
         """``commitment.<step>`` leaves (ref "<commitment>/<step>") against the commitment
         row. Its content is fixed when it is recorded, so every leaf is checked against it;
@@ -1027,8 +1116,9 @@ def _unlogged_reports(s: Session, pending: set[str]) -> list[str]:
 def _unlogged_workflows(s: Session, pending: set[str], seen_steps: set[int]) -> list[str]:
     """Workflow rows that should have a leaf but have none and no pending entry: membership
     steps, checks, feedback, commitments (recorded and their outcome), records marked repaired,
-    and case steps no leaf was found for in the pass over the log (`seen_steps`; a case step's
-    ref carries its time, which SQL cannot spell the same way on both databases)."""
+    withholding steps (不予公示 / 恢复公示), and case steps no leaf was found for in the pass
+    over the log (`seen_steps`; a case step's ref carries its time, which SQL cannot spell the
+    same way on both databases)."""
     outcome = case(
         (CommitmentRow.status == "fulfilled", "fulfilled"),
         (CommitmentRow.false_commitment.is_(True), "false"),
@@ -1041,6 +1131,12 @@ def _unlogged_workflows(s: Session, pending: set[str], seen_steps: set[int]) -> 
         (CommitmentRow.id + "/recorded", None),
         (CommitmentRow.id + "/" + outcome, CommitmentRow.status != "in_progress"),
         (RecordRow.id + "/repaired/" + RecordRow.repair_id, RecordRow.repair_id.is_not(None)),
+        (
+            RecordWithholdingRow.record_id
+            + case((RecordWithholdingRow.action == "withhold", "/withheld/"), else_="/released/")
+            + RecordWithholdingRow.id.cast(LedgerLeafRow.ref.type),
+            None,
+        ),
     ]
     out: list[str] = []
     for ref, where in expected:

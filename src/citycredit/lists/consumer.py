@@ -65,7 +65,10 @@ from citycredit.subjects.db import SubjectRow
 log = logging.getLogger(__name__)
 
 S = MembershipStatus
-RECORD_EVENTS = frozenset({"record.accepted", "record.corrected", "record.withdrawn"})
+RECORD_EVENTS = frozenset(
+    {"record.accepted", "record.corrected", "record.withdrawn"}
+    | {"record.withheld", "record.released"}  # 不予公示 / 恢复公示 (ingest/withhold.py)
+)
 ACTOR = "system:lists"
 CONCEAL, REVEAL = "conceal", "reveal"  # steps: off / back on the public surfaces
 MINOR_REASON = "当事人列入时未满十八周岁"

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, TypeVarTuple, cast
 from sqlalchemy import ColumnElement, Select, bindparam, extract, func, not_, select
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.model import Permission, Principal, require
+from citycredit.accounts.model import Permission, Principal, hidden_as, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import Openness
@@ -232,8 +232,7 @@ def membership_view(row: MembershipRow, events: list[MembershipEventRow]) -> dic
 def get_membership(c: Container, actor: Principal, membership_id: str) -> dict[str, Any]:
     """A membership and its steps (its department, or the credit office)."""
     with c.uow() as uow:
-        row = _load(uow.session, membership_id)
-        _require_owner(actor, row)
+        row = _load(uow.session, actor, membership_id)
         return membership_view(row, _events(uow.session, row.id))
 
 
@@ -436,8 +435,7 @@ def notify(
     """告知: reasons, basis, rights and the end of the objection window (notice_deadline)."""
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, membership_id)
-        _require_owner(actor, row)
+        row = _load(s, actor, membership_id)
         lt = lists_catalog().list_type(row.list_type)
         today = local_date(c.clock.now())
         deadline = notice_deadline(today, lt, c.calendar)
@@ -475,8 +473,7 @@ def _objection(
         raise FieldError("note", note, "required", "须记录陈述申辩或答复的内容（note）")
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, membership_id)
-        _require_owner(actor, row)
+        row = _load(s, actor, membership_id)
         if row.status != S.noticed.value:
             raise InvalidTransition("陈述申辩和异议只在告知期（已告知）内登记和答复")
         if row.objection_pending == pending:
@@ -511,8 +508,7 @@ def decide(
         raise FieldError("decision_no", decision_no, "required", "须注明列入决定书文号")
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, membership_id)
-        _require_owner(actor, row)
+        row = _load(s, actor, membership_id)
         lt = lists_catalog().list_type(row.list_type)
         today = local_date(c.clock.now())
         m = _model(row)
@@ -551,8 +547,7 @@ def publish(c: Container, actor: Principal, membership_id: str) -> dict[str, Any
     """公示: never without prior notice and a written decision (can_publish, via advance)."""
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, membership_id)
-        _require_owner(actor, row)
+        row = _load(s, actor, membership_id)
         _transition(c, s, row, S.published, action="publish", actor=actor.label)
         merge_external_copies(c, s, row)
         uow.commit()
@@ -566,8 +561,7 @@ def withdraw(c: Container, actor: Principal, membership_id: str, reason: str) ->
         raise FieldError("reason", reason, "required", "撤回须说明理由（reason）")
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, membership_id)
-        _require_owner(actor, row)
+        row = _load(s, actor, membership_id)
         _transition(
             c,
             s,
@@ -601,8 +595,7 @@ def exit_early(
     """
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, membership_id)
-        _require_owner(actor, row)
+        row = _load(s, actor, membership_id)
         lt = lists_catalog().list_type(row.list_type)
         today = local_date(c.clock.now())
         if on is not None:
@@ -1173,10 +1166,17 @@ def _require_owner(actor: Principal, row: MembershipRow) -> None:
     require(actor, Permission.submit_records, department_id=row.department_id or -1)
 
 
-def _load(s: Session, membership_id: str) -> MembershipRow:
+def _load(s: Session, actor: Principal, membership_id: str) -> MembershipRow:
+    """The membership for its department or the credit office (security goal G8): a role that
+    never acts on list entries is refused before the lookup; another department's entry
+    answers exactly like a missing one."""
+    require(actor, Permission.submit_records)
+    missing = NotFound(f"名单记录 {membership_id} 不存在", code="membership_not_found")
     row = s.get(MembershipRow, membership_id)
     if row is None:
-        raise NotFound(f"名单记录 {membership_id} 不存在", code="membership_not_found")
+        raise missing
+    with hidden_as(missing):
+        _require_owner(actor, row)
     return row
 
 

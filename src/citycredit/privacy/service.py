@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from citycredit.accounts.model import Permission, Principal, require
+from citycredit.accounts.model import Permission, Principal, hidden_as, require
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.kernel.db import DisclosureRow
@@ -48,17 +48,20 @@ def reveal_personal(
 ) -> dict[str, Any]:
     """明文查看: the clear personal fields of a record version (current by default), logged.
 
-    Department staff see their own department's records; the credit office sees all.
+    Department staff see their own department's records; the credit office sees all. Another
+    department's record answers like a missing one (G8).
     """
     check_purpose(actor, Purpose.disclose)  # before anything about the record is said
     _require_purpose(purpose)
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
+        missing = NotFound(f"记录 {record_id} 不存在", code="record_not_found")
         record = s.get(RecordRow, record_id)
         if record is None:
-            raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
-        check_purpose(actor, Purpose.disclose, department_id=record.department_id)
+            raise missing
+        with hidden_as(missing):
+            check_purpose(actor, Purpose.disclose, department_id=record.department_id)
         number = version if version is not None else record.current_version
         v = s.scalar(
             select(RecordVersionRow).where(

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.model import Principal, Role, require_subject_access
+from citycredit.accounts.model import Principal, Role, hidden_as, require_subject_access
 from citycredit.bootstrap import Container
 from citycredit.rights.db import AuthorisationRow
+from citycredit.rights.objections import require_subject_side
 from citycredit.shared.calendar import add_months, local_date
 from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
 from citycredit.shared.idgen import new_id
@@ -95,14 +96,18 @@ def grant(
 
 
 def revoke(c: Container, actor: Principal, authorisation_id: str) -> dict[str, Any]:
-    """撤回授权: effective for the next read."""
+    """撤回授权: effective for the next read (another subject's grant answers like a missing one:
+    security goal G8)."""
+    require_subject_side(actor, "只能撤回本主体的授权")
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
+        missing = NotFound(f"授权 {authorisation_id} 不存在", code="authorisation_not_found")
         row = s.get(AuthorisationRow, authorisation_id)
         if row is None:
-            raise NotFound(f"授权 {authorisation_id} 不存在", code="authorisation_not_found")
-        require_subject_access(actor, row.subject_id, office=True)
+            raise missing
+        with hidden_as(missing):
+            require_subject_access(actor, row.subject_id, office=True)
         if row.status == "revoked":
             raise Conflict(f"授权 {authorisation_id} 已撤回", code="already_revoked")
         row.status, row.revoked_at, row.revoked_by = "revoked", now, actor.label

@@ -33,13 +33,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Principal, Role, require_subject_access
+from citycredit.accounts.model import Principal, Role, hidden_as, require_subject_access
 from citycredit.bootstrap import Container
 from citycredit.ingest.service import current_values, store_platform_record, withdraw_record
 from citycredit.kernel import outbox
 from citycredit.rights.cases import required_text
 from citycredit.rights.db import SelfDisclosureRow
 from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, SUBJECT, Notice
+from citycredit.rights.objections import require_subject_side
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import (
     Conflict,
@@ -279,11 +280,19 @@ def _decide(
         return view(row)
 
 
-def _check_open(c: Container, disclosure_id: str, action: str) -> SelfDisclosureRow:
+def _check_open(
+    c: Container, disclosure_id: str, action: str, actor: Principal | None = None
+) -> SelfDisclosureRow:
+    """The open disclosure; with ``actor``, only the subject's (another subject's disclosure
+    answers like a missing one, before its status is looked at: G8)."""
     with c.uow() as uow:
+        missing = NotFound(f"自主公示 {disclosure_id} 不存在", code="disclosure_not_found")
         row = uow.session.get(SelfDisclosureRow, disclosure_id)
         if row is None:
-            raise NotFound(f"自主公示 {disclosure_id} 不存在", code="disclosure_not_found")
+            raise missing
+        if actor is not None:
+            with hidden_as(missing):
+                require_subject_access(actor, row.subject_id, office=True)
         _transition(row, action, _OPEN)
         uow.session.expunge(row)
         return row
@@ -293,8 +302,8 @@ def withdraw(
     c: Container, actor: Principal, disclosure_id: str, reason: str | None = None
 ) -> dict[str, Any]:
     """The subject takes its disclosure down (at any time, no reason needed)."""
-    row = _check_open(c, disclosure_id, "撤回")
-    require_subject_access(actor, row.subject_id, office=True)
+    require_subject_side(actor, "只能撤回本主体的自主公示")
+    row = _check_open(c, disclosure_id, "撤回", actor)
     text = (reason or "").strip() or "主体撤回自主公示"
     withdraw_record(c, actor, row.record_id, text, for_subject=True)
     return _decide(
@@ -354,12 +363,17 @@ def reject(c: Container, actor: Principal, disclosure_id: str, reason: str) -> d
 
 
 def get_disclosure(c: Container, actor: Principal, disclosure_id: str) -> dict[str, Any]:
+    """One disclosure: its subject's account or the credit office; another subject's answers
+    like a missing one (G8)."""
+    require_subject_side(actor, "只能查看本主体的自主公示")
     with c.uow() as uow:
+        missing = NotFound(f"自主公示 {disclosure_id} 不存在", code="disclosure_not_found")
         row = uow.session.get(SelfDisclosureRow, disclosure_id)
         if row is None:
-            raise NotFound(f"自主公示 {disclosure_id} 不存在", code="disclosure_not_found")
+            raise missing
         if actor.role is not Role.credit_office_admin and not actor.console:
-            require_subject_access(actor, row.subject_id)
+            with hidden_as(missing):
+                require_subject_access(actor, row.subject_id)
         return view(row)
 
 

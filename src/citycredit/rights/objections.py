@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.model import Permission, Principal, Role, require_subject_access
+from citycredit.accounts.model import (
+    Permission,
+    Principal,
+    Role,
+    hidden_as,
+    require_subject_access,
+)
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
 from citycredit.lists.db import MembershipRow
@@ -113,6 +119,23 @@ def _require_verifier(actor: Principal, row: ObjectionRow) -> None:
         "该异议由信息提供单位核查处理；信用办可督办（转办），不能代为作出处理决定",
         code="forbidden",
     )
+
+
+def require_case_role(actor: Principal, message: str) -> None:
+    """The roles that take part in cases (the subject's side, the credit office, departments),
+    asked before the case is looked up: another role's refusal says nothing about the id. Which
+    case is theirs is checked on the row, answering like a missing one (security goal G8)."""
+    if actor.role in (Role.credit_office_admin, Role.department_staff) or actor.console:
+        return
+    if actor.can(Permission.act_for_subject):
+        return
+    raise PermissionDenied(message, code="forbidden")
+
+
+def _require_decider_role(actor: Principal) -> None:
+    """Only departments (their records' objections) and the credit office (grades) decide."""
+    if actor.role not in (Role.credit_office_admin, Role.department_staff):
+        raise PermissionDenied("无权作出异议处理决定", code="forbidden")
 
 
 def _require_reader(actor: Principal, row: ObjectionRow) -> None:
@@ -372,9 +395,12 @@ def decide(
     """核查处理: record the outcome. `withdrawn` withdraws the record (or takes the entry off its
     list through the lists area's exit hook) first; `corrected` needs the corrected version to
     have been submitted already (through intake, so it is checked like every record)."""
+    _require_decider_role(actor)
     with c.uow() as uow:
-        row = _load(uow.session, objection_id)
-        _require_verifier(actor, row)
+        missing = _missing(objection_id)
+        row = _load(uow.session, objection_id, missing)
+        with hidden_as(missing):
+            _require_verifier(actor, row)
         check_transition(S(row.status), S.decided)
         tt = TargetType(row.target_type)
         oc = _enum(Outcome, "outcome", outcome)
@@ -512,12 +538,14 @@ def add_statement(c: Container, actor: Principal, objection_id: str, text: str) 
         raise FieldError(
             "statement", text, "too_long", f"本人声明不超过 {limit} 字（现 {len(text)} 字）"
         )
+    require_subject_side(actor, "只能为本主体附加本人声明")
     now = c.clock.now()
     with c.uow() as uow:
         s = uow.session
-        row = _load(s, objection_id)
-        if not may_act_for_subject(actor, row.subject_id):
-            raise PermissionDenied("只能为本主体附加本人声明", code="not_your_subject")
+        missing = _missing(objection_id)
+        row = _load(s, objection_id, missing)
+        with hidden_as(missing):
+            require_subject_access(actor, row.subject_id, office=True)
         if row.outcome not in (Outcome.kept.value, Outcome.unresolved.value):
             raise Conflict(
                 "本人声明在异议处理为「维持」或「无法核实」后附加", code="statement_not_allowed"
@@ -550,9 +578,14 @@ def escalate_overdue(c: Container, notifier: Notifier = DEFAULT_NOTIFIER) -> dic
 
 
 def get_objection(c: Container, actor: Principal, objection_id: str) -> dict[str, Any]:
+    """One objection: its subject's side, its department, the credit office; to others (another
+    subject, another department) it answers like a missing one."""
+    require_case_role(actor, "无权查看该异议")
     with c.uow() as uow:
-        row = _load(uow.session, objection_id)
-        _require_reader(actor, row)
+        missing = _missing(objection_id)
+        row = _load(uow.session, objection_id, missing)
+        with hidden_as(missing):
+            _require_reader(actor, row)
         return objection_view(c, uow.session, row)
 
 
@@ -668,10 +701,15 @@ def _late_clock(row: ObjectionRow, today: date) -> str | None:
     return None
 
 
-def _load(s: Session, objection_id: str) -> ObjectionRow:
+def _missing(objection_id: str) -> NotFound:
+    return NotFound(f"异议 {objection_id} 不存在", code="objection_not_found")
+
+
+def _load(s: Session, objection_id: str, missing: NotFound | None = None) -> ObjectionRow:
+    """The objection, or ``missing`` (the same error a hidden one answers with: G8)."""
     row = s.get(ObjectionRow, objection_id)
     if row is None:
-        raise NotFound(f"异议 {objection_id} 不存在", code="objection_not_found")
+        raise missing or _missing(objection_id)
     return row
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Principal, Role
+from citycredit.accounts.model import Principal, Role, hidden_as
 from citycredit.bootstrap import Container
 from citycredit.catalog.loader import default_catalog
 from citycredit.ingest.db import RecordRow, RecordVersionRow
@@ -40,7 +40,11 @@ from citycredit.rights.cases import (
 from citycredit.rights.db import RepairReceiptRow, RepairRow
 from citycredit.rights.model import is_overdue
 from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, DEPARTMENT, SUBJECT, Notice
-from citycredit.rights.objections import may_act_for_subject, require_subject_side
+from citycredit.rights.objections import (
+    may_act_for_subject,
+    require_case_role,
+    require_subject_side,
+)
 from citycredit.rights.repair_rules import (
     Eligibility,
     PastRepair,
@@ -376,9 +380,12 @@ def decide(
 ) -> dict[str, Any]:
     """认定单位决定. Approval stops publication everywhere and lifts what hung on the record."""
     reason = _text("reason", reason, "决定理由")
+    _require_staff(actor, "信用修复由认定单位决定（谁认定、谁修复）")
     with c.uow() as uow:
-        row = _load(uow.session, repair_id)
-        _require_decider(actor, row)
+        missing = _missing(repair_id)
+        row = _load(uow.session, repair_id, missing)
+        with hidden_as(missing):
+            _require_decider(actor, row)
         check_transition(row.status, APPROVED if approve else DENIED)
         target_type, target_id, subject_id = row.target_type, row.target_id, row.subject_id
         text = row.commitment_text
@@ -559,17 +566,21 @@ def revoke_for_fraud(c: Container, actor: Principal, repair_id: str, reason: str
 
 
 def acknowledge_receipt(c: Container, actor: Principal, receipt_id: int) -> dict[str, Any]:
-    """A department confirms it stopped using the repaired record."""
+    """A department confirms it stopped using the repaired record (another department's receipt
+    answers like a missing one: G8)."""
+    _require_staff(actor, "只能确认本单位的回执")
     with c.uow() as uow:
         s = uow.session
+        missing = NotFound(f"回执 {receipt_id} 不存在", code="receipt_not_found")
         r = s.get(RepairReceiptRow, receipt_id)
         if r is None:
-            raise NotFound(f"回执 {receipt_id} 不存在", code="receipt_not_found")
-        if not (
-            actor.role is Role.credit_office_admin
-            or (r.consumer_kind == "department" and str(actor.department_id) == r.consumer_id)
-        ):
-            raise PermissionDenied("只能确认本单位的回执", code="forbidden")
+            raise missing
+        with hidden_as(missing):
+            if not (
+                actor.role is Role.credit_office_admin
+                or (r.consumer_kind == "department" and str(actor.department_id) == r.consumer_id)
+            ):
+                raise PermissionDenied("只能确认本单位的回执", code="forbidden")
         if r.acknowledged_at is None:
             r.acknowledged_at = c.clock.now()
         uow.commit()
@@ -703,13 +714,20 @@ def export_decisions(
 
 
 def get_repair(c: Container, actor: Principal, repair_id: str) -> dict[str, Any]:
+    """One repair: its subject's side, its department, the credit office; to others (another
+    subject, another department) it answers like a missing one."""
+    require_case_role(actor, "无权查看该修复申请")
     with c.uow() as uow:
-        row = _load(uow.session, repair_id)
-        if not (
-            may_act_for_subject(actor, row.subject_id)
-            or (actor.role is Role.department_staff and actor.department_id == row.department_id)
-        ):
-            raise PermissionDenied("无权查看该修复申请", code="forbidden")
+        missing = _missing(repair_id)
+        row = _load(uow.session, repair_id, missing)
+        with hidden_as(missing):
+            if not (
+                may_act_for_subject(actor, row.subject_id)
+                or (
+                    actor.role is Role.department_staff and actor.department_id == row.department_id
+                )
+            ):
+                raise PermissionDenied("无权查看该修复申请", code="forbidden")
         return repair_view(c, uow.session, row)
 
 
@@ -924,6 +942,12 @@ def _require_office(actor: Principal) -> None:
         raise PermissionDenied("只有信用办可以办理此步骤", code="forbidden")
 
 
+def _require_staff(actor: Principal, message: str) -> None:
+    """Departments and the credit office, asked before the lookup (no answer depends on the id)."""
+    if actor.role not in (Role.credit_office_admin, Role.department_staff):
+        raise PermissionDenied(message, code="forbidden")
+
+
 def _require_decider(actor: Principal, row: RepairRow) -> None:
     if actor.role is Role.department_staff and actor.department_id == row.department_id:
         return
@@ -932,10 +956,15 @@ def _require_decider(actor: Principal, row: RepairRow) -> None:
     raise PermissionDenied("信用修复由认定单位决定（谁认定、谁修复）", code="forbidden")
 
 
-def _load(s: Session, repair_id: str) -> RepairRow:
+def _missing(repair_id: str) -> NotFound:
+    return NotFound(f"修复申请 {repair_id} 不存在", code="repair_not_found")
+
+
+def _load(s: Session, repair_id: str, missing: NotFound | None = None) -> RepairRow:
+    """The repair, or ``missing`` (the same error a hidden one answers with: G8)."""
     row = s.get(RepairRow, repair_id)
     if row is None:
-        raise NotFound(f"修复申请 {repair_id} 不存在", code="repair_not_found")
+        raise missing or _missing(repair_id)
     return row
 
 

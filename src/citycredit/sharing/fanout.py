@@ -33,6 +33,7 @@ from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
 from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.kernel import outbox
 from citycredit.kernel.outbox import Consumer, Event
 from citycredit.privacy.access import Purpose, open_personal
@@ -66,6 +67,7 @@ CHUNK = 500  # keys per IN (...) (SQLite's variable limit)
 STATE_ID = 1
 PERSON_TYPES = ("natural_person", "farm_household")
 WITHHELD_NOTE = "该记录的新版本不在本订阅的访问范围内，请停止使用此前收到的版本"
+WITHHOLD_NOTE = "该记录依规定不予公示，不得继续公开使用"
 
 
 # -- the cursor ------------------------------------------------------------------------------
@@ -492,11 +494,22 @@ def apply_events(c: Container, s: Session, events: Sequence[Event], now: datetim
         if kind in REDACTING_KINDS:
             redact(s, r.id, kind.value, now)
         elif had_entries and (
-            kind is Kind.publication_ended
+            kind in (Kind.publication_ended, Kind.withheld)
             or (kind in WITH_DATA_KINDS and not is_public_now(r, builder.today))
         ):
-            unpublish(s, r.id, now)
+            unpublish(s, r.id, now, reason=_unpublished_because(kind, r))
     return appended
+
+
+def _unpublished_because(kind: Kind, r: RecordRow) -> str:
+    """The redaction reason when a record leaves the public view: 不予公示 (the event, or a
+    lagging fan-out reading an older event of a record withheld since), else 公示期满 / not
+    public any more."""
+    if kind is Kind.withheld or (
+        kind is not Kind.publication_ended and r.unpublished_reason in WITHHELD_REASONS
+    ):
+        return Kind.withheld.value
+    return Kind.publication_ended.value
 
 
 def _blocks_only(s: Session, work: list[tuple[Event, Kind]], now: datetime) -> None:
@@ -517,6 +530,8 @@ def _blocks_only(s: Session, work: list[tuple[Event, Kind]], now: datetime) -> N
 
 
 def _notice_note(kind: Kind, payload: dict[str, Any]) -> str | None:
+    if kind is Kind.withheld:  # the reason stays with the authorised view, not in the notice
+        return WITHHOLD_NOTE
     if kind is Kind.publication_ended:
         end = payload.get("publication_end")  # exclusive: the first day off publication
         if not end:
@@ -563,14 +578,16 @@ def redact(
     )
 
 
-def unpublish(s: Session, record_id: str, now: datetime) -> None:
-    """The record left the public view (公示期满, or a correction made it non-public).
+def unpublish(
+    s: Session, record_id: str, now: datetime, *, reason: str = Kind.publication_ended.value
+) -> None:
+    """The record left the public view (公示期满, 不予公示, or a correction made it non-public).
 
     Feeds of public access lose its earlier data; in the others its earlier entries stop
     counting as public, so delivering them again (a re-pull from an earlier cursor, a file
     rewritten) goes to the disclosure log like any non-public content.
     """
-    redact(s, record_id, Kind.publication_ended.value, now, public_access_only=True)
+    redact(s, record_id, reason, now, public_access_only=True)
     s.execute(
         update(FeedEntryRow)
         .where(FeedEntryRow.record_id == record_id, FeedEntryRow.public.is_(True))

@@ -79,6 +79,8 @@ class Kind(StrEnum):
     repair = "repair"  # 信用修复: stop using and sharing the record (NDRC Order 36 art. 3)
     publication_ended = "publication_ended"  # 公示期满: no longer public; stop publishing it
     repair_revoked = "repair_revoked"  # the repair was revoked (虚假材料): shared again, with data
+    withheld = "publication_withheld"  # 不予公示 (ingest/withhold.py): no longer public
+    released = "publication_released"  # 恢复公示: public again, with data
 
     @property
     def label(self) -> str:
@@ -92,11 +94,13 @@ _KIND_LABELS = {
     Kind.repair: "信用修复",
     Kind.publication_ended: "公示期满",
     Kind.repair_revoked: "撤销信用修复",
+    Kind.withheld: "不予公示",
+    Kind.released: "恢复公示",
 }
 
 CONTENT_KINDS = frozenset({Kind.original, Kind.correction})
 # Entries that carry the record's fields (the others are notices without data).
-WITH_DATA_KINDS = CONTENT_KINDS | {Kind.repair_revoked}
+WITH_DATA_KINDS = CONTENT_KINDS | {Kind.repair_revoked, Kind.released}
 # Kinds after which earlier entries of the record lose their payload in every feed: a consumer
 # replaying its feed from the start must not receive again what it was told to stop using.
 REDACTING_KINDS = frozenset({Kind.withdrawal, Kind.repair})
@@ -112,6 +116,8 @@ EVENT_KINDS: Mapping[str, Kind] = {
     "record.publication_ended": Kind.publication_ended,
     "record.repaired": Kind.repair,
     "record.repair_revoked": Kind.repair_revoked,
+    "record.withheld": Kind.withheld,  # ingest.withhold: public feeds lose the record
+    "record.released": Kind.released,
 }
 
 # Why earlier entries of a record lost their data, as the department reads it.
@@ -119,6 +125,7 @@ REDACTION_MESSAGES: Mapping[str, str] = {
     Kind.withdrawal.value: "该记录已被报送单位撤销，此前内容不再共享",
     Kind.repair.value: "该记录已信用修复，此前内容不再共享",
     Kind.publication_ended.value: "该记录公示期已届满，此前内容不再公开共享",
+    Kind.withheld.value: "该记录依规定不予公示，此前内容不再公开共享",
     "withheld": "该记录已不在本订阅的访问范围内，此前内容不再共享",
 }
 

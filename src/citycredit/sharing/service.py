@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, Role, require
+from citycredit.accounts.model import Permission, Principal, Role, hidden_as, require
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
@@ -321,18 +321,27 @@ def _require_token(actor: Principal) -> None:
         )
 
 
-def visible_subscription(s: Session, actor: Principal, subscription_id: str) -> SubscriptionRow:
+def visible_subscription(
+    s: Session, actor: Principal, subscription_id: str, *, subscriber_only: bool = False
+) -> SubscriptionRow:
     """The subscription if the actor's department owns it (or the actor is the office).
 
-    Another department's subscription answers exactly like a missing one (no IDOR oracle).
+    Another department's subscription answers exactly like a missing one (no IDOR oracle, G8);
+    the refusal is recorded in the audit trail. ``subscriber_only`` (pulling the feed): the
+    subscribing department itself only — the credit office, which inspects every
+    subscription, pulls none and gets the same answer as for a missing one.
     """
     _require_token(actor)
+    missing = NotFound(f"订阅 {subscription_id} 不存在", code="subscription_not_found")
     sub = s.get(SubscriptionRow, subscription_id)
-    if sub is None or not (
-        actor.can(Permission.read_all_submissions)
-        or (actor.department_id is not None and actor.department_id == sub.department_id)
-    ):
-        raise NotFound(f"订阅 {subscription_id} 不存在", code="subscription_not_found")
+    if sub is None:
+        raise missing
+    own = actor.department_id is not None and actor.department_id == sub.department_id
+    with hidden_as(missing):
+        if not (own or actor.can(Permission.read_all_submissions)):
+            raise PermissionDenied("部门用户只能操作本部门的数据", code="other_department")
+        if subscriber_only and not own:
+            raise PermissionDenied("只有订阅部门本身可以拉取数据", code="not_subscriber")
     return sub
 
 
@@ -556,9 +565,7 @@ def pull_feed(
         raise FieldError("limit", str(limit), "invalid", f"limit 必须在 1 到 {MAX_PULL} 之间")
     with c.uow() as uow:
         s = uow.session
-        sub = visible_subscription(s, actor, subscription_id)
-        if actor.department_id != sub.department_id:
-            raise PermissionDenied("只有订阅部门本身可以拉取数据", code="not_subscriber")
+        sub = visible_subscription(s, actor, subscription_id, subscriber_only=True)
         if sub.status == Status.suspended.value:
             raise Conflict(
                 f"订阅 {sub.id} 已被市信用办暂停：{sub.status_reason or ''}",
@@ -650,14 +657,21 @@ def consumers_of_record(session: Session, record_id: str) -> list[Consumer]:
 
 
 def record_consumers(c: Container, actor: Principal, record_id: str) -> dict[str, Any]:
-    """Who received a record (credit office, or the record's source department)."""
+    """Who received a record (credit office, or the record's source department).
+
+    A role that reads no record is refused before the lookup; another department's record
+    answers like a missing one (G8)."""
+    if not actor.can(Permission.read_all_submissions):
+        require(actor, Permission.read_own_submissions)
     with c.uow() as uow:
         s = uow.session
+        missing = NotFound(f"记录 {record_id} 不存在", code="record_not_found")
         record = s.get(RecordRow, record_id)
         if record is None:
-            raise NotFound(f"记录 {record_id} 不存在", code="record_not_found")
+            raise missing
         if not actor.can(Permission.read_all_submissions):
-            require(actor, Permission.read_own_submissions, department_id=record.department_id)
+            with hidden_as(missing):
+                require(actor, Permission.read_own_submissions, department_id=record.department_id)
         return {
             "record_id": record_id,
             "consumers": [x.as_dict() for x in consumers_of_record(s, record_id)],

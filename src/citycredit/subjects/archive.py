@@ -18,6 +18,7 @@ from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
 from citycredit.evaluation.views import archive_grade
 from citycredit.ingest.db import RecordRow, RecordVersionRow
+from citycredit.ingest.withhold import unpublished_label
 from citycredit.kernel.disclosure import record_disclosure
 from citycredit.privacy.access import Purpose, open_personal
 from citycredit.privacy.records import mask_personal, version_aad
@@ -590,6 +591,7 @@ def public_entry(
         entry["published"] = r.published
         entry["repaired"] = r.repaired_at is not None
         entry["unpublished_reason"] = r.unpublished_reason
+        entry["unpublished_label"] = unpublished_label(r.unpublished_reason)  # 不予公示：…
         entry["publication_ended"] = bool(r.publication_end and r.publication_end <= today)
         entry["department_id"] = r.department_id
     return entry

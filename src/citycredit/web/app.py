@@ -39,6 +39,7 @@ from citycredit.web import (
     rights_api,
     selfservice_api,
     sharing_api,
+    withhold_api,
 )
 from citycredit.web.errors import install_error_handlers
 from citycredit.web.ratelimit import RateLimitMiddleware
@@ -144,6 +145,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.include_router(rights_api.router)
     app.include_router(selfservice_api.router)  # sign-up, 自愿注册, 自主公示
     app.include_router(sharing_api.router)
+    app.include_router(withhold_api.router)  # 不予公示 / 恢复公示 (G31)
     app.include_router(reports_api.router)
     app.include_router(pages.router)
     app.include_router(reports_api.pages)

@@ -34,6 +34,7 @@ from citycredit.ingest.fast.rules import Rules, val_col
 from citycredit.ingest.fast.sealing import aad_column, seal_column
 from citycredit.ingest.fast.sink import Sink
 from citycredit.ingest.fast.textops import json_object
+from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.privacy.db import PersonalIndexRow
 from citycredit.privacy.records import PERSON_ROLES, index_kind, version_aad
@@ -67,6 +68,7 @@ _STATE_SCHEMA = {
     "ex_sub": pl.String,
     "ex_kind": pl.String,
     "ex_rn": pl.Int64,
+    "ex_unpub": pl.String,
 }
 
 
@@ -216,13 +218,23 @@ class RecordStage:
         rows = self.prepare(rows).sort("rn")
         state = self.sink.select_in(
             "SELECT r.record_key, r.id, r.status, r.current_version, v.content_hash, "
-            "v.submission_id, v.kind, v.row_number FROM records r JOIN record_versions v "
+            "v.submission_id, v.kind, v.row_number, r.unpublished_reason FROM records r "
+            "JOIN record_versions v "
             "ON v.record_id = r.id AND v.version = r.current_version WHERE r.record_key IN_LIST",
             "record_key",
             rows["record_key"].unique().to_list(),
             _STATE_SCHEMA,
         )
         rows = rows.join(state, on="record_key", how="left", maintain_order="left")
+        # 不予公示 (ingest/withhold.py) outlives a correction: only a release publishes it.
+        held = pl.col("ex_unpub").is_in(sorted(WITHHELD_REASONS)).fill_null(False)
+        rows = rows.with_columns(
+            (pl.col("published") & ~held).alias("published"),
+            pl.when(held)
+            .then(pl.col("ex_unpub"))
+            .otherwise(pl.col("unpublished_reason"))
+            .alias("unpublished_reason"),
+        )
         k = "record_key"
         mine = (pl.col("ex_sub") == self.submission_id) & (pl.col("ex_kind") != "withdrawal")
         rows = rows.with_columns(

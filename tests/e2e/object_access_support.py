@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,98 @@ def personal_paths(paths: Iterable[str], codes: frozenset[str]) -> set[str]:
         if last in codes or PERSONAL_KEY.search(last):
             out.add(path)
     return out
+
+
+# -- someone else's object answers like a missing one (G8; tests/e2e/test_hidden_denials_*.py) --
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """One route, one identity for which the world's object A is someone else's."""
+
+    method: str
+    path: str  # a route of the role matrix's POLICY, with one path parameter
+    other: str  # the identity for which A's object is someone else's
+    refused: str  # the refusal's code, kept in the audit trail (`detail.refused`)
+    key: str | None = None  # the world's id of A's object (default: the POLICY rule's)
+    not_found: str | None = None  # the missing id's error code (default: any `*_not_found`)
+    body: Mapping[str, Any] | None = None  # JSON body (default: the POLICY rule's request)
+    owner: str | None = None  # who still reads it (GET: 200)
+    outsider: str | None = None  # a role that never uses the route: the same 403 for any id
+
+
+def _param(path: str) -> str:
+    (name,) = re.findall(r"{(\w+)}", path)
+    return name
+
+
+def _hidden_call(w: rm.World, who: str, case: Hidden, object_id: str) -> Any:
+    rule = rm.POLICY[(case.method, case.path)]
+    if case.body is not None:
+        kwargs: dict[str, Any] = {"json": dict(case.body)}
+    else:
+        kwargs = rule.request(w) if rule.request else {}
+    return w.call(who, case.method, fill(case.path, {_param(case.path): object_id}), **kwargs)
+
+
+def _outcomes(w: rm.World, case: Hidden, object_id: str, since: int) -> list[Any]:
+    """The trail's outcome events (not `started`) of this route and id after event ``since``."""
+    from citycredit.accounts.db import AuditEventRow
+
+    with w.c.uow() as uow:
+        return list(
+            uow.session.scalars(
+                select(AuditEventRow).where(
+                    AuditEventRow.id > since,
+                    AuditEventRow.action == f"http.{case.method} {case.path}",
+                    AuditEventRow.object_id == object_id,
+                    AuditEventRow.result != "started",
+                )
+            )
+        )
+
+
+def check_hidden(w: rm.World, cases: Iterable[Hidden]) -> None:
+    """A's object answers `case.other` byte for byte as an id that names nothing (the id named in
+    the message aside); the trail records exactly one denial, with its reason, for the existing
+    object and none for the missing id; a refused write changes no row; an outsider gets the
+    same 403 for both ids; the owner still gets its object."""
+    from sqlalchemy import func
+
+    from citycredit.accounts.db import AuditEventRow
+
+    for case in cases:
+        where = f"{case.other} {case.method} {case.path}"
+        rule = rm.POLICY[(case.method, case.path)]
+        name = _param(case.path)
+        a_id = w.ids[case.key or rule.path.get(name) or rm.DEFAULT_PATH[name]]
+        gone = missing_like(a_id)
+        before = snapshot(w.c) if case.method != "GET" else None
+        with w.c.uow() as uow:
+            since = uow.session.scalar(select(func.max(AuditEventRow.id))) or 0
+        theirs = _hidden_call(w, case.other, case, a_id)
+        nothing = _hidden_call(w, case.other, case, gone)
+        assert theirs.status_code == nothing.status_code == 404, (where, theirs.text, nothing.text)
+        assert theirs.content.replace(a_id.encode(), b"<id>") == nothing.content.replace(
+            gone.encode(), b"<id>"
+        ), (where, theirs.text, nothing.text)
+        assert theirs.headers["content-type"] == nothing.headers["content-type"], where
+        error = nothing.json()["error"]
+        assert error == case.not_found if case.not_found else error.endswith("_not_found"), where
+        assert gone in nothing.json()["message"], where
+        if before is not None:
+            assert changed_tables(before, snapshot(w.c)) == [], where
+        denied = _outcomes(w, case, a_id, since)
+        assert [(e.result, e.status_code, e.detail.get("refused")) for e in denied] == [
+            ("denied", 404, case.refused)
+        ], (where, denied)
+        assert denied[0].actor_label, where
+        assert all(e.result != "denied" for e in _outcomes(w, case, gone, since)), where
+        if case.outsider is not None:
+            a = _hidden_call(w, case.outsider, case, a_id)
+            b = _hidden_call(w, case.outsider, case, gone)
+            assert a.status_code == b.status_code == 403, (where, a.text, b.text)
+            assert a.content == b.content, (where, a.text, b.text)
+        if case.owner is not None:
+            own = _hidden_call(w, case.owner, case, a_id)
+            assert own.status_code == 200, (where, own.status_code, own.text)

@@ -12,31 +12,33 @@ owner still gets its object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import object_access_support as oa
 import pytest
 import test_role_matrix as rm
-from sqlalchemy import func, select
 
-from citycredit.accounts.db import AuditEventRow
 from citycredit.bootstrap import Container
 
 pytestmark = pytest.mark.db
 
 
-@dataclass(frozen=True)
-class Case:
-    method: str
-    path: str  # one path parameter
-    key: str  # the world's id of A's object
-    other: str  # the identity for which it is someone else's
-    refused: str  # the refusal's code, kept for the audit trail
-    body: dict[str, Any] | None = None
-    owner: str | None = None  # who still gets it (GET: 200)
-    outsider: str | None = None  # a role that never uses the route: 403 for any id
+def subject_case(
+    method: str,
+    path: str,
+    key: str,
+    other: str,
+    refused: str,
+    *,
+    body: dict[str, Any] | None = None,
+    owner: str | None = None,
+    outsider: str | None = None,
+) -> oa.Hidden:
+    """A subject-side route: the world's object ``key``, someone else's for ``other``."""
+    return oa.Hidden(
+        method, path, other, refused, key=key, body=body, owner=owner, outsider=outsider
+    )
 
 
 @pytest.fixture
@@ -46,80 +48,16 @@ def world(container: Container, tmp_path: Path) -> rm.World:
     return w
 
 
-def _call(w: rm.World, who: str, case: Case, object_id: str) -> Any:
-    url = oa.fill(case.path, {case.path.split("{")[1].split("}")[0]: object_id})
-    kwargs: dict[str, Any] = {} if case.body is None else {"json": dict(case.body)}
-    return w.call(who, case.method, url, **kwargs)
-
-
-def _last_event(w: rm.World) -> int:
-    with w.c.uow() as uow:
-        return uow.session.scalar(select(func.max(AuditEventRow.id))) or 0
-
-
-def _denied_events(w: rm.World, case: Case, object_id: str, since: int) -> list[AuditEventRow]:
-    """The trail's denied events for this route and id, written after event ``since``."""
-    with w.c.uow() as uow:
-        return list(
-            uow.session.scalars(
-                select(AuditEventRow).where(
-                    AuditEventRow.id > since,
-                    AuditEventRow.action == f"http.{case.method} {case.path}",
-                    AuditEventRow.object_id == object_id,
-                    AuditEventRow.result == "denied",
-                )
-            )
-        )
-
-
-def _check(w: rm.World, cases: list[Case]) -> None:
-    for case in cases:
-        where = f"{case.other} {case.method} {case.path}"
-        theirs_id = w.ids[case.key]
-        missing_id = oa.missing_like(theirs_id)
-        before = oa.snapshot(w.c) if case.method != "GET" else None
-        since = _last_event(w)
-
-        theirs = _call(w, case.other, case, theirs_id)
-        nothing = _call(w, case.other, case, missing_id)
-
-        assert theirs.status_code == nothing.status_code == 404, (where, theirs.text, nothing.text)
-        # byte for byte, once each message names its own id the same way
-        assert theirs.content.replace(theirs_id.encode(), b"<id>") == nothing.content.replace(
-            missing_id.encode(), b"<id>"
-        ), (where, theirs.text, nothing.text)
-        assert theirs.headers["content-type"] == nothing.headers["content-type"], where
-        assert nothing.json()["error"].endswith("_not_found"), (where, nothing.text)
-        assert missing_id in nothing.json()["message"], where
-
-        if before is not None:
-            assert oa.changed_tables(before, oa.snapshot(w.c)) == [], where
-
-        events = _denied_events(w, case, theirs_id, since)
-        assert [e.detail.get("refused") for e in events] == [case.refused], (where, events)
-        assert events[0].status_code == 404, where
-        assert events[0].actor_label, where
-        assert _denied_events(w, case, missing_id, since) == [], where  # a missing id is no refusal
-
-        if case.outsider is not None:
-            a = _call(w, case.outsider, case, theirs_id)
-            b = _call(w, case.outsider, case, missing_id)
-            assert a.status_code == b.status_code == 403, (where, a.text, b.text)
-            assert a.content == b.content, (where, a.text, b.text)
-
-        if case.owner is not None:
-            own = _call(w, case.owner, case, theirs_id)
-            assert own.status_code == 200, (where, own.status_code, own.text)
-
-
 def test_bindings_of_another_account_answer_like_missing_ones(world: rm.World) -> None:
     b = "/api/v1/bindings/{binding_id}"
-    _check(
+    oa.check_hidden(
         world,
         [
-            Case("GET", b, "binding_a", rm.AGENT_B, "not_owner", owner=rm.AGENT_A),
-            Case("GET", f"{b}/evidence", "binding_a", rm.PERSON, "not_owner", owner=rm.AGENT_A),
-            Case(
+            subject_case("GET", b, "binding_a", rm.AGENT_B, "not_owner", owner=rm.AGENT_A),
+            subject_case(
+                "GET", f"{b}/evidence", "binding_a", rm.PERSON, "not_owner", owner=rm.AGENT_A
+            ),
+            subject_case(
                 "POST",
                 f"{b}/revoke",
                 "binding_revoke",
@@ -137,12 +75,12 @@ def test_bindings_of_another_account_answer_like_missing_ones(world: rm.World) -
 
 def test_objections_of_another_subject_answer_like_missing_ones(world: rm.World) -> None:
     o = "/api/v1/objections/{objection_id}"
-    _check(
+    oa.check_hidden(
         world,
         [
-            Case("GET", o, "objection", rm.AGENT_B, "forbidden", owner=rm.AGENT_A),
-            Case("GET", o, "objection", rm.DEPT_B, "forbidden", outsider=rm.SEC_ADMIN),
-            Case(
+            subject_case("GET", o, "objection", rm.AGENT_B, "forbidden", owner=rm.AGENT_A),
+            subject_case("GET", o, "objection", rm.DEPT_B, "forbidden", outsider=rm.SEC_ADMIN),
+            subject_case(
                 "POST",
                 f"{o}/statement",
                 "objection",
@@ -152,7 +90,7 @@ def test_objections_of_another_subject_answer_like_missing_ones(world: rm.World)
                 outsider=rm.DEPT_A,
             ),
             # decided by the record's source department only: another department, the office
-            Case(
+            subject_case(
                 "POST",
                 f"{o}/decide",
                 "objection",
@@ -167,12 +105,12 @@ def test_objections_of_another_subject_answer_like_missing_ones(world: rm.World)
 
 def test_repairs_and_receipts_of_others_answer_like_missing_ones(world: rm.World) -> None:
     r = "/api/v1/repairs/{repair_id}"
-    _check(
+    oa.check_hidden(
         world,
         [
-            Case("GET", r, "repair", rm.DEPT_B, "forbidden", owner=rm.AGENT_A),
-            Case("GET", r, "repair", rm.AGENT_B, "forbidden", outsider=rm.AUDIT_ADMIN),
-            Case(
+            subject_case("GET", r, "repair", rm.DEPT_B, "forbidden", owner=rm.AGENT_A),
+            subject_case("GET", r, "repair", rm.AGENT_B, "forbidden", outsider=rm.AUDIT_ADMIN),
+            subject_case(
                 "POST",
                 f"{r}/decide",
                 "repair",
@@ -182,7 +120,7 @@ def test_repairs_and_receipts_of_others_answer_like_missing_ones(world: rm.World
                 outsider=rm.AGENT_A,
             ),
             # the world's stop-use receipt is dept_b's
-            Case(
+            subject_case(
                 "POST",
                 "/api/v1/repair-receipts/{receipt_id}/acknowledge",
                 "receipt",
@@ -195,10 +133,10 @@ def test_repairs_and_receipts_of_others_answer_like_missing_ones(world: rm.World
 
 
 def test_authorisations_of_another_subject_answer_like_missing_ones(world: rm.World) -> None:
-    _check(
+    oa.check_hidden(
         world,
         [
-            Case(
+            subject_case(
                 "POST",
                 "/api/v1/authorisations/{authorisation_id}/revoke",
                 "authorisation_revoke",
@@ -219,12 +157,14 @@ def test_authorisations_of_another_subject_answer_like_missing_ones(world: rm.Wo
 
 def test_disclosures_of_another_subject_answer_like_missing_ones(world: rm.World) -> None:
     d = "/api/v1/disclosures/{disclosure_id}"
-    _check(
+    oa.check_hidden(
         world,
         [
-            Case("GET", d, "disclosure", rm.AGENT_B, "subject_not_bound", owner=rm.AGENT_A),
-            Case("GET", d, "disclosure_b", rm.AGENT_A, "subject_not_bound", owner=rm.AGENT_B),
-            Case(
+            subject_case("GET", d, "disclosure", rm.AGENT_B, "subject_not_bound", owner=rm.AGENT_A),
+            subject_case(
+                "GET", d, "disclosure_b", rm.AGENT_A, "subject_not_bound", owner=rm.AGENT_B
+            ),
+            subject_case(
                 "POST",
                 f"{d}/withdraw",
                 "disclosure",

@@ -218,18 +218,24 @@ def fresh(
 # -- the round trip -------------------------------------------------------------------------
 
 
-def test_export_round_trip(
-    container: Container, clock: FixedClock, tmp_path: Path, fresh: Any
-) -> None:
-    c = container
-    clock.current = at(DEFAULT_AS_OF, 10)
-    manifest = generate_city(tmp_path / "city", subjects=360, seed=11)
+def load_initial_city(c: Container, tmp_path: Path, *, subjects: int, seed: int) -> Any:
+    """A synthetic city's departments and initial files through the intake; its manifest."""
+    manifest = generate_city(tmp_path / "city", subjects=subjects, seed=seed)
     for dept in manifest.departments:
         add_department(c, SYSTEM, name=dept["name"], code=dept["code"])
     for f in manifest.files:
         if f.kind == "initial":
             actor = department_principal(c, f.department)
             ingest_submission(c, actor, path=tmp_path / "city" / f.path, item_code=f.item)
+    return manifest
+
+
+def test_export_round_trip(
+    container: Container, clock: FixedClock, tmp_path: Path, fresh: Any
+) -> None:
+    c = container
+    clock.current = at(DEFAULT_AS_OF, 10)
+    manifest = load_initial_city(c, tmp_path, subjects=360, seed=11)
     first = export_dual_publicity(c, SYSTEM)
     assert first["mode"] == "full" and first["since"] is None
 

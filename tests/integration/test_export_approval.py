@@ -24,6 +24,7 @@ from test_dual_publicity_export import (
     ITEMS,
     at,
     expected_values,
+    load_initial_city,
     province_container,
     snapshot,
 )
@@ -60,7 +61,7 @@ from citycredit.kernel.db import DisclosureRow
 from citycredit.kernel.jobs import run_due
 from citycredit.shared.clock import FixedClock
 from citycredit.shared.errors import Conflict, FieldError, NotFound, PermissionDenied
-from citycredit.synth.city import DEFAULT_AS_OF, generate_city
+from citycredit.synth.city import DEFAULT_AS_OF
 from support import (
     PENALTY_COLUMNS_WITH_ID,
     department,
@@ -368,13 +369,7 @@ def test_watermarked_copies_round_trip_through_our_intake(
 ) -> None:
     c = container
     clock.current = at(DEFAULT_AS_OF, 10)
-    manifest = generate_city(tmp_path / "city", subjects=240, seed=7)
-    for dept in manifest.departments:
-        add_department(c, SYSTEM, name=dept["name"], code=dept["code"])
-    for f in manifest.files:
-        if f.kind == "initial":
-            actor = department_principal(c, f.department)
-            ingest_submission(c, actor, path=tmp_path / "city" / f.path, item_code=f.item)
+    manifest = load_initial_city(c, tmp_path, subjects=240, seed=7)
     first = export_dual_publicity(c, SYSTEM)
     clock.advance(hours=2)
     for f in manifest.files:

@@ -27,6 +27,7 @@ from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import Openness
 from citycredit.ingest.db import RecordRow
+from citycredit.ingest.withhold import WithholdReason
 from citycredit.kernel import outbox
 from citycredit.ledger.entries import workflow_entry
 from citycredit.lists.db import MembershipEventRow, MembershipRow
@@ -828,8 +829,9 @@ def public_view_filter() -> ColumnElement[bool]:
 
 UNPUBLISHED_REASONS = {  # records.unpublished_reason → why its membership is not public
     "minor": "当事人为未成年人，来源记录不予公示",
-    "privacy": "涉及个人隐私，来源记录不予公示",
     "severity": "来源记录按失信程度不予公示",
+    # 不予公示 by decision (ingest/withhold.py): its reasons and labels, one list
+    **{r.value: f"{r.label}，来源记录不予公示" for r in WithholdReason},
 }
 
 

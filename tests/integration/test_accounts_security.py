@@ -286,6 +286,34 @@ def test_unknown_user_and_wrong_password_look_the_same(container: Container) -> 
     assert PERSON not in str([(e.actor_label, e.object_id) for e in events(c)])
 
 
+def test_switching_to_pbkdf2_sm3_migrates_passwords_at_the_next_login(
+    container: Container,
+) -> None:
+    """G4 (gm): with ``password_hash = "pbkdf2-sm3"`` an Argon2id account still logs in and its
+    stored hash becomes PBKDF2-HMAC-SM3; a wrong password changes nothing; switching back
+    migrates it again."""
+    c = container
+    user_with_password(c, "agent-gm", Role.enterprise_agent)
+
+    def stored() -> str:
+        with c.uow() as uow:
+            row = uow.session.scalars(select(UserRow).where(UserRow.username == "agent-gm")).one()
+            assert row.password_hash is not None
+            return row.password_hash
+
+    assert stored().startswith("$argon2id$")
+    with_policy(c, password_hash="pbkdf2-sm3", pbkdf2_sm3_iterations=1_000)
+    with pytest.raises(Unauthenticated):
+        auth.login(c, username="agent-gm", password="not the password")
+    assert stored().startswith("$argon2id$")
+    assert auth.login(c, username="agent-gm", password=PASSWORD).status == "active"
+    assert stored().startswith("$pbkdf2-sm3$i=1000$")
+    assert auth.login(c, username="agent-gm", password=PASSWORD).status == "active"
+    with_policy(c)
+    assert auth.login(c, username="agent-gm", password=PASSWORD).status == "active"
+    assert stored().startswith("$argon2id$")
+
+
 def test_idle_and_absolute_timeouts_end_the_session(container: Container) -> None:
     c = container
     user_with_password(c, "agent4", Role.enterprise_agent)

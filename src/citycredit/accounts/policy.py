@@ -9,6 +9,8 @@ assessment insists on 定期更换. Set in the environment as JSON, for example
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # Cybersecurity Law Art. 21: network logs are kept at least six months. No setting goes below.
@@ -32,6 +34,15 @@ class SecurityPolicy(BaseModel):
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(default=4, ge=1, le=16)
+    # 密评 deployments: PBKDF2 with HMAC-SM3 (GM/T 0091-2020), 16-byte salt, 32-byte key.
+    password_hash: Literal["argon2id", "pbkdf2-sm3"] = Field(
+        default="argon2id",
+        description="new and re-hashed passwords; hashes of the other kind still verify and are "
+        "re-hashed at the next successful login",
+    )
+    pbkdf2_sm3_iterations: int = Field(
+        default=300_000, ge=1_000, le=10_000_000, description="PBKDF2-HMAC-SM3 iterations"
+    )
     lockout_threshold: int = Field(default=5, ge=1, description="failures within the window")
     lockout_window_minutes: int = Field(default=30, ge=1)
     lockout_minutes: int = Field(default=30, ge=1)

@@ -91,3 +91,69 @@ def test_policy_defaults_and_retention_floor() -> None:
     assert AUDIT_RETENTION_FLOOR_DAYS == 180
     with pytest.raises(ValueError, match="password_min_length"):
         SecurityPolicy(password_min_length=6)
+
+
+# -- PBKDF2-HMAC-SM3 (密评 deployments; G4 "gm") --------------------------------------------------
+
+GM = SecurityPolicy(password_hash="pbkdf2-sm3", pbkdf2_sm3_iterations=2_000)
+
+
+def test_pbkdf2_sm3_hash_is_salted_and_matches_an_independent_derivation() -> None:
+    import base64
+    import hashlib
+
+    h1 = hash_password("correct horse battery", GM)
+    h2 = hash_password("correct horse battery", GM)
+    assert h1 != h2  # salted
+    assert h1.startswith("$pbkdf2-sm3$i=2000$")
+    _, kind, iterations, salt64, key64 = h1.split("$")
+    salt = base64.b64decode(salt64 + "=" * (-len(salt64) % 4))
+    key = base64.b64decode(key64 + "=" * (-len(key64) % 4))
+    assert (kind, iterations, len(salt), len(key)) == ("pbkdf2-sm3", "i=2000", 16, 32)
+    # RFC 8018 PBKDF2 with HMAC-SM3 as OpenSSL's hashlib derives it
+    assert key == hashlib.pbkdf2_hmac("sm3", b"correct horse battery", salt, 2000, 32)
+    assert verify_password(h1, "correct horse battery", GM)
+    assert not verify_password(h1, "correct horse batterY", GM)
+    assert not verify_password(None, "correct horse battery", GM)  # unknown user: dummy hash
+    assert verify_password(
+        hash_password("ｐａｓｓ　word phrase", GM), "pass word phrase", GM
+    )  # NFKC
+
+
+def test_either_kind_verifies_and_a_change_of_setting_rehashes() -> None:
+    argon = SecurityPolicy(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
+    a = hash_password("correct horse battery", argon)
+    g = hash_password("correct horse battery", GM)
+    # whatever the policy, both kinds verify (accounts migrate at their next login)
+    for policy in (argon, GM):
+        assert verify_password(a, "correct horse battery", policy)
+        assert verify_password(g, "correct horse battery", policy)
+    assert needs_rehash(a, GM) and not needs_rehash(a, argon)
+    assert needs_rehash(g, argon) and not needs_rehash(g, GM)
+    more = GM.model_copy(update={"pbkdf2_sm3_iterations": 3_000})
+    assert needs_rehash(g, more)  # other iterations
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "$pbkdf2-sm3$i=2000$AAAA",  # missing key
+        "$pbkdf2-sm3$n=2000$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43,
+        "$pbkdf2-sm3$i=x$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43,
+        "$pbkdf2-sm3$i=2000$AAAAAAAAAAAAAAAAAAAAAA$AAAA",  # key too short
+        "$pbkdf2-sm3$i=2000$!!!$" + "A" * 43,
+        "$pbkdf2-sm3$i=0$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43,
+    ],
+)
+def test_malformed_sm3_hashes_never_verify_and_are_rehashed(stored: str) -> None:
+    assert not verify_password(stored, "anything at all", GM)
+    assert needs_rehash(stored, GM)
+
+
+def test_sm3_iterations_have_a_floor() -> None:
+    assert SecurityPolicy().password_hash == "argon2id"
+    assert SecurityPolicy().pbkdf2_sm3_iterations == 300_000
+    with pytest.raises(ValueError, match="pbkdf2_sm3_iterations"):
+        SecurityPolicy(pbkdf2_sm3_iterations=999)
+    with pytest.raises(ValueError, match="password_hash"):
+        SecurityPolicy(password_hash="md5")

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
         le=24,
         description="approved export download copies: hours after the approval until deletion",
     )
+    # G35: a download request nobody approved or refused lapses after this many hours.
+    export_download_request_lapse_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 30,
+        description="pending export download requests: hours until they lapse undecided",
+    )
+    # G30: how an ID number is masked where a masked form may be shown (the subject's own view,
+    # authorised views); public views hide it completely. rules.md §13.4: e.g. 6108**********12X.
+    id_mask_keep_first: int = Field(default=4, ge=0, le=6)
+    id_mask_keep_last: int = Field(default=4, ge=0, le=4)
     feed_file_retention_days: int = Field(
         default=30,
         ge=0,

@@ -9,8 +9,9 @@ if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
 fi
 # PDF credit reports: Chinese fonts, and harfbuzz's subsetter (without it WeasyPrint subsets the
 # CJK fonts with fontTools: ~12 s per PDF instead of ~0.3 s). Pango comes with the base system.
+# SoftHSM2: the PKCS#11 token the tests keep the ledger key in (G19; production uses an HSM).
 missing=""
-for pkg in fonts-noto-cjk libharfbuzz-subset0 libpangoft2-1.0-0; do
+for pkg in fonts-noto-cjk libharfbuzz-subset0 libpangoft2-1.0-0 softhsm2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then

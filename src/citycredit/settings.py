@@ -127,6 +127,17 @@ class Settings(BaseSettings):
         default=None,
         description="C2SP private key of the log; else data_dir/ledger.skey (dev only)",
     )
+    # G19: the log's key inside a PKCS#11 token (an HSM, or SoftHSM in tests): the platform holds
+    # only the PIN; the private key is generated in the token, non-extractable (ledger/pkcs11.py).
+    ledger_signer: Literal["key", "pkcs11"] = Field(
+        default="key", description="key: CITYCREDIT_LEDGER_SKEY / dev file; pkcs11: a token"
+    )
+    ledger_pkcs11_module: Path | None = Field(
+        default=None, description="the token vendor's PKCS#11 library (.so)"
+    )
+    ledger_pkcs11_token: str = Field(default="citycredit-ledger", description="token label")
+    ledger_pkcs11_key_label: str = Field(default="ledger", description="key pair label")
+    ledger_pkcs11_pin: SecretStr | None = Field(default=None, description="the token's user PIN")
     # Witnesses the `ledger_witness` job submits each new checkpoint to (docs/ledger.md), JSON.
     ledger_witnesses: list[LedgerWitness] = Field(
         default_factory=list, description='[{"name": …, "url": …, "vkey": …}, …]'
@@ -192,7 +203,18 @@ class Settings(BaseSettings):
     def _refuse_development_secrets(self) -> Settings:
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("CITYCREDIT_SECRET_KEY must be set in production")
-        if self.environment == "production" and self.ledger_skey is None:
+        if self.ledger_signer == "pkcs11" and (
+            self.ledger_pkcs11_module is None or self.ledger_pkcs11_pin is None
+        ):
+            raise ValueError(
+                "CITYCREDIT_LEDGER_SIGNER=pkcs11 needs CITYCREDIT_LEDGER_PKCS11_MODULE (the "
+                "token's PKCS#11 library) and CITYCREDIT_LEDGER_PKCS11_PIN"
+            )
+        if (
+            self.environment == "production"
+            and self.ledger_signer == "key"
+            and self.ledger_skey is None
+        ):
             raise ValueError(
                 "CITYCREDIT_LEDGER_SKEY must hold the ledger signing key in production"
             )

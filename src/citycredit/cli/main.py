@@ -437,6 +437,23 @@ def ledger_integrate() -> None:
     console.print(f"已处理 {n} 个事件")
 
 
+@ledger_app.command("hsm-init")
+def ledger_hsm_init() -> None:
+    """Generate the log's signing key inside the PKCS#11 token (non-extractable) and print its
+    verifier key; once per deployment, before the log's first checkpoint (G19)."""
+    from citycredit.ledger.pkcs11 import generate_in_token
+    from citycredit.ledger.signers import verifier_to_vkey
+    from citycredit.settings import Settings
+
+    settings = Settings()
+    if settings.ledger_signer != "pkcs11":
+        console.print("[red]CITYCREDIT_LEDGER_SIGNER 不是 pkcs11：数据链密钥不在令牌中[/red]")
+        raise typer.Exit(2)
+    signer = _run(generate_in_token, settings)
+    console.print(f"已在令牌 {settings.ledger_pkcs11_token} 中生成签名密钥（不可导出）")
+    print(verifier_to_vkey(signer.verifier()))
+
+
 @ledger_app.command("checkpoint")
 def ledger_checkpoint() -> None:
     """Print the latest signed checkpoint and the log's public key."""

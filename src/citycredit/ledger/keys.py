@@ -51,7 +51,14 @@ def check_signer(settings: Settings, signer: NoteSigner) -> None:
 def load_signer(settings: Settings) -> NoteSigner:
     """The log's signer: CITYCREDIT_LEDGER_SKEY, else data_dir/ledger.skey (created in dev).
 
-    A key not named the configured origin or not of its suite is refused (`check_signer`)."""
+    A key not named the configured origin or not of its suite is refused (`check_signer`).
+    With ``ledger_signer = "pkcs11"`` the key is in a token and never read (ledger/pkcs11.py)."""
+    if settings.ledger_signer == "pkcs11":
+        from citycredit.ledger.pkcs11 import Pkcs11Signer
+
+        token_signer = Pkcs11Signer(settings)
+        check_signer(settings, token_signer)
+        return token_signer
     if settings.ledger_skey is not None:
         signer = signer_from_skey(settings.ledger_skey.get_secret_value())
         check_signer(settings, signer)

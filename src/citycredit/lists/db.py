@@ -53,6 +53,14 @@ class MembershipRow(Base):
 Index("ix_memberships_subject_status", MembershipRow.subject_id, MembershipRow.status)
 Index("ix_memberships_list_status", MembershipRow.list_type, MembershipRow.status)
 Index("ix_memberships_status_expires", MembershipRow.status, MembershipRow.expires_on)
+# A public list's entries in the order it shows them (lists.paging; migration 0030).
+Index(
+    "ix_memberships_public_order",
+    MembershipRow.list_type,
+    MembershipRow.status,
+    MembershipRow.published_on.desc(),
+    MembershipRow.id,
+)
 
 
 class MembershipEventRow(Base):

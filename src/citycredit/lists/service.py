@@ -54,6 +54,7 @@ from citycredit.lists.model import (
     MembershipStatus,
     Origin,
 )
+from citycredit.lists.paging import Cursor, count_stamp, public_counts
 from citycredit.rights.db import ObjectionRow
 from citycredit.rights.model import OPEN as OPEN_OBJECTIONS
 from citycredit.rights.model import TargetType
@@ -863,41 +864,103 @@ def _public_only(stmt: Select[*_Ts]) -> Select[*_Ts]:
     )
 
 
+# Newest first, ties by id: the order of ix_memberships_public_order (lists.paging).
+PUBLIC_ORDER = (MembershipRow.published_on.desc(), MembershipRow.id)
+
+
+def _after(cursor: Cursor, dialect: str) -> ColumnElement[bool]:
+    """The entries after ``cursor`` in PUBLIC_ORDER. Where the entries without a publication
+    day come (none are expected: publishing sets it) is the database's: PostgreSQL sorts NULL
+    above every day (first in DESC), SQLite below (last)."""
+    day, ident = cursor.published_on, cursor.id
+    null_first = dialect != "sqlite"
+    no_day = MembershipRow.published_on.is_(None)
+    if day is None:
+        tail = no_day & (MembershipRow.id > ident)
+        return tail | MembershipRow.published_on.is_not(None) if null_first else tail
+    # `<= day` first: the index range starts at the cursor's day
+    later = (MembershipRow.published_on <= day) & (
+        (MembershipRow.published_on < day) | (MembershipRow.id > ident)
+    )
+    return later if null_first else later | no_day
+
+
 def public_list(
-    c: Container, actor: Principal, list_type: str, *, limit: int = 100, offset: int = 0
+    c: Container,
+    actor: Principal,
+    list_type: str,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    after: str | None = None,
+    with_total: bool = True,
 ) -> dict[str, Any]:
     """A public list: published, unexpired, not exited entries, masked (public_entry); never a
-    minor's or one whose source record is not public (public_view_filter)."""
+    minor's or one whose source record is not public (public_view_filter).
+
+    Newest first (published_on DESC, id). A page is ``limit`` entries after ``offset`` of them
+    or after the cursor ``after`` (the ``next_after`` of the previous page; keyset paging, see
+    lists.paging); ``more`` says whether another page follows. ``total`` (and ``count``) is
+    every entry the list shows, not only this page's: a count kept while the list is unchanged
+    (lists.paging.PublicCounts); ``with_total=False`` (the portal's page, which shows no total)
+    skips it and answers None.
+    """
     require(actor, Permission.read_public)
     lt = lists_catalog().list_type(list_type)
-    today = local_date(c.clock.now())
+    now = c.clock.now()
+    today = local_date(now)
     limit = max(1, min(limit, 500))
+    offset = max(0, offset)
+    cursor = Cursor.parse(after) if after is not None else None
+    if cursor is not None and offset:
+        raise FieldError("offset", str(offset), "offset_with_after", "after 与 offset 不能同时使用")
     in_force = (
         MembershipRow.list_type == lt.code,
         (MembershipRow.expires_on.is_(None)) | (MembershipRow.expires_on > today),
     )
     with c.uow() as uow:
-        rows = uow.session.execute(
-            _public_only(select(MembershipRow, SubjectRow))
-            .where(*in_force)
-            .order_by(MembershipRow.published_on.desc(), MembershipRow.id)
-            .limit(limit)
-            .offset(max(0, offset))
-        )
-        entries = _public_rows(lt, [(m, sub) for m, sub in rows], today)
-        total = uow.session.scalar(
-            _public_only(select(func.count()).select_from(MembershipRow)).where(*in_force)
-        )
+        s = uow.session
+        dialect = s.get_bind().dialect.name
+        # read before the page and the count: a change after it moves it (lists.paging)
+        stamp = count_stamp(s) if with_total else None
+        page = _public_only(select(MembershipRow, SubjectRow)).where(*in_force)
+        if cursor is not None:
+            page = page.where(_after(cursor, dialect))
+        found = s.execute(page.order_by(*PUBLIC_ORDER).limit(limit + 1).offset(offset))
+        rows = [(m, sub) for m, sub in found]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        entries = _public_rows(lt, rows, today)
+        total: int | None = None
+        if stamp is not None:
+            counts = public_counts(c.engine)
+            total = counts.get(lt.code, today, stamp, now)
+            if total is None:
+                total = int(
+                    s.scalar(
+                        _public_only(select(func.count()).select_from(MembershipRow)).where(
+                            *in_force
+                        )
+                    )
+                    or 0
+                )
+                counts.put(lt.code, today, stamp, now, total)
+    last = rows[-1][0] if rows else None
     return {
         "list_type": lt.code,
         "name": lt.name,
         "authority": lt.authority,
         **_basis_view(lt),
         "as_of": today.isoformat(),
-        "count": int(total or 0),  # every entry of the list, not only this page
-        "total": int(total or 0),
+        "count": total,  # every entry of the list, not only this page
+        "total": total,
         "limit": limit,
-        "offset": max(0, offset),
+        "offset": offset,
+        "after": cursor.encode() if cursor is not None else None,
+        "more": more,
+        "next_after": (
+            Cursor(last.published_on, last.id).encode() if more and last is not None else None
+        ),
         "entries": entries,
     }
 

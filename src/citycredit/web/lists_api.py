@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from citycredit.lists import service as lists
 from citycredit.lists.model import ExitCode
+from citycredit.lists.paging import MAX_CURSOR_LENGTH
 from citycredit.shared.errors import FieldError
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
 from citycredit.web.params import IsoDate, Offset, limit_of
@@ -62,9 +63,14 @@ def get_public_list(
     actor: PrincipalDep,
     limit: Annotated[int, limit_of(500)] = 100,
     offset: Offset = 0,
+    after: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR_LENGTH, description="上一页返回的 next_after（按游标翻页）"),
+    ] = None,
 ) -> dict[str, Any]:
-    """A public list: published, unexpired entries, masked (rules.md §13.4)."""
-    return lists.public_list(c, actor, list_type, limit=limit, offset=offset)
+    """A public list: published, unexpired entries, masked (rules.md §13.4); pages by
+    ``offset`` or by the previous page's ``next_after`` (lists.paging)."""
+    return lists.public_list(c, actor, list_type, limit=limit, offset=offset, after=after)
 
 
 @router.get("/subjects/{subject_id}/lists")

@@ -156,17 +156,17 @@ def lists_page(request: Request, c: ContainerDep, actor: PrincipalDep) -> HTMLRe
 def list_page(
     request: Request, list_type: str, c: ContainerDep, actor: PrincipalDep, page: Page = 1
 ) -> HTMLResponse:
-    """One public list: entries in force, masked as the list's rules say, PAGE_SIZE a page."""
+    """One public list: entries in force, masked as the list's rules say, PAGE_SIZE a page
+    (numbered; a page reads its entries in the list's index order and stops). The page shows
+    no total, so none is counted (the API's ``next_after`` cursor serves deep reading)."""
     page = max(1, page)
     data = lists.public_list(
-        c, actor, list_type, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+        c, actor, list_type, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, with_total=False
     )
-    more = len(data["entries"]) > PAGE_SIZE
-    data["entries"] = data["entries"][:PAGE_SIZE]
     return templates().TemplateResponse(
         request,
         "list.html",
-        {"l": data, "page": page, "more": more, "first": (page - 1) * PAGE_SIZE + 1},
+        {"l": data, "page": page, "more": data["more"], "first": (page - 1) * PAGE_SIZE + 1},
     )
 
 

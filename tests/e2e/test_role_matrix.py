@@ -564,6 +564,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/system/settings"): allow(SYS_ADMIN),
     ("POST", "/api/v1/system/jobs/{job}/run"): allow(SYS_ADMIN),
     ("GET", "/api/v1/audit"): allow(AUDIT_ADMIN),
+    # the security policy (G3): the security administrator changes it, the auditor reads it
+    ("GET", "/api/v1/admin/security-policy"): allow(SEC_ADMIN, AUDIT_ADMIN),
+    ("PUT", "/api/v1/admin/security-policy"): allow(
+        SEC_ADMIN, request=json_body(lockout_threshold=6, reason="等保测评整改")
+    ),
     # subjects, intake, quality (api)
     ("GET", "/api/v1/subjects"): public(request=lambda w: {"params": {"q": "榆林"}}),
     ("GET", "/api/v1/subjects/{subject_id}"): public(),

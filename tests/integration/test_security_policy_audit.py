@@ -1,9 +1,10 @@
 """G3: a change of the lockout or session-timeout settings is recorded in the audit trail.
 
-Settings come from the environment, so a change shows up when the server starts again: the
-first request afterwards writes one ``config.security_policy`` event (accounts/audit.py,
-called by web/audit.py's middleware) with the new policy and the fingerprints of the old and
-the new one. A start with the same policy writes none.
+A change of the environment's policy shows up when the server starts again: the start itself
+(web/app.py lifespan → accounts/audit.py::record_policy_if_changed), before any request, writes
+one ``config.security_policy`` event with the new policy and the fingerprints of the old and
+the new one, naming no person (``system``). A start with the same policy writes none. The
+security administrator's run-time changes: tests/integration/test_security_policy_admin.py.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def start_and_browse(settings: Settings, clock: FixedClock, policy: SecurityPoli
     c = build_container(settings.model_copy(update={"security": policy}), clock=clock)
     try:
         with TestClient(create_app(c, scheduler=False)) as cl:
+            recorded = policy_events(settings, clock)  # at the start, before any request
+            assert recorded and recorded[-1]["fingerprint"] == policy_fingerprint(policy)
             assert cl.get("/healthz").status_code == 200
             assert cl.get("/healthz").status_code == 200  # the same start records once at most
     finally:
@@ -83,3 +86,20 @@ def test_policy_changes_are_audited_once_and_unchanged_starts_are_not(
 
     start_and_browse(settings, clock, shorter_idle)
     assert len(policy_events(settings, clock)) == 3
+
+
+def test_an_app_whose_start_did_not_record_records_on_its_first_request(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """The fallback: the start could not record (or the app was not started, as here)."""
+    policy = SecurityPolicy(lockout_threshold=4)
+    c = build_container(settings.model_copy(update={"security": policy}), clock=clock)
+    try:
+        cl = TestClient(create_app(c, scheduler=False))  # no lifespan
+        assert policy_events(settings, clock) == []
+        assert cl.get("/healthz").status_code == 200
+        assert cl.get("/healthz").status_code == 200
+        events = policy_events(settings, clock)
+        assert [e["fingerprint"] for e in events] == [policy_fingerprint(policy)]
+    finally:
+        c.dispose()

@@ -400,24 +400,47 @@ def policy_fingerprint(policy: SecurityPolicy) -> str:
 
 
 def record_policy_if_changed(c: Container) -> bool:
-    """Record the effective security policy when it differs from the last one recorded.
+    """Record the effective security policy when it differs from the last one recorded (G3).
 
-    Settings come from the environment, so a change shows up at the next start; the first
-    audited action afterwards records it (G3: lockout and timeout changes are audited).
+    Called once when the server starts (web/app.py lifespan), after the stored overrides are
+    loaded (accounts.policy_store): a change of the environment's policy (``CITYCREDIT_SECURITY``,
+    the operator's deployment) is recorded here, before any request is served, as one
+    ``config.security_policy`` event with the old and new values and fingerprints. It names no
+    person — the actor is ``system``: no one's action in the application made the change. The
+    security administrator's changes at run time are recorded when they are made, naming the
+    administrator (`policy_store.change_policy`), so they are not recorded again here.
     """
-    watch_clock(c)  # the first request of a server: the audit trail's clock is the container's
-    policy = c.settings.security
-    fp = policy_fingerprint(policy)
+    from citycredit.accounts import policy_store
+
+    watch_clock(c)  # the server's start: the audit trail's clock is the container's
     with c.uow() as uow:
         s = uow.session
+        policy_store.lock_changes(s)  # workers starting together record a change once
+        policy = policy_store.refresh(c, force=True)
+        environment = policy_store.environment_policy(c)
+        fp, env_fp = policy_fingerprint(policy), policy_fingerprint(environment)
         last = s.scalar(
             select(AuditEventRow)
             .where(AuditEventRow.action == "config.security_policy")
             .order_by(AuditEventRow.id.desc())
             .limit(1)
         )
-        if last is not None and last.detail.get("fingerprint") == fp:
-            return False
+        if last is not None:
+            # events before run-time changes existed had no "environment": it was the policy
+            last_env = last.detail.get("environment", last.detail.get("fingerprint"))
+            if last.detail.get("fingerprint") == fp and last_env == env_fp:
+                return False
+        now_values = policy.model_dump(mode="json")
+        before = last.detail.get("policy") if last is not None else None
+        changes = (
+            {
+                k: {"old": before.get(k), "new": v}
+                for k, v in now_values.items()
+                if before.get(k) != v
+            }
+            if isinstance(before, dict)
+            else {}
+        )
         add_event(
             s,
             at=c.clock.now(),
@@ -425,9 +448,13 @@ def record_policy_if_changed(c: Container) -> bool:
             result="success",
             actor=SYSTEM,
             detail={
+                "source": "environment",
                 "fingerprint": fp,
                 "previous": last.detail.get("fingerprint") if last else None,
-                "policy": policy.model_dump(mode="json"),
+                "environment": env_fp,
+                "changes": changes,
+                "overrides": policy_store.stored_overrides(c),
+                "policy": now_values,
             },
         )
         uow.commit()

@@ -196,3 +196,27 @@ class AuditPurgeRow(Base):
     ranges: Mapped[list[list[int]]] = mapped_column(
         JsonType, comment="ids deleted, as [first, last] ranges"
     )
+
+
+class SecurityPolicyChangeRow(Base):
+    """A run-time change of the security policy by the security administrator (G3;
+    accounts.policy_store): what changed (old and new effective values), every override in
+    force after it, who and why. The effective policy is the environment's updated by the
+    overrides of the newest row. Append-only (0031); each change is also a
+    ``config.security_policy`` audit event committed in the same transaction."""
+
+    __tablename__ = "security_policy_changes"
+
+    id: Mapped[int] = mapped_column(
+        primary_key=True, autoincrement=False, comment="previous + 1: concurrent changes conflict"
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(500))
+    changes: Mapped[dict[str, object]] = mapped_column(
+        JsonType, comment="field → {old, new} effective values"
+    )
+    overrides: Mapped[dict[str, object]] = mapped_column(
+        JsonType, comment="every stored override in force after this change"
+    )

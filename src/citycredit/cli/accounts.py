@@ -18,8 +18,10 @@ from citycredit.accounts.model import ADMIN_ROLES, SYSTEM, Role
 from citycredit.bootstrap import build_container
 from citycredit.cli.common import console, err
 from citycredit.cli.common import run as _run
+from citycredit.cli.security_policy import app as security_policy_app
 
 app = typer.Typer(help="账号与三员管理（服务器控制台）", no_args_is_help=True)
+app.add_typer(security_policy_app, name="security-policy")  # G3 (cli/security_policy.py)
 ADMIN_CHOICES = ", ".join(sorted(r.value for r in ADMIN_ROLES))
 
 

@@ -10,9 +10,10 @@ application uses at run time:
   are dropped at commit), USAGE on the schema — no CREATE: no DDL on the schema's objects;
 - SELECT, INSERT, UPDATE, DELETE on the business tables (COPY … FROM STDIN, used by the fast
   intake and the ledger sequencer, needs INSERT only);
-- SELECT and INSERT only on the audit trail and its seals (`AUDIT_TABLES`): no UPDATE, DELETE
-  or TRUNCATE; the retention purge goes through the owner's SECURITY DEFINER function
-  `citycredit_audit_purge` (migration 0024), on which the role gets EXECUTE;
+- SELECT and INSERT only on the audit trail, its seals and the security policy changes
+  (`AUDIT_TABLES`): no UPDATE, DELETE or TRUNCATE; the retention purge goes through the
+  owner's SECURITY DEFINER function `citycredit_audit_purge` (migration 0024), on which the role
+  gets EXECUTE;
 - SELECT only on alembic_version (the application checks the schema version, never migrates);
 - USAGE on the sequences (nextval of serial ids);
 - TRUNCATE, REFERENCES and TRIGGER nowhere.
@@ -29,7 +30,13 @@ from sqlalchemy import Connection, Engine, text
 
 from citycredit.shared.errors import CityCreditError, FieldError
 
-AUDIT_TABLES = ("audit_events", "audit_seals", "audit_seal_items", "audit_purges")
+AUDIT_TABLES = (
+    "audit_events",
+    "audit_seals",
+    "audit_seal_items",
+    "audit_purges",
+    "security_policy_changes",  # append-only too (migration 0031)
+)
 READ_ONLY_TABLES = ("alembic_version",)
 BUSINESS_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 AUDIT_PRIVILEGES = ("SELECT", "INSERT")

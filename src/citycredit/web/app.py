@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from citycredit.accounts.audit import record_policy_if_changed
 from citycredit.bootstrap import Container
 from citycredit.catalog.loader import default_catalog
 from citycredit.db import durability, storage
@@ -37,6 +38,7 @@ from citycredit.web import (
     privacy_api,
     reports_api,
     rights_api,
+    security_policy_api,
     selfservice_api,
     sharing_api,
     withhold_api,
@@ -93,6 +95,14 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         # The personal-data key ring must be this database's (privacy.keycheck): a wrong or
         # regenerated ring stops the server here, before any request is sealed or looked up.
         await asyncio.to_thread(lambda: container.personal_codec)
+        # G3: the stored overrides of the security policy are applied, and a change of the
+        # environment's policy is recorded in the audit trail once, before any request (if the
+        # database cannot take it now, the audit middleware retries on the first request).
+        try:
+            await asyncio.to_thread(record_policy_if_changed, container)
+            _app.state.security_policy_recorded = True
+        except Exception:
+            log.exception("could not record the security policy at start; retried on a request")
         if container.settings.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -135,6 +145,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.include_router(api.router)
     auth_api.install(app)  # login, sessions, bindings, account administration
     audit.install(app)  # operator audit trail: middleware + GET /api/v1/audit
+    app.include_router(security_policy_api.router)  # the security administrator's policy (G3)
     # outermost: a flood of logins or sign-ups is refused before it writes audit rows
     app.add_middleware(RateLimitMiddleware, container=container)
     app.include_router(ledger_api.router)

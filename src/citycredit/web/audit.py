@@ -14,6 +14,12 @@ that reads, in the read's own transaction (`kernel.disclosure` → `accounts.aud
 action ``data.read``): no second transaction on a read path. The middleware gives each request
 its id (returned in the ``X-Request-ID`` header) and puts the request's id, method, path and
 source address in `accounts.audit.CURRENT_REQUEST` for those services (G10).
+
+The middleware also keeps the process's security policy current (G3): at most every
+`policy_store.REFRESH_SECONDS` it applies a change the security administrator made in another
+process (`policy_store.refresh`). The policy is recorded in the trail when it changes — by the
+server's start for the environment's (or by the first request, if the start could not), by
+`policy_store.change_policy` for the administrator's.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from citycredit.accounts import audit
+from citycredit.accounts import audit, policy_store
 from citycredit.accounts.audit import RequestInfo
 from citycredit.accounts.auth import SAFE_METHODS, SESSION_COOKIE
 from citycredit.accounts.model import Principal
@@ -200,11 +206,16 @@ class AuditMiddleware:
         send: Send,
     ) -> None:
         if not getattr(request.app.state, "security_policy_recorded", False):
-            try:
+            try:  # the start could not record it (or the app was not started): now
                 await run_in_threadpool(audit.record_policy_if_changed, c)
                 request.app.state.security_policy_recorded = True
             except Exception:
                 log.exception("could not record the security policy in the audit trail")
+        elif policy_store.refresh_due(c):  # G3: another process's change, within 5 s
+            try:
+                await run_in_threadpool(policy_store.refresh, c)
+            except Exception:
+                log.exception("could not read the stored changes of the security policy")
         unsafe = request.method not in SAFE_METHODS
         in_transaction = (request.method, request.url.path) in IN_TRANSACTION
         recorded_here = unsafe and not request.url.path.startswith(SELF_AUDITED_PREFIX)

@@ -1,0 +1,47 @@
+"""The security administrator's run-time security policy (G3; accounts/policy_store.py).
+
+    GET /api/v1/admin/security-policy   effective policy, environment values, stored overrides and
+                                        the newest changes (security and audit administrators)
+    PUT /api/v1/admin/security-policy   {"lockout_threshold": 3, ..., "reason": "…"} (security
+                                        administrator; null returns a field to the environment's)
+
+A change takes effect in this process at once and in the server's other processes within
+`policy_store.REFRESH_SECONDS`; it is recorded as a ``config.security_policy`` audit event naming
+the administrator, in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+
+from citycredit.accounts import policy_store
+from citycredit.web.deps import AuthenticatedDep, ContainerDep, request_info
+
+router = APIRouter(prefix="/api/v1/admin")
+
+_EXAMPLE = {"lockout_threshold": 3, "session_idle_minutes": 15, "reason": "等保测评整改"}
+
+
+@router.get("/security-policy")
+def get_security_policy(c: ContainerDep, actor: AuthenticatedDep) -> JSONResponse:
+    """安全策略: effective values, the environment's, overrides and change history."""
+    data = policy_store.policy_view(c, actor)
+    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+
+
+@router.put("/security-policy")
+def put_security_policy(
+    request: Request,
+    c: ContainerDep,
+    actor: AuthenticatedDep,
+    body: Annotated[dict[str, Any], Body(examples=[_EXAMPLE])],
+) -> dict[str, Any]:
+    """Change lockout, session or password settings (security administrator; reason required)."""
+    fields = dict(body)
+    reason = fields.pop("reason", None)
+    return policy_store.change_policy(
+        c, actor, fields, reason=reason, request=request_info(request)
+    )

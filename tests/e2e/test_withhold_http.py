@@ -21,6 +21,7 @@ from citycredit.bootstrap import Container
 from citycredit.cli.main import app as cli_app
 from citycredit.ingest.db import RecordRow
 from citycredit.ingest.service import ingest_submission
+from citycredit.ledger import service as ledger
 from citycredit.web.app import create_app
 from support import PENALTY_COLUMNS, SAMR, penalty_row, uscc, write_csv
 
@@ -138,6 +139,65 @@ def test_withhold_and_release_over_http(world: dict[str, Any]) -> None:
         ("http.POST /api/v1/records/{record_id}/release", "success", 200),
     ]
     assert all(BASIS not in str(e.detail) for e in events)
+
+
+def test_a_withheld_penalty_leaves_the_publicity_pages_and_its_public_bundle(
+    world: dict[str, Any],
+) -> None:
+    """The portal's 双公示 (page, API, the home page's newest entries) and the ledger bundle read
+    the record's `published` flag: withheld, the penalty is on none of them and its public
+    bundle answers exactly like a missing record (as a withdrawn one does); staff with a
+    purpose keep the bundle (the authorised view keeps the record); released, all is back."""
+    client, c, rid = world["client"], world["c"], world["rid"]
+    ledger.integrate_now(c)
+    bundle_url = f"/api/v1/ledger/bundles/{rid}"
+    staff = {"purpose": "案件核查"}
+
+    def publicity_ids() -> set[str]:
+        r = client.get("/api/v1/publicity/penalty")
+        assert r.status_code == 200, r.text
+        return {e["record"]["record_id"] for e in r.json()["entries"]}
+
+    def shown() -> tuple[bool, bool]:
+        """Whether the 双公示 page shows the penalty, and the home page's newest entries."""
+        page, home = client.get("/publicity/penalty"), client.get("/")
+        assert page.status_code == home.status_code == 200
+        assert (WSH in page.text) == (COMPANY in page.text)
+        return WSH in page.text, COMPANY in home.text
+
+    assert publicity_ids() == {rid}
+    assert shown() == (True, True)
+    assert client.get(bundle_url).status_code == 200
+
+    r = client.post(
+        PATH.format(record_id=rid),
+        headers=h(world, "samr"),
+        json={"reason": "privacy", "basis": BASIS},
+    )
+    assert r.status_code == 200, r.text
+    ledger.integrate_now(c)
+    assert publicity_ids() == set()
+    assert shown() == (False, False)
+    refused = client.get(bundle_url)
+    missing = client.get("/api/v1/ledger/bundles/r0nosuchrecord000000")
+    assert refused.status_code == missing.status_code == 404
+    assert refused.json()["error"] == missing.json()["error"] == "record_not_found"
+    kept = client.get(bundle_url, headers=h(world, "office"), params=staff)
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["record"]["record_id"] == rid
+
+    back = client.post(
+        f"/api/v1/records/{rid}/release",
+        headers=h(world, "office"),
+        json={"basis": "经复核恢复公示"},
+    )
+    assert back.status_code == 200, back.text
+    ledger.integrate_now(c)
+    assert publicity_ids() == {rid}
+    assert shown() == (True, True)
+    again = client.get(bundle_url)
+    assert again.status_code == 200, again.text
+    assert again.json()["record"]["record_id"] == rid
 
 
 @pytest.fixture

@@ -308,6 +308,91 @@ def test_approval_watermark_expiry_and_deletion(
     assert approve_event.detail["copies"] == {n: cp["sha256"] for n, cp in copies.items()}
 
 
+def test_a_request_nobody_decides_lapses(
+    container: Container, clock: FixedClock, tmp_path: Path
+) -> None:
+    """A pending request lapses export_download_request_lapse_hours (72) after it was made:
+    nobody can approve or refuse it from then on (409 naming the status), the job marks it
+    ``lapsed`` with one audit event, lists filter by the new status, the requester asks again."""
+    c = container
+    assert c.settings.export_download_request_lapse_hours == 72
+    done = small_export(c, tmp_path)
+    zhang, li = office(c, "zhang", "张三"), office(c, "li", "李四")
+    made_at = clock.now()
+    asked = request_download(c, zhang, done["id"], purpose=PURPOSE)
+    rid = asked["id"]
+    assert (asked["lapsed"], asked["lapses_at"]) == (False, "2026-11-28T10:00:00+08:00")
+    decided = request_download(c, zhang, done["id"], purpose="复核省级平台退回数据")
+    decide_download(c, li, decided["id"], approve=False, reason="用途重复")
+
+    # A minute before the lapse: the job leaves it, it could still be decided.
+    clock.current = made_at + timedelta(hours=72) - timedelta(minutes=1)
+    swept = expire_downloads(c)
+    assert (swept["lapsed"], swept["lapsed_ids"]) == (0, [])
+    assert get_download(c, li, rid)["status"] == "pending"
+
+    # From the lapse time on it is refused even before the job has run …
+    clock.current = made_at + timedelta(hours=72)
+    view = get_download(c, li, rid)
+    assert (view["status"], view["lapsed"]) == ("pending", True)
+    with pytest.raises(Conflict) as late:
+        decide_download(c, li, rid, approve=True)
+    assert late.value.code == "download_request_decided"
+    assert "lapsed" in late.value.message and "72 小时" in late.value.message
+    with pytest.raises(Conflict) as copy:
+        download_copy(c, zhang, rid, entry(done, "penalty", "csv")["name"])
+    assert copy.value.code == "download_request_lapsed"
+    assert "download-requests" in copy.value.message  # how to ask again
+
+    # … and the job marks it lapsed (the refused request stays refused).
+    clock.advance(minutes=10)
+    (job,) = run_due(c, only="export_downloads_expire")
+    assert job.status == "ok", job.detail
+    assert (job.detail["lapsed"], job.detail["lapsed_ids"], job.detail["requests"]) == (
+        1,
+        [rid],
+        0,
+    )
+    after = get_download(c, li, rid)
+    assert (after["status"], after["lapsed"], after["decided_by"]) == ("lapsed", True, None)
+    assert after["decided_at"] == "2026-11-28T10:00:00+08:00"  # the lapse time
+    assert after["decision_note"] == "提出后 72 小时内无人审批，已失效"
+    assert after["copies"] == [] and after["expires_at"] is None
+    assert not (c.settings.data_dir / "exports" / "downloads" / rid).exists()
+    assert get_download(c, li, decided["id"])["status"] == "refused"
+    for approve, reason in ((True, None), (False, "用途不明确")):
+        with pytest.raises(Conflict) as no:
+            decide_download(c, li, rid, approve=approve, reason=reason)
+        assert no.value.code == "download_request_decided" and "lapsed" in no.value.message
+    assert expire_downloads(c)["lapsed"] == 0  # once
+
+    # Lists filter by the new status; an unknown status names the field and the value.
+    assert [r["id"] for r in list_downloads(c, li, status="lapsed")] == [rid]
+    assert [r["id"] for r in list_downloads(c, li, status="pending")] == []
+    with pytest.raises(FieldError) as bad:
+        list_downloads(c, li, status="lapse")
+    assert (bad.value.field, bad.value.value) == ("status", "lapse")
+    assert "lapsed" in bad.value.message
+
+    # The requester asks again; the new request can be approved.
+    again = request_download(c, zhang, done["id"], purpose=PURPOSE)
+    assert decide_download(c, li, again["id"], approve=True)["status"] == "approved"
+
+    trail = [(e.action, e.result, e.object_id, e.actor_user_id) for e in events(c)]
+    assert trail == [
+        ("exports.download_request", "success", rid, zhang.user_id),
+        ("exports.download_request", "success", decided["id"], zhang.user_id),
+        ("exports.download_refuse", "success", decided["id"], li.user_id),
+        ("exports.download_lapse", "success", rid, None),
+        ("exports.download_request", "success", again["id"], zhang.user_id),
+        ("exports.download_approve", "success", again["id"], li.user_id),
+    ]
+    lapse = events(c, "exports.download_lapse")[0]
+    assert lapse.detail["lapses_at"] == "2026-11-28T10:00:00+08:00"
+    assert lapse.detail["lapse_hours"] == 72 and lapse.detail["export_id"] == done["id"]
+    assert lapse.detail["requested_by_user_id"] == zhang.user_id
+
+
 def test_a_changed_source_file_is_not_copied(
     container: Container, clock: FixedClock, tmp_path: Path
 ) -> None:
@@ -334,7 +419,8 @@ def test_legacy_file_entries_and_the_manifest() -> None:
 
 
 def test_models_and_migration_0027_agree(container: Container) -> None:
-    """`citycredit db check` for the tables of this workflow, on both databases."""
+    """`citycredit db check` for the tables of this workflow, on both databases (0032 changed
+    the status column's comment: PostgreSQL compares it)."""
     diffs = [d for d in drift(container.engine) if "export_download" in repr(d)]
     assert diffs == []
     with container.uow() as uow:

@@ -19,6 +19,7 @@ from citycredit.accounts.model import ANONYMOUS, SYSTEM, Principal, Role
 from citycredit.accounts.service import add_department, department_principal
 from citycredit.bootstrap import Container
 from citycredit.db.migrate import drift
+from citycredit.evaluation.views import NON_PUBLIC, current_evaluation
 from citycredit.exports.service import export_dual_publicity
 from citycredit.ingest.db import RecordRow, RecordWithholdingRow
 from citycredit.ingest.service import ingest_submission, withdraw_record
@@ -37,6 +38,7 @@ from citycredit.sharing import service as sharing
 from citycredit.sharing.fanout import fan_out
 from citycredit.sharing.service import NewSubscription, pull_feed
 from citycredit.subjects import archive
+from citycredit.subjects.db import SubjectRow
 from support import (
     PENALTY_COLUMNS,
     PENALTY_COLUMNS_WITH_ID,
@@ -456,3 +458,95 @@ def test_released_record_keeps_published_state_consistent_with_day(
     after = record_of(c)
     assert (after.publication_end, after.decision_date) == (rec.publication_end, rec.decision_date)
     assert after.decision_date == date(2026, 11, 2)
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+FARMER = id_number("610802", "19760512", "731")
+REG_HEADER = ["DJ_MC", "DJ_ZTLX", "DJ_ZJHM", "DJ_CLRQ", "DJ_ZS", "DJ_ZT"]
+
+
+def evaluate_now(c: Container) -> None:
+    """Deliver everything pending to the consumers the evaluation depends on, in order."""
+    for name in ("lists", "evaluation"):
+        deliver(c.uow, name, c.consumers[name], at=c.clock.now())
+
+
+def current(c: Container, sid: str) -> dict[str, Any]:
+    view = current_evaluation(c, STAFF, sid, view="authorised", purpose="不予公示评价核对")
+    result = view["current"]
+    assert result is not None
+    return dict(result)
+
+
+def test_withholding_and_release_each_reevaluate_the_subject(
+    container: Container, tmp_path: Path, clock: FixedClock
+) -> None:
+    """The `evaluation` consumer re-scores on `record.withheld` / `record.released`: a 农户's
+    published-only indicator stops counting a withheld penalty and counts it again after the
+    release. The enterprise model counts a penalty whether published or not (the decision
+    stands): the company's result stays as it was, its public view hides the indicator."""
+    c = container
+    samr = department(c)
+    reg = write_csv(
+        tmp_path / "reg.csv",
+        REG_HEADER,
+        [["高长河", "农户", FARMER, "2018-03-01", "陕西省榆林市榆阳区测试村", "存续"]],
+    )
+    receipt = ingest_submission(c, samr, path=reg, item_code="registration")
+    assert receipt.counts.new == 1 and receipt.counts.rejected == 0, receipt.notes
+    farmer_penalty = penalty_row(
+        PENALTY_COLUMNS_WITH_ID,
+        CF_XDR_MC="高长河",
+        CF_XDR_LB="自然人",
+        CF_XDR_ZJHM=FARMER,
+        CF_WSH="榆市监罚〔2026〕72号",
+    )
+    submit(c, samr, tmp_path, [farmer_penalty], columns=PENALTY_COLUMNS_WITH_ID)
+    submit(c, samr, tmp_path, [penalty_row(CF_XDR_MC=COMPANY, CF_XDR_SHXYM=CO, CF_WSH=WSH)])
+    farm, firm = record_of(c, "榆市监罚〔2026〕72号"), record_of(c)
+    with c.uow() as uow:
+        kind = uow.session.scalar(
+            select(SubjectRow.subject_type).where(SubjectRow.subject_id == farm.subject_id)
+        )
+    assert kind == "farm_household" and farm.published and farm.severity == "general"
+    evaluate_now(c)
+    before = current(c, farm.subject_id)
+    assert before["model_code"] == "farm_household" and before["trigger"] == "record.accepted"
+    points = {i["code"]: (i["value"], i["points"]) for i in before["indicators"]}
+    assert points["penalty_general_in_force"] == (1, -20)
+    assert before["score"] == 580
+    firm_before = current(c, firm.subject_id)
+    shown = current_evaluation(c, ANONYMOUS, firm.subject_id, view="public")["current"]
+    assert shown is not None
+    assert "penalty_general_in_force" in [i["code"] for i in shown["indicators"]]
+
+    clock.advance(hours=1)
+    withhold_record(c, samr, farm.id, reason="privacy", basis=BASIS)
+    withhold_record(c, samr, firm.id, reason="trade_secret", basis=BASIS)
+    evaluate_now(c)
+    withheld = current(c, farm.subject_id)
+    assert withheld["trigger"] == "record.withheld"
+    points = {i["code"]: (i["value"], i["points"]) for i in withheld["indicators"]}
+    assert points["penalty_general_in_force"] == (0, 0)
+    assert withheld["score"] == 600
+    assert "penalty_general_in_force" not in [r["code"] for r in withheld["reasons"]]
+    # the company's result is unchanged: a triggered result equal to the current one is not
+    # stored again (evaluation.service.store_results, skip_unchanged)
+    firm_withheld = current(c, firm.subject_id)
+    assert firm_withheld["result_id"] == firm_before["result_id"]
+    assert (firm_withheld["trigger"], firm_withheld["score"]) == ("record.accepted", 565)
+    # … and its public evaluation folds the withheld penalty into the non-public line
+    shown = current_evaluation(c, ANONYMOUS, firm.subject_id, view="public")["current"]
+    assert shown is not None and shown["score"] == 565
+    codes = [i["code"] for i in shown["indicators"]]
+    assert "penalty_general_in_force" not in codes and NON_PUBLIC in codes
+
+    clock.advance(hours=1)
+    release_record(c, STAFF, farm.id, basis=RELEASE)
+    evaluate_now(c)
+    released = current(c, farm.subject_id)
+    assert released["trigger"] == "record.released"
+    points = {i["code"]: (i["value"], i["points"]) for i in released["indicators"]}
+    assert points["penalty_general_in_force"] == (1, -20)
+    assert released["score"] == 580

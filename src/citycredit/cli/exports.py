@@ -251,7 +251,7 @@ def download_cmd(
 @app.command("requests")
 def requests_cmd(
     status: Annotated[
-        str | None, typer.Option("--status", help="pending、approved、refused、expired")
+        str | None, typer.Option("--status", help="pending、approved、refused、expired、lapsed")
     ] = None,
     export_id: Annotated[str | None, typer.Option("--export", help="导出批次编号")] = None,
     sha256: Annotated[

@@ -1,9 +1,10 @@
 """The `evaluation` outbox consumer: re-evaluate a subject after anything that can move its grade.
 
 Every record event (accepted, corrected, withdrawn, publication ended, repaired, repair
-revoked), registration changes (subject.updated), list memberships (local steps and external
-ones mirrored by the `lists` consumer) and credit commitments (recorded, fulfilled, breached,
-false) name a subject. A delivery batch is coalesced per subject —
+revoked, withheld and released — 不予公示, ingest.withhold: a `published_only` indicator stops
+counting a withheld record), registration changes (subject.updated), list memberships (local
+steps and external ones mirrored by the `lists` consumer) and credit commitments (recorded,
+fulfilled, breached, false) name a subject. A delivery batch is coalesced per subject —
 one evaluation per subject however many of its events the batch holds — and evaluated on the
 delivering session's connection, so the results commit with the consumer's cursor (at-least-
 once: a redelivered batch evaluates again and stores nothing new, see store_results).
@@ -23,7 +24,8 @@ from citycredit.bootstrap import Container
 from citycredit.kernel.outbox import Consumer, Event
 
 EVENT_TYPES = frozenset({"subject.updated"})  # registration date or type changed
-# record.accepted / corrected / withdrawn / publication_ended / repaired / repair_revoked …
+# record.accepted / corrected / withdrawn / publication_ended / repaired / repair_revoked /
+# withheld / released …
 EVENT_PREFIXES = ("record.", "membership.", "commitment.")
 TRIGGER_WIDTH = 60
 

@@ -78,7 +78,9 @@ class ExportDownloadRow(Base):
     One credit-office account asks, with a purpose; another decides. An approval writes a
     watermarked copy of each file for the requester (``export_download_copies``), which expires
     ``export_download_expiry_hours`` after the approval and is then deleted by the
-    ``export_downloads_expire`` job. The row stays: who asked, who decided, when, why.
+    ``export_downloads_expire`` job. A request nobody decides within
+    ``export_download_request_lapse_hours`` is marked ``lapsed`` by the same job (``decided_at``
+    the lapse time, no decider). The row stays: who asked, who decided, when, why.
     """
 
     __tablename__ = "export_download_requests"
@@ -90,7 +92,8 @@ class ExportDownloadRow(Base):
     )
     purpose: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(
-        String(12), comment="pending | approved | refused | expired (copies deleted)"
+        String(12),
+        comment="pending | approved | refused | expired (copies deleted) | lapsed (undecided)",
     )
     requested_by: Mapped[str] = mapped_column(String(100))
     requested_by_user_id: Mapped[int] = mapped_column()

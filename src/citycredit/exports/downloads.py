@@ -19,7 +19,10 @@ organisations' rows) keep their plain download (``service.export_file``). The wo
    download is logged per subject in the disclosure log (查询登记, channel ``download``);
    afterwards the answer is ``CopyExpired`` (HTTP 410) saying how to ask again;
 5. ``expire_downloads`` (the ``export_downloads_expire`` job): deletes the copies of expired
-   requests and marks them ``expired``.
+   requests and marks them ``expired``; a request still pending
+   ``export_download_request_lapse_hours`` after it was made (default 72) is marked ``lapsed``
+   — nobody can approve it any more (``decide_download`` answers as for a decided request,
+   from the lapse time on even before the job has run); the requester asks again.
 
 Every step writes an operator audit event (``exports.download_*``) in its own transaction.
 """
@@ -64,7 +67,8 @@ from citycredit.subjects.db import SubjectRow
 log = logging.getLogger(__name__)
 
 PENDING, APPROVED, REFUSED, EXPIRED = "pending", "approved", "refused", "expired"
-STATUSES = (PENDING, APPROVED, REFUSED, EXPIRED)
+LAPSED = "lapsed"  # pending for export_download_request_lapse_hours: nobody decided
+STATUSES = (PENDING, APPROVED, REFUSED, EXPIRED, LAPSED)
 PURPOSE_MAX = 500
 REASON_MAX = 500
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -146,9 +150,24 @@ def _expired(row: ExportDownloadRow, now: datetime) -> bool:
     )
 
 
+def _lapses_at(row: ExportDownloadRow, hours: int) -> datetime:
+    """When a request nobody decides lapses (the status is set by the job); a lapsed one keeps
+    the time it lapsed at in ``decided_at`` (whatever the setting says later)."""
+    if row.status == LAPSED and row.decided_at is not None:
+        return row.decided_at
+    return row.requested_at + timedelta(hours=hours)
+
+
+def _lapsed(row: ExportDownloadRow, now: datetime, hours: int) -> bool:
+    """Marked lapsed, or still pending past its lapse time (the job marks it within its
+    interval)."""
+    return row.status == LAPSED or (row.status == PENDING and _lapses_at(row, hours) <= now)
+
+
 def _view(
-    row: ExportDownloadRow, copies: list[ExportDownloadCopyRow], now: datetime
+    row: ExportDownloadRow, copies: list[ExportDownloadCopyRow], now: datetime, lapse_hours: int
 ) -> dict[str, Any]:
+    undecided = row.status in (PENDING, LAPSED)
     return {
         "id": row.id,
         "export_id": row.export_id,
@@ -157,6 +176,9 @@ def _view(
         "status": row.status,
         # approved but past its expiry (the job deletes the copies within its interval)
         "expired": _expired(row, now),
+        # pending past its lapse time, or marked lapsed: it can no longer be decided
+        "lapsed": _lapsed(row, now, lapse_hours),
+        "lapses_at": iso(_lapses_at(row, lapse_hours)) if undecided else None,
         "requested_by": row.requested_by,
         "requested_by_user_id": row.requested_by_user_id,
         "requested_at": iso(row.requested_at),
@@ -275,7 +297,7 @@ def request_download(
             detail={"export_id": export_id, "files": wanted, "purpose": why},
         )
         s.flush()
-        view = _view(row, [], now)
+        view = _view(row, [], now, c.settings.export_download_request_lapse_hours)
         uow.commit()
     return view
 
@@ -310,6 +332,14 @@ def decide_download(
             uow.rollback()
             _denied(c, actor, action, request_id, "same_person")
             raise PermissionDenied(message, code="same_person")
+        hours = c.settings.export_download_request_lapse_hours
+        if _lapsed(row, now, hours):
+            raise Conflict(
+                f"下载申请 {request_id} 已失效（状态 {LAPSED}：提出后 {hours} 小时内无人审批，"
+                f"{iso(_lapses_at(row, hours))} 起失效），不能再{step}；"
+                "如仍需要，请申请人重新提交申请",
+                code="download_request_decided",
+            )
         if row.status != PENDING:
             raise Conflict(
                 f"下载申请 {request_id} 已处理（状态 {row.status}，"
@@ -343,7 +373,7 @@ def decide_download(
         )
         try:
             s.flush()
-            view = _view(row, copies, now)
+            view = _view(row, copies, now, hours)
             uow.commit()
         except BaseException:
             if approve:
@@ -445,6 +475,13 @@ def download_copy(c: Container, actor: Principal, request_id: str, name: str) ->
                 f"下载申请 {request_id} 的副本带有申请人 {row.requested_by} 的水印，仅供申请人本人"
                 "下载；如需下载请自行提交申请",
                 code="not_requester",
+            )
+        hours = c.settings.export_download_request_lapse_hours
+        if _lapsed(row, now, hours):
+            raise Conflict(
+                f"下载申请 {request_id} 提出后 {hours} 小时内无人审批，已于 "
+                f"{iso(_lapses_at(row, hours))} 失效。如仍需要，" + _how_to_ask(row.export_id),
+                code="download_request_lapsed",
             )
         if row.status == PENDING:
             raise Conflict(
@@ -569,7 +606,8 @@ def list_downloads(
             )
         q = q.order_by(ExportDownloadRow.requested_at.desc(), ExportDownloadRow.id.desc())
         rows = list(s.scalars(q.limit(max(1, min(limit, 500)))))
-        out = [_view(r, _copies(s, r.id), now) for r in rows]
+        hours = c.settings.export_download_request_lapse_hours
+        out = [_view(r, _copies(s, r.id), now, hours) for r in rows]
         uow.finish_read()
     return out
 
@@ -579,7 +617,8 @@ def get_download(c: Container, actor: Principal, request_id: str) -> dict[str, A
     _require(actor)
     with c.uow() as uow:
         row = _request(uow.session, request_id)
-        out = _view(row, _copies(uow.session, row.id), c.clock.now())
+        hours = c.settings.export_download_request_lapse_hours
+        out = _view(row, _copies(uow.session, row.id), c.clock.now(), hours)
         uow.finish_read()
     return out
 
@@ -611,16 +650,22 @@ def _remove_copies(directory: Path, names: list[str], *, rmdir: bool = True) -> 
 
 
 def expire_downloads(c: Container, actor: Principal = SYSTEM) -> dict[str, Any]:
-    """Delete the copies of approved requests past their expiry and mark them ``expired``.
+    """Delete the copies of approved requests past their expiry and mark them ``expired``;
+    mark requests still pending ``export_download_request_lapse_hours`` after they were made
+    ``lapsed``.
 
     Exactly the recorded copies are deleted from the request's own directory, which is then
     removed; the request and its copies' checksums stay (tracing). A request whose copies
     cannot be deleted is listed under ``failed`` and tried again next run. Each expired request
-    is one audit event (``exports.download_expire``)."""
+    is one audit event (``exports.download_expire``), each lapsed one too
+    (``exports.download_lapse``; its ``decided_at`` is the lapse time, nobody decided)."""
     require(actor, Permission.run_jobs)
     now = c.clock.now()
+    hours = c.settings.export_download_request_lapse_hours
     out: dict[str, Any] = {"requests": 0, "files": 0, "bytes": 0, "missing": 0, "ids": []}
     out["failed"] = []
+    out["lapsed"] = 0
+    out["lapsed_ids"] = []
     with c.uow() as uow:
         s = uow.session
         rows = s.scalars(
@@ -670,5 +715,44 @@ def expire_downloads(c: Container, actor: Principal = SYSTEM) -> dict[str, Any]:
                     **counts,
                 },
             )
+        _lapse_pending(s, actor, now, hours, out)
         uow.commit()
     return out
+
+
+def _lapse_pending(
+    s: Session, actor: Principal, now: datetime, hours: int, out: dict[str, Any]
+) -> None:
+    """Mark the requests pending for ``hours`` as ``lapsed``, one audit event each."""
+    rows = s.scalars(
+        select(ExportDownloadRow)
+        .where(
+            ExportDownloadRow.status == PENDING,
+            ExportDownloadRow.requested_at <= now - timedelta(hours=hours),
+        )
+        .order_by(ExportDownloadRow.requested_at, ExportDownloadRow.id)
+        .with_for_update()
+    ).all()
+    for row in rows:
+        lapses_at = _lapses_at(row, hours)
+        row.status = LAPSED
+        row.decided_at = lapses_at
+        row.decision_note = f"提出后 {hours} 小时内无人审批，已失效"
+        out["lapsed"] += 1
+        out["lapsed_ids"].append(row.id)
+        add_event(
+            s,
+            at=now,
+            action="exports.download_lapse",
+            result="success",
+            actor=actor,
+            object_id=row.id,
+            detail={
+                "export_id": row.export_id,
+                "files": list(row.files or []),
+                "requested_at": iso(row.requested_at),
+                "requested_by_user_id": row.requested_by_user_id,
+                "lapses_at": iso(lapses_at),
+                "lapse_hours": hours,
+            },
+        )

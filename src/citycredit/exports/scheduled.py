@@ -1,6 +1,7 @@
 """The daily 双公示 export (the changes since the last successful export, for the province), the
 daily deletion of export files past their retention, and the deletion of approved download
-copies past their expiry (G35, every 10 minutes)."""
+copies past their expiry with the lapse of download requests nobody decided (G35, every 10
+minutes)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def export_files_purge(c: Container) -> dict[str, Any]:
 
 def export_downloads_expire(c: Container) -> dict[str, Any]:
     """删除过期的下载副本: watermarked copies of approved download requests past their expiry
-    (export_download_expiry_hours after the approval; audited per request). A request whose
-    copies could not be deleted makes the run fail (after the others); tried again next time."""
+    (export_download_expiry_hours after the approval; audited per request); requests pending
+    export_download_request_lapse_hours after they were made lapse (status lapsed, audited per
+    request). A request whose copies could not be deleted makes the run fail (after the
+    others); tried again next time."""
     done = expire_downloads(c, SYSTEM)
     if done["failed"]:
         failed = "; ".join(f"{f['id']}: {f['error']}" for f in done["failed"])
@@ -67,6 +70,8 @@ JOBS = [
         timedelta(minutes=10),
         export_downloads_expire,
         "每10分钟删除过期的双公示下载副本（带水印，含个人信息；批准后"
-        " CITYCREDIT_EXPORT_DOWNLOAD_EXPIRY_HOURS 小时，默认24小时），删除记入审计",
+        " CITYCREDIT_EXPORT_DOWNLOAD_EXPIRY_HOURS 小时，默认24小时），并使提出后"
+        " CITYCREDIT_EXPORT_DOWNLOAD_REQUEST_LAPSE_HOURS 小时（默认72小时）无人审批的下载申请失效，"
+        "均记入审计",
     ),
 ]

@@ -16,7 +16,9 @@ statutory reason and its 依据, and may release it again.
 - Every step is a `record_withholdings` row and an outbox event (`record.withheld` /
   `record.released`) carrying its ledger leaf: the reason code, the acting account and
   department, and the basis only as its SHA-256 (free text may name people). `ledger verify`
-  checks each leaf against its row and the record's state against the newest one.
+  checks each leaf against its row and the record's state against the newest one. The
+  `evaluation` consumer re-evaluates the subject on either event (an indicator marked
+  `published_only` counts the record only while it is published).
 - A correction of a withheld record keeps it withheld (`ingest.intake`, `ingest.fast.merge`).
 """
 

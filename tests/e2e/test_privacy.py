@@ -1,8 +1,10 @@
-"""No ID digits and no phone numbers in any public response; minors' penalties never published.
+"""No ID digits, phone numbers, home addresses or bank accounts of a natural person in any public
+response; minors' penalties never published (G30, G31).
 
 A property test: hypothesis generates natural persons (valid ID numbers from Yulin counties,
-mobile numbers, names), departments send registrations, licences and penalties that carry
-those numbers — also inside free text — and every public endpoint is read anonymously.
+mobile numbers, names, home addresses down to the room or the village group, bank card numbers),
+departments send registrations, licences and penalties that carry them — in their own columns
+and inside free text — and every public endpoint is read anonymously.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from stdnum import luhn
 
 from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
@@ -45,6 +48,15 @@ persons = st.lists(
             "surname": st.sampled_from(SURNAMES),
             "given": st.text(alphabet=GIVEN, min_size=1, max_size=2),
             "phone": st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+            # home: a flat in town or a house in a village (street-level detail must not show)
+            "home": st.tuples(
+                st.sampled_from(["flat", "village"]),
+                st.integers(min_value=1, max_value=999),  # house number
+                st.integers(min_value=1, max_value=9),  # unit / village group
+                st.integers(min_value=101, max_value=2899),  # room
+            ),
+            # a UnionPay card: 62 + 16 digits + the Luhn check digit
+            "card": st.from_regex(r"62[0-9]{16}", fullmatch=True),
         }
     ),
     min_size=1,
@@ -52,9 +64,26 @@ persons = st.lists(
 )
 
 
+def home_of(p: dict[str, Any]) -> tuple[str, list[str]]:
+    """A home address and its street-level parts, which no public response may show."""
+    kind, house, unit, room = p.get("home", ("flat", 12, 3, 501))
+    if kind == "flat":
+        parts = [f"长城路{house}号", f"{unit}单元{room}", f"{room}室"]
+        return f"榆阳区长城路{house}号{unit}单元{room}室", parts
+    return f"榆阳区鱼河镇王庄村{unit}组{house}号", [f"王庄村{unit}组", f"{unit}组{house}号"]
+
+
+def card_of(p: dict[str, Any]) -> str:
+    prefix = p.get("card", "622202123456789012")
+    return prefix + luhn.calc_check_digit(prefix)
+
+
 def person_rows(p: dict[str, Any], n: int) -> tuple[list[Any], list[Any], list[Any], str, str]:
     idn = id_number(p["county"], p["birth"].strftime("%Y%m%d"), f"{p['seq']:03d}")
     name = p["surname"] + p["given"]
+    home, _ = home_of(p)
+    card = card_of(p)
+    grouped = " ".join(card[i : i + 4] for i in range(0, len(card), 4))
     # minors if born after 2008-06; never after TODAY (the intake refuses future decisions:
     # births late in 2011 put the fifteenth year past it)
     decided = min(max(p["birth"] + timedelta(days=15 * 365), date(2026, 6, 1)), TODAY)
@@ -63,7 +92,7 @@ def person_rows(p: dict[str, Any], n: int) -> tuple[list[Any], list[Any], list[A
         "自然人",
         idn,
         "2020-01-01",
-        f"陕西省榆林市榆阳区某街道{n}号，电话{p['phone']}",
+        f"陕西省榆林市{home}，电话{p['phone']}",
         p["phone"],
         "教师",
     ]
@@ -74,7 +103,7 @@ def person_rows(p: dict[str, Any], n: int) -> tuple[list[Any], list[Any], list[A
         idn,
         f"榆市监罚〔2026〕个{n}号",
         "无证经营",
-        f"当事人{name}（身份证号{idn}，联系电话{p['phone']}）无证经营",
+        f"当事人{name}（身份证号{idn}，联系电话{p['phone']}，住{home}，银行账号{card}）无证经营",
         "《无证无照经营查处办法》第十三条",
         "罚款",
         "罚款5万元",
@@ -84,6 +113,7 @@ def person_rows(p: dict[str, Any], n: int) -> tuple[list[Any], list[Any], list[A
         AUTH,
         SAMR,
         AUTH,
+        home,
     ]
     lic = [
         name,
@@ -92,7 +122,7 @@ def person_rows(p: dict[str, Any], n: int) -> tuple[list[Any], list[Any], list[A
         "导游证",
         f"榆文旅许〔2026〕{n}号",
         "普通",
-        f"持证人电话{p['phone']}",
+        f"持证人电话{p['phone']}，住址：{home}，收款卡号 {grouped}",
         "2026-01-05",
         "2026-01-05",
         "2099/12/31",
@@ -101,6 +131,7 @@ def person_rows(p: dict[str, Any], n: int) -> tuple[list[Any], list[Any], list[A
         "有效",
         SAMR,
         AUTH,
+        home,
     ]
     return reg, pen, lic, idn, name
 
@@ -123,6 +154,7 @@ PEN = [
     "CF_CFJGDM",
     "CF_SJLY",
     "CF_SJLYDM",
+    "CF_XDR_DZ",
 ]
 LIC = [
     "XK_XDR_MC",
@@ -140,11 +172,18 @@ LIC = [
     "XK_ZT",
     "XK_LYDW",
     "XK_LYDWDM",
+    "XK_XDR_DZ",
 ]
 
 
-def leaks(text: str, idn: str, phone: str) -> list[str]:
+def leaks(text: str, idn: str, phone: str, p: dict[str, Any] | None = None) -> list[str]:
     found = []
+    if p is not None:
+        card = card_of(p)
+        _, street_level = home_of(p)
+        found += [f"address {part}" for part in street_level if part in text]
+        if card in text or card in re.sub(r"[ -]", "", text):
+            found.append("bank account")
     if (
         idn in text
         or idn[:6] + idn[6:14] in text
@@ -217,7 +256,7 @@ def test_no_personal_numbers_in_any_public_response(
             names_or_ids = [b[4] for b in built] + people_ids  # a person's bundle names neither
             assert not [n for n in names_or_ids if n in text], (url, text)
         for (_reg, _pen, _lic, idn, _name), p in zip(built, people, strict=True):
-            assert leaks(text, idn, p["phone"]) == [], (url, idn, p["phone"])
+            assert leaks(text, idn, p["phone"], p) == [], (url, idn, p["phone"])
 
 
 def test_minors_penalties_are_never_published_and_names_are_masked(

@@ -460,8 +460,9 @@ def _names(row: CommitmentRow, subject: SubjectRow) -> _Names:
 
 
 def _scrub(text: str, names: _Names) -> str:
-    """ID and phone numbers out; a person's own name masked as in `subject_name`."""
-    out = scrub_personal(text)
+    """ID, phone and bank account numbers out; a person's own name masked as in `subject_name`
+    and street-level address detail hidden (G30)."""
+    out = scrub_personal(text, addresses=names.person is not None)
     return out.replace(names.person, names.subject) if names.person else out
 
 

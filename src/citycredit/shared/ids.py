@@ -1,5 +1,6 @@
 """Identifiers: USCC (GB 32100-2015), organisation code (GB 11714), resident ID (GB 11643-1999),
-business registration number, plus masking and scrubbing of personal numbers in free text.
+business registration number, plus masking (ID mask style) and scrubbing of free text: ID, phone
+and bank account numbers, and street-level addresses of natural persons (security goal G30).
 
 Every parser normalises first (full-width forms, spaces, hyphens, case) and raises
 `FieldError(field, raw, code, message)` with code "length", "charset", "format", "checksum",
@@ -9,7 +10,9 @@ Every parser normalises first (full-width forms, spaces, hyphens, case) and rais
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -18,13 +21,19 @@ from citycredit.shared.text import normalise_code, to_halfwidth
 from citycredit.subjects.model import SubjectType
 
 __all__ = [
+    "BANK_ACCOUNT_PATTERN",
+    "BANK_CARD_PATTERN",
     "ID_NUMBER_PATTERN",
     "PHONE_PATTERN",
     "USCC_ALPHABET",
+    "IdMaskStyle",
     "IdNumber",
     "Uscc",
+    "address_spans",
     "allowed_subject_types",
+    "bank_account_spans",
     "id_check_char",
+    "id_mask_style",
     "is_valid_id_number",
     "is_valid_uscc",
     "mask_id_number",
@@ -35,6 +44,8 @@ __all__ = [
     "parse_org_code",
     "parse_registration_no",
     "parse_uscc",
+    "restyle_stored_id_mask",
+    "scrub_address",
     "scrub_personal",
     "subject_type_for_uscc",
     "uscc_check_char",
@@ -382,18 +393,190 @@ PHONE_PATTERN = re.compile(
 )
 _SCRUBBED = "[已隐去]"
 
+# --- Bank cards and accounts (rules.md §13.4: a person's and an organisation's bank account) ---
+#
+# Two rules, both on the half-width text:
+# 1. A payment-card number anywhere: 16–19 digits, together or in groups of four split by one
+#    space or one hyphen (the same one throughout), that passes the Luhn check (ISO/IEC 7812)
+#    and starts like a card (2221–2720, 3–6, 8, 9). Dates (19xx/20xx…), a digit-only USCC and
+#    ordinary long numbers are left alone.
+# 2. After 账号/帐号/卡号/账户/帐户/银行 (at most 20 characters apart, no digit and no sentence end
+#    in between): 12–30 digits, together or in groups split by single spaces or hyphens,
+#    whatever the checksum (account numbers have no common check digit). Not an amount (…元,
+#    万元, a decimal point follows) and not a valid USCC.
+# Decision numbers (〔2026〕123号), dates and amounts are shorter or not introduced by those
+# words; a 15-digit 注册号 right after 银行 would be hidden too (over-hiding, on purpose).
+BANK_CARD_PATTERN = re.compile(
+    r"(?<![0-9A-Za-z.])[0-9]{4}(?P<sep>[ -]?)[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{4}"
+    r"(?:(?P=sep)[0-9]{1,3})?(?![0-9A-Za-z]|\.[0-9])"
+)
+BANK_ACCOUNT_PATTERN = re.compile(
+    r"(?:账号|帐号|卡号|账户|帐户|银行)[^0-9。；;！!？?\n]{0,20}?(?<![A-Za-z.])"
+    r"(?P<number>[0-9]{12,30}|[0-9]{2,6}(?:[ -][0-9]{1,6}){1,9})"
+    r"(?![0-9A-Za-z]|\.[0-9]|\s*[万亿]?元)"
+)
 
-def mask_id_number(value: str) -> str:
-    """Mask an ID number, keeping the first 4 and last 4 characters (for the subject's own view).
+
+def _card_like(digits: str) -> bool:
+    from stdnum import luhn
+
+    if not 16 <= len(digits) <= 19:
+        return False
+    if digits[0] not in "345689" and not 2221 <= int(digits[:4]) <= 2720:
+        return False
+    return luhn.is_valid(digits) and not (len(digits) == 18 and is_valid_uscc(digits))
+
+
+def bank_account_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of bank card and account numbers in half-width text (rules above)."""
+    spans = [
+        m.span() for m in BANK_CARD_PATTERN.finditer(text) if _card_like(_digits_of(m.group()))
+    ]
+    for m in BANK_ACCOUNT_PATTERN.finditer(text):
+        digits = _digits_of(m.group("number"))
+        if 12 <= len(digits) <= 30 and not (len(digits) == 18 and is_valid_uscc(digits)):
+            spans.append(m.span("number"))
+    return spans
+
+
+def _digits_of(text: str) -> str:
+    return text.replace(" ", "").replace("-", "")
+
+
+# --- Home addresses in free text (a natural person's record on a public view) ----------------
+#
+# Street-level detail goes, the county, district and town stay: "榆阳区长城路12号3单元501室" →
+# "榆阳区[已隐去]", "鱼河镇王庄村3组15号" → "鱼河镇[已隐去]". A house number chain (12号, 3组15号,
+# 3单元501室, 2号楼, 12-3-501室 …) is hidden with the street, lane, village, 社区 or 小区 name
+# written right before it (at most 8 characters back, stopping at 省/市/区/县/旗/镇/乡/街道, a
+# punctuation mark or a word like 在/于/住/为); a chain with 号楼/栋/幢/单元/室 is hidden even
+# without a street. A bare "123号" (decision numbers: 榆市监罚〔2026〕123号), "第3组", dates and
+# amounts are not addresses. Not recognised: addresses without a number (某某小区), numbers
+# written apart from the street by a space, and places that are not a person's home (the
+# address of an offence is hidden as well when it has this shape).
+_CN_DIGITS = "0-9一二三四五六七八九十百千零〇两"
+_HOUSE_UNIT = "号楼|号院|号|组|栋|幢|单元|层|楼|室|户|排"
+_HOUSE_NUMBER = re.compile(
+    rf"(?<![{_CN_DIGITS}])"
+    rf"(?:[{_CN_DIGITS}]+(?:-[0-9]+)*(?:号楼|号院|号|组|栋|幢|单元|排)"
+    r"|[0-9]+(?:-[0-9]+)+(?![0-9])[室号]?|[0-9]{3,4}室)"
+    rf"(?:-?附?[{_CN_DIGITS}]+(?:-[0-9]+)*(?:{_HOUSE_UNIT}))*"
+    r"(?:(?<=单元)[0-9]{3,4}(?![0-9年月日时分元万亿个次人名件户平米吨%.])"
+    r"|(?:[0-9]+-)+[0-9]+(?![0-9]))?"
+)
+_STRONG_HOUSE_NUMBER = re.compile(r"号楼|栋|幢|单元|[0-9]{3,}室")
+_STREET_END = re.compile(
+    r"(?:街道|胡同|社区|小区|花园|家园|大厦|广场|公寓|新村|路|街|巷|道|弄|里|村|苑|庄|院|组"
+    r"|峁|沟|坪|湾|塬|滩|寨)(?:[东南西北中]段|[东南西北]侧)?$"
+)
+# Characters a street name does not run across: administrative levels that may stay, and words
+# that introduce a place (住所、地址、位于、在、于 …).
+_NAME_STOP = frozenset("省市区县旗盟州镇乡处在于为至住是的和与及从到向往址所营售租")
+_STREET_NAME_MAX = 8
+
+
+def address_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of street-level address detail in half-width text (rules above)."""
+    spans = []
+    for m in _HOUSE_NUMBER.finditer(text):
+        start = m.start()
+        street = _STREET_END.search(text, max(0, start - 12), start)
+        if street is None:
+            if _STRONG_HOUSE_NUMBER.search(m.group()):
+                spans.append(m.span())
+            continue
+        if street.group().startswith("街道"):  # the town level (街道办事处) may stay
+            spans.append(m.span())
+            continue
+        i = street.start()
+        floor = max(0, i - _STREET_NAME_MAX)
+        while i > floor and _is_name_char(text[i - 1]) and text[i - 2 : i] != "街道":
+            i -= 1
+        spans.append((i, m.end()))
+    return spans
+
+
+def _is_name_char(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" and ch not in _NAME_STOP
+
+
+# --- ID mask style (settings id_mask_keep_first / id_mask_keep_last, G30) ---------------------
+
+
+@dataclass(frozen=True)
+class IdMaskStyle:
+    """How many leading and trailing characters a shown ID mask keeps (4 + 4 by default)."""
+
+    keep_first: int = 4
+    keep_last: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.keep_first <= 6:
+            raise FieldError(
+                "id_mask_keep_first",
+                str(self.keep_first),
+                "out_of_range",
+                "身份证号脱敏显示的前几位应为 0–6 位",
+            )
+        if not 0 <= self.keep_last <= 4:
+            raise FieldError(
+                "id_mask_keep_last",
+                str(self.keep_last),
+                "out_of_range",
+                "身份证号脱敏显示的后几位应为 0–4 位",
+            )
+
+
+DEFAULT_ID_MASK_STYLE = IdMaskStyle()  # frozen: a safe ContextVar default
+_ID_MASK_STYLE: ContextVar[IdMaskStyle] = ContextVar("id_mask_style", default=DEFAULT_ID_MASK_STYLE)
+
+
+@contextmanager
+def id_mask_style(keep_first: int = 4, keep_last: int = 4) -> Iterator[IdMaskStyle]:
+    """Inside the block, `mask_id_number(value)` (and `restyle_stored_id_mask`) follow this
+    style: the views that show a masked ID number set it from the settings
+    (``with id_mask_style(s.id_mask_keep_first, s.id_mask_keep_last)``), so the functions
+    below them (privacy.records.mask_personal) need no settings of their own."""
+    style = IdMaskStyle(keep_first, keep_last)
+    token = _ID_MASK_STYLE.set(style)
+    try:
+        yield style
+    finally:
+        _ID_MASK_STYLE.reset(token)
+
+
+def mask_id_number(
+    value: str, *, keep_first: int | None = None, keep_last: int | None = None
+) -> str:
+    """Mask an ID number for the subject's own view and authorised views: the first and last
+    characters of the style in force (`id_mask_style`; 4 + 4 outside one), or those given.
 
     Only for what is shown, never for what is stored: with the birth date and the county kept in
     clear on `subjects`, the last 4 give the number back (docs/adr/0014). Stored masked forms use
-    `mask_id_number_at_rest`.
+    `mask_id_number_at_rest`. Up to 8 characters, or no more than kept, are all masked.
     """
+    style = _ID_MASK_STYLE.get()
+    if keep_first is not None or keep_last is not None:
+        style = IdMaskStyle(
+            style.keep_first if keep_first is None else keep_first,
+            style.keep_last if keep_last is None else keep_last,
+        )
     v = value.strip()
-    if len(v) <= 8:
+    first, last = style.keep_first, style.keep_last
+    if len(v) <= 8 or len(v) <= first + last:
         return "*" * len(v)
-    return v[:4] + "*" * (len(v) - 8) + v[-4:]
+    return v[:first] + "*" * (len(v) - first - last) + v[len(v) - last :]
+
+
+def restyle_stored_id_mask(masked: str | None) -> str | None:
+    """A stored mask (`mask_id_number_at_rest`, first 4 only) as a view shows it under the style
+    in force: never more leading characters than the style keeps (nor than were stored); the
+    stored value itself is not changed."""
+    if masked is None:
+        return None
+    shown = len(masked) - len(masked.lstrip("0123456789Xx"))
+    keep = min(_ID_MASK_STYLE.get().keep_first, shown)
+    return masked[:keep] + "*" * (len(masked) - keep)
 
 
 def mask_id_number_at_rest(value: str) -> str:
@@ -401,7 +584,8 @@ def mask_id_number_at_rest(value: str) -> str:
 
     No sequence digit and no check character: the database already holds the birth date
     (positions 7–14) and the county (usually 1–6), so each of the last 4 shown would cut the
-    candidates tenfold and all of them give the number back (docs/adr/0014).
+    candidates tenfold and all of them give the number back (docs/adr/0014). Not affected by
+    the configured display style.
     """
     v = value.strip()
     if len(v) <= 8:
@@ -420,19 +604,36 @@ def mask_phone(value: str) -> str:
     return v[:3] + "*" * (len(v) - 7) + v[-4:]
 
 
-def scrub_personal(text: str) -> str:
-    """Replace ID numbers and phone numbers in free text by "[已隐去]" (full-width digits too)."""
+def scrub_personal(text: str, *, addresses: bool = False) -> str:
+    """Replace ID numbers, phone numbers and bank card/account numbers in free text by
+    "[已隐去]" (full-width digits too); with ``addresses``, street-level address detail as well
+    (for the text of a natural person's record on a public view: `scrub_address`)."""
     # to_halfwidth maps code points 1:1, so spans found in the half-width copy fit the original.
     probe = to_halfwidth(text)
     spans = [m.span() for m in ID_NUMBER_PATTERN.finditer(probe)]
-    for m in PHONE_PATTERN.finditer(probe):
-        if all(m.end() <= s or m.start() >= e for s, e in spans):
-            spans.append(m.span())
+    spans += [m.span() for m in PHONE_PATTERN.finditer(probe)]
+    spans += bank_account_spans(probe)
+    if addresses:
+        spans += address_spans(probe)
+    return _replace_spans(text, spans)
+
+
+def scrub_address(text: str) -> str:
+    """Replace street-level address detail by "[已隐去]"; the county, district and town stay."""
+    return _replace_spans(text, address_spans(to_halfwidth(text)))
+
+
+def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """One "[已隐去]" per run of overlapping spans."""
     if not spans:
         return text
     out: list[str] = []
     pos = 0
     for start, end in sorted(spans):
+        if start < pos:  # overlaps the span just replaced
+            if end > pos:
+                pos = end
+            continue
         out.append(text[pos:start])
         out.append(_SCRUBBED)
         pos = end

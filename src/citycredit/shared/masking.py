@@ -1,4 +1,5 @@
-"""How personal names are shown on public views (rules.md §13.4)."""
+"""How personal data is shown on public views (rules.md §13.4): names, free text, and which
+catalog fields a natural person's record never shows there."""
 
 from __future__ import annotations
 
@@ -45,12 +46,26 @@ COMPOUND_SURNAMES = frozenset(
 )
 
 
-def scrub_value(value: Any) -> Any:
-    """Remove ID and phone numbers from any string inside a value (public responses)."""
+def scrub_value(value: Any, *, addresses: bool = False) -> Any:
+    """Remove ID, phone and bank account numbers from any string inside a value (public
+    responses); with ``addresses`` also street-level address detail (`shared.ids.scrub_address`):
+    for the text of a natural person's or 农户's record on a public view."""
     if isinstance(value, str):
-        return scrub_personal(value)
+        return scrub_personal(value, addresses=addresses)
     if isinstance(value, list):
-        return [scrub_value(v) for v in value]
+        return [scrub_value(v, addresses=addresses) for v in value]
     if isinstance(value, dict):
-        return {k: scrub_value(v) for k, v in value.items()}
+        return {k: scrub_value(v, addresses=addresses) for k, v in value.items()}
     return value
+
+
+# Catalog roles a public view never shows on the record of a natural person or 农户 (G30): the
+# person's home address and phone (sealed at intake anyway, privacy.records.PERSON_ROLES) and
+# a legal representative — a person has none, so a name there is a third party's (a guardian,
+# an agent). An organisation's and a 个体工商户's 住所 and 法定代表人/经营者 stay public.
+PERSON_HIDDEN_ROLES = frozenset({"address", "phone", "legal_rep"})
+
+
+def hidden_on_person_record(role: str | None) -> bool:
+    """True if a field with this catalog role is left out of a person's public record."""
+    return role in PERSON_HIDDEN_ROLES

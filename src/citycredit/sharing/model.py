@@ -23,7 +23,7 @@ from citycredit.accounts.model import Permission, Principal, Role
 from citycredit.catalog.model import GOVERNMENT_DEPARTMENT_KINDS, CatalogItem, Openness
 from citycredit.privacy.records import mask_personal
 from citycredit.shared.errors import FieldError, PermissionDenied
-from citycredit.shared.masking import display_person_name, scrub_value
+from citycredit.shared.masking import display_person_name, hidden_on_person_record, scrub_value
 
 
 class Access(StrEnum):
@@ -280,6 +280,8 @@ def project(
             public_field = item.is_public_field(code, payload)
             if access is Access.public and not public_field:
                 continue
+            if access is Access.public and facts.is_person and hidden_on_person_record(spec.role):
+                continue  # a person's address, phone, a third party's name (G30)
             value = payload[code]
             is_name = name_spec is not None and code == name_spec.code
             if facts.is_person and is_name and access is Access.public:
@@ -294,5 +296,5 @@ def project(
                 clear.append(code)
             all_public = False
     if access is Access.public:
-        out = scrub_value(out)
+        out = scrub_value(out, addresses=facts.is_person)
     return View(out, all_public, tuple(clear))

@@ -25,8 +25,8 @@ from citycredit.privacy.records import mask_personal, version_aad
 from citycredit.shared.calendar import last_day, local_date
 from citycredit.shared.divisions import county_name
 from citycredit.shared.errors import FieldError, NotFound
-from citycredit.shared.ids import mask_id_number
-from citycredit.shared.masking import display_person_name, scrub_value
+from citycredit.shared.ids import id_mask_style, mask_id_number, restyle_stored_id_mask
+from citycredit.shared.masking import display_person_name, hidden_on_person_record, scrub_value
 from citycredit.shared.text import normalise_code, normalise_name
 from citycredit.subjects.db import SubjectRow
 from citycredit.subjects.model import SubjectType
@@ -291,7 +291,8 @@ def _authorised_view(
     own: bool = False,
 ) -> dict[str, Any]:
     today = local_date(c.clock.now())
-    with c.uow() as uow:
+    mask_style = id_mask_style(c.settings.id_mask_keep_first, c.settings.id_mask_keep_last)
+    with c.uow() as uow, mask_style:  # ID masks shown below follow the configured style (G30)
         s = uow.session
         subject = _subject(s, subject_id)
         # Repaired records are neither published nor shared (停止共享和使用); the subject itself
@@ -354,14 +355,16 @@ def _authorised_view(
 def shown_id_number(
     c: Container, subject: SubjectRow, opened: Iterable[Mapping[str, Any]]
 ) -> str | None:
-    """A natural person's ID number as the own and the authorised view show it (4 + 4).
+    """A natural person's ID number as the own and the authorised view show it (4 + 4, or the
+    configured `id_mask_keep_first` / `id_mask_keep_last`).
 
     `subjects.id_masked` keeps the first 4 characters only (docs/adr/0014): next to the birth
     date and the county, any of the last 4 in the database would give the number back. They come
     here from the subject's own record values the view has already opened (sealed at rest) —
     the value whose keyed digest is the subject's, so another person's number in the same record
     (a legal representative) is never taken. Without one (an institution's view, which opens no
-    personal value; no active record left) the stored form is shown.
+    personal value; no active record left) the stored form is shown, never with more leading
+    characters than the style keeps.
     """
     if subject.id_digest:
         for values in opened:
@@ -372,7 +375,7 @@ def shown_id_number(
                     and c.digester.digest("id-number", number) == subject.id_digest
                 ):
                     return mask_id_number(number)
-    return subject.id_masked
+    return restyle_stored_id_mask(subject.id_masked)
 
 
 def _registration(s: Session, subject: SubjectRow) -> dict[str, Any] | None:
@@ -539,13 +542,17 @@ def public_entry(
             value: Any = v.payload[spec.code]
             if public and not item.is_public_field(spec.code, v.payload):
                 continue
+            if public and is_person and hidden_on_person_record(spec.role):
+                continue  # a person's address, phone, a third party's name (G30)
             if is_person and name_code is not None and spec.code == name_code.code:
                 rule = item.display_name_rule.value if public else "full"
                 value = display_person_name(str(value), rule)
-            # ID and phone numbers inside free text (违法事实 …) are never shown in clear here,
-            # public or authorised: the structured personal fields are masked on both views, and
-            # clear values are opened only by role and purpose (privacy.service, disclosure log).
-            value = scrub_value(value)  # codes and labels are the catalog's own text
+            # ID, phone and bank account numbers inside free text (违法事实 …) are never shown in
+            # clear here, public or authorised: the structured personal fields are masked on both
+            # views, and clear values are opened only by role and purpose (privacy.service,
+            # disclosure log). A person's public record loses street-level address detail too.
+            # Codes and labels are the catalog's own text.
+            value = scrub_value(value, addresses=public and is_person)
             if (
                 public
                 and is_person

@@ -151,3 +151,44 @@ def membership_row(
         created_at=at,
         updated_at=at,
     )
+
+
+def sealed_kinds_rows(
+    n: int, *, tag: str, company: str, bad: str, decided: str
+) -> list[list[object]]:
+    """Round n of a backup or recovery drill (PENALTY_COLUMNS_WITH_ID): a company, a natural
+    person (sealed ID number), a row whose subject cannot be found (sealed in `unresolved`) and
+    a bad row (an impossible date; sealed in `rejects`). `tag` keeps names and decision
+    numbers apart between drills; `company` and `bad` are the one letter after MA7 in the two
+    USCCs."""
+    return [
+        penalty_row(
+            PENALTY_COLUMNS_WITH_ID,
+            CF_XDR_MC=f"榆阳区第{n}{tag}商贸有限公司",
+            CF_XDR_SHXYM=uscc("91", "610802", f"MA7{company}{n:04d}"),
+            CF_WSH=f"榆市监罚〔2026〕{tag}{n}号",
+            CF_JDRQ=decided,
+        ),
+        penalty_row(
+            PENALTY_COLUMNS_WITH_ID,
+            CF_XDR_MC=f"自然人{tag}{n}",
+            CF_XDR_LB="自然人",
+            CF_XDR_ZJHM=id_number("610802", "19800101", f"{n % 1000:03d}"),
+            CF_WSH=f"榆市监罚〔2026〕{tag}人{n}号",
+            CF_JDRQ=decided,
+        ),
+        penalty_row(
+            PENALTY_COLUMNS_WITH_ID,
+            CF_XDR_MC=f"无码{tag}商行{n}",
+            CF_WSH=f"榆市监罚〔2026〕{tag}无{n}号",
+            CF_JDRQ=decided,
+        ),
+        penalty_row(
+            PENALTY_COLUMNS_WITH_ID,
+            CF_XDR_MC=f"坏行{tag}{n}",
+            CF_XDR_SHXYM=uscc("91", "610802", f"MA7{bad}{n:04d}"),
+            CF_XDR_ZJHM="",
+            CF_JDRQ="2026-02-30",
+            CF_WSH=f"榆市监罚〔2026〕{tag}坏{n}号",
+        ),
+    ]

@@ -45,9 +45,7 @@ from citycredit.synth.load import load_city
 from support import (
     PENALTY_COLUMNS_WITH_ID,
     SAMR,
-    id_number,
-    penalty_row,
-    uscc,
+    sealed_kinds_rows,
     write_csv,
 )
 
@@ -73,37 +71,7 @@ def city(container: Container, clock: FixedClock, tmp_path: Path) -> Container:
 def write_round(c: Container, tmp: Path, n: int) -> None:
     """One submission: a company, a natural person (sealed ID number), a row whose subject
     cannot be found (sealed in `unresolved`) and a bad row (sealed in `rejects`); sequenced."""
-    rows = [
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"榆阳区第{n}备份商贸有限公司",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA7B{n:04d}"),
-            CF_WSH=f"榆市监罚〔2026〕备{n}号",
-            CF_JDRQ=DECIDED,
-        ),
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"自然人备份{n}",
-            CF_XDR_LB="自然人",
-            CF_XDR_ZJHM=id_number("610802", "19800101", f"{n % 1000:03d}"),
-            CF_WSH=f"榆市监罚〔2026〕人{n}号",
-            CF_JDRQ=DECIDED,
-        ),
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"无码待认领商行{n}",
-            CF_WSH=f"榆市监罚〔2026〕无{n}号",
-            CF_JDRQ=DECIDED,
-        ),
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"坏行{n}",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA7X{n:04d}"),
-            CF_XDR_ZJHM="",
-            CF_JDRQ="2026-02-30",
-            CF_WSH=f"榆市监罚〔2026〕坏{n}号",
-        ),
-    ]
+    rows = sealed_kinds_rows(n, tag="备份", company="B", bad="X", decided=DECIDED)
     path = write_csv(tmp / f"w{n}.csv", PENALTY_COLUMNS_WITH_ID, rows)
     ingest_submission(c, department_principal(c, SAMR), path=path, item_code="penalty")
     integrate_now(c)

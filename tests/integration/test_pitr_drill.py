@@ -30,10 +30,8 @@ from pgcluster import PgCluster, pitr_drill, private_cluster
 from support import (
     PENALTY_COLUMNS_WITH_ID,
     department,
-    id_number,
-    penalty_row,
+    sealed_kinds_rows,
     settings_for,
-    uscc,
     write_csv,
 )
 
@@ -57,36 +55,7 @@ def cluster() -> Iterator[PgCluster]:
 def round_file(tmp: Path, n: int) -> Path:
     """Submission n: a company, a natural person (sealed ID number), a row whose subject cannot
     be found (sealed in `unresolved`) and a bad row (sealed in `rejects`)."""
-    rows = [
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"榆阳区第{n}恢复商贸有限公司",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA7P{n:04d}"),
-            CF_WSH=f"榆市监罚〔2026〕恢{n}号",
-            CF_JDRQ=DECIDED,
-        ),
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"自然人恢复{n}",
-            CF_XDR_LB="自然人",
-            CF_XDR_ZJHM=id_number("610802", "19800101", f"{n % 1000:03d}"),
-            CF_WSH=f"榆市监罚〔2026〕恢人{n}号",
-            CF_JDRQ=DECIDED,
-        ),
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"无码恢复商行{n}",
-            CF_WSH=f"榆市监罚〔2026〕恢无{n}号",
-            CF_JDRQ=DECIDED,
-        ),
-        penalty_row(
-            PENALTY_COLUMNS_WITH_ID,
-            CF_XDR_MC=f"坏行恢复{n}",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA7Q{n:04d}"),
-            CF_JDRQ="2026-02-30",
-            CF_WSH=f"榆市监罚〔2026〕恢坏{n}号",
-        ),
-    ]
+    rows = sealed_kinds_rows(n, tag="恢复", company="P", bad="Q", decided=DECIDED)
     return write_csv(tmp / f"pitr-{n}.csv", PENALTY_COLUMNS_WITH_ID, rows)
 
 

@@ -51,12 +51,12 @@ Rate: 50 requests/s by default. What one request of the mix costs decides it, no
 time of a shared machine: a quick run (2 minutes, 100/s, the machine's load average 13-16 from
 other work) measured the server at 8.7 ms and PostgreSQL at 10.4 ms of CPU per request (the
 `cpu` line), ≈ 19 ms, so 100/s asks for 1.9 of the 2 cores — no headroom, the queue grows
-without bound (that run's p95 was 37 s). The most expensive kind is the public list page
-(`alone list_page` p50 ≈ 76 ms, p90 ≈ 250 ms on its own: lists.service.public_list counts every
-entry in force of the list on each page). 50/s uses ≈ 1 core for the platform and leaves the
-other for wrk, the prober, the jobs and PostgreSQL's own work. The `alone` lines (each kind
-timed on its own before the load) and the `cpu` line are printed on every run, so the rate can
-be re-justified on the machine the soak runs on.
+without bound (that run's p95 was 37 s). The public list page used to be the most expensive
+kind (`alone list_page` p50 ≈ 76 ms, p90 ≈ 250 ms: every page counted and sorted the whole list);
+since lists.paging (session 14) it is p50 ≈ 15 ms. 50/s uses ≈ 1 core for the platform and
+leaves the other for wrk, the prober, the jobs and PostgreSQL's own work. The `alone` lines
+(each kind timed on its own before the load) and the `cpu` line are printed on every run, so the
+rate can be re-justified on the machine the soak runs on.
 
 Jobs: a freshly loaded city has never been swept. Before the server starts (untimed) the
 records whose publication period has ended are marked as the hourly sweep would have (no

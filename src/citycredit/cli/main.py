@@ -446,9 +446,6 @@ def ledger_hsm_init() -> None:
     from citycredit.settings import Settings
 
     settings = Settings()
-    if settings.ledger_signer != "pkcs11":
-        console.print("[red]CITYCREDIT_LEDGER_SIGNER 不是 pkcs11：数据链密钥不在令牌中[/red]")
-        raise typer.Exit(2)
     signer = _run(generate_in_token, settings)
     console.print(f"已在令牌 {settings.ledger_pkcs11_token} 中生成签名密钥（不可导出）")
     print(verifier_to_vkey(signer.verifier()))

@@ -113,6 +113,8 @@ def generate_in_token(settings: Settings) -> Pkcs11Signer:
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
     from pkcs11.util.ec import encode_named_curve_parameters
 
+    if settings.ledger_signer != "pkcs11":
+        raise TokenError("CITYCREDIT_LEDGER_SIGNER 不是 pkcs11：数据链密钥不在令牌中")
     _check_suite(settings)
     label = settings.ledger_pkcs11_key_label
     with _open(settings, rw=True) as session:

@@ -101,16 +101,20 @@ def test_public_feed_of_a_persons_record_hides_address_third_party_and_account()
     assert view is not None
     assert "CF_FRDB" not in view.fields
     assert view.fields["CF_WSH"] == "榆市监罚〔2026〕7号"
-    assert view.fields["CF_SY"] == ("当事人王小明（住榆阳区[已隐去]）无证经营，收款账号[已隐去]")
+    # the person's name inside the text is masked as the name field is (as on the archive)
+    assert view.fields["CF_XDR_MC"] == "王**"
+    assert view.fields["CF_SY"] == ("当事人王**（住榆阳区[已隐去]）无证经营，收款账号[已隐去]")
     # an authorised feed keeps the legal representative and the text's address
     authorised = project(
         item, _penalty(), {}, person, access=Access.authorised, personal_mode=PersonalMode.none
     )
     assert authorised is not None and authorised.fields["CF_FRDB"] == "李监护"
+    assert authorised.fields["CF_SY"].startswith("当事人王小明（")
     # an organisation's public record keeps its legal representative and address
     org = RecordFacts(openness="public", public_now=True, is_person=False)
     values = {**_penalty(), "CF_XDR_LB": "法人及非法人组织", "CF_XDR_MC": "榆林某某有限公司"}
     shown = project(item, values, {}, org, access=Access.public, personal_mode=PersonalMode.none)
     assert shown is not None and shown.fields["CF_FRDB"] == "李监护"
     assert "长城路12号3单元501室" in shown.fields["CF_SY"]
+    assert shown.fields["CF_XDR_MC"] == "榆林某某有限公司"
     assert "6222021234567890128" not in shown.fields["CF_SY"]  # an organisation's account too

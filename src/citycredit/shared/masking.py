@@ -59,6 +59,13 @@ def scrub_value(value: Any, *, addresses: bool = False) -> Any:
     return value
 
 
+def mask_name_in_text(value: Any, name: str, shown: str) -> Any:
+    """A person's name inside free text (违法事实 …) shown as masked as the name field is."""
+    if isinstance(value, str) and name and shown != name:
+        return value.replace(name, shown)
+    return value
+
+
 # Catalog roles a public view never shows on the record of a natural person or 农户 (G30): the
 # person's home address and phone (sealed at intake anyway, privacy.records.PERSON_ROLES) and
 # a legal representative — a person has none, so a name there is a third party's (a guardian,

@@ -23,7 +23,12 @@ from citycredit.accounts.model import Permission, Principal, Role
 from citycredit.catalog.model import GOVERNMENT_DEPARTMENT_KINDS, CatalogItem, Openness
 from citycredit.privacy.records import mask_personal
 from citycredit.shared.errors import FieldError, PermissionDenied
-from citycredit.shared.masking import display_person_name, hidden_on_person_record, scrub_value
+from citycredit.shared.masking import (
+    display_person_name,
+    hidden_on_person_record,
+    mask_name_in_text,
+    scrub_value,
+)
 
 
 class Access(StrEnum):
@@ -269,6 +274,10 @@ def project(
         return None  # 仅政务共享: never to a non-government department, whatever it subscribed
     keep = set(wanted) if wanted else None
     name_spec = item.field_by_role("subject_name")
+    # a person's name, in its field and inside free text, as masked as on the public archive
+    raw_name = str(payload.get(name_spec.code) or "") if name_spec is not None else ""
+    mask_name = access is Access.public and facts.is_person and bool(raw_name)
+    shown_name = display_person_name(raw_name, item.display_name_rule.value) if mask_name else ""
     out: dict[str, Any] = {}
     all_public = facts.public_now
     clear: list[str] = []
@@ -284,8 +293,8 @@ def project(
                 continue  # a person's address, phone, a third party's name (G30)
             value = payload[code]
             is_name = name_spec is not None and code == name_spec.code
-            if facts.is_person and is_name and access is Access.public:
-                value = display_person_name(str(value), item.display_name_rule.value)
+            if mask_name:
+                value = shown_name if is_name else mask_name_in_text(value, raw_name, shown_name)
             out[code] = value
             all_public = all_public and public_field
         elif code in personal and access is Access.authorised:

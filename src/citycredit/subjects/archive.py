@@ -26,7 +26,12 @@ from citycredit.shared.calendar import last_day, local_date
 from citycredit.shared.divisions import county_name
 from citycredit.shared.errors import FieldError, NotFound
 from citycredit.shared.ids import id_mask_style, mask_id_number, restyle_stored_id_mask
-from citycredit.shared.masking import display_person_name, hidden_on_person_record, scrub_value
+from citycredit.shared.masking import (
+    display_person_name,
+    hidden_on_person_record,
+    mask_name_in_text,
+    scrub_value,
+)
 from citycredit.shared.text import normalise_code, normalise_name
 from citycredit.subjects.db import SubjectRow
 from citycredit.subjects.model import SubjectType
@@ -553,14 +558,8 @@ def public_entry(
             # disclosure log). A person's public record loses street-level address detail too.
             # Codes and labels are the catalog's own text.
             value = scrub_value(value, addresses=public and is_person)
-            if (
-                public
-                and is_person
-                and isinstance(value, str)
-                and spec.code != getattr(name_code, "code", None)
-            ):
-                # the person's name inside free text (违法事实 …) as masked as the name field
-                value = value.replace(subject.name, person_name)
+            if public and is_person and spec.code != getattr(name_code, "code", None):
+                value = mask_name_in_text(value, subject.name, person_name)
             field: dict[str, Any] = {"code": spec.code, "label": spec.label, "value": value}
             if spec.role == "declared_publication_end":
                 field["label"] = f"{spec.label}（报送单位填报，仅供参考）"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -402,3 +403,22 @@ def test_production_publishes_no_api_docs(container: Container) -> None:
     prod = TestClient(create_app(container, scheduler=False))
     assert [prod.get(p).status_code for p in ("/docs", "/redoc", "/openapi.json")] == [404] * 3
     assert prod.get("/healthz").status_code == 200
+    assert prod.get("/static/apidocs/swagger-ui-bundle.js").status_code == 404
+
+
+def test_api_docs_load_nothing_from_outside_the_platform(container: Container) -> None:
+    """A closed government network reaches no CDN: /docs and /redoc name only local files,
+    and those files are served (Swagger UI 5 renders FastAPI's OpenAPI 3.1)."""
+    client = TestClient(create_app(container, scheduler=False))
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assert "http://" not in html and "https://" not in html and "//cdn" not in html, page
+        assets = re.findall(r'(?:src|href)=["\']([^"\']+)["\']', html)
+        assert assets, page
+        for url in assets:
+            assert url.startswith("/"), (page, url)
+            r = client.get(url)
+            assert r.status_code == 200 and len(r.content) > 1000, (page, url, r.status_code)
+    bundle = client.get("/static/apidocs/swagger-ui-bundle.js").text
+    assert re.search(r'"5\.\d+\.\d+"', bundle)  # Swagger UI 5: OpenAPI 3.1 support
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.1")

@@ -513,6 +513,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/redoc"): public(),
     ("GET", "/healthz"): public(),
     ("GET", "/static"): public(),
+    ("GET", "/static/apidocs"): public(),  # Swagger UI / ReDoc files (not in production)
     ("GET", "/"): public(request=lambda w: {"params": {"q": "榆林"}}),
     ("GET", "/subjects/{subject_id}"): public(),
     ("GET", "/quality"): public(),
@@ -872,6 +873,8 @@ def app_routes(app: FastAPI) -> list[tuple[str, str]]:
 def url_for(w: World, path: str, rule: Rule) -> str:
     if path == "/static":
         return "/static/site.css"
+    if path == "/static/apidocs":
+        return "/static/apidocs/swagger-ui.css"
     url = path
     for name in _params(path):
         key = rule.path.get(name) or DEFAULT_PATH.get(name)

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from citycredit.accounts.audit import record_policy_if_changed
@@ -76,6 +77,10 @@ def _preload() -> None:
     default_lists()
 
 
+TITLE = "citycredit 公共信用信息平台"
+API_DOCS_STATIC = "/static/apidocs"  # Swagger UI and ReDoc files (development and integration)
+
+
 def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     """Build the app around a container (tests pass their own)."""
 
@@ -128,14 +133,27 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
 
     # The interactive API docs are for development and integration; a production server does
     # not publish its whole API surface to every visitor (no debug endpoints, 等保 入侵防范).
+    # FastAPI's own pages load Swagger UI and ReDoc from a CDN, which a government network does
+    # not reach; fastapi-offline serves the same pages from files packaged with it.
     docs = container.settings.environment != "production"
-    app = FastAPI(
-        title="citycredit 公共信用信息平台",
-        version="0.1.0",
-        lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
+    app = (
+        FastAPIOffline(
+            title=TITLE,
+            version="0.1.0",
+            lifespan=lifespan,
+            docs_url="/docs",
+            redoc_url="/redoc",
+            static_url=API_DOCS_STATIC,
+        )
+        if docs
+        else FastAPI(
+            title=TITLE,
+            version="0.1.0",
+            lifespan=lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
     )
     app.state.container = container
     install_error_handlers(app)

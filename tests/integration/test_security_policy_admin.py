@@ -240,6 +240,19 @@ def test_other_roles_are_refused_and_the_refusal_is_audited(container: Container
     ("body", "field", "value", "code"),
     [
         ({"lockout_threshold": 0, "reason": "r"}, "lockout_threshold", "0", "out_of_range"),
+        ({"lockout_threshold": 11, "reason": "r"}, "lockout_threshold", "11", "out_of_range"),
+        (
+            {"session_idle_minutes": 121, "reason": "r"},
+            "session_idle_minutes",
+            "121",
+            "out_of_range",
+        ),
+        (
+            {"lockout_minutes": 1441, "reason": "r"},
+            "lockout_minutes",
+            "1441",
+            "out_of_range",
+        ),
         ({"lockout_threshold": "abc", "reason": "r"}, "lockout_threshold", "abc", "not_integer"),
         ({"lockout_threshold": True, "reason": "r"}, "lockout_threshold", "True", "not_integer"),
         ({"password_min_length": 7, "reason": "r"}, "password_min_length", "7", "out_of_range"),

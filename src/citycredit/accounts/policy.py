@@ -43,10 +43,12 @@ class SecurityPolicy(BaseModel):
     pbkdf2_sm3_iterations: int = Field(
         default=300_000, ge=1_000, le=10_000_000, description="PBKDF2-HMAC-SM3 iterations"
     )
-    lockout_threshold: int = Field(default=5, ge=1, description="failures within the window")
-    lockout_window_minutes: int = Field(default=30, ge=1)
-    lockout_minutes: int = Field(default=30, ge=1)
-    session_idle_minutes: int = Field(default=30, ge=1)
+    # Upper bounds keep 登录失败处理 and 超时退出 switched on (等保 2.0 level 3): a threshold of
+    # 1,000 or an idle timeout of a week would be "configured" in name only.
+    lockout_threshold: int = Field(default=5, ge=1, le=10, description="failures within the window")
+    lockout_window_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    lockout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_idle_minutes: int = Field(default=30, ge=1, le=120)
     session_absolute_minutes: int = Field(default=480, ge=5)
     second_factor_minutes: int = Field(
         default=5, ge=1, description="time to enter the TOTP code after the password"

@@ -32,6 +32,10 @@ from citycredit.sharing.model import Access, PersonalMode, RecordFacts, project
         ("２号楼１单元", "[已隐去]"),  # full-width digits
         # a street name runs at most 8 characters back, so a sentence is not swallowed
         ("当事人张某某长期在其经营的长城路12号", "当事人张某某长期在其经营的[已隐去]"),
+        # 市场路 is a street, not 市 + 场路: nothing of it stays behind the mask
+        ("住榆阳区市场路12号", "住榆阳区[已隐去]"),
+        ("在神木市市场路12号3单元501室", "在神木市[已隐去]"),
+        ("住市政巷3号", "住[已隐去]"),
     ],
 )
 def test_street_level_detail_is_hidden(text: str, expected: str) -> None:

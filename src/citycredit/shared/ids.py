@@ -472,6 +472,8 @@ _STREET_END = re.compile(
 # Characters a street name does not run across: administrative levels that may stay, and words
 # that introduce a place (住所、地址、位于、在、于 …).
 _NAME_STOP = frozenset("省市区县旗盟州镇乡处在于为至住是的和与及从到向往址所营售租")
+# Words of street names that begin with a stop character ("市场路" is not "市" + "场路").
+_NAME_WORDS_FROM_STOP = frozenset({"市场", "市政", "市府", "区府", "州府"})
 _STREET_NAME_MAX = 8
 
 
@@ -490,7 +492,9 @@ def address_spans(text: str) -> list[tuple[int, int]]:
             continue
         i = street.start()
         floor = max(0, i - _STREET_NAME_MAX)
-        while i > floor and _is_name_char(text[i - 1]) and text[i - 2 : i] != "街道":
+        while i > floor and text[i - 2 : i] != "街道":
+            if not (_is_name_char(text[i - 1]) or text[i - 1 : i + 1] in _NAME_WORDS_FROM_STOP):
+                break
             i -= 1
         spans.append((i, m.end()))
     return spans

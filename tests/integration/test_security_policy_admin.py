@@ -9,7 +9,9 @@ security administrator may make it; bad values are refused naming the field and 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from citycredit.accounts import auth, manage, policy_store, totp
-from citycredit.accounts.audit import policy_fingerprint
+from citycredit.accounts.audit import policy_fingerprint, record_policy_if_changed
 from citycredit.accounts.auth import CSRF_HEADER, SESSION_COOKIE, Unauthenticated
 from citycredit.accounts.db import AuditEventRow, SecurityPolicyChangeRow
 from citycredit.accounts.model import SYSTEM, Principal, Role
@@ -421,6 +423,52 @@ def test_start_up_records_an_environment_change_once_and_keeps_the_overrides(
 
 
 # -- the command line ------------------------------------------------------------------------------
+
+
+def test_workers_starting_together_record_an_environment_change_once(
+    container: Container, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers of one deployment start at the same moment with a changed environment
+    policy: one ``config.security_policy`` event, not two (on SQLite too, whose transactions
+    only serialise at their first write). Each worker waits for the other just before reading
+    the last recorded event; serialised workers can't both get there, so the wait times out."""
+    c = container
+    changed = c.settings.security.model_copy(update={"session_idle_minutes": 15})
+    workers = [
+        build_container(settings.model_copy(update={"security": changed}), clock=c.clock)
+        for _ in range(2)
+    ]
+    both_inside = threading.Barrier(2)
+    inner_refresh = policy_store.refresh
+
+    def refresh_when_both_are_inside(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_inside.wait(timeout=2)
+        return inner_refresh(*args, **kwargs)
+
+    monkeypatch.setattr(policy_store, "refresh", refresh_when_both_are_inside)
+    recorded: list[bool] = []
+    failures: list[BaseException] = []
+
+    def start(w: Container) -> None:
+        try:
+            recorded.append(record_policy_if_changed(w))
+        except BaseException as e:  # reported by the assertion below
+            failures.append(e)
+
+    threads = [threading.Thread(target=start, args=(w,)) for w in workers]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        for w in workers:
+            w.dispose()
+    assert not failures, failures
+    assert sorted(recorded) == [False, True]
+    events = [e for e in policy_events(c) if e.detail["policy"]["session_idle_minutes"] == 15]
+    assert len(events) == 1
 
 
 def cli_env(c: Container) -> dict[str, str]:

@@ -109,10 +109,17 @@ def stored_overrides(c: Container) -> dict[str, Any]:
 
 
 def lock_changes(s: Session) -> None:
-    """Serialise writers of the policy's record (changes, start-up events) on PostgreSQL; on
-    SQLite writers are serialised by the database."""
+    """Serialise writers of the policy's record (changes, start-up events): the caller reads
+    the last record after this, so two writers never both find it missing.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite serialises writers, but a transaction
+    only becomes one at its first write, so two workers starting together both read "nothing
+    recorded" before either writes; a write that changes nothing takes SQLite's write lock
+    first (the other waits for its commit, then reads what it recorded)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+    else:
+        s.execute(text("UPDATE security_policy_changes SET id = id WHERE 0 = 1"))
 
 
 # -- values -------------------------------------------------------------------------------------

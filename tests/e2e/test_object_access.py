@@ -249,6 +249,9 @@ OBJECTS: dict[tuple[str, str], Obj] = {
     ("POST", "/api/v1/ledger/alarms/{alarm_id}/ack"): Obj(
         ROLE, "credit office", a={"alarm_id": "alarm"}
     ),
+    ("POST", "/api/v1/admin/alarms/{alarm_id}/ack"): Obj(
+        ROLE, "system administrator (system alarms, G25)", a={"alarm_id": "system_alarm"}
+    ),
     ("POST", "/api/v1/accounts/{username}/role"): Obj(ROLE, "security administrator"),
     ("POST", "/api/v1/accounts/{username}/disable"): Obj(ROLE, "security administrator"),
     ("POST", "/api/v1/accounts/{username}/enable"): Obj(ROLE, "security administrator"),
@@ -308,7 +311,18 @@ def world(container: Container, tmp_path: Path) -> rm.World:
     w = rm.build_world(container, tmp_path)
     oa.add_second_owner(w, tmp_path)
     oa.add_role_objects(w)
+    _add_system_alarm(w)
     return w
+
+
+def _add_system_alarm(w: rm.World) -> None:
+    """A stored storage-full alarm (G25) for the system administrator's acknowledge route."""
+    from citycredit.db.alarms import write_incident
+
+    at = w.c.clock.now()
+    detail = {"where": "POST /api/v1/submissions", "failures": 1, "test": "G8"}
+    alarm_id = write_incident(w.c.engine, None, detail=detail, raised_at=at, resolved_at=None)
+    w.ids["system_alarm"] = str(alarm_id)
 
 
 CODE_PARAMS = frozenset({"name", "item", "list_type", "job"})

@@ -619,6 +619,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/ledger/bundles/{record_id}"): public(),
     ("GET", "/api/v1/ledger/alarms"): allow(OFFICE),
     ("POST", "/api/v1/ledger/alarms/{alarm_id}/ack"): allow(OFFICE),
+    # system alarms (G25): the system administrator frees the space and acknowledges; the
+    # credit office sees why departments' submissions were refused
+    ("GET", "/api/v1/admin/alarms"): allow(SYS_ADMIN, OFFICE),
+    ("POST", "/api/v1/admin/alarms/{alarm_id}/ack"): allow(SYS_ADMIN),
     # lists
     ("GET", "/api/v1/lists"): public(),
     ("GET", "/api/v1/lists/{list_type}"): public(),

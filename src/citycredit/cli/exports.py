@@ -12,8 +12,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Column, Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from citycredit.accounts.model import SYSTEM
+from citycredit.db.storage import (
+    STORAGE_FULL_MESSAGE,
+    is_storage_full,
+    operation_succeeded,
+    record_storage_full,
+)
 from citycredit.shared.errors import CityCreditError, FieldError
 
 app = typer.Typer(help="数据导出（双公示报送省级平台）", no_args_is_help=True)
@@ -77,9 +84,17 @@ def dual_publicity(
             formats=fmt.split(","),
             trigger="cli",
         )
+        # G25: ends a storage-full incident of this command (stored by an earlier run too)
+        operation_succeeded("export dual-publicity", engine=c.engine, stored_too=True)
     except CityCreditError as exc:
         _fail(exc)
         return
+    except (SQLAlchemyError, OSError) as exc:
+        if not is_storage_full(exc):
+            raise
+        record_storage_full("export dual-publicity", exc, engine=c.engine)  # G25: alarm, exit 2
+        err.print(f"[red]错误：{STORAGE_FULL_MESSAGE}[/red]")
+        raise typer.Exit(2) from None
     finally:
         c.dispose()
     if as_json:

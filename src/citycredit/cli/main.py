@@ -17,6 +17,7 @@ from citycredit.accounts.model import SYSTEM, Role
 from citycredit.bootstrap import Container, build_container
 from citycredit.cli import accounts as accounts_cli
 from citycredit.cli import accuracy as accuracy_cli
+from citycredit.cli import alarms as alarms_cli
 from citycredit.cli import analytics as analytics_cli
 from citycredit.cli import audit as audit_cli
 from citycredit.cli import backup as backup_cli
@@ -66,6 +67,7 @@ app.add_typer(records_cli.app, name="records")  # 不予公示、恢复公示 (c
 app.add_typer(analytics_cli.app, name="analytics")  # Parquet 导出 (cli/analytics.py)
 app.add_typer(audit_cli.app, name="audit")  # 审计日志封存与核验 (cli/audit.py)
 app.add_typer(accuracy_cli.app, name="accuracy")  # 准确性核对 G40 (cli/accuracy.py)
+app.add_typer(alarms_cli.app, name="alarms")  # 系统告警 G25 (cli/alarms.py)
 app.command("selftest")(selftest_cli.selftest)  # 密码算法自检 G17 (cli/selftest.py)
 ledger_app.add_typer(witness_cli.app, name="witness")  # 见证 G22 (cli/witness.py)
 db_app.command("backup")(backup_cli.backup)  # 备份 (cli/backup.py, G27)

@@ -14,6 +14,8 @@ application uses at run time:
   (`AUDIT_TABLES`): no UPDATE, DELETE or TRUNCATE; the retention purge goes through the
   owner's SECURITY DEFINER function `citycredit_audit_purge` (migration 0024), on which the role
   gets EXECUTE;
+- SELECT, INSERT and UPDATE only on the system alarms (`KEPT_TABLES`, G25): raised, resolved
+  and acknowledged, never deleted — the history of incidents stays;
 - SELECT only on alembic_version (the application checks the schema version, never migrates);
 - USAGE on the sequences (nextval of serial ids);
 - TRUNCATE, REFERENCES and TRIGGER nowhere.
@@ -38,6 +40,8 @@ AUDIT_TABLES = (
     "security_policy_changes",  # append-only too (migration 0031)
 )
 READ_ONLY_TABLES = ("alembic_version",)
+KEPT_TABLES = ("system_alarms",)  # rows updated, never deleted (migration 0033)
+KEPT_PRIVILEGES = ("SELECT", "INSERT", "UPDATE")
 BUSINESS_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 AUDIT_PRIVILEGES = ("SELECT", "INSERT")
 PURGE_FUNCTION = "citycredit_audit_purge(timestamptz, integer, timestamptz)"
@@ -185,6 +189,8 @@ def grant_app_role(engine: Engine, role: str, *, password: str | None = None) ->
                 )
             elif table in READ_ONLY_TABLES:
                 privileges, kind = ("SELECT",), result.read_only_tables
+            elif table in KEPT_TABLES:
+                privileges, kind = KEPT_PRIVILEGES, result.business_tables
             else:
                 privileges, kind = BUSINESS_PRIVILEGES, result.business_tables
             _run(

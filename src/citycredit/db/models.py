@@ -3,6 +3,7 @@
 from citycredit.accounts import db as accounts_db
 from citycredit.checks import db as checks_db
 from citycredit.commitments import db as commitments_db
+from citycredit.db import alarms as alarms_db
 from citycredit.db.base import Base
 from citycredit.evaluation import db as evaluation_db
 from citycredit.exports import db as exports_db
@@ -21,6 +22,7 @@ metadata = Base.metadata
 __all__ = [
     "Base",
     "accounts_db",
+    "alarms_db",
     "checks_db",
     "commitments_db",
     "evaluation_db",

@@ -120,11 +120,15 @@ class JsonFile(ExportFile):
 def write_json_atomically(path: Path, doc: Mapping[str, Any]) -> dict[str, Any]:
     """Write a small JSON document (the manifest) atomically; return its name, size, sha256."""
     tmp = _tmp_name(path)
-    with _open_private(tmp, "utf-8") as fh:
-        fh.write(json.dumps(dict(doc), ensure_ascii=False, indent=2) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with _open_private(tmp, "utf-8") as fh:
+            fh.write(json.dumps(dict(doc), ensure_ascii=False, indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk (or anything else) leaves no half manifest
+        raise
     fsync_dir(path.parent)
     return {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 

@@ -27,6 +27,7 @@ from citycredit.accounts.model import Principal
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
 from citycredit.catalog.publication import publication_for
+from citycredit.db import storage
 from citycredit.exports.db import ExportRecordRow, ExportRow
 from citycredit.exports.files import (
     CsvFile,
@@ -260,6 +261,8 @@ class ExportRun:
                 self.files.append(f)
                 self.by_item[code].append(f)
         except OSError as exc:
+            if storage.is_storage_full(exc):
+                raise  # no space (or no inode) left: storage full (507, exit 2), not a bad --out
             why = (
                 "不是目录"
                 if isinstance(exc, NotADirectoryError | FileExistsError)

@@ -25,6 +25,7 @@ from citycredit.ledger.mmd import sequence_pending
 from citycredit.lists import default_lists
 from citycredit.shared import selftest
 from citycredit.web import (
+    alarms_api,
     api,
     audit,
     auth_api,
@@ -163,6 +164,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.include_router(api.router)
     auth_api.install(app)  # login, sessions, bindings, account administration
     audit.install(app)  # operator audit trail: middleware + GET /api/v1/audit
+    alarms_api.install(app)  # system alarms (G25): /api/v1/admin/alarms, incident end
     app.include_router(security_policy_api.router)  # the security administrator's policy (G3)
     # outermost: a flood of logins or sign-ups is refused before it writes audit rows
     app.add_middleware(RateLimitMiddleware, container=container)

@@ -110,10 +110,20 @@ def database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+def storage_where(method: str, path: str) -> str:
+    """How an HTTP operation is named in the storage alarm (and matched when it works again)."""
+    return f"{method} {scrub_personal(path)}"
+
+
 def storage_full(request: Request, exc: BaseException) -> Response:
     """G25: 507 Insufficient Storage — nothing was saved; the operator must free space (no
     Retry-After: retrying before that fails the same way). Raises the storage alert."""
-    record_storage_full(f"{request.method} {scrub_personal(request.url.path)}", exc)
+    container = getattr(request.app.state, "container", None)
+    record_storage_full(
+        storage_where(request.method, request.url.path),
+        exc,
+        engine=getattr(container, "engine", None),  # the stored alarm goes to its database
+    )
     if is_page(request):
         return error_page(request, 507, STORAGE_FULL_MESSAGE)
     return JSONResponse({"error": "storage_full", "message": STORAGE_FULL_MESSAGE}, status_code=507)

@@ -16,6 +16,8 @@ from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
 from citycredit.web.params import RowId, limit_of
+from citycredit.web.schemas import intake as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1")
 
@@ -64,7 +66,7 @@ def get_archive(
     return archive.public_archive(c, actor, subject_id)
 
 
-@router.post("/submissions")
+@router.post("/submissions", response_model=out.Receipt, responses=errors(401, 403, 404, 422))
 def post_submission(
     c: ContainerDep,
     actor: AuthenticatedDep,
@@ -96,13 +98,22 @@ def post_submission(
     return receipt.as_dict()
 
 
-@router.get("/submissions/{submission_id}")
+@router.get(
+    "/submissions/{submission_id}",
+    response_model=out.Receipt,
+    responses=errors(401, 403, 404, 422),
+)
 def get_submission(submission_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """回执 of a submission."""
     return ingest.get_receipt(c, actor, submission_id).as_dict()
 
 
-@router.get("/submissions/{submission_id}/rejects")
+@router.get(
+    "/submissions/{submission_id}/rejects",
+    response_model=out.RejectList,
+    response_model_exclude_unset=True,  # `personal_hidden` only when values were hidden
+    responses=errors(401, 403, 404, 422),
+)
 def get_rejects(submission_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Quarantined rows with one reason per failing field."""
     rows = ingest.list_rejects(c, actor, submission_id)
@@ -113,7 +124,11 @@ class WithdrawBody(BaseModel):
     reason: str
 
 
-@router.post("/records/{record_id}/withdraw")
+@router.post(
+    "/records/{record_id}/withdraw",
+    response_model=out.Withdrawal,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_withdraw(
     record_id: str, body: WithdrawBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -122,13 +137,17 @@ def post_withdraw(
     return {"record_id": record_id, "version": version, "status": "withdrawn"}
 
 
-@router.get("/records/{record_id}/history")
+@router.get(
+    "/records/{record_id}/history",
+    response_model=out.RecordHistory,
+    responses=errors(401, 403, 404, 422),
+)
 def get_history(record_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Every version of a record."""
     return {"record_id": record_id, "versions": ingest.record_history(c, actor, record_id)}
 
 
-@router.get("/unresolved")
+@router.get("/unresolved", response_model=out.UnresolvedList, responses=errors(401, 403, 422))
 def get_unresolved(
     c: ContainerDep, actor: AuthenticatedDep, status: str = "open"
 ) -> dict[str, Any]:
@@ -141,7 +160,11 @@ class AttachBody(BaseModel):
     subject_id: str
 
 
-@router.post("/unresolved/{unresolved_id}/attach")
+@router.post(
+    "/unresolved/{unresolved_id}/attach",
+    response_model=out.Attached,
+    responses=errors(401, 403, 404, 422),
+)
 def post_attach(
     unresolved_id: RowId, body: AttachBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -153,7 +176,11 @@ class DismissBody(BaseModel):
     reason: str
 
 
-@router.post("/unresolved/{unresolved_id}/dismiss")
+@router.post(
+    "/unresolved/{unresolved_id}/dismiss",
+    response_model=out.Dismissed,
+    responses=errors(401, 403, 404, 422),
+)
 def post_dismiss(
     unresolved_id: RowId, body: DismissBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -168,7 +195,7 @@ def get_quality(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
     return quality.quality_report(c, actor)
 
 
-@router.get("/catalog")
+@router.get("/catalog", response_model=out.CatalogOut)
 def get_catalog(c: ContainerDep) -> dict[str, Any]:
     """The catalog: items, openness and fields (public information)."""
     cat = c.catalog

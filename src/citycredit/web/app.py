@@ -27,6 +27,7 @@ from citycredit.shared import selftest
 from citycredit.web import (
     alarms_api,
     api,
+    apidocs,
     audit,
     auth_api,
     checks_api,
@@ -185,9 +186,11 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
+        """Liveness and storage state: the database answers; a recent storage-full alert."""
         with container.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         full = storage.status()  # G25: a write refused for lack of space in the last minutes
         return {"status": "degraded" if full["storage_full"] else "ok", "storage": full}
 
+    apidocs.describe_routes(app)
     return app

@@ -16,10 +16,27 @@ from citycredit.exports import downloads
 from citycredit.exports import service as exports
 from citycredit.web.audit import audit_object
 from citycredit.web.deps import AuthenticatedDep, ContainerDep
+from citycredit.web.schemas import exports as out
+from citycredit.web.schemas.common import binary, errors, file_response
 
 router = APIRouter(prefix="/api/v1/exports")
 
 MEDIA = {".csv": "text/csv; charset=utf-8", ".json": "application/json"}
+# The 200 of a download, as the schema declares it.
+DOWNLOAD = file_response(
+    "The file: a data file's CSV (UTF-8 with BOM) or JSON, or manifest.json.",
+    {
+        "text/csv; charset=utf-8": binary("The item's rows with the platform's columns."),
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": 'The item\'s JSON file ({…header…, "data": [rows]}) or '
+                "manifest.json (format, period, items, counts, files).",
+            }
+        },
+        "application/octet-stream": binary("Any other file of the export."),
+    },
+)
 
 
 class DualPublicityBody(BaseModel):
@@ -28,7 +45,12 @@ class DualPublicityBody(BaseModel):
     formats: list[str] = ["csv", "json"]
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=list[out.Export],
+    response_model_exclude_unset=True,  # a failed export has no counts
+    responses=errors(401, 403, 422),
+)
 def get_exports(
     c: ContainerDep, actor: AuthenticatedDep, limit: int = Query(50, ge=1, le=500)
 ) -> list[dict[str, Any]]:
@@ -36,7 +58,13 @@ def get_exports(
     return exports.list_exports(c, actor, limit=limit)
 
 
-@router.post("/dual-publicity", status_code=201)
+@router.post(
+    "/dual-publicity",
+    status_code=201,
+    response_model=out.Export,
+    response_model_exclude_unset=True,
+    responses=errors(401, 403, 409, 422),
+)
 def post_dual_publicity(
     body: DualPublicityBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -62,7 +90,11 @@ class DecisionBody(BaseModel):
     reason: str | None = Field(default=None, max_length=downloads.REASON_MAX)  # refusals
 
 
-@router.get("/download-requests")
+@router.get(
+    "/download-requests",
+    response_model=list[out.DownloadRequest],
+    responses=errors(401, 403, 422),
+)
 def get_download_requests(
     c: ContainerDep,
     actor: AuthenticatedDep,
@@ -77,7 +109,11 @@ def get_download_requests(
     )
 
 
-@router.get("/download-requests/{download_id}")
+@router.get(
+    "/download-requests/{download_id}",
+    response_model=out.DownloadRequest,
+    responses=errors(401, 403, 404, 422),
+)
 def get_download_request(
     download_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -85,7 +121,11 @@ def get_download_request(
     return downloads.get_download(c, actor, download_id)
 
 
-@router.post("/download-requests/{download_id}/approve")
+@router.post(
+    "/download-requests/{download_id}/approve",
+    response_model=out.DownloadRequest,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_download_approve(
     download_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -93,7 +133,11 @@ def post_download_approve(
     return downloads.decide_download(c, actor, download_id, approve=True)
 
 
-@router.post("/download-requests/{download_id}/refuse")
+@router.post(
+    "/download-requests/{download_id}/refuse",
+    response_model=out.DownloadRequest,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_download_refuse(
     download_id: str, body: DecisionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -103,8 +147,9 @@ def post_download_refuse(
 
 @router.get(
     "/download-requests/{download_id}/files/{name}",
-    responses={410: {"description": "the copy expired and was (or is being) deleted"}},
     response_model=None,
+    response_class=FileResponse,
+    responses={**DOWNLOAD, **errors(401, 403, 404, 409, 410, 422)},
 )
 def get_download_copy(
     download_id: str, name: str, c: ContainerDep, actor: AuthenticatedDep
@@ -118,7 +163,12 @@ def get_download_copy(
     return FileResponse(path, media_type=media, filename=path.name)
 
 
-@router.post("/{export_id}/download-requests", status_code=201)
+@router.post(
+    "/{export_id}/download-requests",
+    status_code=201,
+    response_model=out.DownloadRequest,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_download_request(
     export_id: str, body: DownloadRequestBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -127,13 +177,22 @@ def post_download_request(
     return downloads.request_download(c, actor, export_id, purpose=body.purpose, files=body.files)
 
 
-@router.get("/{export_id}")
+@router.get(
+    "/{export_id}",
+    response_model=out.Export,
+    response_model_exclude_unset=True,
+    responses=errors(401, 403, 404, 422),
+)
 def get_export(export_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One export."""
     return exports.get_export(c, actor, export_id)
 
 
-@router.get("/{export_id}/files/{name}")
+@router.get(
+    "/{export_id}/files/{name}",
+    response_class=FileResponse,
+    responses={**DOWNLOAD, **errors(401, 403, 404, 422)},
+)
 def get_export_file(
     export_id: str,
     name: str,

@@ -81,6 +81,7 @@ def get_objections(
 
 @router.get("/objections/{objection_id}")
 def get_objection(objection_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
+    """One objection and its steps (its subject's side, its department, the credit office)."""
     return objections.get_objection(c, actor, objection_id)
 
 
@@ -88,6 +89,7 @@ def get_objection(objection_id: str, c: ContainerDep, actor: AuthenticatedDep) -
 def post_accept(
     objection_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
+    """受理 an objection (credit office): the verification clock starts; the source is told."""
     return objections.accept(c, actor, objection_id, body.note)
 
 
@@ -95,6 +97,7 @@ def post_accept(
 def post_reject(
     objection_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
+    """不予受理 an objection (credit office), with its reasons."""
     return objections.reject(c, actor, objection_id, body.reason)
 
 
@@ -102,6 +105,7 @@ def post_reject(
 def post_decide(
     objection_id: str, body: DecisionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
+    """核查处理: the deciding department records the outcome (kept, corrected, withdrawn …)."""
     return objections.decide(c, actor, objection_id, outcome=body.outcome, reason=body.reason)
 
 
@@ -185,12 +189,15 @@ def post_repair(body: RepairBody, c: ContainerDep, actor: AuthenticatedDep) -> d
 
 @router.get("/repairs")
 def get_repairs(c: ContainerDep, actor: AuthenticatedDep, overdue: bool = False) -> dict[str, Any]:
+    """Repair applications (the credit office: all; a department: its own); `overdue=true`
+    lists late ones."""
     items = repairs.list_repairs(c, actor, overdue=overdue)
     return {"count": len(items), "items": items}
 
 
 @router.get("/repairs/{repair_id}")
 def get_repair(repair_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
+    """One repair application and its steps (its subject's side, its department, the office)."""
     return repairs.get_repair(c, actor, repair_id)
 
 
@@ -198,6 +205,7 @@ def get_repair(repair_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict
 def post_repair_accept(
     repair_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
+    """受理 a repair application (materials complete): sent to the deciding department."""
     return repairs.accept(c, actor, repair_id, body.note)
 
 
@@ -205,6 +213,7 @@ def post_repair_accept(
 def post_repair_reject(
     repair_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
+    """不予受理 a repair application, with its reasons (e.g. materials incomplete)."""
     return repairs.reject(c, actor, repair_id, body.reason)
 
 
@@ -258,6 +267,7 @@ def post_authorisation(
 def get_authorisations(
     c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
+    """查询授权 a subject gave (subject side) or an institution holds (institution)."""
     items = authorisations.list_authorisations(c, actor, subject_id)
     return {"count": len(items), "items": items}
 

@@ -139,6 +139,7 @@ def get_disclosures(
 
 @router.get("/disclosures/{disclosure_id}")
 def get_disclosure(disclosure_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
+    """One 自主公示 disclosure (its subject's account or the credit office)."""
     return disclosures.get_disclosure(c, actor, disclosure_id)
 
 

@@ -13,6 +13,8 @@ from citycredit.sharing import service as sharing
 from citycredit.sharing.model import DEFAULT_PULL, MAX_PULL
 from citycredit.web.deps import AuthenticatedDep, ContainerDep
 from citycredit.web.params import BIGINT_MAX
+from citycredit.web.schemas import sharing as out
+from citycredit.web.schemas.common import binary, errors, file_response
 
 router = APIRouter(prefix="/api/v1")
 
@@ -36,7 +38,12 @@ class StatusBody(BaseModel):
     reason: str = ""
 
 
-@router.post("/subscriptions", status_code=201)
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=out.Subscription,
+    responses=errors(401, 403, 404, 422),
+)
 def post_subscription(
     body: SubscriptionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -44,7 +51,7 @@ def post_subscription(
     return sharing.subscribe(c, actor, sharing.NewSubscription(**body.model_dump()))
 
 
-@router.get("/subscriptions")
+@router.get("/subscriptions", response_model=out.SubscriptionList, responses=errors(401, 403, 422))
 def get_subscriptions(
     c: ContainerDep, actor: AuthenticatedDep, department: str | None = None
 ) -> dict[str, Any]:
@@ -52,7 +59,11 @@ def get_subscriptions(
     return {"subscriptions": sharing.list_subscriptions(c, actor, department=department)}
 
 
-@router.get("/subscriptions/{subscription_id}")
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=out.SubscriptionDetail,
+    responses=errors(401, 403, 404, 422),
+)
 def get_subscription(
     subscription_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -60,7 +71,11 @@ def get_subscription(
     return sharing.get_subscription(c, actor, subscription_id)
 
 
-@router.post("/subscriptions/{subscription_id}/status")
+@router.post(
+    "/subscriptions/{subscription_id}/status",
+    response_model=out.Subscription,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_subscription_status(
     subscription_id: str, body: StatusBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -68,7 +83,12 @@ def post_subscription_status(
     return sharing.change_status(c, actor, subscription_id, body.status, body.reason)
 
 
-@router.get("/feeds/{subscription_id}")
+@router.get(
+    "/feeds/{subscription_id}",
+    response_model=out.FeedPage,
+    response_model_exclude_unset=True,  # keys a kind of entry does not carry stay absent
+    responses=errors(401, 403, 404, 409, 422),
+)
 def get_feed(
     subscription_id: str,
     c: ContainerDep,
@@ -80,7 +100,12 @@ def get_feed(
     return sharing.pull_feed(c, actor, subscription_id, after=after, limit=limit)
 
 
-@router.get("/feeds/{subscription_id}/files")
+@router.get(
+    "/feeds/{subscription_id}/files",
+    response_model=out.FeedFileList,
+    response_model_exclude_unset=True,  # `first_written_at`, `rewritten_at`: rewritten files
+    responses=errors(401, 403, 404, 422),
+)
 def get_feed_files(
     subscription_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -88,7 +113,23 @@ def get_feed_files(
     return {"subscription": subscription_id, "files": files.list_files(c, actor, subscription_id)}
 
 
-@router.get("/feeds/{subscription_id}/files/{name}")
+@router.get(
+    "/feeds/{subscription_id}/files/{name}",
+    response_class=FileResponse,
+    responses={
+        **file_response(
+            "The data file, or its manifest (`<file>.manifest.json`).",
+            {
+                "application/x-ndjson": binary("A `jsonl` file: one feed entry per line."),
+                "text/csv; charset=utf-8": binary(
+                    "A `csv` file (UTF-8 with BOM); `data` and `redacted` as JSON text."
+                ),
+            },
+            model=out.FeedFileManifest,  # application/json: a `.manifest.json`
+        ),
+        **errors(401, 403, 404, 422),
+    },
+)
 def get_feed_file(
     subscription_id: str, name: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> FileResponse:
@@ -102,7 +143,11 @@ def get_feed_file(
     return FileResponse(path, media_type=media, filename=name)
 
 
-@router.get("/records/{record_id}/consumers")
+@router.get(
+    "/records/{record_id}/consumers",
+    response_model=out.RecordConsumers,
+    responses=errors(401, 403, 404, 422),
+)
 def get_record_consumers(
     record_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:

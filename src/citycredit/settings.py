@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # authorised views); public views hide it completely. rules.md §13.4: e.g. 6108**********12X.
     id_mask_keep_first: int = Field(default=4, ge=0, le=6)
     id_mask_keep_last: int = Field(default=4, ge=0, le=4)
+    # G30: natural persons' names found inside free text (违法事实 …) on public views are shown
+    # masked like a name field (张*), whoever's record it is; off only where a rule says so.
+    mask_names_in_public_text: bool = True
     feed_file_retention_days: int = Field(
         default=30,
         ge=0,

@@ -50,6 +50,7 @@ from citycredit.shared.errors import FieldError, InvalidTransition, NotFound
 from citycredit.shared.idgen import new_id
 from citycredit.shared.ids import scrub_personal
 from citycredit.shared.masking import display_person_name
+from citycredit.shared.person_names import mask_person_names
 from citycredit.subjects.db import SubjectRow
 
 __all__ = [
@@ -404,7 +405,12 @@ def list_commitments(
     stmt = stmt.order_by(CommitmentRow.made_on.desc(), CommitmentRow.created_at.desc())
     with c.uow() as uow:
         rows = uow.session.execute(stmt.limit(limit)).all()
-        return [_view(r, subj, dept.name) for r, subj, dept in rows]
+        # staff of the accepting department and the credit office read the text in clear
+        public = c.settings.mask_names_in_public_text and actor.role not in (
+            Role.department_staff,
+            Role.credit_office_admin,
+        )
+        return [_view(r, subj, dept.name, public=public) for r, subj, dept in rows]
 
 
 def _longest_exclusion() -> int:
@@ -459,16 +465,29 @@ def _names(row: CommitmentRow, subject: SubjectRow) -> _Names:
     return _Names(name, matter.name if matter is not None else None, person)
 
 
-def _scrub(text: str, names: _Names) -> str:
+def _scrub(text: str, names: _Names, *, keep: tuple[str, ...] | None = None) -> str:
     """ID, phone and bank account numbers out; a person's own name masked as in `subject_name`
-    and street-level address detail hidden (G30)."""
+    and street-level address detail hidden (G30). With ``keep`` (public callers, setting
+    `mask_names_in_public_text`): every other person's name masked too (刘芳芳 → 刘**), except
+    the names in ``keep`` (an organisation's own name and 法定代表人, public anyway)."""
     out = scrub_personal(text, addresses=names.person is not None)
-    return out.replace(names.person, names.subject) if names.person else out
+    out = out.replace(names.person, names.subject) if names.person else out
+    return mask_person_names(out, keep=keep) if keep is not None else out
 
 
-def _view(row: CommitmentRow, subject: SubjectRow, dept_name: str) -> dict[str, Any]:
-    """A commitment as answered to every caller (masked name, scrubbed text)."""
+def _public_keep(subject: SubjectRow) -> tuple[str, ...]:
+    if subject.subject_type in PERSON_TYPES:
+        return ()
+    return tuple(n.strip() for n in (subject.name, subject.legal_rep or "") if n and n.strip())
+
+
+def _view(
+    row: CommitmentRow, subject: SubjectRow, dept_name: str, *, public: bool = False
+) -> dict[str, Any]:
+    """A commitment as answered to every caller (masked name, scrubbed text); to the public
+    (``public``) other persons' names in its text masked too."""
     names = _names(row, subject)
+    keep = _public_keep(subject) if public else None
     kind, status = CommitmentKind(row.kind), CommitmentStatus(row.status)
     status_label = status.label + ("（虚假承诺）" if row.false_commitment else "")
     return {
@@ -479,7 +498,7 @@ def _view(row: CommitmentRow, subject: SubjectRow, dept_name: str) -> dict[str, 
         "kind_label": kind.label,
         "matter": row.matter,
         "matter_name": names.matter,
-        "text": _scrub(row.text, names),
+        "text": _scrub(row.text, names, keep=keep),
         "made_on": row.made_on.isoformat(),
         "department": dept_name,
         "public": row.public,
@@ -488,6 +507,6 @@ def _view(row: CommitmentRow, subject: SubjectRow, dept_name: str) -> dict[str, 
         "adverse": status is CommitmentStatus.breached,
         "false_commitment": row.false_commitment,
         "checked_on": row.checked_on.isoformat() if row.checked_on else None,
-        "note": _scrub(row.outcome_note, names) if row.outcome_note else None,
+        "note": _scrub(row.outcome_note, names, keep=keep) if row.outcome_note else None,
         "record_id": row.record_id,
     }

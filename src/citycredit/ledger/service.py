@@ -184,7 +184,16 @@ def public_disclosure(
     the one function both public views use (no second masking here)."""
     item = c.catalog.item(record.item_code)
     shown = public_entry(
-        item, record, version, subject, public=True, today=today, depts={}, personal={}
+        item,
+        record,
+        version,
+        subject,
+        public=True,
+        today=today,
+        depts={},
+        personal={},
+        # a free text naming another person is shown masked, so it stays an undisclosed digest
+        mask_names=c.settings.mask_names_in_public_text,
     )
     raw = version.payload
     return {

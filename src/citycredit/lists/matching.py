@@ -24,6 +24,7 @@ from citycredit.shared.calendar import Deadline, LegalCalendar, statutory_period
 from citycredit.shared.errors import FieldError, InvalidTransition, NotFound
 from citycredit.shared.ids import scrub_personal
 from citycredit.shared.masking import display_person_name
+from citycredit.shared.person_names import mask_person_names
 
 __all__ = [
     "CreditCheck",
@@ -392,6 +393,7 @@ def public_entry(
     is_person: bool,
     today: date,
     birth_date: date | None = None,
+    mask_names: bool = True,
 ) -> dict[str, str | None] | None:
     """The public-list row of a membership, or None when it is not (or no longer) public.
 
@@ -410,22 +412,33 @@ def public_entry(
         "decided_on": _iso(membership.decided_on),
         "published_on": _iso(membership.published_on),
         "expires_on": _iso(membership.expires_on),
-        "reasons": public_reasons(membership, is_person=is_person),
+        "reasons": public_reasons(
+            membership, is_person=is_person, keep=(subject_name,), mask_names=mask_names
+        ),
     }
 
 
 PERSON_REASONS = "列入事由涉及自然人个人信息，不予公开；详见认定文书"
 
 
-def public_reasons(membership: Membership, *, is_person: bool) -> str | None:
+def public_reasons(
+    membership: Membership,
+    *,
+    is_person: bool,
+    keep: tuple[str, ...] = (),
+    mask_names: bool = True,
+) -> str | None:
     """Reasons as public pages show them: ID and phone numbers scrubbed; for a natural person
     a neutral sentence, because free text names the person and may give the home address or
-    other people's names (rules.md §13.4)."""
+    other people's names (rules.md §13.4). An organisation's reasons show other persons'
+    names masked (刘芳芳 → 刘**; `shared.person_names`, G30), except ``keep`` (the listed
+    organisation's own name, shown on the list anyway)."""
     if not membership.reasons:
         return None
     if is_person:
         return PERSON_REASONS + (f"（{membership.decision_no}）" if membership.decision_no else "")
-    return scrub_personal(membership.reasons)
+    reasons = scrub_personal(membership.reasons)
+    return mask_person_names(reasons, keep=keep) if mask_names else reasons
 
 
 def _iso(day: date | None) -> str | None:

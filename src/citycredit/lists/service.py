@@ -767,7 +767,11 @@ def public_list_types(c: Container, actor: Principal) -> list[dict[str, Any]]:
 
 
 def _public_rows(
-    lt: ListType, rows: list[tuple[MembershipRow, SubjectRow]], today: date
+    lt: ListType,
+    rows: list[tuple[MembershipRow, SubjectRow]],
+    today: date,
+    *,
+    mask_names: bool = True,
 ) -> list[dict[str, Any]]:
     basis = _basis_view(lt)
     out = []
@@ -780,6 +784,7 @@ def _public_rows(
             is_person=is_person,
             today=today,
             birth_date=subject.birth_date if is_person else None,
+            mask_names=mask_names,
         )
         if entry is None:
             continue
@@ -930,7 +935,7 @@ def public_list(
         rows = [(m, sub) for m, sub in found]
         more = len(rows) > limit
         rows = rows[:limit]
-        entries = _public_rows(lt, rows, today)
+        entries = _public_rows(lt, rows, today, mask_names=c.settings.mask_names_in_public_text)
         total: int | None = None
         if stamp is not None:
             counts = public_counts(c.engine)
@@ -986,7 +991,9 @@ def public_subject_lists(c: Container, actor: Principal, subject_id: str) -> dic
             if row.list_type not in catalog.list_types:
                 continue
             lt = catalog.list_type(row.list_type)
-            public = _public_rows(lt, [(row, subject)], today)
+            public = _public_rows(
+                lt, [(row, subject)], today, mask_names=c.settings.mask_names_in_public_text
+            )
             entries.extend(public)
             if public:
                 shown.append(to_model(row))

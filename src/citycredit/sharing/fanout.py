@@ -206,6 +206,7 @@ class Builder:
             public_now=is_public_now(r, self.today),
             is_person=subject is not None and subject.subject_type in PERSON_TYPES,
             government=self.government(sub),
+            mask_names=self.c.settings.mask_names_in_public_text,
         )
         personal = (
             self.personal(v)

@@ -29,6 +29,7 @@ from citycredit.shared.masking import (
     mask_name_in_text,
     scrub_value,
 )
+from citycredit.shared.person_names import mask_person_names, masks_free_text
 
 
 class Access(StrEnum):
@@ -251,6 +252,8 @@ class RecordFacts:
     public_now: bool  # 公开, published and inside its publication period today
     is_person: bool
     government: bool = False  # the subscribing department is a government body
+    # settings.mask_names_in_public_text: other persons' names in free text masked (G30)
+    mask_names: bool = True
 
 
 def project(
@@ -278,6 +281,13 @@ def project(
     raw_name = str(payload.get(name_spec.code) or "") if name_spec is not None else ""
     mask_name = access is Access.public and facts.is_person and bool(raw_name)
     shown_name = display_person_name(raw_name, item.display_name_rule.value) if mask_name else ""
+    public_keep: tuple[str, ...] = ()  # names a public view shows anyway (subjects.archive)
+    if access is Access.public and facts.mask_names and not facts.is_person:
+        rep = item.field_by_role("legal_rep")
+        rep_name = str(payload.get(rep.code) or "") if rep is not None else ""
+        public_keep = tuple(n.strip() for n in (raw_name, rep_name) if n.strip())
+    elif mask_name and shown_name == raw_name.strip():
+        public_keep = (raw_name.strip(),)  # the item shows the person's name in full
     out: dict[str, Any] = {}
     all_public = facts.public_now
     clear: list[str] = []
@@ -295,6 +305,12 @@ def project(
             is_name = name_spec is not None and code == name_spec.code
             if mask_name:
                 value = shown_name if is_name else mask_name_in_text(value, raw_name, shown_name)
+            if (
+                access is Access.public
+                and facts.mask_names
+                and masks_free_text(spec.type.value, spec.role)
+            ):
+                value = mask_person_names(value, keep=public_keep)  # third parties' names (G30)
             out[code] = value
             all_public = all_public and public_field
         elif code in personal and access is Access.authorised:

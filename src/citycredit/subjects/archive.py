@@ -32,6 +32,7 @@ from citycredit.shared.masking import (
     mask_name_in_text,
     scrub_value,
 )
+from citycredit.shared.person_names import mask_person_names, masks_free_text
 from citycredit.shared.text import normalise_code, normalise_name
 from citycredit.subjects.db import SubjectRow
 from citycredit.subjects.model import SubjectType
@@ -136,7 +137,7 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
         s = uow.session
         subject, records, versions = _public_records(s, subject_id, today)
         groups = _group(c, records, versions, subject, public=True, today=today)
-        _mark_objections(s, subject_id, groups)
+        _mark_objections(s, subject_id, groups, mask_names=_masks_names(c, subject))
         view = {
             "subject": _subject_summary(subject, public=True),
             "as_of": today.isoformat(),
@@ -218,7 +219,15 @@ def dual_publicity(
             summary = _subject_summary(subject, public=True)
             is_person = subject.subject_type in PERSON_TYPES
             shown = public_entry(
-                item, record, version, subject, public=True, today=today, depts=depts, personal={}
+                item,
+                record,
+                version,
+                subject,
+                public=True,
+                today=today,
+                depts=depts,
+                personal={},
+                mask_names=c.settings.mask_names_in_public_text,
             )
             by_subject.setdefault(subject.subject_id, []).append(shown)
             entries.append(
@@ -241,8 +250,14 @@ def dual_publicity(
                 }
             )
         # "异议处理中" (or a recorded dispute) exactly as the subject's archive marks it.
+        subjects = {subject.subject_id: subject for _, _, subject in rows[:limit]}
         for subject_id, shown_records in by_subject.items():
-            _mark_objections(uow.session, subject_id, [{"records": shown_records}])
+            _mark_objections(
+                uow.session,
+                subject_id,
+                [{"records": shown_records}],
+                mask_names=_masks_names(c, subjects[subject_id]),
+            )
         uow.finish_read()
     return {
         "item": item_code,
@@ -390,8 +405,17 @@ def _registration(s: Session, subject: SubjectRow) -> dict[str, Any] | None:
     return public_profile(s, subject)
 
 
-def _mark_objections(s: Session, subject_id: str, groups: list[dict[str, Any]]) -> None:
-    """ "异议处理中" (and a recorded dispute or the subject's statement) on each disputed record."""
+def _mark_objections(
+    s: Session,
+    subject_id: str,
+    groups: list[dict[str, Any]],
+    *,
+    mask_names: tuple[str, ...] | None = None,
+) -> None:
+    """ "异议处理中" (and a recorded dispute or the subject's statement) on each disputed record.
+
+    ``mask_names``: on a public view, the names shown publicly anyway (`_masks_names`); other
+    persons' names in the statement are masked (G30). None: the authorised views, in clear."""
     from citycredit.rights.objections import marks_for
 
     marks = marks_for(s, subject_id)
@@ -401,7 +425,28 @@ def _mark_objections(s: Session, subject_id: str, groups: list[dict[str, Any]]) 
         for entry in group["records"]:
             mark = marks.get(("record", entry["record_id"]))
             if mark:
+                if mask_names is not None and mark.get("statement"):
+                    statement = mask_person_names(mark["statement"], keep=mask_names)
+                    mark = {**mark, "statement": statement}
                 entry["objection_mark"] = mark
+
+
+def _masks_names(c: Container, subject: SubjectRow) -> tuple[str, ...] | None:
+    """Names a public view keeps in clear inside the subject's free text, or None when the
+    setting `mask_names_in_public_text` is off (nothing is masked)."""
+    if not c.settings.mask_names_in_public_text:
+        return None
+    return public_names(subject)
+
+
+def public_names(subject: SubjectRow, *names: Any) -> tuple[str, ...]:
+    """Names a public view shows anyway, so they stay in clear inside free text: an
+    organisation's or 个体工商户's own name and its 法定代表人/经营者 (the record's field and the
+    register's). A natural person's own name follows the item's display rule instead."""
+    if subject.subject_type in PERSON_TYPES:
+        return ()
+    out = [subject.name, subject.legal_rep or "", *(str(n) for n in names if n)]
+    return tuple(n.strip() for n in out if n and n.strip())
 
 
 def own_archive(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
@@ -509,6 +554,7 @@ def _group(
                 today=today,
                 depts=depts,
                 personal=(personal or {}).get(r.id, {}),
+                mask_names=c.settings.mask_names_in_public_text,
             )
             for r in rows
             if r.id in versions
@@ -535,12 +581,24 @@ def public_entry(
     today: date,
     depts: dict[int, str],
     personal: dict[str, Any],
+    mask_names: bool = True,
 ) -> dict[str, Any]:
+    """One record as a view shows it. On a public view (``public``) a natural person's own
+    name is shown by the item's display rule, and with ``mask_names``
+    (`settings.mask_names_in_public_text`) every other person's name inside free text is
+    masked like a name field (`shared.person_names`; G30) — except names the record shows
+    publicly anyway (`public_names`)."""
     is_person = subject.subject_type in PERSON_TYPES
     name_code = item.field_by_role("subject_name")
     person_name = (
         display_person_name(subject.name, item.display_name_rule.value) if is_person else ""
     )
+    keep: tuple[str, ...] = ()
+    if public and mask_names:
+        rep = item.field_by_role("legal_rep")
+        keep = public_names(subject, v.payload.get(rep.code) if rep is not None else None)
+        if is_person and person_name == subject.name.strip():
+            keep = (person_name,)  # the item shows the person's name in full (its rule)
     fields = []
     for spec in item.fields:
         if spec.code in v.payload:
@@ -560,6 +618,8 @@ def public_entry(
             value = scrub_value(value, addresses=public and is_person)
             if public and is_person and spec.code != getattr(name_code, "code", None):
                 value = mask_name_in_text(value, subject.name, person_name)
+            if public and mask_names and masks_free_text(spec.type.value, spec.role):
+                value = mask_person_names(value, keep=keep)  # third parties' names (G30)
             field: dict[str, Any] = {"code": spec.code, "label": spec.label, "value": value}
             if spec.role == "declared_publication_end":
                 field["label"] = f"{spec.label}（报送单位填报，仅供参考）"

@@ -23,7 +23,7 @@ from citycredit.db import durability, storage
 from citycredit.kernel.jobs import run_due
 from citycredit.ledger.mmd import sequence_pending
 from citycredit.lists import default_lists
-from citycredit.shared import selftest
+from citycredit.shared import person_names, selftest
 from citycredit.web import (
     alarms_api,
     api,
@@ -99,6 +99,10 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         # before the first request, not in every worker thread that the first burst of
         # requests starts at once (the cache does not lock: each would parse the YAML).
         await asyncio.to_thread(_preload)
+        if container.settings.mask_names_in_public_text:
+            # G30: the name recogniser's dictionary (~1 s, ~100 MB) loads now, not on the first
+            # public read of the process.
+            await asyncio.to_thread(person_names.warm_up)
         # The personal-data key ring must be this database's (privacy.keycheck): a wrong or
         # regenerated ring stops the server here, before any request is sealed or looked up.
         await asyncio.to_thread(lambda: container.personal_codec)

@@ -99,7 +99,7 @@ def registered(c: Container, username: str = "agent", code: str = NEW_CO) -> tup
         provider="fake",
         id_token=token_for(c, me, uscc=code, name="榆林自愿注册商贸有限公司"),
         profile={
-            "introduction": "主营煤炭运输，联系人电话 13912345678",
+            "introduction": "主营煤炭运输，联系人刘芳芳，电话 13912345678",
             "website": "https://vol.example",
         },
     )
@@ -163,6 +163,8 @@ def test_voluntary_registration_creates_the_organisation_and_binds_the_account(
     assert public is not None and public["note"] == registration.SELF_DECLARED_NOTE
     assert public["profile"]["website"] == "https://vol.example"
     assert "13912345678" not in str(public)  # a phone number in free text is scrubbed
+    assert "联系人刘**" in public["profile"]["introduction"]  # a person's name is masked (G30)
+    assert "刘芳芳" not in str(public)
     # a department's later record about the same USCC lands in this archive, not a new one
     samr = department(c)
     row = penalty_row(

@@ -47,6 +47,7 @@ from citycredit.rights.db import VoluntaryRegistrationRow
 from citycredit.shared.errors import Conflict, FieldError, NotFound
 from citycredit.shared.idgen import new_id
 from citycredit.shared.masking import scrub_value
+from citycredit.shared.person_names import mask_person_names
 from citycredit.subjects.db import SubjectRow
 from citycredit.subjects.service import SubjectFacts, SubjectRegistry
 
@@ -255,8 +256,13 @@ def withdraw(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
         return _view(row, subject)
 
 
-def public_profile(s: Session, subject: SubjectRow) -> dict[str, Any] | None:
-    """What the public archive shows of a voluntary registration (organisations only)."""
+def public_profile(
+    s: Session, subject: SubjectRow, *, keep_names: tuple[str, ...] | None = ()
+) -> dict[str, Any] | None:
+    """What the public archive shows of a voluntary registration (organisations only). In its
+    free text, ID, phone and account numbers are scrubbed and other persons' names masked
+    (G30) except ``keep_names`` (the organisation's own name and 法定代表人); None: the names
+    are shown (setting ``mask_names_in_public_text`` off)."""
     if not grade_is_public(subject.subject_type):
         return None
     row = s.scalar(
@@ -271,7 +277,15 @@ def public_profile(s: Session, subject: SubjectRow) -> dict[str, Any] | None:
         "registered_at": row.registered_at.date().isoformat(),
         "note": SELF_DECLARED_NOTE,
         "profile": {
-            key: scrub_value(value) if key in ("introduction", "business_scope") else value
+            key: _public_text(value, keep_names) if key in FREE_TEXT_FIELDS else value
             for key, value in (row.profile or {}).items()
         },
     }
+
+
+FREE_TEXT_FIELDS = frozenset({"introduction", "business_scope"})
+
+
+def _public_text(value: Any, keep_names: tuple[str, ...] | None) -> Any:
+    value = scrub_value(value)
+    return value if keep_names is None else mask_person_names(value, keep=keep_names)

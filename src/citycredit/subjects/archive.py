@@ -143,7 +143,8 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
             "as_of": today.isoformat(),
             "view": "public",
             "evaluation": archive_grade(s, subject, public=True),  # organisations only
-            "voluntary_registration": _registration(s, subject),  # organisations only
+            # organisations only
+            "voluntary_registration": _registration(s, subject, _masks_names(c, subject)),
             "groups": groups,
             "total": sum(g["count"] for g in groups),
         }
@@ -398,11 +399,14 @@ def shown_id_number(
     return restyle_stored_id_mask(subject.id_masked)
 
 
-def _registration(s: Session, subject: SubjectRow) -> dict[str, Any] | None:
-    """自愿注册 profile (self-declared, marked as such) of an organisation, if registered."""
+def _registration(
+    s: Session, subject: SubjectRow, keep_names: tuple[str, ...] | None
+) -> dict[str, Any] | None:
+    """自愿注册 profile (self-declared, marked as such) of an organisation, if registered;
+    other persons' names in its free text masked unless ``keep_names`` is None (G30)."""
     from citycredit.rights.registration import public_profile
 
-    return public_profile(s, subject)
+    return public_profile(s, subject, keep_names=keep_names)
 
 
 def _mark_objections(

@@ -180,3 +180,20 @@ def test_list_reasons_of_an_organisation_mask_other_persons() -> None:
     )
     assert public_reasons(m, is_person=False, mask_names=False) == m.reasons
     assert public_reasons(m, is_person=True) == PERSON_REASONS
+
+
+def test_a_text_naming_only_kept_names_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A company's facts that name only the company (whose trade name holds a surname and a
+    given-name character) and its 法定代表人 are not cut; another person beside them is."""
+    org, rep = "榆林高明商贸有限公司", "贺建军"
+    alone = f"经查，当事人{org}存在经营超过保质期的食品的行为，法定代表人{rep}未履行职责。"
+    beside = f"经查，当事人{org}员工刘芳芳销售过期食品，法定代表人{rep}未履行职责。"
+    assert mask_person_names(beside, keep=(org, rep)) == beside.replace("刘芳芳", "刘**")
+    assert person_names._candidates(person_names._words()).search(alone)  # 高明, 贺建军
+
+    def no_cut(*_: object) -> None:
+        raise AssertionError("cut")
+
+    monkeypatch.setattr(person_names, "_find", no_cut)
+    person_names.find_person_names.cache_clear()
+    assert mask_person_names(alone, keep=(org, rep)) == alone

@@ -56,8 +56,13 @@ def service_reads(url: str, data_dir: Path, subject_ids: list[str]) -> dict[str,
 
     c = _bulk.make_container(url, data_dir)
     try:
-        # Process start-up, not a read: the catalog is loaded and the modules imported once.
+        # Process start-up, not a read: the catalog is loaded and the modules imported once;
+        # the name recogniser's dictionary is loaded as the server loads it at its start (G30).
         public_archive(c, ANONYMOUS, subject_ids[0])
+        if c.settings.mask_names_in_public_text:
+            from citycredit.shared.person_names import warm_up
+
+            warm_up()
         lat: list[float] = []
         cpu: list[float] = []
         records = 0

@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from citycredit.db.storage import STORAGE_FULL_MESSAGE, is_storage_full, record_storage_full
@@ -36,8 +37,15 @@ def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except (CityCreditError, ReadError) as exc:
         fail(exc)
     except (SQLAlchemyError, OSError) as exc:
-        if not is_storage_full(exc):
-            raise
-        record_storage_full(getattr(fn, "__name__", "command"), exc)  # G25: alert, exit 2
-        err.print(f"[red]错误：{STORAGE_FULL_MESSAGE}[/red]")
-        raise typer.Exit(2) from None
+        storage_full_exit(getattr(fn, "__name__", "command"), exc)
+
+
+def storage_full_exit(where: str, exc: BaseException, *, engine: Engine | None = None) -> NoReturn:
+    """A write refused for lack of space (G25) ends the command: the alarm (stored in
+    ``engine``'s database when it takes it), what to do about it, exit code 2. Any other error
+    is raised again."""
+    if not is_storage_full(exc):
+        raise exc
+    record_storage_full(where, exc, engine=engine)
+    err.print(f"[red]错误：{STORAGE_FULL_MESSAGE}[/red]")
+    raise typer.Exit(2) from None

@@ -15,12 +15,8 @@ from rich.table import Column, Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from citycredit.accounts.model import SYSTEM
-from citycredit.db.storage import (
-    STORAGE_FULL_MESSAGE,
-    is_storage_full,
-    operation_succeeded,
-    record_storage_full,
-)
+from citycredit.cli.common import storage_full_exit
+from citycredit.db.storage import operation_succeeded
 from citycredit.shared.errors import CityCreditError, FieldError
 
 app = typer.Typer(help="数据导出（双公示报送省级平台）", no_args_is_help=True)
@@ -90,11 +86,7 @@ def dual_publicity(
         _fail(exc)
         return
     except (SQLAlchemyError, OSError) as exc:
-        if not is_storage_full(exc):
-            raise
-        record_storage_full("export dual-publicity", exc, engine=c.engine)  # G25: alarm, exit 2
-        err.print(f"[red]错误：{STORAGE_FULL_MESSAGE}[/red]")
-        raise typer.Exit(2) from None
+        storage_full_exit("export dual-publicity", exc, engine=c.engine)  # G25: alarm, exit 2
     finally:
         c.dispose()
     if as_json:

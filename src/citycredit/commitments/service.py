@@ -50,7 +50,7 @@ from citycredit.shared.errors import FieldError, InvalidTransition, NotFound
 from citycredit.shared.idgen import new_id
 from citycredit.shared.ids import scrub_personal
 from citycredit.shared.masking import display_person_name
-from citycredit.shared.person_names import mask_person_names
+from citycredit.shared.person_names import mask_person_names, names_shown_anyway
 from citycredit.subjects.db import SubjectRow
 
 __all__ = [
@@ -475,19 +475,17 @@ def _scrub(text: str, names: _Names, *, keep: tuple[str, ...] | None = None) -> 
     return mask_person_names(out, keep=keep) if keep is not None else out
 
 
-def _public_keep(subject: SubjectRow) -> tuple[str, ...]:
-    if subject.subject_type in PERSON_TYPES:
-        return ()
-    return tuple(n.strip() for n in (subject.name, subject.legal_rep or "") if n and n.strip())
-
-
 def _view(
     row: CommitmentRow, subject: SubjectRow, dept_name: str, *, public: bool = False
 ) -> dict[str, Any]:
     """A commitment as answered to every caller (masked name, scrubbed text); to the public
     (``public``) other persons' names in its text masked too."""
     names = _names(row, subject)
-    keep = _public_keep(subject) if public else None
+    keep = (
+        names_shown_anyway(subject.subject_type in PERSON_TYPES, subject.name, subject.legal_rep)
+        if public
+        else None
+    )
     kind, status = CommitmentKind(row.kind), CommitmentStatus(row.status)
     status_label = status.label + ("（虚假承诺）" if row.false_commitment else "")
     return {

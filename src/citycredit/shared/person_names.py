@@ -707,6 +707,15 @@ def _match(tokens: list[str], i: int, w: _Words, names_end: set[int]) -> int:
     return i + 1 if _cued(tokens, i, i + 1, names_end) else 0  # 员工李娜, 、高明
 
 
+def names_shown_anyway(is_person: bool, *names: Any) -> tuple[str, ...]:
+    """Names a public view of an organisation's or 个体工商户's record shows in its own fields
+    (its name, its 法定代表人/经营者): kept in clear inside its free text (``keep``). None for
+    a natural person or 农户, whose own name follows the item's display rule instead."""
+    if is_person:
+        return ()
+    return tuple(text for n in names if n and (text := str(n).strip()))
+
+
 def mask_person_names(value: Any, *, keep: Iterable[str] = ()) -> Any:
     """Every person's name inside the strings of ``value`` shown as a masked name field is
     (刘芳芳 → 刘**), except the names in ``keep`` (shown publicly elsewhere on the record)."""

@@ -29,7 +29,11 @@ from citycredit.shared.masking import (
     mask_name_in_text,
     scrub_value,
 )
-from citycredit.shared.person_names import mask_person_names, masks_free_text
+from citycredit.shared.person_names import (
+    mask_person_names,
+    masks_free_text,
+    names_shown_anyway,
+)
 
 
 class Access(StrEnum):
@@ -284,8 +288,9 @@ def project(
     public_keep: tuple[str, ...] = ()  # names a public view shows anyway (subjects.archive)
     if access is Access.public and facts.mask_names and not facts.is_person:
         rep = item.field_by_role("legal_rep")
-        rep_name = str(payload.get(rep.code) or "") if rep is not None else ""
-        public_keep = tuple(n.strip() for n in (raw_name, rep_name) if n.strip())
+        public_keep = names_shown_anyway(
+            False, raw_name, payload.get(rep.code) if rep is not None else None
+        )
     elif mask_name and shown_name == raw_name.strip():
         public_keep = (raw_name.strip(),)  # the item shows the person's name in full
     out: dict[str, Any] = {}

@@ -32,7 +32,11 @@ from citycredit.shared.masking import (
     mask_name_in_text,
     scrub_value,
 )
-from citycredit.shared.person_names import mask_person_names, masks_free_text
+from citycredit.shared.person_names import (
+    mask_person_names,
+    masks_free_text,
+    names_shown_anyway,
+)
 from citycredit.shared.text import normalise_code, normalise_name
 from citycredit.subjects.db import SubjectRow
 from citycredit.subjects.model import SubjectType
@@ -444,13 +448,11 @@ def _masks_names(c: Container, subject: SubjectRow) -> tuple[str, ...] | None:
 
 
 def public_names(subject: SubjectRow, *names: Any) -> tuple[str, ...]:
-    """Names a public view shows anyway, so they stay in clear inside free text: an
-    organisation's or 个体工商户's own name and its 法定代表人/经营者 (the record's field and the
-    register's). A natural person's own name follows the item's display rule instead."""
-    if subject.subject_type in PERSON_TYPES:
-        return ()
-    out = [subject.name, subject.legal_rep or "", *(str(n) for n in names if n)]
-    return tuple(n.strip() for n in out if n and n.strip())
+    """Names a public view shows anyway, kept in clear inside free text: an organisation's or
+    个体工商户's own name and its 法定代表人/经营者 (the register's and ``names``, the record's)."""
+    return names_shown_anyway(
+        subject.subject_type in PERSON_TYPES, subject.name, subject.legal_rep, *names
+    )
 
 
 def own_archive(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:

@@ -474,7 +474,7 @@ def test_unpublished_records_and_what_comes_down(container: Container, clock: Fi
     clock.advance(hours=1)
     second = export_dual_publicity(c, SYSTEM)
     [down] = csv_rows(data_file(second, "penalty"))
-    assert down["OPERATION"] == "删除" and down["CHANGE_REASON"] == "不予公示：轻微失信"
+    assert down["OPERATION"] == "删除" and down["CHANGE_REASON"] == "不予公示：轻微失信信息（按规定不公示）"
     assert down["RECORD_VERSION"] == "2" and down["CF_WSH"] == "榆市监罚〔2026〕21号"
     assert down["CF_XDR_SHXYM"] == CO and down["RECORD_ID"]
     assert down["CF_CFLB"] == down["CF_SY"] == down["CF_NR_FK"] == ""  # identifies, no facts
@@ -487,7 +487,7 @@ def test_unpublished_records_and_what_comes_down(container: Container, clock: Fi
     assert resend["mode"] == "explicit"
     [again] = csv_rows(data_file(resend, "penalty"))
     assert again["OPERATION"] == "删除" and again["RECORD_VERSION"] == "2"
-    assert again["CHANGE_REASON"] == "不予公示：轻微失信"
+    assert again["CHANGE_REASON"] == "不予公示：轻微失信信息（按规定不公示）"
 
     # A licence the province holds comes down when its validity (publication) ends.
     licence = {

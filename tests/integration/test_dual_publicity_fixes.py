@@ -378,7 +378,7 @@ def test_delete_rows_are_applied_by_our_own_intake(
     assert gone["CF_XDR_SHXYM"] == CO2 and gone["CF_XDR_MC"] and gone["RECORD_ID"]
     assert gone["CF_SY"] == gone["CF_NR"] == gone["CF_NR_FK"] == gone["CF_GSJZQ"] == ""
     # ... and a minor's carries no personal data at all (name, ID number).
-    assert kid["CHANGE_REASON"] == "不予公示：未成年人" and kid["RECORD_ID"]
+    assert kid["CHANGE_REASON"] == "不予公示：当事人为未成年人" and kid["RECORD_ID"]
     assert kid["CF_XDR_MC"] == kid["CF_XDR_ZJHM"] == kid["CF_SY"] == ""
     assert kid["CF_CFJGDM"] == AUTH and kid["CF_XDR_LB"] == "自然人"
     text_out = data_file(second, "penalty").read_text(encoding="utf-8-sig")
@@ -407,7 +407,7 @@ def test_delete_rows_are_applied_by_our_own_intake(
     status, values = current(target, "榆市监罚〔2026〕502号")
     assert (status, values["reason"]) == ("withdrawn", "撤销：文书号填报错误")
     status, values = current(target, "榆市监罚〔2026〕503号")  # located by its decision number
-    assert (status, values["reason"]) == ("withdrawn", "不予公示：未成年人")
+    assert (status, values["reason"]) == ("withdrawn", "不予公示：当事人为未成年人")
     status, values = current(target, "榆市监罚〔2026〕501号")
     assert status == "active" and values["CF_NR_FK"] == "40000.00"
     # A repeated 删除 changes nothing: a duplicate (row path chosen this time).

@@ -304,13 +304,11 @@ class Visibility:
         if self.repaired:
             return "信用修复"
         if not self.published:
-            if self.unpublished_reason == "minor":
-                return "不予公示：未成年人"
-            if self.unpublished_reason == "severity" or self.unpublished_reason is None:
-                return "不予公示：轻微失信"
-            from citycredit.ingest.withhold import unpublished_label  # 涉及个人隐私 …
+            # The same words as the authorised archive and `citycredit records` (one table,
+            # ingest/withhold.py): a record unpublished without a stored reason is 轻微.
+            from citycredit.ingest.withhold import unpublished_label
 
-            return unpublished_label(self.unpublished_reason) or "不予公示"
+            return unpublished_label(self.unpublished_reason or "severity") or "不予公示"
         if self.openness != Openness.public.value:
             return "不予公开"
         return "公示期满"

@@ -204,6 +204,36 @@ def test_the_cli_says_the_disk_is_full_and_exits_2(
     assert _records(c) == before + 300
 
 
+def test_a_later_run_of_the_command_ends_the_alarm_an_earlier_run_raised(
+    sqlite_container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each command is a process of its own: the run that works again ends the stored alarm
+    the failed run raised (not only the export's), and a different command does not."""
+    from typer.testing import CliRunner
+
+    from citycredit.cli import main as cli_main
+
+    c = sqlite_container
+    add_department(c, SYSTEM, name=SAMR, code=AUTH)
+    monkeypatch.setattr(cli_main, "build_container", lambda: c)
+    path = tmp_path / "p.csv"
+    path.write_bytes(_body(1, 300))
+    limit = DiskLimit(c)
+    limit.start(spare=3)
+    args = ["ingest", str(path), "--item", "penalty", "--department", SAMR]
+    assert CliRunner().invoke(cli_main.app, args).exit_code == 2
+    limit.end()
+    storage.store_pending(c.engine)  # the alarm row, once the disk takes it
+    storage.reset()  # the failed command's process has ended
+    (alarm,) = _alarms(c)
+    assert alarm.resolved_at is None and alarm.detail["where"] == "ingest_submission"
+    assert CliRunner().invoke(cli_main.app, ["unresolved"]).exit_code == 0
+    assert _alarms(c)[0].resolved_at is None  # another command working proves nothing
+    assert CliRunner().invoke(cli_main.app, args).exit_code == 0
+    (alarm,) = _alarms(c)
+    assert alarm.resolved_at is not None and alarm.detail["ended_by"] == "operation_succeeded"
+
+
 def test_no_room_for_the_audit_row_is_507_too(
     sqlite_container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:

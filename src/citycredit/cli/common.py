@@ -10,7 +10,12 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from citycredit.db.storage import STORAGE_FULL_MESSAGE, is_storage_full, record_storage_full
+from citycredit.db.storage import (
+    STORAGE_FULL_MESSAGE,
+    is_storage_full,
+    operation_succeeded,
+    record_storage_full,
+)
 from citycredit.shared.errors import CityCreditError
 
 console = Console(soft_wrap=True)
@@ -29,15 +34,31 @@ def fail(exc: Exception) -> NoReturn:
 
 def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call `fn`; a platform error or an unreadable file ends the command through `fail`, a
-    full disk (G25) with what to do about it."""
+    full disk (G25) with what to do about it. When `fn` works, a storage-full alarm that an
+    earlier run of it raised (this process or another: each command is a process) ends, in the
+    database of the container or engine it was given."""
     from citycredit.ingest.readers import ReadError
 
+    where = getattr(fn, "__name__", "command")
     try:
-        return fn(*args, **kwargs)
+        out = fn(*args, **kwargs)
     except (CityCreditError, ReadError) as exc:
         fail(exc)
     except (SQLAlchemyError, OSError) as exc:
-        storage_full_exit(getattr(fn, "__name__", "command"), exc)
+        storage_full_exit(where, exc)
+    engine = _engine_in(args)
+    if engine is not None:
+        operation_succeeded(where, engine=engine, stored_too=True)
+    return out
+
+
+def _engine_in(args: tuple[Any, ...]) -> Engine | None:
+    """The database a command's function worked on: its container's engine, or an engine."""
+    for arg in args:
+        engine = arg if isinstance(arg, Engine) else getattr(arg, "engine", None)
+        if isinstance(engine, Engine):
+            return engine
+    return None
 
 
 def storage_full_exit(where: str, exc: BaseException, *, engine: Engine | None = None) -> NoReturn:

@@ -10,18 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from citycredit.accounts.model import SYSTEM
-from citycredit.cli.common import storage_full_exit
+from citycredit.cli.common import console, storage_full_exit
+from citycredit.cli.common import fail as _fail
 from citycredit.db.storage import operation_succeeded
 from citycredit.shared.errors import CityCreditError, FieldError
 
 app = typer.Typer(help="数据导出（双公示报送省级平台）", no_args_is_help=True)
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 SINCE_HELP = (
     "起始时间（不含）：YYYY-MM-DD 或 YYYY-MM-DDTHH:MM[:SS]（北京时间）；默认接上次日常导出；"
@@ -30,15 +28,6 @@ SINCE_HELP = (
 UNTIL_HELP = (
     "截止时间（含）：日期表示当日结束（次日 00:00），故不能是今天；不能晚于当前时间；默认当前时间"
 )
-
-
-def _fail(exc: Exception) -> None:
-    message = getattr(exc, "message", str(exc))
-    field = getattr(exc, "field", None)
-    value = getattr(exc, "value", None)
-    detail = f"（字段 {field}，值 {value!r}）" if field else ""
-    err.print(f"[red]错误：{message}{detail}[/red]")
-    raise typer.Exit(2)
 
 
 def _print(done: dict[str, Any]) -> None:

@@ -24,17 +24,16 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from citycredit.web.serve import ServerStartError, started
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -86,38 +85,12 @@ def server(
         "--log-level",
         "warning",
     ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=HERE,
-            env={**os.environ, "PYTHONPATH": str(HERE), **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"server exited: {log.read_text(errors='replace')[-2000:]}")
-                try:
-                    with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("server did not start within 120 s")
-                time.sleep(0.3)
-            yield Running(base, proc.pid)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    pythonpath = {"PYTHONPATH": str(HERE)}
+    try:
+        with started(cmd, port=port, log=log, env={**env, **pythonpath}, cwd=HERE) as proc:
+            yield Running(f"http://127.0.0.1:{port}", proc.pid)
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def ensure_wrk() -> str:

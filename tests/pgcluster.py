@@ -46,7 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +54,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
+
+from citycredit.web.serve import ServerStartError, started
 
 if TYPE_CHECKING:
     from citycredit.bootstrap import Container
@@ -565,38 +566,11 @@ def serving(env: dict[str, str], *, workers: int, log: Path) -> Iterator[str]:
     exe = Path(sys.executable).with_name("citycredit")
     cmd = [str(exe), "serve", "--workers", str(workers), "--host", "127.0.0.1"]
     cmd += ["--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise ClusterError(f"server exited: {log.read_text(errors='replace')[-3000:]}")
-                try:
-                    with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ClusterError("the server did not answer /healthz within 120 s")
-                time.sleep(0.2)
-            yield base
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+    try:
+        with started(cmd, port=port, log=log, env=env):
+            yield f"http://127.0.0.1:{port}"
+    except ServerStartError as exc:
+        raise ClusterError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -260,3 +260,44 @@ def _parent(proc_dir: Path) -> int | None:
     except OSError:
         return None
     return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def test_started_names_a_server_that_exits_and_stops_one_that_never_answers(
+    tmp_path: Path,
+) -> None:
+    """web/serve.started (the drills' and benchmarks' way to run a server): a command that
+    exits gives its log's tail; one that never answers /healthz is given up after the timeout
+    and its whole process group is stopped."""
+    from citycredit.web.serve import ServerStartError, started
+
+    log = tmp_path / "server.log"
+    exits = [sys.executable, "-c", "print('bad setting: CITYCREDIT_X'); raise SystemExit(3)"]
+    with (
+        pytest.raises(ServerStartError, match="bad setting: CITYCREDIT_X"),
+        started(exits, port=_free_port(), log=log),
+    ):
+        raise AssertionError("never served")
+    child = tmp_path / "child.pid"
+    # A parent that starts a child in its group and then listens on nothing.
+    silent = [
+        sys.executable,
+        "-c",
+        "import subprocess, sys, time;"
+        f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
+        f"open({str(child)!r}, 'w').write(str(p.pid)); time.sleep(600)",
+    ]
+    with (
+        pytest.raises(ServerStartError, match="within 1 s"),
+        started(silent, port=_free_port(), log=log, timeout=1),
+    ):
+        raise AssertionError("never served")
+    pid = int(child.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the child {pid} outlived its server's process group")

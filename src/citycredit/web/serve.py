@@ -30,10 +30,15 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess  # nosec B404 - `started` runs the server command it is given
 import sys
 import threading
 import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from citycredit.web import logfilter, logformat
@@ -163,6 +168,62 @@ def run(
         for s, handler in previous.items():
             signal.signal(s, handler)
     return status
+
+
+class ServerStartError(RuntimeError):
+    """A server `started` ran exited or did not answer /healthz in time (the log's tail)."""
+
+
+@contextmanager
+def started(
+    cmd: list[str],
+    *,
+    port: int,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server command (`citycredit serve …`, `python -m citycredit.web.serve …`) as a
+    process group of its own, its output in `log`; yield the process once
+    ``http://127.0.0.1:{port}/healthz`` answers 200; afterwards stop the group (SIGTERM, then
+    SIGKILL after STOP_TIMEOUT_S). For the drills, benchmarks and operators' scripts."""
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # nosec B603 - the caller's own command, no shell
+            cmd,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    raise ServerStartError(f"server exited: {tail}")
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=5) as r:  # nosec B310
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ServerStartError(
+                        f"the server did not answer /healthz within {timeout:g} s"
+                    )
+                time.sleep(0.2)
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

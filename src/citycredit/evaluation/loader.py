@@ -69,12 +69,16 @@ def read_models(directory: Path | None = None, catalog: Catalog | None = None) -
         if m.key in seen:
             raise ModelError(m.file, "version", f"与 {seen[m.key]} 重复（{m.key}）")
         seen[m.key] = m.file
-    owner: dict[str, str] = {}
-    for m in ModelSet(models).current():
-        for t in m.subject_types:
-            if t in owner and owner[t] != m.code:
-                raise ModelError(m.file, "subject_types", f"{t} 已由模型 {owner[t]} 评价")
-            owner[t] = m.code
+    # On every day a version takes effect (a back-dated run evaluates with the versions in force
+    # then), and for the newest versions, each subject type has at most one model.
+    known = ModelSet(models)
+    for day in [None, *sorted({m.effective for m in models})]:
+        owner: dict[str, str] = {}
+        for m in known.current(day):
+            for t in m.subject_types:
+                if t in owner and owner[t] != m.code:
+                    raise ModelError(m.file, "subject_types", f"{t} 已由模型 {owner[t]} 评价")
+                owner[t] = m.code
     return ModelSet(models, folder)
 
 

@@ -42,13 +42,21 @@ def models() -> ModelSet:
 
 def test_one_current_model_per_plan_subject_type(models: ModelSet) -> None:
     # 2026.2 (from 2026-12-01) of the models with licences_in_force counts only 有效 licences.
-    licences = {m.code for m in models if m.version == "2026.2"}
+    licences = {
+        m.code for m in models if m.version == "2026.2" and m.effective == date(2026, 12, 1)
+    }
     assert licences == {
         "enterprise",
         "individual_business",
         "public_institution",
         "private_non_enterprise",
         "farmer_cooperative",
+    }
+    # Then (from 2027-01-01) every model's commitments_kept_3y leaves out 信用修复型 commitments:
+    # 2026.3 after the licence version, 2026.2 where there was none.
+    assert {code: models.versions(code) for code in PLAN_TYPES} == {
+        code: ["2026.1", "2026.2", "2026.3"] if code in licences else ["2026.1", "2026.2"]
+        for code in PLAN_TYPES
     }
     for subject_type in PLAN_TYPES:
         model = models.current_for(subject_type, date(2026, 11, 30))
@@ -75,6 +83,33 @@ def test_one_current_model_per_plan_subject_type(models: ModelSet) -> None:
                 )
                 == old
             )
+        before = models.current_for(subject_type, date(2026, 12, 31))
+        repair = models.current_for(subject_type, date(2027, 1, 1))
+        assert before == new and repair is not None
+        assert repair.version == ("2026.3" if subject_type in licences else "2026.2")
+        # The only change: kept commitments of every type but 信用修复型 (breaches still count).
+        assert repair.effective == date(2027, 1, 1)
+        kept = repair.indicator("commitments_kept_3y")
+        assert kept.categories == ("审批替代型", "主动公示型", "行业自律型")
+        assert "信用修复型" not in kept.categories and "不含信用修复承诺" in kept.reason
+        assert before.indicator("commitments_kept_3y").categories == ()
+        assert repair.indicator("commitments_broken_3y").categories == ()
+        was = before.indicator("commitments_kept_3y")
+        assert (
+            dataclasses.replace(
+                repair,
+                version=before.version,
+                effective=before.effective,
+                file=before.file,
+                indicators=tuple(
+                    dataclasses.replace(i, categories=(), reason=was.reason, basis=was.basis)
+                    if i.code == "commitments_kept_3y"
+                    else i
+                    for i in repair.indicators
+                ),
+            )
+            == before
+        )
     assert models.current_for("natural_person") is None  # later, with the citizen score
     assert models.current_for("other_organisation") is None
     assert set(models.subject_types()) == set(PLAN_TYPES)
@@ -176,13 +211,10 @@ def test_broken_models_are_refused_naming_file_and_key(
     assert str(err).startswith("评价模型文件 enterprise.2026.1.yaml 的键 ")
 
 
-def test_overlapping_subject_types_are_refused(tmp_path: Path) -> None:
-    folder = _broken(
-        tmp_path,
-        "subject_types: [social_group]",
-        "subject_types: [enterprise]",
-        "social_group.2026.1.yaml",
-    )
+# The newest version, and an older one (back-dated runs still evaluate with it).
+@pytest.mark.parametrize("file", ["social_group.2026.2.yaml", "social_group.2026.1.yaml"])
+def test_overlapping_subject_types_are_refused(tmp_path: Path, file: str) -> None:
+    folder = _broken(tmp_path, "subject_types: [social_group]", "subject_types: [enterprise]", file)
     with pytest.raises(ModelError, match="enterprise 已由模型"):
         load_models(folder)
 

@@ -195,6 +195,30 @@ def end_user_sessions(s: Session, user_id: int, now: datetime, reason: str) -> i
 # -- lockout ------------------------------------------------------------------------------------
 
 
+def _user_event(
+    s: Session,
+    user: UserRow,
+    now: datetime,
+    action: str,
+    result: str,
+    request: RequestInfo,
+    detail: dict[str, Any],
+) -> None:
+    """An audit event of an authentication step of a known account, in the step's transaction."""
+    add_event(
+        s,
+        at=now,
+        action=action,
+        result=result,
+        actor_label=user_label(user),
+        actor_user_id=user.id,
+        actor_role=user.role,
+        request=request,
+        object_id=user.username,
+        detail=detail,
+    )
+
+
 def _locked(user: UserRow, now: datetime) -> bool:
     return user.locked_until is not None and user.locked_until > now
 
@@ -213,17 +237,14 @@ def _count_failure(
         user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
         user.failed_logins, user.failed_since = 0, None
         end_user_sessions(s, user.id, now, "locked")
-        add_event(
+        _user_event(
             s,
-            at=now,
-            action="auth.lockout",
-            result="success",
-            actor_label=user_label(user),
-            actor_user_id=user.id,
-            actor_role=user.role,
-            request=request,
-            object_id=user.username,
-            detail={
+            user,
+            now,
+            "auth.lockout",
+            "success",
+            request,
+            {
                 "locked_until": user.locked_until.isoformat(),
                 "threshold": policy.lockout_threshold,
                 "window_minutes": policy.lockout_window_minutes,
@@ -321,17 +342,14 @@ def login(
             user.last_login_at = now
             _clear_failures(user)
         issued = _issue(c, s, user, state, request, user_agent)
-        add_event(
+        _user_event(
             s,
-            at=now,
-            action="auth.login",
-            result="success",
-            actor_label=user_label(user),
-            actor_user_id=user.id,
-            actor_role=user.role,
-            request=request,
-            object_id=user.username,
-            detail={"next": issued.status, "session": issued.session_id},
+            user,
+            now,
+            "auth.login",
+            "success",
+            request,
+            {"next": issued.status, "session": issued.session_id},
         )
         uow.commit()
         return issued
@@ -379,17 +397,14 @@ def verify_second_factor(
                 reason = "bad_code"
                 _count_failure(c, s, user, now, request)
         if reason is not None or step is None:
-            add_event(
+            _user_event(
                 s,
-                at=now,
-                action="auth.second_factor",
-                result="failure",
-                actor_label=user_label(user),
-                actor_user_id=user.id,
-                actor_role=user.role,
-                request=request,
-                object_id=user.username,
-                detail={"reason": reason, "session": row.id},
+                user,
+                now,
+                "auth.second_factor",
+                "failure",
+                request,
+                {"reason": reason, "session": row.id},
             )
             uow.commit()
             if reason == "expired":
@@ -406,17 +421,14 @@ def verify_second_factor(
         if state == ACTIVE:
             user.last_login_at = now
         issued = _issue(c, s, user, state, request, user_agent)
-        add_event(
+        _user_event(
             s,
-            at=now,
-            action="auth.second_factor",
-            result="success",
-            actor_label=user_label(user),
-            actor_user_id=user.id,
-            actor_role=user.role,
-            request=request,
-            object_id=user.username,
-            detail={"next": issued.status, "session": issued.session_id, "replaced": row.id},
+            user,
+            now,
+            "auth.second_factor",
+            "success",
+            request,
+            {"next": issued.status, "session": issued.session_id, "replaced": row.id},
         )
         uow.commit()
         return issued
@@ -462,17 +474,8 @@ def change_password(
             raise Unauthenticated(GENERIC_FAILURE, code="login_failed")
         if not verify_password(user.password_hash, current_password or "", policy):
             _count_failure(c, s, user, now, request)
-            add_event(
-                s,
-                at=now,
-                action="auth.password_change",
-                result="failure",
-                actor_label=user_label(user),
-                actor_user_id=user.id,
-                actor_role=user.role,
-                request=request,
-                object_id=user.username,
-                detail={"reason": "bad_password"},
+            _user_event(
+                s, user, now, "auth.password_change", "failure", request, {"reason": "bad_password"}
             )
             uow.commit()
             raise Unauthenticated("当前口令错误", code="login_failed")
@@ -488,17 +491,14 @@ def change_password(
         if row is not None:
             user.last_login_at = now
             issued = _issue(c, s, user, ACTIVE, request, user_agent)
-        add_event(
+        _user_event(
             s,
-            at=now,
-            action="auth.password_change",
-            result="success",
-            actor_label=user_label(user),
-            actor_user_id=user.id,
-            actor_role=user.role,
-            request=request,
-            object_id=user.username,
-            detail={"sessions_ended": ended, "session": issued.session_id if issued else None},
+            user,
+            now,
+            "auth.password_change",
+            "success",
+            request,
+            {"sessions_ended": ended, "session": issued.session_id if issued else None},
         )
         uow.commit()
         return issued

@@ -420,7 +420,8 @@ def prober(base: str, stop: threading.Event, out: list[Probe]) -> None:
 
 
 def worker_pids(master: int) -> list[int]:
-    """The server's worker processes: children of the master, not multiprocessing's helpers."""
+    """The server's worker processes: the children of the master's fork server (web/preload.py)
+    or, without one, of the master itself; not multiprocessing's helpers."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -434,6 +435,8 @@ def worker_pids(master: int) -> list[int]:
                 cmd = f.read()
         except (OSError, ValueError, IndexError):
             continue
+        if b"multiprocessing.forkserver" in cmd:
+            return worker_pids(int(entry))
         if b"resource_tracker" not in cmd:
             pids.append(int(entry))
     return sorted(pids)

@@ -238,20 +238,23 @@ def test_citycredit_serve_with_two_workers_on_postgresql(pg_url: str, tmp_path: 
             statuses.append(r.status)
             c.close()
         assert Counter(statuses) == {200: 6, 429: 10}
-        workers = [
-            p
-            for p in Path("/proc").iterdir()
-            if p.name.isdigit()
-            and _parent(p) == proc.pid
-            and b"spawn_main" in (p / "cmdline").read_bytes()  # not spawn's resource tracker
+        # The workers are forked by the fork server the command started (web/preload.py).
+        (forkserver,) = [
+            int(p.name)
+            for p in _children(proc.pid)
+            if b"multiprocessing.forkserver" in (p / "cmdline").read_bytes()
         ]
-        assert len(workers) == 2
+        assert len(_children(forkserver)) == 2
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _children(pid: int) -> list[Path]:
+    return [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == pid]
 
 
 def _parent(proc_dir: Path) -> int | None:
@@ -301,3 +304,37 @@ def test_started_names_a_server_that_exits_and_stops_one_that_never_answers(
         time.sleep(0.1)
     else:
         raise AssertionError(f"the child {pid} outlived its server's process group")
+
+
+def _shared_kb(pid: int) -> int:
+    """Memory of the process that other processes map too (copy-on-write pages not yet copied
+    and shared files): /proc/PID/smaps_rollup Shared_Clean + Shared_Dirty."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    )
+    return sum(int(fields[k].split()[0]) for k in ("Shared_Clean", "Shared_Dirty"))
+
+
+def _parent_cmdline(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status").read_text()
+    ppid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:"))
+    return Path(f"/proc/{ppid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_workers_share_the_modules_and_the_name_recogniser_loaded_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """web/preload.py: the workers fork from a server that has imported the platform and loaded
+    the name recogniser's dictionary (~200 MB) once, so each worker maps those pages instead of
+    holding its own copy; CITYCREDIT_SERVE_PRELOAD=0 spawns each worker from scratch."""
+    with serving(2) as (_, port):
+        pids = _all_workers_up(port, 2)
+        for pid in pids:
+            parent = _parent_cmdline(pid)
+            assert "multiprocessing.forkserver" in parent and "citycredit.web.preload" in parent
+            assert _shared_kb(pid) > 100_000, _shared_kb(pid)  # measured ~155 MB
+    monkeypatch.setenv("CITYCREDIT_SERVE_PRELOAD", "0")
+    with serving(2) as (_, port):
+        for pid in _all_workers_up(port, 2):
+            assert "multiprocessing.forkserver" not in _parent_cmdline(pid)
+            assert _shared_kb(pid) < 60_000, _shared_kb(pid)  # shared libraries only (~30 MB)

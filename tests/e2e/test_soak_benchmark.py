@@ -4,6 +4,9 @@ cut really takes the database away from the application and gives it back (G26's
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -108,6 +111,30 @@ def test_worker_pids_are_the_masters_children_without_multiprocessing_helpers() 
         for p in (worker, helper):
             p.kill()
             p.wait()
+
+
+def test_worker_pids_are_the_fork_servers_children_when_there_is_one() -> None:
+    """`citycredit serve --workers N` forks its workers from a fork server (web/preload.py)."""
+    code = (
+        "import subprocess, sys, time;"
+        "ps = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])"
+        " for _ in range(2)];"
+        "print(' '.join(str(p.pid) for p in ps), flush=True); time.sleep(30)"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code, "multiprocessing.forkserver"], stdout=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        forked = sorted(int(x) for x in server.stdout.readline().split())
+        pids = soak.worker_pids(__import__("os").getpid())
+        assert pids == forked and server.pid not in pids
+    finally:
+        server.kill()
+        server.wait()
+        for pid in forked:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_bad_flags_name_the_flag_and_value(

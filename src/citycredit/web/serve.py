@@ -11,7 +11,9 @@ the kernel spreads new connections over the workers' sockets by their addresses 
 
 The parent binds the address too, without listening: an address already taken fails at once,
 and the kernel hands no connection to a socket that does not listen. It starts the workers
-(multiprocessing spawn: each builds its own container, engine and app from the same settings),
+(forked from multiprocessing's fork server, which has imported the platform and loaded the name
+recogniser once — web/preload.py, ~200 MB the workers share copy-on-write; each worker then builds
+its own container, engine and app from the same settings),
 restarts one that dies, and stops them all on SIGINT / SIGTERM. A worker that dies within
 `STARTUP_GRACE_S` of its start stops the server (a configuration error would only loop).
 The workers count rate-limit windows in one table the parent creates (web/ratewindows.py), so
@@ -99,6 +101,20 @@ def _worker(
     uvicorn.Server(config).run(sockets=[sock])
 
 
+PRELOAD_ENV = "CITYCREDIT_SERVE_PRELOAD"  # "0": start each worker from scratch (spawn)
+
+
+def _context() -> Any:
+    """Workers fork from multiprocessing's fork server, which has loaded `web.preload` once
+    (modules and the name recogniser, ~200 MB shared copy-on-write); with PRELOAD_ENV=0 each
+    worker is spawned and loads everything itself."""
+    if os.environ.get(PRELOAD_ENV, "1") == "0":
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["citycredit.web.preload"])
+    return ctx
+
+
 def run(
     factory: str,
     *,
@@ -119,7 +135,7 @@ def run(
     options = {"log_level": log_level, "access_log": access_log}
     claim = reuseport_socket(host, port, listen=False)  # the address is free (or ours)
     table_fd, table = create_table()
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _context()
     stop = threading.Event()
     received: list[int] = []
 

@@ -453,17 +453,32 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def pss_mb(pid: int) -> float:
+    """The process's proportional set size: its own pages plus its share of the pages it
+    shares (the fork server's, web/preload.py) — what the workers cost together."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 @dataclass
 class RssSample:
     at: float
     mb: float  # the workers' RSS, summed
     pids: tuple[int, ...]
+    pss: float = 0.0  # the workers' PSS, summed
 
 
 def sampler(master: int, stop: threading.Event, out: list[RssSample], every: float = 10.0) -> None:
     while True:
         pids = worker_pids(master)
-        out.append(RssSample(time.time(), sum(rss_mb(p) for p in pids), tuple(pids)))
+        rss, pss = sum(rss_mb(p) for p in pids), sum(pss_mb(p) for p in pids)
+        out.append(RssSample(time.time(), rss, tuple(pids), pss))
         if stop.wait(every):
             return
 
@@ -573,6 +588,9 @@ class Window:
 
     def rss_mean(self) -> float:
         return sum(s.mb for s in self.rss) / len(self.rss) if self.rss else 0.0
+
+    def pss_mean(self) -> float:
+        return sum(s.pss for s in self.rss) / len(self.rss) if self.rss else 0.0
 
 
 def window(
@@ -754,6 +772,7 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
                     say(
                         f"  live minute={minute + 1} health_fail={w.health_fail} "
                         f"health_p95_ms={pct(hl, 95):.1f} worker_rss_mb={w.rss_mean():.1f} "
+                        f"worker_pss_mb={w.pss_mean():.1f} "
                         f"load={os.getloadavg()[0]:.2f}"
                     )
                     minute += 1
@@ -800,7 +819,8 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
             f"errors_other={w.errors_other} statuses={status_text(w.statuses)} "
             f"p50_ms={pct(lat, 50):.1f} p95_ms={pct(lat, 95):.1f} p99_ms={pct(lat, 99):.1f} "
             f"max_ms={max(lat, default=0.0):.1f} health_fail={w.health_fail} "
-            f"worker_rss_mb={w.rss_mean():.1f} jobs={','.join(job_names) or '-'}"
+            f"worker_rss_mb={w.rss_mean():.1f} worker_pss_mb={w.pss_mean():.1f} "
+            f"jobs={','.join(job_names) or '-'}"
         )
     for line in kind_lines(soak.reqs, [kind for kind, _ in rows]):
         say(line)

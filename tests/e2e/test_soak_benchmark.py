@@ -106,7 +106,9 @@ def test_worker_pids_are_the_masters_children_without_multiprocessing_helpers() 
         time.sleep(0.2)
         pids = soak.worker_pids(__import__("os").getpid())
         assert worker.pid in pids and helper.pid not in pids
-        assert soak.rss_mb(worker.pid) > 1.0
+        assert soak.rss_mb(worker.pid) > 1.0 and 0.0 < soak.pss_mb(worker.pid) <= soak.rss_mb(
+            worker.pid
+        )
     finally:
         for p in (worker, helper):
             p.kill()

@@ -227,6 +227,9 @@ OBJECTS: dict[tuple[str, str], Obj] = {
     ("POST", "/api/v1/unresolved/{unresolved_id}/dismiss"): Obj(ROLE, "the clerk's queue"),
     ("GET", "/api/v1/evaluation/runs/{run_id}"): Obj(ROLE, "credit office", a={"run_id": "run"}),
     ("GET", "/api/v1/exports/{export_id}"): Obj(ROLE, "credit office", a={"export_id": "export"}),
+    ("GET", "/api/v1/exports/{export_id}/proof"): Obj(
+        ROLE, "credit office", a={"export_id": "export"}
+    ),
     ("GET", "/api/v1/exports/{export_id}/files/{name}"): Obj(
         ROLE, "credit office", a={"export_id": "export", "name": "export_file"}
     ),

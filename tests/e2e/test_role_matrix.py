@@ -707,6 +707,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/exports"): allow(OFFICE),
     ("POST", "/api/v1/exports/dual-publicity"): allow(OFFICE, request=json_body()),
     ("GET", "/api/v1/exports/{export_id}"): allow(OFFICE),
+    ("GET", "/api/v1/exports/{export_id}/proof"): allow(OFFICE),  # its ledger proof
     ("GET", "/api/v1/exports/{export_id}/files/{name}"): allow(
         OFFICE, request=lambda w: {"params": {"purpose": "报送核对"}}
     ),

@@ -474,7 +474,10 @@ def test_unpublished_records_and_what_comes_down(container: Container, clock: Fi
     clock.advance(hours=1)
     second = export_dual_publicity(c, SYSTEM)
     [down] = csv_rows(data_file(second, "penalty"))
-    assert down["OPERATION"] == "删除" and down["CHANGE_REASON"] == "不予公示：轻微失信信息（按规定不公示）"
+    assert (
+        down["OPERATION"] == "删除"
+        and down["CHANGE_REASON"] == "不予公示：轻微失信信息（按规定不公示）"
+    )
     assert down["RECORD_VERSION"] == "2" and down["CF_WSH"] == "榆市监罚〔2026〕21号"
     assert down["CF_XDR_SHXYM"] == CO and down["RECORD_ID"]
     assert down["CF_CFLB"] == down["CF_SY"] == down["CF_NR_FK"] == ""  # identifies, no facts

@@ -14,7 +14,7 @@ from rich.table import Column, Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from citycredit.accounts.model import SYSTEM
-from citycredit.cli.common import console, storage_full_exit
+from citycredit.cli.common import console, err, storage_full_exit
 from citycredit.cli.common import fail as _fail
 from citycredit.db.storage import operation_succeeded
 from citycredit.shared.errors import CityCreditError, FieldError
@@ -112,6 +112,109 @@ def list_cmd(
             r["id"], r["since"] or "最早", r["until"], r["status"], str(total), r["trigger"]
         )
     console.print(table)
+
+
+# -- the export's ledger proof, and checking an export as received ------------------------------
+
+
+@app.command("proof")
+def proof_cmd(
+    export_id: Annotated[str, typer.Argument(help="导出批次编号（citycredit export list）")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="凭证文件；默认写入该导出批次目录下的 proof.json"),
+    ] = None,
+) -> None:
+    """Write the export's ledger proof (manifest, leaf, inclusion proof, signed checkpoint)."""
+    import os
+
+    from citycredit.bootstrap import build_container
+    from citycredit.exports.service import export_proof, get_export
+    from citycredit.exports.verify import PROOF_FILE
+
+    c = build_container()
+    try:
+        bundle = export_proof(c, SYSTEM, export_id)
+        target = out
+        if target is None:
+            directory = get_export(c, SYSTEM, export_id)["directory"]
+            if not directory or not Path(directory).is_dir():
+                raise FieldError(
+                    "out",
+                    str(directory),
+                    "not_a_directory",
+                    f"导出批次的目录 {directory} 已不在服务器上，请用 --out 指定凭证文件",
+                )
+            target = Path(directory) / PROOF_FILE
+        if target.is_dir():
+            raise FieldError("out", str(target), "is_a_directory", f"--out {target} 是目录")
+    except CityCreditError as exc:
+        _fail(exc)
+    finally:
+        c.dispose()
+    text = json.dumps(bundle, ensure_ascii=False, indent=2) + "\n"
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        _fail(FieldError("out", str(target), "unwritable", f"凭证文件 {target} 无法写入：{exc}"))
+    console.print(
+        f"已写出导出批次 {export_id} 的数据链凭证：{target}"
+        f"（第 {bundle['leaf']['index']} 号叶子，树大小 {bundle['proof']['size']}）"
+    )
+
+
+@app.command("verify")
+def verify_cmd(
+    directory: Annotated[
+        Path, typer.Argument(help="收到的导出目录（含 manifest.json）", file_okay=False)
+    ],
+    bundle_file: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="导出批次的数据链凭证；默认使用目录中的 proof.json（如有）"),
+    ] = None,
+    vkey: Annotated[
+        str | None,
+        typer.Option("--vkey", help="信任的数据链公钥（信用办公布）；不给则使用凭证自带的公钥"),
+    ] = None,
+) -> None:
+    """Check an export as received, offline: every file against manifest.json, no file the
+    manifest does not list; with the proof, the manifest against the ledger."""
+    from citycredit.exports.verify import PROOF_FILE, verify_export_directory
+
+    if bundle_file is None and (directory / PROOF_FILE).is_file():
+        bundle_file = directory / PROOF_FILE
+        console.print(f"使用目录中的凭证 {bundle_file}")
+    bundle = None
+    if bundle_file is not None:
+        try:
+            bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            err.print(f"[red]✗ 凭证 {bundle_file} 无法读取：{exc}[/red]")
+            raise typer.Exit(1) from exc
+        if not isinstance(bundle, dict):
+            err.print(f"[red]✗ 凭证 {bundle_file} 不是数据链凭证[/red]")
+            raise typer.Exit(1)
+    ignore = {PROOF_FILE}
+    if bundle_file is not None and bundle_file.resolve().parent == directory.resolve():
+        ignore.add(bundle_file.name)
+    report = verify_export_directory(directory, bundle, trusted_vkey=vkey, ignore=ignore)
+    for line in report.checks:
+        console.print(f"✓ {line}")
+    for line in report.problems:
+        err.print(f"[red]✗ {line}[/red]")
+    if not report.ok:
+        err.print(f"[red]验证失败：{len(report.problems)} 项不符[/red]")
+        raise typer.Exit(1)
+    if bundle is None:
+        console.print(
+            "注意：未核对数据链凭证，只核对了文件与 manifest.json 一致；"
+            "请用 --bundle 给出凭证（citycredit export proof 或 GET /api/v1/exports/{id}/proof）"
+        )
+    elif not vkey:
+        console.print("注意：使用了凭证自带的公钥；请用 --vkey 指定从信用办公布渠道获得的公钥")
+    console.print(f"验证通过：导出批次 {report.export_id}（{directory}）")
 
 
 # -- G35: approved downloads of files with natural persons' data ---------------------------------

@@ -159,7 +159,7 @@ def _source_rows_csv(source: Path) -> tuple[list[str], Iterator[list[str]], IO[s
     return header, reader, fh
 
 
-def _json_parts(source: Path) -> tuple[dict[str, Any], Iterator[dict[str, Any]], IO[str]]:
+def json_parts(source: Path) -> tuple[dict[str, Any], Iterator[dict[str, Any]], IO[str]]:
     """The header object and a row iterator of a JSON file as `JsonFile` writes it (one row
     per line after the ``"data": [`` line), read line by line: memory stays flat."""
     fh = source.open(encoding="utf-8")
@@ -220,7 +220,7 @@ def write_watermarked_copy(
         finally:
             fh.close()
     if fmt == "json":
-        doc, records, fh = _json_parts(source)
+        doc, records, fh = json_parts(source)
         try:
             columns = [*(f["code"] for f in doc.get("fields", [])), WATERMARK_COLUMN]
             doc["fields"] = [

@@ -57,10 +57,14 @@ from citycredit.exports.model import (
     non_public_codes,
     typed_values,
 )
+from citycredit.exports.verify import MANIFEST
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingRow
 from citycredit.ingest.intake import roles_of
 from citycredit.ingest.withhold import WITHHELD_REASONS
+from citycredit.kernel import outbox
 from citycredit.kernel.disclosure import record_disclosure
+from citycredit.ledger.bundle import EXPORT_ENTRY, export_ref, manifest_digest, manifest_facts
+from citycredit.ledger.entries import workflow_entry
 from citycredit.rights.db import RepairRow
 from citycredit.shared.calendar import SHANGHAI, day_start, local_date
 from citycredit.shared.errors import Conflict, FieldError
@@ -71,7 +75,6 @@ from citycredit.subjects.service import check_category, facts_from_roles
 
 CITY_DIVISION = "610800"  # 榆林市: in the file names the province sorts uploads by
 PLATFORM_NAME = "榆林市公共信用信息共享平台"
-MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "citycredit/dual-publicity-export/1"
 # Versions are stamped when their submission starts and become visible when it commits; an
 # incremental export re-reads this much before `since` so a long submission that committed
@@ -205,9 +208,35 @@ class ExportRun:
             row.counts = manifest["counts"]
             row.files = entries
             row.completed_at = self.c.clock.now()
+            self._commit_to_ledger(s, manifest, row.completed_at)
             summary = export_summary(row)
             uow.commit()
         return summary
+
+    def _commit_to_ledger(self, s: Session, manifest: dict[str, Any], at: datetime) -> None:
+        """The ``export.completed`` leaf, in the export's own transaction (a failed or
+        discarded run adds none): the export id, kind, period and counts, and the digest of
+        the manifest as written (`ledger.bundle.manifest_digest`), each a salted digest like
+        every leaf field. The manifest names files and their checksums and counts rows: no
+        personal data enters the log. The event keeps the manifest too, so the export's proof
+        (`exports.service.export_proof`) is still there after the files are purged."""
+        suite = self.c.settings.ledger_suite
+        entry = workflow_entry(
+            suite,
+            entry_type=EXPORT_ENTRY,
+            ref=export_ref(self.export_id),
+            subject_id=None,
+            fields={**manifest_facts(manifest), "manifest_hash": manifest_digest(suite, manifest)},
+            at=at,
+        )
+        outbox.emit(
+            s,
+            event_type=EXPORT_ENTRY,
+            aggregate_type="export",
+            aggregate_id=self.export_id,
+            at=at,
+            payload={"ledger": entry.as_payload(), "manifest": manifest},
+        )
 
     def discard(self) -> None:
         """Remove what a failed run wrote: no half export is left for an upload script."""
@@ -639,7 +668,8 @@ class ExportRun:
                 "subjects": len(self.disclosed),
                 "note": "含证件号码等非公开字段，仅供报送省级平台；已逐主体记入查询登记",
             },
-            "files": entries,
+            # copies: the caller appends the manifest's own entry to `entries` after writing it
+            "files": [dict(e) for e in entries],
         }
 
 

@@ -26,10 +26,16 @@ from citycredit.exports.db import ExportRecordRow, ExportRow
 from citycredit.exports.downloads import approval_required
 from citycredit.exports.model import FORMATS, KIND, carries_personal_data
 from citycredit.exports.run import ExportRun, export_summary, iso, last_until
+from citycredit.exports.verify import PROOF_FILE
 from citycredit.ingest.db import RecordRow
+from citycredit.kernel.db import OutboxEventRow
 from citycredit.kernel.disclosure import record_disclosure
+from citycredit.ledger.bundle import EXPORT_ENTRY, export_ref, manifest_digest, manifest_facts
+from citycredit.ledger.db import LedgerLeafRow
+from citycredit.ledger.service import log_row, proof_bundle
+from citycredit.ledger.store import latest_checkpoint
 from citycredit.shared.calendar import SHANGHAI, day_start, local_date
-from citycredit.shared.errors import FieldError, NotFound
+from citycredit.shared.errors import Conflict, FieldError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +254,51 @@ def _export(s: Session, export_id: str) -> ExportRow:
     return row
 
 
+def export_proof(c: Container, actor: Principal, export_id: str) -> dict[str, Any]:
+    """The export's ledger proof for the province: the ``export.completed`` leaf, its inclusion
+    proof to the latest signed checkpoint, the manifest as committed (``"manifest"``) and the
+    leaf's fields disclosed (export id, kind, period, counts, manifest digest) — the bundle
+    format of ``ledger.bundle.verify_bundle``, which checks it offline
+    (``citycredit export verify DIRECTORY --bundle …``, ``citycredit ledger verify-bundle``).
+
+    Before the sequencer has taken the leaf in: 409 ``ledger_pending``. An export with no
+    leaf at all (failed, or completed before exports were committed to the ledger): 404
+    ``export_not_in_ledger``. The manifest comes from the export's outbox event (no personal
+    data), so the proof outlives the files' retention.
+    """
+    _require(actor)
+    with c.uow() as uow:
+        s = uow.session
+        row = _export(s, export_id)
+        event = s.scalar(
+            select(OutboxEventRow).where(
+                OutboxEventRow.aggregate_type == "export",
+                OutboxEventRow.aggregate_id == row.id,
+                OutboxEventRow.event_type == EXPORT_ENTRY,
+            )
+        )
+        manifest = (event.payload or {}).get("manifest") if event is not None else None
+        if row.status != "completed" or not isinstance(manifest, dict):
+            why = (
+                f"未成功完成（状态 {row.status}）"
+                if row.status != "completed"
+                else "完成于导出登记入数据链之前"
+            )
+            raise NotFound(
+                f"导出批次 {row.id} {why}，数据链中没有它的登记，无法出具凭证",
+                code="export_not_in_ledger",
+            )
+        leaf = s.scalar(select(LedgerLeafRow).where(LedgerLeafRow.ref == export_ref(row.id)))
+        cp = latest_checkpoint(s)
+        if leaf is None or cp is None or leaf.idx >= cp.size:
+            raise Conflict("该导出批次尚未收录到数据链，请稍后再试", code="ledger_pending")
+        log = log_row(s)
+        fields = {**manifest_facts(manifest), "manifest_hash": manifest_digest(log.suite, manifest)}
+        out = proof_bundle(s, log, leaf, cp, fields, manifest=manifest)
+        uow.finish_read()
+        return out
+
+
 def export_file(
     c: Container, actor: Principal, export_id: str, name: str, *, purpose: str | None = None
 ) -> Path:
@@ -365,6 +416,10 @@ def _delete_files(row: ExportRow) -> dict[str, int]:
             continue
         counts["files"] += 1
         counts["bytes"] += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    if _own_directory(row, directory):
+        # the proof `citycredit export proof` wrote beside the files (no personal data; the
+        # platform can write it again from the ledger) goes with them
+        (directory / PROOF_FILE).unlink(missing_ok=True)
     if (
         _own_directory(row, directory)
         and directory.is_dir()

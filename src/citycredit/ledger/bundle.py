@@ -3,6 +3,8 @@
 A bundle holds the leaf's canonical bytes, the disclosed field values with their field salts,
 the inclusion proof to a signed checkpoint, and the log's public key. `verify_bundle` is pure:
 it needs no database and no network (`citycredit ledger verify-bundle`, the verify page).
+A credit report's bundle carries the report (``report``), a 双公示 export's bundle its
+manifest (``manifest``); either is checked against the digest its leaf commits to.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.shared.canonical import canonical_bytes
 
 BUNDLE_FORMAT = "citycredit-ledger-bundle/1"
+EXPORT_ENTRY = "export.completed"  # exports.run: a 双公示 export committed to its manifest
 
 
 class BundleError(ValueError):
@@ -64,6 +67,59 @@ def _check_report(suite: Suite, report: dict[str, Any], disclosed: dict[str, Any
             f"（内容摘要 {actual[:16]}…，登记 {str(committed)[:16]}…）"
         )
     return f"报告 {no} 的内容与数据链中登记的摘要一致（未被改动）"
+
+
+def manifest_digest(suite: Suite | str, manifest: dict[str, Any]) -> str:
+    """Hex digest of an export's manifest (manifest.json parsed) under the suite's hash: its
+    canonical bytes, like `report_digest` (exports.run commits to it in an ``export.completed``
+    leaf; whitespace and key order of the file do not matter, every value does)."""
+    return hash_suite(Suite(suite)).hash(canonical_bytes(manifest)).hex()
+
+
+def export_ref(export_id: str) -> str:
+    """The ref of an export's ``export.completed`` leaf."""
+    return f"{export_id}/completed"
+
+
+def manifest_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What an ``export.completed`` leaf commits to besides the manifest's digest, taken from
+    the manifest: export id, kind, period (since may be None: from the beginning), counts."""
+    period = manifest.get("period") or {}
+    return {
+        "export_id": manifest.get("export_id"),
+        "kind": manifest.get("kind"),
+        "since": period.get("since"),
+        "until": period.get("until"),
+        "counts": manifest.get("counts"),
+    }
+
+
+def _check_export(
+    suite: Suite, manifest: Any, disclosed: dict[str, Any], ref: str, entry_type: Any
+) -> str:
+    """The manifest in a bundle is the one the leaf commits to: this export, this digest; the
+    other disclosed facts (kind, period, counts) are the manifest's own."""
+    if not isinstance(manifest, dict):
+        raise BundleError("凭证中的清单（manifest）不是 JSON 对象")
+    export_id = manifest.get("export_id")
+    if entry_type != EXPORT_ENTRY or ref != export_ref(str(export_id)):
+        raise BundleError(f"清单所属的导出批次 {export_id} 与叶子所指的 {ref} 不一致")
+    if (disclosed.get("export_id") or {}).get("value") != export_id:
+        raise BundleError("凭证没有公开导出批次编号，或公开的编号与清单不一致")
+    committed = (disclosed.get("manifest_hash") or {}).get("value")
+    if committed is None:
+        raise BundleError("凭证没有公开清单摘要")
+    actual = manifest_digest(suite, manifest)
+    if actual != committed:
+        raise BundleError(
+            f"导出批次 {export_id} 的清单与数据链中登记的摘要不一致"
+            f"（清单摘要 {actual[:16]}…，登记 {str(committed)[:16]}…）"
+        )
+    facts = manifest_facts(manifest)
+    for name in ("kind", "since", "until", "counts"):
+        if name in disclosed and disclosed[name].get("value") != facts[name]:
+            raise BundleError(f"清单中的 {name} 与数据链中登记的不一致")
+    return f"导出批次 {export_id} 的清单与数据链中登记的摘要一致（未被改动）"
 
 
 def verify_bundle(
@@ -128,9 +184,12 @@ def verify_bundle(
         disclosed = bundle.get("disclosed") or {}
         check_disclosed(suite, data, disclosed)
         checks.append(f"公开的 {len(disclosed)} 个字段值与叶子中的摘要一致")
-        ref = json.loads(data)["ref"]
+        leaf = json.loads(data)
+        ref = leaf["ref"]
         if "report" in bundle:  # a credit report's bundle: the report itself must match
             checks.append(_check_report(suite, bundle["report"], disclosed, ref))
+        if "manifest" in bundle:  # a 双公示 export's bundle: its manifest must match
+            checks.append(_check_export(suite, bundle["manifest"], disclosed, ref, leaf["type"]))
     except (ProofError, NoteError, DisclosureMismatch) as exc:
         raise BundleError(str(exc)) from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

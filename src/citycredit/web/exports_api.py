@@ -189,6 +189,19 @@ def get_export(export_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict
 
 
 @router.get(
+    "/{export_id}/proof",
+    response_model=out.ExportProof,
+    responses=errors(401, 403, 404, 409, 422),
+)
+def get_export_proof(export_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
+    """The export's ledger proof: its manifest, the ``export.completed`` leaf committing to the
+    manifest's digest, the inclusion proof and the signed checkpoint — for the province to
+    check the files offline (``citycredit export verify DIRECTORY --bundle FILE``). 409
+    ``ledger_pending`` until the sequencer has taken the leaf in."""
+    return exports.export_proof(c, actor, export_id)
+
+
+@router.get(
     "/{export_id}/files/{name}",
     response_class=FileResponse,
     responses={**DOWNLOAD, **errors(401, 403, 404, 422)},

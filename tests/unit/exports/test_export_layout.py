@@ -104,9 +104,12 @@ def test_visibility_follows_the_public_archive() -> None:
     ended = Visibility(True, None, "public", today)
     assert not ended.publishable(today) and ended.hidden_reason(today) == "公示期满"
     minor = Visibility(False, "minor", "public", None)
-    assert not minor.publishable(today) and minor.hidden_reason(today) == "不予公示：当事人为未成年人"
     assert (
-        Visibility(False, "severity", "public", None).hidden_reason(today) == "不予公示：轻微失信信息（按规定不公示）"
+        not minor.publishable(today) and minor.hidden_reason(today) == "不予公示：当事人为未成年人"
+    )
+    assert (
+        Visibility(False, "severity", "public", None).hidden_reason(today)
+        == "不予公示：轻微失信信息（按规定不公示）"
     )
     assert not Visibility(True, None, "authorised", None).publishable(today)
     repaired = Visibility(True, None, "public", None, repaired=True)

@@ -7,7 +7,7 @@ Built from exports/run.py (`export_summary`, `ExportRun._manifest`), exports/fil
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
@@ -71,6 +71,18 @@ def _file(item: str, fmt: str, rows: int, size: int, personal: int) -> JsonDict:
     }
 
 
+_COUNTS: JsonDict = {
+    "licence": {"新增": 0, "更新": 0, "删除": 0, "total": 0},
+    "penalty": {"新增": 2, "更新": 0, "删除": 0, "total": 2},
+    "total": 2,
+}
+_FILES: list[JsonDict] = [
+    _file("licence", "csv", 0, 389, 0),
+    _file("licence", "json", 0, 4092, 0),
+    _file("penalty", "csv", 2, 1081, 1),
+    _file("penalty", "json", 2, 6667, 1),
+]
+
 _EXPORT: JsonDict = {
     "id": EXPORT_ID,
     "kind": "dual_publicity",
@@ -79,16 +91,9 @@ _EXPORT: JsonDict = {
     "until": AT,
     "status": "completed",
     "trigger": "api",
-    "counts": {
-        "licence": {"新增": 0, "更新": 0, "删除": 0, "total": 0},
-        "penalty": {"新增": 2, "更新": 0, "删除": 0, "total": 2},
-        "total": 2,
-    },
+    "counts": _COUNTS,
     "files": [
-        _file("licence", "csv", 0, 389, 0),
-        _file("licence", "json", 0, 4092, 0),
-        _file("penalty", "csv", 2, 1081, 1),
-        _file("penalty", "json", 2, 6667, 1),
+        *_FILES,
         {
             "item": None,
             "format": "manifest",
@@ -215,3 +220,90 @@ class DownloadRequest(Answer):
     copies: list[DownloadCopy] = Field(description="The watermarked copies (approved).")
 
     model_config = ConfigDict(json_schema_extra={"examples": [_REQUEST]})
+
+
+# -- the export's ledger proof (exports/service.export_proof) -----------------------------------
+
+_PROOF: JsonDict = {
+    "format": "citycredit-ledger-bundle/1",
+    "origin": "yulin.citycredit/ledger",
+    "suite": "sha256-ed25519",
+    "vkey": "yulin.citycredit/ledger+39fb3d28+ASzzpCDlun/gUbvvhcBrDQWtiC9CxbTJnUG+B5aHF6oF",
+    "manifest": {
+        "format": "citycredit/dual-publicity-export/1",
+        "export_id": EXPORT_ID,
+        "kind": "dual_publicity",
+        "period": {"since": None, "until": AT, "bounds": "(since, until]", "mode": "full"},
+        "generated_at": AT,
+        "counts": _COUNTS,
+        "files": list(_FILES),  # (abridged here: platform, items and their columns …)
+    },
+    "leaf": {
+        "index": 2,
+        "data": "eyJhdCI6IjIwMjYtMTEtMjVUMDI6MDA6MDArMDA6MDAiLCJmaWVsZHMiOnsi…",
+        "hash": "569f08f509809b58050700186413b344259256fd07e70c98d0e0b6d6836eb7d4",
+    },
+    "disclosed": {
+        "export_id": {"value": EXPORT_ID, "salt": "6a6ad44e71185744c118708219fbc7f1"},
+        "kind": {"value": "dual_publicity", "salt": "695aa65ac1e2ebf570f6e7a00ccf0652"},
+        "until": {"value": AT, "salt": "9f790496ce4946026bd17c79fbbd87be"},
+        "counts": {"value": _COUNTS, "salt": "07b134cdf0925d843c5722793838f2e4"},
+        "manifest_hash": {
+            "value": "c92fa4b7c0698f5946b17918080c190d6c328470cc2d14274577bc123dc29009",
+            "salt": "22c650e83e33693e5d0aa20de2351933",
+        },
+    },
+    "proof": {"size": 3, "hashes": ["hNPPK+e2M86YX9W0t+LXFzEnUf+DuZfE/WPXn4eZE0Q="]},
+    "checkpoint": "yulin.citycredit/ledger\n3\nON4mRIR15+XCXvjqQgeWYUhSPSLL0DqpwKuNCnJUq70=\n"
+    "suite sha256-ed25519\n\n— yulin.citycredit/ledger Ofs9KHf4lIxk/PgGPZErltONXa3kOjZg0ys4"
+    "2SFy65Z6rAWNN9ygpuqAkOvGDbVkSBXZyUv/DQ1a8sY6GrCopK+Slgs=\n",
+}
+
+
+class ProofLeaf(Answer):
+    """The ``export.completed`` leaf: its canonical bytes (salted digests only) and index."""
+
+    index: int = Field(description="The leaf's index in the log.")
+    data: str = Field(description="The leaf's canonical JSON bytes, base64.")
+    hash: str = Field(description="RFC 9162 leaf hash of `data` (hex).")
+
+
+class DisclosedField(Answer):
+    """One field of the leaf, disclosed: its value and the field salt it was hashed with."""
+
+    value: Any = Field(description="The committed value.")
+    salt: str = Field(description="The field's salt (hex); the record salt stays secret.")
+
+
+class InclusionProof(Answer):
+    """RFC 9162 inclusion proof of the leaf in the tree the checkpoint signs."""
+
+    size: int = Field(description="Tree size: the checkpoint's.")
+    hashes: list[str] = Field(description="The audit path, base64, leaf to root.")
+
+
+class ExportProof(Answer):
+    """An export's offline proof (`citycredit export verify DIRECTORY --bundle FILE`, or
+    `citycredit ledger verify-bundle FILE`): the manifest as the ledger commits to it, the
+    leaf, the inclusion proof and the signed checkpoint."""
+
+    format: Literal["citycredit-ledger-bundle/1"] = Field(description="The bundle format.")
+    origin: str = Field(description="The log's name (the checkpoint's origin line).")
+    suite: Literal["sha256-ed25519", "sm3-sm2"] = Field(description="Hash and signature suite.")
+    vkey: str = Field(
+        description="The log's verifier key as the bundle carries it: pin the one the "
+        "platform publishes (`--vkey`) instead of trusting this copy."
+    )
+    manifest: dict[str, Any] = Field(
+        description="The export's manifest.json as written and committed: its canonical "
+        "bytes hash to the disclosed `manifest_hash`."
+    )
+    leaf: ProofLeaf = Field(description="The export's `export.completed` leaf.")
+    disclosed: dict[str, DisclosedField] = Field(
+        description="`export_id`, `kind`, `since` (absent: from the start), `until`, "
+        "`counts` and `manifest_hash`."
+    )
+    proof: InclusionProof = Field(description="Inclusion of the leaf under the checkpoint.")
+    checkpoint: str = Field(description="The latest signed checkpoint (C2SP signed note).")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_PROOF]})

@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -192,3 +193,21 @@ def sealed_kinds_rows(
             CF_WSH=f"榆市监罚〔2026〕{tag}坏{n}号",
         ),
     ]
+
+
+def cli_env(container: Container, monkeypatch: Any) -> None:
+    """`citycredit` commands run on the test's database: its URL, data directory and secret
+    key in the environment the command builds its container from."""
+    s = container.settings
+    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
+    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
+    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+
+
+def run_cli(cli: Any, *args: str, code: int = 0) -> str:
+    """Invoke `citycredit ARGS` with a Typer CliRunner; assert its exit code; its output."""
+    from citycredit.cli.main import app
+
+    result = cli.invoke(app, list(args))
+    assert result.exit_code == code, (args, result.output)
+    return str(result.output)

@@ -14,7 +14,6 @@ from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
 from citycredit.bootstrap import Container
-from citycredit.cli.main import app
 from citycredit.ingest.service import ingest_submission
 from citycredit.ledger.service import checkpoint, integrate_now
 from citycredit.ledger.verify import verify_log
@@ -27,6 +26,7 @@ from support import (
     uscc,
     write_csv,
 )
+from support import run_cli as run
 
 pytestmark = pytest.mark.db
 
@@ -78,12 +78,6 @@ def target(container: Container, tmp_path: Path) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == code, (args, result.output)
-    return result.output
 
 
 def test_backup_then_restore_into_a_new_database(

@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from citycredit.bootstrap import Container
-from citycredit.cli.main import app
-from support import PENALTY_COLUMNS, SAMR, penalty_row, uscc, write_csv
+from support import PENALTY_COLUMNS, SAMR, cli_env, penalty_row, uscc, write_csv
+from support import run_cli as run
 
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
@@ -22,17 +22,8 @@ PEN = PENALTY_COLUMNS
 
 @pytest.fixture
 def cli(container: Container, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    s = container.settings
-    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
-    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+    cli_env(container, monkeypatch)
     return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == code, (args, result.output)
-    return result.output
 
 
 def test_departments_users_ingest_withdraw_quality(cli: CliRunner, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from citycredit.bootstrap import Container
 from citycredit.cli.main import app
 from citycredit.evaluation.db import EvaluationResultRow, EvaluationRunRow
 from evaluation_support import COMPANY, OTHER, SHOP, deliver, ingest, licence, penalty
-from support import department
+from support import cli_env, department
 
 pytestmark = pytest.mark.db
 
@@ -26,10 +26,7 @@ pytestmark = pytest.mark.db
 @pytest.fixture
 def cli(container: Container, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     """The command on the test database, with three evaluated subjects of two models."""
-    s = container.settings
-    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
-    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+    cli_env(container, monkeypatch)
     department(container)
     licence(container, tmp_path, COMPANY)
     ingest(

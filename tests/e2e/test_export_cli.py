@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from citycredit.bootstrap import Container
-from citycredit.cli.main import app
-from support import PENALTY_COLUMNS_WITH_ID, SAMR, id_number, penalty_row, uscc, write_csv
+from support import PENALTY_COLUMNS_WITH_ID, SAMR, cli_env, id_number, penalty_row, uscc, write_csv
+from support import run_cli as run
 
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
@@ -23,17 +23,8 @@ PERSON = id_number("610802", "19850505")
 
 @pytest.fixture
 def cli(container: Container, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    s = container.settings
-    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
-    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+    cli_env(container, monkeypatch)
     return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == code, (args, result.output)
-    return result.output
 
 
 def test_export_then_ingest_the_file_elsewhere(

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.service import add_department, add_user, department_principal
 from citycredit.bootstrap import Container
-from citycredit.cli.main import app as cli_app
 from citycredit.exports.service import export_dual_publicity
 from citycredit.ingest.service import ingest_submission
 from citycredit.ledger import service as ledger
@@ -25,7 +24,8 @@ from citycredit.ledger.bundle import verify_bundle
 from citycredit.ledger.signers import generate_signer, verifier_to_vkey
 from citycredit.ledger.suites import Suite
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS_WITH_ID, SAMR, id_number, penalty_row, uscc, write_csv
+from support import PENALTY_COLUMNS_WITH_ID, SAMR, cli_env, id_number, penalty_row, uscc, write_csv
+from support import run_cli as run
 
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
@@ -91,17 +91,8 @@ def test_the_proof_over_http(world: dict[str, Any], container: Container) -> Non
 
 @pytest.fixture
 def cli(container: Container, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    s = container.settings
-    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
-    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+    cli_env(container, monkeypatch)
     return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> str:
-    result = cli.invoke(cli_app, list(args))
-    assert result.exit_code == code, (args, result.output)
-    return result.output
 
 
 def test_the_proof_and_the_check_by_the_cli(

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.service import add_department, add_user
 from citycredit.bootstrap import Container
-from citycredit.cli.main import app as cli_app
 from citycredit.ingest.service import withdraw_record
 from citycredit.sharing.fanout import fan_out
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS, department, penalty_row, uscc, write_csv
+from support import PENALTY_COLUMNS, cli_env, department, penalty_row, uscc, write_csv
+from support import run_cli as run
 
 pytestmark = pytest.mark.db
 
@@ -173,17 +173,8 @@ def test_one_department_cannot_read_anothers_subscription(world: dict[str, Any])
 
 @pytest.fixture
 def cli(container: Container, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    s = container.settings
-    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
-    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+    cli_env(container, monkeypatch)
     return CliRunner()
-
-
-def run(cli: CliRunner, *args: str, code: int = 0) -> str:
-    result = cli.invoke(cli_app, list(args))
-    assert result.exit_code == code, (args, result.output)
-    return result.output
 
 
 def test_cli_subscribe_feeds_write_files(world: dict[str, Any], cli: CliRunner) -> None:

@@ -35,7 +35,7 @@ from citycredit.rights import repairs
 from citycredit.shared.calendar import SHANGHAI
 from citycredit.shared.clock import FixedClock
 from citycredit.shared.errors import FieldError
-from support import SAMR, department, id_number, penalty_row, uscc, write_csv
+from support import SAMR, cli_env, department, id_number, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
 
@@ -465,10 +465,7 @@ def test_gsjzq_carries_the_publication_end_the_platform_applies(
 
 @pytest.fixture
 def cli(container: Container, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    s = container.settings
-    monkeypatch.setenv("CITYCREDIT_DATABASE_URL", s.effective_database_url)
-    monkeypatch.setenv("CITYCREDIT_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("CITYCREDIT_SECRET_KEY", s.secret_key.get_secret_value())
+    cli_env(container, monkeypatch)
     return CliRunner()
 
 

@@ -28,8 +28,9 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from citycredit.accounts.model import ANONYMOUS
+from citycredit.accounts.model import ANONYMOUS, SYSTEM
 from citycredit.bootstrap import Container
+from citycredit.exports.service import export_dual_publicity, export_proof
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.ingest.service import ingest_submission
 from citycredit.ledger import service as ledger
@@ -126,11 +127,12 @@ class World:
     vkey: str
     bundles: list[dict[str, Any]]
     reports: list[dict[str, Any]]  # two credit reports' bundles
+    exports: list[dict[str, Any]]  # two 双公示 exports' bundles (ledger proofs of manifests)
 
 
 def _seed(
     c: Container, tmp: Path, suite: str
-) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     c.settings.ledger_suite = suite
     path = write_csv(tmp / "penalties.csv", PENALTY_COLUMNS, _rows())
     ingest_submission(c, department(c), path=path, item_code="penalty")
@@ -140,23 +142,29 @@ def _seed(
             for rid in (_record_id(c, WSH.format(i)) for i in (2, 3))
         ]
     issued = [reports.issue_report(c, ANONYMOUS, str(sid))["report_no"] for sid in firms]
+    exported = [
+        export_dual_publicity(c, SYSTEM, out_dir=tmp / "full")["id"],
+        export_dual_publicity(c, SYSTEM, since="2026-01-01", out_dir=tmp / "period")["id"],
+    ]
     assert ledger.integrate_now(c) > 0
     vkey = ledger.checkpoint(c)["vkey"]
     bundles = [ledger.bundle(c, ANONYMOUS, _record_id(c, WSH.format(i))) for i in (1, 4)]
     report_bundles = [reports.report_bundle(c, ANONYMOUS, no) for no in issued]
+    export_bundles = [export_proof(c, SYSTEM, export_id) for export_id in exported]
     # what the page is given is exactly what the HTTP API sends
     return (
         vkey,
         json.loads(json.dumps(bundles, ensure_ascii=False)),
         json.loads(json.dumps(report_bundles, ensure_ascii=False)),
+        json.loads(json.dumps(export_bundles, ensure_ascii=False)),
     )
 
 
 @pytest.fixture(params=["sha256-ed25519", "sm3-sm2"])
 def world(request: pytest.FixtureRequest, container: Container, tmp_path: Path) -> Iterator[World]:
-    vkey, bundles, report_bundles = _seed(container, tmp_path, request.param)
+    vkey, bundles, report_bundles, export_bundles = _seed(container, tmp_path, request.param)
     with serving(container) as origin:
-        yield World(container, origin, request.param, vkey, bundles, report_bundles)
+        yield World(container, origin, request.param, vkey, bundles, report_bundles, export_bundles)
 
 
 # ---- driving the page --------------------------------------------------------------------------
@@ -244,8 +252,16 @@ def _assert_verified(got: dict[str, Any], bundle: dict[str, Any], trusted: str |
     assert got["root"] == report.root_hex
     assert got["index"] == str(report.index)
     assert got["ref"] == report.ref
-    assert got["disclosed"] == {k: str(v) for k, v in report.disclosed.items()}
+    assert got["disclosed"] == {k: _shown(v) for k, v in report.disclosed.items()}
     assert got["unpinned"] is (trusted is None)
+
+
+def _shown(value: Any) -> str:
+    """How the page shows a disclosed value: text as it is, an object or list as canonical
+    JSON (an export's counts)."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return str(value)
 
 
 def _same_origin(requests: list[str], origin: str) -> None:
@@ -383,6 +399,29 @@ def test_the_page_verifies_and_rejects_bundles_like_verify_bundle(
             got = vp.verify(bad, trusted=world.vkey)
             assert got["status"] == "fail" and got["fail"] == [f"✗ {message}"], (what, got)
 
+        # a 双公示 export's bundle: its manifest checked against the leaf, as the CLI does
+        export, other_export = world.exports
+        got = vp.verify(export, trusted=world.vkey)
+        _assert_verified(got, export, world.vkey)
+        assert got["ok"][-1].endswith("的清单与数据链中登记的摘要一致（未被改动）")
+        counted = copy.deepcopy(export)
+        counted["manifest"]["counts"]["total"] += 1
+        swapped = {**copy.deepcopy(export), "manifest": copy.deepcopy(other_export["manifest"])}
+        hidden = copy.deepcopy(export)
+        del hidden["disclosed"]["manifest_hash"]
+        listed = copy.deepcopy(export)
+        listed["manifest"]["files"][0]["sha256"] = "0" * 64
+        for what, bad, expected in (
+            ("a count changed", counted, "导出批次"),
+            ("a file's checksum changed", listed, "导出批次"),
+            ("another export's manifest", swapped, "清单所属的导出批次"),
+            ("digest not disclosed", hidden, "凭证没有公开清单摘要"),
+        ):
+            message = _python_error(bad, world.vkey)
+            assert message.startswith(expected), (what, message)
+            got = vp.verify(bad, trusted=world.vkey)
+            assert got["status"] == "fail" and got["fail"] == [f"✗ {message}"], (what, got)
+
         # a float cannot be canonicalised exactly as Python does: the page refuses to judge
         t = copy.deepcopy(first)
         t["disclosed"]["CF_WSH"]["value"] = 2.5
@@ -418,7 +457,7 @@ NO_WEBCRYPTO_ED25519 = """
 def test_a_saved_copy_works_from_disk_and_ed25519_falls_back_to_tweetnacl(
     container: Container, browser: Any, tmp_path: Path
 ) -> None:
-    vkey, bundles, _reports = _seed(container, tmp_path, "sha256-ed25519")
+    vkey, bundles, _reports, _exports = _seed(container, tmp_path, "sha256-ed25519")
     bundle = bundles[0]
     with serving(container) as origin:
         with urllib.request.urlopen(origin + "/ledger/verify") as resp:

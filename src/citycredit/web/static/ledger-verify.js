@@ -26,6 +26,7 @@
   class Unsupported extends Error {} // this browser cannot run the check (not a verdict)
 
   const BUNDLE_FORMAT = "citycredit-ledger-bundle/1";
+  const EXPORT_ENTRY = "export.completed"; // ledger/bundle.py EXPORT_ENTRY
   const SUITES = ["sha256-ed25519", "sm3-sm2"];
   const SIG_PREFIX = "\u2014 "; // em dash, space
   const MAX_SIGNATURES = 100;
@@ -825,6 +826,48 @@
     return `报告 ${pyStr(no)} 的内容与数据链中登记的摘要一致（未被改动）`;
   }
 
+  /** Python's == for the JSON values of a bundle (floats are refused by canonicalText). */
+  function jsonEqual(a, b, code) {
+    return canonicalText(a, code) === canonicalText(b, code);
+  }
+
+  async function checkExport(h, manifest, disclosed, ref, entryType) {
+    // ledger/bundle.py _check_export: the manifest is the one the export.completed leaf commits to
+    if (!(manifest instanceof Map)) throw new CheckFailed("凭证中的清单（manifest）不是 JSON 对象");
+    const exportId = dictGet(manifest, "export_id");
+    if (entryType !== EXPORT_ENTRY || ref !== `${pyStr(exportId)}/completed`) {
+      throw new CheckFailed(`清单所属的导出批次 ${pyStr(exportId)} 与叶子所指的 ${ref} 不一致`);
+    }
+    const givenId = dictGet(disclosed, "export_id");
+    if ((truthy(givenId) ? dictGet(givenId, "value") : null) !== exportId) {
+      throw new CheckFailed("凭证没有公开导出批次编号，或公开的编号与清单不一致");
+    }
+    const givenHash = dictGet(disclosed, "manifest_hash");
+    const committed = truthy(givenHash) ? dictGet(givenHash, "value") : null;
+    if (committed === null) throw new CheckFailed("凭证没有公开清单摘要");
+    const actual = toHex(await h.hash(canonicalBytes(manifest, "manifest")));
+    if (actual !== committed) {
+      throw new CheckFailed(
+        `导出批次 ${pyStr(exportId)} 的清单与数据链中登记的摘要不一致` +
+          `（清单摘要 ${actual.slice(0, 16)}…，登记 ${pyStr(committed).slice(0, 16)}…）`
+      );
+    }
+    const givenPeriod = dictGet(manifest, "period");
+    const period = truthy(givenPeriod) ? givenPeriod : new Map();
+    const facts = {
+      kind: dictGet(manifest, "kind"),
+      since: dictGet(period, "since"),
+      until: dictGet(period, "until"),
+      counts: dictGet(manifest, "counts"),
+    };
+    for (const name of ["kind", "since", "until", "counts"]) {
+      if (disclosed.has(name) && !jsonEqual(dictGet(disclosed.get(name), "value"), facts[name], name)) {
+        throw new CheckFailed(`清单中的 ${name} 与数据链中登记的不一致`);
+      }
+    }
+    return `导出批次 ${pyStr(exportId)} 的清单与数据链中登记的摘要一致（未被改动）`;
+  }
+
   function iterate(v) {
     if (Array.isArray(v)) return v;
     if (typeof v === "string") return Array.from(v);
@@ -908,6 +951,10 @@
       if (bundle.has("report")) {
         // a credit report's bundle: the report itself must match (ledger/bundle.py _check_report)
         checks.push(await checkReport(h, bundle.get("report"), disclosed, ref));
+      }
+      if (bundle.has("manifest")) {
+        // a 双公示 export's bundle: its manifest must match (ledger/bundle.py _check_export)
+        checks.push(await checkExport(h, bundle.get("manifest"), disclosed, ref, item(leafDoc, "type")));
       }
       const report = Object.assign(ctx, {
         ref,

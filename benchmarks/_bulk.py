@@ -267,7 +267,7 @@ def _local_workflows(c: Any, clock: Any, rng: random.Random) -> None:
     from citycredit.lists import service as lists
     from citycredit.lists.model import Origin
     from citycredit.shared.calendar import local_date
-    from citycredit.shared.errors import Conflict
+    from citycredit.shared.errors import Conflict, FieldError
 
     orgs = _org_subjects(c)
     catalog = lists.lists_catalog()
@@ -286,8 +286,8 @@ def _local_workflows(c: Any, clock: Any, rng: random.Random) -> None:
                 document_no=f"榆信认〔{clock.now().year}〕{n + 1}号",
                 reasons="经调查核实，当事人存在列入名单的严重失信行为，事实清楚、证据确凿。",
             )
-        except Conflict:  # e.g. a red-list proposal for a subject on a serious list: refused
-            continue
+        except (Conflict, FieldError):  # e.g. a red-list proposal for a subject on a serious
+            continue  # list: refused (FieldError on subject_id); which subjects, depends on ids
         roll = rng.random()
         stop = 4 if roll < 0.6 else 3 if roll < 0.75 else 2 if roll < 0.9 else 1
         if stop >= 2:

@@ -419,7 +419,7 @@ def prober(base: str, stop: threading.Event, out: list[Probe]) -> None:
         stop.wait(max(0.0, next_at - time.time()))
 
 
-def worker_pids(master: int) -> list[int]:
+def worker_pids(master: int, *, fork_server: bool = True) -> list[int]:
     """The server's worker processes: the children of the master's fork server (web/preload.py)
     or, without one, of the master itself; not multiprocessing's helpers."""
     pids = []
@@ -435,8 +435,9 @@ def worker_pids(master: int) -> list[int]:
                 cmd = f.read()
         except (OSError, ValueError, IndexError):
             continue
-        if b"multiprocessing.forkserver" in cmd:
-            return worker_pids(int(entry))
+        if fork_server and b"multiprocessing.forkserver" in cmd:
+            # its children are the workers (their command lines are the fork server's too)
+            return worker_pids(int(entry), fork_server=False)
         if b"resource_tracker" not in cmd:
             pids.append(int(entry))
     return sorted(pids)

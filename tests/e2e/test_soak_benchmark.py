@@ -117,10 +117,11 @@ def test_worker_pids_are_the_masters_children_without_multiprocessing_helpers() 
 
 def test_worker_pids_are_the_fork_servers_children_when_there_is_one() -> None:
     """`citycredit serve --workers N` forks its workers from a fork server (web/preload.py)."""
+    # Like multiprocessing's fork server, whose forked workers keep its command line.
     code = (
         "import subprocess, sys, time;"
-        "ps = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])"
-        " for _ in range(2)];"
+        "ps = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)',"
+        " 'multiprocessing.forkserver']) for _ in range(2)];"
         "print(' '.join(str(p.pid) for p in ps), flush=True); time.sleep(30)"
     )
     server = subprocess.Popen(

@@ -114,3 +114,24 @@ def model_dir(tmp: Path, *, b_min: int) -> Path:
     )
     (out / "enterprise.2026.2.yaml").write_text(text, encoding="utf-8")
     return out
+
+
+def engines_agree(
+    c: Container, tmp: Path, ids: dict[str, str], day: date, models: Any = None
+) -> dict[str, Any]:
+    """Every engine's results on `day` (the database, DuckDB over a fresh Parquet export, the
+    reference scorer), asserted equal; the database's, by the caller's key."""
+    from citycredit.analytics.export import export_parquet
+    from citycredit.evaluation import evaluate_db, evaluate_duckdb, load_models
+    from citycredit.evaluation.reference import evaluate_reference, read_parquet_facts
+
+    models = models if models is not None else load_models()
+    with c.uow() as uow:
+        db = {r.subject_id: r for r in evaluate_db(uow.session, models, list(ids.values()), day)}
+    out = tmp / f"parquet-{len(list(tmp.glob('parquet-*')))}"
+    export_parquet(c, out)
+    duck = {r.subject_id: r for r in evaluate_duckdb(out, models, day)}
+    ref = {r.subject_id: r for r in evaluate_reference(models, *read_parquet_facts(out), day)}
+    for sid in ids.values():
+        assert db[sid] == duck[sid] == ref[sid], (day, sid)
+    return {code: db[sid] for code, sid in ids.items()}

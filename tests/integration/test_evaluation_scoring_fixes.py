@@ -22,14 +22,12 @@ from sqlalchemy import select
 
 from citycredit.accounts.model import Principal
 from citycredit.accounts.service import department_principal
-from citycredit.analytics.export import export_parquet
 from citycredit.bootstrap import Container
 from citycredit.commitments.service import create_commitment, record_outcome
-from citycredit.evaluation import SubjectResult, evaluate_db, evaluate_duckdb, load_models
-from citycredit.evaluation.reference import evaluate_reference, read_parquet_facts
+from citycredit.evaluation import load_models
 from citycredit.ingest.db import RecordRow
 from citycredit.ingest.service import ingest_submission, withdraw_record
-from evaluation_support import TODAY, licence, subject_id
+from evaluation_support import TODAY, engines_agree, licence, subject_id
 from support import department, uscc, write_csv
 
 pytestmark = pytest.mark.db
@@ -110,33 +108,17 @@ def _city(c: Container, tmp: Path) -> dict[str, str]:
     return ids
 
 
-def _all_engines(
-    c: Container, tmp: Path, ids: dict[str, str], day: date
-) -> dict[str, SubjectResult]:
-    """Every engine's results on `day`, checked equal; the database's, by USCC."""
-    models = load_models()
-    with c.uow() as uow:
-        db = {r.subject_id: r for r in evaluate_db(uow.session, models, list(ids.values()), day)}
-    out = tmp / f"parquet-{day.isoformat()}"
-    export_parquet(c, out)
-    duck = {r.subject_id: r for r in evaluate_duckdb(out, models, day)}
-    ref = {r.subject_id: r for r in evaluate_reference(models, *read_parquet_facts(out), day)}
-    for sid in ids.values():
-        assert db[sid] == duck[sid] == ref[sid], (day, sid)
-    return {code: db[sid] for code, sid in ids.items()}
-
-
 def test_newer_industry_evaluation_replaces_the_older(container: Container, tmp_path: Path) -> None:
     c = container
     ids = _city(c, tmp_path)
     # 安全生产 (直接使用): D until the A of 2026-06-01 is known, A from the next day.
-    on_day = _all_engines(c, tmp_path, ids, date(2026, 6, 1))[SAFE]
+    on_day = engines_agree(c, tmp_path, ids, date(2026, 6, 1))[SAFE]
     assert on_day.grade == "D" and on_day.industry is not None
     assert on_day.industry["override"] == {"industry": "安全生产", "grade": "D"}
-    after = _all_engines(c, tmp_path, ids, date(2026, 6, 2))[SAFE]
+    after = engines_agree(c, tmp_path, ids, date(2026, 6, 2))[SAFE]
     assert after.grade == "A" and after.industry is not None
     assert after.industry["override"] == {"industry": "安全生产", "grade": "A"}
-    now = _all_engines(c, tmp_path, ids, TODAY)
+    now = engines_agree(c, tmp_path, ids, TODAY)
     assert now[SAFE].grade == "A"
     # 交通运输 (引入指标变量): the A of 2026 counts (+30), not the D of 2023 (−60).
     assert (
@@ -153,18 +135,18 @@ def test_newer_industry_evaluation_replaces_the_older(container: Container, tmp_
         )
     assert newer is not None
     withdraw_record(c, department_principal(c, "榆林市应急管理局"), newer, "评价结果已撤销")
-    assert _all_engines(c, tmp_path, ids, TODAY)[SAFE].grade == "D"
+    assert engines_agree(c, tmp_path, ids, TODAY)[SAFE].grade == "D"
 
 
 def test_newer_tax_grade_replaces_the_previous_years(container: Container, tmp_path: Path) -> None:
     c = container
     ids = _city(c, tmp_path)
     known = date(2026, 4, 15)
-    assert _all_engines(c, tmp_path, ids, known)[ROAD].value("tax_grade") == 5  # D, A not known
-    overlap = _all_engines(c, tmp_path, ids, known + timedelta(days=3))
+    assert engines_agree(c, tmp_path, ids, known)[ROAD].value("tax_grade") == 5  # D, A not known
+    overlap = engines_agree(c, tmp_path, ids, known + timedelta(days=3))
     assert overlap[ROAD].value("tax_grade") == 1 and overlap[ROAD].points("tax_grade") == 40
     # Two grades decided the same day: neither replaces the other, the worse counts.
-    assert _all_engines(c, tmp_path, ids, TODAY)[TIED].value("tax_grade") == 5
+    assert engines_agree(c, tmp_path, ids, TODAY)[TIED].value("tax_grade") == 5
 
 
 def test_commitment_breach_counts_from_the_day_it_was_found(
@@ -173,8 +155,8 @@ def test_commitment_breach_counts_from_the_day_it_was_found(
     c = container
     ids = _city(c, tmp_path)
     found = date(2026, 11, 20)  # made 2023-06-01: more than three years before
-    assert _all_engines(c, tmp_path, ids, found)[LATE].value("commitments_broken_3y") == 0
-    late = _all_engines(c, tmp_path, ids, found + timedelta(days=1))[LATE]
+    assert engines_agree(c, tmp_path, ids, found)[LATE].value("commitments_broken_3y") == 0
+    late = engines_agree(c, tmp_path, ids, found + timedelta(days=1))[LATE]
     assert late.value("commitments_broken_3y") == 1 and late.points("commitments_broken_3y") == -40
     assert "近三年有 1 项信用承诺未履行（-40分）" in [r.text for r in late.reasons]
 

@@ -25,24 +25,21 @@ from sqlalchemy import select
 
 from citycredit.accounts.model import SYSTEM, Principal, Role
 from citycredit.accounts.service import department_principal
-from citycredit.analytics.export import export_parquet
 from citycredit.bootstrap import Container
 from citycredit.commitments.service import create_commitment, record_outcome
 from citycredit.evaluation import (
     SubjectResult,
     evaluate_db,
-    evaluate_duckdb,
     load_models,
     runs,
     views,
 )
 from citycredit.evaluation.model import ModelSet
-from citycredit.evaluation.reference import evaluate_reference, read_parquet_facts
 from citycredit.ingest.db import RecordRow
 from citycredit.ingest.service import ingest_submission
 from citycredit.rights import repairs
 from citycredit.shared.clock import FixedClock
-from evaluation_support import TODAY, licence, subject_id
+from evaluation_support import TODAY, engines_agree, licence, subject_id
 from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
@@ -85,21 +82,6 @@ def _commitment(c: Container, sid: str, kind: str, result: str, **kw: Any) -> No
     record_outcome(c, samr, made["commitment_id"], result=result, checked_on=TODAY, note=note)
 
 
-def _engines(
-    c: Container, tmp: Path, models: ModelSet, ids: dict[str, str], day: date
-) -> dict[str, SubjectResult]:
-    """The results on `day` by the database, DuckDB and the reference scorer, checked equal."""
-    with c.uow() as uow:
-        db = {r.subject_id: r for r in evaluate_db(uow.session, models, list(ids.values()), day)}
-    out = tmp / f"parquet-{len(list(tmp.iterdir()))}"
-    export_parquet(c, out)
-    duck = {r.subject_id: r for r in evaluate_duckdb(out, models, day)}
-    ref = {r.subject_id: r for r in evaluate_reference(models, *read_parquet_facts(out), day)}
-    for sid in ids.values():
-        assert db[sid] == duck[sid] == ref[sid], (day, sid)
-    return {code: db[sid] for code, sid in ids.items()}
-
-
 def _texts(r: SubjectResult) -> list[str]:
     return [x.text for x in r.reasons]
 
@@ -116,7 +98,7 @@ def test_a_kept_repair_commitment_earns_no_points(container: Container, tmp_path
     )
     _commitment(c, ids[BREACH], "repair", "breached")
 
-    new = _engines(c, tmp_path, MODELS, ids, NEW_DAY)
+    new = engines_agree(c, tmp_path, ids, NEW_DAY, MODELS)
     assert {r.model_version for r in new.values()} == {"2026.3"}
     # The kept 信用修复型 commitment counts for nothing; a kept 审批替代型 one still earns 5.
     assert new[REPAIR].value(KEPT) == 0 and new[REPAIR].points(KEPT) == 0
@@ -129,7 +111,7 @@ def test_a_kept_repair_commitment_earns_no_points(container: Container, tmp_path
     assert "近三年有 1 项信用承诺未履行（-40分）" in _texts(new[BREACH])
 
     # The same facts and day under the previous version: 信用修复型 counted (the defect).
-    old = _engines(c, tmp_path, ModelSet((OLD,)), ids, NEW_DAY)
+    old = engines_agree(c, tmp_path, ids, NEW_DAY, ModelSet((OLD,)))
     assert old[REPAIR].model_version == "2026.2"
     assert old[REPAIR].value(KEPT) == 1 and old[REPAIR].points(KEPT) == 5
     assert old[REPAIR].score == old[APPROVAL].score == new[REPAIR].score + 5
@@ -146,11 +128,11 @@ def test_earlier_versions_still_count_repair_commitments(
     ids = {REPAIR: subject_id(c, REPAIR)}
     _commitment(c, ids[REPAIR], "repair", "fulfilled")
     for day, version in ((TODAY + timedelta(days=1), "2026.1"), (OLD_DAY, "2026.2")):
-        r = _engines(c, tmp_path, MODELS, ids, day)[REPAIR]
+        r = engines_agree(c, tmp_path, ids, day, MODELS)[REPAIR]
         assert r.model_version == version
         assert r.value(KEPT) == 1 and r.points(KEPT) == 5, version
         assert "近三年已履行信用承诺 1 项（+5分）" in _texts(r)
-    assert _engines(c, tmp_path, MODELS, ids, NEW_DAY)[REPAIR].points(KEPT) == 0
+    assert engines_agree(c, tmp_path, ids, NEW_DAY, MODELS)[REPAIR].points(KEPT) == 0
 
 
 def _current(c: Container, sid: str) -> dict[str, Any]:

@@ -15,4 +15,4 @@ if [ -f scripts/audit-deps.ignore ]; then
     [[ -z "$id" || "$id" == \#* ]] || ignore+=(--ignore-vuln "$id")
   done < scripts/audit-deps.ignore
 fi
-"$scratch/venv/bin/pip-audit" -r constraints.txt --no-deps --disable-pip "${ignore[@]}"
+"$scratch/venv/bin/pip-audit" -r constraints.txt --no-deps --disable-pip --strict "${ignore[@]}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -211,3 +211,38 @@ def run_cli(cli: Any, *args: str, code: int = 0) -> str:
     result = cli.invoke(app, list(args))
     assert result.exit_code == code, (args, result.output)
     return str(result.output)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of an API token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def office_and_a_persons_penalty(
+    c: Container, *, name: str, id_no: str, case_no: str
+) -> Iterator[dict[str, Any]]:
+    """The exports' HTTP world: the market regulator (token ``dept``), a credit-office admin
+    (``office``), one penalty on a natural person ingested, and a TestClient of the app
+    (``client``, lifespan run). A fixture ``yield from``s it."""
+    from fastapi.testclient import TestClient
+
+    from citycredit.accounts.model import Role
+    from citycredit.accounts.service import add_user
+    from citycredit.ingest.service import ingest_submission
+    from citycredit.web.app import create_app
+
+    dept = add_department(c, SYSTEM, name=SAMR, code=uscc("11", "610800", "MA0CAMR1")).token
+    office = add_user(
+        c, SYSTEM, username="office", display_name="信用办", role=Role.credit_office_admin
+    ).token
+    row = penalty_row(
+        PENALTY_COLUMNS_WITH_ID,
+        CF_XDR_MC=name,
+        CF_XDR_LB="自然人",
+        CF_XDR_ZJHM=id_no,
+        CF_WSH=case_no,
+    )
+    path = write_csv(c.settings.data_dir / "p.csv", PENALTY_COLUMNS_WITH_ID, [row])
+    ingest_submission(c, department_principal(c, SAMR), path=path, item_code="penalty")
+    with TestClient(create_app(c, scheduler=False)) as client:
+        yield {"client": client, "office": office, "dept": dept}

@@ -24,7 +24,16 @@ from citycredit.ingest.service import ingest_submission
 from citycredit.kernel.jobs import run_due
 from citycredit.shared.clock import FixedClock
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS_WITH_ID, SAMR, cli_env, id_number, penalty_row, uscc, write_csv
+from support import (
+    PENALTY_COLUMNS_WITH_ID,
+    SAMR,
+    bearer,
+    cli_env,
+    id_number,
+    penalty_row,
+    uscc,
+    write_csv,
+)
 from support import run_cli as run
 
 pytestmark = pytest.mark.db
@@ -32,8 +41,7 @@ AUTH = uscc("11", "610800", "MA0CAMR1")
 PERSON = id_number("610802", "19910909")
 
 
-def h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+h = bearer
 
 
 def _data(c: Container) -> None:
@@ -100,7 +108,7 @@ def test_request_approve_download_expire_over_http(
     traced = client.get(
         "/api/v1/exports/download-requests", params={"sha256": cp["sha256"]}, headers=h(li)
     )
-    assert [r["id"] for r in traced.json()] == [rid]
+    assert [r["id"] for r in traced.json()["download_requests"]] == [rid]
     listed = client.get(
         "/api/v1/exports/download-requests", params={"status": "nope"}, headers=h(li)
     )

@@ -19,15 +19,22 @@ from citycredit.ingest.service import ingest_submission
 from citycredit.kernel.jobs import run_due
 from citycredit.shared.clock import FixedClock
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS_WITH_ID, SAMR, id_number, penalty_row, uscc, write_csv
+from support import (
+    PENALTY_COLUMNS_WITH_ID,
+    SAMR,
+    bearer,
+    id_number,
+    penalty_row,
+    uscc,
+    write_csv,
+)
 
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
 PERSON = id_number("610802", "19920202")
 
 
-def h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+h = bearer
 
 
 @pytest.fixture
@@ -90,7 +97,7 @@ def test_a_lapsed_request_answers_409_and_is_listed_as_lapsed(
         "/api/v1/exports/download-requests", params={"status": "lapsed"}, headers=h(li)
     )
     assert listed.status_code == 200, listed.text
-    assert [r["id"] for r in listed.json()] == [rid]
+    assert [r["id"] for r in listed.json()["download_requests"]] == [rid]
     bad = client.get("/api/v1/exports/download-requests", params={"status": "x"}, headers=h(li))
     assert bad.status_code == 422 and bad.json()["field"] == "status"
 

@@ -11,11 +11,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from citycredit.accounts.model import SYSTEM, Role
-from citycredit.accounts.service import add_department, add_user, department_principal
+from citycredit.accounts.model import SYSTEM
+from citycredit.accounts.service import add_department, department_principal
 from citycredit.bootstrap import Container
 from citycredit.exports.service import export_dual_publicity
 from citycredit.ingest.service import ingest_submission
@@ -23,8 +22,17 @@ from citycredit.ledger import service as ledger
 from citycredit.ledger.bundle import verify_bundle
 from citycredit.ledger.signers import generate_signer, verifier_to_vkey
 from citycredit.ledger.suites import Suite
-from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS_WITH_ID, SAMR, cli_env, id_number, penalty_row, uscc, write_csv
+from support import (
+    PENALTY_COLUMNS_WITH_ID,
+    SAMR,
+    bearer,
+    cli_env,
+    id_number,
+    office_and_a_persons_penalty,
+    penalty_row,
+    uscc,
+    write_csv,
+)
 from support import run_cli as run
 
 pytestmark = pytest.mark.db
@@ -34,27 +42,12 @@ PERSON = id_number("610802", "19880808")
 
 @pytest.fixture
 def world(container: Container) -> Iterator[dict[str, Any]]:
-    dept = add_department(container, SYSTEM, name=SAMR, code=AUTH).token
-    office = add_user(
-        container, SYSTEM, username="office", display_name="信用办", role=Role.credit_office_admin
-    ).token
-    row = penalty_row(
-        PENALTY_COLUMNS_WITH_ID,
-        CF_XDR_MC="孙某",
-        CF_XDR_LB="自然人",
-        CF_XDR_ZJHM=PERSON,
-        CF_WSH="榆市监罚〔2026〕81号",
+    yield from office_and_a_persons_penalty(
+        container, name="孙某", id_no=PERSON, case_no="榆市监罚〔2026〕81号"
     )
-    path = write_csv(container.settings.data_dir / "p.csv", PENALTY_COLUMNS_WITH_ID, [row])
-    ingest_submission(
-        container, department_principal(container, SAMR), path=path, item_code="penalty"
-    )
-    with TestClient(create_app(container, scheduler=False)) as client:
-        yield {"client": client, "office": office, "dept": dept}
 
 
-def h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+h = bearer
 
 
 def test_the_proof_over_http(world: dict[str, Any], container: Container) -> None:

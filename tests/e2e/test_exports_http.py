@@ -7,16 +7,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from citycredit.accounts.model import SYSTEM, Role
-from citycredit.accounts.service import add_department, add_user, department_principal
 from citycredit.bootstrap import Container
-from citycredit.ingest.service import ingest_submission
 from citycredit.kernel.db import DisclosureRow
-from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS_WITH_ID, SAMR, id_number, penalty_row, uscc, write_csv
+from support import (
+    bearer,
+    id_number,
+    office_and_a_persons_penalty,
+    uscc,
+)
 
 pytestmark = pytest.mark.db
 AUTH = uscc("11", "610800", "MA0CAMR1")
@@ -25,31 +25,16 @@ PERSON = id_number("610802", "19900707")
 
 @pytest.fixture
 def world(container: Container) -> Iterator[dict[str, Any]]:
-    dept = add_department(container, SYSTEM, name=SAMR, code=AUTH).token
-    admin = add_user(
-        container, SYSTEM, username="office", display_name="信用办", role=Role.credit_office_admin
-    ).token
-    row = penalty_row(
-        PENALTY_COLUMNS_WITH_ID,
-        CF_XDR_MC="钱某",
-        CF_XDR_LB="自然人",
-        CF_XDR_ZJHM=PERSON,
-        CF_WSH="榆市监罚〔2026〕71号",
+    yield from office_and_a_persons_penalty(
+        container, name="钱某", id_no=PERSON, case_no="榆市监罚〔2026〕71号"
     )
-    path = write_csv(container.settings.data_dir / "p.csv", PENALTY_COLUMNS_WITH_ID, [row])
-    ingest_submission(
-        container, department_principal(container, SAMR), path=path, item_code="penalty"
-    )
-    with TestClient(create_app(container, scheduler=False)) as client:
-        yield {"client": client, "admin": admin, "dept": dept}
 
 
-def h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+h = bearer
 
 
 def test_run_list_and_download(world: dict[str, Any], container: Container) -> None:
-    client, admin = world["client"], world["admin"]
+    client, admin = world["client"], world["office"]
     assert client.post("/api/v1/exports/dual-publicity", json={}).status_code in (401, 403)
     denied = client.post("/api/v1/exports/dual-publicity", json={}, headers=h(world["dept"]))
     assert denied.status_code == 403
@@ -61,7 +46,7 @@ def test_run_list_and_download(world: dict[str, Any], container: Container) -> N
     done = r.json()
     assert done["trigger"] == "api" and done["counts"]["penalty"]["新增"] == 1
     listed = client.get("/api/v1/exports", headers=h(admin)).json()
-    assert [e["id"] for e in listed] == [done["id"]]
+    assert [e["id"] for e in listed["exports"]] == [done["id"]]
     assert client.get(f"/api/v1/exports/{done['id']}", headers=h(admin)).json() == done
     assert client.get("/api/v1/exports", headers=h(world["dept"])).status_code == 403
 

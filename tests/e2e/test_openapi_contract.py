@@ -13,31 +13,35 @@ service adds one answers 500 in the tests instead of dropping it silently.
 from __future__ import annotations
 
 import io
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from fastapi import FastAPI
 from fastapi.exceptions import ResponseValidationError
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.service import add_department, add_user
-from citycredit.bootstrap import Container, build_container
+from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
-from citycredit.settings import Settings
 from citycredit.sharing import service as sharing_service
 from citycredit.sharing.fanout import fan_out
 from citycredit.web import api, exports_api, sharing_api
 from citycredit.web.app import create_app
-from citycredit.web.schemas.common import ErrorBody
 from citycredit.web.schemas.sharing import FeedFileManifest
+from openapi_support import (
+    answer_schema,
+    check_answer,
+    check_declares_answer,
+    check_examples,
+    check_published_examples,
+    operations,
+    published_spec,
+    response_models,
+    validate,
+)
 from support import (
     PENALTY_COLUMNS_WITH_ID,
     SAMR,
@@ -59,49 +63,18 @@ API_TYPED = {
     ("POST", "/api/v1/unresolved/{unresolved_id}/dismiss"),
     ("GET", "/api/v1/catalog"),
 }
-FILE_MEDIA = {"application/x-ndjson", "text/csv; charset=utf-8", "application/octet-stream"}
 
 
-def _operations() -> list[tuple[str, str, APIRoute]]:
-    out = []
-    for router in (sharing_api.router, api.router, exports_api.router):
-        for route in router.routes:
-            assert isinstance(route, APIRoute)
-            for method in sorted(route.methods):
-                if router is api.router and (method, route.path) not in API_TYPED:
-                    continue
-                out.append((method, route.path, route))
-    return out
+def _in_contract(router: Any, method: str, path: str) -> bool:
+    return router is not api.router or (method, path) in API_TYPED
 
 
-OPERATIONS = _operations()
+OPERATIONS = operations((sharing_api.router, api.router, exports_api.router), _in_contract)
 
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    """The schema the app publishes (it does not depend on the database)."""
-    settings = Settings(
-        environment="test", data_dir=Path(tempfile.mkdtemp()), seed_synthetic_city=False
-    )
-    c = build_container(settings)
-    app: FastAPI = create_app(c, scheduler=False)
-    r = TestClient(app).get("/openapi.json")  # no lifespan: this database is never migrated
-    c.dispose()
-    assert r.status_code == 200
-    doc: dict[str, Any] = r.json()
-    return doc
-
-
-def _top_models() -> list[type[BaseModel]]:
-    models: dict[str, type[BaseModel]] = {FeedFileManifest.__name__: FeedFileManifest}
-    for _method, _path, route in OPERATIONS:
-        model = route.response_model
-        if model is None:
-            continue
-        inner = getattr(model, "__args__", (model,))[0]  # list[Export] → Export
-        assert isinstance(inner, type) and issubclass(inner, BaseModel), route.path
-        models[inner.__name__] = inner
-    return [models[k] for k in sorted(models)]
+    return published_spec()
 
 
 def test_the_contract_covers_every_operation_of_the_three_routers() -> None:
@@ -111,83 +84,20 @@ def test_the_contract_covers_every_operation_of_the_three_routers() -> None:
 
 @pytest.mark.parametrize(("method", "path"), [(m, p) for m, p, _ in OPERATIONS])
 def test_every_operation_declares_its_answer(spec: dict[str, Any], method: str, path: str) -> None:
-    op = spec["paths"][path][method.lower()]
-    ok = next(code for code in ("200", "201") if code in op["responses"])
-    content = op["responses"][ok].get("content", {})
-    assert content, f"{method} {path}: no body declared"
-    json_schema = content.get("application/json", {}).get("schema", {})
-    files = set(content) & FILE_MEDIA
-    if files:  # a download: its file media types, each a binary body
-        assert all(content[m]["schema"]["format"] == "binary" for m in files)
-    else:
-        assert set(json_schema) & {"$ref", "items"}, f"{method} {path}: {json_schema}"
-    if "$ref" in json_schema:
-        name = json_schema["$ref"].rsplit("/", 1)[1]
-        declared = spec["components"]["schemas"][name]
-        assert declared["properties"] and declared["additionalProperties"] is False
-        assert declared.get("examples"), f"{name} has no example in the spec"
-    # errors: the platform's error body
-    for code, answer in op["responses"].items():
-        if code.startswith(("4", "5")):
-            ref = answer["content"]["application/json"]["schema"]["$ref"]
-            assert ref == "#/components/schemas/ErrorBody", (method, path, code)
-    assert {"401", "403"} <= set(op["responses"]) or path == "/api/v1/catalog"
+    check_declares_answer(spec, method, path, public=path == "/api/v1/catalog")
 
 
 def test_every_response_model_has_an_example_that_validates() -> None:
-    models = _top_models()
+    models = [FeedFileManifest, *response_models(OPERATIONS)]
     assert len(models) >= 17
-    for model in [*models, ErrorBody]:
-        extra = model.model_config.get("json_schema_extra")
-        assert isinstance(extra, dict), model.__name__
-        examples = extra.get("examples")
-        assert isinstance(examples, list) and examples, f"{model.__name__}: no example"
-        for example in examples:
-            model.model_validate(example)  # raises if the example drifted from the model
-        assert model.model_config.get("extra") == "forbid", model.__name__
+    check_examples(models)
 
 
 def test_the_published_schema_carries_the_examples(spec: dict[str, Any]) -> None:
-    """The spec shows each model's example. FastAPI drops null values from a published
-    example (it encodes the document with ``exclude_none``), so the published copy is compared
-    with the model's example less its nulls; the full example is validated above."""
-
-    def without_nulls(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: without_nulls(v) for k, v in value.items() if v is not None}
-        if isinstance(value, list):
-            return [without_nulls(v) for v in value]
-        return value
-
-    for model in _top_models():
-        extra = model.model_config.get("json_schema_extra")
-        assert isinstance(extra, dict)
-        published = spec["components"]["schemas"][model.__name__]["examples"]
-        assert published == [without_nulls(e) for e in extra["examples"]], model.__name__
+    check_published_examples(spec, [FeedFileManifest, *response_models(OPERATIONS)])
 
 
 # -- real answers against /openapi.json --------------------------------------------------------
-
-
-def _validate(spec: dict[str, Any], schema: dict[str, Any], body: Any) -> None:
-    """jsonschema (2020-12, formats checked) with the spec's components resolvable by $ref."""
-    root = {**schema, "components": spec["components"]}
-    jsonschema.Draft202012Validator(
-        root, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    ).validate(body)
-
-
-def _answer_schema(spec: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
-    schema: dict[str, Any] = spec["paths"][path][method]["responses"][str(status)]["content"][
-        "application/json"
-    ]["schema"]
-    return schema
-
-
-def _check(spec: dict[str, Any], method: str, path: str, r: Any) -> Any:
-    """The answer validates against the schema /openapi.json declares for its status."""
-    _validate(spec, _answer_schema(spec, method, path, r.status_code), r.json())
-    return r.json()
 
 
 AUTH = uscc("11", "610800", "MA0CAMR1")
@@ -252,10 +162,10 @@ def test_a_receipt_and_its_rejects_match_the_published_schema(
     spec: dict[str, Any], world: dict[str, Any]
 ) -> None:
     client = world["client"]
-    receipt = _check(spec, "post", "/api/v1/submissions", _submit(world))
+    receipt = check_answer(spec, "post", "/api/v1/submissions", _submit(world))
     assert (receipt["received"], receipt["new"], receipt["rejected"]) == (3, 2, 1)
     sid = receipt["submission_id"]
-    again = _check(
+    again = check_answer(
         spec,
         "get",
         "/api/v1/submissions/{submission_id}",
@@ -263,7 +173,7 @@ def test_a_receipt_and_its_rejects_match_the_published_schema(
     )
     assert again == receipt
     for who, hidden in (("samr", False), ("zhang", True)):
-        rejects = _check(
+        rejects = check_answer(
             spec,
             "get",
             "/api/v1/submissions/{submission_id}/rejects",
@@ -272,17 +182,17 @@ def test_a_receipt_and_its_rejects_match_the_published_schema(
         assert rejects["count"] == 1
         # the optional key stays absent where the service leaves it out (exclude_unset)
         assert ("personal_hidden" in rejects["rejects"][0]) is hidden
-    catalog = _check(spec, "get", "/api/v1/catalog", client.get("/api/v1/catalog"))
+    catalog = check_answer(spec, "get", "/api/v1/catalog", client.get("/api/v1/catalog"))
     assert {"penalty", "licence"} <= {i["code"] for i in catalog["items"]}
     # an error answer: the declared error body
     missing = client.get("/api/v1/submissions/nope", headers=h(world, "samr"))
     assert missing.status_code == 404
-    _check(spec, "get", "/api/v1/submissions/{submission_id}", missing)
+    check_answer(spec, "get", "/api/v1/submissions/{submission_id}", missing)
     # the schema is closed: a key the spec does not describe fails the check
     with pytest.raises(jsonschema.ValidationError, match="undocumented"):
-        _validate(
+        validate(
             spec,
-            _answer_schema(spec, "post", "/api/v1/submissions", 200),
+            answer_schema(spec, "post", "/api/v1/submissions", 200),
             {**receipt, "undocumented": 1},
         )
 
@@ -297,11 +207,11 @@ def test_a_feed_page_after_a_submission_matches_the_published_schema(
         headers=h(world, "tax"),
         json={"name": "处罚信息", "items": ["penalty"]},
     )
-    sub = _check(spec, "post", "/api/v1/subscriptions", made)
+    sub = check_answer(spec, "post", "/api/v1/subscriptions", made)
     assert made.status_code == 201
     assert _submit(world).status_code == 200
     fan_out(c, grace=0)
-    page = _check(
+    page = check_answer(
         spec,
         "get",
         "/api/v1/feeds/{subscription_id}",
@@ -315,7 +225,7 @@ def test_a_feed_page_after_a_submission_matches_the_published_schema(
     assert "openness" not in person["data"] and person["data"]["subject"]["name"] == "周*"
     assert "uscc" not in person["data"]["subject"]
     rid = page["entries"][0]["record_id"]
-    withdrawn = _check(
+    withdrawn = check_answer(
         spec,
         "post",
         "/api/v1/records/{record_id}/withdraw",
@@ -325,7 +235,7 @@ def test_a_feed_page_after_a_submission_matches_the_published_schema(
     )
     assert withdrawn == {"record_id": rid, "version": 2, "status": "withdrawn"}
     fan_out(c, grace=0)
-    page = _check(
+    page = check_answer(
         spec,
         "get",
         "/api/v1/feeds/{subscription_id}",
@@ -351,8 +261,8 @@ def test_a_feed_page_after_a_submission_matches_the_published_schema(
         ("get", "/api/v1/records/{record_id}/history", f"/api/v1/records/{rid}/history", "samr"),
         ("get", "/api/v1/unresolved", "/api/v1/unresolved", "zhang"),
     ):
-        _check(spec, method, path, client.get(url, headers=h(world, who)))
-    cancelled = _check(
+        check_answer(spec, method, path, client.get(url, headers=h(world, who)))
+    cancelled = check_answer(
         spec,
         "post",
         "/api/v1/subscriptions/{subscription_id}/status",
@@ -365,7 +275,7 @@ def test_a_feed_page_after_a_submission_matches_the_published_schema(
     assert cancelled["status"] == "cancelled"
     bad = client.get(f"/api/v1/feeds/{sub['id']}", headers=h(world, "tax"), params={"after": -1})
     assert bad.status_code == 422
-    assert _check(spec, "get", "/api/v1/feeds/{subscription_id}", bad)["field"] == "after"
+    assert check_answer(spec, "get", "/api/v1/feeds/{subscription_id}", bad)["field"] == "after"
 
 
 @pytest.mark.db
@@ -376,24 +286,24 @@ def test_an_export_and_a_download_request_match_the_published_schema(
     assert _submit(world).status_code == 200
     made = client.post("/api/v1/exports/dual-publicity", json={}, headers=h(world, "zhang"))
     assert made.status_code == 201, made.text
-    export = _check(spec, "post", "/api/v1/exports/dual-publicity", made)
+    export = check_answer(spec, "post", "/api/v1/exports/dual-publicity", made)
     assert export["counts"]["penalty"]["新增"] == 2
     manifest = export["files"][-1]
     assert manifest["format"] == "manifest" and "personal_rows" not in manifest
-    listed = _check(
+    listed = check_answer(
         spec, "get", "/api/v1/exports", client.get("/api/v1/exports", headers=h(world, "zhang"))
     )
-    assert listed == [export]
+    assert listed == {"exports": [export]}
     one = client.get(f"/api/v1/exports/{export['id']}", headers=h(world, "zhang"))
-    assert _check(spec, "get", "/api/v1/exports/{export_id}", one) == export
+    assert check_answer(spec, "get", "/api/v1/exports/{export_id}", one) == export
     asked = client.post(
         f"/api/v1/exports/{export['id']}/download-requests",
         json={"purpose": "上传前核对"},
         headers=h(world, "zhang"),
     )
-    request = _check(spec, "post", "/api/v1/exports/{export_id}/download-requests", asked)
+    request = check_answer(spec, "post", "/api/v1/exports/{export_id}/download-requests", asked)
     assert request["status"] == "pending" and request["copies"] == []
-    approved = _check(
+    approved = check_answer(
         spec,
         "post",
         "/api/v1/exports/download-requests/{download_id}/approve",
@@ -402,13 +312,13 @@ def test_an_export_and_a_download_request_match_the_published_schema(
         ),
     )
     assert approved["status"] == "approved" and len(approved["copies"]) == 2
-    listed_requests = _check(
+    listed_requests = check_answer(
         spec,
         "get",
         "/api/v1/exports/download-requests",
         client.get("/api/v1/exports/download-requests", headers=h(world, "zhang")),
     )
-    assert listed_requests == [approved]
+    assert listed_requests == {"download_requests": [approved]}
     # a file download answers one of its declared media types
     data = next(f for f in export["files"] if f["format"] == "csv" and f["personal_rows"] == 0)
     got = client.get(

@@ -47,15 +47,15 @@ class DualPublicityBody(BaseModel):
 
 @router.get(
     "",
-    response_model=list[out.Export],
+    response_model=out.ExportList,
     response_model_exclude_unset=True,  # a failed export has no counts
     responses=errors(401, 403, 422),
 )
 def get_exports(
     c: ContainerDep, actor: AuthenticatedDep, limit: int = Query(50, ge=1, le=500)
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """Recent exports, newest first: period, status, counts, files with checksums."""
-    return exports.list_exports(c, actor, limit=limit)
+    return {"exports": exports.list_exports(c, actor, limit=limit)}
 
 
 @router.post(
@@ -92,7 +92,7 @@ class DecisionBody(BaseModel):
 
 @router.get(
     "/download-requests",
-    response_model=list[out.DownloadRequest],
+    response_model=out.DownloadRequestList,
     responses=errors(401, 403, 422),
 )
 def get_download_requests(
@@ -102,11 +102,12 @@ def get_download_requests(
     export_id: str | None = Query(None, max_length=24),
     sha256: str | None = Query(None, max_length=64),
     limit: int = Query(50, ge=1, le=500),
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """Download requests, newest first; ``sha256`` finds the request a copy was made for."""
-    return downloads.list_downloads(
+    found = downloads.list_downloads(
         c, actor, status=status, export_id=export_id, sha256=sha256, limit=limit
     )
+    return {"download_requests": found}
 
 
 @router.get(

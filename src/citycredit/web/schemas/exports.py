@@ -141,6 +141,14 @@ class Export(Answer):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXPORT]})
 
 
+class ExportList(Answer):
+    """Recent exports, newest first."""
+
+    exports: list[Export] = Field(description="Newest first, at most `limit`.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"exports": [_EXPORT]}]})
+
+
 class DownloadCopy(Answer):
     """A watermarked copy made for the requester."""
 
@@ -220,6 +228,14 @@ class DownloadRequest(Answer):
     copies: list[DownloadCopy] = Field(description="The watermarked copies (approved).")
 
     model_config = ConfigDict(json_schema_extra={"examples": [_REQUEST]})
+
+
+class DownloadRequestList(Answer):
+    """Download requests, newest first (filtered by status, export or a copy's SHA-256)."""
+
+    download_requests: list[DownloadRequest] = Field(description="Newest first, at most `limit`.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"download_requests": [_REQUEST]}]})
 
 
 # -- the export's ledger proof (exports/service.export_proof) -----------------------------------

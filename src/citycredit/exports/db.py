@@ -14,7 +14,8 @@ from citycredit.ingest.db import RecordVersionRow
 
 class ExportRow(Base):
     """One outbound export (kind dual_publicity): period (since, until], counts, files with
-    checksums, status, who and when; when its files were deleted after the retention."""
+    checksums, status, who and when; when its files were deleted after the retention; the
+    digest its ledger leaf commits to (`ledger verify` compares the row with the leaf)."""
 
     __tablename__ = "exports"
 
@@ -44,6 +45,14 @@ class ExportRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     files_purged_at: Mapped[datetime | None] = mapped_column(
         UtcDateTime(), comment="the files were deleted (retention); NULL = still on disk"
+    )
+    manifest_hash: Mapped[str | None] = mapped_column(
+        String(64),
+        comment=(
+            "digest of the manifest as committed in its export.completed ledger leaf "
+            "(ledger.bundle.manifest_digest); NULL = no leaf: not completed, or completed "
+            "before exports were committed to the ledger"
+        ),
     )
 
 

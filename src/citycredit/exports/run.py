@@ -208,25 +208,29 @@ class ExportRun:
             row.counts = manifest["counts"]
             row.files = entries
             row.completed_at = self.c.clock.now()
-            self._commit_to_ledger(s, manifest, row.completed_at)
+            row.manifest_hash = self._commit_to_ledger(s, manifest, row.completed_at)
             summary = export_summary(row)
             uow.commit()
         return summary
 
-    def _commit_to_ledger(self, s: Session, manifest: dict[str, Any], at: datetime) -> None:
+    def _commit_to_ledger(self, s: Session, manifest: dict[str, Any], at: datetime) -> str:
         """The ``export.completed`` leaf, in the export's own transaction (a failed or
         discarded run adds none): the export id, kind, period and counts, and the digest of
         the manifest as written (`ledger.bundle.manifest_digest`), each a salted digest like
         every leaf field. The manifest names files and their checksums and counts rows: no
         personal data enters the log. The event keeps the manifest too, so the export's proof
-        (`exports.service.export_proof`) is still there after the files are purged."""
+        (`exports.service.export_proof`) is still there after the files are purged.
+
+        Returns the digest, which the row keeps (``exports.manifest_hash``): `ledger verify`
+        compares the row with the leaf, and expects a leaf for every row that has one."""
         suite = self.c.settings.ledger_suite
+        digest = manifest_digest(suite, manifest)
         entry = workflow_entry(
             suite,
             entry_type=EXPORT_ENTRY,
             ref=export_ref(self.export_id),
             subject_id=None,
-            fields={**manifest_facts(manifest), "manifest_hash": manifest_digest(suite, manifest)},
+            fields={**manifest_facts(manifest), "manifest_hash": digest},
             at=at,
         )
         outbox.emit(
@@ -237,6 +241,7 @@ class ExportRun:
             at=at,
             payload={"ledger": entry.as_payload(), "manifest": manifest},
         )
+        return digest
 
     def discard(self) -> None:
         """Remove what a failed run wrote: no half export is left for an upload script."""

@@ -12,14 +12,16 @@ rows the leaves are about), then a few set-based queries over the whole database
   signature;
 - every ``record.version`` leaf against its record version (field digests, kind) and its record
   (subject, item, department, record key; the current version and the status); every
-  ``report.issued`` leaf against its report (number, digest of the content, subject);
+  ``report.issued`` leaf against its report (number, digest of the content, subject); every
+  ``export.completed`` leaf against its 双公示 export (status, kind, period, counts, the manifest
+  digest the row keeps) and against the manifest its outbox event keeps (its digest, its files);
 - workflow leaves (list membership steps, objection and repair steps, records marked repaired,
   records withheld from publication and released, credit checks and their feedback,
   commitments) against their rows: a step's own values against
   its step row, the membership's / case's / commitment's state against its newest leaf only (no
   row keeps it per step; see `_Scan._check_memberships` and docs/ledger.md);
-- record versions, records' current versions, reports and workflow rows with no leaf and no
-  pending entry;
+- record versions, records' current versions, reports, workflow rows and exports that keep a
+  manifest digest with no leaf and no pending entry;
   outbox events the sequencer has read whose ledger entry has no leaf (a removed tail);
 - the last verified (size, root), kept outside the database (data_dir/ledger-verified-head.json),
   must be extended by the current signed checkpoint (a consistency proof): a smaller size or a
@@ -66,12 +68,15 @@ from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
 from citycredit.commitments.db import CommitmentRow
+from citycredit.exports.db import ExportRow
+from citycredit.exports.run import iso
+from citycredit.exports.verify import MANIFEST
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingRow
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.ingest.withhold import leaf_fields as withholding_fields
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
 from citycredit.kernel.jobs import Job
-from citycredit.ledger.bundle import report_digest
+from citycredit.ledger.bundle import EXPORT_ENTRY, manifest_digest, report_digest
 from citycredit.ledger.db import (
     LedgerAlarmRow,
     LedgerCheckpointRow,
@@ -228,6 +233,7 @@ _WORKFLOW_GROUP = {
     "record.repaired": "repaired",  # rights.repairs._mark_repaired
     "record.withheld": "withholding",  # ingest.withhold (不予公示)
     "record.released": "withholding",
+    EXPORT_ENTRY: "export",  # exports.run.ExportRun._commit_to_ledger (双公示)
 }
 _WITHHOLDING_WORDS = {"withheld": "withhold", "released": "release"}  # ref word → action
 _COMMITMENT_PREFIX = "commitment."  # commitments.service._ledger: recorded | <outcome>
@@ -337,6 +343,17 @@ _COMMITMENT_COLUMNS = (
     CommitmentRow.checked_on,
     CommitmentRow.outcome_note,
     CommitmentRow.record_id,
+)
+_EXPORT_COLUMNS = (
+    ExportRow.id,
+    ExportRow.kind,
+    ExportRow.status,
+    ExportRow.period_since,
+    ExportRow.period_until,
+    ExportRow.counts,
+    ExportRow.files,
+    ExportRow.completed_at,
+    ExportRow.manifest_hash,
 )
 
 
@@ -717,6 +734,8 @@ class _Scan:
             self._check_commitments(flows["commitment"])
         if flows.get("withholding"):
             self._check_withholdings(flows["withholding"])
+        if flows.get("export"):
+            self._check_exports(flows["export"])
 
     def _check_memberships(self, batch: Sequence[_Leaf]) -> None:
         """``list.membership`` leaves (ref "<membership>/<n>/<action>") against their
@@ -1074,6 +1093,86 @@ class _Scan:
                      "fields": fields}
                 )  # fmt: skip
 
+    def _check_exports(self, batch: Sequence[_Leaf]) -> None:
+        """``export.completed`` leaves (ref "<export>/completed") against the exports row: it
+        is completed (at the leaf's time), its kind, period and counts are the committed ones,
+        and so is the manifest digest it keeps (``manifest_hash``). And against the manifest
+        the leaf's outbox event keeps (what the export's proof is made of): it must still hash
+        to the committed digest, and the row's files (names, rows, checksums) must be the ones
+        it lists. The row's entry for manifest.json itself is checked by name only: the file's
+        bytes are not kept (`citycredit export verify` checks the file)."""
+        ids = {ref.removesuffix("/completed") for _, ref, _, _ in batch}
+        rows = {r.id: r for r in self._rows(_EXPORT_COLUMNS, ExportRow.id, ids)}
+        positions = [pos for pos, _, _, _ in batch]
+        idx, event_id = LedgerLeafRow.idx, LedgerLeafRow.event_id
+        events = dict(self._rows((idx, event_id), idx, positions, of=BigInteger))
+        payloads = dict(
+            self._rows(
+                (OutboxEventRow.id, OutboxEventRow.payload),
+                OutboxEventRow.id,
+                events.values(),
+                of=BigInteger,
+            )
+        )
+        for pos, ref, salt, d in batch:
+            xid, committed = ref.removesuffix("/completed"), d["fields"]
+            r = rows.get(xid)
+            if r is None:
+                self._gone(pos, ref)
+                continue
+            fields = self._digests_differ(
+                salt,
+                committed,
+                {
+                    "export_id": r.id,
+                    "kind": r.kind,
+                    "since": iso(r.period_since),
+                    "until": iso(r.period_until),
+                    "counts": r.counts,
+                    "manifest_hash": r.manifest_hash,
+                },
+            )
+            if r.status != "completed":
+                fields.append("status")
+            if not _same_instant(d.get("at"), r.completed_at):
+                fields.append("completed_at")
+            eid = events.get(pos)
+            payload = payloads.get(eid) if eid is not None else None
+            manifest = payload.get("manifest") if isinstance(payload, dict) else None
+            authentic = isinstance(manifest, dict) and not self._digests_differ(
+                salt, committed, {"manifest_hash": _manifest_digest(self.suite, manifest)}
+            )
+            if authentic and not _export_files_listed(r.files, manifest):
+                fields.append("files")
+            about = {"ref": ref, "index": pos}
+            if fields:
+                self.changed({**about, "table": "exports", "row_id": xid, "fields": fields})
+            if not authentic:  # the proof of this export can no longer be made
+                self.changed({**about, "table": "outbox", "row_id": eid, "fields": ["manifest"]})
+
+
+def _manifest_digest(suite: Suite, manifest: dict[str, Any]) -> str | None:
+    """`ledger.bundle.manifest_digest`, or None for a manifest no longer canonical JSON."""
+    try:
+        return manifest_digest(suite, manifest)
+    except (TypeError, ValueError):
+        return None
+
+
+def _export_files_listed(files: Any, manifest: Any) -> bool:
+    """An export row's files are the manifest's list and then manifest.json's own entry
+    (exports.run.ExportRun.execute)."""
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, list) or not files or not isinstance(listed, list):
+        return False
+    last = files[-1]
+    return (
+        files[:-1] == listed
+        and isinstance(last, dict)
+        and last.get("format") == "manifest"
+        and last.get("name") == MANIFEST
+    )
+
 
 # -- whole-database checks ---------------------------------------------------------------------
 
@@ -1116,9 +1215,10 @@ def _unlogged_reports(s: Session, pending: set[str]) -> list[str]:
 def _unlogged_workflows(s: Session, pending: set[str], seen_steps: set[int]) -> list[str]:
     """Workflow rows that should have a leaf but have none and no pending entry: membership
     steps, checks, feedback, commitments (recorded and their outcome), records marked repaired,
-    withholding steps (不予公示 / 恢复公示), and case steps no leaf was found for in the pass
-    over the log (`seen_steps`; a case step's ref carries its time, which SQL cannot spell the
-    same way on both databases)."""
+    withholding steps (不予公示 / 恢复公示), exports that keep a manifest digest (older ones
+    have none, and no leaf), and case steps no leaf was found for in the pass over the log
+    (`seen_steps`; a case step's ref carries its time, which SQL cannot spell the same way on
+    both databases)."""
     outcome = case(
         (CommitmentRow.status == "fulfilled", "fulfilled"),
         (CommitmentRow.false_commitment.is_(True), "false"),
@@ -1137,6 +1237,7 @@ def _unlogged_workflows(s: Session, pending: set[str], seen_steps: set[int]) -> 
             + RecordWithholdingRow.id.cast(LedgerLeafRow.ref.type),
             None,
         ),
+        (ExportRow.id + "/completed", ExportRow.manifest_hash.is_not(None)),  # bundle.export_ref
     ]
     out: list[str] = []
     for ref, where in expected:

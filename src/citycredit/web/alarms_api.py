@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,18 +24,27 @@ from citycredit.db import alarms, storage
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, request_info
 from citycredit.web.errors import storage_where
 from citycredit.web.params import RowId
+from citycredit.web.schemas import admin as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1/admin")
 
 
-@router.get("/alarms")
-def get_alarms(c: ContainerDep, actor: AuthenticatedDep, all: bool = False) -> JSONResponse:
+@router.get("/alarms", response_model=out.SystemAlarmList, responses=errors(401, 403, 422))
+def get_alarms(
+    response: Response, c: ContainerDep, actor: AuthenticatedDep, all: bool = False
+) -> dict[str, Any]:
     """系统告警: open (unacknowledged) alarms, or all with ``?all=true``."""
     rows = alarms.list_alarms(c, actor, open_only=not all)
-    return JSONResponse({"alarms": rows}, headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"
+    return {"alarms": rows}
 
 
-@router.post("/alarms/{alarm_id}/ack")
+@router.post(
+    "/alarms/{alarm_id}/ack",
+    response_model=out.SystemAlarm,
+    responses=errors(401, 403, 404, 422),
+)
 def post_ack(
     alarm_id: RowId, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:

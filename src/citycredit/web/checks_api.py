@@ -21,6 +21,8 @@ from citycredit.web.deps import (
     get_principal,
 )
 from citycredit.web.params import IsoDate, limit_of
+from citycredit.web.schemas import checks as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1")
 
@@ -51,7 +53,16 @@ def _check(request: Request, body: CheckBody) -> dict[str, Any]:
     )
 
 
-@router.post("/checks", response_model=dict[str, Any], openapi_extra=SECURED_OPENAPI)
+# The hot path: the answer is documented (`responses=`), not validated per request.
+@router.post(
+    "/checks",
+    response_model=None,
+    responses={
+        200: {"model": out.CheckResult, "description": "The check, stored and logged."},
+        **errors(401, 403, 404, 422),
+    },
+    openapi_extra=SECURED_OPENAPI,
+)
 async def post_check(request: Request, body: CheckBody) -> Response:
     """信用核查 of a subject for a matter (logged in the disclosure log).
 
@@ -68,19 +79,32 @@ async def post_check(request: Request, body: CheckBody) -> Response:
 
 
 # Declared before /checks/{check_id} so "stats" is not taken for an id.
-@router.get("/checks/stats")
+@router.get("/checks/stats", response_model=out.CheckStats, responses=errors(401, 403))
 def get_check_stats(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Checks and feedback by department, measure, matter and month (credit office)."""
     return checks.check_stats(c, actor)
 
 
-@router.get("/checks/{check_id}")
+# The JSON stored when the check was made, by whatever version made it: documented
+# (`responses=`), not validated, so an older row is answered as it was stored.
+@router.get(
+    "/checks/{check_id}",
+    response_model=None,
+    responses={
+        200: {"model": out.StoredCheck, "description": "The check as made, and its feedback."},
+        **errors(401, 403, 404, 422),
+    },
+)
 def get_check(check_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A stored check and its feedback."""
     return checks.get_check(c, actor, check_id)
 
 
-@router.post("/checks/{check_id}/feedback")
+@router.post(
+    "/checks/{check_id}/feedback",
+    response_model=out.CheckFeedbackRecorded,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_feedback(
     check_id: str, body: FeedbackBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -105,7 +129,7 @@ class OutcomeBody(BaseModel):
     note: str | None = None
 
 
-@router.post("/commitments")
+@router.post("/commitments", response_model=out.Commitment, responses=errors(401, 403, 404, 422))
 def post_commitment(
     body: CommitmentBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -122,7 +146,11 @@ def post_commitment(
     )
 
 
-@router.post("/commitments/{commitment_id}/outcome")
+@router.post(
+    "/commitments/{commitment_id}/outcome",
+    response_model=out.Commitment,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_outcome(
     commitment_id: str, body: OutcomeBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -132,7 +160,7 @@ def post_outcome(
     )
 
 
-@router.get("/commitments")
+@router.get("/commitments", response_model=out.CommitmentList, responses=errors(401, 422))
 def get_commitments(
     c: ContainerDep,
     actor: PrincipalDep,

@@ -14,25 +14,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Request, Response
 
 from citycredit.accounts import policy_store
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, request_info
+from citycredit.web.schemas import admin as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1/admin")
 
 _EXAMPLE = {"lockout_threshold": 3, "session_idle_minutes": 15, "reason": "等保测评整改"}
 
 
-@router.get("/security-policy")
-def get_security_policy(c: ContainerDep, actor: AuthenticatedDep) -> JSONResponse:
+@router.get("/security-policy", response_model=out.SecurityPolicyView, responses=errors(401, 403))
+def get_security_policy(
+    response: Response, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """安全策略: effective values, the environment's, overrides and change history."""
     data = policy_store.policy_view(c, actor)
-    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"
+    return data
 
 
-@router.put("/security-policy")
+@router.put(
+    "/security-policy",
+    response_model=out.SecurityPolicyChanged,
+    responses=errors(401, 403, 409, 422),
+)
 def put_security_policy(
     request: Request,
     c: ContainerDep,

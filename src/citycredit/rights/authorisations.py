@@ -203,7 +203,8 @@ def _view(r: AuthorisationRow, grantee_name: str, today: date) -> dict[str, Any]
         "id": r.id,
         "subject_id": r.subject_id,
         "grantee": {"subject_id": r.grantee_subject_id, "name": grantee_name},
-        "items": r.items or "全部非公开信息项",
+        "items": list(r.items or []),
+        "all_non_public_items": not r.items,  # none named: every non-public item
         "purpose": r.purpose,
         "valid_from": r.valid_from.isoformat(),
         "valid_until": r.valid_until.isoformat(),

@@ -13,6 +13,9 @@ from citycredit.rights.notices import CREDIT_OFFICE, DEPARTMENT, SUBJECT, inbox
 from citycredit.shared.errors import PermissionDenied
 from citycredit.web.deps import AuthenticatedDep, ContainerDep
 from citycredit.web.params import BIGINT_MAX, SHA256_HEX, IsoDate, RowId
+from citycredit.web.schemas import account as own
+from citycredit.web.schemas import rights as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1")
 
@@ -54,7 +57,12 @@ class StatementBody(BaseModel):
     text: str
 
 
-@router.post("/objections", status_code=201)
+@router.post(
+    "/objections",
+    status_code=201,
+    response_model=out.Objection,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_objection(body: ObjectionBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """提出异议: the target shows "异议处理中" on every surface until it is decided."""
     return objections.file_objection(
@@ -70,7 +78,11 @@ def post_objection(body: ObjectionBody, c: ContainerDep, actor: AuthenticatedDep
     )
 
 
-@router.get("/objections")
+@router.get(
+    "/objections",
+    response_model=out.ObjectionList,
+    responses=errors(401, 403, 422),
+)
 def get_objections(
     c: ContainerDep, actor: AuthenticatedDep, status: str | None = None, overdue: bool = False
 ) -> dict[str, Any]:
@@ -79,13 +91,21 @@ def get_objections(
     return {"count": len(items), "items": items}
 
 
-@router.get("/objections/{objection_id}")
+@router.get(
+    "/objections/{objection_id}",
+    response_model=out.Objection,
+    responses=errors(401, 403, 404, 422),
+)
 def get_objection(objection_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One objection and its steps (its subject's side, its department, the credit office)."""
     return objections.get_objection(c, actor, objection_id)
 
 
-@router.post("/objections/{objection_id}/accept")
+@router.post(
+    "/objections/{objection_id}/accept",
+    response_model=out.Objection,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_accept(
     objection_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -93,7 +113,11 @@ def post_accept(
     return objections.accept(c, actor, objection_id, body.note)
 
 
-@router.post("/objections/{objection_id}/reject")
+@router.post(
+    "/objections/{objection_id}/reject",
+    response_model=out.Objection,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_reject(
     objection_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -101,7 +125,11 @@ def post_reject(
     return objections.reject(c, actor, objection_id, body.reason)
 
 
-@router.post("/objections/{objection_id}/decide")
+@router.post(
+    "/objections/{objection_id}/decide",
+    response_model=out.Objection,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_decide(
     objection_id: str, body: DecisionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -109,7 +137,11 @@ def post_decide(
     return objections.decide(c, actor, objection_id, outcome=body.outcome, reason=body.reason)
 
 
-@router.post("/objections/{objection_id}/route")
+@router.post(
+    "/objections/{objection_id}/route",
+    response_model=out.Objection,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_route(
     objection_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -118,7 +150,11 @@ def post_route(
     return objections.route(c, actor, objection_id, body.note)
 
 
-@router.post("/objections/{objection_id}/statement")
+@router.post(
+    "/objections/{objection_id}/statement",
+    response_model=out.Objection,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_statement(
     objection_id: str, body: StatementBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -126,7 +162,11 @@ def post_statement(
     return objections.add_statement(c, actor, objection_id, body.text)
 
 
-@router.get("/inbox")
+@router.get(
+    "/inbox",
+    response_model=out.Inbox,
+    responses=errors(401, 403, 422),
+)
 def get_inbox(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """站内通知 of the caller's department, or of the credit office."""
     if actor.role is Role.credit_office_admin:
@@ -162,7 +202,11 @@ class RepairDecisionBody(BaseModel):
     reason: str
 
 
-@router.get("/records/{record_id}/repair-eligibility")
+@router.get(
+    "/records/{record_id}/repair-eligibility",
+    response_model=out.RepairEligibility,
+    responses=errors(401, 403, 404, 422),
+)
 def get_repair_eligibility(
     record_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -171,7 +215,12 @@ def get_repair_eligibility(
     return repairs.record_eligibility(c, actor, record_id)
 
 
-@router.post("/repairs", status_code=201)
+@router.post(
+    "/repairs",
+    status_code=201,
+    response_model=out.Repair,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_repair(body: RepairBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """申请信用修复 (the subject's account, a service-hall clerk, or forwarded by the province)."""
     return repairs.file_repair(
@@ -187,7 +236,11 @@ def post_repair(body: RepairBody, c: ContainerDep, actor: AuthenticatedDep) -> d
     )
 
 
-@router.get("/repairs")
+@router.get(
+    "/repairs",
+    response_model=out.RepairList,
+    responses=errors(401, 403, 422),
+)
 def get_repairs(c: ContainerDep, actor: AuthenticatedDep, overdue: bool = False) -> dict[str, Any]:
     """Repair applications (the credit office: all; a department: its own); `overdue=true`
     lists late ones."""
@@ -195,13 +248,21 @@ def get_repairs(c: ContainerDep, actor: AuthenticatedDep, overdue: bool = False)
     return {"count": len(items), "items": items}
 
 
-@router.get("/repairs/{repair_id}")
+@router.get(
+    "/repairs/{repair_id}",
+    response_model=out.Repair,
+    responses=errors(401, 403, 404, 422),
+)
 def get_repair(repair_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One repair application and its steps (its subject's side, its department, the office)."""
     return repairs.get_repair(c, actor, repair_id)
 
 
-@router.post("/repairs/{repair_id}/accept")
+@router.post(
+    "/repairs/{repair_id}/accept",
+    response_model=out.Repair,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_repair_accept(
     repair_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -209,7 +270,11 @@ def post_repair_accept(
     return repairs.accept(c, actor, repair_id, body.note)
 
 
-@router.post("/repairs/{repair_id}/reject")
+@router.post(
+    "/repairs/{repair_id}/reject",
+    response_model=out.Repair,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_repair_reject(
     repair_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -217,7 +282,12 @@ def post_repair_reject(
     return repairs.reject(c, actor, repair_id, body.reason)
 
 
-@router.post("/repairs/{repair_id}/decide")
+@router.post(
+    "/repairs/{repair_id}/decide",
+    response_model=out.RepairDecision,
+    response_model_exclude_unset=True,  # keys written only in some cases stay absent
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_repair_decide(
     repair_id: str, body: RepairDecisionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -225,7 +295,11 @@ def post_repair_decide(
     return repairs.decide(c, actor, repair_id, approve=body.approve, reason=body.reason)
 
 
-@router.post("/repairs/{repair_id}/revoke")
+@router.post(
+    "/repairs/{repair_id}/revoke",
+    response_model=out.Repair,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_repair_revoke(
     repair_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -233,7 +307,11 @@ def post_repair_revoke(
     return repairs.revoke_for_fraud(c, actor, repair_id, body.reason)
 
 
-@router.post("/repair-receipts/{receipt_id}/acknowledge")
+@router.post(
+    "/repair-receipts/{receipt_id}/acknowledge",
+    response_model=out.RepairReceipt,
+    responses=errors(401, 403, 404, 422),
+)
 def post_receipt_ack(receipt_id: RowId, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A consumer confirms it stopped using a repaired record."""
     return repairs.acknowledge_receipt(c, actor, receipt_id)
@@ -247,7 +325,12 @@ class AuthorisationBody(BaseModel):
     items: list[str] = []
 
 
-@router.post("/authorisations", status_code=201)
+@router.post(
+    "/authorisations",
+    status_code=201,
+    response_model=out.Authorisation,
+    responses=errors(401, 403, 404, 422),
+)
 def post_authorisation(
     body: AuthorisationBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -263,7 +346,11 @@ def post_authorisation(
     )
 
 
-@router.get("/authorisations")
+@router.get(
+    "/authorisations",
+    response_model=out.AuthorisationList,
+    responses=errors(401, 403, 422),
+)
 def get_authorisations(
     c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
@@ -272,13 +359,22 @@ def get_authorisations(
     return {"count": len(items), "items": items}
 
 
-@router.post("/authorisations/{authorisation_id}/revoke")
+@router.post(
+    "/authorisations/{authorisation_id}/revoke",
+    response_model=out.Authorisation,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_revoke(authorisation_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """撤回授权: effective for the next read."""
     return authorisations.revoke(c, actor, authorisation_id)
 
 
-@router.get("/institution/subjects/{subject_id}/archive")
+@router.get(
+    "/institution/subjects/{subject_id}/archive",
+    response_model=own.AuthorisedArchive,
+    response_model_exclude_unset=True,  # keys written only in some cases stay absent
+    responses=errors(401, 403, 404, 422),
+)
 def get_institution_archive(
     subject_id: str, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -286,7 +382,12 @@ def get_institution_archive(
     return authorisations.institution_query(c, actor, subject_id)
 
 
-@router.get("/me/archive")
+@router.get(
+    "/me/archive",
+    response_model=own.MyArchive,
+    response_model_exclude_unset=True,  # keys written only in some cases stay absent
+    responses=errors(401, 403, 422),
+)
 def get_my_archive(
     c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
@@ -294,7 +395,11 @@ def get_my_archive(
     return account.my_archive(c, actor, subject_id)
 
 
-@router.get("/me/queries")
+@router.get(
+    "/me/queries",
+    response_model=own.MyQueries,
+    responses=errors(401, 403, 422),
+)
 def get_my_queries(
     c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
@@ -302,7 +407,11 @@ def get_my_queries(
     return account.my_queries(c, actor, subject_id)
 
 
-@router.get("/me/inbox")
+@router.get(
+    "/me/inbox",
+    response_model=out.SubjectInbox,
+    responses=errors(401, 403, 422),
+)
 def get_my_inbox(
     c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:

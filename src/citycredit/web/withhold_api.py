@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from citycredit.ingest import withhold
 from citycredit.web.deps import AuthenticatedDep, ContainerDep
+from citycredit.web.schemas.common import errors
+from citycredit.web.schemas.privacy import WithholdingStep
 
 router = APIRouter(prefix="/api/v1")
 
@@ -29,7 +31,11 @@ class ReleaseBody(BaseModel):
     basis: str = Field(max_length=withhold.MAX_BASIS, description="恢复公示的依据/说明")
 
 
-@router.post("/records/{record_id}/withhold")
+@router.post(
+    "/records/{record_id}/withhold",
+    response_model=WithholdingStep,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_withhold(
     record_id: str, body: WithholdBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -37,7 +43,11 @@ def post_withhold(
     return withhold.withhold_record(c, actor, record_id, reason=body.reason, basis=body.basis)
 
 
-@router.post("/records/{record_id}/release")
+@router.post(
+    "/records/{record_id}/release",
+    response_model=WithholdingStep,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_release(
     record_id: str, body: ReleaseBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:

@@ -1,0 +1,398 @@
+"""The archives behind a login (web/rights_api.py): an institution's authorised read of a
+subject (查询授权) and the subject's own account (/me: archive, queries, inbox).
+
+Built from subjects/archive.py (`_authorised_view`, `_subject_summary`, `public_entry`),
+rights/account.py (`my_archive`, `my_queries`, `_memberships`), rights/authorisations.py
+(`institution_query`), rights/disclosures.py (`view`) and evaluation/views.py (`archive_grade`,
+`current_evaluation`). Keys a service writes only in some cases are optional here and their
+routes answer ``exclude_unset``: absent stays absent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.json_schema import JsonDict
+
+from citycredit.web.schemas.common import Answer, Day, Instant
+from citycredit.web.schemas.rights import (
+    AT,
+    AUTH_ID,
+    AUTHORISATION_EXAMPLE,
+    OBJECTION_EXAMPLE,
+    RECORD_ID,
+    REPAIR_EXAMPLE,
+    SUBJECT_ID,
+    Authorisation,
+    Objection,
+    ObjectionMark,
+    Repair,
+)
+
+# -- archives (an institution's authorised read, the subject's own account) -----------------
+
+
+class AuthorisedArchiveSubject(Answer):
+    """The subject as an authorised or own view shows it."""
+
+    subject_id: str = Field(description="Subject id.")
+    name: str = Field(description="Name (in full on these views).")
+    subject_type: str = Field(description="`enterprise`, `natural_person`, …")
+    subject_type_label: str = Field(description="Its label.")
+    uscc: str | None = Field(description="统一社会信用代码; null for a natural person.")
+    division_code: str | None = Field(description="行政区划代码.")
+    division_name: str = Field(description="County, or `榆林市外或未知`.")
+    registered_on: Day | None = Field(description="Registration day.")
+    status: str | None = Field(description="Registration status (存续 …), if known.")
+    legal_rep: str | None = Field(default=None, description="Organisations: 法定代表人.")
+    industry: str | None = Field(default=None, description="Organisations: industry.")
+    professions: list[str] | None = Field(default=None, description="Persons: professions.")
+    id_number_masked: str | None = Field(description="A person's ID number, masked (4 + 4).")
+
+
+class AuthorisedArchiveGrade(Answer):
+    """The grade block: the current grade, or why there is none."""
+
+    shown: bool = Field(description="Whether a grade is shown.")
+    note: str | None = Field(default=None, description="Not shown: why (尚无结果 …).")
+    grade: str | None = Field(default=None, description="Grade (A, B, C, D).")
+    grade_label: str | None = Field(default=None, description="Its label.")
+    score: int | None = Field(default=None, description="Score.")
+    as_of: Day | None = Field(default=None, description="Day the result is as of.")
+    model_code: str | None = Field(default=None, description="The evaluation model.")
+    model_version: str | None = Field(default=None, description="Its version.")
+    objection_mark: ObjectionMark | None = Field(
+        default=None, description="Shown: the mark while the grade is under objection."
+    )
+
+
+class AuthorisedArchiveField(Answer):
+    """One field of a record as the view shows it."""
+
+    code: str = Field(description="Catalog field code.")
+    label: str = Field(description="Catalog label.")
+    value: Any = Field(description="The value (scrubbed of numbers in free text).")
+    unit: str | None = Field(default=None, description="Amounts: `元`.")
+    masked: bool | None = Field(default=None, description="A personal field, shown masked.")
+
+
+class RepairHint(Answer):
+    """Own view: whether an adverse record can be repaired today."""
+
+    eligible: bool = Field(description="An application is accepted today.")
+    message: str = Field(description="`可申请修复：自 … 起` or why not.")
+
+
+class AuthorisedArchiveEntry(Answer):
+    """One record of a group. Adverse records add their severity and periods; these views add
+    their publication state."""
+
+    record_id: str = Field(description="Record id.")
+    version: int = Field(description="Current version.")
+    decision_date: Day | None = Field(description="Decision date.")
+    fields: list[AuthorisedArchiveField] = Field(description="The fields shown.")
+    adverse: bool = Field(description="失信（不良）信息.")
+    legal_basis: list[str] | None = Field(default=None, description="Adverse: legal basis.")
+    severity: str | None = Field(default=None, description="Adverse: `minor`, `general`, …")
+    severity_label: str | None = Field(default=None, description="Adverse: 轻微, 一般, 严重.")
+    severity_inferred: bool | None = Field(default=None, description="Adverse: inferred.")
+    severity_note: str | None = Field(default=None, description="Adverse: 推定 or 报送单位认定.")
+    publication_end: Day | None = Field(default=None, description="Adverse: end (exclusive).")
+    publication_last_day: Day | None = Field(default=None, description="Adverse: 公示截止.")
+    repair_from: Day | None = Field(default=None, description="Adverse: repair from.")
+    openness: str | None = Field(default=None, description="Catalog openness of the record.")
+    published: bool | None = Field(default=None, description="Published online.")
+    repaired: bool | None = Field(default=None, description="Repaired (own view still shows it).")
+    unpublished_reason: str | None = Field(default=None, description="Why not published.")
+    unpublished_label: str | None = Field(default=None, description="不予公示：… in words.")
+    publication_ended: bool | None = Field(default=None, description="Past its period.")
+    department_id: int | None = Field(default=None, description="Submitting department.")
+    objection_mark: ObjectionMark | None = Field(default=None, description="Disputed: its mark.")
+    repair: RepairHint | None = Field(
+        default=None, description="Own view, adverse and not repaired: repair eligibility."
+    )
+
+
+class AuthorisedArchiveGroup(Answer):
+    """The records of one catalog item."""
+
+    item: str = Field(description="Catalog item code.")
+    item_name: str = Field(description="Its name.")
+    category: str = Field(description="Its category.")
+    count: int = Field(description="Number of records.")
+    records: list[AuthorisedArchiveEntry] = Field(description="Newest decision first.")
+
+
+class AuthorisationUsed(Answer):
+    """The authorisation an institution's read rests on."""
+
+    id: str = Field(description="Authorisation id.")
+    purpose: str = Field(description="Its purpose (logged with the read).")
+
+
+_SUBJECT: JsonDict = {
+    "subject_id": SUBJECT_ID,
+    "name": "榆林A商贸有限公司",
+    "subject_type": "enterprise",
+    "subject_type_label": "企业",
+    "uscc": "91610802MA6RM0016X",
+    "division_code": "610802",
+    "division_name": "榆阳区",
+    "registered_on": "2019-03-18",
+    "status": "active",
+    "legal_rep": "王建国",
+    "industry": "批发和零售业",
+    "id_number_masked": None,
+}
+_ENTRY: JsonDict = {
+    "record_id": RECORD_ID,
+    "version": 1,
+    "decision_date": "2026-07-01",
+    "fields": [
+        {"code": "CF_WSH", "label": "行政处罚决定书文号", "value": "榆市监罚〔2026〕20号"},
+        {"code": "CF_FK", "label": "罚款金额", "value": "5000.00", "unit": "元"},
+    ],
+    "adverse": True,
+    "legal_basis": ["《中华人民共和国行政处罚法》"],
+    "severity": "general",
+    "severity_label": "一般",
+    "severity_inferred": True,
+    "severity_note": "推定",
+    "publication_end": "2027-07-02",
+    "publication_last_day": "2027-07-01",
+    "repair_from": "2026-10-02",
+    "openness": "public",
+    "published": True,
+    "repaired": False,
+    "unpublished_reason": None,
+    "unpublished_label": None,
+    "publication_ended": False,
+    "department_id": 1,
+}
+_GROUP: JsonDict = {
+    "item": "penalty",
+    "item_name": "行政处罚",
+    "category": "行政管理",
+    "count": 1,
+    "records": [_ENTRY],
+}
+_GRADE: JsonDict = {"shown": False, "note": "尚无评价结果"}
+_ARCHIVE: JsonDict = {
+    "subject": _SUBJECT,
+    "as_of": "2026-11-25",
+    "view": "authorised",
+    "purpose": "贷款审批",
+    "evaluation": _GRADE,
+    "groups": [_GROUP],
+    "total": 1,
+}
+
+
+class AuthorisedArchive(Answer):
+    """The archive read under an authorisation: only the authorised items, no personal
+    fields, logged in the subject's 查询记录."""
+
+    subject: AuthorisedArchiveSubject = Field(description="The subject.")
+    as_of: Day = Field(description="Today.")
+    view: Literal["authorised", "own"] = Field(description="`authorised` (or `own`: /me).")
+    purpose: str = Field(description="The authorisation's purpose (`本人查询`: /me).")
+    evaluation: AuthorisedArchiveGrade = Field(description="The grade block.")
+    groups: list[AuthorisedArchiveGroup] = Field(description="Records by catalog item.")
+    total: int = Field(description="Records in all groups.")
+    authorisation: AuthorisationUsed = Field(description="The authorisation used.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_ARCHIVE, "authorisation": {"id": AUTH_ID, "purpose": "贷款审批"}}]
+        }
+    )
+
+
+class ListExitCondition(Answer):
+    """How a list entry can end."""
+
+    exit: str = Field(description="`period_end`, `repair`, …")
+    min_months: int | None = Field(description="Months on the list first, if any.")
+    basis: str = Field(description="Legal basis.")
+
+
+class AccountMembership(Answer):
+    """A list entry of the subject (withdrawn ones aside)."""
+
+    id: str = Field(description="List entry id.")
+    list_type: str = Field(description="List type code.")
+    list_name: str = Field(description="Its name.")
+    status: str = Field(description="`noticed`, `decided`, `published`, `exited`, …")
+    published_on: Day | None = Field(description="Published on.")
+    expires_on: Day | None = Field(description="Expires on.")
+    exit_conditions: list[ListExitCondition] = Field(description="The list type's exits.")
+    objection_mark: ObjectionMark | None = Field(description="Disputed: its mark.")
+
+
+class VoluntaryRegistration(Answer):
+    """自愿注册 of the subject."""
+
+    status: str = Field(description="`active` or `withdrawn`.")
+    registered_at: Instant = Field(description="When.")
+    profile: dict[str, str] = Field(description="The profile fields the subject declared.")
+
+
+class SelfDisclosure(Answer):
+    """自主公示: positive information the subject published."""
+
+    id: str = Field(description="Disclosure id.")
+    subject_id: str = Field(description="The subject.")
+    record_id: str | None = Field(description="The catalog record it was stored as.")
+    kind: str = Field(description="`honour`, …")
+    kind_label: str = Field(description="Its label.")
+    title: str = Field(description="公示事项.")
+    status: str = Field(description="`unverified`, `verified`, `withdrawn`, `rejected`.")
+    status_label: str = Field(description="Its label.")
+    filed_by: str = Field(description="Who published it.")
+    decided_by: str | None = Field(description="Who verified or took it down.")
+    decision_note: str | None = Field(description="Their note.")
+    decided_at: Instant | None = Field(description="When.")
+    created_at: Instant = Field(description="When published.")
+
+
+class OwnEvaluationSubject(Answer):
+    """The subject of an evaluation view."""
+
+    subject_id: str = Field(description="Subject id.")
+    name: str = Field(description="Name (a person's surname masked).")
+    subject_type: str = Field(description="Subject type.")
+    subject_type_label: str = Field(description="Its label.")
+
+
+class OwnEvaluation(Answer):
+    """The current evaluation with every detail (view=own), as GET
+    /api/v1/subjects/{subject_id}/evaluation answers it."""
+
+    objection_mark: ObjectionMark | None = Field(description="The grade is under objection.")
+    subject: OwnEvaluationSubject = Field(description="The subject.")
+    view: Literal["own"] = Field(description="`own`.")
+    evaluated: bool = Field(description="Whether there is a current result.")
+    note: str | None = Field(description="No result: why.")
+    current: dict[str, Any] | None = Field(
+        description="The current result (grade, score, reasons, caps, model) as the evaluation "
+        "area stores it, with `result_id`, `engine`, `run_id`, `trigger`, `evaluated_at`."
+    )
+    history: list[dict[str, Any]] = Field(
+        description="Stored results, newest first (result_id, as_of, grade, score, model …)."
+    )
+    explanation: str = Field(description="How a grade is reached, and the right to review.")
+
+
+class MyArchive(Answer):
+    """信用账户: the bound subject's full archive with everything about its rights."""
+
+    subject: AuthorisedArchiveSubject = Field(description="The subject (its ID number masked).")
+    as_of: Day = Field(description="Today.")
+    view: Literal["own"] = Field(description="`own`.")
+    purpose: str = Field(description="`本人查询`.")
+    evaluation: AuthorisedArchiveGrade = Field(description="The grade block.")
+    groups: list[AuthorisedArchiveGroup] = Field(
+        description="Every active record, repaired ones marked."
+    )
+    total: int = Field(description="Records in all groups.")
+    lists: list[AccountMembership] = Field(description="List entries.")
+    objections: list[Objection] = Field(description="Every objection of the subject.")
+    repairs: list[Repair] = Field(description="Every repair application of the subject.")
+    voluntary_registration: VoluntaryRegistration | None = Field(description="自愿注册.")
+    evaluation_detail: OwnEvaluation = Field(description="The evaluation with its reasons.")
+    authorisations: list[Authorisation] = Field(description="Grants it gave, newest first.")
+    self_disclosures: list[SelfDisclosure] = Field(description="自主公示.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_ARCHIVE,
+                    "view": "own",
+                    "purpose": "本人查询",
+                    "groups": [
+                        {
+                            **_GROUP,
+                            "records": [
+                                {
+                                    **_ENTRY,
+                                    "repair": {
+                                        "eligible": True,
+                                        "message": "可申请修复：自 2026-10-02 起",
+                                    },
+                                }
+                            ],
+                        }
+                    ],
+                    "lists": [],
+                    "objections": [OBJECTION_EXAMPLE],
+                    "repairs": [REPAIR_EXAMPLE],
+                    "voluntary_registration": {
+                        "status": "active",
+                        "registered_at": AT,
+                        "profile": {"introduction": "榆林本地企业"},
+                    },
+                    "evaluation_detail": {
+                        "objection_mark": None,
+                        "subject": {
+                            "subject_id": SUBJECT_ID,
+                            "name": "榆林A商贸有限公司",
+                            "subject_type": "enterprise",
+                            "subject_type_label": "企业",
+                        },
+                        "view": "own",
+                        "evaluated": False,
+                        "note": "尚无评价结果",
+                        "current": None,
+                        "history": [],
+                        "explanation": "等级由基础分加各指标得分（按维度上下限）得出……",
+                    },
+                    "authorisations": [AUTHORISATION_EXAMPLE],
+                    "self_disclosures": [],
+                }
+            ]
+        }
+    )
+
+
+class MyQuery(Answer):
+    """One read of the subject's non-public information."""
+
+    at: Instant = Field(description="When.")
+    who: str = Field(description="The department's name, or the account's label.")
+    role: str = Field(description="The reader's role.")
+    purpose: str = Field(description="The stated purpose.")
+    items: list[str] = Field(description="Catalog items read.")
+    channel: str = Field(description="`api`, `page`, `institution`, `check`, …")
+    authorisation: str | None = Field(description="An institution's read: the authorisation.")
+
+
+class MyQueries(Answer):
+    """查询记录: who read the subject's non-public information, why and when."""
+
+    subject_id: str = Field(description="The subject.")
+    count: int = Field(description="Number of items.")
+    items: list[MyQuery] = Field(description="Newest first.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject_id": SUBJECT_ID,
+                    "count": 1,
+                    "items": [
+                        {
+                            "at": AT,
+                            "who": "bank",
+                            "role": "financial_institution",
+                            "purpose": "贷款审批",
+                            "items": ["penalty"],
+                            "channel": "institution",
+                            "authorisation": AUTH_ID,
+                        }
+                    ],
+                }
+            ]
+        }
+    )

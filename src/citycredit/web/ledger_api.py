@@ -11,11 +11,22 @@ from citycredit.ledger.mmd import merge_delay_status
 from citycredit.ledger.witness_client import cosigned_checkpoint, witnesses_of
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
 from citycredit.web.params import RowId, limit_of
+from citycredit.web.schemas import ledger as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1/ledger")
 
 
-@router.get("/checkpoint")
+# The public portal, monitors and benchmarks read the checkpoint under a latency target: its
+# answer is documented (`responses=`), not validated per request (no `response_model`).
+@router.get(
+    "/checkpoint",
+    response_model=None,
+    responses={
+        200: {"model": out.Checkpoint, "description": "The latest signed checkpoint."},
+        **errors(404, 422),
+    },
+)
 def get_checkpoint(c: ContainerDep, cosigned: bool = False) -> dict[str, Any]:
     """The latest signed checkpoint (C2SP signed note) and the log's public key; with
     ``cosigned=true`` the note carries the witnesses' cosignatures (G22) of its size, if any."""
@@ -26,26 +37,30 @@ def get_checkpoint(c: ContainerDep, cosigned: bool = False) -> dict[str, Any]:
     return out
 
 
-@router.get("/merge-delay")
+@router.get("/merge-delay", response_model=out.MergeDelay)
 def get_merge_delay(c: ContainerDep) -> dict[str, Any]:
     """G21: the declared maximum merge delay, the age of the oldest entry not yet in a signed
     checkpoint and how many wait — for monitors."""
     return merge_delay_status(c)
 
 
-@router.get("/proofs/inclusion")
+@router.get(
+    "/proofs/inclusion", response_model=out.LedgerInclusionProof, responses=errors(404, 422)
+)
 def get_inclusion(c: ContainerDep, index: int, size: int) -> dict[str, Any]:
     """RFC 9162 inclusion proof."""
     return ledger.inclusion(c, index, size)
 
 
-@router.get("/proofs/consistency")
+@router.get(
+    "/proofs/consistency", response_model=out.LedgerConsistencyProof, responses=errors(404, 422)
+)
 def get_consistency(c: ContainerDep, first: int, second: int) -> dict[str, Any]:
     """RFC 9162 consistency proof."""
     return ledger.consistency(c, first, second)
 
 
-@router.get("/leaves")
+@router.get("/leaves", response_model=out.LeafSearch, responses=errors(401, 403, 422))
 def get_leaves(
     c: ContainerDep,
     actor: AuthenticatedDep,
@@ -68,7 +83,9 @@ def get_leaves(
     return {"count": len(rows), "leaves": rows}
 
 
-@router.get("/bundles/{record_id}")
+@router.get(
+    "/bundles/{record_id}", response_model=out.RecordBundle, responses=errors(403, 404, 409, 422)
+)
 def get_bundle(
     record_id: str, c: ContainerDep, actor: PrincipalDep, purpose: str | None = None
 ) -> dict[str, Any]:
@@ -76,13 +93,17 @@ def get_bundle(
     return ledger.bundle(c, actor, record_id, purpose=purpose)
 
 
-@router.get("/alarms")
+@router.get("/alarms", response_model=out.AlarmList, responses=errors(401, 403, 422))
 def get_alarms(c: ContainerDep, actor: AuthenticatedDep, all: bool = False) -> dict[str, Any]:
     """Tamper alarms (credit office)."""
     return {"alarms": ledger.alarms(c, actor, open_only=not all)}
 
 
-@router.post("/alarms/{alarm_id}/ack")
+@router.post(
+    "/alarms/{alarm_id}/ack",
+    response_model=out.AlarmAcknowledged,
+    responses=errors(401, 403, 404, 422),
+)
 def post_ack(alarm_id: RowId, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Acknowledge a tamper alarm."""
     ledger.acknowledge_alarm(c, actor, alarm_id)

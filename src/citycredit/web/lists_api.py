@@ -13,8 +13,17 @@ from citycredit.lists.paging import MAX_CURSOR_LENGTH
 from citycredit.shared.errors import FieldError
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
 from citycredit.web.params import IsoDate, Offset, limit_of
+from citycredit.web.schemas import lists as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1")
+
+# A step's answer: the membership (its notice is empty before 告知: the keys stay absent).
+MEMBERSHIP: dict[str, Any] = {
+    "response_model": out.Membership,
+    "response_model_exclude_unset": True,
+    "responses": errors(401, 403, 404, 409, 422),
+}
 
 
 class ProposeBody(BaseModel):
@@ -29,7 +38,7 @@ class NotifyBody(BaseModel):
     basis: str | None = None
 
 
-class NoteBody(BaseModel):
+class ObjectionNoteBody(BaseModel):
     note: str
 
 
@@ -50,13 +59,26 @@ class ExitBody(BaseModel):
     on: IsoDate | None = None  # decision_revoked / performance_completed: effective day
 
 
-@router.get("/lists")
+# The public lists are hot public reads (the portal, G28's latency targets): their answers are
+# documented (`responses=`), not validated per request (no `response_model`).
+@router.get(
+    "/lists",
+    response_model=None,
+    responses={200: {"model": out.ListTypes, "description": "Every list type."}},
+)
 def get_list_types(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
     """Every list type with its legal basis and period."""
     return {"list_types": lists.public_list_types(c, actor)}
 
 
-@router.get("/lists/{list_type}")
+@router.get(
+    "/lists/{list_type}",
+    response_model=None,
+    responses={
+        200: {"model": out.PublicList, "description": "A page of the public list."},
+        **errors(404, 422),
+    },
+)
 def get_public_list(
     list_type: str,
     c: ContainerDep,
@@ -73,13 +95,25 @@ def get_public_list(
     return lists.public_list(c, actor, list_type, limit=limit, offset=offset, after=after)
 
 
-@router.get("/subjects/{subject_id}/lists")
+@router.get(
+    "/subjects/{subject_id}/lists",
+    response_model=None,
+    responses={
+        200: {"model": out.SubjectLists, "description": "The subject's public lists."},
+        **errors(404, 422),
+    },
+)
 def get_subject_lists(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
     """A subject's public memberships in force today."""
     return lists.public_subject_lists(c, actor, subject_id)
 
 
-@router.post("/memberships", status_code=201)
+@router.post(
+    "/memberships",
+    status_code=201,
+    response_model=out.MembershipCreated,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_membership(body: ProposeBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """拟列入 (department staff of a department the list names, or the credit office)."""
     membership_id = lists.propose(
@@ -94,13 +128,18 @@ def post_membership(body: ProposeBody, c: ContainerDep, actor: AuthenticatedDep)
     return {"id": membership_id, "status": "proposed"}
 
 
-@router.get("/memberships/{membership_id}")
+@router.get(
+    "/memberships/{membership_id}",
+    response_model=out.Membership,
+    response_model_exclude_unset=True,
+    responses=errors(401, 403, 404, 422),
+)
 def get_membership(membership_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A membership and its time-stamped steps."""
     return lists.get_membership(c, actor, membership_id)
 
 
-@router.post("/memberships/{membership_id}/notify")
+@router.post("/memberships/{membership_id}/notify", **MEMBERSHIP)
 def post_notify(
     membership_id: str, c: ContainerDep, actor: AuthenticatedDep, body: NotifyBody | None = None
 ) -> dict[str, Any]:
@@ -108,25 +147,25 @@ def post_notify(
     return lists.notify(c, actor, membership_id, basis=body.basis if body else None)
 
 
-@router.post("/memberships/{membership_id}/objections")
+@router.post("/memberships/{membership_id}/objections", **MEMBERSHIP)
 def post_objection(
-    membership_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
+    membership_id: str, body: ObjectionNoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Register a 陈述申辩/异议 received in the notice window."""
     lists.register_objection(c, actor, membership_id, body.note)
     return lists.get_membership(c, actor, membership_id)
 
 
-@router.post("/memberships/{membership_id}/objections/answer")
+@router.post("/memberships/{membership_id}/objections/answer", **MEMBERSHIP)
 def post_objection_answer(
-    membership_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
+    membership_id: str, body: ObjectionNoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """The objection was answered (not upheld)."""
     lists.answer_objection(c, actor, membership_id, body.note)
     return lists.get_membership(c, actor, membership_id)
 
 
-@router.post("/memberships/{membership_id}/decide")
+@router.post("/memberships/{membership_id}/decide", **MEMBERSHIP)
 def post_decide(
     membership_id: str, body: DecideBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -136,13 +175,18 @@ def post_decide(
     )
 
 
-@router.post("/memberships/{membership_id}/publish")
+@router.post(
+    "/memberships/{membership_id}/publish",
+    response_model=out.Membership,
+    response_model_exclude_unset=True,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_publish(membership_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """公示 (never without prior notice)."""
     return lists.publish(c, actor, membership_id)
 
 
-@router.post("/memberships/{membership_id}/withdraw")
+@router.post("/memberships/{membership_id}/withdraw", **MEMBERSHIP)
 def post_withdraw(
     membership_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -163,7 +207,7 @@ _DATED_EXITS = {
 }
 
 
-@router.post("/memberships/{membership_id}/exit")
+@router.post("/memberships/{membership_id}/exit", **MEMBERSHIP)
 def post_exit(
     membership_id: str, body: ExitBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:

@@ -15,25 +15,44 @@ from citycredit.reports import service as reports
 from citycredit.reports.layout import report_layout
 from citycredit.web.deps import ContainerDep, PrincipalDep
 from citycredit.web.errors import error_page
+from citycredit.web.schemas import reports as out
+from citycredit.web.schemas.common import errors
 from citycredit.web.templating import templates
 
 router = APIRouter(prefix="/api/v1")
 pages = APIRouter(include_in_schema=False)
 
 
-@router.post("/subjects/{subject_id}/reports", status_code=201)
+# Reports issued before format 2 lack its keys: exclude_unset keeps them absent, as stored.
+@router.post(
+    "/subjects/{subject_id}/reports",
+    status_code=201,
+    response_model=out.IssuedReport,
+    response_model_exclude_unset=True,
+    responses=errors(403, 404, 422),
+)
 def post_report(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
     """Issue a numbered public credit report of an organisation (公共信用信息报告)."""
     return reports.issue_report(c, actor, subject_id)
 
 
-@router.get("/reports/{report_no}")
+@router.get(
+    "/reports/{report_no}",
+    response_model=out.Report,
+    response_model_exclude_unset=True,
+    responses=errors(404, 422),
+)
 def get_report(report_no: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
     """An issued report as issued, whether it still matches its digest, its ledger leaf."""
     return reports.get_report(c, actor, report_no)
 
 
-@router.get("/reports/{report_no}/bundle")
+@router.get(
+    "/reports/{report_no}/bundle",
+    response_model=out.ReportBundle,
+    response_model_exclude_unset=True,
+    responses=errors(404, 409, 422),
+)
 def get_report_bundle(report_no: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
     """The report with its ledger proof, for `citycredit ledger verify-bundle` (offline)."""
     return reports.report_bundle(c, actor, report_no)

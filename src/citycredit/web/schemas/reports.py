@@ -1,0 +1,298 @@
+"""信用报告 answers (web/reports_api.py): a report as issued, as read back with its integrity
+and the changes since issue, and its ledger proof bundle.
+
+Built from reports/service.py (`issue_report`: the content, kept as issued; `get_report`;
+`report_bundle`), reports/changes.py (`changes_since_issue`), reports/layout.py (`overview`),
+subjects/archive.py (`public_archive`: the subject, the groups of records, the grade block) and
+evaluation/views.py (`archive_grade`). A report's records and its 自愿注册 profile are the public
+archive's, as they were at issue: described by reference to GET /api/v1/subjects/{id}/archive.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.json_schema import JsonDict
+
+from citycredit.web.schemas.common import Answer, Day, Instant
+from citycredit.web.schemas.evaluation import Grade, GradeLabel, GradeObjectionMark
+from citycredit.web.schemas.exports import DisclosedField, InclusionProof, ProofLeaf
+from citycredit.web.schemas.ledger import NOTE, ORIGIN, VKEY
+from citycredit.web.schemas.lists import PublicListEntry
+
+REPORT_NO = "YLCR20261125K7M2Q9X4TB"
+SUBJECT = "S7d2kq4xw5m3n6p8r1t9v"
+RECORD = "R3m5ytq2k7w4c6v8b1n9x"
+ISSUED = "2026-11-25T10:00:00+08:00"
+DIGEST = "c92fa4b7c0698f5946b17918080c190d6c328470cc2d14274577bc123dc29009"
+
+
+class ReportSubject(Answer):
+    """The organisation, as the public archive showed it at issue."""
+
+    subject_id: str = Field(description="The subject.")
+    name: str = Field(description="Its name.")
+    subject_type: str = Field(description="`enterprise`, `social_group` …")
+    subject_type_label: str = Field(description="The type in Chinese.")
+    uscc: str | None = Field(description="统一社会信用代码.")
+    division_code: str | None = Field(description="Administrative division code.")
+    division_name: str = Field(description="The county, or 榆林市外或未知.")
+    registered_on: Day | None = Field(description="Registration day.")
+    status: str | None = Field(description="Registration status (存续, 注销 …).")
+    legal_rep: str | None = Field(default=None, description="Organisations: legal representative.")
+    industry: str | None = Field(default=None, description="Organisations: industry.")
+    professions: list[str] | None = Field(
+        default=None, description="Natural persons only (never in a public report)."
+    )
+
+
+class ArchiveGrade(Answer):
+    """The grade block of the public archive at issue: organisations' grades only."""
+
+    shown: bool = Field(description="Whether a grade is shown.")
+    note: str | None = Field(default=None, description="Not shown: why (尚无结果, 未评价 …).")
+    grade: Grade | None = Field(default=None, description="Shown: the grade.")
+    grade_label: GradeLabel | None = Field(default=None, description="Shown: in Chinese.")
+    score: int | None = Field(default=None, description="Shown: the score.")
+    as_of: Day | None = Field(default=None, description="Shown: 评价基准日.")
+    model_code: str | None = Field(default=None, description="Shown: the model.")
+    model_version: str | None = Field(default=None, description="Shown: its version.")
+    objection_mark: GradeObjectionMark | None = Field(
+        default=None, description="Shown: an objection against the grade, if any."
+    )
+
+
+class ReportSection(Answer):
+    """One catalog item's public records at issue (the archive's group)."""
+
+    item: str = Field(description="Catalog item code.")
+    item_name: str = Field(description="Catalog item name.")
+    category: str = Field(description="The item's category (decides the report's section).")
+    count: int = Field(description="Records in `records`.")
+    records: list[dict[str, Any]] = Field(
+        description="The records as the public archive showed them at issue (`record_id`, "
+        "`version`, `decision_date`, `fields` [{code, label, value}], `adverse`, …; see GET "
+        "/api/v1/subjects/{id}/archive)."
+    )
+
+
+class OverviewLine(Answer):
+    """信用中国's overview: one category and its count."""
+
+    section: str = Field(description="The category's label.")
+    count: int = Field(description="Entries in it.")
+
+
+_SECTION: JsonDict = {
+    "item": "penalty",
+    "item_name": "行政处罚",
+    "category": "administrative_penalty",
+    "count": 1,
+    "records": [
+        {
+            "record_id": RECORD,
+            "version": 1,
+            "decision_date": "2026-11-02",
+            "fields": [
+                {"code": "CF_WSH", "label": "行政处罚决定书文号", "value": "榆市监罚〔2026〕21号"}
+            ],
+            "adverse": True,
+        }
+    ],
+}
+
+_CONTENT: JsonDict = {
+    "format": "citycredit-report/2",
+    "title": "公共信用信息报告",
+    "report_no": REPORT_NO,
+    "issued_at": ISSUED,
+    "as_of": "2026-11-25",
+    "valid_until": "2026-12-25",
+    "validity_days": 30,
+    "issuer": ORIGIN,
+    "subject": {
+        "subject_id": SUBJECT,
+        "name": "榆阳区报告商贸有限公司",
+        "subject_type": "enterprise",
+        "subject_type_label": "企业",
+        "uscc": "91610802MA6RP0018X",
+        "division_code": "610802",
+        "division_name": "榆阳区",
+        "registered_on": None,
+        "status": None,
+        "legal_rep": None,
+        "industry": None,
+    },
+    "tags": [],
+    "overview": [
+        {"section": "行政管理信息", "count": 1},
+        {"section": "严重失信主体名单", "count": 0},
+    ],
+    "sections": [_SECTION],
+    "lists": [],
+    "evaluation": {"shown": False, "note": "尚无公共信用综合评价结果"},
+    "voluntary_registration": None,
+    "note": "本报告内容为报告生成时本平台公开的公共信用信息；报告编号可在本平台核验，"
+    "报告摘要已收录于信用数据链。",
+}
+
+
+class ReportContent(Answer):
+    """The report as issued (its canonical bytes are what the ledger leaf commits to)."""
+
+    format: str = Field(description="`citycredit-report/2` (1: reports issued before it).")
+    title: str = Field(description="公共信用信息报告.")
+    report_no: str = Field(description="The report number (YLCR + issue date + 10 characters).")
+    issued_at: Instant = Field(description="When it was issued (Beijing time since format 2).")
+    as_of: Day = Field(description="信息截至.")
+    valid_until: Day | None = Field(default=None, description="有效期至 (format 2).")
+    validity_days: int | None = Field(default=None, description="有效期, days (format 2).")
+    issuer: str = Field(description="The platform (the ledger's origin).")
+    subject: ReportSubject = Field(description="The organisation.")
+    tags: list[str] = Field(
+        default_factory=list, description="`守信激励对象`, `失信惩戒对象` (from its lists)."
+    )
+    overview: list[OverviewLine] = Field(
+        default_factory=list, description="信用中国's overview counts, in its order (format 2)."
+    )
+    sections: list[ReportSection] = Field(description="Public records by catalog item.")
+    lists: list[PublicListEntry] = Field(description="Public lists it was on, masked.")
+    evaluation: ArchiveGrade = Field(description="The grade block.")
+    voluntary_registration: dict[str, Any] | None = Field(
+        description="自愿注册 profile (self-declared) as the public archive showed it, if any."
+    )
+    note: str = Field(description="What the report is, in Chinese.")
+
+
+class IssuedReport(Answer):
+    """A report just issued: its number, content and digest (committed to the ledger)."""
+
+    report_no: str = Field(description="The number (GET /api/v1/reports/{report_no}).")
+    content: ReportContent = Field(description="The report as issued.")
+    content_hash: str = Field(description="Digest of the content's canonical bytes (hex).")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"report_no": REPORT_NO, "content": _CONTENT, "content_hash": DIGEST}]
+        }
+    )
+
+
+class ReportChange(Answer):
+    """An entry of the report no longer as printed."""
+
+    kind: Literal["record", "list"] = Field(description="A record or a list entry.")
+    record_id: str | None = Field(default=None, description="Records: which.")
+    list_index: int | None = Field(
+        default=None, description="List entries: the index in `content.lists`."
+    )
+    where: str = Field(description="Where it appears (item and position, or the list's name).")
+    code: str = Field(
+        description="`withdrawn`, `repaired`, `unpublished`, `publication_ended`, `corrected`, "
+        "`gone`, `list_exited`, `list_expired`, `list_withdrawn`."
+    )
+    label: str = Field(description="The change, in Chinese.")
+    hidden: bool = Field(description="No longer public: show its status, not its details.")
+
+
+class Report(Answer):
+    """An issued report as issued, whether it is the one registered at issue, and what
+    changed since."""
+
+    report_no: str = Field(description="The number.")
+    content: ReportContent = Field(description="As issued.")
+    content_hash: str = Field(description="The digest stored with it (hex).")
+    intact: bool = Field(
+        description="The stored content is the one the ledger leaf (or, before sequencing, its "
+        "pending entry) committed to."
+    )
+    integrity: str = Field(description="How that was checked, in Chinese.")
+    ledger_index: int | None = Field(description="Its leaf (null: not sequenced yet).")
+    issued_at_local: str = Field(description="Issue time as printed (北京时间).")
+    valid_until: Day = Field(description="有效期至.")
+    validity_days: int = Field(description="有效期, days.")
+    expired: bool = Field(description="Past `valid_until` today.")
+    checked_on: Day = Field(description="Today (Asia/Shanghai).")
+    changes: list[ReportChange] = Field(description="Entries changed since issue.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "report_no": REPORT_NO,
+                    "content": _CONTENT,
+                    "content_hash": DIGEST,
+                    "intact": True,
+                    "integrity": "已与数据链第 4 号叶子登记的摘要核对（树大小 5 的签名检查点，"
+                    "包含证明有效）",
+                    "ledger_index": 4,
+                    "issued_at_local": "2026-11-25 10:00:00（北京时间）",
+                    "valid_until": "2026-12-25",
+                    "validity_days": 30,
+                    "expired": False,
+                    "checked_on": "2026-11-25",
+                    "changes": [
+                        {
+                            "kind": "record",
+                            "record_id": RECORD,
+                            "where": "行政处罚 第 1 条",
+                            "code": "repaired",
+                            "label": "已信用修复，不再公示",
+                            "hidden": True,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class ReportBundle(Answer):
+    """The report with its ledger proof (`citycredit ledger verify-bundle`, offline)."""
+
+    format: Literal["citycredit-ledger-bundle/1"] = Field(description="The bundle format.")
+    origin: str = Field(description="The log's name.")
+    suite: Literal["sha256-ed25519", "sm3-sm2"] = Field(description="Hash and signature suite.")
+    vkey: str = Field(description="The log's verifier key: pin the published one.")
+    report: ReportContent = Field(description="The report as issued.")
+    leaf: ProofLeaf = Field(description="The `report.issued` leaf.")
+    disclosed: dict[str, DisclosedField] = Field(
+        description="`content_hash` and `report_no`, with their salts."
+    )
+    proof: InclusionProof = Field(description="Inclusion of the leaf under the checkpoint.")
+    checkpoint: str = Field(description="The latest signed checkpoint (C2SP signed note).")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "format": "citycredit-ledger-bundle/1",
+                    "origin": ORIGIN,
+                    "suite": "sha256-ed25519",
+                    "vkey": VKEY,
+                    "report": _CONTENT,
+                    "leaf": {
+                        "index": 2,
+                        "data": "eyJhdCI6IjIwMjYtMTEtMjVUMDI6MDA6MDArMDA6MDAiLCJmaWVsZHMiOnsi…",
+                        "hash": "569f08f509809b58050700186413b344259256fd07e70c98d0e0b6d6836eb7d4",
+                    },
+                    "disclosed": {
+                        "content_hash": {
+                            "value": DIGEST,
+                            "salt": "22c650e83e33693e5d0aa20de2351933",
+                        },
+                        "report_no": {
+                            "value": REPORT_NO,
+                            "salt": "6a6ad44e71185744c118708219fbc7f1",
+                        },
+                    },
+                    "proof": {
+                        "size": 3,
+                        "hashes": ["hNPPK+e2M86YX9W0t+LXFzEnUf+DuZfE/WPXn4eZE0Q="],
+                    },
+                    "checkpoint": NOTE,
+                }
+            ]
+        }
+    )

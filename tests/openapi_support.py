@@ -159,3 +159,24 @@ def check_answer(spec: dict[str, Any], method: str, path: str, r: Any) -> Any:
     """The answer validates against the schema /openapi.json declares for its status."""
     validate(spec, answer_schema(spec, method, path, r.status_code), r.json())
     return r.json()
+
+
+def answer_as(
+    spec: dict[str, Any],
+    world: Any,
+    who: str,
+    method: str,
+    path: str,
+    status: int = 200,
+    **kwargs: Any,
+) -> Any:
+    """Call ``path`` (its ``{name}`` filled from ``kwargs["ids"]``) as ``who`` of a world with
+    ``app`` and ``creds`` (identity → headers, cookies; tests/e2e/test_role_matrix.World); the
+    answer has ``status`` and validates against the schema /openapi.json declares for it. An
+    answer the response model refuses raises here, naming the key."""
+    ids = kwargs.pop("ids", {})
+    headers, cookies = world.creds[who]
+    client = TestClient(world.app, headers=headers, cookies=cookies)  # a refused answer raises
+    r = client.request(method.upper(), path.format(**ids), **kwargs)
+    assert r.status_code == status, r.text
+    return check_answer(spec, method, path, r)

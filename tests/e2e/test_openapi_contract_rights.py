@@ -18,13 +18,12 @@ from typing import Any
 
 import pytest
 import test_role_matrix as rm
-from fastapi.testclient import TestClient
 
 from citycredit.bootstrap import Container
 from citycredit.rights import objections
 from citycredit.web import privacy_api, rights_api, withhold_api
 from openapi_support import (
-    check_answer,
+    answer_as,
     check_declares_answer,
     check_examples,
     check_published_examples,
@@ -72,24 +71,7 @@ def world(container: Container, tmp_path: Path) -> rm.World:
     return rm.build_world(container, tmp_path)
 
 
-def answer(
-    spec: dict[str, Any],
-    w: rm.World,
-    who: str,
-    method: str,
-    path: str,
-    status: int = 200,
-    **kwargs: Any,
-) -> Any:
-    """Call ``path`` (its ``{name}`` filled from ``kwargs["ids"]``) as ``who``; the answer has
-    ``status`` and validates against the schema /openapi.json declares for it. An answer the
-    response model refuses raises here, naming the key."""
-    ids = kwargs.pop("ids", {})
-    headers, cookies = w.creds[who]
-    client = TestClient(w.app, headers=headers, cookies=cookies)  # a refused answer raises
-    r = client.request(method.upper(), path.format(**ids), **kwargs)
-    assert r.status_code == status, r.text
-    return check_answer(spec, method, path, r)
+answer = answer_as
 
 
 @pytest.mark.db

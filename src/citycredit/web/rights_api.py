@@ -48,7 +48,7 @@ class ReasonBody(BaseModel):
     reason: str
 
 
-class DecisionBody(BaseModel):
+class ObjectionDecisionBody(BaseModel):
     outcome: str = Field(description="corrected | withdrawn | kept | unresolved")
     reason: str
 
@@ -131,7 +131,7 @@ def post_reject(
     responses=errors(401, 403, 404, 409, 422),
 )
 def post_decide(
-    objection_id: str, body: DecisionBody, c: ContainerDep, actor: AuthenticatedDep
+    objection_id: str, body: ObjectionDecisionBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """核查处理: the deciding department records the outcome (kept, corrected, withdrawn …)."""
     return objections.decide(c, actor, objection_id, outcome=body.outcome, reason=body.reason)

@@ -15,13 +15,21 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
+from citycredit.web.schemas.archive import (
+    ENTRY_EXAMPLE,
+    GRADE_EXAMPLE,
+    GROUP_EXAMPLE,
+    SUBJECT_EXAMPLE,
+    ArchiveGrade,
+    ArchiveGroup,
+    ArchiveSubject,
+)
 from citycredit.web.schemas.common import Answer, Day, Instant
 from citycredit.web.schemas.rights import (
     AT,
     AUTH_ID,
     AUTHORISATION_EXAMPLE,
     OBJECTION_EXAMPLE,
-    RECORD_ID,
     REPAIR_EXAMPLE,
     SUBJECT_ID,
     Authorisation,
@@ -33,97 +41,6 @@ from citycredit.web.schemas.rights import (
 # -- archives (an institution's authorised read, the subject's own account) -----------------
 
 
-class AuthorisedArchiveSubject(Answer):
-    """The subject as an authorised or own view shows it."""
-
-    subject_id: str = Field(description="Subject id.")
-    name: str = Field(description="Name (in full on these views).")
-    subject_type: str = Field(description="`enterprise`, `natural_person`, …")
-    subject_type_label: str = Field(description="Its label.")
-    uscc: str | None = Field(description="统一社会信用代码; null for a natural person.")
-    division_code: str | None = Field(description="行政区划代码.")
-    division_name: str = Field(description="County, or `榆林市外或未知`.")
-    registered_on: Day | None = Field(description="Registration day.")
-    status: str | None = Field(description="Registration status (存续 …), if known.")
-    legal_rep: str | None = Field(default=None, description="Organisations: 法定代表人.")
-    industry: str | None = Field(default=None, description="Organisations: industry.")
-    professions: list[str] | None = Field(default=None, description="Persons: professions.")
-    id_number_masked: str | None = Field(description="A person's ID number, masked (4 + 4).")
-
-
-class AuthorisedArchiveGrade(Answer):
-    """The grade block: the current grade, or why there is none."""
-
-    shown: bool = Field(description="Whether a grade is shown.")
-    note: str | None = Field(default=None, description="Not shown: why (尚无结果 …).")
-    grade: str | None = Field(default=None, description="Grade (A, B, C, D).")
-    grade_label: str | None = Field(default=None, description="Its label.")
-    score: int | None = Field(default=None, description="Score.")
-    as_of: Day | None = Field(default=None, description="Day the result is as of.")
-    model_code: str | None = Field(default=None, description="The evaluation model.")
-    model_version: str | None = Field(default=None, description="Its version.")
-    objection_mark: ObjectionMark | None = Field(
-        default=None, description="Shown: the mark while the grade is under objection."
-    )
-
-
-class AuthorisedArchiveField(Answer):
-    """One field of a record as the view shows it."""
-
-    code: str = Field(description="Catalog field code.")
-    label: str = Field(description="Catalog label.")
-    value: Any = Field(description="The value (scrubbed of numbers in free text).")
-    unit: str | None = Field(default=None, description="Amounts: `元`.")
-    masked: bool | None = Field(default=None, description="A personal field, shown masked.")
-
-
-class RepairHint(Answer):
-    """Own view: whether an adverse record can be repaired today."""
-
-    eligible: bool = Field(description="An application is accepted today.")
-    message: str = Field(description="`可申请修复：自 … 起` or why not.")
-
-
-class AuthorisedArchiveEntry(Answer):
-    """One record of a group. Adverse records add their severity and periods; these views add
-    their publication state."""
-
-    record_id: str = Field(description="Record id.")
-    version: int = Field(description="Current version.")
-    decision_date: Day | None = Field(description="Decision date.")
-    fields: list[AuthorisedArchiveField] = Field(description="The fields shown.")
-    adverse: bool = Field(description="失信（不良）信息.")
-    legal_basis: list[str] | None = Field(default=None, description="Adverse: legal basis.")
-    severity: str | None = Field(default=None, description="Adverse: `minor`, `general`, …")
-    severity_label: str | None = Field(default=None, description="Adverse: 轻微, 一般, 严重.")
-    severity_inferred: bool | None = Field(default=None, description="Adverse: inferred.")
-    severity_note: str | None = Field(default=None, description="Adverse: 推定 or 报送单位认定.")
-    publication_end: Day | None = Field(default=None, description="Adverse: end (exclusive).")
-    publication_last_day: Day | None = Field(default=None, description="Adverse: 公示截止.")
-    repair_from: Day | None = Field(default=None, description="Adverse: repair from.")
-    openness: str | None = Field(default=None, description="Catalog openness of the record.")
-    published: bool | None = Field(default=None, description="Published online.")
-    repaired: bool | None = Field(default=None, description="Repaired (own view still shows it).")
-    unpublished_reason: str | None = Field(default=None, description="Why not published.")
-    unpublished_label: str | None = Field(default=None, description="不予公示：… in words.")
-    publication_ended: bool | None = Field(default=None, description="Past its period.")
-    department_id: int | None = Field(default=None, description="Submitting department.")
-    objection_mark: ObjectionMark | None = Field(default=None, description="Disputed: its mark.")
-    repair: RepairHint | None = Field(
-        default=None, description="Own view, adverse and not repaired: repair eligibility."
-    )
-
-
-class AuthorisedArchiveGroup(Answer):
-    """The records of one catalog item."""
-
-    item: str = Field(description="Catalog item code.")
-    item_name: str = Field(description="Its name.")
-    category: str = Field(description="Its category.")
-    count: int = Field(description="Number of records.")
-    records: list[AuthorisedArchiveEntry] = Field(description="Newest decision first.")
-
-
 class AuthorisationUsed(Answer):
     """The authorisation an institution's read rests on."""
 
@@ -131,60 +48,13 @@ class AuthorisationUsed(Answer):
     purpose: str = Field(description="Its purpose (logged with the read).")
 
 
-_SUBJECT: JsonDict = {
-    "subject_id": SUBJECT_ID,
-    "name": "榆林A商贸有限公司",
-    "subject_type": "enterprise",
-    "subject_type_label": "企业",
-    "uscc": "91610802MA6RM0016X",
-    "division_code": "610802",
-    "division_name": "榆阳区",
-    "registered_on": "2019-03-18",
-    "status": "active",
-    "legal_rep": "王建国",
-    "industry": "批发和零售业",
-    "id_number_masked": None,
-}
-_ENTRY: JsonDict = {
-    "record_id": RECORD_ID,
-    "version": 1,
-    "decision_date": "2026-07-01",
-    "fields": [
-        {"code": "CF_WSH", "label": "行政处罚决定书文号", "value": "榆市监罚〔2026〕20号"},
-        {"code": "CF_FK", "label": "罚款金额", "value": "5000.00", "unit": "元"},
-    ],
-    "adverse": True,
-    "legal_basis": ["《中华人民共和国行政处罚法》"],
-    "severity": "general",
-    "severity_label": "一般",
-    "severity_inferred": True,
-    "severity_note": "推定",
-    "publication_end": "2027-07-02",
-    "publication_last_day": "2027-07-01",
-    "repair_from": "2026-10-02",
-    "openness": "public",
-    "published": True,
-    "repaired": False,
-    "unpublished_reason": None,
-    "unpublished_label": None,
-    "publication_ended": False,
-    "department_id": 1,
-}
-_GROUP: JsonDict = {
-    "item": "penalty",
-    "item_name": "行政处罚",
-    "category": "行政管理",
-    "count": 1,
-    "records": [_ENTRY],
-}
-_GRADE: JsonDict = {"shown": False, "note": "尚无评价结果"}
 _ARCHIVE: JsonDict = {
-    "subject": _SUBJECT,
+    "subject": SUBJECT_EXAMPLE,
     "as_of": "2026-11-25",
     "view": "authorised",
     "purpose": "贷款审批",
-    "evaluation": _GRADE,
-    "groups": [_GROUP],
+    "evaluation": GRADE_EXAMPLE,
+    "groups": [GROUP_EXAMPLE],
     "total": 1,
 }
 
@@ -193,12 +63,12 @@ class AuthorisedArchive(Answer):
     """The archive read under an authorisation: only the authorised items, no personal
     fields, logged in the subject's 查询记录."""
 
-    subject: AuthorisedArchiveSubject = Field(description="The subject.")
+    subject: ArchiveSubject = Field(description="The subject.")
     as_of: Day = Field(description="Today.")
     view: Literal["authorised", "own"] = Field(description="`authorised` (or `own`: /me).")
     purpose: str = Field(description="The authorisation's purpose (`本人查询`: /me).")
-    evaluation: AuthorisedArchiveGrade = Field(description="The grade block.")
-    groups: list[AuthorisedArchiveGroup] = Field(description="Records by catalog item.")
+    evaluation: ArchiveGrade = Field(description="The grade block.")
+    groups: list[ArchiveGroup] = Field(description="Records by catalog item.")
     total: int = Field(description="Records in all groups.")
     authorisation: AuthorisationUsed = Field(description="The authorisation used.")
 
@@ -287,14 +157,12 @@ class OwnEvaluation(Answer):
 class MyArchive(Answer):
     """信用账户: the bound subject's full archive with everything about its rights."""
 
-    subject: AuthorisedArchiveSubject = Field(description="The subject (its ID number masked).")
+    subject: ArchiveSubject = Field(description="The subject (its ID number masked).")
     as_of: Day = Field(description="Today.")
     view: Literal["own"] = Field(description="`own`.")
     purpose: str = Field(description="`本人查询`.")
-    evaluation: AuthorisedArchiveGrade = Field(description="The grade block.")
-    groups: list[AuthorisedArchiveGroup] = Field(
-        description="Every active record, repaired ones marked."
-    )
+    evaluation: ArchiveGrade = Field(description="The grade block.")
+    groups: list[ArchiveGroup] = Field(description="Every active record, repaired ones marked.")
     total: int = Field(description="Records in all groups.")
     lists: list[AccountMembership] = Field(description="List entries.")
     objections: list[Objection] = Field(description="Every objection of the subject.")
@@ -313,10 +181,10 @@ class MyArchive(Answer):
                     "purpose": "本人查询",
                     "groups": [
                         {
-                            **_GROUP,
+                            **GROUP_EXAMPLE,
                             "records": [
                                 {
-                                    **_ENTRY,
+                                    **ENTRY_EXAMPLE,
                                     "repair": {
                                         "eligible": True,
                                         "message": "可申请修复：自 2026-10-02 起",

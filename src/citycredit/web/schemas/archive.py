@@ -1,0 +1,303 @@
+"""信用档案 answers (web/api.py): the public archive, the staff's authorised view, subject search
+and summary, and the portal's 双公示 lists; and the parts every archive view shares (the
+subject, the grade block, groups of records), which the institution's authorised read and the
+subject's own account (schemas/account.py) reuse.
+
+Built from subjects/archive.py (`_subject_summary`, `search_subjects`, `public_archive`,
+`_authorised_view`, `public_entry`, `_group`, `dual_publicity`), evaluation/views.py
+(`archive_grade`) and rights/registration.py (`public_profile`). Keys a service writes only in
+some cases are optional. These are the portal's hot public reads: their routes document these
+models without validating each answer (`responses={200: {"model": …}}`);
+tests/e2e/test_openapi_contract_archive.py validates real answers against the spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.json_schema import JsonDict
+
+from citycredit.web.schemas.common import Answer, Day
+from citycredit.web.schemas.rights import RECORD_ID, SUBJECT_ID, ObjectionMark
+
+
+class ArchiveSubject(Answer):
+    """The subject as an archive view shows it: the public view (a natural person's name
+    masked; persons are not searchable publicly), the authorised and the own view (in full, the
+    ID number masked)."""
+
+    subject_id: str = Field(description="Subject id.")
+    name: str = Field(description="Name (a natural person's masked on the public view).")
+    subject_type: str = Field(description="`enterprise`, `natural_person`, …")
+    subject_type_label: str = Field(description="Its label.")
+    uscc: str | None = Field(description="统一社会信用代码; null for a natural person.")
+    division_code: str | None = Field(description="行政区划代码.")
+    division_name: str = Field(description="County, or `榆林市外或未知`.")
+    registered_on: Day | None = Field(description="Registration day.")
+    status: str | None = Field(description="Registration status (存续 …), if known.")
+    legal_rep: str | None = Field(default=None, description="Organisations: 法定代表人.")
+    industry: str | None = Field(default=None, description="Organisations: industry.")
+    professions: list[str] | None = Field(default=None, description="Persons: professions.")
+    id_number_masked: str | None = Field(
+        default=None, description="Authorised and own views: a person's ID number, masked (4 + 4)."
+    )
+
+
+class ArchiveGrade(Answer):
+    """The grade block: the current grade, or why there is none."""
+
+    shown: bool = Field(description="Whether a grade is shown.")
+    note: str | None = Field(default=None, description="Not shown: why (尚无结果 …).")
+    grade: str | None = Field(default=None, description="Grade (A, B, C, D).")
+    grade_label: str | None = Field(default=None, description="Its label.")
+    score: int | None = Field(default=None, description="Score.")
+    as_of: Day | None = Field(default=None, description="Day the result is as of.")
+    model_code: str | None = Field(default=None, description="The evaluation model.")
+    model_version: str | None = Field(default=None, description="Its version.")
+    objection_mark: ObjectionMark | None = Field(
+        default=None, description="Shown: the mark while the grade is under objection."
+    )
+
+
+class ArchiveField(Answer):
+    """One field of a record as the view shows it."""
+
+    code: str = Field(description="Catalog field code.")
+    label: str = Field(description="Catalog label.")
+    value: Any = Field(description="The value (scrubbed of numbers in free text).")
+    unit: str | None = Field(default=None, description="Amounts: `元`.")
+    masked: bool | None = Field(default=None, description="A personal field, shown masked.")
+
+
+class RepairHint(Answer):
+    """Own view: whether an adverse record can be repaired today."""
+
+    eligible: bool = Field(description="An application is accepted today.")
+    message: str = Field(description="`可申请修复：自 … 起` or why not.")
+
+
+class ArchiveEntry(Answer):
+    """One record of a group. Adverse records add their severity and periods; the authorised
+    and own views add its publication state."""
+
+    record_id: str = Field(description="Record id.")
+    version: int = Field(description="Current version.")
+    decision_date: Day | None = Field(description="Decision date.")
+    fields: list[ArchiveField] = Field(description="The fields shown.")
+    adverse: bool = Field(description="失信（不良）信息.")
+    legal_basis: list[str] | None = Field(default=None, description="Adverse: legal basis.")
+    severity: str | None = Field(default=None, description="Adverse: `minor`, `general`, …")
+    severity_label: str | None = Field(default=None, description="Adverse: 轻微, 一般, 严重.")
+    severity_inferred: bool | None = Field(default=None, description="Adverse: inferred.")
+    severity_note: str | None = Field(default=None, description="Adverse: 推定 or 报送单位认定.")
+    publication_end: Day | None = Field(default=None, description="Adverse: end (exclusive).")
+    publication_last_day: Day | None = Field(default=None, description="Adverse: 公示截止.")
+    repair_from: Day | None = Field(default=None, description="Adverse: repair from.")
+    openness: str | None = Field(default=None, description="Catalog openness of the record.")
+    published: bool | None = Field(default=None, description="Published online.")
+    repaired: bool | None = Field(default=None, description="Repaired (own view still shows it).")
+    unpublished_reason: str | None = Field(default=None, description="Why not published.")
+    unpublished_label: str | None = Field(default=None, description="不予公示：… in words.")
+    publication_ended: bool | None = Field(default=None, description="Past its period.")
+    department_id: int | None = Field(default=None, description="Submitting department.")
+    objection_mark: ObjectionMark | None = Field(default=None, description="Disputed: its mark.")
+    repair: RepairHint | None = Field(
+        default=None, description="Own view, adverse and not repaired: repair eligibility."
+    )
+
+
+class ArchiveGroup(Answer):
+    """The records of one catalog item."""
+
+    item: str = Field(description="Catalog item code.")
+    item_name: str = Field(description="Its name.")
+    category: str = Field(description="Its category.")
+    count: int = Field(description="Number of records.")
+    records: list[ArchiveEntry] = Field(description="Newest decision first.")
+
+
+SUBJECT_EXAMPLE: JsonDict = {
+    "subject_id": SUBJECT_ID,
+    "name": "榆林A商贸有限公司",
+    "subject_type": "enterprise",
+    "subject_type_label": "企业",
+    "uscc": "91610802MA6RM0016X",
+    "division_code": "610802",
+    "division_name": "榆阳区",
+    "registered_on": "2019-03-18",
+    "status": "active",
+    "legal_rep": "王建国",
+    "industry": "批发和零售业",
+    "id_number_masked": None,
+}
+ENTRY_EXAMPLE: JsonDict = {
+    "record_id": RECORD_ID,
+    "version": 1,
+    "decision_date": "2026-07-01",
+    "fields": [
+        {"code": "CF_WSH", "label": "行政处罚决定书文号", "value": "榆市监罚〔2026〕20号"},
+        {"code": "CF_FK", "label": "罚款金额", "value": "5000.00", "unit": "元"},
+    ],
+    "adverse": True,
+    "legal_basis": ["《中华人民共和国行政处罚法》"],
+    "severity": "general",
+    "severity_label": "一般",
+    "severity_inferred": True,
+    "severity_note": "推定",
+    "publication_end": "2027-07-02",
+    "publication_last_day": "2027-07-01",
+    "repair_from": "2026-10-02",
+    "openness": "public",
+    "published": True,
+    "repaired": False,
+    "unpublished_reason": None,
+    "unpublished_label": None,
+    "publication_ended": False,
+    "department_id": 1,
+}
+GROUP_EXAMPLE: JsonDict = {
+    "item": "penalty",
+    "item_name": "行政处罚",
+    "category": "行政管理",
+    "count": 1,
+    "records": [ENTRY_EXAMPLE],
+}
+GRADE_EXAMPLE: JsonDict = {"shown": False, "note": "尚无评价结果"}
+
+
+# -- the portal's public reads ----------------------------------------------------------------
+
+
+class SubjectSearch(Answer):
+    """Subjects whose name contains the query or whose USCC it is (organisations only for the
+    public; natural persons are not searchable publicly)."""
+
+    q: str = Field(description="The query as given.")
+    results: list[ArchiveSubject] = Field(description="Shortest name first, at most `limit`.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"q": "榆林A商贸", "results": [SUBJECT_EXAMPLE]}]}
+    )
+
+
+class SubjectSummary(ArchiveSubject):
+    """The public summary of one subject."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SUBJECT_EXAMPLE]})
+
+
+class PublicRegistration(Answer):
+    """自愿注册 as the public archive shows it (organisations), marked as self-declared."""
+
+    registered_at: Day = Field(description="Day registered.")
+    note: str = Field(description="自愿注册信息由主体自行填报 …")
+    profile: dict[str, Any] = Field(description="The declared fields (free text scrubbed).")
+
+
+_ARCHIVE: JsonDict = {
+    "subject": SUBJECT_EXAMPLE,
+    "as_of": "2026-11-25",
+    "view": "public",
+    "evaluation": GRADE_EXAMPLE,
+    "voluntary_registration": None,
+    "groups": [GROUP_EXAMPLE],
+    "total": 1,
+}
+
+
+class Archive(Answer):
+    """信用档案: the public view (公开 items inside their publication period), or with
+    `view=authorised` the staff's view (their role's items, personal fields masked, the stated
+    purpose logged in the disclosure log)."""
+
+    subject: ArchiveSubject = Field(description="The subject.")
+    as_of: Day = Field(description="Today (Beijing time).")
+    view: Literal["public", "authorised"] = Field(description="Which view.")
+    purpose: str | None = Field(default=None, description="Authorised view: the stated purpose.")
+    evaluation: ArchiveGrade = Field(description="The grade block (public: organisations only).")
+    voluntary_registration: PublicRegistration | None = Field(
+        default=None, description="Public view: 自愿注册 of an organisation, if any."
+    )
+    groups: list[ArchiveGroup] = Field(description="Records by catalog item, catalog order.")
+    total: int = Field(description="Records in all groups.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                _ARCHIVE,
+                {
+                    **{k: v for k, v in _ARCHIVE.items() if k != "voluntary_registration"},
+                    "view": "authorised",
+                    "purpose": "行政许可审查",
+                },
+            ]
+        }
+    )
+
+
+class PublicitySubject(Answer):
+    """Whose record a 双公示 entry is."""
+
+    subject_id: str | None = Field(description="Organisations: the archive's id (persons: null).")
+    name: str = Field(description="Name (a natural person's masked).")
+    uscc: str | None = Field(description="统一社会信用代码 (persons: null).")
+    subject_type_label: str = Field(description="企业, 个体工商户, 自然人 …")
+
+
+class PublicityEntry(Answer):
+    """One licence or penalty of the city's 双公示 list."""
+
+    subject: PublicitySubject = Field(description="Whose it is.")
+    decision_no: str | None = Field(description="决定书文号 / 许可证书编号.")
+    record: ArchiveEntry = Field(description="The record as its subject's public archive shows it.")
+
+
+class PublicityPage(Answer):
+    """双公示 in the portal: the newest public licences or penalties of the whole city."""
+
+    item: Literal["licence", "penalty"] = Field(description="`licence` or `penalty`.")
+    item_name: str = Field(description="行政许可 or 行政处罚.")
+    as_of: Day = Field(description="Today (Beijing time).")
+    offset: int = Field(description="Entries skipped (at most 2,000).")
+    entries: list[PublicityEntry] = Field(description="Newest decision first.")
+    has_more: bool = Field(description="Another page follows.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "item": "penalty",
+                    "item_name": "行政处罚",
+                    "as_of": "2026-11-25",
+                    "offset": 0,
+                    "entries": [
+                        {
+                            "subject": {
+                                "subject_id": SUBJECT_ID,
+                                "name": "榆林A商贸有限公司",
+                                "uscc": "91610802MA6RM0016X",
+                                "subject_type_label": "企业",
+                            },
+                            "decision_no": "榆市监罚〔2026〕20号",
+                            "record": {
+                                k: v
+                                for k, v in ENTRY_EXAMPLE.items()
+                                if k
+                                not in (
+                                    "openness",
+                                    "published",
+                                    "repaired",
+                                    "unpublished_reason",
+                                    "unpublished_label",
+                                    "publication_ended",
+                                    "department_id",
+                                )
+                            },
+                        }
+                    ],
+                    "has_more": False,
+                }
+            ]
+        }
+    )

@@ -25,7 +25,14 @@ from citycredit.settings import Settings
 from citycredit.web.app import create_app
 from citycredit.web.schemas.common import ErrorBody
 
-FILE_MEDIA = {"application/x-ndjson", "text/csv; charset=utf-8", "application/octet-stream"}
+FILE_MEDIA = {
+    "application/x-ndjson",
+    "text/csv; charset=utf-8",
+    "application/octet-stream",
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+}
 
 Operation = tuple[str, str, APIRoute]
 

@@ -28,8 +28,13 @@ from citycredit.web.deps import (
     get_principal,
     request_info,
 )
+from citycredit.web.schemas import auth as out
+from citycredit.web.schemas.common import binary, errors, file_response
 
 router = APIRouter(prefix="/api/v1")
+
+# What a binding's letter is served as: the types bindings._sniff accepts at upload.
+EVIDENCE_MEDIA = ("application/pdf", "image/jpeg", "image/png")
 
 
 # -- cookies --------------------------------------------------------------------------------------
@@ -79,7 +84,11 @@ class PasswordBody(BaseModel):
     new_password: str
 
 
-@router.post("/auth/login")
+@router.post(
+    "/auth/login",
+    response_model=out.AuthSession,
+    responses=errors(401, 422, 429),
+)
 def post_login(
     body: LoginBody, request: Request, response: Response, c: ContainerDep
 ) -> dict[str, Any]:
@@ -94,7 +103,11 @@ def post_login(
     return _issued(response, c, issued)
 
 
-@router.post("/auth/totp")
+@router.post(
+    "/auth/totp",
+    response_model=out.AuthSession,
+    responses=errors(401, 422, 429),
+)
 def post_totp(
     body: CodeBody, request: Request, response: Response, c: ContainerDep
 ) -> dict[str, Any]:
@@ -109,7 +122,12 @@ def post_totp(
     return _issued(response, c, issued)
 
 
-@router.post("/auth/password")
+@router.post(
+    "/auth/password",
+    response_model=out.PasswordChange,
+    response_model_exclude_unset=True,  # a bearer token's change answers only its status
+    responses=errors(401, 403, 422, 429),
+)
 def post_password(
     body: PasswordBody, request: Request, response: Response, c: ContainerDep
 ) -> dict[str, Any]:
@@ -134,7 +152,7 @@ def post_password(
     return _issued(response, c, issued)
 
 
-@router.post("/auth/logout")
+@router.post("/auth/logout", response_model=out.LoggedOut)
 def post_logout(request: Request, response: Response, c: ContainerDep) -> dict[str, Any]:
     """End the web session (server side) and clear its cookies."""
     ended = auth.logout(
@@ -144,7 +162,7 @@ def post_logout(request: Request, response: Response, c: ContainerDep) -> dict[s
     return {"status": "logged_out", "ended": ended}
 
 
-@router.get("/auth/me")
+@router.get("/auth/me", response_model=out.CurrentIdentity, responses=errors(401))
 def get_me(actor: PrincipalDep) -> dict[str, Any]:
     """Who the request acts as: role, department, bound subjects, permissions."""
     return {
@@ -161,11 +179,11 @@ def get_me(actor: PrincipalDep) -> dict[str, Any]:
 # -- bindings -----------------------------------------------------------------------------------
 
 
-class NoteBody(BaseModel):
+class BindingNoteBody(BaseModel):
     note: str | None = None
 
 
-@router.get("/bindings")
+@router.get("/bindings", response_model=out.SubjectBindingList, responses=errors(401, 403, 422))
 def get_bindings(
     c: ContainerDep, actor: AuthenticatedDep, status: str | None = None
 ) -> dict[str, Any]:
@@ -174,13 +192,18 @@ def get_bindings(
     return {"count": len(rows), "bindings": rows}
 
 
-@router.get("/bindings/nonce")
+@router.get("/bindings/nonce", response_model=out.BindingNonce, responses=errors(401, 403, 422))
 def get_binding_nonce(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """A nonce to pass to the identity provider's sign-in (OIDC ``nonce``)."""
     return bindings.idp_nonce(c, actor)
 
 
-@router.post("/bindings", status_code=201)
+@router.post(
+    "/bindings",
+    status_code=201,
+    response_model=out.SubjectBinding,
+    responses=errors(401, 403, 404, 409, 422),
+)
 async def post_binding(
     request: Request,
     c: ContainerDep,
@@ -222,13 +245,27 @@ async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-@router.get("/bindings/{binding_id}")
+@router.get(
+    "/bindings/{binding_id}",
+    response_model=out.SubjectBinding,
+    responses=errors(401, 403, 404, 422),
+)
 def get_binding(binding_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One binding (its account or the credit office)."""
     return bindings.get_binding(c, actor, binding_id)
 
 
-@router.get("/bindings/{binding_id}/evidence")
+@router.get(
+    "/bindings/{binding_id}/evidence",
+    response_class=Response,
+    responses={
+        **file_response(
+            "The uploaded letter, as an attachment (its type sniffed at upload).",
+            {media: binary("The 授权委托书 as uploaded.") for media in EVIDENCE_MEDIA},
+        ),
+        **errors(401, 403, 404, 409, 422),
+    },
+)
 def get_binding_evidence(binding_id: str, c: ContainerDep, actor: AuthenticatedDep) -> Response:
     """The uploaded 授权委托书 (its account or the credit office)."""
     data, media_type, name = bindings.evidence(c, actor, binding_id)
@@ -247,13 +284,17 @@ def _quote(name: str) -> str:
     return quote(name, safe="")
 
 
-@router.post("/bindings/{binding_id}/approve")
+@router.post(
+    "/bindings/{binding_id}/approve",
+    response_model=out.SubjectBinding,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_binding_approve(
     binding_id: str,
     request: Request,
     c: ContainerDep,
     actor: AuthenticatedDep,
-    body: NoteBody | None = None,
+    body: BindingNoteBody | None = None,
 ) -> dict[str, Any]:
     """The credit office approves a letter."""
     return bindings.decide_binding(
@@ -266,9 +307,17 @@ def post_binding_approve(
     )
 
 
-@router.post("/bindings/{binding_id}/reject")
+@router.post(
+    "/bindings/{binding_id}/reject",
+    response_model=out.SubjectBinding,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_binding_reject(
-    binding_id: str, body: NoteBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
+    binding_id: str,
+    body: BindingNoteBody,
+    request: Request,
+    c: ContainerDep,
+    actor: AuthenticatedDep,
 ) -> dict[str, Any]:
     """The credit office rejects a letter, with its reason."""
     return bindings.decide_binding(
@@ -276,13 +325,17 @@ def post_binding_reject(
     )
 
 
-@router.post("/bindings/{binding_id}/revoke")
+@router.post(
+    "/bindings/{binding_id}/revoke",
+    response_model=out.SubjectBinding,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_binding_revoke(
     binding_id: str,
     request: Request,
     c: ContainerDep,
     actor: AuthenticatedDep,
-    body: NoteBody | None = None,
+    body: BindingNoteBody | None = None,
 ) -> dict[str, Any]:
     """End a binding (its account or the credit office)."""
     return bindings.revoke_binding(
@@ -305,15 +358,22 @@ class RoleBody(BaseModel):
     department: str | None = None
 
 
-@router.get("/accounts")
+@router.get("/accounts", response_model=out.AccountList, responses=errors(401, 403))
 def get_accounts(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Every account and its authentication state (security administrator)."""
     rows = manage.list_accounts(c, actor)
     return {"count": len(rows), "accounts": rows}
 
 
-@router.post("/accounts", status_code=201)
-def post_account(body: AccountBody, c: ContainerDep, actor: AuthenticatedDep) -> JSONResponse:
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=out.AccountCreated,
+    responses=errors(401, 403, 404, 409, 422),
+)
+def post_account(
+    body: AccountBody, response: Response, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """Create a business or subject-side account; the initial password is shown once."""
     data = manage.create_account(
         c,
@@ -323,10 +383,15 @@ def post_account(body: AccountBody, c: ContainerDep, actor: AuthenticatedDep) ->
         role=body.role,
         department=body.department,
     )
-    return JSONResponse(data, status_code=201, headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"
+    return data
 
 
-@router.post("/accounts/{username}/role")
+@router.post(
+    "/accounts/{username}/role",
+    response_model=out.AccountRoleChanged,
+    responses=errors(401, 403, 404, 422),
+)
 def post_account_role(
     username: str, body: RoleBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -336,7 +401,11 @@ def post_account_role(
     )
 
 
-@router.post("/accounts/{username}/disable")
+@router.post(
+    "/accounts/{username}/disable",
+    response_model=out.AccountDisabled,
+    responses=errors(401, 403, 404, 422),
+)
 def post_account_disable(
     username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -344,7 +413,11 @@ def post_account_disable(
     return manage.set_disabled(c, actor, username, True, request=request_info(request))
 
 
-@router.post("/accounts/{username}/enable")
+@router.post(
+    "/accounts/{username}/enable",
+    response_model=out.AccountDisabled,
+    responses=errors(401, 403, 404, 422),
+)
 def post_account_enable(
     username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -352,7 +425,11 @@ def post_account_enable(
     return manage.set_disabled(c, actor, username, False, request=request_info(request))
 
 
-@router.post("/accounts/{username}/unlock")
+@router.post(
+    "/accounts/{username}/unlock",
+    response_model=out.AccountUnlocked,
+    responses=errors(401, 403, 404, 422),
+)
 def post_account_unlock(
     username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -360,25 +437,32 @@ def post_account_unlock(
     return manage.unlock(c, actor, username, request=request_info(request))
 
 
-@router.post("/accounts/{username}/reset-password")
+@router.post(
+    "/accounts/{username}/reset-password",
+    response_model=out.PasswordReset,
+    responses=errors(401, 403, 404, 422),
+)
 def post_account_reset_password(
-    username: str, request: Request, c: ContainerDep, actor: AuthenticatedDep
-) -> JSONResponse:
+    username: str, request: Request, response: Response, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
     """A new initial password (shown once; to be changed at the next login)."""
     data = manage.reset_password(c, actor, username, request=request_info(request))
-    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"
+    return data
 
 
 # -- system (system administrator) --------------------------------------------------------------
 
 
-@router.get("/system/settings")
+@router.get("/system/settings", response_model=out.SystemSettings, responses=errors(401, 403))
 def get_system_settings(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Effective settings without secrets, and the registered jobs (system administrator)."""
     return system.settings_view(c, actor)
 
 
-@router.post("/system/jobs/{job}/run")
+@router.post(
+    "/system/jobs/{job}/run", response_model=out.SystemJobRun, responses=errors(401, 403, 422)
+)
 def post_system_job(job: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Run one registered job now (system administrator), e.g. audit_purge."""
     return system.run_job_now(c, actor, job)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from citycredit.accounts.model import Role
@@ -16,6 +15,8 @@ from citycredit.rights import account, disclosures, registration
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, request_info
 from citycredit.web.params import IsoDate
 from citycredit.web.rights_api import NoteBody, ReasonBody
+from citycredit.web.schemas import selfservice as out
+from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1")
 
@@ -53,8 +54,15 @@ class DisclosureBody(BaseModel):
     evidence: str | None = Field(default=None, description="证书编号、文号或核验方式")
 
 
-@router.post("/accounts/sign-up", status_code=201)
-def post_sign_up(body: SignUpBody, request: Request, c: ContainerDep) -> JSONResponse:
+@router.post(
+    "/accounts/sign-up",
+    status_code=201,
+    response_model=out.SignedUp,
+    responses=errors(403, 409, 422, 429),
+)
+def post_sign_up(
+    body: SignUpBody, request: Request, response: Response, c: ContainerDep
+) -> dict[str, Any]:
     """自助注册: an enterprise-agent or natural-person account; it acts for nobody until bound."""
     data = sign_up(
         c,
@@ -64,10 +72,16 @@ def post_sign_up(body: SignUpBody, request: Request, c: ContainerDep) -> JSONRes
         role=body.role,
         request=request_info(request),
     )
-    return JSONResponse(data, status_code=201, headers={"Cache-Control": "no-store"})
+    response.headers["Cache-Control"] = "no-store"
+    return data
 
 
-@router.post("/me/registration", status_code=201)
+@router.post(
+    "/me/registration",
+    status_code=201,
+    response_model=out.SelfRegistration,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_registration(
     body: RegistrationBody, request: Request, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -82,7 +96,9 @@ def post_registration(
     )
 
 
-@router.get("/me/registration")
+@router.get(
+    "/me/registration", response_model=out.SelfRegistration, responses=errors(401, 403, 404, 422)
+)
 def get_registration(
     c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
 ) -> dict[str, Any]:
@@ -90,14 +106,22 @@ def get_registration(
     return registration.get_registration(c, actor, account.my_subject(actor, subject_id))
 
 
-@router.post("/me/registration/profile")
+@router.post(
+    "/me/registration/profile",
+    response_model=out.SelfRegistration,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_profile(body: ProfileBody, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Replace the self-declared profile."""
     sid = account.my_subject(actor, body.subject_id)
     return registration.update_profile(c, actor, sid, body.profile)
 
 
-@router.post("/me/registration/withdraw")
+@router.post(
+    "/me/registration/withdraw",
+    response_model=out.SelfRegistration,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_registration_withdraw(
     body: SubjectRef, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -105,7 +129,12 @@ def post_registration_withdraw(
     return registration.withdraw(c, actor, account.my_subject(actor, body.subject_id))
 
 
-@router.post("/disclosures", status_code=201)
+@router.post(
+    "/disclosures",
+    status_code=201,
+    response_model=out.SelfDisclosureAnswer,
+    responses=errors(401, 403, 404, 422),
+)
 def post_disclosure(
     body: DisclosureBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -125,7 +154,7 @@ def post_disclosure(
     )
 
 
-@router.get("/disclosures")
+@router.get("/disclosures", response_model=out.SelfDisclosureList, responses=errors(401, 403, 422))
 def get_disclosures(
     c: ContainerDep,
     actor: AuthenticatedDep,
@@ -137,13 +166,21 @@ def get_disclosures(
     return {"count": len(rows), "items": rows}
 
 
-@router.get("/disclosures/{disclosure_id}")
+@router.get(
+    "/disclosures/{disclosure_id}",
+    response_model=out.SelfDisclosureAnswer,
+    responses=errors(401, 403, 404, 422),
+)
 def get_disclosure(disclosure_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """One 自主公示 disclosure (its subject's account or the credit office)."""
     return disclosures.get_disclosure(c, actor, disclosure_id)
 
 
-@router.post("/disclosures/{disclosure_id}/withdraw")
+@router.post(
+    "/disclosures/{disclosure_id}/withdraw",
+    response_model=out.SelfDisclosureAnswer,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_disclosure_withdraw(
     disclosure_id: str, c: ContainerDep, actor: AuthenticatedDep, body: ReasonBody | None = None
 ) -> dict[str, Any]:
@@ -151,7 +188,11 @@ def post_disclosure_withdraw(
     return disclosures.withdraw(c, actor, disclosure_id, body.reason if body else None)
 
 
-@router.post("/disclosures/{disclosure_id}/verify")
+@router.post(
+    "/disclosures/{disclosure_id}/verify",
+    response_model=out.SelfDisclosureAnswer,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_disclosure_verify(
     disclosure_id: str, body: NoteBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
@@ -159,7 +200,11 @@ def post_disclosure_verify(
     return disclosures.verify(c, actor, disclosure_id, body.note)
 
 
-@router.post("/disclosures/{disclosure_id}/reject")
+@router.post(
+    "/disclosures/{disclosure_id}/reject",
+    response_model=out.SelfDisclosureAnswer,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def post_disclosure_reject(
     disclosure_id: str, body: ReasonBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:

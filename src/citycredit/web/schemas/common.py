@@ -82,13 +82,15 @@ class ErrorBody(Answer):
 
 
 ERROR_TEXT = {
-    401: "No credentials, or a forged or expired token (`authentication_required`, "
-    "`invalid_token`).",
+    401: "Forged, expired or revoked credentials (`invalid_token`, `authentication_required`); "
+    "a call without any answers 403 where the public may not act.",
     403: "The caller's role or department may not do this.",
     404: "No such object — or one of another department, answered alike (G8).",
     409: "The object's state does not allow it (e.g. already withdrawn, suspended).",
     410: "Gone: the copy expired and was (or is being) deleted.",
     422: "Bad input: `field` and `value` name what was refused.",
+    429: "Too many attempts from this client (`rate_limited`); retry after the `Retry-After` "
+    "header's seconds.",
 }
 
 

@@ -47,7 +47,7 @@ class ReportSubject(Answer):
     )
 
 
-class ArchiveGrade(Answer):
+class ReportGrade(Answer):
     """The grade block of the public archive at issue: organisations' grades only."""
 
     shown: bool = Field(description="Whether a grade is shown.")
@@ -158,7 +158,7 @@ class ReportContent(Answer):
     )
     sections: list[ReportSection] = Field(description="Public records by catalog item.")
     lists: list[PublicListEntry] = Field(description="Public lists it was on, masked.")
-    evaluation: ArchiveGrade = Field(description="The grade block.")
+    evaluation: ReportGrade = Field(description="The grade block.")
     voluntary_registration: dict[str, Any] | None = Field(
         description="自愿注册 profile (self-declared) as the public archive showed it, if any."
     )

@@ -298,10 +298,11 @@ class InclusionProof(Answer):
     hashes: list[str] = Field(description="The audit path, base64, leaf to root.")
 
 
-class ExportProof(Answer):
-    """An export's offline proof (`citycredit export verify DIRECTORY --bundle FILE`, or
-    `citycredit ledger verify-bundle FILE`): the manifest as the ledger commits to it, the
-    leaf, the inclusion proof and the signed checkpoint."""
+class LedgerBundle(Answer):
+    """What every offline proof bundle of the ledger carries (`ledger.bundle`; checked by
+    `citycredit ledger verify-bundle` and the page /ledger/verify): the log, the leaf, the
+    fields it discloses, the inclusion proof and the signed checkpoint. Each kind adds what
+    its leaf is about."""
 
     format: Literal["citycredit-ledger-bundle/1"] = Field(description="The bundle format.")
     origin: str = Field(description="The log's name (the checkpoint's origin line).")
@@ -310,6 +311,17 @@ class ExportProof(Answer):
         description="The log's verifier key as the bundle carries it: pin the one the "
         "platform publishes (`--vkey`) instead of trusting this copy."
     )
+    leaf: ProofLeaf = Field(description="The leaf.")
+    disclosed: dict[str, DisclosedField] = Field(description="The fields disclosed, by name.")
+    proof: InclusionProof = Field(description="Inclusion of the leaf under the checkpoint.")
+    checkpoint: str = Field(description="The latest signed checkpoint (C2SP signed note).")
+
+
+class ExportProof(LedgerBundle):
+    """An export's offline proof (`citycredit export verify DIRECTORY --bundle FILE`, or
+    `citycredit ledger verify-bundle FILE`): the manifest as the ledger commits to it, the
+    leaf, the inclusion proof and the signed checkpoint."""
+
     manifest: dict[str, Any] = Field(
         description="The export's manifest.json as written and committed: its canonical "
         "bytes hash to the disclosed `manifest_hash`."
@@ -319,7 +331,5 @@ class ExportProof(Answer):
         description="`export_id`, `kind`, `since` (absent: from the start), `until`, "
         "`counts` and `manifest_hash`."
     )
-    proof: InclusionProof = Field(description="Inclusion of the leaf under the checkpoint.")
-    checkpoint: str = Field(description="The latest signed checkpoint (C2SP signed note).")
 
     model_config = ConfigDict(json_schema_extra={"examples": [_PROOF]})

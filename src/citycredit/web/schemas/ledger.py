@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from citycredit.web.schemas.common import Answer, Instant
-from citycredit.web.schemas.exports import DisclosedField, InclusionProof, ProofLeaf
+from citycredit.web.schemas.exports import DisclosedField, LedgerBundle, ProofLeaf
 
 ORIGIN = "yulin.citycredit/ledger"
 VKEY = "yulin.citycredit/ledger+39fb3d28+ASzzpCDlun/gUbvvhcBrDQWtiC9CxbTJnUG+B5aHF6oF"
@@ -189,24 +189,16 @@ class BundleRecord(Answer):
     subject_id: str = Field(description="The record's subject (the leaf names it).")
 
 
-class RecordBundle(Answer):
+class RecordBundle(LedgerBundle):
     """Offline proof bundle of a record's current version (`citycredit ledger verify-bundle`):
     the leaf, the fields disclosed with their salts, the inclusion proof and the checkpoint."""
 
-    format: Literal["citycredit-ledger-bundle/1"] = Field(description="The bundle format.")
-    origin: str = Field(description="The log's name.")
-    suite: Suite = Field(description="Hash and signature suite.")
-    vkey: str = Field(
-        description="The log's verifier key as the bundle carries it: pin the published one."
-    )
     record: BundleRecord = Field(description="What the leaf is about.")
     leaf: ProofLeaf = Field(description="The record version's leaf.")
     disclosed: dict[str, DisclosedField] = Field(
         description="Fields disclosed, by field code: the public's bundle only those the public "
         "views show unchanged; staff with a purpose every non-personal field."
     )
-    proof: InclusionProof = Field(description="Inclusion of the leaf under the checkpoint.")
-    checkpoint: str = Field(description="The latest signed checkpoint (C2SP signed note).")
 
     model_config = ConfigDict(
         json_schema_extra={

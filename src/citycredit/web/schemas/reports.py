@@ -17,7 +17,7 @@ from pydantic.json_schema import JsonDict
 
 from citycredit.web.schemas.common import Answer, Day, Instant
 from citycredit.web.schemas.evaluation import Grade, GradeLabel, GradeObjectionMark
-from citycredit.web.schemas.exports import DisclosedField, InclusionProof, ProofLeaf
+from citycredit.web.schemas.exports import DisclosedField, LedgerBundle, ProofLeaf
 from citycredit.web.schemas.ledger import NOTE, ORIGIN, VKEY
 from citycredit.web.schemas.lists import PublicListEntry
 
@@ -248,20 +248,14 @@ class Report(Answer):
     )
 
 
-class ReportBundle(Answer):
+class ReportBundle(LedgerBundle):
     """The report with its ledger proof (`citycredit ledger verify-bundle`, offline)."""
 
-    format: Literal["citycredit-ledger-bundle/1"] = Field(description="The bundle format.")
-    origin: str = Field(description="The log's name.")
-    suite: Literal["sha256-ed25519", "sm3-sm2"] = Field(description="Hash and signature suite.")
-    vkey: str = Field(description="The log's verifier key: pin the published one.")
     report: ReportContent = Field(description="The report as issued.")
     leaf: ProofLeaf = Field(description="The `report.issued` leaf.")
     disclosed: dict[str, DisclosedField] = Field(
         description="`content_hash` and `report_no`, with their salts."
     )
-    proof: InclusionProof = Field(description="Inclusion of the leaf under the checkpoint.")
-    checkpoint: str = Field(description="The latest signed checkpoint (C2SP signed note).")
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -51,7 +51,8 @@ from support import (
 )
 
 # The routes of web/api.py in the contract; the public archive, subject search, 双公示 lists
-# and data quality (hot public reads with latency targets) are not typed.
+# and data quality (hot public reads) document their answers without run-time validation: see
+# test_openapi_contract_archive.py and test_openapi_contract_quality.py.
 API_TYPED = {
     ("POST", "/api/v1/submissions"),
     ("GET", "/api/v1/submissions/{submission_id}"),

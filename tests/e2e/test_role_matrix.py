@@ -603,6 +603,7 @@ POLICY: dict[tuple[str, str], Rule] = {
         OFFICE, request=json_body(reason="非本市主体")
     ),
     ("GET", "/api/v1/quality"): public(),
+    ("POST", "/api/v1/quality/refresh"): allow(OFFICE),  # a full scan: the credit office only
     ("GET", "/api/v1/catalog"): public(),
     # ledger
     ("GET", "/api/v1/ledger/checkpoint"): public(),

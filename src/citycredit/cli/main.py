@@ -386,16 +386,19 @@ def unresolved_dismiss(
 
 @app.command("quality")
 def quality(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Data quality per department: 归集率, timeliness, completeness, rejections; 档案覆盖率."""
-    from citycredit.ingest.quality import quality_report
+    """Data quality per department: 归集率, timeliness, completeness, rejections; 档案覆盖率.
 
-    report = _run(quality_report, _container(), SYSTEM)
+    Computed now and stored as the newest snapshot, which the portal and the API then serve."""
+    from citycredit.ingest.quality import refresh_quality_report
+
+    report = _run(refresh_quality_report, _container(), SYSTEM, "cli")
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return
     pct = lambda v: "-" if v is None else f"{v * 100:.1f}%"  # noqa: E731
     console.print(
-        f"截至 {report['as_of']}：归集率 {pct(report['collection_rate'])}，"
+        f"统计时间 {report['computed_at']}，截至 {report['as_of']}："
+        f"归集率 {pct(report['collection_rate'])}，"
         f"档案覆盖率 {pct(report['archive_coverage'])}（{report['with_current_registration']}"
         f"/{report['subjects']}）"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citycredit.db.base import Base, JsonType, UtcDateTime
@@ -239,3 +239,27 @@ class RecordWithholdingRow(Base):
     )
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class QualityReportRow(Base):
+    """A stored 数据质量 report (ingest/quality.py): the full scan is made hourly by the job, on
+    demand by the credit office or the CLI; the public reads serve the newest row, never a scan."""
+
+    __tablename__ = "quality_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), index=True, comment="统计时间: when the scan began; the newest is served"
+    )
+    as_of: Mapped[date] = mapped_column(
+        comment="the report's day (Asia/Shanghai): obligations due before it are counted"
+    )
+    took_ms: Mapped[int] = mapped_column(comment="how long the full scan took")
+    trigger: Mapped[str] = mapped_column(
+        String(20), comment="job | cli | api | read (first read, no report stored yet)"
+    )
+    computed_by: Mapped[str] = mapped_column(String(100), comment="the actor's label")
+    # json, not jsonb: kept exactly as computed (key order included), never queried inside
+    report: Mapped[dict[str, Any]] = mapped_column(
+        JSON(), comment="the report as computed (ingest.quality.compute_quality_report)"
+    )

@@ -4,34 +4,52 @@
 obligations: an event obligation is one record (due N working days after its decision); a
 periodic obligation is one period (due on a day of the following period).
 档案覆盖率 (archive coverage) = subjects whose basic registration record is current ÷ subjects.
+
+The report is public, and computing it scans every record, every current version's payload and
+every reject of the archive: minutes of database and CPU time at the city's scale, which an
+anonymous visitor could otherwise ask for again and again. So it is a stored snapshot, like the
+periodic reports GLEIF and the city platforms publish with their as-of time: the hourly job
+`quality_report` (ingest/scheduled.py), the credit office (`POST /api/v1/quality/refresh`) and
+`citycredit quality` compute and store one (`refresh_quality_report`); the public reads serve the
+newest (`quality_report`: one indexed row). Snapshots older than ``KEEP_DAYS`` are pruned.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections import Counter, defaultdict
-from datetime import date, timedelta
-from statistics import median
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, require
+from citycredit.accounts.model import SYSTEM, Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import Obligation
+from citycredit.ingest import quality_sql
 from citycredit.ingest.db import (
+    QualityReportRow,
     RecordRow,
-    RecordVersionRow,
     RejectRow,
     SubmissionRow,
     UnresolvedRow,
 )
-from citycredit.shared.calendar import add_months, local_date
-from citycredit.shared.personal import sealed_fields
+from citycredit.shared.calendar import SHANGHAI, add_months, local_date
 from citycredit.subjects.db import SubjectRow
 
+log = logging.getLogger(__name__)
+
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+# Stored snapshots are kept this long (a constant: hourly snapshots, ~2,200 rows of history).
+KEEP_DAYS = 90
+TRIGGERS = ("job", "cli", "api")
+# One full scan at a time per process: the job, a refresh and the first read of a fresh install
+# wait for each other instead of scanning the archive side by side.
+_COMPUTING = threading.Lock()
 
 # Quarantine reason codes as a department data officer reads them.
 REASON_LABELS = {
@@ -121,8 +139,81 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def quality_report(c: Container, actor: Principal) -> dict[str, Any]:
-    """Per department and item: 归集率, timeliness, completeness, rejections; 档案覆盖率."""
+    """The newest stored report and its 统计时间 (``computed_at``): what the public reads.
+
+    Only a fresh install, before the job's first run, has none: then this read computes and
+    stores it (once: concurrent first reads wait for it and serve the stored one)."""
     require(actor, Permission.read_quality)
+    served = _newest(c)
+    if served is None:
+        with _COMPUTING:
+            served = _newest(c) or _store(c, SYSTEM.label, "read")
+    return served
+
+
+def refresh_quality_report(c: Container, actor: Principal, trigger: str) -> dict[str, Any]:
+    """Compute the report now, store it, prune old snapshots; the credit office, CLI and job."""
+    require(actor, Permission.run_jobs)
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    with _COMPUTING:
+        return _store(c, actor.label, trigger)
+
+
+def _newest(c: Container) -> dict[str, Any] | None:
+    with c.uow() as uow:
+        row = uow.session.scalar(
+            select(QualityReportRow)
+            .order_by(QualityReportRow.computed_at.desc(), QualityReportRow.id.desc())
+            .limit(1)
+        )
+        uow.finish_read()
+        return _served(row) if row is not None else None
+
+
+def _served(row: QualityReportRow) -> dict[str, Any]:
+    """The stored report as computed, with when (Beijing time, ISO 8601 with its offset)."""
+    computed_at = row.computed_at.astimezone(SHANGHAI).isoformat(timespec="seconds")
+    return {**row.report, "computed_at": computed_at}
+
+
+def _store(c: Container, by: str, trigger: str) -> dict[str, Any]:
+    started = c.clock.now()
+    t0 = time.perf_counter()
+    report = compute_quality_report(c)
+    took_ms = round((time.perf_counter() - t0) * 1000)
+    with c.uow() as uow:
+        s = uow.session
+        row = QualityReportRow(
+            computed_at=started,
+            as_of=date.fromisoformat(report["as_of"]),
+            took_ms=took_ms,
+            trigger=trigger,
+            computed_by=by,
+            report=report,
+        )
+        s.add(row)
+        s.flush()
+        pruned = _prune(s, started, keep=row.id)
+        uow.commit()
+    log.info("quality report stored: trigger=%s took_ms=%d pruned=%d", trigger, took_ms, pruned)
+    return _served(row)
+
+
+def _prune(s: Session, now: datetime, *, keep: int) -> int:
+    cutoff = now - timedelta(days=KEEP_DAYS)
+    result = s.execute(
+        delete(QualityReportRow).where(
+            QualityReportRow.computed_at < cutoff, QualityReportRow.id != keep
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def compute_quality_report(c: Container) -> dict[str, Any]:
+    """Per department and item: 归集率, timeliness, completeness, rejections; 档案覆盖率.
+
+    The full scan of the archive: callers store it (`refresh_quality_report`), never per read."""
     today = local_date(c.clock.now())
     with c.uow() as uow:
         s = uow.session
@@ -131,7 +222,7 @@ def quality_report(c: Container, actor: Principal) -> dict[str, Any]:
             lambda: {
                 "due": 0,
                 "met": 0,
-                "delays": [],
+                "median": None,
                 "filled": 0,
                 "slots": 0,
                 "received": 0,
@@ -141,46 +232,24 @@ def quality_report(c: Container, actor: Principal) -> dict[str, Any]:
                 "records": 0,
             }
         )
-        # Event obligations: each record with a due date is one obligation.
-        for dept_id, item, decision, first, due, on_time in s.execute(
-            select(
-                RecordRow.department_id,
-                RecordRow.item_code,
-                RecordRow.decision_date,
-                RecordRow.first_submitted_at,
-                RecordRow.due_date,
-                RecordRow.on_time,
-            )
-        ):
-            cell = cells[(dept_id, item)]
-            cell["records"] += 1
-            if due is not None and (due < today or on_time):
-                cell["due"] += 1
-                cell["met"] += int(bool(on_time))
-            if decision is not None:
-                cell["delays"].append((local_date(first) - decision).days)
+        # Event obligations: each record with a due date is one obligation. Summed by the
+        # database (ingest/quality_sql.py): the report reads one row per department and item.
+        for key, sums in quality_sql.record_sums(s, today).items():
+            cell = cells[key]
+            cell["records"] += sums.records
+            cell["due"] += sums.due
+            cell["met"] += sums.met
+        for key, days in quality_sql.delay_medians(s).items():
+            cells[key]["median"] = days
         for r in _periodic(c, s, today):
             cell = cells[(r["department_id"], r["item"])]
             cell["due"] += 1
             cell["met"] += int(r["met"])
-        # Completeness: filled catalog fields of current versions.
-        for dept_id, item, payload, personal in s.execute(
-            select(
-                RecordRow.department_id,
-                RecordRow.item_code,
-                RecordVersionRow.payload,
-                RecordVersionRow.personal,
-            )
-            .join(
-                RecordVersionRow,
-                (RecordVersionRow.record_id == RecordRow.id)
-                & (RecordVersionRow.version == RecordRow.current_version),
-            )
-            .where(RecordRow.status == "active")
-        ):
+        # Completeness: filled catalog fields of current versions (sealed ones counted unopened).
+        for (dept_id, item), (filled, active) in quality_sql.filled_fields(s).items():
             cell = cells[(dept_id, item)]
-            cell["filled"] += len(payload) + len(sealed_fields(personal))  # no key needed
-            cell["slots"] += len(c.catalog.item(item).fields)
+            cell["filled"] += filled
+            cell["slots"] += active * len(c.catalog.item(item).fields)
         for dept_id, item, received in s.execute(
             select(
                 SubmissionRow.department_id,
@@ -191,14 +260,15 @@ def quality_report(c: Container, actor: Principal) -> dict[str, Any]:
             .group_by(SubmissionRow.department_id, SubmissionRow.item_code)
         ):
             cells[(dept_id, item)]["received"] += int(received or 0)
-        for dept_id, item, reasons in s.execute(
-            select(SubmissionRow.department_id, SubmissionRow.item_code, RejectRow.reasons).join(
-                RejectRow, RejectRow.submission_id == SubmissionRow.id
-            )
-        ):
+        rejects = (
+            select(SubmissionRow.department_id, SubmissionRow.item_code, RejectRow.reasons)
+            .join(RejectRow, RejectRow.submission_id == SubmissionRow.id)
+            .execution_options(yield_per=10_000)  # streamed: a city quarantines millions
+        )
+        for dept_id, item, reasons in s.execute(rejects):
             cell = cells[(dept_id, item)]
             cell["rejected"] += 1
-            cell["reasons"].update({r["code"] for r in reasons})
+            cell["reasons"].update(quality_sql.reason_codes(reasons))
         for dept_id, item, n in s.execute(
             select(UnresolvedRow.department_id, UnresolvedRow.item_code, func.count())
             .where(UnresolvedRow.status == "open")
@@ -248,9 +318,7 @@ def _render(
                 "obligations_due": cell["due"],
                 "obligations_met_on_time": cell["met"],
                 "collection_rate": _ratio(cell["met"], cell["due"]),
-                "median_days_decision_to_submission": median(cell["delays"])
-                if cell["delays"]
-                else None,
+                "median_days_decision_to_submission": cell["median"],
                 "completeness": _ratio(cell["filled"], cell["slots"]),
                 "received": cell["received"],
                 "rejected": cell["rejected"],

@@ -1,4 +1,4 @@
-"""Intake sweeps: publication ends, and periodic obligations that are overdue."""
+"""Intake sweeps: publication ends, periodic obligations that are overdue, the quality report."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
-from citycredit.ingest.quality import overdue_periods
+from citycredit.ingest.quality import overdue_periods, refresh_quality_report
 from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.kernel.jobs import Job
@@ -85,6 +86,12 @@ def check_accuracy_snapshots(c: Container) -> dict[str, Any]:
     return check_dropped_snapshots(c)
 
 
+def store_quality_report(c: Container) -> dict[str, Any]:
+    """数据质量: compute the public report and store it; the portal and API serve the newest."""
+    report = refresh_quality_report(c, SYSTEM, "job")
+    return {"computed_at": report["computed_at"], "as_of": report["as_of"]}
+
+
 JOBS = [
     Job(
         "publication_end",
@@ -103,5 +110,11 @@ JOBS = [
         timedelta(hours=1),
         check_accuracy_snapshots,
         "已公示信息准确性核对：抽样核对部门放入 accuracy 目录的源系统快照，报告差错率",
+    ),
+    Job(
+        "quality_report",
+        timedelta(hours=1),
+        store_quality_report,
+        "数据质量报告：统计各部门归集率、及时率、完整率和档案覆盖率，存为快照供门户和接口展示",
     ),
 ]

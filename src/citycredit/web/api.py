@@ -18,6 +18,7 @@ from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
 from citycredit.web.params import RowId, limit_of
 from citycredit.web.schemas import archive as archive_out
 from citycredit.web.schemas import intake as out
+from citycredit.web.schemas import quality as quality_out
 from citycredit.web.schemas.common import errors
 
 router = APIRouter(prefix="/api/v1")
@@ -212,10 +213,25 @@ def post_dismiss(
     return {"id": unresolved_id, "status": "dismissed"}
 
 
-@router.get("/quality")
+@router.get(
+    "/quality",
+    response_model=None,  # a stored snapshot: one of an older release is served, never a 500
+    responses=_documented(quality_out.QualityReport, "The newest stored report."),
+)
 def get_quality(c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
-    """数据质量: 归集率, timeliness, completeness, rejections, unresolved, 档案覆盖率."""
+    """数据质量: 归集率, timeliness, completeness, rejections, unresolved, 档案覆盖率 — the newest
+    snapshot (computed hourly) with its 统计时间 ``computed_at``; never computed per read."""
     return quality.quality_report(c, actor)
+
+
+@router.post(
+    "/quality/refresh",
+    response_model=None,
+    responses=_documented(quality_out.QualityReport, "The report computed now.", 401, 403),
+)
+def post_quality_refresh(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
+    """Credit office: compute the 数据质量 report now (a full scan) and store it as the newest."""
+    return quality.refresh_quality_report(c, actor, "api")
 
 
 @router.get("/catalog", response_model=out.CatalogOut)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -9,6 +11,7 @@ from citycredit.evaluation import views as evaluation_views
 from citycredit.evaluation.service import models_for
 from citycredit.ingest import quality
 from citycredit.lists import service as lists
+from citycredit.shared.calendar import SHANGHAI
 from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
 from citycredit.web.deps import ContainerDep, PrincipalDep
@@ -172,6 +175,10 @@ def list_page(
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, c: ContainerDep, actor: PrincipalDep) -> HTMLResponse:
-    """数据质量: published per department, like GLEIF's issuer data-quality reports."""
+    """数据质量: published per department, like GLEIF's issuer data-quality reports — the
+    newest stored snapshot (hourly), shown with its 统计时间 in Beijing time."""
     report = quality.quality_report(c, actor)
-    return templates().TemplateResponse(request, "quality.html", {"r": report})
+    computed = datetime.fromisoformat(report["computed_at"]).astimezone(SHANGHAI)
+    return templates().TemplateResponse(
+        request, "quality.html", {"r": report, "computed": computed.strftime("%Y-%m-%d %H:%M")}
+    )

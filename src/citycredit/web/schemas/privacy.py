@@ -44,7 +44,7 @@ class ClearPersonal(Answer):
                     "item": "penalty",
                     "subject_id": SUBJECT_ID,
                     "fields": [
-                        {"code": "CF_XDR_ZJHM", "label": "证件号码", "value": "610802198003041231"}
+                        {"code": "CF_XDR_ZJHM", "label": "证件号码", "value": "（明文证件号码）"}
                     ],
                 }
             ]

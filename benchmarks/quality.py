@@ -30,19 +30,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bulk
 
 CHILD = """
-import json, pathlib, resource, time
+import json, pathlib, time
 from pydantic import SecretStr
 from citycredit.bootstrap import build_container
 from citycredit.ingest.quality import compute_quality_report
 from citycredit.settings import Settings
 c = build_container(Settings(database_url={url!r}, data_dir=pathlib.Path({data_dir!r}),
     secret_key=SecretStr({secret!r}), seed_synthetic_city=False, job_interval_seconds=0))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def hwm():  # VmHWM: this process image's peak (ru_maxrss would carry the parent's across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+before = hwm()
 t = time.perf_counter()
 report = compute_quality_report(c)
 took = time.perf_counter() - t
 c.dispose()
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = hwm()
 print(json.dumps({{"took_s": took, "peak_rss_mb": rss, "rss_before_mb": before,
                    "departments": len(report["departments"]),
                    "items": sum(len(d["items"]) for d in report["departments"])}}))

@@ -60,5 +60,15 @@ class SubjectAliasRow(Base):
 
 
 Index("ix_subjects_type_division", SubjectRow.subject_type, SubjectRow.division_code)
+# The portal's search by part of a name (subjects.archive.search_subjects: name_norm LIKE
+# '%…%'): a trigram index on PostgreSQL (pg_trgm; Chinese characters are word characters under
+# a UTF-8 ctype), so a search reads the matching rows instead of every subject; migration 0036.
+# SQLite has no such index: its embedded deployments are small.
+Index(
+    "ix_subjects_name_trgm",
+    SubjectRow.name_norm,
+    postgresql_using="gin",
+    postgresql_ops={"name_norm": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 __all__ = ["SubjectAliasRow", "SubjectRow"]

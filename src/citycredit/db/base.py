@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
+from sqlalchemy import JSON, Date, DateTime, MetaData, TypeDecorator, cast, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -49,3 +49,12 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def local_day(dialect: str, column: Any) -> Any:
+    """The Asia/Shanghai calendar day of a UTC timestamp column, in SQL (UTC+8 all year, no
+    daylight saving since 1991; SQLite keeps naive UTC text): `shared.calendar.local_date` for a
+    statement."""
+    if dialect == "postgresql":
+        return cast(func.timezone("Asia/Shanghai", column), Date)
+    return func.date(column, "+8 hours")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, cast, delete, exists, func, insert, or_, select
+from sqlalchemy import delete, exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Permission, Principal, require
@@ -471,6 +471,7 @@ def due_subjects(s: Session, *, today: date, since: date) -> list[str]:
     grade takes such bad news one day after the decision, as exits and repairs take effect on
     their day.
     """
+    from citycredit.db.base import local_day
     from citycredit.evaluation.facts import MEMBERSHIP_STATUSES
     from citycredit.ingest.db import RecordRow
     from citycredit.lists.db import MembershipRow
@@ -481,11 +482,7 @@ def due_subjects(s: Session, *, today: date, since: date) -> list[str]:
 
     def changed_on_or_after_as_of(column: Any) -> Any:
         # the Asia/Shanghai day of a UTC timestamp (UTC+8 all year), compared with the as_of
-        day: Any
-        if s.get_bind().dialect.name == "postgresql":
-            day = cast(func.timezone("Asia/Shanghai", column), Date)
-        else:  # SQLite keeps naive UTC text
-            day = func.date(column, "+8 hours")
+        day = local_day(s.get_bind().dialect.name, column)
         return (column >= changed) & (day >= cur.as_of)
 
     records = (

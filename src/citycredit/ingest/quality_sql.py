@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Integer, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from citycredit.db.base import local_day
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.shared.personal import ENVELOPE
 
@@ -32,14 +33,6 @@ class RecordSums:
     records: int
     due: int  # obligations due: a due date passed, or met early
     met: int  # of those, met on time
-
-
-def local_day(dialect: str, column: Any) -> Any:
-    """The Asia/Shanghai calendar day of a UTC timestamp column, in SQL (UTC+8 all year, no
-    daylight saving since 1991; SQLite keeps naive UTC text)."""
-    if dialect == "postgresql":
-        return cast(func.timezone("Asia/Shanghai", column), Date)
-    return func.date(column, "+8 hours")
 
 
 def record_sums(s: Session, today: date) -> dict[Cell, RecordSums]:

@@ -132,7 +132,7 @@ def post_registration_withdraw(
 @router.post(
     "/disclosures",
     status_code=201,
-    response_model=out.SelfDisclosureAnswer,
+    response_model=out.SelfDisclosure,
     responses=errors(401, 403, 404, 422),
 )
 def post_disclosure(
@@ -168,7 +168,7 @@ def get_disclosures(
 
 @router.get(
     "/disclosures/{disclosure_id}",
-    response_model=out.SelfDisclosureAnswer,
+    response_model=out.SelfDisclosure,
     responses=errors(401, 403, 404, 422),
 )
 def get_disclosure(disclosure_id: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
@@ -178,7 +178,7 @@ def get_disclosure(disclosure_id: str, c: ContainerDep, actor: AuthenticatedDep)
 
 @router.post(
     "/disclosures/{disclosure_id}/withdraw",
-    response_model=out.SelfDisclosureAnswer,
+    response_model=out.SelfDisclosure,
     responses=errors(401, 403, 404, 409, 422),
 )
 def post_disclosure_withdraw(
@@ -190,7 +190,7 @@ def post_disclosure_withdraw(
 
 @router.post(
     "/disclosures/{disclosure_id}/verify",
-    response_model=out.SelfDisclosureAnswer,
+    response_model=out.SelfDisclosure,
     responses=errors(401, 403, 404, 409, 422),
 )
 def post_disclosure_verify(
@@ -202,7 +202,7 @@ def post_disclosure_verify(
 
 @router.post(
     "/disclosures/{disclosure_id}/reject",
-    response_model=out.SelfDisclosureAnswer,
+    response_model=out.SelfDisclosure,
     responses=errors(401, 403, 404, 409, 422),
 )
 def post_disclosure_reject(

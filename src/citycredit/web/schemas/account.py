@@ -108,6 +108,23 @@ class VoluntaryRegistration(Answer):
     profile: dict[str, str] = Field(description="The profile fields the subject declared.")
 
 
+DISCLOSURE_EXAMPLE: JsonDict = {
+    "id": "sdk2v7q3pwhtd6yxamz4l",
+    "subject_id": SUBJECT_ID,
+    "record_id": "rq7c2hpkkq3ldrfmd5bsm",
+    "kind": "honour",
+    "kind_label": "荣誉表彰",
+    "title": "榆林市守合同重信用企业",
+    "status": "unverified",
+    "status_label": "未核实",
+    "filed_by": "张经办（agent_a）",
+    "decided_by": None,
+    "decision_note": None,
+    "decided_at": None,
+    "created_at": AT,
+}
+
+
 class SelfDisclosure(Answer):
     """自主公示: positive information the subject published."""
 
@@ -124,6 +141,22 @@ class SelfDisclosure(Answer):
     decision_note: str | None = Field(description="Their note.")
     decided_at: Instant | None = Field(description="When.")
     created_at: Instant = Field(description="When published.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                DISCLOSURE_EXAMPLE,
+                {
+                    **DISCLOSURE_EXAMPLE,
+                    "status": "verified",
+                    "status_label": "已核实",
+                    "decided_by": "信用办",
+                    "decision_note": "已与颁发单位核实",
+                    "decided_at": "2026-11-26T02:00:00+00:00",
+                },
+            ]
+        }
+    )
 
 
 class OwnEvaluationSubject(Answer):

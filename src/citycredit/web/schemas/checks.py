@@ -17,21 +17,13 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from citycredit.web.schemas.common import Answer, Day, Instant
+from citycredit.web.schemas.lists import MeasureOut
 
 CHECK_ID = "chkq5v2m7kx3dwn4hyt6rbe"
 SUBJECT_ID = "s7kd2mqx4vnbt3hy6wrpe"
 CHECKED_AT = "2026-11-25T02:00:00+00:00"
 
 GradeCode = Literal["A", "B", "C", "D"]
-BasisKind = Literal[
-    "law",
-    "regulation",
-    "local_regulation",
-    "central_policy",
-    "department_rule",
-    "judicial_interpretation",
-    "normative",
-]
 
 
 class CheckSubject(Answer):
@@ -82,47 +74,6 @@ class CheckMembership(Answer):
     reasons: str | None = Field(
         description="Why listed, ID and phone numbers scrubbed, a person's own name masked."
     )
-
-
-class CheckLegalBasis(Answer):
-    """A legal or policy document of a measure (lists.matching.basis_view)."""
-
-    title: str = Field(description="The document.")
-    kind: BasisKind = Field(description="Its rank: `law`, `regulation`, `central_policy` …")
-    article: str | None = Field(description="The article or passage relied on.")
-    text: str = Field(description="Title and article as one citation.")
-
-
-class CheckListBasis(CheckLegalBasis):
-    """The legal basis of an active list that triggered a punishment (49号: 惩戒须以具体失信行为
-    为前提)."""
-
-    list_type: str = Field(description="The triggering list type.")
-
-
-class CheckMeasure(Answer):
-    """One applicable joint incentive or punishment measure (lists.matching.measure_view)."""
-
-    code: str = Field(description="The measure's code in the measures catalog.")
-    name: str = Field(description="What the measure is.")
-    kind: Literal["incentive", "punishment"] = Field(description="激励 or 惩戒.")
-    group: Literal["rights_restriction", "management", "market_reference"] = Field(
-        description="The group of the national measure list."
-    )
-    department: str = Field(description="The department responsible for the measure.")
-    implementer: str = Field(description="Who implements it.")
-    legal_basis: list[CheckLegalBasis] = Field(description="The measure's own legal basis.")
-    list_basis: list[CheckListBasis] = Field(
-        description="Punishments: the legal basis of each active triggering list."
-    )
-    triggered_by: list[str] = Field(
-        description="Active list types that triggered it, then `grade:X` when the grade did."
-    )
-    matter_scope: Literal["all", "listed", "none"] = Field(
-        description="The approval matters it applies to: all, those in `matters`, none."
-    )
-    matters: list[str] = Field(description="`listed`: the matter codes.")
-    uncertain: bool = Field(description="Parts of the measure are still to be confirmed.")
 
 
 class FastApproval(Answer):
@@ -296,7 +247,7 @@ class CheckResult(Answer):
     )
     evaluation: CheckGrade | None = Field(description="The current evaluation result, if any.")
     memberships: list[CheckMembership] = Field(description="List memberships in force.")
-    measures: list[CheckMeasure] = Field(description="Measures that apply to this matter.")
+    measures: list[MeasureOut] = Field(description="Measures that apply to this matter.")
     fast_approval: FastApproval = Field(description="信易批 eligibility.")
     commitment_breaches: list[Day] = Field(
         description="Days a commitment was found breached, within the longest exclusion window."

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
-from citycredit.web.schemas.account import SelfDisclosure
+from citycredit.web.schemas.account import DISCLOSURE_EXAMPLE, SelfDisclosure
 from citycredit.web.schemas.common import Answer, Instant
 
 SUBJECT_ID = "sbtmq3yvdxk2rhy7uv4nc"
@@ -88,43 +88,6 @@ class SelfRegistration(Answer):
     )
 
 
-_DISCLOSURE: JsonDict = {
-    "id": "sdk2v7q3pwhtd6yxamz4l",
-    "subject_id": SUBJECT_ID,
-    "record_id": "rq7c2hpkkq3ldrfmd5bsm",
-    "kind": "honour",
-    "kind_label": "荣誉表彰",
-    "title": "榆林市守合同重信用企业",
-    "status": "unverified",
-    "status_label": "未核实",
-    "filed_by": "张经办（agent_a）",
-    "decided_by": None,
-    "decision_note": None,
-    "decided_at": None,
-    "created_at": AT,
-}
-
-
-class SelfDisclosureAnswer(SelfDisclosure):
-    """One 自主公示 disclosure (the keys of `SelfDisclosure`, exemplified)."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                _DISCLOSURE,
-                {
-                    **_DISCLOSURE,
-                    "status": "verified",
-                    "status_label": "已核实",
-                    "decided_by": "信用办",
-                    "decision_note": "已与颁发单位核实",
-                    "decided_at": "2026-11-26T02:00:00+00:00",
-                },
-            ]
-        }
-    )
-
-
 class SelfDisclosureList(Answer):
     """The credit office's queue, or a bound subject's own disclosures."""
 
@@ -132,5 +95,5 @@ class SelfDisclosureList(Answer):
     items: list[SelfDisclosure] = Field(description="Oldest first (at most 1,000).")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"count": 1, "items": [_DISCLOSURE]}]}
+        json_schema_extra={"examples": [{"count": 1, "items": [DISCLOSURE_EXAMPLE]}]}
     )

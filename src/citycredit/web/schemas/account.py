@@ -4,13 +4,14 @@ subject (查询授权) and the subject's own account (/me: archive, queries, inb
 Built from subjects/archive.py (`_authorised_view`, `_subject_summary`, `public_entry`),
 rights/account.py (`my_archive`, `my_queries`, `_memberships`), rights/authorisations.py
 (`institution_query`), rights/disclosures.py (`view`) and evaluation/views.py (`archive_grade`,
-`current_evaluation`). Keys a service writes only in some cases are optional here and their
-routes answer ``exclude_unset``: absent stays absent.
+`current_evaluation`: with view=own, the stored result in full and the grade history, typed
+with schemas/evaluation.py's models). Keys a service writes only in some cases are optional
+here and their routes answer ``exclude_unset``: absent stays absent.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
@@ -25,6 +26,7 @@ from citycredit.web.schemas.archive import (
     ArchiveSubject,
 )
 from citycredit.web.schemas.common import Answer, Day, Instant
+from citycredit.web.schemas.evaluation import EvaluationResult, GradeHistoryEntry
 from citycredit.web.schemas.rights import (
     AT,
     AUTH_ID,
@@ -177,14 +179,98 @@ class OwnEvaluation(Answer):
     view: Literal["own"] = Field(description="`own`.")
     evaluated: bool = Field(description="Whether there is a current result.")
     note: str | None = Field(description="No result: why.")
-    current: dict[str, Any] | None = Field(
-        description="The current result (grade, score, reasons, caps, model) as the evaluation "
-        "area stores it, with `result_id`, `engine`, `run_id`, `trigger`, `evaluated_at`."
+    current: EvaluationResult | None = Field(
+        description="The current result as stored, every indicator shown (the industry "
+        "evaluations in full), with where it came from; null: no current result."
     )
-    history: list[dict[str, Any]] = Field(
-        description="Stored results, newest first (result_id, as_of, grade, score, model …)."
-    )
+    history: list[GradeHistoryEntry] = Field(description="Stored results, newest first.")
     explanation: str = Field(description="How a grade is reached, and the right to review.")
+
+
+_OWN_EVALUATION: JsonDict = {
+    "objection_mark": None,
+    "subject": {
+        "subject_id": SUBJECT_ID,
+        "name": "榆林A商贸有限公司",
+        "subject_type": "enterprise",
+        "subject_type_label": "企业",
+    },
+    "view": "own",
+    "evaluated": True,
+    "note": None,
+    "current": {
+        "subject_id": SUBJECT_ID,
+        "subject_type": "enterprise",
+        "model_code": "enterprise",
+        "model_version": "2026.3",
+        "as_of": "2026-11-25",
+        "score": 580,
+        "grade": "C",
+        "grade_label": "中",
+        "indicators": [
+            {
+                "code": "registered_years",
+                "name": "成立年限",
+                "dimension": "basic",
+                "value": 7,
+                "points": 20,
+            },
+            {
+                "code": "penalty_general_in_force",
+                "name": "公示期内的一般失信行政处罚",
+                "dimension": "compliance",
+                "value": 1,
+                "points": -40,
+            },
+        ],
+        "reasons": [
+            {
+                "code": "penalty_general_in_force",
+                "text": "公示期内有一般失信行政处罚 1 次（-40分）",
+                "points": -40,
+            },
+            {"code": "registered_years", "text": "成立已满 7 年（+20分）", "points": 20},
+        ],
+        "caps": [],
+        "industry": None,
+        "result_id": 31,
+        "engine": "db",
+        "run_id": None,
+        "trigger": "record.accepted",
+        "evaluated_at": AT,
+    },
+    "history": [
+        {
+            "result_id": 31,
+            "as_of": "2026-11-25",
+            "grade": "C",
+            "grade_label": "中",
+            "score": 580,
+            "model_code": "enterprise",
+            "model_version": "2026.3",
+            "engine": "db",
+            "run_id": None,
+            "trigger": "record.accepted",
+            "evaluated_at": AT,
+            "grade_changed": True,
+        },
+        {
+            "result_id": 12,
+            "as_of": "2026-11-01",
+            "grade": "B",
+            "grade_label": "良",
+            "score": 620,
+            "model_code": "enterprise",
+            "model_version": "2026.3",
+            "engine": "duckdb",
+            "run_id": "evrk4w7n2q5t8x3z6b9d1",
+            "trigger": "run",
+            "evaluated_at": "2026-11-01T02:00:00+00:00",
+            "grade_changed": False,
+        },
+    ],
+    "explanation": "等级由基础分加各指标得分（按维度上下限）得出……",
+}
 
 
 class MyArchive(Answer):
@@ -234,21 +320,7 @@ class MyArchive(Answer):
                         "registered_at": AT,
                         "profile": {"introduction": "榆林本地企业"},
                     },
-                    "evaluation_detail": {
-                        "objection_mark": None,
-                        "subject": {
-                            "subject_id": SUBJECT_ID,
-                            "name": "榆林A商贸有限公司",
-                            "subject_type": "enterprise",
-                            "subject_type_label": "企业",
-                        },
-                        "view": "own",
-                        "evaluated": False,
-                        "note": "尚无评价结果",
-                        "current": None,
-                        "history": [],
-                        "explanation": "等级由基础分加各指标得分（按维度上下限）得出……",
-                    },
+                    "evaluation_detail": _OWN_EVALUATION,
                     "authorisations": [AUTHORISATION_EXAMPLE],
                     "self_disclosures": [],
                 }

@@ -9,6 +9,10 @@ Built from subjects/archive.py (`_subject_summary`, `search_subjects`, `public_a
 some cases are optional. These are the portal's hot public reads: their routes document these
 models without validating each answer (`responses={200: {"model": …}}`);
 tests/e2e/test_openapi_contract_archive.py validates real answers against the spec.
+
+A credit report (schemas/reports.py) keeps the public archive's groups and 自愿注册 block as they
+were at issue, in these shapes, and its routes validate what is stored: a key added here later
+must be optional (older reports lack it), and a key the archive once wrote must stay described.
 """
 
 from __future__ import annotations
@@ -156,6 +160,19 @@ ENTRY_EXAMPLE: JsonDict = {
     "publication_ended": False,
     "department_id": 1,
 }
+# The public view writes none of the publication state (a report's records, 双公示's entries).
+_NOT_PUBLIC_KEYS = (
+    "openness",
+    "published",
+    "repaired",
+    "unpublished_reason",
+    "unpublished_label",
+    "publication_ended",
+    "department_id",
+)
+PUBLIC_ENTRY_EXAMPLE: JsonDict = {
+    k: v for k, v in ENTRY_EXAMPLE.items() if k not in _NOT_PUBLIC_KEYS
+}
 GROUP_EXAMPLE: JsonDict = {
     "item": "penalty",
     "item_name": "行政处罚",
@@ -187,12 +204,35 @@ class SubjectSummary(ArchiveSubject):
     model_config = ConfigDict(json_schema_extra={"examples": [SUBJECT_EXAMPLE]})
 
 
+class RegistrationProfile(Answer):
+    """The fields a subject declared in its 自愿注册 (rights/registration.py `PROFILE_FIELDS`:
+    no other key is kept; an empty field is not stored, so its key is absent)."""
+
+    introduction: str | None = Field(
+        default=None,
+        description="主体简介 (ID, phone and bank numbers scrubbed; other persons' names masked).",
+    )
+    business_scope: str | None = Field(
+        default=None, description="主营业务 (scrubbed and masked like the introduction)."
+    )
+    website: str | None = Field(default=None, description="网站 (http:// or https://).")
+    service_phone: str | None = Field(default=None, description="服务电话 (organisations only).")
+    service_address: str | None = Field(default=None, description="服务地址 (organisations only).")
+
+
 class PublicRegistration(Answer):
     """自愿注册 as the public archive shows it (organisations), marked as self-declared."""
 
     registered_at: Day = Field(description="Day registered.")
     note: str = Field(description="自愿注册信息由主体自行填报 …")
-    profile: dict[str, Any] = Field(description="The declared fields (free text scrubbed).")
+    profile: RegistrationProfile = Field(description="The declared fields (free text scrubbed).")
+
+
+REGISTRATION_EXAMPLE: JsonDict = {
+    "registered_at": "2026-11-20",
+    "note": "以下信息由主体自愿注册时自行填报，平台未作核实",
+    "profile": {"introduction": "榆林本地商贸企业", "website": "https://example.com"},
+}
 
 
 _ARCHIVE: JsonDict = {
@@ -280,20 +320,7 @@ class PublicityPage(Answer):
                                 "subject_type_label": "企业",
                             },
                             "decision_no": "榆市监罚〔2026〕20号",
-                            "record": {
-                                k: v
-                                for k, v in ENTRY_EXAMPLE.items()
-                                if k
-                                not in (
-                                    "openness",
-                                    "published",
-                                    "repaired",
-                                    "unpublished_reason",
-                                    "unpublished_label",
-                                    "publication_ended",
-                                    "department_id",
-                                )
-                            },
+                            "record": PUBLIC_ENTRY_EXAMPLE,
                         }
                     ],
                     "has_more": False,

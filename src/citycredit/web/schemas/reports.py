@@ -4,17 +4,27 @@ and the changes since issue, and its ledger proof bundle.
 Built from reports/service.py (`issue_report`: the content, kept as issued; `get_report`;
 `report_bundle`), reports/changes.py (`changes_since_issue`), reports/layout.py (`overview`),
 subjects/archive.py (`public_archive`: the subject, the groups of records, the grade block) and
-evaluation/views.py (`archive_grade`). A report's records and its 自愿注册 profile are the public
-archive's, as they were at issue: described by reference to GET /api/v1/subjects/{id}/archive.
+evaluation/views.py (`archive_grade`). A report's sections and its 自愿注册 block are the public
+archive's groups and registration as they were at issue, typed with the archive's own models
+(schemas/archive.py: `ArchiveGroup`, `ArchiveEntry`, `PublicRegistration`), whose keys written
+only in some cases — or only by later versions — are optional: the routes answer
+``exclude_unset``, so a key an older report lacks stays absent and the document is served as
+stored.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
+from citycredit.web.schemas.archive import (
+    PUBLIC_ENTRY_EXAMPLE,
+    REGISTRATION_EXAMPLE,
+    ArchiveGroup,
+    PublicRegistration,
+)
 from citycredit.web.schemas.common import Answer, Day, Instant
 from citycredit.web.schemas.evaluation import Grade, GradeLabel, GradeObjectionMark
 from citycredit.web.schemas.exports import DisclosedField, LedgerBundle, ProofLeaf
@@ -63,20 +73,6 @@ class ReportGrade(Answer):
     )
 
 
-class ReportSection(Answer):
-    """One catalog item's public records at issue (the archive's group)."""
-
-    item: str = Field(description="Catalog item code.")
-    item_name: str = Field(description="Catalog item name.")
-    category: str = Field(description="The item's category (decides the report's section).")
-    count: int = Field(description="Records in `records`.")
-    records: list[dict[str, Any]] = Field(
-        description="The records as the public archive showed them at issue (`record_id`, "
-        "`version`, `decision_date`, `fields` [{code, label, value}], `adverse`, …; see GET "
-        "/api/v1/subjects/{id}/archive)."
-    )
-
-
 class OverviewLine(Answer):
     """信用中国's overview: one category and its count."""
 
@@ -87,19 +83,9 @@ class OverviewLine(Answer):
 _SECTION: JsonDict = {
     "item": "penalty",
     "item_name": "行政处罚",
-    "category": "administrative_penalty",
+    "category": "行政管理信息",
     "count": 1,
-    "records": [
-        {
-            "record_id": RECORD,
-            "version": 1,
-            "decision_date": "2026-11-02",
-            "fields": [
-                {"code": "CF_WSH", "label": "行政处罚决定书文号", "value": "榆市监罚〔2026〕21号"}
-            ],
-            "adverse": True,
-        }
-    ],
+    "records": [{**PUBLIC_ENTRY_EXAMPLE, "record_id": RECORD}],
 }
 
 _CONTENT: JsonDict = {
@@ -132,7 +118,7 @@ _CONTENT: JsonDict = {
     "sections": [_SECTION],
     "lists": [],
     "evaluation": {"shown": False, "note": "尚无公共信用综合评价结果"},
-    "voluntary_registration": None,
+    "voluntary_registration": REGISTRATION_EXAMPLE,
     "note": "本报告内容为报告生成时本平台公开的公共信用信息；报告编号可在本平台核验，"
     "报告摘要已收录于信用数据链。",
 }
@@ -156,10 +142,12 @@ class ReportContent(Answer):
     overview: list[OverviewLine] = Field(
         default_factory=list, description="信用中国's overview counts, in its order (format 2)."
     )
-    sections: list[ReportSection] = Field(description="Public records by catalog item.")
+    sections: list[ArchiveGroup] = Field(
+        description="Public records by catalog item, as the public archive showed them at issue."
+    )
     lists: list[PublicListEntry] = Field(description="Public lists it was on, masked.")
     evaluation: ReportGrade = Field(description="The grade block.")
-    voluntary_registration: dict[str, Any] | None = Field(
+    voluntary_registration: PublicRegistration | None = Field(
         description="自愿注册 profile (self-declared) as the public archive showed it, if any."
     )
     note: str = Field(description="What the report is, in Chinese.")

@@ -26,7 +26,7 @@ from citycredit.web.schemas.archive import (
     ArchiveSubject,
 )
 from citycredit.web.schemas.common import Answer, Day, Instant
-from citycredit.web.schemas.evaluation import EvaluationResult, GradeHistoryEntry
+from citycredit.web.schemas.evaluation import SubjectEvaluation
 from citycredit.web.schemas.rights import (
     AT,
     AUTH_ID,
@@ -161,32 +161,6 @@ class SelfDisclosure(Answer):
     )
 
 
-class OwnEvaluationSubject(Answer):
-    """The subject of an evaluation view."""
-
-    subject_id: str = Field(description="Subject id.")
-    name: str = Field(description="Name (a person's surname masked).")
-    subject_type: str = Field(description="Subject type.")
-    subject_type_label: str = Field(description="Its label.")
-
-
-class OwnEvaluation(Answer):
-    """The current evaluation with every detail (view=own), as GET
-    /api/v1/subjects/{subject_id}/evaluation answers it."""
-
-    objection_mark: ObjectionMark | None = Field(description="The grade is under objection.")
-    subject: OwnEvaluationSubject = Field(description="The subject.")
-    view: Literal["own"] = Field(description="`own`.")
-    evaluated: bool = Field(description="Whether there is a current result.")
-    note: str | None = Field(description="No result: why.")
-    current: EvaluationResult | None = Field(
-        description="The current result as stored, every indicator shown (the industry "
-        "evaluations in full), with where it came from; null: no current result."
-    )
-    history: list[GradeHistoryEntry] = Field(description="Stored results, newest first.")
-    explanation: str = Field(description="How a grade is reached, and the right to review.")
-
-
 _OWN_EVALUATION: JsonDict = {
     "objection_mark": None,
     "subject": {
@@ -271,6 +245,16 @@ _OWN_EVALUATION: JsonDict = {
     ],
     "explanation": "等级由基础分加各指标得分（按维度上下限）得出……",
 }
+
+
+class OwnEvaluation(SubjectEvaluation):
+    """The current evaluation with every detail (view=own), as GET
+    /api/v1/subjects/{subject_id}/evaluation answers it to the subject: every indicator shown
+    (the industry evaluations in full), with where the result came from."""
+
+    view: Literal["own"] = Field(description="`own`.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_OWN_EVALUATION]})
 
 
 class MyArchive(Answer):

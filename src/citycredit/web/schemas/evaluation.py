@@ -15,23 +15,13 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from citycredit.web.schemas.common import Answer, Day, Instant
+from citycredit.web.schemas.rights import ObjectionMark
 
 SUBJECT = "S7d2kq4xw5m3n6p8r1t9v"
 RUN = "evrk4w7n2q5t8x3z6b9d1"
 AT = "2026-11-25T02:00:00+00:00"
 Grade = Literal["A", "B", "C", "D"]
 GradeLabel = Literal["优", "良", "中", "差"]
-
-
-class GradeObjectionMark(Answer):
-    """异议处理中 (an objection open against the grade), or a recorded dispute / statement."""
-
-    mark: str = Field(description="`异议处理中`, `存在异议（核查情况已记载）` or `本人声明`.")
-    objection_id: str = Field(description="The objection case.")
-    since: Day | None = Field(default=None, description="Open objections: the filing day.")
-    statement: str | None = Field(
-        default=None, description="The subject's statement recorded with the outcome."
-    )
 
 
 class EvaluatedSubject(Answer):
@@ -203,10 +193,43 @@ _RESULT: JsonDict = {
 }
 
 
+SUBJECT_EVALUATION_EXAMPLE: JsonDict = {
+    "objection_mark": None,
+    "subject": {
+        "subject_id": SUBJECT,
+        "name": "榆阳区评价商贸有限公司",
+        "subject_type": "enterprise",
+        "subject_type_label": "企业",
+    },
+    "view": "public",
+    "evaluated": True,
+    "note": None,
+    "current": _RESULT,
+    "history": [
+        {
+            "result_id": 12,
+            "as_of": "2026-11-25",
+            "grade": "B",
+            "grade_label": "良",
+            "score": 760,
+            "model_code": "enterprise",
+            "model_version": "2026.3",
+            "engine": "db",
+            "run_id": RUN,
+            "trigger": "run",
+            "evaluated_at": AT,
+            "grade_changed": False,
+        }
+    ],
+    "explanation": "等级由基础分加各指标得分（按维度上下限）得出，再按模型的等级线"
+    "划分；理由按对得分的影响从大到小排列。",
+}
+
+
 class SubjectEvaluation(Answer):
     """A subject's current result, its grade history and how the grade is made."""
 
-    objection_mark: GradeObjectionMark | None = Field(
+    objection_mark: ObjectionMark | None = Field(
         description="An objection against the result (PIPL art. 24 review), if any."
     )
     subject: EvaluatedSubject = Field(description="Who.")
@@ -220,43 +243,7 @@ class SubjectEvaluation(Answer):
     history: list[GradeHistoryEntry] = Field(description="Stored results, newest first.")
     explanation: str = Field(description="How the grade is made, in Chinese.")
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "objection_mark": None,
-                    "subject": {
-                        "subject_id": SUBJECT,
-                        "name": "榆阳区评价商贸有限公司",
-                        "subject_type": "enterprise",
-                        "subject_type_label": "企业",
-                    },
-                    "view": "public",
-                    "evaluated": True,
-                    "note": None,
-                    "current": _RESULT,
-                    "history": [
-                        {
-                            "result_id": 12,
-                            "as_of": "2026-11-25",
-                            "grade": "B",
-                            "grade_label": "良",
-                            "score": 760,
-                            "model_code": "enterprise",
-                            "model_version": "2026.3",
-                            "engine": "db",
-                            "run_id": RUN,
-                            "trigger": "run",
-                            "evaluated_at": AT,
-                            "grade_changed": False,
-                        }
-                    ],
-                    "explanation": "等级由基础分加各指标得分（按维度上下限）得出，再按模型的等级线"
-                    "划分；理由按对得分的影响从大到小排列。",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [SUBJECT_EVALUATION_EXAMPLE]})
 
 
 class RunModel(Answer):

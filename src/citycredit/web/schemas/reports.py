@@ -26,10 +26,11 @@ from citycredit.web.schemas.archive import (
     PublicRegistration,
 )
 from citycredit.web.schemas.common import Answer, Day, Instant
-from citycredit.web.schemas.evaluation import Grade, GradeLabel, GradeObjectionMark
+from citycredit.web.schemas.evaluation import Grade, GradeLabel
 from citycredit.web.schemas.exports import DisclosedField, LedgerBundle, ProofLeaf
 from citycredit.web.schemas.ledger import NOTE, ORIGIN, VKEY
 from citycredit.web.schemas.lists import PublicListEntry
+from citycredit.web.schemas.rights import ObjectionMark
 
 REPORT_NO = "YLCR20261125K7M2Q9X4TB"
 SUBJECT = "S7d2kq4xw5m3n6p8r1t9v"
@@ -68,7 +69,7 @@ class ReportGrade(Answer):
     as_of: Day | None = Field(default=None, description="Shown: 评价基准日.")
     model_code: str | None = Field(default=None, description="Shown: the model.")
     model_version: str | None = Field(default=None, description="Shown: its version.")
-    objection_mark: GradeObjectionMark | None = Field(
+    objection_mark: ObjectionMark | None = Field(
         default=None, description="Shown: an objection against the grade, if any."
     )
 

@@ -192,7 +192,12 @@ def test_logout_ends_the_session_server_side(app_c: tuple[Any, Container]) -> No
     ready_user(c, cl, "agent", Role.enterprise_agent)
     stolen = cl.cookies.get(SESSION_COOKIE)
     assert stolen and cl.get("/api/v1/auth/me").json()["role"] == "enterprise_agent"
+    token = cl.headers.pop(CSRF_HEADER)
+    # another site's form can make the browser send the cookie, never the header
     r = cl.post("/api/v1/auth/logout")
+    assert r.status_code == 403 and r.json()["error"] == "csrf_failed", r.text
+    assert cl.get("/api/v1/auth/me").json()["role"] == "enterprise_agent"  # still logged in
+    r = cl.post("/api/v1/auth/logout", headers={CSRF_HEADER: token})
     assert r.status_code == 200 and r.json()["ended"] is True
     assert cl.get("/api/v1/auth/me").json()["role"] == "public"  # cookie cleared
     replay = client(app)

@@ -345,10 +345,17 @@ def test_logout_ends_the_session_on_the_server(container: Container) -> None:
     c = container
     user_with_password(c, "agent5", Role.enterprise_agent)
     s = auth.login(c, username="agent5", password=PASSWORD)
-    assert auth.logout(c, cookie=s.cookie) is True
+    for forged in (None, "", s.csrf_token[:-1] + "x"):  # a cross-site request cannot send it
+        with pytest.raises(PermissionDenied) as refused:
+            auth.logout(c, cookie=s.cookie, csrf=forged)
+        assert refused.value.code == "csrf_failed"
+    assert auth.authenticate_session(c, s.cookie).role is Role.enterprise_agent  # still live
+    assert events(c, "auth.logout") == []
+    assert auth.logout(c, cookie=s.cookie, csrf=s.csrf_token) is True
     with pytest.raises(Unauthenticated):
         auth.authenticate_session(c, s.cookie)
-    assert auth.logout(c, cookie=s.cookie) is False
+    assert auth.logout(c, cookie=s.cookie, csrf=s.csrf_token) is False
+    assert auth.logout(c, cookie=s.cookie, csrf=None) is False  # ended: nothing to protect
     assert len(events(c, "auth.logout")) == 1
     # a forged cookie (bad signature) is refused without a database match
     sid, secret, _sig = s.cookie.split(".")

@@ -504,8 +504,13 @@ def change_password(
         return issued
 
 
-def logout(c: Container, *, cookie: str | None, request: RequestInfo | None = None) -> bool:
-    """End the session of the cookie (idempotent); True when a session was ended."""
+def logout(
+    c: Container, *, cookie: str | None, csrf: str | None, request: RequestInfo | None = None
+) -> bool:
+    """End the session of the cookie (idempotent); True when a session was ended.
+
+    Ending a session changes state like any other request made with it: the session's anti-CSRF
+    token must come with it, or another site could log the user out (403 ``csrf_failed``)."""
     request = request or RequestInfo()
     now = c.clock.now()
     with c.uow() as uow:
@@ -513,7 +518,11 @@ def logout(c: Container, *, cookie: str | None, request: RequestInfo | None = No
         loaded = _load(c, s, cookie)
         if loaded is None or loaded[0].ended_at is not None:
             return False
-        row = loaded[0]
+        row, secret = loaded
+        if not hmac.compare_digest(csrf or "", csrf_token_for(c, secret)):
+            raise PermissionDenied(
+                f"缺少或错误的防跨站请求令牌（请求头 {CSRF_HEADER}）", code="csrf_failed"
+            )
         _end(row, now, "logout")
         user = s.get(UserRow, row.user_id)
         add_event(

@@ -59,18 +59,18 @@ def _assignments(items: list[str]) -> dict[str, Any]:
     return changes
 
 
-def _sign_in(c: Any, username: str) -> str:
-    """Log the security administrator in (password, then TOTP code); the active cookie."""
+def _sign_in(c: Any, username: str) -> auth.SessionIssued:
+    """Log the security administrator in (password, then TOTP code); the active session."""
     password = typer.prompt("口令", hide_input=True)
     step = _run(auth.login, c, username=username, password=password, request=_CONSOLE)
     if step.status == "second_factor_required":
         code = typer.prompt("动态口令")
         step = _run(auth.verify_second_factor, c, cookie=step.cookie, code=code, request=_CONSOLE)
     if step.status != "active":
-        auth.logout(c, cookie=step.cookie, request=_CONSOLE)
+        auth.logout(c, cookie=step.cookie, csrf=step.csrf_token, request=_CONSOLE)
         err.print("[red]错误：该账号须先在网页上修改口令，才能修改安全策略[/red]")
         raise typer.Exit(2)
-    return str(step.cookie)
+    return step
 
 
 @app.command("set")
@@ -84,12 +84,12 @@ def set_(
     _run(policy_store.parse_changes, changes)  # bad fields and values: before the password
     _run(policy_store.check_reason, reason)
     c = build_container()
-    cookie = _sign_in(c, user)
+    session = _sign_in(c, user)
     try:
-        actor = _run(auth.authenticate_session, c, cookie, request=_CONSOLE)
+        actor = _run(auth.authenticate_session, c, session.cookie, request=_CONSOLE)
         done = _run(policy_store.change_policy, c, actor, changes, reason=reason, request=_CONSOLE)
     finally:
-        auth.logout(c, cookie=cookie, request=_CONSOLE)
+        auth.logout(c, cookie=session.cookie, csrf=session.csrf_token, request=_CONSOLE)
     what = "，".join(f"{k} {v['old']}→{v['new']}" for k, v in done["changes"].items())
     console.print(
         f"安全策略已修改（第 {done['change_id']} 次）：{what}；"

@@ -17,7 +17,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from citycredit.accounts import auth, bindings, manage, system
-from citycredit.accounts.auth import CSRF_COOKIE, SESSION_COOKIE, SessionIssued, Unauthenticated
+from citycredit.accounts.auth import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    SessionIssued,
+    Unauthenticated,
+)
 from citycredit.accounts.model import ROLE_PERMISSIONS, Role
 from citycredit.bootstrap import Container
 from citycredit.shared.errors import FieldError
@@ -152,11 +158,15 @@ def post_password(
     return _issued(response, c, issued)
 
 
-@router.post("/auth/logout", response_model=out.LoggedOut)
+@router.post("/auth/logout", response_model=out.LoggedOut, responses=errors(403))
 def post_logout(request: Request, response: Response, c: ContainerDep) -> dict[str, Any]:
-    """End the web session (server side) and clear its cookies."""
+    """End the web session (server side) and clear its cookies; with a live session the
+    X-CSRF-Token header must be sent (403 without it)."""
     ended = auth.logout(
-        c, cookie=request.cookies.get(SESSION_COOKIE), request=request_info(request)
+        c,
+        cookie=request.cookies.get(SESSION_COOKIE),
+        csrf=request.headers.get(CSRF_HEADER),
+        request=request_info(request),
     )
     _clear_session(response, c)
     return {"status": "logged_out", "ended": ended}
@@ -461,7 +471,9 @@ def get_system_settings(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, A
 
 
 @router.post(
-    "/system/jobs/{job}/run", response_model=out.SystemJobRun, responses=errors(401, 403, 422)
+    "/system/jobs/{job}/run",
+    response_model=out.SystemJobRun,
+    responses=errors(401, 403, 409, 422),
 )
 def post_system_job(job: str, c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
     """Run one registered job now (system administrator), e.g. audit_purge."""

@@ -9,7 +9,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Date, Select, and_, bindparam, func, or_, select
+from sqlalchemy import Date, Select, and_, bindparam, func, null, or_, select
 from sqlalchemy.orm import Session, defer
 
 from citycredit.accounts.db import DepartmentRow
@@ -80,18 +80,28 @@ def search_subjects(
         raise FieldError("q", q, "required", "请输入名称或统一社会信用代码（q）")
     limit = max(1, min(limit, 100))
     code = normalise_code(q)
+    order = (func.length(SubjectRow.name), SubjectRow.name)
     with c.uow() as uow:
-        stmt = select(SubjectRow)
+        postgresql = uow.session.get_bind().dialect.name == "postgresql"
         if len(code) == 18 and code.isalnum():
-            stmt = stmt.where(SubjectRow.uscc == code)
+            match = [SubjectRow.uscc == code]
         else:
-            like = "%" + normalise_name(q).replace("%", r"\%").replace("_", r"\_") + "%"
-            stmt = stmt.where(SubjectRow.name_norm.like(like, escape="\\"))
+            norm = normalise_name(q)
+            like = "%" + norm.replace("%", r"\%").replace("_", r"\_") + "%"
+            match = [SubjectRow.name_norm.like(like, escape="\\")]
+            if postgresql and len(norm) < 3:
+                # no trigram in one or two characters: the names holding these characters
+                # (ix_subjects_name_chars, subjects/db.py), of which the LIKE keeps the rest
+                chars = func.string_to_array(SubjectRow.name_norm, null())
+                match.append(chars.op("@>")(func.string_to_array(norm, null())))
         if not actor.can(Permission.read_authorised):
-            stmt = stmt.where(SubjectRow.subject_type.not_in(PERSON_TYPES))
-        rows = uow.session.scalars(
-            stmt.order_by(func.length(SubjectRow.name), SubjectRow.name).limit(limit)
-        )
+            match.append(SubjectRow.subject_type.not_in(PERSON_TYPES))
+        # The first `limit` ids in the result's order, then their rows: on PostgreSQL the ids
+        # can come from ix_subjects_name_order alone (an index-only walk that stops after
+        # `limit` matches) or from the trigram / character index for rare words.
+        first = select(SubjectRow.subject_id).where(*match).order_by(*order).limit(limit)
+        in_first = SubjectRow.subject_id.in_(first.correlate(None).scalar_subquery())
+        rows = uow.session.scalars(select(SubjectRow).where(in_first).order_by(*order))
         return [_subject_summary(r, public=True) for r in rows]
 
 

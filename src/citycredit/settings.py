@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # Jobs: the server runs due sweeps on this interval (seconds); 0 disables the scheduler.
     job_interval_seconds: int = 60
+    # The job log (job_runs, ~14,000 runs a day): runs older than this are deleted daily, except
+    # each job's newest successful run (its due time is read from it).
+    job_run_retention_days: int = Field(
+        default=90, ge=1, description="job_runs: days a run is kept (each job's newest ok: always)"
+    )
     # After start-up, move the heap built so far (catalog, lists, app, ORM mappers …) out of
     # the collector's reach (gc.freeze) in each server process: a full collection then scans
     # only what requests allocated since. Without it, a full pass over ~190,000 start-up

@@ -132,9 +132,13 @@ def test_departments_users_ingest_withdraw_quality(cli: CliRunner, tmp_path: Pat
     assert report["subjects"] == 1 and report["departments"][0]["department"] == SAMR
     assert "归集率" in run(cli, "quality")
     assert "待认领 0 条" in run(cli, "unresolved")
-    jobs = run(cli, "jobs", "run-due")
-    assert "publication_end: ok" in jobs and "deliveries: ok" in jobs
+    sweeps = run(cli, "jobs", "run-due", "--lane", "sweep")
+    assert "publication_end: ok" in sweeps and "deliveries: ok" in sweeps
+    assert "quality_report" not in sweeps  # a batch: the other lane
+    batches = run(cli, "jobs", "run-due")
+    assert "quality_report: ok" in batches and "deliveries" not in batches
     assert "没有到期的任务" in run(cli, "jobs", "run-due")
+    assert "没有名为 nightly 的任务通道" in run(cli, "jobs", "run-due", "--lane", "nightly", code=2)
 
 
 def test_catalog_show_and_templates(cli: CliRunner, tmp_path: Path) -> None:

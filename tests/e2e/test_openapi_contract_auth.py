@@ -14,6 +14,7 @@ schema **taken from /openapi.json** (`openapi_support`). The world is the role m
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from citycredit.accounts.idp import FakeIdentityProvider
 from citycredit.accounts.model import SYSTEM, Role
 from citycredit.accounts.policy import SecurityPolicy
 from citycredit.bootstrap import Container
+from citycredit.kernel.joblock import job_lock
 from citycredit.rights import disclosures
 from citycredit.web import auth_api, selfservice_api
 from citycredit.web.app import create_app
@@ -355,6 +357,17 @@ def test_account_and_system_administration_match_the_published_schema(
     assert ran["job"] == "audit_purge" and ran["status"] in ("ok", "failed")
     unknown = answer(spec, w, rm.SYS_ADMIN, "post", run, 422, ids={"job": "nope"})
     assert unknown["field"] == "job"
+    with job_lock(w.c.engine, "audit_purge") as held:  # the scheduler's run, in effect
+        assert held
+        busy = answer(spec, w, rm.SYS_ADMIN, "post", run, 409, ids={"job": "audit_purge"})
+    assert busy["error"] == "job_busy"
+    after = answer(spec, w, rm.SYS_ADMIN, "get", "/api/v1/system/settings")
+    purge = {j["name"]: j for j in after["jobs"]}["audit_purge"]
+    assert (purge["lane"], purge["last_run"]["status"]) == ("sweep", ran["status"])
+    if ran["status"] == "ok":
+        started = datetime.fromisoformat(purge["last_run"]["started_at"])
+        assert datetime.fromisoformat(purge["last_ok_at"]) == started
+        assert datetime.fromisoformat(purge["next_due_at"]) == started + timedelta(days=1)
     assert answer(spec, w, rm.SEC_ADMIN, "get", "/api/v1/system/settings", 403)["error"]
 
 

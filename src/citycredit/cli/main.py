@@ -417,16 +417,30 @@ def quality(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @jobs_app.command("run-due")
-def jobs_run_due(force: bool = False, only: str | None = None) -> None:
-    """Run the due sweeps (publication ends, overdue obligations, deliveries)."""
-    from citycredit.kernel.jobs import run_due
+def jobs_run_due(
+    force: bool = False,
+    only: str | None = None,
+    lane: Annotated[
+        str | None,
+        typer.Option(
+            help="只运行一个任务通道：sweep（及时类）、batch（全库批量类）或 verify（数据链核验）"
+        ),
+    ] = None,
+) -> None:
+    """Run the due sweeps (publication ends, overdue obligations, deliveries). A job already
+    running in another process (the server's scheduler) is not started again: `busy`."""
+    from citycredit.kernel.jobs import FAILED, run_due
 
-    results = run_due(_container(), force=force, only=only)
+    try:
+        results = run_due(_container(), force=force, only=only, lane=lane)
+    except KeyError as e:
+        console.print(f"[red]{e.args[0]}[/red]")
+        raise typer.Exit(2) from None
     for r in results:
         console.print(f"{r.name}: {r.status} {json.dumps(r.detail, ensure_ascii=False)}")
     if not results:
         console.print("没有到期的任务")
-    if any(r.status != "ok" for r in results):
+    if any(r.status == FAILED for r in results):
         raise typer.Exit(1)
 
 

@@ -32,7 +32,7 @@ from citycredit.evaluation.db import EvaluationRunRow
 from citycredit.evaluation.runs import run_evaluation
 from citycredit.evaluation.service import reevaluate_due
 from citycredit.kernel.db import JobRunRow
-from citycredit.kernel.jobs import Job
+from citycredit.kernel.jobs import BATCH, Job
 from citycredit.shared.calendar import local_date
 
 NEXT_DAY_JOB = "evaluation_next_day"
@@ -106,11 +106,13 @@ JOBS = [
         next_day,
         "每日对上次评价后新作出的决定（当日作出、次日起计入）所涉主体重新进行公共信用综合评价，"
         "使列入名单、行政处罚等次日即反映到等级",
+        lane=BATCH,
     ),
     Job(
         "evaluation_monthly",
         timedelta(days=1),
         monthly_batch,
         "每月对全市主体重新进行公共信用综合评价（批量引擎，保存为评价批次），使滑动时间窗口等指标保持最新",
+        lane=BATCH,
     ),
 ]

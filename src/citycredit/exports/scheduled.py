@@ -12,7 +12,7 @@ from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.exports.downloads import expire_downloads
 from citycredit.exports.service import export_dual_publicity, purge_export_files
-from citycredit.kernel.jobs import Job
+from citycredit.kernel.jobs import BATCH, Job
 
 
 def daily_dual_publicity_export(c: Container) -> dict[str, Any]:
@@ -57,6 +57,7 @@ JOBS = [
         timedelta(days=1),
         daily_dual_publicity_export,
         "每日导出行政许可、行政处罚的新增、更正和撤销（双公示），供报送省级平台",
+        lane=BATCH,
     ),
     Job(
         "export_files_purge",

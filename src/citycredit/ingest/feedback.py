@@ -23,7 +23,7 @@ from sqlalchemy import and_, exists, select
 
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow
-from citycredit.kernel.jobs import Job
+from citycredit.kernel.jobs import BATCH, Job
 from citycredit.rights.db import NoticeRow
 from citycredit.rights.notices import DEFAULT_NOTIFIER, Notice, Notifier
 
@@ -110,5 +110,6 @@ JOBS = [
         timedelta(hours=1),
         send_source_feedback,
         "数据质量反馈：来源数据违反来源单位自身规则的记录（如未成年人被纳入失信被执行人名单），通知来源单位核查",
+        lane=BATCH,
     ),
 ]

@@ -13,7 +13,7 @@ from citycredit.ingest.db import RecordRow
 from citycredit.ingest.quality import overdue_periods, refresh_quality_report
 from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
-from citycredit.kernel.jobs import Job
+from citycredit.kernel.jobs import BATCH, Job
 from citycredit.shared.calendar import local_date
 
 
@@ -110,11 +110,13 @@ JOBS = [
         timedelta(hours=1),
         check_accuracy_snapshots,
         "已公示信息准确性核对：抽样核对部门放入 accuracy 目录的源系统快照，报告差错率",
+        lane=BATCH,
     ),
     Job(
         "quality_report",
         timedelta(hours=1),
         store_quality_report,
         "数据质量报告：统计各部门归集率、及时率、完整率和档案覆盖率，存为快照供门户和接口展示",
+        lane=BATCH,
     ),
 ]

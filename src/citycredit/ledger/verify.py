@@ -75,7 +75,7 @@ from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingR
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.ingest.withhold import leaf_fields as withholding_fields
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
-from citycredit.kernel.jobs import Job
+from citycredit.kernel.jobs import VERIFY, Job
 from citycredit.ledger.bundle import EXPORT_ENTRY, manifest_digest, report_digest
 from citycredit.ledger.db import (
     LedgerAlarmRow,
@@ -1520,5 +1520,6 @@ JOBS = [
         timedelta(hours=6),
         _job,
         "重新计算数据链叶子、树节点和树根，发现被绕过平台修改、插入或删除的记录、报告和链上数据即告警",
+        lane=VERIFY,
     )
 ]

@@ -20,7 +20,7 @@ from citycredit.accounts.audit import record_policy_if_changed
 from citycredit.bootstrap import Container
 from citycredit.catalog.loader import default_catalog
 from citycredit.db import durability, storage
-from citycredit.kernel.jobs import run_due
+from citycredit.kernel.jobs import LANES, run_due
 from citycredit.ledger.mmd import sequence_pending
 from citycredit.lists import default_lists
 from citycredit.shared import person_names, selftest
@@ -53,13 +53,14 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-async def _scheduler(c: Container, interval: int) -> None:
-    """Run due sweeps forever (in a worker thread, so requests are never blocked)."""
+async def _scheduler(c: Container, interval: int, lane: str) -> None:
+    """Run the lane's due jobs forever (in a worker thread, so requests are never blocked). One
+    loop per lane (kernel.jobs): a long batch does not hold up the prompt sweeps."""
     while True:
         try:
-            await asyncio.to_thread(run_due, c)
+            await asyncio.to_thread(run_due, c, lane=lane)
         except Exception:  # keep the scheduler alive; each failure is logged and in job_runs
-            log.exception("scheduled jobs failed")
+            log.exception("scheduled jobs of lane %s failed", lane)
         await asyncio.sleep(interval)
 
 
@@ -117,25 +118,25 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
         if container.settings.gc_freeze:
             gc.collect()
             gc.freeze()
-        task = None
+        tasks: list[asyncio.Task[None]] = []
         interval = container.settings.job_interval_seconds
         if scheduler and interval > 0:
-            task = asyncio.create_task(_scheduler(container, interval))
-        sequencer = None
+            tasks += [asyncio.create_task(_scheduler(container, interval, lane)) for lane in LANES]
         if scheduler and container.settings.ledger_sequence_seconds > 0:
-            sequencer = asyncio.create_task(
-                _sequencer(container, container.settings.ledger_sequence_seconds)
+            tasks.append(
+                asyncio.create_task(
+                    _sequencer(container, container.settings.ledger_sequence_seconds)
+                )
             )
         try:
             yield
         finally:
             if container.settings.gc_freeze:
                 gc.unfreeze()  # what the process keeps after the app can be collected again
-            for t in (task, sequencer):
-                if t is not None:
-                    t.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await t
+            for t in tasks:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
 
     # The interactive API docs are for development and integration; a production server does
     # not publish its whole API surface to every visitor (no debug endpoints, 等保 入侵防范).

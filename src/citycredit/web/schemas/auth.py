@@ -368,12 +368,32 @@ class PasswordReset(Answer):
 # -- system -------------------------------------------------------------------------------------
 
 
+class JobRunState(Answer):
+    """A job's newest run (from the job log, job_runs)."""
+
+    started_at: Instant = Field(description="When it started.")
+    finished_at: Instant | None = Field(description="When it ended.")
+    status: Literal["ok", "failed"] = Field(description="How it ended.")
+    error: str | None = Field(description="A failed run: the error (type and message).")
+
+
 class SystemJob(Answer):
     """A registered job."""
 
     name: str = Field(description="Its name (for POST /system/jobs/{job}/run).")
     interval_seconds: int = Field(description="How often the scheduler runs it.")
+    lane: Literal["sweep", "batch", "verify"] = Field(
+        description="The scheduler's loop it runs in: `sweep` (prompt work bounded by what is "
+        "pending), `batch` (work in proportion to the archive) or `verify` (the ledger's full "
+        "verification); the loops run side by side."
+    )
     description: str = Field(description="What it does.")
+    last_run: JobRunState | None = Field(description="Its newest run; null: never run.")
+    last_ok_at: Instant | None = Field(description="When its newest successful run started.")
+    next_due_at: Instant | None = Field(
+        description="When it is next due (its last success + its interval); null: due now "
+        "(the scheduler runs it at its next tick)."
+    )
 
 
 class SystemSettings(Answer):
@@ -394,7 +414,16 @@ class SystemSettings(Answer):
                         {
                             "name": "audit_purge",
                             "interval_seconds": 86400,
+                            "lane": "sweep",
                             "description": "删除超过保存期限的审计日志",
+                            "last_run": {
+                                "started_at": "2026-11-28T02:00:00+00:00",
+                                "finished_at": "2026-11-28T02:00:01+00:00",
+                                "status": "ok",
+                                "error": None,
+                            },
+                            "last_ok_at": "2026-11-28T02:00:00+00:00",
+                            "next_due_at": "2026-11-29T02:00:00+00:00",
                         }
                     ],
                 }
@@ -407,7 +436,9 @@ class SystemJobRun(Answer):
     """One run of a job, done now (recorded in job_runs and the audit trail)."""
 
     job: str = Field(description="The job.")
-    status: str = Field(description="`ok` or `failed`.")
+    status: Literal["ok", "failed"] = Field(
+        description="`ok` or `failed` (a job already running is not started again: 409)."
+    )
     detail: dict[str, Any] = Field(description="What the job reports (counts, error).")
 
     model_config = ConfigDict(

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -414,6 +415,37 @@ def quality(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 # -- jobs ---------------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """Every job: its lane, interval, last run (and its error), next due time (Beijing time)."""
+    from citycredit.kernel.jobs import job_states, registered_jobs
+    from citycredit.shared.calendar import SHANGHAI
+
+    def at(value: datetime | None) -> str:
+        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+    jobs = registered_jobs()
+    states = job_states(_container(), jobs)
+    table = Table("任务", "通道", "间隔（秒）", "最近运行", "结果", "下次到期")
+    failed = []
+    for j in jobs:
+        st = states[j.name]
+        last = st["last_run"]
+        table.add_row(
+            j.name,
+            j.lane,
+            str(int(j.interval.total_seconds())),
+            at(last["started_at"]) if last else "从未运行",
+            last["status"] if last else "—",
+            at(st["next_due_at"]) if st["next_due_at"] else "已到期",
+        )
+        if last and last["error"]:
+            failed.append(f"{j.name}: {last['error']}")
+    console.print(table)
+    for line in failed:
+        console.print(f"[red]{line}[/red]")
 
 
 @jobs_app.command("run-due")

@@ -197,31 +197,16 @@ def queries(url: str, seed: int) -> list[tuple[str, str]]:
 
 def explain(c: Any, q: str) -> str:
     """EXPLAIN ANALYZE of the statement the service sends for q (captured from the engine)."""
-    from sqlalchemy import event
-
     from citycredit.accounts.model import ANONYMOUS
+    from citycredit.db.explain import explain_call
     from citycredit.subjects.archive import search_subjects
 
-    seen: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM subjects" in statement:
-            seen.append((statement, params))
-
-    event.listen(c.engine, "before_cursor_execute", capture)
-    try:
-        search_subjects(c, ANONYMOUS, q)
-    finally:
-        event.remove(c.engine, "before_cursor_execute", capture)
-    statement, params = seen[-1]
-    with c.engine.connect() as conn:
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        with dbapi.cursor() as cur:
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, params)
-            lines = [r[0] for r in cur.fetchall()]
-        dbapi.rollback()
-    return "\n".join(lines)
+    return explain_call(
+        c.engine,
+        lambda: search_subjects(c, ANONYMOUS, q),
+        table="subjects",
+        options="(ANALYZE, BUFFERS, COSTS OFF)",
+    )
 
 
 def timed(c: Any, plan: list[tuple[str, str]], reps: int) -> dict[str, list[float]]:

@@ -9,10 +9,11 @@ import random
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, inspect, select, text
+from sqlalchemy import func, insert, inspect, select, text
 
 from citycredit.accounts.model import ANONYMOUS
 from citycredit.bootstrap import Container
+from citycredit.db.explain import explain_call
 from citycredit.db.migrate import drift
 from citycredit.shared.text import normalise_name
 from citycredit.subjects.archive import search_subjects
@@ -157,30 +158,12 @@ def _plan(c: Container, q: str) -> str:
     """EXPLAIN of the statement search_subjects sends for q, with sequential scans off (a few
     thousand rows fit in a page or two: a scan would win; what is checked is which index the
     planner takes for the kind of query)."""
-    seen: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM subjects" in statement:
-            seen.append((statement, params))
-
-    event.listen(c.engine, "before_cursor_execute", capture)
-    try:
-        search_subjects(c, ANONYMOUS, q)
-    finally:
-        event.remove(c.engine, "before_cursor_execute", capture)
-    statement, params = seen[-1]
-    with c.engine.connect() as conn:
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        cur = dbapi.cursor()
-        try:
-            cur.execute("SET LOCAL enable_seqscan = off")
-            cur.execute("EXPLAIN " + statement, params)
-            plan = "\n".join(r[0] for r in cur.fetchall())
-        finally:
-            cur.close()
-            dbapi.rollback()
-    return plan
+    return explain_call(
+        c.engine,
+        lambda: search_subjects(c, ANONYMOUS, q),
+        table="subjects",
+        settings=["enable_seqscan = off"],
+    )
 
 
 def test_common_words_walk_the_order_index_and_rare_ones_use_their_index(

@@ -111,6 +111,16 @@ def due_jobs(c: Container, jobs: list[Job] | None = None) -> list[Job]:
     return [j for j, last in lasts if _due(j, last, now)]
 
 
+def _newest(s: Session, name: str, status: str) -> Any:
+    """The job's newest run with this status (one index entry), or None."""
+    return s.execute(
+        select(JobRunRow.started_at, JobRunRow.finished_at, JobRunRow.status, JobRunRow.detail)
+        .where(JobRunRow.job == name, JobRunRow.status == status)
+        .order_by(JobRunRow.started_at.desc())
+        .limit(1)
+    ).first()
+
+
 def job_states(c: Container, jobs: list[Job] | None = None) -> dict[str, dict[str, Any]]:
     """Per job, what an administrator asks first: its last run (when, how it ended, the error
     if it failed), its last success, and when it is next due (None: due now). Two index entries
@@ -120,24 +130,7 @@ def job_states(c: Container, jobs: list[Job] | None = None) -> dict[str, dict[st
     with c.uow() as uow:
         s = uow.session
         for job in jobs if jobs is not None else registered_jobs():
-            newest = [
-                row
-                for status in (OK, FAILED)
-                if (
-                    row := s.execute(
-                        select(
-                            JobRunRow.started_at,
-                            JobRunRow.finished_at,
-                            JobRunRow.status,
-                            JobRunRow.detail,
-                        )
-                        .where(JobRunRow.job == job.name, JobRunRow.status == status)
-                        .order_by(JobRunRow.started_at.desc())
-                        .limit(1)
-                    ).first()
-                )
-                is not None
-            ]
+            newest = [r for r in (_newest(s, job.name, OK), _newest(s, job.name, FAILED)) if r]
             ok = next((r.started_at for r in newest if r.status == OK), None)
             last = max(newest, key=lambda r: r.started_at, default=None)
             out[job.name] = {

@@ -8,6 +8,10 @@ build_container, run through ledger.service.integrate_now with the production ba
 drains them: one committed transaction and one signed checkpoint per batch.
     leaves_per_s = N ÷ seconds until every leaf is committed under a signed checkpoint
     verify_s     = `ledger verify` (verify_log) at N leaves; it must report ok
+Then NEW more pending leaves are sequenced and the hourly job's incremental check is timed:
+    verify_incremental_s = verify_log(incremental=True) with a window of W older leaves: the NEW
+                   leaves after the verified head, W older ones, and the record versions added
+                   since (its cost does not grow with N); it must report ok
 Phase 2 — a bulk path (Appender + COPY of compact filler leaves and their nodes, a signed
 checkpoint per chunk; not the sequencer) grows the tree to TOTAL leaves, then P inclusion proofs
 for random indexes at the latest size go through inclusion_proof(h, DbNodeReader(s), i, size) on
@@ -18,7 +22,8 @@ The database (random name) is created on the server and dropped at the end, even
 The last line holds the figures; the line before it their ratios to the targets.
 
     .venv/bin/python benchmarks/ledger.py [--leaves 1000000] [--total 10000000] [--proofs 10000]
-                                          [--service-proofs 10000]
+                                          [--service-proofs 10000] [--new-leaves 10000]
+                                          [--window 131072]
 """
 
 from __future__ import annotations
@@ -151,27 +156,16 @@ def _gen_chunk(job: tuple[int, int]) -> tuple[str, str, str]:
     return "".join(recs), "".join(vers), "".join(outs)
 
 
-def load_pending(c: Any, n: int) -> float:
-    """Write n pending record versions with their outbox events (untimed setup); seconds taken."""
-    from sqlalchemy import insert, select
+def _first_load(c: Any, dept_id: Any, subjects: list[tuple[str, str, str]], n: int) -> None:
+    """The benchmark's subjects and the submission its record versions come from."""
+    from sqlalchemy import insert
 
-    from citycredit.accounts.db import DepartmentRow
-    from citycredit.accounts.model import SYSTEM
-    from citycredit.accounts.service import add_department
     from citycredit.ingest.db import SubmissionRow
     from citycredit.subjects.db import SubjectRow
 
-    t0 = time.perf_counter()
     now = c.clock.now()
-    dept_code = _uscc("11", "610800", 999998)
-    add_department(c, SYSTEM, name=DEPT, code=dept_code)
-    subjects = []
-    for k in range(SUBJECTS):
-        name = f"榆阳区第{k}号商贸有限公司"
-        subjects.append((f"sbench{k:015d}", _uscc("91", "610802", k), name))
     with c.uow() as uow:
         s = uow.session
-        dept_id = s.scalar(select(DepartmentRow.id).where(DepartmentRow.name == DEPT))
         s.execute(
             insert(SubjectRow),
             [
@@ -209,6 +203,32 @@ def load_pending(c: Any, n: int) -> float:
             )
         )
         uow.commit()
+
+
+def load_pending(c: Any, n: int, start: int = 0) -> float:
+    """Write n pending record versions (numbered from `start`; the department, subjects and
+    submission are made with the first ones) with their outbox events (untimed setup); seconds
+    taken."""
+    from sqlalchemy import select
+
+    from citycredit.accounts.db import DepartmentRow
+    from citycredit.accounts.model import SYSTEM
+    from citycredit.accounts.service import add_department
+
+    t0 = time.perf_counter()
+    now = c.clock.now()
+    dept_code = _uscc("11", "610800", 999998)
+    if start == 0:
+        add_department(c, SYSTEM, name=DEPT, code=dept_code)
+    subjects = []
+    for k in range(SUBJECTS):
+        name = f"榆阳区第{k}号商贸有限公司"
+        subjects.append((f"sbench{k:015d}", _uscc("91", "610802", k), name))
+    with c.uow() as uow:
+        s = uow.session
+        dept_id = s.scalar(select(DepartmentRow.id).where(DepartmentRow.name == DEPT))
+    if start == 0:
+        _first_load(c, dept_id, subjects, n)
     ctx = {
         "suite": c.settings.ledger_suite,
         "dept_id": dept_id,
@@ -217,7 +237,7 @@ def load_pending(c: Any, n: int) -> float:
         "submission_id": "ubenchsubmission000001",
         "at": now,
     }
-    jobs = [(i, min(GEN_CHUNK, n - i)) for i in range(0, n, GEN_CHUNK)]
+    jobs = [(i, min(GEN_CHUNK, start + n - i)) for i in range(start, start + n, GEN_CHUNK)]
     raw = c.engine.raw_connection()
     try:
         pg = raw.driver_connection
@@ -460,6 +480,22 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
         if not report.ok:
             raise SystemExit(f"ledger verify is not ok at {n} leaves: {report.as_dict()}")
 
+        # the hourly job: what came since the verified head, plus one window of older leaves
+        load_pending(c, args.new_leaves, start=n)
+        integrate_now(c)
+        c.settings.ledger_verify_window = args.window
+        t0 = time.perf_counter()
+        report = verify_log(c, incremental=True)
+        incremental_s = time.perf_counter() - t0
+        say(
+            f"verify_incremental mode={report.mode} ranges={report.ranges} "
+            f"leaves={report.leaves} ok={report.ok} seconds={incremental_s:.1f} "
+            f"us_per_leaf={incremental_s / max(report.leaves, 1) * 1e6:.0f}"
+        )
+        if not report.ok or report.mode != "incremental":
+            raise SystemExit(f"incremental ledger verify failed: {report.as_dict()}")
+        n += args.new_leaves
+
         grown, bulk_s = bulk_extend(c, args.total)
         check_checkpoint(c, args.total)
         say(
@@ -478,7 +514,12 @@ def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
             f"p50_ms={m['service_p50_ms']:.3f} p99_ms={m['service_p99_ms']:.3f} "
             f"(new unit of work, log row, checkpoint, proof, leaf per call)"
         )
-        return {"leaves_per_s": leaves_per_s, "proof_p99_ms": m["p99_ms"], "verify_s": verify_s}
+        return {
+            "leaves_per_s": leaves_per_s,
+            "proof_p99_ms": m["p99_ms"],
+            "verify_s": verify_s,
+            "verify_incremental_s": incremental_s,
+        }
     finally:
         c.dispose()
 
@@ -489,9 +530,11 @@ def main() -> None:
     ap.add_argument("--total", type=int, default=10_000_000)
     ap.add_argument("--proofs", type=int, default=10_000)
     ap.add_argument("--service-proofs", type=int, default=10_000)
+    ap.add_argument("--new-leaves", type=int, default=10_000, help="added before the hourly check")
+    ap.add_argument("--window", type=int, default=131_072, help="older leaves per hourly check")
     args = ap.parse_args()
-    if args.total < args.leaves:
-        ap.error("--total must be at least --leaves")
+    if args.total < args.leaves + args.new_leaves:
+        ap.error("--total must be at least --leaves plus --new-leaves")
 
     from sqlalchemy import create_engine, text
 
@@ -516,7 +559,10 @@ def main() -> None:
         f"(>=1 meets) proof_p99_ms/{TARGET_PROOF_P99_MS:g}={p99_ms / TARGET_PROOF_P99_MS:.3f} "
         f"(<=1 meets)"
     )
-    print(f"leaves_per_s={lps:.0f} proof_p99_ms={p99_ms:.3f} verify_s={verify_s:.1f}")
+    print(
+        f"leaves_per_s={lps:.0f} proof_p99_ms={p99_ms:.3f} verify_s={verify_s:.1f} "
+        f"verify_incremental_s={figures['verify_incremental_s']:.1f}"
+    )
     sys.stdout.flush()
 
 

@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     ledger_sequence_seconds: float = Field(
         default=5, ge=0, description="server's sequencer interval; 0 = off"
     )
+    # The hourly `ledger_verify` job is incremental (docs/ledger.md "Verification"): the leaves
+    # and record versions added since the last verified head, plus this many older leaves and
+    # older record versions (by id) in rotation; `citycredit ledger verify` re-reads everything.
+    ledger_verify_window: int = Field(
+        default=1_048_576, ge=1, description="older leaves (and record versions) per hourly check"
+    )
 
     # The portal's address as the public reaches it (behind a proxy: the proxy's), printed with
     # the QR code on PDF credit reports; empty: the address the request came in on.

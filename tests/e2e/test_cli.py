@@ -140,7 +140,7 @@ def test_departments_users_ingest_withdraw_quality(cli: CliRunner, tmp_path: Pat
     assert "quality_report: ok" in batches and "deliveries" not in batches
     assert "没有到期的任务" in run(cli, "jobs", "run-due")
     listing = run(cli, "jobs", "list")
-    assert re.search(r"ledger_verify\s*│\s*verify\s*│\s*21600\s*│", listing), listing
+    assert re.search(r"ledger_verify\s*│\s*verify\s*│\s*3600\s*│", listing), listing
     assert re.search(r"quality_report\s*│\s*batch\s*│", listing) and "已到期" not in listing
     assert "从未运行" not in listing  # every job ran above
     assert "没有名为 nightly 的任务通道" in run(cli, "jobs", "run-due", "--lane", "nightly", code=2)

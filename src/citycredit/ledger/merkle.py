@@ -76,6 +76,13 @@ def _range_nodes(begin: int, end: int) -> list[NodeKey]:
     return out
 
 
+def range_nodes(begin: int, end: int) -> list[NodeKey]:
+    """(level, index) of the complete subtrees covering leaves [begin, end), left to right."""
+    _check_size(begin, "begin")
+    _check_size(end, "end")
+    return _range_nodes(begin, end)
+
+
 def peaks(size: int) -> list[NodeKey]:
     """(level, index) of the complete subtrees covering [0, size), largest first."""
     _check_size(size, "size")

@@ -204,10 +204,13 @@ def test_ledger_commands(cli: CliRunner, container: Container, tmp_path: Path) -
     data["disclosed"]["CF_WSH"]["value"] = "榆市监罚〔2026〕6号"
     bundle.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     assert "验证失败" in run(cli, "ledger", "verify-bundle", str(bundle), code=1)
-    assert "树根一致" in run(cli, "ledger", "verify")
+    assert "全量验证（全部叶子 #0–#0）：叶子 1，" in run(cli, "ledger", "verify")
+    assert "增量验证（轮换复核 #0–#0）：叶子 1，" in run(cli, "ledger", "verify", "--incremental")
     with container.uow() as uow:
         uow.session.execute(update(RecordVersionRow).values(payload={"CF_WSH": "改过的文号"}))
         uow.commit()
+    out = run(cli, "ledger", "verify", "--incremental", code=1)
+    assert f"被修改：{rid}/1" in out  # leaf 0 is in the window
     out = run(cli, "ledger", "verify", code=1)
     assert f"被修改：{rid}/1" in out
     from citycredit.ledger.db import LedgerLeafRow

@@ -549,16 +549,35 @@ def ledger_verify_bundle(
     console.print(f"验证通过：{report.ref}（{report.origin}，树大小 {report.size}）")
 
 
+_VERIFY_RANGE = {"full": "全部叶子", "new": "新叶子", "window": "轮换复核"}
+
+
 @ledger_app.command("verify")
-def ledger_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def ledger_verify(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="as the hourly job: the leaves since the last verified head and the next "
+            "window of older ones (a full run when there is no head to go on from)",
+        ),
+    ] = False,
+) -> None:
     """Recompute leaves and the tree; name every record changed, inserted or deleted."""
     from citycredit.ledger.verify import verify_log
 
-    report = verify_log(_container())
+    report = verify_log(_container(), incremental=incremental)
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
+        scanned = "，".join(
+            f"{_VERIFY_RANGE[r['why']]} #{r['from']}–#{r['to'] - 1}"
+            for r in report.ranges
+            if r["to"] > r["from"]
+        )
         console.print(
+            f"{'增量' if report.mode == 'incremental' else '全量'}验证（{scanned or '无叶子'}）："
             f"叶子 {report.leaves}，检查点 {report.checkpoint_size}，"
             f"树根{'一致' if report.root_ok else '不一致'}，"
             f"签名{'有效' if report.signature_ok else '无效'}"

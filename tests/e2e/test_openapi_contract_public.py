@@ -33,6 +33,7 @@ from citycredit.ingest.db import RecordRow
 from citycredit.ingest.service import withdraw_record
 from citycredit.ledger import service as ledger
 from citycredit.ledger.db import LedgerAlarmRow
+from citycredit.ledger.verify import verify_log
 from citycredit.lists import service as lists_service
 from citycredit.rights import objections
 from citycredit.shared.calendar import day_start
@@ -88,7 +89,7 @@ def spec() -> dict[str, Any]:
 
 
 def test_the_contract_covers_every_operation_of_the_four_routers() -> None:
-    assert len(OPERATIONS) == 8 + 12 + 3 + 3  # ledger 8, lists 12, evaluation 3, reports 3
+    assert len(OPERATIONS) == 9 + 12 + 3 + 3  # ledger 9, lists 12, evaluation 3, reports 3
     assert {(m, p) for m, p, _ in OPERATIONS} >= PUBLIC | HOT
 
 
@@ -108,7 +109,7 @@ def test_hot_reads_document_their_answer_and_the_others_validate_it() -> None:
 
 def test_every_response_model_has_an_example_that_validates() -> None:
     models = response_models(OPERATIONS)
-    assert len(models) == 19
+    assert len(models) == 20
     check_examples(models)
 
 
@@ -226,6 +227,13 @@ def test_the_ledger_answers_match_the_published_schema(
         f"/api/v1/ledger/bundles/{ids['record']}",
     )
     assert bundle["record"]["record_id"] == ids["record"] and bundle["disclosed"]
+    # how far the log is verified: a verify run keeps the head it verified
+    verify_log(c, incremental=True)
+    verification = call(
+        world, "GET", "/api/v1/ledger/verification", "/api/v1/ledger/verification", "office"
+    )
+    assert verification["log_size"] == size and verification["not_verified"] == 0
+    assert verification["head"]["size"] == size and verification["head"]["mode"] == "full"
     # alarms: one open, acknowledged, then in the history
     with c.uow() as uow:
         alarm = LedgerAlarmRow(raised_at=c.clock.now(), kind="tamper", detail={"records": 1})

@@ -618,6 +618,7 @@ POLICY: dict[tuple[str, str], Rule] = {
         DEPT_A, DEPT_B, OFFICE, request=lambda w: {"params": {"purpose": "数据核验"}}
     ),
     ("GET", "/api/v1/ledger/bundles/{record_id}"): public(),
+    ("GET", "/api/v1/ledger/verification"): allow(OFFICE),
     ("GET", "/api/v1/ledger/alarms"): allow(OFFICE),
     ("POST", "/api/v1/ledger/alarms/{alarm_id}/ack"): allow(OFFICE),
     # system alarms (G25): the system administrator frees the space and acknowledges; the

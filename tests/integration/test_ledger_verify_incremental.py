@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
+from citycredit.accounts.model import Principal, Role
 from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow, RecordVersionRow
@@ -22,7 +23,8 @@ from citycredit.ledger.db import LedgerLeafRow, LedgerNodeRow
 from citycredit.ledger.entries import field_digest
 from citycredit.ledger.merkle import leaf_hash, node_hash
 from citycredit.ledger.suites import Suite, hash_suite
-from citycredit.ledger.verify import HEAD_FILE, VerifyReport, verify_log
+from citycredit.ledger.verify import HEAD_FILE, VerifyReport, verification_status, verify_log
+from citycredit.shared.errors import PermissionDenied
 from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
 
 pytestmark = pytest.mark.db
@@ -251,3 +253,33 @@ def test_the_job_runs_incrementally(container: Container, tmp_path: Path) -> Non
     assert second.status == "ok", second
     assert second.detail["mode"] == "incremental" and second.detail["leaves"] == 5
     assert second.detail["ranges"][0] == {"from": 3, "to": 5, "why": "new"}
+
+
+def test_the_credit_office_sees_how_far_the_log_is_verified(
+    container: Container, tmp_path: Path
+) -> None:
+    c = container
+    c.settings.ledger_verify_window = 2
+    office = Principal(role=Role.credit_office_admin, label="信用办", user_id=None)
+    send(c, tmp_path, 3)
+    before = verification_status(c, office)
+    assert (before["log_size"], before["head"], before["not_verified"]) == (3, None, 3)
+    assert before["last_run"] is None and before["open_alarms"] == 0
+    assert run_job(c, verify_job()).status == "ok"
+    send(c, tmp_path, 2, start=10)
+    status = verification_status(c, office)
+    assert (status["log_size"], status["not_verified"], status["window"]) == (5, 2, 2)
+    head = status["head"]
+    assert (head["size"], head["mode"], head["window_next"]) == (3, "full", 0)
+    assert (head["cycle_runs"], head["cycle_hours"]) == (2, 2.0)  # 3 leaves, 2 a run, hourly
+    assert status["last_run"]["status"] == "ok" and status["next_due_at"] is not None
+    assert run_job(c, verify_job()).status == "ok"
+    after = verification_status(c, office)["head"]
+    assert (after["size"], after["mode"], after["window_next"]) == (5, "incremental", 2)
+    edit_payload(c, 0, "CF_NR_FK", "1")
+    assert run_job(c, verify_job()).detail["ok"] is True  # its window is [2, 4): not yet
+    assert verification_status(c, office)["open_alarms"] == 0
+    verify_log(c)
+    assert verification_status(c, office)["open_alarms"] == 1
+    with pytest.raises(PermissionDenied):
+        verification_status(c, department_principal(c, SAMR))

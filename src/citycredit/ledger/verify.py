@@ -64,7 +64,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from citycredit.accounts.model import SYSTEM
+from citycredit.accounts.model import SYSTEM, Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
 from citycredit.commitments.db import CommitmentRow
@@ -75,7 +75,7 @@ from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingR
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.ingest.withhold import leaf_fields as withholding_fields
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
-from citycredit.kernel.jobs import VERIFY, Job
+from citycredit.kernel.jobs import VERIFY, Job, job_states
 from citycredit.ledger.bundle import EXPORT_ENTRY, manifest_digest, report_digest
 from citycredit.ledger.db import (
     LedgerAlarmRow,
@@ -1687,6 +1687,51 @@ def _finish(c: Container, report: VerifyReport, head: dict[str, Any] | None) -> 
     elif head is not None:
         _write_head(c, head)
     return report
+
+
+def verification_status(c: Container, actor: Principal) -> dict[str, Any]:
+    """How far the log is verified, for the credit office: the last verified head (kept outside
+    the database), the leaves after it not verified yet, where the incremental runs' window
+    stands in its cycle, the `ledger_verify` job's last run and the open tamper alarms."""
+    require(actor, Permission.run_jobs)
+    head = _read_head(c)
+    with c.uow() as uow:
+        s = uow.session
+        cp = latest_checkpoint(s)
+        open_alarms = s.scalar(
+            select(func.count())
+            .select_from(LedgerAlarmRow)
+            .where(LedgerAlarmRow.kind == "tamper", LedgerAlarmRow.acknowledged_at.is_(None))
+        )
+    job = JOBS[0]
+    state = job_states(c, [job])[job.name]
+    size = cp.size if cp is not None else 0
+    window = c.settings.ledger_verify_window
+    kept: dict[str, Any] | None = None
+    if head is not None and not head.get("unreadable"):
+        verified = int(head["size"])
+        runs = -(-verified // window)  # runs to read every verified leaf once
+        kept = {
+            "size": verified,
+            "verified_at": head.get("verified_at"),
+            "mode": head.get("mode"),
+            "window_next": int(head.get("window_next") or 0),
+            "cycle_runs": runs,
+            "cycle_hours": runs * job.interval / timedelta(hours=1),
+        }
+    last = state["last_run"]
+    return {
+        "log_size": size,
+        "head": kept,
+        "head_unreadable": bool(head and head.get("unreadable")),
+        "not_verified": size - kept["size"] if kept is not None else size,
+        "window": window,
+        "last_run": None
+        if last is None
+        else {k: v.isoformat() if isinstance(v, datetime) else v for k, v in last.items()},
+        "next_due_at": state["next_due_at"].isoformat() if state["next_due_at"] else None,
+        "open_alarms": int(open_alarms or 0),
+    }
 
 
 def _job(c: Container) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from citycredit.ledger import service as ledger
 from citycredit.ledger.mmd import merge_delay_status
+from citycredit.ledger.verify import verification_status
 from citycredit.ledger.witness_client import cosigned_checkpoint, witnesses_of
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
 from citycredit.web.params import RowId, limit_of
@@ -91,6 +92,13 @@ def get_bundle(
 ) -> dict[str, Any]:
     """Offline proof bundle of a record's current version."""
     return ledger.bundle(c, actor, record_id, purpose=purpose)
+
+
+@router.get("/verification", response_model=out.LedgerVerification, responses=errors(401, 403))
+def get_verification(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
+    """How far the log is verified (credit office): the last verified head, the leaves after
+    it, the incremental runs' cycle, the `ledger_verify` job's last run and the open alarms."""
+    return verification_status(c, actor)
 
 
 @router.get("/alarms", response_model=out.AlarmList, responses=errors(401, 403, 422))

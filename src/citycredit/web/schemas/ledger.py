@@ -281,3 +281,75 @@ class AlarmAcknowledged(Answer):
     acknowledged: bool = Field(description="Always true.")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"id": 1, "acknowledged": True}]})
+
+
+class VerifiedHead(Answer):
+    """The last verified head, kept outside the database (data_dir/ledger-verified-head.json)."""
+
+    size: int = Field(description="Leaves verified: the signed checkpoint's size then.")
+    verified_at: Instant | None = Field(description="When that run started its check.")
+    mode: Literal["full", "incremental"] | None = Field(
+        description="The kind of run that verified it (null: a head from before incremental runs)."
+    )
+    window_next: int = Field(
+        description="Where the next incremental run's window of older leaves starts."
+    )
+    cycle_runs: int = Field(description="Incremental runs that read every verified leaf once.")
+    cycle_hours: float = Field(description="The same in hours, at the job's interval.")
+
+
+class JobLastRun(Answer):
+    """The `ledger_verify` job's newest run."""
+
+    started_at: Instant = Field(description="When it started.")
+    finished_at: Instant | None = Field(description="When it ended.")
+    status: Literal["ok", "failed"] = Field(description="How it ended.")
+    error: str | None = Field(description="A failed run: the error.")
+
+
+class LedgerVerification(Answer):
+    """How far the log is verified (docs/ledger.md "Incremental verification")."""
+
+    log_size: int = Field(description="The latest signed checkpoint's size (0: none yet).")
+    head: VerifiedHead | None = Field(description="The last verified head; null: none kept.")
+    head_unreadable: bool = Field(
+        description="The head file exists but cannot be read (verify reports it as a rollback)."
+    )
+    not_verified: int = Field(
+        description="Leaves after the verified head: the next run reads them."
+    )
+    window: int = Field(
+        description="Older leaves each incremental run re-reads (`ledger_verify_window`)."
+    )
+    last_run: JobLastRun | None = Field(description="The job's newest run; null: never run.")
+    next_due_at: Instant | None = Field(description="When the job is next due; null: due now.")
+    open_alarms: int = Field(description="Tamper alarms not yet acknowledged.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "log_size": 1010000,
+                    "head": {
+                        "size": 1000000,
+                        "verified_at": AT,
+                        "mode": "incremental",
+                        "window_next": 131072,
+                        "cycle_runs": 1,
+                        "cycle_hours": 1.0,
+                    },
+                    "head_unreadable": False,
+                    "not_verified": 10000,
+                    "window": 1048576,
+                    "last_run": {
+                        "started_at": AT,
+                        "finished_at": AT,
+                        "status": "ok",
+                        "error": None,
+                    },
+                    "next_due_at": "2026-11-25T03:00:00+00:00",
+                    "open_alarms": 0,
+                }
+            ]
+        }
+    )

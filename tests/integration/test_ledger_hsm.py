@@ -15,9 +15,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import MetaData, select
 
-from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
-from citycredit.ingest.service import ingest_submission
 from citycredit.ledger import service as ledger
 from citycredit.ledger.db import LedgerLogRow
 from citycredit.ledger.keys import load_signer
@@ -31,7 +29,9 @@ from citycredit.ledger.signers import (
 )
 from citycredit.ledger.verify import verify_log
 from citycredit.settings import Settings
-from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
+from support import (
+    submit_penalties,
+)
 
 pytestmark = pytest.mark.db
 
@@ -87,18 +87,7 @@ def token_settings(c: Container, token: Token, **kw: object) -> Settings:
 
 
 def submit(c: Container, tmp: Path, n: int, start: int = 0) -> None:
-    rows = [
-        penalty_row(
-            PENALTY_COLUMNS,
-            CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA6H{i:04d}"),
-            CF_WSH=f"榆市监罚〔2026〕{i}号",
-        )
-        for i in range(start, start + n)
-    ]
-    path = write_csv(tmp / f"hsm{start}.csv", PENALTY_COLUMNS, rows)
-    actor = department(c) if start == 0 else department_principal(c, SAMR)
-    ingest_submission(c, actor, path=path, item_code="penalty")
+    submit_penalties(c, tmp, n, start, tag="MA6H")
 
 
 def test_the_log_signs_with_a_token_key_that_never_leaves_it(

@@ -16,7 +16,6 @@ from citycredit.accounts.model import Principal, Role
 from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow, RecordVersionRow
-from citycredit.ingest.service import ingest_submission
 from citycredit.kernel.jobs import registered_jobs, run_job
 from citycredit.ledger import service as ledger
 from citycredit.ledger.db import LedgerLeafRow, LedgerNodeRow
@@ -25,26 +24,17 @@ from citycredit.ledger.merkle import leaf_hash, node_hash
 from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.ledger.verify import HEAD_FILE, VerifyReport, verification_status, verify_log
 from citycredit.shared.errors import PermissionDenied
-from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
+from support import (
+    SAMR,
+    submit_penalties,
+)
 
 pytestmark = pytest.mark.db
 
 
 def send(c: Container, tmp: Path, n: int, start: int = 0) -> None:
     """n penalties of n companies (numbered from `start`), sequenced into one batch."""
-    actor = department(c) if start == 0 else department_principal(c, SAMR)
-    data = [
-        penalty_row(
-            PENALTY_COLUMNS,
-            CF_XDR_MC=f"神木市第{i}能源有限公司",
-            CF_XDR_SHXYM=uscc("91", "610821", f"MA6N{i:04d}"),
-            CF_WSH=f"神市监罚〔2026〕{i}号",
-        )
-        for i in range(start, start + n)
-    ]
-    ingest_submission(
-        c, actor, path=write_csv(tmp / f"p{start}.csv", PENALTY_COLUMNS, data), item_code="penalty"
-    )
+    submit_penalties(c, tmp, n, start, tag="MA6N")
     ledger.integrate_now(c)
 
 
@@ -152,7 +142,7 @@ def test_a_rewritten_subtree_does_not_reach_the_verified_root(
     assert verify_log(c).ok
     h = hash_suite(Suite(c.settings.ledger_suite))
     leaf = leaf_at(c, 1)
-    old_value = f"神市监罚〔2026〕{1}号"
+    old_value = f"榆市监罚〔2026〕{1}号"
     rid, ver = version_of(c, 1)
     with c.uow() as uow:
         payload = uow.session.scalar(
@@ -162,7 +152,7 @@ def test_a_rewritten_subtree_does_not_reach_the_verified_root(
         )
     assert payload is not None
     code = next(k for k, v in payload.items() if v == old_value)
-    new_value = f"神市监罚〔2026〕{99}号"
+    new_value = f"榆市监罚〔2026〕{99}号"
     data = bytes(leaf.data).replace(
         field_digest(h, bytes(leaf.salt), code, old_value).encode(),
         field_digest(h, bytes(leaf.salt), code, new_value).encode(),

@@ -16,7 +16,7 @@ from citycredit.accounts.model import ANONYMOUS
 from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
 from citycredit.ingest.db import RecordRow, RecordVersionRow
-from citycredit.ingest.service import ingest_submission, withdraw_record
+from citycredit.ingest.service import withdraw_record
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.ledger import service as ledger
 from citycredit.ledger.bundle import report_digest
@@ -32,25 +32,18 @@ from citycredit.ledger.suites import Suite, hash_suite
 from citycredit.ledger.verify import HEAD_FILE, VerifyReport, verify_log
 from citycredit.reports import service as reports
 from citycredit.reports.db import ReportRow
-from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
+from support import (
+    SAMR,
+    department,
+    submit_penalties,
+)
 
 pytestmark = pytest.mark.db
 
 
 def send(c: Container, tmp: Path, n: int, start: int = 0) -> None:
     """n penalties of n companies (numbered from `start`), sequenced into one batch."""
-    actor = department(c) if start == 0 else department_principal(c, SAMR)
-    data = [
-        penalty_row(
-            PENALTY_COLUMNS,
-            CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA6L{i:04d}"),
-            CF_WSH=f"榆市监罚〔2026〕{i}号",
-        )
-        for i in range(start, start + n)
-    ]
-    path = write_csv(tmp / f"p{start}.csv", PENALTY_COLUMNS, data)
-    ingest_submission(c, actor, path=path, item_code="penalty")
+    submit_penalties(c, tmp, n, start)
     ledger.integrate_now(c)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from citycredit.accounts.audit import add_event
@@ -17,7 +16,7 @@ _HIDDEN = ("secret", "skey", "key", "password", "database_url")
 def settings_view(c: Container, actor: Principal) -> dict[str, Any]:
     """Effective settings without secrets, and every registered job with its last run."""
     require(actor, Permission.configure_system)
-    from citycredit.kernel.jobs import job_states, registered_jobs
+    from citycredit.kernel.jobs import job_states, registered_jobs, state_json
 
     jobs = registered_jobs()
     states = job_states(c, jobs)
@@ -32,18 +31,11 @@ def settings_view(c: Container, actor: Principal) -> dict[str, Any]:
                 "interval_seconds": int(j.interval.total_seconds()),
                 "lane": j.lane,
                 "description": j.description,
-                **_json_safe(states[j.name]),
+                **state_json(states[j.name]),
             }
             for j in jobs
         ],
     }
-
-
-def _json_safe(value: Any) -> Any:
-    """Instants as ISO 8601 (UTC, with its offset), as the rest of the accounts' answers."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def run_job_now(c: Container, actor: Principal, name: str) -> dict[str, Any]:

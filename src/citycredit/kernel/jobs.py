@@ -148,6 +148,14 @@ def job_states(c: Container, jobs: list[Job] | None = None) -> dict[str, dict[st
     return out
 
 
+def state_json(value: Any) -> Any:
+    """A job state (`job_states`) as JSON: its instants as ISO 8601 strings (UTC, with the
+    offset), nested ones too."""
+    if isinstance(value, dict):
+        return {k: state_json(v) for k, v in value.items()}
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 def _is_due(c: Container, job: Job) -> bool:
     with c.uow() as uow:
         last = _last_ok(uow.session, job.name)

@@ -75,7 +75,7 @@ from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingR
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.ingest.withhold import leaf_fields as withholding_fields
 from citycredit.kernel.db import OutboxCursorRow, OutboxEventRow
-from citycredit.kernel.jobs import VERIFY, Job, job_states
+from citycredit.kernel.jobs import VERIFY, Job, job_states, state_json
 from citycredit.ledger.bundle import EXPORT_ENTRY, manifest_digest, report_digest
 from citycredit.ledger.db import (
     LedgerAlarmRow,
@@ -1719,17 +1719,15 @@ def verification_status(c: Container, actor: Principal) -> dict[str, Any]:
             "cycle_runs": runs,
             "cycle_hours": runs * job.interval / timedelta(hours=1),
         }
-    last = state["last_run"]
+    state = state_json(state)
     return {
         "log_size": size,
         "head": kept,
         "head_unreadable": bool(head and head.get("unreadable")),
         "not_verified": size - kept["size"] if kept is not None else size,
         "window": window,
-        "last_run": None
-        if last is None
-        else {k: v.isoformat() if isinstance(v, datetime) else v for k, v in last.items()},
-        "next_due_at": state["next_due_at"].isoformat() if state["next_due_at"] else None,
+        "last_run": state["last_run"],
+        "next_due_at": state["next_due_at"],
         "open_alarms": int(open_alarms or 0),
     }
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
+from citycredit.web.schemas.auth import JobRunState
 from citycredit.web.schemas.common import Answer, Instant
 from citycredit.web.schemas.exports import DisclosedField, LedgerBundle, ProofLeaf
 
@@ -298,15 +299,6 @@ class VerifiedHead(Answer):
     cycle_hours: float = Field(description="The same in hours, at the job's interval.")
 
 
-class JobLastRun(Answer):
-    """The `ledger_verify` job's newest run."""
-
-    started_at: Instant = Field(description="When it started.")
-    finished_at: Instant | None = Field(description="When it ended.")
-    status: Literal["ok", "failed"] = Field(description="How it ended.")
-    error: str | None = Field(description="A failed run: the error.")
-
-
 class LedgerVerification(Answer):
     """How far the log is verified (docs/ledger.md "Incremental verification")."""
 
@@ -321,7 +313,7 @@ class LedgerVerification(Answer):
     window: int = Field(
         description="Older leaves each incremental run re-reads (`ledger_verify_window`)."
     )
-    last_run: JobLastRun | None = Field(description="The job's newest run; null: never run.")
+    last_run: JobRunState | None = Field(description="The job's newest run; null: never run.")
     next_due_at: Instant | None = Field(description="When the job is next due; null: due now.")
     open_alarms: int = Field(description="Tamper alarms not yet acknowledged.")
 

@@ -30,7 +30,7 @@ from citycredit.sharing.db import (
     SubscriptionRow,
     SubscriptionSubjectRow,
 )
-from citycredit.sharing.fanout import Builder, lock_state
+from citycredit.sharing.fanout import Builder, load_versions, lock_state
 from citycredit.sharing.model import (
     CLEAR_PERSONAL_ROLES,
     DEFAULT_PULL,
@@ -243,17 +243,7 @@ def initial_load(
 def _load_part(
     c: Container, s: Session, builder: Builder, sub: SubscriptionRow, records: list[RecordRow]
 ) -> int:
-    from sqlalchemy import tuple_
-
-    keys = [(r.id, r.current_version) for r in records]
-    versions = {
-        (v.record_id, v.version): v
-        for v in s.scalars(
-            select(RecordVersionRow).where(
-                tuple_(RecordVersionRow.record_id, RecordVersionRow.version).in_(keys)
-            )
-        )
-    }
+    versions = load_versions(s, [(r.id, r.current_version) for r in records])
     subjects = {
         x.subject_id: x
         for x in s.scalars(
@@ -281,6 +271,7 @@ def _load_part(
             clear=clear,
         )
         added += 1
+    builder.flush()
     s.flush()
     return added
 

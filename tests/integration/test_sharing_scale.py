@@ -1,8 +1,8 @@
 """The fan-out and a subscription's initial load find record versions by record id, and write
-their feed entries in one statement per batch (benchmarks/sharing.py: the fan-out took 43.5 s
-for 31,276 changes, 13.7 s of it PostgreSQL planning row-value IN lists — an OR of 500 index
-conditions took 50–200 ms to plan, 0.35 ms by record id — and ~8 s the ORM's unit of work for
-the entries; 17.7 s now). The feeds themselves are checked by the sharing suite."""
+their feed entries in one statement per batch (benchmarks/sharing.py, docs/benchmarks.md: a
+row-value IN list of 500 pairs took PostgreSQL 50–200 ms to plan, 0.35 ms by record id, and the
+ORM's unit of work for the entries was the next largest cost; the fan-out runs 1.2–2× as fast).
+The feeds themselves are checked by the sharing suite."""
 
 from __future__ import annotations
 

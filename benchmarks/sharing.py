@@ -68,24 +68,18 @@ def subscribe_all(c: Any) -> dict[str, str]:
                 .limit(200)
             )
         )
-    common = {"purpose": "联合奖惩", "legal_basis": BASIS, "department": TAX}
+
+    def new(name: str, department: str, **kw: Any) -> dict[str, Any]:
+        cmd = NewSubscription(
+            name=name, purpose="联合奖惩", legal_basis=BASIS, department=department, **kw
+        )
+        return subscribe(c, SYSTEM, cmd)
+
     made = {
-        "all": subscribe(c, SYSTEM, NewSubscription(name="全部处罚", items=["penalty"], **common)),
-        "masked": subscribe(
-            c,
-            SYSTEM,
-            NewSubscription(name="处罚（脱敏）", items=["penalty"], personal="masked", **common),
-        ),
-        "subjects": subscribe(
-            c,
-            SYSTEM,
-            NewSubscription(name="重点企业", subjects=subjects, **{**common, "department": HRSS}),
-        ),
-        "licence": subscribe(
-            c,
-            SYSTEM,
-            NewSubscription(name="许可", items=["licence"], **{**common, "department": HRSS}),
-        ),
+        "all": new("全部处罚", TAX, items=["penalty"]),
+        "masked": new("处罚（脱敏）", TAX, items=["penalty"], personal="masked"),
+        "subjects": new("重点企业", HRSS, subjects=subjects),
+        "licence": new("许可", HRSS, items=["licence"]),
     }
     return {k: str(v["id"]) for k, v in made.items()}
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy import and_, delete, exists, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -300,12 +300,68 @@ class Builder:
         )
 
     def flush(self) -> None:
-        """Write the entries appended so far: one multi-row INSERT, not an ORM object each
-        (the unit of work cost more than the rest of the fan-out). Before anything reads or
-        updates the feed in the same transaction (`redact`, `unpublish`, the next batch)."""
-        if self._entries:
+        """Write the entries appended so far — on PostgreSQL one COPY, on SQLite one multi-row
+        INSERT; not an ORM object each (the unit of work cost more than the rest of the
+        fan-out). Before anything reads or updates the feed in the same transaction
+        (`redact`, `unpublish`, the next batch)."""
+        if not self._entries:
+            return
+        if self.s.get_bind().dialect.name == "postgresql":
+            _copy_entries(self.s, self._entries)
+        else:
             self.s.execute(insert(FeedEntryRow), self._entries)
-            self._entries = []
+        _appended(self.s, len(self._entries))
+        self._entries = []
+
+
+_ENTRY_COLUMNS = (
+    "subscription_id",
+    "seq",
+    "record_id",
+    "version",
+    "kind",
+    "item_code",
+    "subject_id",
+    "public",
+    "payload",
+    "clear_personal",
+    "note",
+    "source_event_id",
+    "changed_at",
+    "created_at",
+)
+_JSON_COLUMNS = frozenset({"payload", "clear_personal"})
+
+
+def _copy_entries(s: Session, entries: list[dict[str, Any]]) -> None:
+    from psycopg.types.json import Jsonb
+
+    raw: Any = s.connection().connection.driver_connection
+    columns = ", ".join(_ENTRY_COLUMNS)
+    with raw.cursor() as cur, cur.copy(f"COPY sharing_feed_entries ({columns}) FROM STDIN") as cp:
+        for e in entries:
+            cp.write_row(
+                [
+                    Jsonb(e[k]) if k in _JSON_COLUMNS and e[k] is not None else e[k]
+                    for k in _ENTRY_COLUMNS
+                ]
+            )
+
+
+# Entries this process appended since it last had PostgreSQL ANALYZE the feed table. A bulk load
+# grows the feed faster than autovacuum refreshes its statistics, and with stale ones the
+# planner reads the whole feed for each batch's "entries these records already have"
+# (docs/benchmarks.md, 共享调度).
+ANALYZE_EVERY = 50_000
+_since_analyze = 0
+
+
+def _appended(s: Session, n: int) -> None:
+    global _since_analyze
+    _since_analyze += n
+    if _since_analyze >= ANALYZE_EVERY and s.get_bind().dialect.name == "postgresql":
+        _since_analyze = 0
+        s.execute(text("ANALYZE sharing_feed_entries"))
 
 
 def matches(sub: SubscriptionRow, r: RecordRow, subject_subs: set[str]) -> bool:

@@ -29,13 +29,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Integer, Table, any_, bindparam, exists, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Table, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import AuditEventRow, AuditPurgeRow, AuditSealItemRow, AuditSealRow
 from citycredit.accounts.model import SYSTEM, Permission, Principal, require
 from citycredit.bootstrap import Container
+from citycredit.db.sql import one_of
 from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.ledger.db import LedgerLeafRow
@@ -260,12 +260,6 @@ def _add(kind: list[int], value: int) -> None:
         kind.sort()
 
 
-def _one_of(conn: Connection, column: Any, values: Sequence[int]) -> Any:
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("ids", list(values), type_=ARRAY(Integer)))
-    return column.in_(list(values))
-
-
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
@@ -428,13 +422,15 @@ def _check_items(
 ) -> None:
     by_seal: dict[int, list[Any]] = {s["id"]: [] for s in seals}
     for part in _chunks([s["id"] for s in seals]):
-        for item in conn.execute(select(ITEMS).where(_one_of(conn, ITEMS.c.seal_id, part))):
+        for item in conn.execute(
+            select(ITEMS).where(one_of(conn.dialect.name, ITEMS.c.seal_id, part))
+        ):
             by_seal[item.seal_id].append(item)
     ids = sorted(i.event_id for items in by_seal.values() for i in items)
     report.sealed += len(ids)
     events: dict[int, Any] = {}
     for part in _chunks(ids):
-        for got in conn.execute(select(EVENTS).where(_one_of(conn, EVENTS.c.id, part))):
+        for got in conn.execute(select(EVENTS).where(one_of(conn.dialect.name, EVENTS.c.id, part))):
             events[got.id] = got
     for seal in seals:
         h = _HASHES.get(seal["suite"], SHA256)

@@ -49,25 +49,22 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     String,
     and_,
-    any_,
-    bindparam,
     case,
     func,
     literal,
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import SYSTEM, Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.checks.db import CheckFeedbackRow, CreditCheckRow
 from citycredit.commitments.db import CommitmentRow
+from citycredit.db.sql import one_of
 from citycredit.exports.db import ExportRow
 from citycredit.exports.run import iso
 from citycredit.exports.verify import MANIFEST
@@ -401,14 +398,6 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-def _one_of(conn: Connection, column: Any, values: list[Any], of: Any = String) -> Any:
-    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter, not one per value
-    (SQLAlchemy's expansion of a 1,000-value IN costs ~10 ms per query)."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("values", values, type_=ARRAY(of)))
-    return column.in_(values)
-
-
 def _node_ranges(lo: int, hi: int) -> list[tuple[int, int, int]]:
     """(level, first, last index) of the complete nodes created by appending leaves [lo, hi):
     node (level, i) is created with leaf (i + 1)·2^level − 1."""
@@ -607,7 +596,7 @@ class _Scan:
                 select(*_RECORD_VERSION_COLUMNS)
                 .select_from(RecordRow)
                 .outerjoin(RecordVersionRow, RecordVersionRow.record_id == RecordRow.id)
-                .where(_one_of(conn, RecordRow.id, ids[i : i + VERSION_CHUNK]))
+                .where(one_of(conn.dialect.name, RecordRow.id, ids[i : i + VERSION_CHUNK]))
             )
             for row in conn.execute(query):
                 records[row.rid] = row
@@ -659,7 +648,7 @@ class _Scan:
         rows: dict[str, Any] = {}
         for i in range(0, len(nos), VERSION_CHUNK):
             query = select(*_REPORT_COLUMNS).where(
-                _one_of(conn, ReportRow.report_no, nos[i : i + VERSION_CHUNK])
+                one_of(conn.dialect.name, ReportRow.report_no, nos[i : i + VERSION_CHUNK])
             )
             for row in conn.execute(query):
                 rows[row.report_no] = row
@@ -723,16 +712,15 @@ class _Scan:
         key: Any,
         ids: Iterable[Any],
         *where: Any,
-        of: Any = String,
         group_by: Any = None,
     ) -> list[Any]:
-        """Rows whose `key` is one of `ids`, VERSION_CHUNK ids per query (`of`: the ids' SQL
-        type; `group_by`: for aggregate columns)."""
+        """Rows whose `key` is one of `ids`, VERSION_CHUNK ids per query (`group_by`: for
+        aggregate columns)."""
         conn, values = self.conn, sorted(set(ids))
         out: list[Any] = []
         for i in range(0, len(values), VERSION_CHUNK):
             part = values[i : i + VERSION_CHUNK]
-            query = select(*columns).where(_one_of(conn, key, part, of), *where)
+            query = select(*columns).where(one_of(conn.dialect.name, key, part), *where)
             if group_by is not None:
                 query = query.group_by(group_by)
             out += conn.execute(query)
@@ -1026,10 +1014,7 @@ class _Scan:
             parsed.append((leaf, rid, word, int(step) if step.isdigit() else None))
         step_ids = {n for *_, n in parsed if n is not None}
         steps = {
-            r.id: r
-            for r in self._rows(
-                _WITHHOLDING_COLUMNS, RecordWithholdingRow.id, step_ids, of=BigInteger
-            )
+            r.id: r for r in self._rows(_WITHHOLDING_COLUMNS, RecordWithholdingRow.id, step_ids)
         }
         rids = {rid for _, rid, _, _ in parsed}
         records = {
@@ -1124,13 +1109,12 @@ class _Scan:
         rows = {r.id: r for r in self._rows(_EXPORT_COLUMNS, ExportRow.id, ids)}
         positions = [pos for pos, _, _, _ in batch]
         idx, event_id = LedgerLeafRow.idx, LedgerLeafRow.event_id
-        events = dict(self._rows((idx, event_id), idx, positions, of=BigInteger))
+        events = dict(self._rows((idx, event_id), idx, positions))
         payloads = dict(
             self._rows(
                 (OutboxEventRow.id, OutboxEventRow.payload),
                 OutboxEventRow.id,
                 events.values(),
-                of=BigInteger,
             )
         )
         for pos, ref, salt, d in batch:
@@ -1352,7 +1336,7 @@ def _unsequenced_events(s: Session, cursor: OutboxCursorRow | None, after: int =
         part = no_leaf[i : i + VERSION_CHUNK]
         out += conn.scalars(
             select(OutboxEventRow.id)
-            .where(_one_of(conn, OutboxEventRow.id, part, BigInteger), has_entry)
+            .where(one_of(conn.dialect.name, OutboxEventRow.id, part), has_entry)
             .order_by(OutboxEventRow.id)
         )
         if len(out) >= MAX_LISTED:

@@ -32,6 +32,7 @@ from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import SYSTEM
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
+from citycredit.db.sql import one_of
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.kernel import outbox
@@ -118,6 +119,10 @@ def open_gaps(c: Container) -> list[dict[str, Any]]:
 # -- building entries ----------------------------------------------------------------------
 
 
+def _in(s: Session, column: Any, values: Iterable[Any]) -> Any:
+    return one_of(s.get_bind().dialect.name, column, values)
+
+
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
     items = list(values)
     for i in range(0, len(items), CHUNK):
@@ -138,7 +143,7 @@ def load_versions(
         numbers = {ver for rid, ver in wanted if rid in ids}
         for v in s.scalars(
             select(RecordVersionRow).where(
-                RecordVersionRow.record_id.in_(part), RecordVersionRow.version.in_(numbers)
+                _in(s, RecordVersionRow.record_id, part), _in(s, RecordVersionRow.version, numbers)
             )
         ):
             if (v.record_id, v.version) in wanted:
@@ -399,7 +404,7 @@ def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
     records: dict[str, RecordRow] = {}
     for part in _chunks(rids):
         records.update(
-            {r.id: r for r in s.scalars(select(RecordRow).where(RecordRow.id.in_(part)))}
+            {r.id: r for r in s.scalars(select(RecordRow).where(_in(s, RecordRow.id, part)))}
         )
     pairs = {
         (e.aggregate_id, _version_of(e, k, records[e.aggregate_id]))
@@ -414,12 +419,12 @@ def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
         subjects.update(
             {
                 x.subject_id: x
-                for x in s.scalars(select(SubjectRow).where(SubjectRow.subject_id.in_(part)))
+                for x in s.scalars(select(SubjectRow).where(_in(s, SubjectRow.subject_id, part)))
             }
         )
         for sub_id, subj in s.execute(
             select(SubscriptionSubjectRow.subscription_id, SubscriptionSubjectRow.subject_id).where(
-                SubscriptionSubjectRow.subject_id.in_(part)
+                _in(s, SubscriptionSubjectRow.subject_id, part)
             )
         ):
             subject_subs[subj].add(sub_id)
@@ -434,14 +439,16 @@ def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
                 FeedEntryRow.record_id,
                 FeedEntryRow.version,
                 FeedEntryRow.kind,
-            ).where(FeedEntryRow.record_id.in_(part))
+            ).where(_in(s, FeedEntryRow.record_id, part))
         ):
             holders[rid].add(sub_id)
             existing.add((sub_id, rid, ver, kind))
             if Kind(kind) in CONTENT_KINDS:
                 held[(sub_id, rid)] = max(ver, held.get((sub_id, rid), 0))
         blocked.update(
-            s.scalars(select(RecordBlockRow.record_id).where(RecordBlockRow.record_id.in_(part)))
+            s.scalars(
+                select(RecordBlockRow.record_id).where(_in(s, RecordBlockRow.record_id, part))
+            )
         )
     active = list(
         s.scalars(
@@ -458,7 +465,7 @@ def _load(s: Session, work: list[tuple[Event, Kind]]) -> _Batch:
         subs.update(
             {
                 x.id: x
-                for x in s.scalars(select(SubscriptionRow).where(SubscriptionRow.id.in_(part)))
+                for x in s.scalars(select(SubscriptionRow).where(_in(s, SubscriptionRow.id, part)))
             }
         )
     return _Batch(

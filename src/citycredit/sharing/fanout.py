@@ -319,37 +319,22 @@ class Builder:
         self._entries = []
 
 
-_ENTRY_COLUMNS = (
-    "subscription_id",
-    "seq",
-    "record_id",
-    "version",
-    "kind",
-    "item_code",
-    "subject_id",
-    "public",
-    "payload",
-    "clear_personal",
-    "note",
-    "source_event_id",
-    "changed_at",
-    "created_at",
-)
 _JSON_COLUMNS = frozenset({"payload", "clear_personal"})
 
 
 def _copy_entries(s: Session, entries: list[dict[str, Any]]) -> None:
+    """COPY the entries (the keys of `Builder.entry`'s dicts are the columns). The ORM's
+    pending rows go first: the entries may refer to a subscription made in this transaction."""
     from psycopg.types.json import Jsonb
 
+    s.flush()
+    keys = list(entries[0])
     raw: Any = s.connection().connection.driver_connection
-    columns = ", ".join(_ENTRY_COLUMNS)
+    columns = ", ".join(keys)
     with raw.cursor() as cur, cur.copy(f"COPY sharing_feed_entries ({columns}) FROM STDIN") as cp:
         for e in entries:
             cp.write_row(
-                [
-                    Jsonb(e[k]) if k in _JSON_COLUMNS and e[k] is not None else e[k]
-                    for k in _ENTRY_COLUMNS
-                ]
+                [Jsonb(e[k]) if k in _JSON_COLUMNS and e[k] is not None else e[k] for k in keys]
             )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -120,21 +120,28 @@ def penalty_row(columns: Sequence[str] = PENALTY_COLUMNS, **values: object) -> l
     return [row[c] for c in columns]
 
 
-def submit_penalties(c: Container, tmp: Path, n: int, start: int = 0, tag: str = "MA6L") -> None:
-    """n penalties of n companies numbered from `start` (榆阳区第i商贸有限公司, USCC body
-    `tag` + i, document 榆市监罚〔2026〕i号), submitted by the market regulator (created with
-    the first ones) in one file."""
-    from citycredit.ingest.service import ingest_submission
-
-    rows = [
+def numbered_penalties(
+    numbers: Iterable[int], tag: str = "MA6L", columns: Sequence[str] = PENALTY_COLUMNS
+) -> list[list[object]]:
+    """Penalty rows of companies numbered `numbers`: 榆阳区第i商贸有限公司, USCC body `tag` + i,
+    document 榆市监罚〔2026〕i号."""
+    return [
         penalty_row(
-            PENALTY_COLUMNS,
+            columns,
             CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
             CF_XDR_SHXYM=uscc("91", "610802", f"{tag}{i:04d}"),
             CF_WSH=f"榆市监罚〔2026〕{i}号",
         )
-        for i in range(start, start + n)
+        for i in numbers
     ]
+
+
+def submit_penalties(c: Container, tmp: Path, n: int, start: int = 0, tag: str = "MA6L") -> None:
+    """n numbered penalties (`numbered_penalties`) from `start`, submitted by the market
+    regulator (created with the first ones) in one file."""
+    from citycredit.ingest.service import ingest_submission
+
+    rows = numbered_penalties(range(start, start + n), tag)
     path = write_csv(tmp / f"{tag}-{start}.csv", PENALTY_COLUMNS, rows)
     actor = department(c) if start == 0 else department_principal(c, SAMR)
     ingest_submission(c, actor, path=path, item_code="penalty")

@@ -28,27 +28,24 @@ from citycredit.settings import Settings
 from citycredit.shared.clock import FixedClock
 from citycredit.web import app as web_app
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
+from support import (
+    PENALTY_COLUMNS,
+    SAMR,
+    department,
+    numbered_penalties,
+    uscc,
+    write_csv,
+)
 
 pytestmark = pytest.mark.db
-
-
-def rows(n: int, start: int = 0) -> list[list[Any]]:
-    return [
-        penalty_row(
-            PENALTY_COLUMNS,
-            CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA6M{i:04d}"),
-            CF_WSH=f"榆市监罚〔2026〕{i}号",
-        )
-        for i in range(start, start + n)
-    ]
 
 
 def submit(c: Container, tmp: Path, n: int, start: int = 0) -> None:
     from citycredit.accounts.service import department_principal
 
-    path = write_csv(tmp / f"p{start}.csv", PENALTY_COLUMNS, rows(n, start))
+    path = write_csv(
+        tmp / f"p{start}.csv", PENALTY_COLUMNS, numbered_penalties(range(start, start + n), "MA6M")
+    )
     ingest_submission(c, department_principal(c, SAMR), path=path, item_code="penalty")
 
 
@@ -251,7 +248,7 @@ def _csv(n: int) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(PENALTY_COLUMNS)
-    w.writerows(rows(n))
+    w.writerows(numbered_penalties(range(n), "MA6M"))
     return buf.getvalue().encode("utf-8")
 
 

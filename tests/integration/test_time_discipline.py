@@ -39,7 +39,14 @@ from citycredit.ledger.db import LedgerLeafRow
 from citycredit.ledger.verify import verify_log
 from citycredit.shared.clock import FixedClock
 from citycredit.web import logformat
-from support import PENALTY_COLUMNS_WITH_ID, department, id_number, penalty_row, uscc, write_csv
+from support import (
+    PENALTY_COLUMNS_WITH_ID,
+    department,
+    id_number,
+    numbered_penalties,
+    penalty_row,
+    write_csv,
+)
 
 HERE = Path(__file__).resolve().parent
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 ")
@@ -182,15 +189,7 @@ def test_the_ledger_order_is_the_order_of_writing_not_of_the_clock(
     dept = department(c)
 
     def send(name: str, numbers: range) -> str:
-        data = [
-            penalty_row(
-                PENALTY_COLUMNS_WITH_ID,
-                CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
-                CF_XDR_SHXYM=uscc("91", "610802", f"MA6T{i:04d}"),
-                CF_WSH=f"榆市监罚〔2026〕{i}号",
-            )
-            for i in numbers
-        ]
+        data = numbered_penalties(numbers, "MA6T", PENALTY_COLUMNS_WITH_ID)
         path = write_csv(tmp_path / f"{name}.csv", PENALTY_COLUMNS_WITH_ID, data)
         return ingest_submission(c, dept, path=path, item_code="penalty").submission_id
 

@@ -40,7 +40,12 @@ from citycredit.ledger.witness import (
 from citycredit.ledger.witness_client import cosigned_checkpoint, submit_checkpoint
 from citycredit.settings import LedgerWitness
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS_WITH_ID, department, penalty_row, uscc, write_csv
+from support import (
+    PENALTY_COLUMNS_WITH_ID,
+    department,
+    numbered_penalties,
+    write_csv,
+)
 
 ORIGIN = "yulin.citycredit/ledger"
 
@@ -188,15 +193,7 @@ PEN = PENALTY_COLUMNS_WITH_ID
 
 
 def send(c: Container, tmp: Path, name: str, start: int, n: int) -> None:
-    data = [
-        penalty_row(
-            PEN,
-            CF_XDR_MC=f"榆阳区第{i}商贸有限公司",
-            CF_XDR_SHXYM=uscc("91", "610802", f"MA6L{i:04d}"),
-            CF_WSH=f"榆市监罚〔2026〕{i}号",
-        )
-        for i in range(start, start + n)
-    ]
+    data = numbered_penalties(range(start, start + n), columns=PEN)
     from citycredit.accounts.service import department_principal
     from citycredit.ingest.service import ingest_submission
 

@@ -24,12 +24,13 @@ Each penalty subscription must end with exactly one entry per accepted record, t
 one with one per record of its 200 subjects, and the licence one with none; the run fails
 otherwise.
 
-    .venv/bin/python benchmarks/sharing.py [--rows 100000]
+    .venv/bin/python benchmarks/sharing.py [--rows 100000] [--profile fanout.prof]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import sys
 import tempfile
 import time
@@ -84,7 +85,9 @@ def subscribe_all(c: Any) -> dict[str, str]:
     return {k: str(v["id"]) for k, v in made.items()}
 
 
-def run(url: str, data_dir: Path, rows: int, tmp: Path) -> dict[str, float]:
+def run(
+    url: str, data_dir: Path, rows: int, tmp: Path, profile: Path | None = None
+) -> dict[str, float]:
     from sqlalchemy import func, select
 
     from citycredit.accounts.service import department_principal
@@ -111,14 +114,21 @@ def run(url: str, data_dir: Path, rows: int, tmp: Path) -> dict[str, float]:
             f"rows_per_s={accepted / intake_s:.0f}"
         )
 
+        profiler = cProfile.Profile() if profile else None
         t0 = time.perf_counter()
         events = 0
+        if profiler:
+            profiler.enable()
         while True:
             n = fan_out(c, grace=0)
             if not n:
                 break
             events += n
         fanout_s = time.perf_counter() - t0
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+            say(f"fan-out profile written to {profile} (python -m pstats)")
 
         with c.uow() as uow:
             s = uow.session
@@ -159,10 +169,13 @@ def run(url: str, data_dir: Path, rows: int, tmp: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument(
+        "--profile", type=Path, help="write a cProfile of the fan-out phase here (slower)"
+    )
     args = ap.parse_args()
     with own_database("sharing") as url, tempfile.TemporaryDirectory(prefix="cc-bench-") as t:
         tmp = Path(t)
-        f = run(url, tmp / "data", args.rows, tmp)
+        f = run(url, tmp / "data", args.rows, tmp, args.profile)
     keeps_up = f["fanout_events_per_s"] / f["intake_rows_per_s"]
     print(f"ratio keeps_up={keeps_up:.3f} (>=1: the feeds keep pace with intake)")
     print(

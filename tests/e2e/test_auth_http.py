@@ -240,7 +240,7 @@ def test_state_changes_are_recorded_with_actor_route_and_outcome(
         "/api/v1/bindings/bdnothere/approve", headers={"Authorization": f"Bearer {dept.token}"}
     )
     assert r.status_code == 403
-    assert cl.get("/api/v1/unresolved").status_code == 403  # a refused read is recorded too
+    assert cl.get("/api/v1/unresolved").status_code == 401  # a refused read is recorded too
     rows = [e for e in trail(c)[before:] if not e.action.startswith("config.")]
     got = [(e.action, e.result, e.status_code, e.actor_role, e.object_id) for e in rows]
     route = "http.POST /api/v1/bindings/{binding_id}/approve"
@@ -249,7 +249,7 @@ def test_state_changes_are_recorded_with_actor_route_and_outcome(
         (route, "failure", 404, "credit_office_admin", "bdnothere"),
         ("http.POST /api/v1/bindings/bdnothere/approve", "started", None, "public", None),
         (route, "denied", 403, "department_staff", "bdnothere"),
-        ("http.GET /api/v1/unresolved", "denied", 403, "public", None),
+        ("http.GET /api/v1/unresolved", "denied", 401, "public", None),
     ]
     assert rows[0].detail["credential"] == f"bearer:{office.token[:10]}"
     assert rows[1].request_id == rows[0].request_id and rows[1].credential.startswith("token:")

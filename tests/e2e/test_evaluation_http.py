@@ -141,7 +141,7 @@ def test_authorised_view_shows_everything_and_is_logged(world: dict[str, Any]) -
     no_purpose = get(world, url(world, "company"), "staff", view="authorised")
     assert no_purpose.status_code == 422 and no_purpose.json()["field"] == "purpose"
     anonymous = get(world, url(world, "company"), view="authorised", purpose="好奇")
-    assert anonymous.status_code == 403
+    assert anonymous.status_code == 401
     with world["c"].uow() as uow:
         logged = uow.session.scalars(select(DisclosureRow)).all()
     (row,) = [x for x in logged if x.purpose == "行政许可审查"]
@@ -151,7 +151,7 @@ def test_authorised_view_shows_everything_and_is_logged(world: dict[str, Any]) -
 @pytest.mark.parametrize("subject", ["person", "shop"])
 def test_people_grades_are_never_public(world: dict[str, Any], subject: str) -> None:
     public = get(world, url(world, subject))
-    assert public.status_code == 403 and public.json()["error"] == "evaluation_not_public"
+    assert public.status_code == 401 and public.json()["error"] == "evaluation_not_public"
     staff_public = get(world, url(world, subject), "staff")
     assert staff_public.status_code == 403 and "view=authorised" in staff_public.json()["message"]
     staff = get(world, url(world, subject), "staff", view="authorised", purpose="行政处罚核查")
@@ -209,7 +209,8 @@ def test_evaluation_page_explains_the_grade(world: dict[str, Any]) -> None:
     assert "C（中）" in history and "信用记录变化" in history and "record." not in history
     assert f'<a href="/subjects/{sid}">' in text  # back to the archive
     person = get(world, f"/subjects/{world['ids']['person']}/evaluation")
-    assert person.status_code == 403 and person.headers["content-type"].startswith("text/html")
+    assert person.status_code == 401 and person.headers["content-type"].startswith("text/html")
+    assert person.headers["www-authenticate"].startswith("Bearer")  # the page asks to log in
     assert "不向社会公开" in person.text and "评价基准日" not in person.text
     missing = get(world, "/subjects/snothere/evaluation")
     assert missing.status_code == 404 and "主体 snothere 不存在" in missing.text
@@ -243,7 +244,7 @@ def test_unknown_subject_and_runs(world: dict[str, Any], tmp_path: Path) -> None
     assert sum(only["counts"].values()) == only["evaluated"] == 2  # the company and the shop
     one = get(world, f"/api/v1/evaluation/runs/{run['run_id']}", "admin").json()
     assert one["as_of"] == "2026-11-30" and one["status"] == "completed"
-    assert get(world, "/api/v1/evaluation/runs").status_code == 403
+    assert get(world, "/api/v1/evaluation/runs").status_code == 401
     assert get(world, "/api/v1/evaluation/runs", "staff").status_code == 403
     assert get(world, "/api/v1/evaluation/runs/evrnothere", "admin").status_code == 404
     # The run's newer as_of moved the current result; history keeps the triggered one.

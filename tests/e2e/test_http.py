@@ -125,32 +125,32 @@ def test_role_matrix(world: dict[str, Any]) -> None:
             f"/api/v1/subjects/{subject}/archive",
             {None: 200, "a": 200, "b": 200, "admin": 200},
         ),
-        ("GET", authorised, {None: 403, "a": 200, "b": 200, "admin": 200}),
+        ("GET", authorised, {None: 401, "a": 200, "b": 200, "admin": 200}),
         # another department's submission or record answers like a missing one (G8): 404
-        ("GET", f"/api/v1/submissions/{sid}", {None: 403, "a": 200, "b": 404, "admin": 200}),
+        ("GET", f"/api/v1/submissions/{sid}", {None: 401, "a": 200, "b": 404, "admin": 200}),
         (
             "GET",
             f"/api/v1/submissions/{sid}/rejects",
-            {None: 403, "a": 200, "b": 404, "admin": 200},
+            {None: 401, "a": 200, "b": 404, "admin": 200},
         ),
         (
             "GET",
             f"/api/v1/records/{history_rec}/history",
-            {None: 403, "a": 200, "b": 404, "admin": 200},
+            {None: 401, "a": 200, "b": 404, "admin": 200},
         ),
-        ("GET", "/api/v1/unresolved", {None: 403, "a": 403, "b": 403, "admin": 200}),
+        ("GET", "/api/v1/unresolved", {None: 401, "a": 403, "b": 403, "admin": 200}),
         ("GET", "/api/v1/quality", {None: 200, "a": 200, "b": 200, "admin": 200}),
     ]
     for method, url, expected in cases:
         for who, status in expected.items():
             got = c.request(method, url, headers=h(world, who)).status_code
             assert got == status, (method, url, who, got)
-    assert submit(world, None, csv_body()).status_code == 403
+    assert submit(world, None, csv_body()).status_code == 401
     assert submit(world, "admin", csv_body()).status_code == 422  # must name the department
     assert submit(world, "admin", csv_body(), department=SAMR).status_code == 200
     assert submit(world, "b", csv_body(), department=SAMR).status_code == 403  # other department
     w = {"reason": "复议撤销"}
-    assert c.post(f"/api/v1/records/{history_rec}/withdraw", json=w).status_code == 403
+    assert c.post(f"/api/v1/records/{history_rec}/withdraw", json=w).status_code == 401
     assert (
         c.post(f"/api/v1/records/{history_rec}/withdraw", json=w, headers=h(world, "b")).status_code
         == 404
@@ -249,3 +249,29 @@ def test_the_container_dependency_takes_no_worker_thread(
     assert r.status_code == 200, r.text
     assert "get_container" not in ran and "_container_dependency" not in ran
     assert "get_principal" in ran  # the check above would hold vacuously without hops
+
+
+def test_no_credential_is_401_with_a_challenge_a_wrong_role_is_403(
+    world: dict[str, Any],
+) -> None:
+    """RFC 9110 §15.5.2: a refused call without credentials is asked for them (401 and a
+    WWW-Authenticate challenge); a bad bearer token is named in the challenge (RFC 6750); an
+    identified caller whose role may not gets 403 and no challenge."""
+    c = world["client"]
+    anonymous = c.get("/api/v1/unresolved")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="citycredit"'
+    assert anonymous.json() == {
+        "error": "forbidden",
+        "message": "此操作需要登录或令牌（Authorization: Bearer …）",
+    }
+    forged = c.get("/api/v1/unresolved", headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 401 and forged.json()["error"] == "invalid_token"
+    assert forged.headers["www-authenticate"] == 'Bearer realm="citycredit", error="invalid_token"'
+    department = c.get("/api/v1/unresolved", headers=h(world, "a"))
+    assert department.status_code == 403 and department.json()["error"] == "forbidden"
+    assert "www-authenticate" not in department.headers
+    assert "角色" in department.json()["message"]  # says which role may not, not "log in"
+    # a route the public may use answers the public, with no challenge
+    public = c.get("/api/v1/quality")
+    assert public.status_code == 200 and "www-authenticate" not in public.headers

@@ -213,8 +213,8 @@ def test_a_check_its_feedback_and_the_statistics_match_the_published_schema(
             "/api/v1/checks",
             client.post("/api/v1/checks", json=unknown, headers=h["samr"]),
         ),
-        # the hot path authenticates inside the check: no credentials is the public's 403
-        (403, "post", "/api/v1/checks", client.post("/api/v1/checks", json=body)),
+        # the hot path authenticates inside the check: no credentials is 401
+        (401, "post", "/api/v1/checks", client.post("/api/v1/checks", json=body)),
     )
     for status, method, path, r in refused:
         assert r.status_code == status, (path, r.text)

@@ -62,7 +62,7 @@ def test_refresh_is_for_the_credit_office_only(
     world: dict[str, Any], container: Container, clock: FixedClock
 ) -> None:
     client = world["client"]
-    assert client.post(REFRESH).status_code == 403  # anonymous
+    assert client.post(REFRESH).status_code == 401  # anonymous
     refused = client.post(REFRESH, headers=bearer(world["dept"]))
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     assert snapshots(container) == []

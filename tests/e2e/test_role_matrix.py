@@ -948,6 +948,17 @@ def test_role_matrix(world: World) -> None:
                 )
             elif not rule.allows(who) and status not in rule.refused:
                 problems.append(f"{who:>14} {method} {path}: must be refused, got {status}")
+            elif not rule.allows(who) and who == ANON:
+                # no credential at all: 401 and a challenge (RFC 9110), never a 403
+                challenge = r.headers.get("www-authenticate", "")
+                if status != 401 or not challenge.startswith("Bearer"):
+                    problems.append(
+                        f"{who:>14} {method} {path}: anonymous refusal must be 401 with a "
+                        f"challenge, got {status} {challenge!r}"
+                    )
+            elif not rule.allows(who) and status == 401:
+                # an identified caller whose role may not: 403 (or 404), never "log in"
+                problems.append(f"{who:>14} {method} {path}: authenticated caller got 401")
     assert not problems, "\n" + "\n".join(problems)
 
 

@@ -190,7 +190,7 @@ def test_check_lists_measures_and_eligibility_by_matter(world: dict[str, Any]) -
 
 
 def test_check_permissions_and_bad_input(world: dict[str, Any]) -> None:
-    assert check(world, None, "clean", "food_business_licence").status_code == 403
+    assert check(world, None, "clean", "food_business_licence").status_code == 401
     r = check(world, "transport", "clean", "food_business_licence", department=SAMR)
     assert r.status_code == 403  # staff check for their own department only
     # Naming one's own department is fine, for a matter the department may check
@@ -267,12 +267,12 @@ def test_a_check_commits_with_its_audit_event_and_failures_are_recorded(
     body = {"subject_id": "snope", "matter": "food_business_licence"}
     missing = world["client"].post("/api/v1/checks", json=body, headers=h(world, "samr"))
     assert missing.status_code == 422
-    assert check(world, None, "clean", "food_business_licence").status_code == 403
+    assert check(world, None, "clean", "food_business_licence").status_code == 401
     got = [(e.result, e.status_code, e.actor_role) for e in audit_trail(c, "/api/v1/checks")]
     assert got == [
         ("success", 200, "department_staff"),
         ("failure", 422, "department_staff"),
-        ("denied", 403, "public"),
+        ("denied", 401, "public"),
     ]
     assert count_of(c, CreditCheckRow) == 1
 
@@ -364,7 +364,7 @@ def test_feedback_rules_and_statistics(world: dict[str, Any]) -> None:
     )
 
     assert world["client"].get("/api/v1/checks/stats", headers=h(world, "samr")).status_code == 403
-    assert world["client"].get("/api/v1/checks/stats").status_code == 403
+    assert world["client"].get("/api/v1/checks/stats").status_code == 401
     stats = world["client"].get("/api/v1/checks/stats", headers=h(world, "admin")).json()
     assert (stats["checks"], stats["feedback"], stats["applied"], stats["not_applied"]) == (
         3,

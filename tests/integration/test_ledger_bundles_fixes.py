@@ -148,7 +148,7 @@ def test_a_persons_bundle_discloses_only_what_the_public_views_show_unchanged(
     # the leaf's bytes name the person's subject_id (linking the person's records): no bundle
     # for the public, only for the person's own account
     resp = client.get(f"/api/v1/ledger/bundles/{ids['person']}")
-    assert resp.status_code == 403 and resp.json()["error"] == "bundle_person_only"
+    assert resp.status_code == 401 and resp.json()["error"] == "bundle_person_only"
     assert "下载数据链凭证" not in client.get(f"/subjects/{sid}").text  # no dead link
     firm_page = client.get(f"/subjects/{_subject_of(c, ids['firm'])}").text
     assert f"/api/v1/ledger/bundles/{ids['firm']}" in firm_page

@@ -478,7 +478,7 @@ def test_http_workflow_and_409(container: Container, clock: FixedClock, tmp_path
     client = TestClient(create_app(c, scheduler=False))
     body = {"list_type": "work_safety_serious", "subject_id": sid, "document_no": "榆应急罚1号"}
     body["reasons"] = "发生较大生产安全事故，负有责任"
-    assert client.post("/api/v1/memberships", json=body).status_code == 403  # anonymous
+    assert client.post("/api/v1/memberships", json=body).status_code == 401  # anonymous
     auth = {"Authorization": f"Bearer {issued.token}"}
     created = client.post("/api/v1/memberships", json=body, headers=auth)
     assert created.status_code == 201

@@ -337,7 +337,7 @@ def test_http_objection_flow(container: Container, tmp_path: Path) -> None:
                 "reasons": "金额错误",
             },
         )
-        assert r.status_code == 403  # the public cannot object for a subject
+        assert r.status_code == 401  # the public cannot object for a subject: log in
         r = client.post(
             "/api/v1/objections",
             headers=h_admin,
@@ -377,7 +377,7 @@ def test_http_objection_flow(container: Container, tmp_path: Path) -> None:
             json={"outcome": "unresolved", "reason": "无法核实原始凭证"},
         )
         assert r.status_code == 200 and r.json()["outcome"]["code"] == "unresolved"
-        assert client.get(f"/api/v1/objections/{oid}").status_code == 403
+        assert client.get(f"/api/v1/objections/{oid}").status_code == 401
         box = client.get("/api/v1/inbox", headers=h_dept).json()
         assert box["items"][0]["topic"] == "objection.to_verify"
     with c.uow() as uow:

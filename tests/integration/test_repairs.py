@@ -281,10 +281,11 @@ def test_http_repair(container: Container, tmp_path: Path) -> None:
     with TestClient(create_app(c, scheduler=False)) as client:
         r = client.get(f"/api/v1/records/{rid}/repair-eligibility", headers=h)
         assert r.status_code == 200 and r.json()["eligible"] is True
-        # The public does not learn of the record, its item or its state: like a missing one.
+        # The public does not learn of the record, its item or its state: asked to log in
+        # before anything is looked up, exactly as for a missing one.
         anon = client.get(f"/api/v1/records/{rid}/repair-eligibility")
         missing = client.get("/api/v1/records/nope/repair-eligibility")
-        assert anon.status_code == missing.status_code == 404
+        assert anon.status_code == missing.status_code == 401
         assert anon.text.replace(rid, "nope") == missing.text
         body = {
             "target_id": rid,
@@ -292,7 +293,7 @@ def test_http_repair(container: Container, tmp_path: Path) -> None:
             "commitment_text": PROMISE,
             "materials": MATERIALS,
         }
-        assert client.post("/api/v1/repairs", json=body).status_code == 403
+        assert client.post("/api/v1/repairs", json=body).status_code == 401
         r = client.post("/api/v1/repairs", json={**body, "materials": []}, headers=h)
         assert r.status_code == 422 and r.json()["field"] == "materials"
         r = client.post("/api/v1/repairs", json=body, headers=h)
@@ -301,7 +302,7 @@ def test_http_repair(container: Container, tmp_path: Path) -> None:
         assert client.get(f"/api/v1/repairs/{repair_id}", headers=h).json()["status"]["code"] == (
             "submitted"
         )
-        assert client.get(f"/api/v1/repairs/{repair_id}").status_code == 403
+        assert client.get(f"/api/v1/repairs/{repair_id}").status_code == 401
 
 
 def test_external_list_entry_repair_reaches_every_surface(

@@ -192,7 +192,7 @@ def test_portal_issue_find_and_api(container: Container, city: dict[str, Any]) -
     assert read["intact"] is True and read["content_hash"] == api.json()["content_hash"]
     assert client.get(f"/api/v1/reports/{no}/bundle").status_code == 409  # ledger_pending
     person = client.post(f"/api/v1/subjects/{city['person']}/reports")
-    assert person.status_code == 403 and person.json()["error"] == "report_not_public"
+    assert person.status_code == 401 and person.json()["error"] == "report_not_public"
 
 
 @pytest.mark.parametrize(

@@ -211,7 +211,7 @@ def test_other_roles_are_refused_and_the_refusal_is_audited(container: Container
         for who in (sys_, aud):
             assert client(app, who).put(URL, json=body).status_code == 403
         anon = client(app)
-        assert anon.put(URL, json=body).status_code == 403  # the anonymous public: `require`
+        assert anon.put(URL, json=body).status_code == 401  # no credential: asked for one
         token = TestClient(app, headers={"Authorization": f"Bearer {office.token}"})
         assert token.put(URL, json=body).status_code == 403
         # reading: the security and the audit administrator; not the system administrator

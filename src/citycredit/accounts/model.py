@@ -187,6 +187,14 @@ def require(actor: Principal, permission: Permission, *, department_id: int | No
         raise PermissionDenied("部门用户只能操作本部门的数据", code="other_department")
 
 
+def require_identified(actor: Principal, message: str = "此操作需要登录或令牌") -> None:
+    """Raise unless the actor is someone (an account, a token, the console): for a route no
+    anonymous caller may use, checked before anything is loaded so that the answer (HTTP 401)
+    does not depend on whether the object exists."""
+    if actor.role is Role.public and not actor.console:
+        raise PermissionDenied(message, code="authentication_required")
+
+
 @contextmanager
 def hidden_as(missing: NotFound) -> Iterator[None]:
     """Access checks on an object already loaded: a refusal answers as ``missing`` (G8).

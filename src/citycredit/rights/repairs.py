@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Principal, Role, hidden_as
+from citycredit.accounts.model import Principal, Role, hidden_as, require_identified
 from citycredit.bootstrap import Container
 from citycredit.catalog.loader import default_catalog
 from citycredit.ingest.db import RecordRow, RecordVersionRow
@@ -211,6 +211,7 @@ def _visible_record(s: Session, actor: Principal, record_id: str) -> RecordRow:
 def record_eligibility(c: Container, actor: Principal, record_id: str) -> dict[str, Any]:
     """可申请修复：自 … 起 — for the subject (its account or the window) and the departments
     that submitted or decide the record; to anyone else the record does not exist."""
+    require_identified(actor)
     today = local_date(c.clock.now())
     with c.uow() as uow:
         record = _visible_record(uow.session, actor, record_id)

@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Permission, Principal, Role, hidden_as, require
+from citycredit.accounts.model import (
+    Permission,
+    Principal,
+    hidden_as,
+    require,
+    require_identified,
+)
 from citycredit.accounts.service import acting_department
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
@@ -305,11 +311,7 @@ def _summary(sub: SubscriptionRow, department: str | None) -> dict[str, Any]:
 
 
 def _require_token(actor: Principal) -> None:
-    if actor.role is Role.public:
-        raise PermissionDenied(
-            "共享调度接口需要部门或市信用办的令牌（Authorization: Bearer …）",
-            code="authentication_required",
-        )
+    require_identified(actor, "共享调度接口需要部门或市信用办的令牌（Authorization: Bearer …）")
 
 
 def visible_subscription(

@@ -34,6 +34,7 @@ from citycredit.web.deps import (
     get_principal,
     request_info,
 )
+from citycredit.web.errors import challenge
 from citycredit.web.schemas import auth as out
 from citycredit.web.schemas.common import binary, errors, file_response
 
@@ -492,7 +493,8 @@ def install(app: FastAPI) -> None:
         response = JSONResponse(
             {"error": exc.code, "message": exc.message},
             status_code=401,
-            headers={"Cache-Control": "no-store"},
+            # a login or session problem, not a bearer token's: the bare challenge
+            headers={"Cache-Control": "no-store", **challenge(exc.code)},
         )
         # An ended or expired session: drop its cookie, so the next request is anonymous
         # (public pages keep working) rather than failing again. Pending logins keep theirs.

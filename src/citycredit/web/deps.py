@@ -106,8 +106,9 @@ def get_authenticated(
 ) -> Principal:
     """The principal of a route that requires credentials, as its OpenAPI operation declares.
 
-    Declaring is all this adds: the route's service refuses the anonymous public as it always
-    did (`require`: 403; sharing: 401) and decides which authenticated roles may call it. The
+    Declaring is all this adds: the route's service refuses the anonymous public (`require`;
+    web.errors answers a refusal of a request without credentials with 401 and a challenge) and
+    decides which authenticated roles may call it (403 for the others). The
     schemathesis run (tests/fuzz, G9) calls every declared route without credentials and with
     forged ones, and fails if any of them answers."""
     return principal

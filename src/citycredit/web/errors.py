@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from citycredit.accounts.model import ANONYMOUS
 from citycredit.db.storage import STORAGE_FULL_MESSAGE, is_storage_full, record_storage_full
 from citycredit.ingest.readers import ReadError
 from citycredit.shared.errors import (
@@ -62,12 +63,39 @@ def is_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+def error_page(
+    request: Request, status: int, message: str, *, headers: dict[str, str] | None = None
+) -> HTMLResponse:
     """The portal's page for an error: the same Chinese message the API gives, in the layout."""
     title = TITLES.get(status, "出错了")
     return templates().TemplateResponse(
-        request, "error.html", {"title": title, "message": message}, status_code=status
+        request,
+        "error.html",
+        {"title": title, "message": message},
+        status_code=status,
+        headers=headers,
     )
+
+
+# Refusals that are about the credential itself: answered 401 whoever asks.
+UNAUTHENTICATED = frozenset({"invalid_token", "authentication_required"})
+ANONYMOUS_REFUSAL = "此操作需要登录或令牌（Authorization: Bearer …）"
+
+
+def challenge(error: str) -> dict[str, str]:
+    """The WWW-Authenticate header every 401 carries (RFC 9110 §11.6.1; RFC 6750 §3 for the
+    bearer scheme's ``error``): a missing credential gets the bare challenge, a bad bearer token
+    (``error`` = "invalid_token") names it."""
+    value = 'Bearer realm="citycredit"'
+    if error == "invalid_token":
+        value += ', error="invalid_token"'
+    return {"WWW-Authenticate": value}
+
+
+def _anonymous(request: Request) -> bool:
+    """True when the request carried no credential at all (web.deps set the anonymous
+    principal): its refusal asks for one (401) instead of saying the role may not (403)."""
+    return getattr(request.state, "principal", None) is ANONYMOUS
 
 
 # G26: the database cannot be reached or the connection broke (server down or restarting, the
@@ -157,17 +185,24 @@ def install_error_handlers(app: FastAPI) -> None:
             request.state.hidden_denial = exc.reason.code
         if isinstance(exc, PersonalDataError) and exc.code in KEY_RING_REFUSALS:
             status = 503  # the deployment's key ring is not this database's: not the caller's fault
-        if is_page(request):
-            return error_page(request, status, exc.message)
         body: dict[str, object] = {"error": exc.code, "message": exc.message}
         if isinstance(exc, FieldError):
             body.update(field=exc.field, value=exc.value)
-        if isinstance(exc, PermissionDenied) and exc.code in (
-            "invalid_token",
-            "authentication_required",
+        headers: dict[str, str] | None = None
+        if isinstance(exc, PermissionDenied) and (
+            exc.code in UNAUTHENTICATED or _anonymous(request)
         ):
+            # RFC 9110 §15.5.2: no credentials, or bad ones, is 401 with a challenge; 403 is
+            # kept for an identified caller whose role does not allow the operation.
+            # The refusal keeps its own code (`report_not_public` …: the client still learns
+            # why); the generic role refusal says what would help.
             status = 401
-        return JSONResponse(body, status_code=status)
+            if exc.code == "forbidden":
+                body["message"] = ANONYMOUS_REFUSAL
+            headers = challenge("invalid_token" if exc.code == "invalid_token" else "")
+        if is_page(request):
+            return error_page(request, status, str(body["message"]), headers=headers)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(ReadError)
     async def _read(_request: Request, exc: ReadError) -> JSONResponse:

@@ -82,9 +82,10 @@ class ErrorBody(Answer):
 
 
 ERROR_TEXT = {
-    401: "Forged, expired or revoked credentials (`invalid_token`, `authentication_required`); "
-    "a call without any answers 403 where the public may not act.",
-    403: "The caller's role or department may not do this.",
+    401: "A call without credentials that the public may not make (the refusal's own code: "
+    "`forbidden`, `authentication_required`, `report_not_public` …), or forged, expired or "
+    "revoked credentials (`invalid_token`); with a `WWW-Authenticate: Bearer` challenge.",
+    403: "The identified caller's role or department may not do this.",
     404: "No such object — or one of another department, answered alike (G8).",
     409: "The object's state does not allow it (e.g. already withdrawn, suspended).",
     410: "Gone: the copy expired and was (or is being) deleted.",
@@ -95,8 +96,13 @@ ERROR_TEXT = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: the error body for each status it can answer."""
-    return {code: {"model": ErrorBody, "description": ERROR_TEXT[code]} for code in codes}
+    """The ``responses=`` of a route: the error body for each status it can answer.
+
+    A route that can refuse (403) refuses a call without credentials with 401 (web/errors.py),
+    so 403 brings 401 with it."""
+    if 403 in codes and 401 not in codes:
+        codes = (401, *codes)
+    return {code: {"model": ErrorBody, "description": ERROR_TEXT[code]} for code in sorted(codes)}
 
 
 def binary(text: str) -> dict[str, Any]:

@@ -126,3 +126,58 @@ def test_a_growing_feed_keeps_fresh_statistics(
     fan_out(c, grace=0)  # 5 entries: past 4
     assert counted() == 5
     assert fanout._since_analyze == 0
+
+
+def test_subscriptions_that_see_a_record_alike_share_one_projection(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two subscriptions with the same access, personal mode and fields get one projection of
+    each version (sharing.model.project runs once for both); one asking for fewer fields gets
+    its own — and each feed holds what its own projection says."""
+    from citycredit.accounts.service import add_department
+    from citycredit.sharing import fanout
+
+    c = container
+    add_department(c, SYSTEM, name=TAX, code=uscc("11", "610800", "MA0TAX02"))
+
+    def new(name: str, fields: dict[str, list[str]] | None = None) -> str:
+        cmd = NewSubscription(
+            name=name,
+            items=["penalty"],
+            fields=fields or {},
+            purpose="联合奖惩",
+            legal_basis="协议",
+            department=TAX,
+        )
+        return str(sharing.subscribe(c, SYSTEM, cmd)["id"])
+
+    first, second = new("甲"), new("乙")
+    narrow = new("丙", {"penalty": ["CF_WSH"]})
+    fan_out(c, grace=0)
+    submit_penalties(c, tmp_path, 3)
+    calls: list[tuple[str, ...]] = []
+    real = fanout.project
+
+    def counting(*args: object, **kw: object) -> object:
+        calls.append(tuple(kw["wanted"]))  # type: ignore[arg-type]
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fanout, "project", counting)
+    assert fan_out(c, grace=0) >= 3
+    assert sorted(calls) == [(), (), (), ("CF_WSH",), ("CF_WSH",), ("CF_WSH",)]
+    with c.uow() as uow:
+        feeds = {
+            sub: [
+                p["fields"]
+                for p in uow.session.scalars(
+                    select(FeedEntryRow.payload)
+                    .where(FeedEntryRow.subscription_id == sub)
+                    .order_by(FeedEntryRow.seq)
+                )
+            ]
+            for sub in (first, second, narrow)
+        }
+    assert len(feeds[first]) == 3 and feeds[first] == feeds[second]
+    assert all("CF_XDR_MC" in f and "CF_WSH" in f for f in feeds[first])
+    assert [set(f) for f in feeds[narrow]] == [{"CF_WSH"}] * 3
+    assert [f["CF_WSH"] for f in feeds[narrow]] == [f["CF_WSH"] for f in feeds[first]]

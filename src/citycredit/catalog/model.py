@@ -194,6 +194,12 @@ class FieldSpec:
     allow_masked: bool = False  # id_number: keep publisher-masked values (3423011964****3224)
     description: str | None = None
 
+    def is_public(self, values: Mapping[str, object]) -> bool:
+        """True if this field may appear on the public view of a record with these values."""
+        if self.personal or not self.public:
+            return False
+        return self.public_if is None or holds(self.public_if, values)
+
     def canonical_enum(self, raw: str) -> str | None:
         """Return the canonical enum value for a raw token (exact, normalised or alias)."""
         key = header_key(raw)
@@ -333,8 +339,23 @@ class CatalogItem:
     _headers: Mapping[str, str] = dc_field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # by code, and the first field of each role: looked up per field of every record shown
+    _by_code: Mapping[str, FieldSpec] = dc_field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _by_role: Mapping[str, FieldSpec] = dc_field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        by_code: dict[str, FieldSpec] = {}
+        by_role: dict[str, FieldSpec] = {}
+        for spec in self.fields:
+            by_code.setdefault(spec.code, spec)
+            if spec.role is not None:
+                by_role.setdefault(spec.role, spec)
+        object.__setattr__(self, "_by_code", by_code)
+        object.__setattr__(self, "_by_role", by_role)
         headers: dict[str, str] = {}
         for spec in self.fields:
             for name in (spec.code, spec.label, *spec.aliases):
@@ -347,14 +368,14 @@ class CatalogItem:
 
     def field(self, code: str) -> FieldSpec:
         """Return the field with this national code (KeyError if unknown)."""
-        for spec in self.fields:
-            if spec.code == code:
-                return spec
-        raise KeyError(f"{self.code}: 没有字段 {code}")
+        spec = self._by_code.get(code)
+        if spec is None:
+            raise KeyError(f"{self.code}: 没有字段 {code}")
+        return spec
 
     def field_by_role(self, role: str) -> FieldSpec | None:
-        """Return the field playing this role, if any."""
-        return next((spec for spec in self.fields if spec.role == role), None)
+        """Return the (first) field playing this role, if any."""
+        return self._by_role.get(role)
 
     def resolve_header(self, header: str) -> str | None:
         """Map a column header (code, label or alias; any case/width/spacing) to a field code."""
@@ -381,10 +402,7 @@ class CatalogItem:
 
     def is_public_field(self, code: str, values: Mapping[str, object]) -> bool:
         """True if the field may appear on the public view of this record."""
-        spec = self.field(code)
-        if spec.personal or not spec.public:
-            return False
-        return spec.public_if is None or holds(spec.public_if, values)
+        return self.field(code).is_public(values)
 
     def supplied_by(self, department: str) -> bool:
         """True if the department has an obligation for this item."""

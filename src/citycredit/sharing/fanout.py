@@ -194,6 +194,7 @@ class Builder:
         self.today = local_date(now)
         self._personal: dict[tuple[str, int], dict[str, Any]] = {}
         self._government: dict[int, bool] = {}
+        self._views: dict[tuple[Any, ...], tuple[dict[str, Any], bool, list[str]] | None] = {}
         self._entries: list[dict[str, Any]] = []
 
     def government(self, sub: SubscriptionRow) -> bool:
@@ -227,7 +228,26 @@ class Builder:
         v: RecordVersionRow,
         subject: SubjectRow | None,
     ) -> tuple[dict[str, Any], bool, list[str]] | None:
-        """(payload, public, clear personal codes) of a version for a subscription, or None."""
+        """(payload, public, clear personal codes) of a version for a subscription, or None.
+
+        Subscriptions that see a record alike (same access, personal mode, fields and kind of
+        department) share one projection of each version: a city's departments mostly
+        subscribe the same items the same way. The payload is written out, never changed."""
+        wanted = tuple((sub.fields or {}).get(item.code, ()))
+        key = (v.record_id, v.version, sub.access, sub.personal, self.government(sub), wanted)
+        if key not in self._views:
+            self._views[key] = self._content(sub, item, r, v, subject, wanted)
+        return self._views[key]
+
+    def _content(
+        self,
+        sub: SubscriptionRow,
+        item: CatalogItem,
+        r: RecordRow,
+        v: RecordVersionRow,
+        subject: SubjectRow | None,
+        wanted: tuple[str, ...],
+    ) -> tuple[dict[str, Any], bool, list[str]] | None:
         access, mode = Access(sub.access), PersonalMode(sub.personal)
         facts = RecordFacts(
             openness=r.openness,
@@ -248,7 +268,7 @@ class Builder:
             facts,
             access=access,
             personal_mode=mode,
-            wanted=(sub.fields or {}).get(item.code, ()),
+            wanted=wanted,
         )
         if view is None:
             return None

@@ -301,7 +301,7 @@ def project(
         if keep is not None and code not in keep:
             continue
         if code in payload:
-            public_field = item.is_public_field(code, payload)
+            public_field = spec.is_public(payload)
             if access is Access.public and not public_field:
                 continue
             if access is Access.public and facts.is_person and hidden_on_person_record(spec.role):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def drift(engine: Engine) -> list[object]:
-    """Differences between the models and the migrated database (empty when they agree)."""
+    """Differences between the models and the migrated database (empty when they agree):
+    Alembic's comparison, and the shape of the indexes both have (`index_shape_drift`)."""
     dialect = engine.dialect.name
 
     def on_this_database(obj: Any, _name: Any, _type: str, _reflected: bool, _to: Any) -> bool:
@@ -65,4 +67,76 @@ def drift(engine: Engine) -> list[object]:
                 "include_object": on_this_database,
             },
         )
-        return list(compare_metadata(ctx, metadata))
+        return [*compare_metadata(ctx, metadata), *index_shape_drift(conn, on_this_database)]
+
+
+@dataclass(frozen=True)
+class IndexShapeDiff:
+    """An index both sides have, built differently: what Alembic's comparison does not look at
+    (a partial index's WHERE, PostgreSQL's INCLUDE columns and access method)."""
+
+    index: str
+    aspect: str  # partial | include | using
+    model: object
+    database: object
+
+    def __str__(self) -> str:
+        return (
+            f"索引 {self.index} 的 {self.aspect} 不一致："
+            f"模型 {self.model!r}，数据库 {self.database!r}"
+        )
+
+
+def _model_shape(ix: Any, dialect: str) -> dict[str, object]:
+    opts = ix.dialect_options[dialect] if dialect in ("postgresql", "sqlite") else {}
+    shape: dict[str, object] = {"partial": opts.get("where") is not None}
+    if dialect == "postgresql":
+        include = opts.get("include") or ()
+        shape["include"] = tuple(getattr(col, "name", col) for col in include)
+        shape["using"] = opts.get("using") or "btree"
+    return shape
+
+
+def _database_shapes(conn: Any, dialect: str) -> dict[str, dict[str, object]]:
+    """Index name → its shape, from the database's own DDL of it."""
+    shapes: dict[str, dict[str, object]] = {}
+    if dialect == "postgresql":
+        rows = conn.exec_driver_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        )
+        for name, ddl in rows:
+            include = re.search(r"\) INCLUDE \(([^)]*)\)", ddl)
+            using = re.search(r" USING (\w+) ", ddl)
+            shapes[name] = {
+                "partial": " WHERE " in ddl,
+                "include": tuple(c.strip().strip('"') for c in include[1].split(","))
+                if include
+                else (),
+                "using": using[1] if using else "btree",
+            }
+    elif dialect == "sqlite":
+        rows = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+        for name, ddl in rows:
+            shapes[name] = {"partial": re.search(r"\bWHERE\b", ddl, re.IGNORECASE) is not None}
+    return shapes
+
+
+def index_shape_drift(conn: Any, wanted: Any = None) -> list[IndexShapeDiff]:
+    """Indexes of the models and the database that differ in shape (partial or not, INCLUDE
+    columns, access method). Missing or extra indexes are Alembic's to report."""
+    dialect = conn.dialect.name
+    found = _database_shapes(conn, dialect)
+    out: list[IndexShapeDiff] = []
+    for table in metadata.sorted_tables:
+        for ix in sorted(table.indexes, key=lambda i: str(i.name)):
+            if not ix.name or ix.name not in found:
+                continue
+            if wanted is not None and not wanted(ix, ix.name, "index", False, None):
+                continue
+            model = _model_shape(ix, dialect)
+            for aspect, value in model.items():
+                if found[ix.name].get(aspect) != value:
+                    out.append(IndexShapeDiff(ix.name, aspect, value, found[ix.name].get(aspect)))
+    return out

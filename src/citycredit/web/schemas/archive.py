@@ -23,42 +23,52 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from citycredit.web.schemas.common import Answer, Day
+from citycredit.web.schemas.evaluation import Grade, GradeLabel
 from citycredit.web.schemas.rights import RECORD_ID, SUBJECT_ID, ObjectionMark
 
 
-class ArchiveSubject(Answer):
-    """The subject as an archive view shows it: the public view (a natural person's name
-    masked; persons are not searchable publicly), the authorised and the own view (in full, the
-    ID number masked)."""
+class SubjectCard(Answer):
+    """Who a view is about, as the public archive shows it: the keys an archive view and a
+    credit report (schemas/reports.py `ReportSubject`) share."""
 
     subject_id: str = Field(description="Subject id.")
     name: str = Field(description="Name (a natural person's masked on the public view).")
-    subject_type: str = Field(description="`enterprise`, `natural_person`, …")
+    subject_type: str = Field(description="`enterprise`, `natural_person`, `social_group` …")
     subject_type_label: str = Field(description="Its label.")
     uscc: str | None = Field(description="统一社会信用代码; null for a natural person.")
     division_code: str | None = Field(description="行政区划代码.")
     division_name: str = Field(description="County, or `榆林市外或未知`.")
     registered_on: Day | None = Field(description="Registration day.")
-    status: str | None = Field(description="Registration status (存续 …), if known.")
+    status: str | None = Field(description="Registration status (存续, 注销 …), if known.")
     legal_rep: str | None = Field(default=None, description="Organisations: 法定代表人.")
     industry: str | None = Field(default=None, description="Organisations: industry.")
-    professions: list[str] | None = Field(default=None, description="Persons: professions.")
+    professions: list[str] | None = Field(
+        default=None, description="Persons: professions (never in a public report)."
+    )
+
+
+class ArchiveSubject(SubjectCard):
+    """The subject as an archive view shows it: the public view (a natural person's name
+    masked; persons are not searchable publicly), the authorised and the own view (in full, the
+    ID number masked)."""
+
     id_number_masked: str | None = Field(
         default=None, description="Authorised and own views: a person's ID number, masked (4 + 4)."
     )
 
 
 class ArchiveGrade(Answer):
-    """The grade block: the current grade, or why there is none."""
+    """The grade block: the current grade, or why there is none (a credit report keeps the
+    one shown at issue: organisations' grades only)."""
 
     shown: bool = Field(description="Whether a grade is shown.")
-    note: str | None = Field(default=None, description="Not shown: why (尚无结果 …).")
-    grade: str | None = Field(default=None, description="Grade (A, B, C, D).")
-    grade_label: str | None = Field(default=None, description="Its label.")
-    score: int | None = Field(default=None, description="Score.")
-    as_of: Day | None = Field(default=None, description="Day the result is as of.")
-    model_code: str | None = Field(default=None, description="The evaluation model.")
-    model_version: str | None = Field(default=None, description="Its version.")
+    note: str | None = Field(default=None, description="Not shown: why (尚无结果, 未评价 …).")
+    grade: Grade | None = Field(default=None, description="Shown: the grade (A, B, C, D).")
+    grade_label: GradeLabel | None = Field(default=None, description="Shown: in Chinese.")
+    score: int | None = Field(default=None, description="Shown: the score.")
+    as_of: Day | None = Field(default=None, description="Shown: 评价基准日.")
+    model_code: str | None = Field(default=None, description="Shown: the evaluation model.")
+    model_version: str | None = Field(default=None, description="Shown: its version.")
     objection_mark: ObjectionMark | None = Field(
         default=None, description="Shown: the mark while the grade is under objection."
     )

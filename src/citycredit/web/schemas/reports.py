@@ -22,15 +22,15 @@ from pydantic.json_schema import JsonDict
 from citycredit.web.schemas.archive import (
     PUBLIC_ENTRY_EXAMPLE,
     REGISTRATION_EXAMPLE,
+    ArchiveGrade,
     ArchiveGroup,
     PublicRegistration,
+    SubjectCard,
 )
 from citycredit.web.schemas.common import Answer, Day, Instant
-from citycredit.web.schemas.evaluation import Grade, GradeLabel
 from citycredit.web.schemas.exports import DisclosedField, LedgerBundle, ProofLeaf
 from citycredit.web.schemas.ledger import NOTE, ORIGIN, VKEY
 from citycredit.web.schemas.lists import PublicListEntry
-from citycredit.web.schemas.rights import ObjectionMark
 
 REPORT_NO = "YLCR20261125K7M2Q9X4TB"
 SUBJECT = "S7d2kq4xw5m3n6p8r1t9v"
@@ -39,39 +39,8 @@ ISSUED = "2026-11-25T10:00:00+08:00"
 DIGEST = "c92fa4b7c0698f5946b17918080c190d6c328470cc2d14274577bc123dc29009"
 
 
-class ReportSubject(Answer):
+class ReportSubject(SubjectCard):
     """The organisation, as the public archive showed it at issue."""
-
-    subject_id: str = Field(description="The subject.")
-    name: str = Field(description="Its name.")
-    subject_type: str = Field(description="`enterprise`, `social_group` …")
-    subject_type_label: str = Field(description="The type in Chinese.")
-    uscc: str | None = Field(description="统一社会信用代码.")
-    division_code: str | None = Field(description="Administrative division code.")
-    division_name: str = Field(description="The county, or 榆林市外或未知.")
-    registered_on: Day | None = Field(description="Registration day.")
-    status: str | None = Field(description="Registration status (存续, 注销 …).")
-    legal_rep: str | None = Field(default=None, description="Organisations: legal representative.")
-    industry: str | None = Field(default=None, description="Organisations: industry.")
-    professions: list[str] | None = Field(
-        default=None, description="Natural persons only (never in a public report)."
-    )
-
-
-class ReportGrade(Answer):
-    """The grade block of the public archive at issue: organisations' grades only."""
-
-    shown: bool = Field(description="Whether a grade is shown.")
-    note: str | None = Field(default=None, description="Not shown: why (尚无结果, 未评价 …).")
-    grade: Grade | None = Field(default=None, description="Shown: the grade.")
-    grade_label: GradeLabel | None = Field(default=None, description="Shown: in Chinese.")
-    score: int | None = Field(default=None, description="Shown: the score.")
-    as_of: Day | None = Field(default=None, description="Shown: 评价基准日.")
-    model_code: str | None = Field(default=None, description="Shown: the model.")
-    model_version: str | None = Field(default=None, description="Shown: its version.")
-    objection_mark: ObjectionMark | None = Field(
-        default=None, description="Shown: an objection against the grade, if any."
-    )
 
 
 class OverviewLine(Answer):
@@ -147,7 +116,7 @@ class ReportContent(Answer):
         description="Public records by catalog item, as the public archive showed them at issue."
     )
     lists: list[PublicListEntry] = Field(description="Public lists it was on, masked.")
-    evaluation: ReportGrade = Field(description="The grade block.")
+    evaluation: ArchiveGrade = Field(description="The archive's grade block at issue.")
     voluntary_registration: PublicRegistration | None = Field(
         description="自愿注册 profile (self-declared) as the public archive showed it, if any."
     )

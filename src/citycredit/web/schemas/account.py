@@ -24,6 +24,7 @@ from citycredit.web.schemas.archive import (
     ArchiveGrade,
     ArchiveGroup,
     ArchiveSubject,
+    RegistrationProfile,
 )
 from citycredit.web.schemas.common import Answer, Day, Instant
 from citycredit.web.schemas.evaluation import SubjectEvaluation
@@ -107,7 +108,9 @@ class VoluntaryRegistration(Answer):
 
     status: str = Field(description="`active` or `withdrawn`.")
     registered_at: Instant = Field(description="When.")
-    profile: dict[str, str] = Field(description="The profile fields the subject declared.")
+    profile: RegistrationProfile = Field(
+        description="The profile fields the subject declared (only those it filled in)."
+    )
 
 
 DISCLOSURE_EXAMPLE: JsonDict = {

@@ -312,3 +312,58 @@ def test_migration_0034_fills_in_the_digest_of_exports_already_in_the_ledger(
         (f"{altered}/completed", idx, "exports", altered, ("manifest_hash",)),
         (f"{altered}/completed", idx, "outbox", event.id, ("manifest",)),
     ]
+
+
+# -- the files on disk -------------------------------------------------------------------------
+
+
+def test_an_export_file_changed_added_or_removed_on_disk_is_named(container: Container) -> None:
+    """While an export's files are kept, `ledger verify` checks them as the province will on
+    receipt: a data file edited, an unlisted file added, a listed one removed, or manifest.json
+    replaced by a consistent one of its own — each is named with the export's leaf. Files purged
+    by retention, or not on this machine at all (a restored backup), are not checked."""
+    from pathlib import Path
+
+    from citycredit.exports.verify import MANIFEST
+
+    c = container
+    xid, idx = exported(c)
+    directory = Path(str(export_row(c, xid).directory))
+    data = sorted(p for p in directory.iterdir() if p.name != MANIFEST and p.stat().st_size)
+    assert data, list(directory.iterdir())
+    target = data[0]
+    original = target.read_bytes()
+
+    def problems() -> list[str]:
+        report = tampered(c)
+        assert findings(report) == [(f"{xid}/completed", idx, "export_files", xid, ("files",))]
+        assert report.first_bad_index == idx
+        return list(report.changed[0]["problems"])
+
+    target.write_bytes(original.replace("榆阳区".encode(), "神木市".encode(), 1))
+    assert target.read_bytes() != original
+    assert any(target.name in p and "SHA-256" in p for p in problems())
+    target.write_bytes(original)
+    assert verify_log(c).ok
+    (directory / "extra.csv").write_text("x\n", encoding="utf-8")
+    assert any("extra.csv" in p for p in problems())
+    (directory / "extra.csv").unlink()
+    target.unlink()
+    assert any(target.name in p for p in problems())
+    target.write_bytes(original)
+    # a manifest rewritten to describe other files consistently: not the committed one
+    manifest = directory / MANIFEST
+    kept = manifest.read_bytes()
+    manifest.write_text(kept.decode().replace(xid, xid + "x", 1), encoding="utf-8")
+    assert any(MANIFEST in p and "数据链" in p for p in problems())
+    manifest.write_bytes(kept)
+    assert verify_log(c).ok
+    # purged by retention, or the directory not here at all: nothing to check
+    target.write_bytes(b"changed")
+    sql(c, update(ExportRow).where(ExportRow.id == xid).values(files_purged_at=c.clock.now()))
+    assert verify_log(c).ok
+    sql(c, update(ExportRow).where(ExportRow.id == xid).values(files_purged_at=None))
+    assert not verify_log(c).ok
+    moved = directory.with_name(directory.name + "-elsewhere")
+    directory.rename(moved)
+    assert verify_log(c).ok

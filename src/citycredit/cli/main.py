@@ -584,6 +584,8 @@ def ledger_verify(
         )
         for ch in report.changed:
             console.print(f"[red]被修改：{ch['ref']} 字段 {'、'.join(ch['fields'])}[/red]")
+            for problem in ch.get("problems", ()):  # an export's files on disk
+                console.print(f"[red]  {problem}[/red]")
         for ref in report.inserted:
             console.print(f"[red]未入链（被插入）：{ref}[/red]")
         for ref in report.deleted:

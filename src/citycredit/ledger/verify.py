@@ -67,7 +67,7 @@ from citycredit.commitments.db import CommitmentRow
 from citycredit.db.sql import one_of
 from citycredit.exports.db import ExportRow
 from citycredit.exports.run import iso
-from citycredit.exports.verify import MANIFEST
+from citycredit.exports.verify import MANIFEST, verify_export_directory
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RecordWithholdingRow
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.ingest.withhold import leaf_fields as withholding_fields
@@ -356,6 +356,8 @@ _EXPORT_COLUMNS = (
     ExportRow.files,
     ExportRow.completed_at,
     ExportRow.manifest_hash,
+    ExportRow.directory,
+    ExportRow.files_purged_at,
 )
 
 
@@ -1103,8 +1105,11 @@ class _Scan:
         and so is the manifest digest it keeps (``manifest_hash``). And against the manifest
         the leaf's outbox event keeps (what the export's proof is made of): it must still hash
         to the committed digest, and the row's files (names, rows, checksums) must be the ones
-        it lists. The row's entry for manifest.json itself is checked by name only: the file's
-        bytes are not kept (`citycredit export verify` checks the file)."""
+        it lists. While the export's files are still on disk (not yet purged by retention),
+        they are checked too, as the provincial platform will check them on receipt: every file
+        the manifest.json beside them lists, with its size, SHA-256 and rows, no other file,
+        and that manifest.json is the committed one (`_export_directory_problems`). A directory
+        that is not there at all is not checked (a restore does not bring exports back)."""
         ids = {ref.removesuffix("/completed") for _, ref, _, _ in batch}
         rows = {r.id: r for r in self._rows(_EXPORT_COLUMNS, ExportRow.id, ids)}
         positions = [pos for pos, _, _, _ in batch]
@@ -1152,6 +1157,20 @@ class _Scan:
                 self.changed({**about, "table": "exports", "row_id": xid, "fields": fields})
             if not authentic:  # the proof of this export can no longer be made
                 self.changed({**about, "table": "outbox", "row_id": eid, "fields": ["manifest"]})
+            elif (
+                isinstance(manifest, dict)
+                and r.files_purged_at is None
+                and r.directory
+                and Path(r.directory).is_dir()
+            ):
+                # (no directory at all: not on this machine — a restored backup leaves exports
+                # out, db.backup.NOT_INCLUDED — and the database can export the period again)
+                problems = _export_directory_problems(Path(r.directory), self.suite, manifest)
+                if problems:
+                    self.changed(
+                        {**about, "table": "export_files", "row_id": xid, "fields": ["files"],
+                         "problems": problems}
+                    )  # fmt: skip
 
 
 def _manifest_digest(suite: Suite, manifest: dict[str, Any]) -> str | None:
@@ -1160,6 +1179,24 @@ def _manifest_digest(suite: Suite, manifest: dict[str, Any]) -> str | None:
         return manifest_digest(suite, manifest)
     except (TypeError, ValueError):
         return None
+
+
+def _export_directory_problems(
+    directory: Path, suite: Suite, committed: dict[str, Any]
+) -> list[str]:
+    """What is wrong with an export's files on disk (`exports.verify.verify_export_directory`:
+    listed files, sizes, SHA-256, rows, nothing else), and whether the manifest.json there is
+    the one the export's leaf commits to (``committed`` is the event's, already checked
+    against the leaf). Empty when they are intact."""
+    check = verify_export_directory(directory)
+    problems = list(check.problems)
+    try:
+        on_disk = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return problems  # named by the directory check
+    if _manifest_digest(suite, on_disk) != _manifest_digest(suite, committed):
+        problems.append(f"{MANIFEST} 与数据链承诺的导出清单不一致")
+    return problems
 
 
 def _export_files_listed(files: Any, manifest: Any) -> bool:

@@ -235,19 +235,8 @@ class Builder:
         subscribe the same items the same way. The payload is written out, never changed."""
         wanted = tuple((sub.fields or {}).get(item.code, ()))
         key = (v.record_id, v.version, sub.access, sub.personal, self.government(sub), wanted)
-        if key not in self._views:
-            self._views[key] = self._content(sub, item, r, v, subject, wanted)
-        return self._views[key]
-
-    def _content(
-        self,
-        sub: SubscriptionRow,
-        item: CatalogItem,
-        r: RecordRow,
-        v: RecordVersionRow,
-        subject: SubjectRow | None,
-        wanted: tuple[str, ...],
-    ) -> tuple[dict[str, Any], bool, list[str]] | None:
+        if key in self._views:
+            return self._views[key]
         access, mode = Access(sub.access), PersonalMode(sub.personal)
         facts = RecordFacts(
             openness=r.openness,
@@ -271,6 +260,7 @@ class Builder:
             wanted=wanted,
         )
         if view is None:
+            self._views[key] = None
             return None
         payload: dict[str, Any] = {
             "item_name": item.name,
@@ -287,7 +277,8 @@ class Builder:
             payload["openness"] = r.openness
             payload["published"] = r.published
             payload["department_id"] = r.department_id
-        return payload, view.public, list(view.clear_personal)
+        self._views[key] = built = (payload, view.public, list(view.clear_personal))
+        return built
 
     def entry(
         self,

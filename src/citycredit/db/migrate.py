@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,10 @@ def _database_shapes(conn: Any, dialect: str) -> dict[str, dict[str, object]]:
     return shapes
 
 
-def index_shape_drift(conn: Any, wanted: Any = None) -> list[IndexShapeDiff]:
+def index_shape_drift(conn: Any, wanted: Callable[..., bool] | None = None) -> list[IndexShapeDiff]:
     """Indexes of the models and the database that differ in shape (partial or not, INCLUDE
-    columns, access method). Missing or extra indexes are Alembic's to report."""
+    columns, access method). Missing or extra indexes are Alembic's to report; ``wanted`` is
+    `drift`'s include_object (indexes meant for other databases are left out)."""
     dialect = conn.dialect.name
     found = _database_shapes(conn, dialect)
     out: list[IndexShapeDiff] = []

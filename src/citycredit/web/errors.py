@@ -193,13 +193,13 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.code in UNAUTHENTICATED or _anonymous(request)
         ):
             # RFC 9110 §15.5.2: no credentials, or bad ones, is 401 with a challenge; 403 is
-            # kept for an identified caller whose role does not allow the operation.
-            # The refusal keeps its own code (`report_not_public` …: the client still learns
-            # why); the generic role refusal says what would help.
+            # kept for an identified caller whose role does not allow the operation. The
+            # refusal keeps its own code (`report_not_public` …: the client still learns why);
+            # the generic role refusal says what would help.
             status = 401
             if exc.code == "forbidden":
                 body["message"] = ANONYMOUS_REFUSAL
-            headers = challenge("invalid_token" if exc.code == "invalid_token" else "")
+            headers = challenge(exc.code)
         if is_page(request):
             return error_page(request, status, str(body["message"]), headers=headers)
         return JSONResponse(body, status_code=status, headers=headers)

@@ -453,3 +453,32 @@ def test_every_documented_operation_has_a_group_and_a_written_summary(
     assert by_path[("GET", "/api/v1/exports/download-requests")]["summary"].endswith(
         "request a copy was made for."
     )
+
+
+def test_the_archive_pages_report_button_works_for_a_logged_in_visitor(
+    app_c: tuple[Any, Container],
+) -> None:
+    """A browser form cannot send X-CSRF-Token: the page puts the session's token into the form
+    (from the cc_csrf cookie) and the form route takes it from there; without it, or with
+    another, a session's POST is still refused."""
+    app, c = app_c
+    subj = subject(c, "榆林甲公司", CO_A)
+    cl = client(app)
+    ready_user(c, cl, "agent", Role.enterprise_agent)
+    cl.headers.pop(CSRF_HEADER)  # a browser: cookies only
+    page = cl.get(f"/subjects/{subj}")
+    assert page.status_code == 200
+    field = re.search(r'<input type="hidden" name="csrf_token" value="([^"]+)">', page.text)
+    assert field is not None and field.group(1) == cl.cookies.get("cc_csrf")
+    r = cl.post(
+        f"/subjects/{subj}/report", data={"csrf_token": field.group(1)}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/reports/YLCR"), r.text
+    assert cl.get(r.headers["location"]).status_code == 200
+    for data in ({}, {"csrf_token": "x" * 43}):
+        refused = cl.post(f"/subjects/{subj}/report", data=data)
+        assert refused.status_code == 403 and "防跨站请求令牌" in refused.text
+    # the public's page has no token field and its button works as before
+    public = client(app)
+    assert 'name="csrf_token"' not in public.get(f"/subjects/{subj}").text
+    assert public.post(f"/subjects/{subj}/report", follow_redirects=False).status_code == 303

@@ -558,4 +558,4 @@ def test_portal_list_pages(
     assert nowhere.status_code == 404 and "没有这个页面" in nowhere.text
     api = client.get("/api/v1/lists/no_such_list")
     assert api.status_code == 404 and api.json()["error"]
-    assert client.get("/api/v1/no/such/route").json() == {"detail": "Not Found"}
+    assert client.get("/api/v1/no/such/route").json()["error"] == "route_not_found"

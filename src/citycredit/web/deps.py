@@ -14,6 +14,7 @@ from citycredit.accounts.service import authenticate
 from citycredit.bootstrap import Container
 from citycredit.shared.errors import PermissionDenied
 from citycredit.web.ratelimit import CREDENTIAL_FAILURES, STATE_KEY, client_of
+from citycredit.web.templating import CSRF_FORM_FIELD
 
 
 def get_container(request: Request) -> Container:
@@ -46,6 +47,11 @@ def get_principal(request: Request) -> Principal:
     the OpenAPI schema declares it as a security scheme on the routes that require one
     (`AuthenticatedDep`), not as an ordinary header of every operation.
     """
+    return resolve_principal(request)
+
+
+def resolve_principal(request: Request, form_csrf: str | None = None) -> Principal:
+    """`get_principal`, with a session's anti-CSRF token from a page's form if it came so."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -68,7 +74,7 @@ def get_principal(request: Request) -> Principal:
             principal = authenticate_session(
                 c,
                 cookie,
-                csrf=request.headers.get(CSRF_HEADER),
+                csrf=request.headers.get(CSRF_HEADER) or form_csrf,
                 unsafe=request.method not in SAFE_METHODS,
                 request=request_info(request),
             )
@@ -81,6 +87,21 @@ def get_principal(request: Request) -> Principal:
         raise
     request.state.principal = principal
     return principal
+
+
+async def get_form_principal(request: Request) -> Principal:
+    """`get_principal` for a portal page's HTML form: a session's anti-CSRF token may come as the
+    form field ``csrf_token`` (the page copies it from the cc_csrf cookie, which another site
+    cannot read), as an API client sends it in the header."""
+    form_csrf = None
+    if (
+        request.cookies.get(SESSION_COOKIE)
+        and request.method not in SAFE_METHODS
+        and CSRF_HEADER not in request.headers
+    ):
+        value = (await request.form()).get(CSRF_FORM_FIELD)
+        form_csrf = value if isinstance(value, str) else None
+    return resolve_principal(request, form_csrf)
 
 
 # The two credentials, as the OpenAPI schema declares them (security.md G9: the fuzzer's
@@ -124,4 +145,5 @@ SECURED_OPENAPI: dict[str, object] = {
 
 ContainerDep = Annotated[Container, Depends(_container_dependency)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+FormPrincipalDep = Annotated[Principal, Depends(get_form_principal)]
 AuthenticatedDep = Annotated[Principal, Depends(get_authenticated)]

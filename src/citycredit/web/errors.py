@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -219,10 +221,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
-        """An unknown page or method: the portal's page; the API keeps FastAPI's JSON."""
-        if is_page(request) and exc.status_code in (404, 405):
-            message = "没有这个页面" if exc.status_code == 404 else "不支持这种访问方式"
-            return error_page(request, exc.status_code, message)
+        """An unknown path or method: the portal's page, or the API's error shape."""
+        if exc.status_code in (404, 405):
+            if is_page(request):
+                message = "没有这个页面" if exc.status_code == 404 else "不支持这种访问方式"
+                return error_page(request, exc.status_code, message)
+            where = f"{request.method} {request.url.path}"
+            body = (
+                {"error": "route_not_found", "message": f"没有这个接口：{where}"}
+                if exc.status_code == 404
+                else {
+                    "error": "method_not_allowed",
+                    "message": f"该接口不支持这种请求方法：{where}",
+                }
+            )
+            return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -236,19 +249,117 @@ def install_error_handlers(app: FastAPI) -> None:
         return _invalid_json(exc)
 
 
+# Request fields whose value is never sent back, neither in `value` nor in `detail`.
+SECRET_FIELDS = frozenset(
+    {"password", "current_password", "new_password", "id_token", "secret", "totp_secret"}
+)
+
+# Pydantic's error types in Chinese; ``{…}`` is filled from the error's ``ctx``.
+_DATE = "须为 ISO 8601 日期，如 2026-11-25"
+_DATETIME = "须为 ISO 8601 日期时间，如 2026-11-25T10:00:00+08:00"
+VALIDATION_MESSAGES = {
+    "missing": "必须填写",
+    "string_type": "须为字符串",
+    "int_type": "须为整数",
+    "int_parsing": "须为整数",
+    "int_from_float": "须为整数",
+    "float_type": "须为数字",
+    "float_parsing": "须为数字",
+    "decimal_parsing": "须为数字",
+    "bool_type": "须为 true 或 false",
+    "bool_parsing": "须为 true 或 false",
+    "string_pattern_mismatch": "格式不符（须匹配 {pattern}）",
+    "string_too_short": "至少 {min_length} 个字符",
+    "string_too_long": "最多 {max_length} 个字符",
+    "too_short": "至少 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "greater_than": "须大于 {gt}",
+    "greater_than_equal": "须不小于 {ge}",
+    "less_than": "须小于 {lt}",
+    "less_than_equal": "须不大于 {le}",
+    "multiple_of": "须为 {multiple_of} 的倍数",
+    "literal_error": "须为以下之一：{expected}",
+    "enum": "须为以下之一：{expected}",
+    "date_type": _DATE,
+    "date_parsing": _DATE,
+    "date_from_datetime_parsing": _DATE,
+    "date_from_datetime_inexact": _DATE,
+    "datetime_type": _DATETIME,
+    "datetime_parsing": _DATETIME,
+    "datetime_from_date_parsing": _DATETIME,
+    "json_invalid": "不是有效的 JSON",
+    "json_type": "不是有效的 JSON",
+    "model_type": "须为 JSON 对象",
+    "model_attributes_type": "须为 JSON 对象",
+    "dict_type": "须为 JSON 对象",
+    "list_type": "须为数组",
+    "extra_forbidden": "不是可接受的字段",
+    "uuid_parsing": "须为 UUID",
+    "url_parsing": "须为网址",
+}
+
+
+def _expected(text: str) -> str:
+    """Pydantic's "'a', 'b' or 'c'" as 「a」、「b」、「c」."""
+    values = re.split(r", | or ", text)
+    return "、".join(f"「{v.strip().strip(chr(39))}」" for v in values if v.strip())
+
+
+def validation_message(error: dict[str, Any]) -> str:
+    """One validation error in Chinese (our own validators' text as they wrote it)."""
+    kind = str(error.get("type", ""))
+    if kind in ("value_error", "assertion_error"):  # raised by our validators, already Chinese
+        text = str(error.get("msg", ""))
+        return text.split(", ", 1)[1] if text.startswith(("Value error, ", "Assertion")) else text
+    template = VALIDATION_MESSAGES.get(kind)
+    if template is None:
+        return "取值无效"
+    ctx = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
+    if "expected" in ctx:
+        ctx["expected"] = _expected(ctx["expected"])
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return template.split("（")[0].split("：")[0]
+
+
+def _shown(error: dict[str, Any]) -> Any:
+    """The refused value as it may be sent back: a scalar, not a secret, not the whole body
+    (a missing field's ``input`` is the object it is missing from)."""
+    loc = error.get("loc") or ()
+    value = error.get("input")
+    if error.get("type") == "missing" or not isinstance(value, str | int | float | bool):
+        return None
+    if loc and str(loc[-1]) in SECRET_FIELDS:
+        return "***"
+    return value
+
+
 def _invalid_json(exc: RequestValidationError) -> JSONResponse:
     """The API's validation errors in the shape of every other error — ``error``, ``field``,
-    ``value``, ``message`` — beside FastAPI's ``detail`` list (kept for existing clients)."""
-    errors = exc.errors()
+    ``value``, ``message`` (Chinese) — beside FastAPI's ``detail`` list (kept for existing
+    clients, with the same Chinese ``msg`` and without any value that must not come back)."""
+    errors = list(exc.errors())
+    detail = []
+    for e in errors:
+        item = {
+            "type": e.get("type"),
+            "loc": list(e.get("loc") or ()),
+            "msg": validation_message(e),
+        }
+        shown = _shown(e)
+        if shown is not None:
+            item["input"] = shown
+        detail.append(item)
     first = errors[0] if errors else {}
     loc = [str(x) for x in (first.get("loc") or ())]
     name = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else "")
-    value = first.get("input")
+    message = validation_message(first) if first else "取值无效"
     body = {
         "error": "invalid",
         "field": name,
-        "value": value if value is None or isinstance(value, str | int | float) else str(value),
-        "message": f"{name}：{first.get('msg', '取值无效')}",
-        "detail": jsonable_encoder(errors),
+        "value": _shown(first) if first else None,
+        "message": f"{name}：{message}",
+        "detail": jsonable_encoder(detail),
     }
     return JSONResponse(body, status_code=422)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citycredit.reports import service as reports
 from citycredit.reports.layout import report_layout
-from citycredit.web.deps import ContainerDep, PrincipalDep
+from citycredit.web.deps import ContainerDep, FormPrincipalDep, PrincipalDep
 from citycredit.web.errors import error_page
 from citycredit.web.schemas import reports as out
 from citycredit.web.schemas.common import errors
@@ -59,7 +59,7 @@ def get_report_bundle(report_no: str, c: ContainerDep, actor: PrincipalDep) -> d
 
 
 @pages.post("/subjects/{subject_id}/report")
-def issue_page(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> RedirectResponse:
+def issue_page(subject_id: str, c: ContainerDep, actor: FormPrincipalDep) -> RedirectResponse:
     """The archive page's 生成信用报告 button: issue, then show the report."""
     issued = reports.issue_report(c, actor, subject_id)
     return RedirectResponse(f"/reports/{issued['report_no']}", status_code=303)

@@ -4,7 +4,7 @@ self-disclosure of positive information (自主公示). Rules: `rights/registrat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
@@ -25,7 +25,10 @@ class SignUpBody(BaseModel):
     username: str
     password: str
     display_name: str = ""
-    role: Role = Field(description="enterprise_agent | natural_person")
+    # only the roles that may sign up (accounts.service.SIGN_UP_ROLES): a refusal lists these
+    role: Literal["enterprise_agent", "natural_person"] = Field(
+        description="enterprise_agent | natural_person"
+    )
 
 
 class RegistrationBody(BaseModel):
@@ -69,7 +72,7 @@ def post_sign_up(
         username=body.username,
         password=body.password,
         display_name=body.display_name,
-        role=body.role,
+        role=Role(body.role),
         request=request_info(request),
     )
     response.headers["Cache-Control"] = "no-store"

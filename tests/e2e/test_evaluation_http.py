@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from citycredit.bootstrap import Container
 from citycredit.evaluation import runs
 from citycredit.ingest.service import ingest_submission
 from citycredit.kernel.db import DisclosureRow
+from citycredit.shared.calendar import SHANGHAI
 from citycredit.subjects.db import SubjectRow
 from citycredit.web.app import create_app
 from evaluation_support import (
@@ -182,6 +183,8 @@ def test_archive_shows_an_organisations_grade(world: dict[str, Any]) -> None:
     page = get(world, f"/subjects/{sid}")
     assert "公共信用综合评价：<strong>C（中）</strong>" in page.text
     assert f'<a href="/subjects/{sid}/evaluation">评价理由与等级历史</a>' in page.text
+    assert "评价模型 企业公共信用综合评价模型（2026.1 版）" in page.text
+    assert "enterprise 2026.1" not in page.text  # the model's name, not its code
 
 
 def test_evaluation_page_explains_the_grade(world: dict[str, Any]) -> None:
@@ -207,6 +210,10 @@ def test_evaluation_page_explains_the_grade(world: dict[str, Any]) -> None:
     assert "A（优）≥ 700 分" in text and "GB/T 45255-2025" in text
     history = text.split('<table class="q history">', 1)[1]
     assert "C（中）" in history and "信用记录变化" in history and "record." not in history
+    assert "企业公共信用综合评价模型（2026.1 版）" in history and "enterprise" not in history
+    # times in Beijing time, as on every other page
+    at = datetime.fromisoformat(body["current"]["evaluated_at"]).astimezone(SHANGHAI)
+    assert f"计算于 {at:%Y-%m-%d %H:%M:%S}（北京时间）" in text and "UTC" not in text
     assert f'<a href="/subjects/{sid}">' in text  # back to the archive
     person = get(world, f"/subjects/{world['ids']['person']}/evaluation")
     assert person.status_code == 401 and person.headers["content-type"].startswith("text/html")

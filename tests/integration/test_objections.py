@@ -133,6 +133,15 @@ def test_record_objection_kept_with_statement(container: Container, tmp_path: Pa
     assert v["statement"]
     with c.uow() as uow:
         assert obj.marks_for(uow.session, sid)[("record", rid)]["mark"] == "本人声明"
+    # the archive page labels the statement once
+    from fastapi.testclient import TestClient
+
+    from citycredit.web.app import create_app
+
+    with TestClient(create_app(c, scheduler=False)) as web:
+        page = web.get(f"/subjects/{sid}").text
+    assert "<strong>本人声明</strong>：「本企业已足额缴纳罚款，对金额登记有异议。」" in page
+    assert page.count("本人声明") == 1
     with pytest.raises(FieldError):
         obj.add_statement(c, clerk, v["id"], "长" * 201)
     actions = [s["action"] for s in v["steps"]]

@@ -85,7 +85,7 @@ def test_eligibility_is_shown_before_applying(
     # 3 months from 2026-09-01 run 09-02 … 12-01 (民法典 201/202): repair opens 12-02.
     _, rid = setup(c, tmp_path, decided="2026-09-01")
     e = repairs.record_eligibility(c, CLERK, rid)
-    assert e["eligible"] is False and e["message"] == "可申请修复：自 2026-12-02 起"
+    assert e["eligible"] is False and e["message"] == "暂不可申请修复：自 2026-12-02 起可申请"
     with pytest.raises(Conflict, match="2026-12-02"):
         apply(c, rid)
     clock.advance(days=6)  # 2026-12-01 10:00 Shanghai: the minimum's last day

@@ -306,7 +306,7 @@ def test_items_without_a_severity(container: Container, clock: FixedClock, tmp_p
         by_item = {r.item_code: r.id for r in uow.session.scalars(select(RecordRow))}
     arrears = repairs.record_eligibility(c, CLERK, by_item["social_insurance_arrears"])
     assert arrears["repairable"] is True and arrears["available_from"] == "2026-12-06"
-    assert arrears["message"] == "可申请修复：自 2026-12-06 起"
+    assert arrears["message"] == "暂不可申请修复：自 2026-12-06 起可申请"
     abnormal = repairs.record_eligibility(c, CLERK, by_item["abnormal_operation"])
     assert abnormal["repairable"] is False and "adverse" not in failed(abnormal)
     assert "国家企业信用信息公示系统" in abnormal["message"]

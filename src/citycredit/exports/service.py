@@ -177,7 +177,7 @@ def _future_until(until: datetime | str, end: datetime, now: datetime) -> FieldE
     (the daily job would otherwise start its next export after changes not yet made, and a
     re-send would claim a period it did not see). A date means that day's end, so today's
     date is refused until the day is over."""
-    why = "导出只能包含已经发生的变更；要导出到此刻，请省略 --until（或写具体时间）"
+    why = "导出只能包含已经发生的变更；要导出到此刻，请不填截止时间（until），或写一个已过去的时间"
     if isinstance(until, str) and len(until.strip()) == 10:
         message = (
             f"截止日期 {until.strip()} 表示该日结束（至 {iso(end)}），晚于当前时间 {iso(now)}"

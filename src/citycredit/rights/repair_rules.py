@@ -378,7 +378,7 @@ def eligibility(
     if eligible:
         message = "可申请修复" + (f"（自 {available} 起）" if available else "")
     elif ever and available is not None:
-        message = f"可申请修复：自 {available} 起"
+        message = f"暂不可申请修复：自 {available} 起可申请"
     else:
         failed = next(c for c in conds if not c.met)
         if failed.code == "in_publication":

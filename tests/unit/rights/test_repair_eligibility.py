@@ -44,7 +44,7 @@ def test_minimum_period_edge_days() -> None:
     before = eligibility(RULES, GENERAL, [], date(2026, 7, 31))
     assert not before.eligible and before.repairable
     assert before.available_from == date(2026, 8, 1)
-    assert before.message == "可申请修复：自 2026-08-01 起"
+    assert before.message == "暂不可申请修复：自 2026-08-01 起可申请"
     assert failed(before) == {"min_period"}
     on = eligibility(RULES, GENERAL, [], date(2026, 8, 1))
     assert on.eligible and failed(on) == set()

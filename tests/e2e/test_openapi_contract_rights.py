@@ -45,7 +45,7 @@ def spec() -> dict[str, Any]:
 
 
 def test_the_contract_covers_every_operation_of_the_three_routers() -> None:
-    assert len(OPERATIONS) == 25 + 2 + 2  # rights 25, privacy 2, withholding 2
+    assert len(OPERATIONS) == 27 + 2 + 2  # rights 27, privacy 2, withholding 2
 
 
 @pytest.mark.parametrize(("method", "path"), [(m, p) for m, p, _ in OPERATIONS])
@@ -55,7 +55,7 @@ def test_every_operation_declares_its_answer(spec: dict[str, Any], method: str, 
 
 def test_every_response_model_has_an_example_that_validates() -> None:
     models = response_models(OPERATIONS)
-    assert len(models) == 17
+    assert len(models) == 18
     check_examples(models)
 
 
@@ -305,6 +305,16 @@ def test_authorisations_the_account_and_its_query_log_match_the_published_schema
     queries = answer(spec, w, rm.AGENT_A, "get", "/api/v1/me/queries", params=subject)
     used = [q for q in queries["items"] if q["authorisation"]]
     assert used[0]["authorisation"] == granted["id"] and used[0]["channel"] == "institution"
+    assert (used[0]["channel_label"], used[0]["role_label"]) == ("授权机构查询", "金融机构")
+    names = {"penalty": "行政处罚", "evaluation": "公共信用综合评价"}
+    assert all(
+        len(q["item_labels"]) == len(q["items"])
+        and all(
+            names.get(i, lab) == lab and lab != i
+            for i, lab in zip(q["items"], q["item_labels"], strict=True)
+        )
+        for q in queries["items"]
+    )
     objection = {"objection_id": w.ids["objection"]}
     reject = "/api/v1/objections/{objection_id}/reject"
     answer(spec, w, rm.OFFICE, "post", reject, json={"reason": "不属于异议范围"}, ids=objection)

@@ -754,6 +754,7 @@ POLICY: dict[tuple[str, str], Rule] = {
         OFFICE, AGENT_A, request=json_body(text="本单位对处罚金额仍有异议")
     ),
     ("GET", "/api/v1/inbox"): allow(*STAFF),
+    ("POST", "/api/v1/inbox/read"): allow(*STAFF, request=json_body(up_to=1)),
     # subjects' rights: repairs
     ("GET", "/api/v1/records/{record_id}/repair-eligibility"): hidden(DEPT_A, OFFICE, AGENT_A),
     ("POST", "/api/v1/repairs"): hidden(
@@ -804,6 +805,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/me/archive"): allow(AGENT_A, request=with_subject()),
     ("GET", "/api/v1/me/queries"): allow(AGENT_A, request=with_subject()),
     ("GET", "/api/v1/me/inbox"): allow(AGENT_A, request=with_subject()),
+    ("POST", "/api/v1/me/inbox/read"): allow(
+        AGENT_A, request=lambda w: {"json": {"up_to": 1, "subject_id": w.ids["subject_a"]}}
+    ),
     # self-service: sign-up, 自愿注册, 自主公示
     ("POST", "/api/v1/accounts/sign-up"): public(
         request=json_body(username="newcomer", password=PASSWORD, role="enterprise_agent")

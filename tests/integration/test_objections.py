@@ -451,3 +451,83 @@ def test_http_refiled_objection_names_the_missing_field(
             headers=auth,
         )
         assert ok.status_code == 201, ok.text
+
+
+def test_a_departments_inbox_names_the_case_pages_and_marks_read(
+    container: Container, tmp_path: Path
+) -> None:
+    """The department's 站内通知 say whose record and which decision (文号) a case is about;
+    the inbox pages with totals and an unread count, and reading marks only the caller's own."""
+    c = container
+    sid, rid = setup_record(c, tmp_path)
+    other_sid, other_rid = next(
+        (r.subject_id, r.id) for r in _records(c) if "榆市监罚〔2026〕10号" in r.key_text
+    )
+    admin = add_user(
+        c, SYSTEM, username="office", display_name="信用办", role=Role.credit_office_admin
+    )
+    dept = add_user(
+        c,
+        SYSTEM,
+        username="samr2",
+        display_name="市场监管",
+        role=Role.department_staff,
+        department=SAMR,
+    )
+    tax = department(c, "榆林市税务局", "MA0TAX01")
+    tax_user = add_user(
+        c,
+        SYSTEM,
+        username="tax1",
+        display_name="税务",
+        role=Role.department_staff,
+        department="榆林市税务局",
+    )
+    h_admin = {"Authorization": f"Bearer {admin.token}"}
+    h_dept = {"Authorization": f"Bearer {dept.token}"}
+    h_tax = {"Authorization": f"Bearer {tax_user.token}"}
+    assert tax.department_id is not None
+    clerk = office(c)
+    for target in (rid, other_rid):
+        v = file(c, clerk, target)
+        obj.accept(c, clerk, v["id"])
+    with TestClient(create_app(c, scheduler=False)) as client:
+        office_box = client.get("/api/v1/inbox", headers=h_admin).json()
+        assert office_box["items"][-1]["title"].startswith(
+            f"新异议待受理：{COMPANY} 行政处罚 榆市监罚〔2026〕9号（OBJ"
+        )
+        box = client.get("/api/v1/inbox", headers=h_dept).json()
+        assert (box["count"], box["total"], box["unread"]) == (2, 2, 2)
+        titles = [n["title"] for n in box["items"]]
+        assert titles[0].startswith(f"异议待核查：{OTHER} 行政处罚 榆市监罚〔2026〕10号（OBJ")
+        assert titles[1].startswith(f"异议待核查：{COMPANY} 行政处罚 榆市监罚〔2026〕9号（OBJ")
+        # one a page: the cursor walks back without skipping or repeating
+        first = client.get("/api/v1/inbox", headers=h_dept, params={"limit": 1}).json()
+        assert first["next_before"] == first["items"][0]["id"]
+        second = client.get(
+            "/api/v1/inbox", headers=h_dept, params={"limit": 1, "before": first["next_before"]}
+        ).json()
+        assert [n["id"] for n in first["items"] + second["items"]] == [
+            n["id"] for n in box["items"]
+        ]
+        assert second["next_before"] is None
+        # reading the older one: one marked, one left; the unread filter shows the newer
+        older = box["items"][1]["id"]
+        tax_read = client.post("/api/v1/inbox/read", headers=h_tax, json={"up_to": older + 10})
+        assert tax_read.json() == {"marked": 0, "unread": 0}  # another department's: untouched
+        r = client.post("/api/v1/inbox/read", headers=h_dept, json={"up_to": older})
+        assert r.status_code == 200 and r.json() == {"marked": 1, "unread": 1}
+        unread = client.get("/api/v1/inbox", headers=h_dept, params={"unread": True}).json()
+        assert [n["id"] for n in unread["items"]] == [box["items"][0]["id"]]
+        after = client.get("/api/v1/inbox", headers=h_dept).json()
+        assert [n["read"] for n in after["items"]] == [False, True]
+        again = client.post("/api/v1/inbox/read", headers=h_dept, json={"up_to": older})
+        assert again.json() == {"marked": 0, "unread": 1}
+        bad = client.post("/api/v1/inbox/read", headers=h_dept, json={"up_to": 0})
+        assert bad.status_code == 422 and bad.json()["field"] == "up_to"
+    assert sid != other_sid
+
+
+def _records(c: Container) -> list[RecordRow]:
+    with c.uow() as uow:
+        return list(uow.session.scalars(select(RecordRow)))

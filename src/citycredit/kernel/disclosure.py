@@ -20,6 +20,25 @@ from citycredit.accounts.model import Principal
 from citycredit.kernel.db import DisclosureRow
 from citycredit.shared.errors import FieldError
 
+# How a reader reached the information, in the words of the subject's 查询记录.
+CHANNEL_LABELS = {
+    "api": "接口查询",
+    "page": "网页查询",
+    "institution": "授权机构查询",
+    "self": "本人查询",
+    "check": "信用核查",
+    "download": "文件下载",
+    "export": "数据导出",
+    "province": "报送省平台",
+    "sharing_pull": "共享接口",
+    "sharing_file": "共享文件",
+}
+
+
+def channel_label(channel: str) -> str:
+    """A disclosure channel in Chinese (the code itself for one not listed)."""
+    return CHANNEL_LABELS.get(channel, channel)
+
 
 def record_disclosure(
     session: Session,

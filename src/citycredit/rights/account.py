@@ -10,16 +10,16 @@ from typing import Any
 from sqlalchemy import select
 
 from citycredit.accounts.db import DepartmentRow
-from citycredit.accounts.model import Principal, require_subject_access
+from citycredit.accounts.model import Principal, Role, require_subject_access
 from citycredit.bootstrap import Container
-from citycredit.kernel.disclosure import disclosures_for
+from citycredit.kernel.disclosure import channel_label, disclosures_for
 from citycredit.lists.db import MembershipRow
 from citycredit.lists.service import lists_catalog
 from citycredit.rights import authorisations, disclosures, objections, repairs
 from citycredit.rights.db import VoluntaryRegistrationRow
 from citycredit.rights.repairs import repair_view
 from citycredit.shared.calendar import local_date
-from citycredit.shared.errors import FieldError, PermissionDenied
+from citycredit.shared.errors import FieldError, NotFound, PermissionDenied
 
 
 def my_subject(actor: Principal, subject_id: str | None) -> str:
@@ -92,6 +92,23 @@ def my_archive(c: Container, actor: Principal, subject_id: str | None = None) ->
     return view
 
 
+def _role_label(role: str) -> str:
+    try:
+        return Role(role).label
+    except ValueError:
+        return role
+
+
+def _item_label(c: Container, code: str) -> str:
+    """A disclosed part by name: a catalog item's, or the evaluation's."""
+    if code == "evaluation":
+        return "公共信用综合评价"
+    try:
+        return c.catalog.item(code).name
+    except NotFound:
+        return code
+
+
 def my_queries(c: Container, actor: Principal, subject_id: str | None = None) -> dict[str, Any]:
     """查询记录: every disclosure of the subject's non-public information, newest first."""
     sid = my_subject(actor, subject_id)
@@ -106,9 +123,12 @@ def my_queries(c: Container, actor: Principal, subject_id: str | None = None) ->
                 if r.department_id
                 else r.actor_label,
                 "role": r.actor_role,
+                "role_label": _role_label(r.actor_role),
                 "purpose": r.purpose,
                 "items": r.items,
+                "item_labels": [_item_label(c, code) for code in r.items],
                 "channel": r.channel,
+                "channel_label": channel_label(r.channel),
                 "authorisation": (r.detail or {}).get("authorisation"),
             }
             for r in sorted(rows, key=lambda r: (r.at, r.id), reverse=True)

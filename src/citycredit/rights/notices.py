@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from citycredit.rights.db import NoticeRow
@@ -55,16 +55,29 @@ class InboxNotifier:
 DEFAULT_NOTIFIER: Notifier = InboxNotifier()
 
 
+INBOX_PAGE = 100  # notices per page
+
+
+def _mine(recipient_kind: str, recipient_id: str) -> Any:
+    return (NoticeRow.recipient_kind == recipient_kind) & (NoticeRow.recipient_id == recipient_id)
+
+
 def inbox(
-    session: Session, recipient_kind: str, recipient_id: str, *, limit: int = 100
+    session: Session,
+    recipient_kind: str,
+    recipient_id: str,
+    *,
+    limit: int = INBOX_PAGE,
+    before: int | None = None,
+    unread_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """The newest notices of one recipient."""
-    rows = session.scalars(
-        select(NoticeRow)
-        .where(NoticeRow.recipient_kind == recipient_kind, NoticeRow.recipient_id == recipient_id)
-        .order_by(NoticeRow.id.desc())
-        .limit(limit)
-    )
+    """The newest notices of one recipient (older than the notice `before`, unread only)."""
+    query = select(NoticeRow).where(_mine(recipient_kind, recipient_id))
+    if before is not None:
+        query = query.where(NoticeRow.id < before)
+    if unread_only:
+        query = query.where(NoticeRow.read_at.is_(None))
+    rows = session.scalars(query.order_by(NoticeRow.id.desc()).limit(limit))
     return [
         {
             "id": r.id,
@@ -77,3 +90,62 @@ def inbox(
         }
         for r in rows
     ]
+
+
+def inbox_page(
+    session: Session,
+    recipient_kind: str,
+    recipient_id: str,
+    *,
+    limit: int = INBOX_PAGE,
+    before: int | None = None,
+    unread_only: bool = False,
+) -> dict[str, Any]:
+    """One page of a recipient's inbox with its totals: `total` and `unread` over the whole
+    inbox, `next_before` the value of `before` for the next (older) page, null on the last."""
+    items = inbox(
+        session,
+        recipient_kind,
+        recipient_id,
+        limit=limit,
+        before=before,
+        unread_only=unread_only,
+    )
+    mine = _mine(recipient_kind, recipient_id)
+    total = session.scalar(select(func.count()).select_from(NoticeRow).where(mine)) or 0
+    unread = (
+        session.scalar(
+            select(func.count()).select_from(NoticeRow).where(mine, NoticeRow.read_at.is_(None))
+        )
+        or 0
+    )
+    more = len(items) == limit and session.scalar(
+        select(NoticeRow.id)
+        .where(mine, NoticeRow.id < items[-1]["id"])
+        .where(NoticeRow.read_at.is_(None) if unread_only else true())
+        .limit(1)
+    )
+    return {
+        "count": len(items),
+        "total": total,
+        "unread": unread,
+        "next_before": items[-1]["id"] if more else None,
+        "items": items,
+    }
+
+
+def mark_read(
+    session: Session, recipient_kind: str, recipient_id: str, *, up_to: int, at: datetime
+) -> int:
+    """Mark the recipient's notices up to and including the notice `up_to` read (the newest one
+    shown, typically); notices already read keep their time. Returns how many were marked."""
+    result = session.execute(
+        update(NoticeRow)
+        .where(
+            _mine(recipient_kind, recipient_id),
+            NoticeRow.id <= up_to,
+            NoticeRow.read_at.is_(None),
+        )
+        .values(read_at=at)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

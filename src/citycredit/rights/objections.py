@@ -34,6 +34,7 @@ from citycredit.rights.cases import (
     required_text,
 )
 from citycredit.rights.db import ObjectionRow
+from citycredit.rights.labels import target_label
 from citycredit.rights.model import (
     MARK_OPEN,
     MARK_UNRESOLVED,
@@ -264,7 +265,7 @@ def file_objection(
                 CREDIT_OFFICE,
                 "-",
                 "objection.filed",
-                f"新异议待受理：{row.id}",
+                f"新异议待受理：{target_label(c, s, tt.value, target_id)}（{row.id}）",
                 f"{tt.label} {target_id}，理由：{reasons}；受理期限 {row.accept_due}",
                 "objection",
                 row.id,
@@ -341,7 +342,7 @@ def accept(
             Notice(
                 *who,
                 "objection.to_verify",
-                f"异议待核查：{row.id}",
+                f"异议待核查：{target_label(c, s, row.target_type, row.target_id)}（{row.id}）",
                 f"请于 {row.verify_due} 前核查并作出处理（{TargetType(row.target_type).label} "
                 f"{row.target_id}）。异议理由：{row.reasons}",
                 "objection",
@@ -525,7 +526,7 @@ def route(
         if row.department_id is None:
             raise Conflict("该异议由信用办复核处理，无需转办", code="office_decides")
         _step(c, s, row, "route", S(row.status), S(row.status), actor, note)
-        notifier.send(s, _department_notice(row, "异议督办", note), at=now)
+        notifier.send(s, _department_notice(c, s, row, "异议督办", note), at=now)
         uow.commit()
         return objection_view(c, s, row)
 
@@ -760,15 +761,17 @@ def _escalate_step(
     """The escalation's step; the department that decides the objection is told too."""
     _step(c, s, row, "escalate", S(row.status), S(row.status), None, note)
     if row.department_id is not None:
-        notifier.send(s, _department_notice(row, "异议逾期督办", note), at=c.clock.now())
+        notifier.send(s, _department_notice(c, s, row, "异议逾期督办", note), at=c.clock.now())
 
 
-def _department_notice(row: ObjectionRow, title: str, body: str) -> Notice:
+def _department_notice(
+    c: Container, s: Session, row: ObjectionRow, title: str, body: str
+) -> Notice:
     return Notice(
         DEPARTMENT,
         str(row.department_id),
         "objection.route",
-        f"{title}：{row.id}",
+        f"{title}：{target_label(c, s, row.target_type, row.target_id)}（{row.id}）",
         f"{body}（{TargetType(row.target_type).label} {row.target_id}，"
         f"核查期限 {row.verify_due or '受理后起算'}）",
         "objection",

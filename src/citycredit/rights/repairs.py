@@ -38,6 +38,7 @@ from citycredit.rights.cases import (
     required_text,
 )
 from citycredit.rights.db import RepairReceiptRow, RepairRow
+from citycredit.rights.labels import record_label, target_label
 from citycredit.rights.model import is_overdue
 from citycredit.rights.notices import CREDIT_OFFICE, DEFAULT_NOTIFIER, DEPARTMENT, SUBJECT, Notice
 from citycredit.rights.objections import (
@@ -321,7 +322,7 @@ def file_repair(
                 CREDIT_OFFICE,
                 "-",
                 "repair.filed",
-                f"新信用修复申请：{row.id}",
+                f"新信用修复申请：{target_label(c, s, row.target_type, row.target_id)}（{row.id}）",
                 f"受理期限 {row.accept_due}",
                 "repair",
                 row.id,
@@ -355,7 +356,8 @@ def accept(c: Container, actor: Principal, repair_id: str, note: str = "") -> di
                     DEPARTMENT,
                     str(row.department_id),
                     "repair.to_decide",
-                    f"信用修复待审核：{row.id}",
+                    f"信用修复待审核：{target_label(c, s, row.target_type, row.target_id)}"
+                    f"（{row.id}）",
                     f"请于 {row.decide_due} 前作出决定",
                     "repair",
                     row.id,
@@ -878,8 +880,8 @@ def _notify_consumers(c: Container, s: Session, row: RepairRow, record: RecordRo
                 DEPARTMENT,
                 cid,
                 "repair.stop_use",
-                f"信用修复：请停止使用记录 {record.id}",
-                f"{record.item_code} 记录已于 {local_date(now)} 完成信用修复，"
+                f"信用修复：请停止使用 {record_label(c, s, record.id)}",
+                f"该记录（{record.id}）已于 {local_date(now)} 完成信用修复，"
                 "请停止公示、共享和使用，并确认回执。",
                 "repair",
                 row.id,

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from citycredit.accounts.model import Role
 from citycredit.rights import account, authorisations, objections, repairs
-from citycredit.rights.notices import CREDIT_OFFICE, DEPARTMENT, SUBJECT, inbox
+from citycredit.rights.notices import (
+    CREDIT_OFFICE,
+    DEPARTMENT,
+    INBOX_PAGE,
+    SUBJECT,
+    inbox_page,
+    mark_read,
+)
 from citycredit.shared.errors import PermissionDenied
 from citycredit.web.deps import AuthenticatedDep, ContainerDep
-from citycredit.web.params import BIGINT_MAX, SHA256_HEX, IsoDate, RowId
+from citycredit.web.params import BIGINT_MAX, SHA256_HEX, IsoDate, RowId, limit_of
 from citycredit.web.schemas import account as own
 from citycredit.web.schemas import rights as out
 from citycredit.web.schemas.common import errors
@@ -162,22 +169,69 @@ def post_statement(
     return objections.add_statement(c, actor, objection_id, body.text)
 
 
+def _staff_inbox(actor: Any) -> tuple[str, str]:
+    """Whose inbox a staff member reads: the credit office's or their department's."""
+    if actor.role is Role.credit_office_admin:
+        return CREDIT_OFFICE, "-"
+    if actor.role is Role.department_staff and actor.department_id is not None:
+        return DEPARTMENT, str(actor.department_id)
+    raise PermissionDenied("无权查看通知", code="forbidden")
+
+
+InboxBefore = Annotated[
+    int | None,
+    Query(
+        ge=1, le=BIGINT_MAX, description="只返回编号小于此值的通知（翻页：上一页的 next_before）"
+    ),
+]
+InboxUnread = Annotated[bool, Query(description="只返回未读通知")]
+InboxLimit = Annotated[int, limit_of(INBOX_PAGE)]
+
+
+class InboxReadBody(BaseModel):
+    up_to: int = Field(
+        ge=1, le=BIGINT_MAX, description="把编号不大于此值的通知标为已读（通常为所看到的最新一条）"
+    )
+
+
 @router.get(
     "/inbox",
     response_model=out.Inbox,
     responses=errors(401, 403, 422),
 )
-def get_inbox(c: ContainerDep, actor: AuthenticatedDep) -> dict[str, Any]:
-    """站内通知 of the caller's department, or of the credit office."""
-    if actor.role is Role.credit_office_admin:
-        kind, rid = CREDIT_OFFICE, "-"
-    elif actor.role is Role.department_staff and actor.department_id is not None:
-        kind, rid = DEPARTMENT, str(actor.department_id)
-    else:
-        raise PermissionDenied("无权查看通知", code="forbidden")
+def get_inbox(
+    c: ContainerDep,
+    actor: AuthenticatedDep,
+    before: InboxBefore = None,
+    unread: InboxUnread = False,
+    limit: InboxLimit = INBOX_PAGE,
+) -> dict[str, Any]:
+    """站内通知 of the caller's department, or of the credit office, newest first, a page at a
+    time, with the inbox's total and unread counts."""
+    kind, rid = _staff_inbox(actor)
     with c.uow() as uow:
-        items = inbox(uow.session, kind, rid)
-    return {"count": len(items), "items": items}
+        return inbox_page(uow.session, kind, rid, limit=limit, before=before, unread_only=unread)
+
+
+@router.post(
+    "/inbox/read",
+    response_model=out.InboxRead,
+    responses=errors(401, 403, 422),
+)
+def post_inbox_read(
+    body: InboxReadBody, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
+    """Mark the caller's (department's or credit office's) notices up to `up_to` read."""
+    kind, rid = _staff_inbox(actor)
+    return _mark_read(c, kind, rid, body.up_to)
+
+
+def _mark_read(c: Any, kind: str, rid: str, up_to: int) -> dict[str, Any]:
+    with c.uow() as uow:
+        marked = mark_read(uow.session, kind, rid, up_to=up_to, at=c.clock.now())
+        uow.commit()
+        unread = inbox_page(uow.session, kind, rid, limit=1)["unread"]
+    return {"marked": marked, "unread": unread}
 
 
 class Material(BaseModel):
@@ -413,10 +467,32 @@ def get_my_queries(
     responses=errors(401, 403, 422),
 )
 def get_my_inbox(
-    c: ContainerDep, actor: AuthenticatedDep, subject_id: str | None = None
+    c: ContainerDep,
+    actor: AuthenticatedDep,
+    subject_id: str | None = None,
+    before: InboxBefore = None,
+    unread: InboxUnread = False,
+    limit: InboxLimit = INBOX_PAGE,
 ) -> dict[str, Any]:
-    """站内通知 of the bound subject (objections, repairs)."""
+    """站内通知 of the bound subject (objections, repairs), newest first, a page at a time."""
     sid = account.my_subject(actor, subject_id)
     with c.uow() as uow:
-        items = inbox(uow.session, SUBJECT, sid)
-    return {"subject_id": sid, "count": len(items), "items": items}
+        page = inbox_page(uow.session, SUBJECT, sid, limit=limit, before=before, unread_only=unread)
+    return {"subject_id": sid, **page}
+
+
+class SubjectInboxReadBody(InboxReadBody):
+    subject_id: str | None = Field(default=None, description="绑定多个主体时必填")
+
+
+@router.post(
+    "/me/inbox/read",
+    response_model=out.InboxRead,
+    responses=errors(401, 403, 422),
+)
+def post_my_inbox_read(
+    body: SubjectInboxReadBody, c: ContainerDep, actor: AuthenticatedDep
+) -> dict[str, Any]:
+    """Mark the bound subject's notices up to `up_to` read."""
+    sid = account.my_subject(actor, body.subject_id)
+    return _mark_read(c, SUBJECT, sid, body.up_to)

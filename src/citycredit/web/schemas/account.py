@@ -322,9 +322,12 @@ class MyQuery(Answer):
     at: Instant = Field(description="When.")
     who: str = Field(description="The department's name, or the account's label.")
     role: str = Field(description="The reader's role.")
+    role_label: str = Field(description="The role in Chinese (金融机构, 部门用户 …).")
     purpose: str = Field(description="The stated purpose.")
-    items: list[str] = Field(description="Catalog items read.")
+    items: list[str] = Field(description="Catalog items read (`evaluation`: the grade).")
+    item_labels: list[str] = Field(description="The same, by name (行政处罚 …).")
     channel: str = Field(description="`api`, `page`, `institution`, `check`, …")
+    channel_label: str = Field(description="The channel in Chinese (授权机构查询 …).")
     authorisation: str | None = Field(description="An institution's read: the authorisation.")
 
 
@@ -346,9 +349,12 @@ class MyQueries(Answer):
                             "at": AT,
                             "who": "bank",
                             "role": "financial_institution",
+                            "role_label": "金融机构",
                             "purpose": "贷款审批",
                             "items": ["penalty"],
+                            "item_labels": ["行政处罚"],
                             "channel": "institution",
+                            "channel_label": "授权机构查询",
                             "authorisation": AUTH_ID,
                         }
                     ],

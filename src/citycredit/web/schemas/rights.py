@@ -424,7 +424,7 @@ class RepairList(Answer):
 _NOTICE: JsonDict = {
     "id": 12,
     "topic": "objection.filed",
-    "title": f"新异议待受理：{OBJ_ID}",
+    "title": f"新异议待受理：榆林A商贸有限公司 行政处罚 榆市监罚〔2026〕12号（{OBJ_ID}）",
     "body": f"信用记录 {RECORD_ID}，理由：处罚金额与决定书不一致；受理期限 2026-11-27",
     "ref": {"type": "objection", "id": OBJ_ID},
     "created_at": AT,
@@ -452,16 +452,36 @@ class InboxNotice(Answer):
 
 
 class Inbox(Answer):
-    """The newest 100 notices of the caller's department or of the credit office."""
+    """One page of the notices of the caller's department or of the credit office."""
 
-    count: int = Field(description="Number of items.")
+    count: int = Field(description="Number of items on this page.")
+    total: int = Field(description="Notices in the inbox.")
+    unread: int = Field(description="Notices not yet marked read.")
+    next_before: int | None = Field(
+        description="`before` for the next (older) page; null on the last page."
+    )
     items: list[InboxNotice] = Field(description="Newest first.")
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"count": 1, "items": [_NOTICE]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"count": 1, "total": 1, "unread": 1, "next_before": None, "items": [_NOTICE]}
+            ]
+        }
+    )
+
+
+class InboxRead(Answer):
+    """Notices marked read."""
+
+    marked: int = Field(description="Notices this call marked read.")
+    unread: int = Field(description="Notices still unread.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"marked": 3, "unread": 0}]})
 
 
 class SubjectInbox(Inbox):
-    """The newest 100 notices of the bound subject."""
+    """One page of the notices of the bound subject."""
 
     subject_id: str = Field(description="The subject.")
 
@@ -471,6 +491,9 @@ class SubjectInbox(Inbox):
                 {
                     "subject_id": SUBJECT_ID,
                     "count": 1,
+                    "total": 1,
+                    "unread": 1,
+                    "next_before": None,
                     "items": [
                         {
                             **_NOTICE,

@@ -186,6 +186,11 @@ def test_pull_pages_through_initial_load_and_changes_without_skip_or_repeat(
         (TAX, 1, "pull"),
         (TAX, 2, "pull"),
     }
+    # A later subscriber's initial load: the corrected record is new to it, so `original`
+    late = subscribe(c, world["drc"], items=["penalty"])
+    loaded = pull_all(c, world["drc"], late, after=0, limit=10)
+    assert (r1, 2, "original") in [(e["record_id"], e["version"], e["kind"]) for e in loaded]
+    assert {e["kind"] for e in loaded} == {"original"} and len(loaded) == 3
 
 
 def consumers_of_record_of(c: Container, rid: str) -> list[sharing.Consumer]:
@@ -813,8 +818,8 @@ def test_a_lagging_fan_out_never_appends_an_older_version_or_a_gone_record(
     no_load = subscribe(c, world["drc"], items=["penalty"], initial_load=False)
     assert open_gaps(c) == [] and fan_out(c) > 0  # every event above was still unread
     loaded = [(e.record_id, e.version, e.kind) for e in feed(c, by_load)]
-    assert sorted(loaded) == sorted(
-        [(r1, 2, "correction"), (record_id(c, "罚〔2026〕2号"), 1, "original")]
+    assert sorted(loaded) == sorted(  # the initial load: each record new to it, `original`
+        [(r1, 2, "original"), (record_id(c, "罚〔2026〕2号"), 1, "original")]
     )
     replayed = [(e.record_id, e.version, e.kind) for e in feed(c, no_load)]
     assert [x for x in replayed if x[0] == r1] == [(r1, 1, "original"), (r1, 2, "correction")]

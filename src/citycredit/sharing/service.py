@@ -269,7 +269,7 @@ def _load_part(
             sub,
             r,
             version=v.version,
-            kind=Kind(v.kind),
+            kind=Kind.original,  # new to this consumer, whatever the version's own history
             changed_at=v.created_at,
             event_id=None,
             payload=payload,

@@ -552,6 +552,7 @@ def test_portal_list_pages(
     missing = client.get("/lists/no_such_list")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
     assert "没有名单类型 &#39;no_such_list&#39;" in missing.text  # the service's message
+    assert "失信被执行人（judgment_defaulter）" in missing.text  # the lists by name
     bad = client.get("/lists/judgment_defaulter", params={"page": "x"})
     assert bad.status_code == 422 and "参数 page 的值「x」无效" in bad.text
     nowhere = client.get("/no/such/page")

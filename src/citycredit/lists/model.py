@@ -350,7 +350,8 @@ class ListCatalog:
     def list_type(self, code: str) -> ListType:
         """A list type by code; NotFound names the valid codes."""
         if code not in self.list_types:
-            raise NotFound(f"没有名单类型 '{code}'，可用：{'、'.join(self.list_types)}")
+            known = "、".join(f"{t.name}（{k}）" for k, t in self.list_types.items())
+            raise NotFound(f"没有名单类型 '{code}'，可用：{known}")
         return self.list_types[code]
 
     def matter(self, code: str) -> Matter:

@@ -526,7 +526,10 @@ class Authorisation(Answer):
     )
     purpose: str = Field(description="授权用途 (贷款审批 …).")
     valid_from: Day = Field(description="First day.")
-    valid_until: Day = Field(description="Ends before this day.")
+    valid_until: Day = Field(
+        description="有效期至: the last valid day (inclusive, Beijing date); expired from the "
+        "day after."
+    )
     state: Literal["active", "expired", "revoked"] = Field(description="Today's state.")
     state_label: str = Field(description="有效, 已到期, 已撤回.")
     revoked_at: Instant | None = Field(description="When it was revoked.")

@@ -28,6 +28,7 @@ from citycredit.shared.idgen import new_id
 from citycredit.shared.text import normalise_code
 from citycredit.subjects.db import SubjectRow
 
+EVALUATION_SCOPE = "evaluation"  # the 公共信用综合评价 result, a scope a grant may name
 INSTITUTION_ROLES = frozenset({Role.financial_institution, Role.credit_service_agency})
 MAX_MONTHS = 12  # an authorisation lasts at most a year (renewed by the subject)
 
@@ -59,10 +60,13 @@ def grant(
     purpose = (purpose or "").strip()
     if len(purpose) < 2:
         raise FieldError("purpose", purpose, "required", "须写明授权用途（purpose），如“贷款审批”")
-    unknown = sorted(set(items) - set(c.catalog.items))
+    unknown = sorted(set(items) - set(c.catalog.items) - {EVALUATION_SCOPE})
     if unknown:
         raise FieldError(
-            "items", ",".join(unknown), "unknown_item", "授权的信息项须为目录中的信息项"
+            "items",
+            ",".join(unknown),
+            "unknown_item",
+            "授权范围须为目录中的信息项，或 evaluation（公共信用综合评价结果）",
         )
     now = c.clock.now()
     today = local_date(now)
@@ -182,20 +186,66 @@ def valid_authorisation(
     raise PermissionDenied(reason, code="authorisation_invalid")
 
 
+def covers(r: AuthorisationRow) -> tuple[frozenset[str] | None, bool]:
+    """What a grant covers: its catalog items (None: every item) and whether the grade.
+
+    A grant that names nothing covers the whole archive, the evaluation included; one that
+    names a scope covers exactly what it names (catalog items, and ``evaluation`` for the
+    公共信用综合评价 result)."""
+    if not r.items:
+        return None, True
+    return frozenset(r.items) - {EVALUATION_SCOPE}, EVALUATION_SCOPE in r.items
+
+
 def institution_query(c: Container, actor: Principal, subject_id: str) -> dict[str, Any]:
-    """授权查询: the non-public archive items the subject authorised, logged with the purpose."""
+    """授权查询: what the subject authorised, plus what is public anyway (records, lists, an
+    organisation's grade) marked as public; logged with the purpose and exactly what went
+    beyond the public view."""
+    from citycredit.lists.service import public_subject_lists
     from citycredit.subjects.archive import consented_archive
 
     today = local_date(c.clock.now())
     with c.uow() as uow:
         auth = valid_authorisation(uow.session, actor, subject_id, today)
         auth_id, purpose = auth.id, auth.purpose
-        items = frozenset(auth.items) if auth.items else None
+        items, evaluation = covers(auth)
+        used = {
+            "id": auth_id,
+            "purpose": purpose,
+            "items": list(auth.items or []),
+            "all_non_public_items": not auth.items,
+            "evaluation": evaluation,
+            "valid_until": _last_day(auth).isoformat(),
+        }
     view = consented_archive(
-        c, actor, subject_id, purpose=purpose, items=items, authorisation_id=auth_id
+        c,
+        actor,
+        subject_id,
+        purpose=purpose,
+        items=items,
+        evaluation=evaluation,
+        authorisation_id=auth_id,
     )
-    view["authorisation"] = {"id": auth_id, "purpose": purpose}
+    listed = public_subject_lists(c, actor, subject_id)
+    view["public_lists"] = {"lists": listed["lists"], "measures": listed["measures"]}
+    view["authorisation"] = used
+    view["scope_note"] = _scope_note(c, items, evaluation)
     return view
+
+
+def _scope_note(c: Container, items: frozenset[str] | None, evaluation: bool) -> str:
+    """What the reader sees and why, in words (shown with every institution's read)."""
+    if items is None:
+        granted = "全部信用信息"
+    else:
+        names = [c.catalog.items[code].name for code in c.catalog.items if code in items]
+        if evaluation:
+            names.append("公共信用综合评价结果")
+        granted = "、".join(names) or "（无）"
+    note = f"本次查询的授权范围：{granted}。"
+    if not evaluation:
+        note += "授权未包括公共信用综合评价结果，仅在其依规向社会公开时显示。"
+    return note + "授权范围以外显示的记录、名单和评价结果均为向社会公开的信息（标注“公开”）。"
 
 
 def _name(s: Session, subject_id: str) -> str:
@@ -220,7 +270,8 @@ def _view(r: AuthorisationRow, grantee_name: str, today: date) -> dict[str, Any]
         "subject_id": r.subject_id,
         "grantee": {"subject_id": r.grantee_subject_id, "name": grantee_name},
         "items": list(r.items or []),
-        "all_non_public_items": not r.items,  # none named: every non-public item
+        "all_non_public_items": not r.items,  # none named: the whole archive
+        "evaluation": covers(r)[1],
         "purpose": r.purpose,
         "valid_from": r.valid_from.isoformat(),
         "valid_until": _last_day(r).isoformat(),  # 有效期至 (inclusive)
@@ -231,4 +282,12 @@ def _view(r: AuthorisationRow, grantee_name: str, today: date) -> dict[str, Any]
     }
 
 
-__all__ = ["grant", "institution_query", "list_authorisations", "revoke", "valid_authorisation"]
+__all__ = [
+    "EVALUATION_SCOPE",
+    "covers",
+    "grant",
+    "institution_query",
+    "list_authorisations",
+    "revoke",
+    "valid_authorisation",
+]

@@ -288,11 +288,23 @@ def test_authorisations_the_account_and_its_query_log_match_the_published_schema
     archive = answer(
         spec, w, rm.BANK, "get", "/api/v1/institution/subjects/{subject_id}/archive", ids=subject
     )
-    assert archive["authorisation"] == {"id": granted["id"], "purpose": "授信审查"}
-    assert [g["item"] for g in archive["groups"]] == ["penalty"]
-    entry = next(e for e in archive["groups"][0]["records"] if e["record_id"] == w.ids["record_a"])
+    assert archive["authorisation"] == {
+        "id": granted["id"],
+        "purpose": "授信审查",
+        "items": ["penalty"],
+        "all_non_public_items": False,
+        "evaluation": False,
+        "valid_until": "2027-03-01",
+    }
+    assert [g["item"] for g in archive["groups"] if g["authorised"]] == ["penalty"]
+    assert all(e["public"] for g in archive["groups"] if not g["authorised"] for e in g["records"])
+    penalties = next(g for g in archive["groups"] if g["item"] == "penalty")["records"]
+    entry = next(e for e in penalties if e["record_id"] == w.ids["record_a"])
     assert entry["objection_mark"]["mark"] == "异议处理中" and "repair" not in entry
-    assert all(not f.get("masked") for e in archive["groups"][0]["records"] for f in e["fields"])
+    assert all(
+        not f.get("masked") for g in archive["groups"] for e in g["records"] for f in e["fields"]
+    )
+    assert set(archive["disclosed"]) <= {"penalty"} and archive["scope_note"]
     # the subject's own account: objections, repairs, authorisations, marks, 自愿注册, 自主公示
     mine = answer(spec, w, rm.AGENT_A, "get", "/api/v1/me/archive", params=subject)
     assert mine["view"] == "own" and mine["voluntary_registration"]["status"]
@@ -315,6 +327,7 @@ def test_authorisations_the_account_and_its_query_log_match_the_published_schema
         )
         for q in queries["items"]
     )
+    assert used[0]["items"] == archive["disclosed"]  # exactly what went beyond the public view
     objection = {"objection_id": w.ids["objection"]}
     reject = "/api/v1/objections/{objection_id}/reject"
     answer(spec, w, rm.OFFICE, "post", reject, json={"reason": "不属于异议范围"}, ids=objection)

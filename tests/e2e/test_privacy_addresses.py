@@ -162,7 +162,13 @@ def test_id_mask_follows_the_configured_style(container: Container, tmp_path: Pa
         own = own_archive(c, me, sid)
         staff = authorised_archive(c, samr, sid, purpose="案件核查")
         bank = consented_archive(
-            c, samr, sid, purpose="贷款审查", items=None, authorisation_id="au_test"
+            c,
+            samr,
+            sid,
+            purpose="贷款审查",
+            items=None,
+            evaluation=True,
+            authorisation_id="au_test",
         )
         return (
             own["subject"]["id_number_masked"],

@@ -3,7 +3,7 @@ at once, refusal with the reason, only authorised items, no personal fields."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -100,10 +100,13 @@ def test_grant_read_revoke(container: Container, tmp_path: Path) -> None:
     assert auth.list_authorisations(c, agent(sid), sid)[0]["state"] == "revoked"
 
 
-def test_expiry_is_exact(container: Container, clock: FixedClock, tmp_path: Path) -> None:
+def test_valid_until_is_the_last_valid_day(
+    container: Container, clock: FixedClock, tmp_path: Path
+) -> None:
+    """有效期至 2026-11-27: valid until 23:59 Beijing that day, refused from 00:00 the next."""
     c = container
     sid, bank_sid = setup(c, tmp_path)
-    auth.grant(
+    a = auth.grant(
         c,
         agent(sid),
         subject_id=sid,
@@ -111,13 +114,47 @@ def test_expiry_is_exact(container: Container, clock: FixedClock, tmp_path: Path
         purpose="贷后管理",
         valid_until=date(2026, 11, 27),
     )
-    clock.advance(days=1)  # 11-26: still valid
+    assert a["valid_until"] == "2026-11-27" and a["state"] == "active"
+    clock.current = datetime(2026, 11, 27, 15, 59, tzinfo=UTC)  # 23:59 Beijing, the last day
     assert auth.institution_query(c, bank(bank_sid), sid)["total"] >= 1
-    clock.advance(days=1)  # 11-27: the exclusive end
+    assert auth.list_authorisations(c, bank(bank_sid))[0]["state"] == "active"
+    clock.current = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)  # 00:00 Beijing, 11-28
     with pytest.raises(PermissionDenied) as err:
         auth.institution_query(c, bank(bank_sid), sid)
-    assert "2026-11-27 到期" in err.value.message
-    assert auth.list_authorisations(c, bank(bank_sid))[0]["state"] == "expired"
+    assert err.value.code == "authorisation_invalid"
+    assert "已于 2026-11-27 到期" in err.value.message
+    listed = auth.list_authorisations(c, bank(bank_sid))[0]
+    assert listed["state"] == "expired" and listed["valid_until"] == "2026-11-27"
+
+
+def test_a_one_day_grant_is_valid_today_only(
+    container: Container, clock: FixedClock, tmp_path: Path
+) -> None:
+    c = container
+    sid, bank_sid = setup(c, tmp_path)
+    clock.current = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # 23:30 Beijing
+    base = {"subject_id": sid, "grantee": BANK_CODE, "purpose": "贷款审批"}
+    with pytest.raises(FieldError) as err:  # yesterday (Beijing) is refused
+        auth.grant(c, agent(sid), **base, valid_until=date(2026, 11, 24))
+    assert (err.value.field, err.value.value, err.value.code) == (
+        "valid_until",
+        "2026-11-24",
+        "past",
+    )
+    assert "不能早于今天（2026-11-25）" in err.value.message
+    a = auth.grant(c, agent(sid), **base, valid_until=date(2026, 11, 25))  # today
+    assert a["valid_until"] == "2026-11-25" and a["state"] == "active"
+    assert auth.institution_query(c, bank(bank_sid), sid)["authorisation"]["id"] == a["id"]
+    clock.current = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # 00:00 Beijing, 11-26
+    with pytest.raises(PermissionDenied) as denied:
+        auth.institution_query(c, bank(bank_sid), sid)
+    assert "已于 2026-11-25 到期" in denied.value.message
+    # at most 12 months counting today: 2027-11-25 is the last day a grant may name
+    clock.current = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+    assert auth.grant(c, agent(sid), **base, valid_until=date(2027, 11, 25))["state"] == "active"
+    with pytest.raises(FieldError) as err:
+        auth.grant(c, agent(sid), **base, valid_until=date(2027, 11, 26))
+    assert err.value.code == "too_long" and "2027-11-25" in err.value.message
 
 
 def test_grant_validation(container: Container, tmp_path: Path) -> None:
@@ -125,7 +162,7 @@ def test_grant_validation(container: Container, tmp_path: Path) -> None:
     sid, _ = setup(c, tmp_path)
     base = {"subject_id": sid, "grantee": BANK_CODE, "purpose": "贷款审批"}
     for kw, field in (
-        ({"valid_until": date(2026, 11, 25)}, "valid_until"),
+        ({"valid_until": date(2026, 11, 24)}, "valid_until"),
         ({"valid_until": date(2026, 11, 25) + timedelta(days=400)}, "valid_until"),
         ({"valid_until": date(2026, 12, 31), "items": ["bogus"]}, "items"),
         ({"valid_until": date(2026, 12, 31), "grantee": "91610800MA6ZZZZZZZ"}, "grantee"),

@@ -16,7 +16,7 @@ from citycredit.accounts.db import DepartmentRow
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, Openness
-from citycredit.evaluation.views import archive_grade
+from citycredit.evaluation.views import archive_grade, grade_is_public
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.ingest.withhold import unpublished_label
 from citycredit.kernel.disclosure import record_disclosure
@@ -292,6 +292,10 @@ def authorised_archive(
     return _authorised_view(c, actor, subject_id, purpose=purpose, channel=channel)
 
 
+EVALUATION_SCOPE = "evaluation"  # disclosure-log item of a grade (rights.authorisations)
+NOT_AUTHORISED_GRADE_NOTE = "本次授权未包括公共信用综合评价结果（evaluation）"
+
+
 def consented_archive(
     c: Container,
     actor: Principal,
@@ -299,19 +303,111 @@ def consented_archive(
     *,
     purpose: str,
     items: frozenset[str] | None,
+    evaluation: bool,
     authorisation_id: str,
 ) -> dict[str, Any]:
     """An institution's read under the subject's own authorisation (rights.authorisations
-    checks it first): only the authorised items, no personal fields, logged like any read."""
-    return _authorised_view(
-        c,
-        actor,
-        subject_id,
-        purpose=purpose,
-        channel="institution",
-        items=items,
-        authorisation_id=authorisation_id,
-    )
+    checks it first). Shown: the records of the authorised ``items`` (None: every item) as the
+    authorised view shows them, without personal fields; every other record the public view
+    shows today, as the public sees it; the grade when ``evaluation`` (the grant covers it) or
+    when it is public anyway (organisations). Each record entry, and the grade, says whether it
+    is what the public sees (`public`).
+
+    The disclosure log names exactly what went beyond the public view: the items with a record
+    shown otherwise than the public sees it, ``evaluation`` for a grade the public may not see,
+    ``registration`` for identity data the public view does not show (a person's name in full,
+    a masked ID number); the read itself is logged even when that list is empty."""
+    today = local_date(c.clock.now())
+    mask_style = id_mask_style(c.settings.id_mask_keep_first, c.settings.id_mask_keep_last)
+    with c.uow() as uow, mask_style:
+        s = uow.session
+        subject, public_records, public_versions = _public_records(s, subject_id, today)
+        covered = [
+            r
+            for r in _records(s, subject_id)
+            if is_shared_now(r) and (items is None or r.item_code in items)
+        ]
+        covered_ids = {r.id for r in covered}
+        versions = current_versions(s, covered)
+        groups = _group(c, covered, versions, subject, public=False, today=today, personal={})
+        # What the public sees of the covered records (to tell the reader, and the log, which
+        # of them show nothing more than that).
+        public_view = {
+            e["record_id"]: e["fields"]
+            for g in _group(
+                c,
+                [r for r in public_records if r.id in covered_ids],
+                public_versions,
+                subject,
+                public=True,
+                today=today,
+            )
+            for e in g["records"]
+        }
+        disclosed: set[str] = set()
+        for g in groups:
+            for entry in g["records"]:
+                entry["public"] = public_view.get(entry["record_id"]) == entry["fields"]
+                if not entry["public"]:
+                    disclosed.add(g["item"])
+            g["authorised"] = True
+        public_groups = _group(
+            c,
+            [r for r in public_records if r.id not in covered_ids],
+            public_versions,
+            subject,
+            public=True,
+            today=today,
+        )
+        for g in public_groups:
+            for entry in g["records"]:
+                entry["public"] = True
+            g["authorised"] = False
+        _mark_objections(s, subject_id, groups)
+        _mark_objections(s, subject_id, public_groups, mask_names=_masks_names(c, subject))
+        order = {code: i for i, code in enumerate(c.catalog.items)}
+        groups = sorted([*groups, *public_groups], key=lambda g: order[g["item"]])
+
+        grade_public = grade_is_public(subject.subject_type)
+        grade = archive_grade(s, subject, public=not evaluation)
+        if grade["shown"]:
+            grade["public"] = grade_public
+            if not grade_public:
+                disclosed.add(EVALUATION_SCOPE)
+        elif not evaluation and not grade_public:
+            grade["note"] = f"{grade['note']}；{NOT_AUTHORISED_GRADE_NOTE}"
+
+        summary = _subject_summary(subject, public=False)
+        summary["id_number_masked"] = shown_id_number(c, subject, ())
+        if summary["id_number_masked"] or summary != {
+            **_subject_summary(subject, public=True),
+            "id_number_masked": None,
+        }:
+            disclosed.add("registration")
+        shown_beyond = sum(
+            1 for g in groups for e in g["records"] if g["authorised"] and not e["public"]
+        )
+        record_disclosure(
+            s,
+            actor=actor,
+            subject_id=subject_id,
+            items=sorted(disclosed),
+            purpose=purpose,
+            channel="institution",
+            at=c.clock.now(),
+            detail={"records": shown_beyond, "authorisation": authorisation_id},
+        )
+        uow.commit()
+        return {
+            "subject": summary,
+            "as_of": today.isoformat(),
+            "view": "authorised",
+            "purpose": purpose,
+            "evaluation": grade,
+            "groups": groups,
+            "total": sum(g["count"] for g in groups),
+            "disclosed": sorted(disclosed),
+        }
 
 
 def _authorised_view(
@@ -321,10 +417,9 @@ def _authorised_view(
     *,
     purpose: str,
     channel: str,
-    items: frozenset[str] | None = None,
-    authorisation_id: str | None = None,
     own: bool = False,
 ) -> dict[str, Any]:
+    """Staff's authorised view (logged) or the subject's own (``own``: not a disclosure)."""
     today = local_date(c.clock.now())
     mask_style = id_mask_style(c.settings.id_mask_keep_first, c.settings.id_mask_keep_last)
     with c.uow() as uow, mask_style:  # ID masks shown below follow the configured style (G30)
@@ -333,10 +428,7 @@ def _authorised_view(
         # Repaired records are neither published nor shared (停止共享和使用); the subject itself
         # still sees them, marked repaired.
         records = [
-            r
-            for r in _records(s, subject_id)
-            if (is_shared_now(r) or (own and r.status == "active"))
-            and (items is None or r.item_code in items)
+            r for r in _records(s, subject_id) if is_shared_now(r) or (own and r.status == "active")
         ]
         versions = current_versions(s, records)
         if own:  # the subject's own values, shown masked (本人查询: not a disclosure)
@@ -354,13 +446,10 @@ def _authorised_view(
                     purpose=Purpose.authorised_view,  # masked below; this read is logged below
                 )
                 for rid, v in versions.items()
-                if authorisation_id is None  # institutions never see personal fields
             }
         groups = _group(c, records, versions, subject, public=False, today=today, personal=personal)
         _mark_objections(s, subject_id, groups)
         detail: dict[str, Any] = {"records": sum(g["count"] for g in groups)}
-        if authorisation_id is not None:
-            detail["authorisation"] = authorisation_id
         if not own:
             record_disclosure(
                 s,

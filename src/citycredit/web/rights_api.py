@@ -375,7 +375,10 @@ class AuthorisationBody(BaseModel):
     subject_id: str
     grantee: str = Field(description="the institution's USCC (or subject id)")
     purpose: str
-    valid_until: IsoDate
+    valid_until: IsoDate = Field(
+        description="有效期至: the last valid day (inclusive, Beijing date; today at the earliest, "
+        "at most 12 months counting today)"
+    )
     items: list[str] = []
 
 

@@ -28,6 +28,7 @@ from citycredit.web.schemas.archive import (
 )
 from citycredit.web.schemas.common import Answer, Day, Instant
 from citycredit.web.schemas.evaluation import SubjectEvaluation
+from citycredit.web.schemas.lists import MeasureOut, PublicListEntry
 from citycredit.web.schemas.rights import (
     AT,
     AUTH_ID,
@@ -45,10 +46,23 @@ from citycredit.web.schemas.rights import (
 
 
 class AuthorisationUsed(Answer):
-    """The authorisation an institution's read rests on."""
+    """The authorisation an institution's read rests on, and what it covers."""
 
     id: str = Field(description="Authorisation id.")
     purpose: str = Field(description="Its purpose (logged with the read).")
+    items: list[str] = Field(description="The scopes it names: catalog items, `evaluation`.")
+    all_non_public_items: bool = Field(
+        description="It names nothing: the whole archive, the evaluation included."
+    )
+    evaluation: bool = Field(description="It covers the 公共信用综合评价 result.")
+    valid_until: Day = Field(description="有效期至: its last valid day (inclusive).")
+
+
+class PublicLists(Answer):
+    """The subject's public list memberships in force, as anyone sees them (公开)."""
+
+    lists: list[PublicListEntry] = Field(description="Oldest publication first.")
+    measures: list[MeasureOut] = Field(description="Joint measures in force, whatever the matter.")
 
 
 _ARCHIVE: JsonDict = {
@@ -59,6 +73,14 @@ _ARCHIVE: JsonDict = {
     "evaluation": GRADE_EXAMPLE,
     "groups": [GROUP_EXAMPLE],
     "total": 1,
+}
+_USED: JsonDict = {
+    "id": AUTH_ID,
+    "purpose": "贷款审批",
+    "items": ["penalty"],
+    "all_non_public_items": False,
+    "evaluation": False,
+    "valid_until": "2027-05-01",
 }
 
 
@@ -74,10 +96,24 @@ class AuthorisedArchive(Answer):
     groups: list[ArchiveGroup] = Field(description="Records by catalog item.")
     total: int = Field(description="Records in all groups.")
     authorisation: AuthorisationUsed = Field(description="The authorisation used.")
+    public_lists: PublicLists = Field(description="Public list memberships (公开).")
+    disclosed: list[str] = Field(
+        description="What this read showed beyond the public view, as logged in the subject's "
+        "查询记录: catalog items, `evaluation`, `registration`."
+    )
+    scope_note: str = Field(description="The authorisation's scope and what is shown as 公开.")
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{**_ARCHIVE, "authorisation": {"id": AUTH_ID, "purpose": "贷款审批"}}]
+            "examples": [
+                {
+                    **_ARCHIVE,
+                    "authorisation": _USED,
+                    "public_lists": {"lists": [], "measures": []},
+                    "disclosed": ["penalty"],
+                    "scope_note": "本次查询的授权范围：行政处罚。……",
+                }
+            ]
         }
     )
 

@@ -72,6 +72,11 @@ class ArchiveGrade(Answer):
     objection_mark: ObjectionMark | None = Field(
         default=None, description="Shown: the mark while the grade is under objection."
     )
+    public: bool | None = Field(
+        default=None,
+        description="An institution's read, grade shown: the public sees it too (organisations; "
+        "else it was shown under the authorisation's `evaluation` scope).",
+    )
 
 
 class ArchiveField(Answer):
@@ -119,6 +124,11 @@ class ArchiveEntry(Answer):
     repair: RepairHint | None = Field(
         default=None, description="Own view, adverse and not repaired: repair eligibility."
     )
+    public: bool | None = Field(
+        default=None,
+        description="An institution's read: shown exactly as the public view shows it today "
+        "(公开); false: shown under the authorisation.",
+    )
 
 
 class ArchiveGroup(Answer):
@@ -129,6 +139,11 @@ class ArchiveGroup(Answer):
     category: str = Field(description="Its category.")
     count: int = Field(description="Number of records.")
     records: list[ArchiveEntry] = Field(description="Newest decision first.")
+    authorised: bool | None = Field(
+        default=None,
+        description="An institution's read: the authorisation covers the item (false: only its "
+        "public records, as the public sees them).",
+    )
 
 
 SUBJECT_EXAMPLE: JsonDict = {

@@ -516,6 +516,7 @@ AUTHORISATION_EXAMPLE: JsonDict = {
     "grantee": {"subject_id": BANK_ID, "name": "榆林农村商业银行股份有限公司"},
     "items": [],
     "all_non_public_items": True,
+    "evaluation": True,
     "purpose": "贷款审批",
     "valid_from": "2026-11-25",
     "valid_until": "2027-05-01",
@@ -540,16 +541,20 @@ class Authorisation(Answer):
     subject_id: str = Field(description="The subject that granted it.")
     grantee: AuthorisationGrantee = Field(description="The institution.")
     items: list[str] = Field(
-        description="The catalog item codes the grant names (empty: none named, see "
-        "`all_non_public_items`)."
+        description="The scopes the grant names: catalog item codes, and `evaluation` for the "
+        "公共信用综合评价 result (empty: none named, see `all_non_public_items`)."
     )
     all_non_public_items: bool = Field(
-        description="True when the grant named no item: it covers every non-public item "
-        "(全部非公开信息项)."
+        description="True when the grant named nothing: it covers the whole archive, every "
+        "non-public item and the evaluation (全部信用信息)."
     )
+    evaluation: bool = Field(description="The grant covers the 公共信用综合评价 result.")
     purpose: str = Field(description="授权用途 (贷款审批 …).")
     valid_from: Day = Field(description="First day.")
-    valid_until: Day = Field(description="Ends before this day.")
+    valid_until: Day = Field(
+        description="有效期至: the last valid day (inclusive, Beijing date); expired from the "
+        "day after."
+    )
     state: Literal["active", "expired", "revoked"] = Field(description="Today's state.")
     state_label: str = Field(description="有效, 已到期, 已撤回.")
     revoked_at: Instant | None = Field(description="When it was revoked.")

@@ -189,6 +189,7 @@ def _hidden_and_refused(
     # the page shows the same status and nothing more
     page = client.get(f"/reports/{no}").text
     assert label in page and not [v for v in secret if v in page]
+    assert "核验凭证含报告全文，只向信用主体本人" in page
 
 
 def test_a_penalty_repaired_after_issue_is_not_readable_through_the_api(
@@ -226,6 +227,7 @@ def test_a_report_with_nothing_hidden_is_answered_and_bundled_as_issued(
     bundle = client.get(f"/api/v1/reports/{no}/bundle")
     assert bundle.status_code == 200 and bundle.json()["report"] == issued
     _verifies_offline(bundle.json(), tmp_path)
+    assert "核验凭证含报告全文" not in client.get(f"/reports/{no}").text
     # a correction is not a hiding: shown as issued and marked, the bundle stays public
     rows = [
         penalty_row(

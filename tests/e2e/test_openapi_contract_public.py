@@ -502,13 +502,34 @@ def test_a_report_and_its_bundle_match_the_published_schema(
     assert (pending["intact"], pending["ledger_index"]) == (True, None)
     call(world, "GET", path + "/bundle", url + "/bundle", status=409)
     ledger.integrate_now(c)
+    bundle = call(world, "GET", path + "/bundle", url + "/bundle")
+    assert set(bundle["disclosed"]) == {"content_hash", "report_no"}
     samr = department_principal(c, SAMR)
     withdraw_record(c, samr, ids["record"], "错误录入")
     report = call(world, "GET", path, url)
     assert report["intact"] and report["ledger_index"] is not None
     assert [(ch["kind"], ch["code"]) for ch in report["changes"]] == [("record", "withdrawn")]
-    bundle = call(world, "GET", path + "/bundle", url + "/bundle")
-    assert set(bundle["disclosed"]) == {"content_hash", "report_no"}
+    # the withdrawn record by its status only (`HiddenRecord`); its bundle for the subject
+    # only: a withdrawn record is no longer shared, staff with a purpose are refused too
+    assert report["complete"] is False
+    [hidden] = [
+        r
+        for g in report["content"]["sections"]
+        for r in g["records"]
+        if r["record_id"] == ids["record"]
+    ]
+    assert hidden == {
+        "record_id": ids["record"],
+        "hidden": True,
+        "code": "withdrawn",
+        "label": "已撤销，不再公示",
+    }
+    refused = call(world, "GET", path + "/bundle", url + "/bundle", status=401)
+    assert refused["error"] == "report_not_public"
+    refused = call(
+        world, "GET", path + "/bundle", url + "/bundle", "office", 403, params={"purpose": "核查"}
+    )
+    assert refused["error"] == "report_not_public"
     # error answers: a person's report is not public; an unknown number
     refused = call(
         world,

@@ -15,7 +15,11 @@ The verification page (the QR code's target) checks the stored report against th
 against a digest stored beside it — through the inclusion proof to the latest checkpoint signed
 by the platform's key, and lists what changed since issue (`reports.changes`): withdrawn,
 corrected, repaired or no longer published entries, the ones no longer public shown by their
-status only.
+status only — on the page and the PDF (`issued_report` + the marks) and in the JSON answer
+(`get_report`: `public_content` replaces them by their status). The leaf commits to one digest
+of the whole document, so a bundle cannot leave such an entry out and still verify: once a
+report holds one, its bundle goes only to the subject's own account, and to staff with a
+purpose while every such entry is still shared (`report_bundle`).
 
 Public reports are of organisations only: natural persons' archives are not searchable
 publicly, and their reports are for themselves (the rights area's own view), not issued here.
@@ -33,8 +37,10 @@ from sqlalchemy.orm import Session
 
 from citycredit.accounts.model import Permission, Principal, require
 from citycredit.bootstrap import Container
+from citycredit.ingest.db import RecordRow
 from citycredit.kernel import outbox
 from citycredit.kernel.db import OutboxEventRow
+from citycredit.kernel.disclosure import record_disclosure
 from citycredit.ledger.bundle import BundleError, report_digest, verify_bundle
 from citycredit.ledger.db import LedgerLeafRow, LedgerLogRow
 from citycredit.ledger.entries import LedgerEntry, field_digest, workflow_entry
@@ -57,9 +63,11 @@ __all__ = [
     "VALID_DAYS",
     "get_report",
     "issue_report",
+    "issued_report",
     "local_time",
     "normalise_no",
     "printable_report",
+    "public_content",
     "report_bundle",
 ]
 
@@ -270,10 +278,14 @@ def _integrity(
     return False, "与生成时登记、待收录到数据链的摘要不符"
 
 
-def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
+def issued_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
     """An issued report as issued, whether it is the one registered at issue (`_integrity`),
     where the ledger holds it (None while the sequencer has not taken it in), its validity and
-    the entries that changed since issue (`reports.changes`)."""
+    the entries that changed since issue (`reports.changes`).
+
+    The whole stored content, entries no longer public included: for the page and the PDF,
+    which show those entries by their ``changes`` mark only (report_body.html). A caller
+    answering with the content itself uses `get_report` (the public answer)."""
     require(actor, Permission.read_public)
     today = local_date(c.clock.now())
     with c.uow() as uow:
@@ -300,10 +312,77 @@ def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]
         return out
 
 
+def _hidden(
+    changes: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The entries no longer public (`changes_since_issue`'s ``hidden``, the marks the page
+    shows in their place): records by id, list entries by their index in content["lists"]."""
+    records = {ch["record_id"]: ch for ch in changes if ch["hidden"] and ch["kind"] == "record"}
+    memberships = {ch["list_index"]: ch for ch in changes if ch["hidden"] and ch["kind"] == "list"}
+    return records, memberships
+
+
+def _status_only(mark: dict[str, Any], **keep: Any) -> dict[str, Any]:
+    """An entry no longer public as the page shows it: where it was, its status, no details."""
+    return {
+        **{k: v for k, v in keep.items() if v is not None},
+        "hidden": True,
+        "code": mark["code"],
+        "label": mark["label"],
+    }
+
+
+def public_content(content: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A report's content as the page shows it: every entry no longer public (repaired,
+    withdrawn, 不予公示, publication ended, off its list … — the ``hidden`` changes since issue)
+    replaced by its status (``record_id`` or the list, ``hidden``, ``code``, ``label``); the
+    rest as issued. The counts and the overview stay as printed. Not the issued document: it
+    no longer hashes to ``content_hash`` (the bundle carries the whole document, or is refused,
+    `report_bundle`)."""
+    records, memberships = _hidden(changes)
+    if not records and not memberships:
+        return content
+    sections = [
+        {
+            **g,
+            "records": [
+                _status_only(records[e["record_id"]], record_id=e["record_id"])
+                if e.get("record_id") in records
+                else e
+                for e in g.get("records", [])
+            ],
+        }
+        for g in content.get("sections") or []
+    ]
+    lists_ = [
+        _status_only(
+            memberships[i],
+            list_type=m.get("list_type"),
+            list_name=m.get("list_name"),
+            record_id=m.get("record_id"),
+        )
+        if i in memberships
+        else m
+        for i, m in enumerate(content.get("lists") or [])
+    ]
+    return {**content, "sections": sections, "lists": lists_}
+
+
+def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
+    """The public answer of an issued report (GET /api/v1/reports/{no}): `issued_report` with
+    the content the page shows (`public_content`: entries no longer public by their status
+    only), whoever asks — the whole document goes only into the bundle (`report_bundle`:
+    the subject, or staff with a purpose while still shared). ``complete`` says whether the
+    content is the issued document."""
+    report = issued_report(c, actor, report_no)
+    shown = public_content(report["content"], report["changes"])
+    return {**report, "content": shown, "complete": shown is report["content"]}
+
+
 def printable_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
-    """`get_report` for printing (the PDF): refused when the stored copy is not the one
+    """`issued_report` for printing (the PDF): refused when the stored copy is not the one
     registered at issue — the platform does not print what it cannot vouch for."""
-    report = get_report(c, actor, report_no)
+    report = issued_report(c, actor, report_no)
     if not report["intact"]:
         raise Conflict(
             "该报告的存档内容与生成时登记的摘要不一致，不能出具 PDF；请联系信用办",
@@ -312,17 +391,73 @@ def printable_report(c: Container, actor: Principal, report_no: str) -> dict[str
     return report
 
 
-def report_bundle(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:
+NOT_PUBLIC_BUNDLE = (
+    "该报告含有生成后已不再公示的信息（信用修复、撤销、停止公示等），不再向公众提供完整的"
+    "核验凭证：完整凭证只向信用主体本人（经审核绑定的账号）提供；其中的信息均仍在共享的"
+    "（停止公示、公示期届满，未撤销、未信用修复），也向说明查询目的（purpose）的授权工作人员"
+    "提供。报告各条目的现状请在报告核验页面查看"
+)
+
+
+def _still_shared(s: Session, hidden: list[dict[str, Any]]) -> bool:
+    """Every entry no longer public is a record departments' authorised view still shares
+    (`subjects.archive.is_shared_now`: not withdrawn, not repaired); a list entry off its list
+    is not."""
+    for ch in hidden:
+        if ch["kind"] != "record":
+            return False
+        record = s.get(RecordRow, ch["record_id"])
+        if record is None or not archive.is_shared_now(record):
+            return False
+    return True
+
+
+def report_bundle(
+    c: Container, actor: Principal, report_no: str, *, purpose: str | None = None
+) -> dict[str, Any]:
     """The report with its ledger proof: leaf, inclusion proof to the latest signed checkpoint,
-    and the disclosed digest fields (ledger.bundle.verify_bundle checks all of it offline)."""
+    and the disclosed digest fields (ledger.bundle.verify_bundle checks all of it offline).
+
+    The leaf commits to the digest of the whole document (`report_digest`), so a bundle with
+    an entry left out or replaced by its status would not verify. Once an entry of the report
+    is no longer public (the ``hidden`` changes since issue: repaired, withdrawn, …), the
+    bundle — the whole report — follows the record bundles' rule (`ledger.service.bundle`): it
+    goes to the subject's own bound account, and to staff with a purpose (logged) only while
+    every such entry is still shared (`_still_shared`: repair and withdrawal stop sharing);
+    anyone else is refused (``report_not_public``).
+    """
     require(actor, Permission.read_public)
     with c.uow() as uow:
         s = uow.session
         row, leaf = _load(s, report_no)
+        today = local_date(c.clock.now())
+        changes = changes_since_issue(s, row.subject_id, row.content, today)
+        hidden = [ch for ch in changes if ch["hidden"]]
+        logged = False
+        if hidden and not actor.acts_for(row.subject_id):
+            staff = purpose is not None and actor.can(Permission.read_authorised)
+            if not staff or not _still_shared(s, hidden):
+                raise PermissionDenied(NOT_PUBLIC_BUNDLE, code="report_not_public")
+            logged = True
         cp = latest_checkpoint(s)
         if leaf is None or cp is None or leaf.idx >= cp.size:
             raise Conflict("该报告尚未收录到数据链，请稍后再试", code="ledger_pending")
         fields = {"content_hash": row.content_hash, "report_no": row.report_no}
         out = proof_bundle(s, log_row(s), leaf, cp, fields, report=row.content)
-        uow.finish_read()
+        if not logged:
+            uow.finish_read()
+            return out
+        items = sorted({str(g["item"]) for g in row.content.get("sections") or []})
+        record_disclosure(  # staff read entries no longer public: logged like any such read
+            s,
+            actor=actor,
+            subject_id=row.subject_id,
+            items=items or ["report"],
+            purpose=purpose or "",
+            channel="api",
+            at=c.clock.now(),
+            detail={"report_bundle": row.report_no},
+            object_id=row.report_no,
+        )
+        uow.commit()
         return out

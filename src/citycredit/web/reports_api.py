@@ -43,7 +43,8 @@ def post_report(subject_id: str, c: ContainerDep, actor: PrincipalDep) -> dict[s
     responses=errors(404, 422),
 )
 def get_report(report_no: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
-    """An issued report as issued, whether it still matches its digest, its ledger leaf."""
+    """An issued report as the page shows it (entries no longer public by their status only),
+    whether it still matches its digest, its ledger leaf."""
     return reports.get_report(c, actor, report_no)
 
 
@@ -51,11 +52,18 @@ def get_report(report_no: str, c: ContainerDep, actor: PrincipalDep) -> dict[str
     "/reports/{report_no}/bundle",
     response_model=out.ReportBundle,
     response_model_exclude_unset=True,
-    responses=errors(404, 409, 422),
+    responses=errors(403, 404, 409, 422),
 )
-def get_report_bundle(report_no: str, c: ContainerDep, actor: PrincipalDep) -> dict[str, Any]:
-    """The report with its ledger proof, for `citycredit ledger verify-bundle` (offline)."""
-    return reports.report_bundle(c, actor, report_no)
+def get_report_bundle(
+    report_no: str, c: ContainerDep, actor: PrincipalDep, purpose: str | None = None
+) -> dict[str, Any]:
+    """The report with its ledger proof, for `citycredit ledger verify-bundle` (offline).
+
+    Once an entry of the report is no longer public (信用修复, 撤销 …) the bundle — which
+    must carry the whole report to verify — goes only to the subject's bound account, and to
+    staff with a `purpose` (logged) while every such entry is still shared (not withdrawn, not
+    repaired); anyone else gets 401/403 ``report_not_public``."""
+    return reports.report_bundle(c, actor, report_no, purpose=purpose)
 
 
 @pages.post("/subjects/{subject_id}/report")
@@ -90,8 +98,9 @@ def _context(report: dict[str, Any]) -> dict[str, Any]:
 def report_page(
     request: Request, report_no: str, c: ContainerDep, actor: PrincipalDep
 ) -> HTMLResponse:
-    """The report as issued, printable, with what verifies it and what changed since."""
-    data = reports.get_report(c, actor, report_no)
+    """The report as issued, printable, with what verifies it and what changed since (the
+    entries no longer public shown by their mark only, report_body.html)."""
+    data = reports.issued_report(c, actor, report_no)
     return templates().TemplateResponse(request, "report.html", _context(data))
 
 

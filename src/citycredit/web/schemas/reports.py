@@ -9,7 +9,8 @@ archive's groups and registration as they were at issue, typed with the archive'
 (schemas/archive.py: `ArchiveGroup`, `ArchiveEntry`, `PublicRegistration`), whose keys written
 only in some cases — or only by later versions — are optional: the routes answer
 ``exclude_unset``, so a key an older report lacks stays absent and the document is served as
-stored.
+stored. The read-back answer (`Report`) shows an entry no longer public since issue by its status
+only (`HiddenRecord`, `HiddenListEntry`, reports/service.py `public_content`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic.json_schema import JsonDict
 from citycredit.web.schemas.archive import (
     PUBLIC_ENTRY_EXAMPLE,
     REGISTRATION_EXAMPLE,
+    ArchiveEntry,
     ArchiveGrade,
     ArchiveGroup,
     PublicRegistration,
@@ -94,6 +96,24 @@ _CONTENT: JsonDict = {
 }
 
 
+_SHOWN: JsonDict = {
+    **_CONTENT,
+    "sections": [
+        {
+            **_SECTION,
+            "records": [
+                {
+                    "record_id": RECORD,
+                    "hidden": True,
+                    "code": "repaired",
+                    "label": "已信用修复，不再公示",
+                }
+            ],
+        }
+    ],
+}
+
+
 class ReportContent(Answer):
     """The report as issued (its canonical bytes are what the ledger leaf commits to)."""
 
@@ -121,6 +141,53 @@ class ReportContent(Answer):
         description="自愿注册 profile (self-declared) as the public archive showed it, if any."
     )
     note: str = Field(description="What the report is, in Chinese.")
+
+
+class HiddenRecord(Answer):
+    """A record of the report no longer public (repaired, withdrawn, 不予公示, past its
+    period …): its status in its place, as the page shows it — no details."""
+
+    record_id: str = Field(description="The record (as in `changes`).")
+    hidden: Literal[True] = Field(description="Always true: shown by its status only.")
+    code: str = Field(description="The change (`ReportChange.code`).")
+    label: str = Field(description="The status, in Chinese (e.g. 已信用修复，不再公示).")
+
+
+class HiddenListEntry(Answer):
+    """A list entry of the report no longer public (repaired, exited, expired, withdrawn):
+    the list and its status, as the page shows it — no decision, dates or reasons."""
+
+    list_type: str = Field(description="List type code.")
+    list_name: str = Field(description="List type name.")
+    record_id: str | None = Field(
+        default=None, description="External memberships: the record they mirror."
+    )
+    hidden: Literal[True] = Field(description="Always true: shown by its status only.")
+    code: str = Field(description="The change (`ReportChange.code`).")
+    label: str = Field(description="The status, in Chinese.")
+
+
+class ShownGroup(ArchiveGroup):
+    """The records of one catalog item as the report's page shows them today."""
+
+    records: list[ArchiveEntry | HiddenRecord] = Field(  # type: ignore[assignment]
+        description="As issued; one no longer public replaced by its status (`HiddenRecord`)."
+    )
+
+
+class ShownReportContent(ReportContent):
+    """The report as the page shows it today: as issued, except that every entry no longer
+    public is replaced by its status. It no longer hashes to `content_hash` when
+    `complete` is false (the whole document is in the bundle, for the subject only)."""
+
+    sections: list[ShownGroup] = Field(  # type: ignore[assignment]
+        description="Public records by catalog item at issue; entries no longer public by "
+        "their status only."
+    )
+    lists: list[PublicListEntry | HiddenListEntry] = Field(  # type: ignore[assignment]
+        description="Public lists it was on at issue, masked; entries no longer public by "
+        "their status only."
+    )
 
 
 class IssuedReport(Answer):
@@ -159,8 +226,15 @@ class Report(Answer):
     changed since."""
 
     report_no: str = Field(description="The number.")
-    content: ReportContent = Field(description="As issued.")
-    content_hash: str = Field(description="The digest stored with it (hex).")
+    content: ShownReportContent = Field(
+        description="As issued, each entry no longer public replaced by its status (as the "
+        "page shows it)."
+    )
+    complete: bool = Field(
+        description="`content` is the issued document (nothing hidden since issue): it hashes "
+        "to `content_hash`."
+    )
+    content_hash: str = Field(description="The digest of the issued document (hex).")
     intact: bool = Field(
         description="The stored content is the one the ledger leaf (or, before sequencing, its "
         "pending entry) committed to."
@@ -179,7 +253,8 @@ class Report(Answer):
             "examples": [
                 {
                     "report_no": REPORT_NO,
-                    "content": _CONTENT,
+                    "content": _SHOWN,
+                    "complete": False,
                     "content_hash": DIGEST,
                     "intact": True,
                     "integrity": "已与数据链第 4 号叶子登记的摘要核对（树大小 5 的签名检查点，"

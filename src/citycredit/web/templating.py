@@ -7,8 +7,12 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from citycredit.lists.display import listed_until
+
 
 @cache
 def templates() -> Jinja2Templates:
     """The page templates (src/citycredit/web/templates)."""
-    return Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+    t = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+    t.env.globals["listed_until"] = listed_until  # 公示截止 of a list entry (lists.display)
+    return t

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from test_lists_fixes import (
     COMPANY,
     COMPANY_USCC,
@@ -27,9 +28,12 @@ from citycredit.evaluation.engines import evaluate_db
 from citycredit.evaluation.service import evaluation_as_of, models_for
 from citycredit.ingest.service import ingest_submission
 from citycredit.lists import service as lists
+from citycredit.lists.db import MembershipRow
 from citycredit.lists.display import NO_END
 from citycredit.reports import service as reports
+from citycredit.reports.layout import report_layout
 from citycredit.shared.clock import FixedClock
+from citycredit.subjects import archive
 from citycredit.web.app import create_app
 from support import write_csv
 
@@ -145,3 +149,45 @@ def test_an_entry_without_end_date_names_who_removes_it_and_the_rule(
     issued = reports.issue_report(c, ANONYMOUS, sid)
     html = web.get(f"/reports/{issued['report_no']}").text
     assert f"<dt>公示截止</dt><dd>{shown}</dd>" in html
+
+
+def test_a_revoked_red_qualification_leaves_every_public_view(
+    container: Container, clock: FixedClock, tmp_path: Path
+) -> None:
+    c = container
+    sid = red_record(c, tmp_path)
+    web = TestClient(create_app(c, scheduler=False))
+    before = reports.issue_report(c, ANONYMOUS, sid)
+    assert "red_list" in [g["item"] for g in archive.public_archive(c, ANONYMOUS, sid)["groups"]]
+    assert red_points(c, sid) > 0
+    dept(c, COURT, "MA0CRT01")
+    court_file(c, tmp_path, "sx.csv", "", "2026-11-20")
+    with c.uow() as uow:
+        red = uow.session.scalars(
+            select(MembershipRow).where(MembershipRow.list_type == "red_list")
+        ).one()
+        assert (red.status, red.exit_code) == ("exited", "decision_revoked")
+        assert red.exit_reason and "依规撤销守信激励对象资格" in red.exit_reason
+    # the evaluation no longer counts the revoked qualification as 守信激励
+    assert red_points(c, sid) == 0
+    # the archive (service, API, page): no 守信激励对象 record presented as current
+    view = archive.public_archive(c, ANONYMOUS, sid)
+    assert "red_list" not in [g["item"] for g in view["groups"]]
+    api = web.get(f"/api/v1/subjects/{sid}/archive").json()
+    assert "red_list" not in [g["item"] for g in api["groups"]]
+    assert RED_NO not in web.get(f"/api/v1/subjects/{sid}/archive").text
+    page = web.get(f"/subjects/{sid}").text
+    assert RED_NO not in page and "A级纳税人" not in page and "失信被执行人" in page
+    assert RED_NO not in web.get("/lists/red_list").text
+    # a new report: no 诚实守信 entry beside 失信被执行人
+    after = reports.issue_report(c, ANONYMOUS, sid)
+    content = after["content"]
+    assert "守信激励对象" not in content["tags"]
+    assert "red_list" not in [g["item"] for g in content["sections"]]
+    honest = next(s for s in report_layout(content)["sections"] if s["code"] == "honest")
+    assert honest["count"] == 0
+    html = web.get(f"/reports/{after['report_no']}").text
+    assert RED_NO not in html and LAST not in html
+    # the old report's verification page still says it left the list
+    old = web.get(f"/reports/{before['report_no']}").text
+    assert "已提前移出名单，不再公示" in old and RED_NO not in old

@@ -149,6 +149,18 @@ def test_an_entry_without_end_date_names_who_removes_it_and_the_rule(
     issued = reports.issue_report(c, ANONYMOUS, sid)
     html = web.get(f"/reports/{issued['report_no']}").text
     assert f"<dt>公示截止</dt><dd>{shown}</dd>" in html
+    # 7.1 失信被执行人 does not say "nothing" while section 3 lists the same entry
+    layout = report_layout(issued["content"])
+    serious = next(s for s in layout["sections"] if s["code"] == "serious")
+    judicial = next(s for s in layout["sections"] if s["code"] == "judicial")
+    assert [(p["title"], p["count"]) for p in serious["parts"]] == [("严重失信主体名单（名单）", 1)]
+    [part] = judicial["parts"]
+    assert part["count"] == 0 and part["notes"] == [
+        "1 条已列入名单，见 3.1 严重失信主体名单（名单）"
+    ]
+    judicial_html = section(html, "category category-judicial")
+    assert "1 条已列入名单，见 3.1 严重失信主体名单（名单）" in judicial_html
+    assert "查询期内无相关信息" not in judicial_html
 
 
 def test_a_revoked_red_qualification_leaves_every_public_view(
@@ -191,3 +203,26 @@ def test_a_revoked_red_qualification_leaves_every_public_view(
     # the old report's verification page still says it left the list
     old = web.get(f"/reports/{before['report_no']}").text
     assert "已提前移出名单，不再公示" in old and RED_NO not in old
+
+
+def test_a_serious_record_shown_as_its_list_entry_is_not_reported_as_nothing() -> None:
+    """3.1 严重失信主体名单 (the catalog item) beside 3.2 …（名单）: the item's subsection
+    points at the entry instead of saying 0 条 查询期内无相关信息."""
+    content = {
+        "sections": [
+            {
+                "item": "serious_dishonesty",
+                "item_name": "严重失信主体名单",
+                "category": "严重失信主体名单信息",
+                "count": 1,
+                "records": [{"record_id": "r1", "adverse": True}],
+            }
+        ],
+        "lists": [{"list_type": "market_supervision_serious", "record_id": "r1"}],
+    }
+    serious = next(s for s in report_layout(content)["sections"] if s["code"] == "serious")
+    assert [(p["title"], p["count"], p["notes"]) for p in serious["parts"]] == [
+        ("严重失信主体名单", 0, ["1 条已列入名单，见 3.2 严重失信主体名单（名单）"]),
+        ("严重失信主体名单（名单）", 1, []),
+    ]
+    assert serious["count"] == 1

@@ -536,7 +536,9 @@ def test_portal_list_pages(
     assert archive.status_code == 200
     section = archive.text.split('<section class="memberships">', 1)[1].split("</section>", 1)[0]
     assert '<a href="/lists/judgment_defaulter">失信被执行人</a>' in section
-    assert "(2026)陕0802执101号" in section and "2026-12-10" in section
+    # 公示截止 is the last day listed: the day before the court's 移出日期 (SX_YCRQ 2026-12-10)
+    assert "(2026)陕0802执101号" in section and "<dd>2026-12-09</dd>" in section
+    assert "2026-12-10" not in section
     # one entry a page: page 1 links on, page 2 back, past the end a plain sentence
     monkeypatch.setattr(pages, "PAGE_SIZE", 1)
     first = client.get("/lists/judgment_defaulter")

@@ -20,7 +20,7 @@ from citycredit.lists.model import (
     Origin,
     apply,
 )
-from citycredit.shared.calendar import Deadline, LegalCalendar, statutory_period_end
+from citycredit.shared.calendar import Deadline, LegalCalendar, last_day, statutory_period_end
 from citycredit.shared.errors import FieldError, InvalidTransition, NotFound
 from citycredit.shared.ids import scrub_personal
 from citycredit.shared.masking import display_person_name
@@ -412,6 +412,8 @@ def public_entry(
         "decided_on": _iso(membership.decided_on),
         "published_on": _iso(membership.published_on),
         "expires_on": _iso(membership.expires_on),
+        # 公示截止: the last day on the list (expires_on is the first day off it)
+        "last_day": _iso(last_day(membership.expires_on)) if membership.expires_on else None,
         "reasons": public_reasons(
             membership, is_person=is_person, keep=(subject_name,), mask_names=mask_names
         ),

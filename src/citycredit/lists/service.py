@@ -841,6 +841,34 @@ UNPUBLISHED_REASONS = {  # records.unpublished_reason → why its membership is 
 }
 
 
+def ended_early_records(s: Session, record_ids: Sequence[str]) -> dict[str, str]:
+    """The records among ``record_ids`` whose list entry ended early (exited: 撤销资格, 法院删除,
+    履行完毕, 异议成立 …), each with the reason shown for it.
+
+    Such a record is the source of a listing that is over before its term: the public views
+    (archive page and API, new reports) do not present it as a current listing or
+    qualification — the exited membership is off the public lists, and the report's
+    verification page shows it as 已提前移出名单 (reports.changes). Only the latest
+    membership of each record counts (a correction may have listed it again); an entry ended
+    at its term (expired) ends with its record's own publication period.
+    """
+    ids = list(dict.fromkeys(record_ids))
+    latest: dict[str, MembershipRow] = {}
+    for i in range(0, len(ids), 500):
+        for row in s.scalars(
+            select(MembershipRow).where(MembershipRow.record_id.in_(ids[i : i + 500]))
+        ):
+            rid = str(row.record_id)
+            now = latest.get(rid)
+            if now is None or (row.created_at, row.id) > (now.created_at, now.id):
+                latest[rid] = row
+    return {
+        rid: row.exit_reason or "已提前移出名单"
+        for rid, row in latest.items()
+        if row.status == S.exited.value
+    }
+
+
 def source_hidden_reason(s: Session, record_id: str | None) -> str | None:
     """Why the source record of an external membership is not public, or None if it is (the
     record's own publication flags; `public_view_filter` applies them to public reads)."""

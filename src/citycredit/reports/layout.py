@@ -14,7 +14,8 @@ one says 查询期内无相关信息 and counts 0 条, so a reader can tell "not
 Records go by their catalog item's category (catalog/items/*.yaml ``category``), list
 memberships by the kind of list: 守信激励对象 (红名单) → 诚实守信, serious-dishonesty lists →
 严重失信主体名单, 经营异常名录 → 经营异常; anything not placed goes to 其他信息. A record that an
-external list's membership mirrors is shown once, as that list entry. The layout is
+external list's membership mirrors is shown once, as that list entry, and its own subsection
+says where (so 7.1 失信被执行人 does not read 0 条 "nothing" beside the entry in 3). The layout is
 computed from the content alone (pure), so the page and the PDF of one report agree, and a
 report issued before this layout is shown in it too.
 """
@@ -125,19 +126,27 @@ def report_layout(content: dict[str, Any]) -> dict[str, Any]:
     """The report's content in 信用中国's categories and order.
 
     ``sections``: one per category (1-8), each ``{"no", "code", "title", "count", "parts"}``;
-    a part is ``{"title", "count", "records", "lists", "evaluation"}`` — records as the archive
-    shows them, lists as ``(index in content["lists"], entry)``. Then 9 信用状况提升建议 and
-    10 公共信用信息地方补充内容 (``advice``, ``local``). ``overview``: the counts in 信用中国's
-    overview order, ``{"section", "count"}``.
+    a part is ``{"title", "count", "records", "lists", "evaluation", "notes"}`` — records as the
+    archive shows them, lists as ``(index in content["lists"], entry)``, notes saying where its
+    records shown as list entries are (「1 条已列入名单，见 3.2 严重失信主体名单（名单）」).
+    Then 9 信用状况提升建议 and 10 公共信用信息地方补充内容 (``advice``, ``local``).
+    ``overview``: the counts in 信用中国's overview order, ``{"section", "count"}``.
     """
     memberships = list(content.get("lists") or [])
     # A membership mirroring an intake record (an external list: 失信被执行人, 经营异常名录 …)
-    # and the record itself are one fact: it is shown and counted once, as the list entry.
-    mirrored = {m["record_id"] for m in memberships if m.get("record_id")}
-    groups = [
-        {**g, "records": [r for r in g.get("records", []) if r.get("record_id") not in mirrored]}
-        for g in content.get("sections") or []
-    ]
+    # and the record itself are one fact: it is shown and counted once, as the list entry; the
+    # record's own subsection says where (``moved``), so it does not read as "nothing".
+    mirrored = {m["record_id"]: m for m in memberships if m.get("record_id")}
+    groups = []
+    for g in content.get("sections") or []:
+        records = g.get("records", [])
+        moved: dict[str, int] = {}
+        for r in records:
+            if r.get("record_id") in mirrored:
+                code = _category_of_list(mirrored[r["record_id"]])
+                moved[code] = moved.get(code, 0) + 1
+        kept = [r for r in records if r.get("record_id") not in mirrored]
+        groups.append({**g, "records": kept, "moved": moved})
     evaluation = content.get("evaluation")
     sections = []
     for no, cat in enumerate(CATEGORIES, start=1):
@@ -147,11 +156,20 @@ def report_layout(content: dict[str, Any]) -> dict[str, Any]:
         for item, title in cat.parts:  # fixed subsections, present even when empty
             g = by_item.pop(item, None)
             records = list(g["records"]) if g else []
-            parts.append({"title": title, "count": len(records), "records": records})
+            parts.append(
+                {"title": title, "count": len(records), "records": records, "moved": _moved(g)}
+            )
         for g in mine:
             if g.get("item") in by_item:
                 records = list(g["records"])
-                parts.append({"title": g["item_name"], "count": len(records), "records": records})
+                parts.append(
+                    {
+                        "title": g["item_name"],
+                        "count": len(records),
+                        "records": records,
+                        "moved": _moved(g),
+                    }
+                )
         listed = [(i, m) for i, m in enumerate(memberships) if _category_of_list(m) == cat.code]
         if listed:
             parts.append({"title": f"{cat.title}（名单）", "count": len(listed), "lists": listed})
@@ -161,6 +179,7 @@ def report_layout(content: dict[str, Any]) -> dict[str, Any]:
             p.setdefault("records", [])
             p.setdefault("lists", [])
             p.setdefault("evaluation", None)
+            p.setdefault("moved", {})
         sections.append(
             {
                 "no": str(no),
@@ -170,6 +189,20 @@ def report_layout(content: dict[str, Any]) -> dict[str, Any]:
                 "parts": parts,
             }
         )
+    # where each category's list entries are printed: "3.2 严重失信主体名单（名单）"
+    where = {
+        s["code"]: f"{s['no']}.{n} {p['title']}"
+        for s in sections
+        for n, p in enumerate(s["parts"], start=1)
+        if p["lists"]
+    }
+    for s in sections:
+        for p in s["parts"]:
+            p["notes"] = [
+                f"{n} 条已列入名单，见 {where[code]}"
+                for code, n in p.pop("moved").items()
+                if code in where
+            ]
     adverse = any(r.get("adverse") for g in groups for r in g.get("records", [])) or any(
         _category_of_list(m) in ("serious", "abnormal") for m in memberships
     )
@@ -186,6 +219,12 @@ def report_layout(content: dict[str, Any]) -> dict[str, Any]:
             "voluntary_registration": content.get("voluntary_registration"),
         },
     }
+
+
+def _moved(group: dict[str, Any] | None) -> dict[str, int]:
+    """Of a catalog item's group: how many of its records are shown as list entries, by the
+    category they are shown in."""
+    return dict(group.get("moved") or {}) if group else {}
 
 
 def overview(content: dict[str, Any]) -> list[dict[str, Any]]:

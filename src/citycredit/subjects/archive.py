@@ -20,6 +20,7 @@ from citycredit.evaluation.views import archive_grade, grade_is_public
 from citycredit.ingest.db import RecordRow, RecordVersionRow
 from citycredit.ingest.withhold import unpublished_label
 from citycredit.kernel.disclosure import record_disclosure
+from citycredit.lists.service import ended_early_records
 from citycredit.privacy.access import Purpose, open_personal
 from citycredit.privacy.records import mask_personal, version_aad
 from citycredit.shared.calendar import last_day, local_date
@@ -150,6 +151,10 @@ def public_archive(c: Container, actor: Principal, subject_id: str) -> dict[str,
     with c.uow() as uow:
         s = uow.session
         subject, records, versions = _public_records(s, subject_id, today)
+        # a record whose list entry ended early (e.g. 守信激励对象资格 revoked) is not shown as
+        # a current listing or qualification (lists.service.ended_early_records)
+        ended = ended_early_records(s, [r.id for r in records])
+        records = [r for r in records if r.id not in ended]
         groups = _group(c, records, versions, subject, public=True, today=today)
         _mark_objections(s, subject_id, groups, mask_names=_masks_names(c, subject))
         view = {

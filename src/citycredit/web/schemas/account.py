@@ -134,7 +134,9 @@ class AccountMembership(Answer):
     list_name: str = Field(description="Its name.")
     status: str = Field(description="`noticed`, `decided`, `published`, `exited`, …")
     published_on: Day | None = Field(description="Published on.")
-    expires_on: Day | None = Field(description="Expires on.")
+    expires_on: Day | None = Field(
+        description="First day off the list (its last day is the day before; null: no end set)."
+    )
     exit_conditions: list[ListExitCondition] = Field(description="The list type's exits.")
     objection_mark: ObjectionMark | None = Field(description="Disputed: its mark.")
 

@@ -103,6 +103,7 @@ _ENTRY: JsonDict = {
     "decided_on": "2026-11-20",
     "published_on": "2026-11-21",
     "expires_on": "2029-11-21",
+    "last_day": "2029-11-20",
     "reasons": "销售不合格食品，情节严重",
     "subject_id": SUBJECT,
     "uscc": USCC,
@@ -125,6 +126,12 @@ class PublicListEntry(Answer):
     decided_on: Day | None = Field(description="Decision day.")
     published_on: Day | None = Field(description="Publication day.")
     expires_on: Day | None = Field(description="First day off the list (null: no end set).")
+    last_day: Day | None = Field(
+        default=None,
+        description="公示截止: the last day on the list, the day before `expires_on` (null: no "
+        "end set — listed until the deciding authority removes it, by the list's `period`; "
+        "reports issued before 2026-11-28 lack the key).",
+    )
     reasons: str | None = Field(
         description="Reasons, ID and phone numbers scrubbed and other persons' names masked; "
         "for a natural person a neutral sentence."

@@ -195,3 +195,23 @@ def test_an_organisations_grade_is_public_shown_as_such_and_not_logged(
     assert sorted(e["public"] for e in entries(view, "penalty")) == [False, True]
     log = last_log(c, sid)
     assert log.items == view["disclosed"] == ["penalty"] and log.detail["records"] == 1
+
+
+def test_a_staff_read_of_a_person_like_grade_logs_the_evaluation(
+    container: Container, clock: FixedClock, tmp_path: Path
+) -> None:
+    """The authorised (staff) view shows every grade; a grade the public may not see (a 个体
+    工商户's) is logged as `evaluation`, an organisation's public one is not."""
+    from citycredit.accounts.service import department_principal
+    from citycredit.subjects.archive import authorised_archive
+    from support import SAMR
+
+    c = container
+    ids = setup(c, tmp_path)
+    staff = department_principal(c, SAMR)
+    shop = authorised_archive(c, staff, ids["shop"], purpose="行政审批核查")
+    assert shop["evaluation"]["shown"] is True
+    assert "evaluation" in last_log(c, ids["shop"]).items
+    company = authorised_archive(c, staff, ids["company"], purpose="行政审批核查")
+    assert company["evaluation"]["shown"] is True
+    assert "evaluation" not in last_log(c, ids["company"]).items

@@ -455,12 +455,16 @@ def _authorised_view(
         groups = _group(c, records, versions, subject, public=False, today=today, personal=personal)
         _mark_objections(s, subject_id, groups)
         detail: dict[str, Any] = {"records": sum(g["count"] for g in groups)}
+        grade = archive_grade(s, subject, public=False)
         if not own:
+            # a grade the public may not see (a person's, a 个体工商户's) is a disclosure too
+            private_grade = grade["shown"] and not grade_is_public(subject.subject_type)
+            shown_items = [g["item"] for g in groups] + ([EVALUATION_SCOPE] if private_grade else [])
             record_disclosure(
                 s,
                 actor=actor,
                 subject_id=subject_id,
-                items=[g["item"] for g in groups] or ["registration"],
+                items=shown_items or ["registration"],
                 purpose=purpose,
                 channel=channel,
                 at=c.clock.now(),
@@ -475,7 +479,7 @@ def _authorised_view(
             "as_of": today.isoformat(),
             "view": "own" if own else "authorised",
             "purpose": purpose,
-            "evaluation": archive_grade(s, subject, public=False),
+            "evaluation": grade,
             "groups": groups,
             "total": sum(g["count"] for g in groups),
         }

@@ -389,10 +389,12 @@ def test_the_page_verifies_and_rejects_bundles_like_verify_bundle(
         swapped = {**copy.deepcopy(report), "report": copy.deepcopy(other["report"])}
         hidden = copy.deepcopy(report)
         del hidden["disclosed"]["content_hash"]
+        bare = {k: v for k, v in copy.deepcopy(report).items() if k != "report"}
         for what, bad, expected in (
             ("edited report", edited, "报告内容与数据链中登记的摘要不一致"),
             ("another report", swapped, "报告编号"),
             ("digest not disclosed", hidden, "凭证没有公开报告内容摘要"),
+            ("no report in the bundle", bare, "凭证缺少信用报告内容（report）"),
         ):
             message = _python_error(bad, world.vkey)
             assert message.startswith(expected), (what, message)
@@ -411,7 +413,9 @@ def test_the_page_verifies_and_rejects_bundles_like_verify_bundle(
         del hidden["disclosed"]["manifest_hash"]
         listed = copy.deepcopy(export)
         listed["manifest"]["files"][0]["sha256"] = "0" * 64
+        no_manifest = {k: v for k, v in copy.deepcopy(export).items() if k != "manifest"}
         for what, bad, expected in (
+            ("no manifest in the bundle", no_manifest, "凭证缺少导出清单（manifest）"),
             ("a count changed", counted, "导出批次"),
             ("a file's checksum changed", listed, "导出批次"),
             ("another export's manifest", swapped, "清单所属的导出批次"),

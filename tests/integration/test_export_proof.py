@@ -158,6 +158,9 @@ def test_an_export_adds_one_leaf_and_its_proof_verifies_offline(container: Conta
     report = verify_bundle(json.loads(json.dumps(bundle)), trusted_vkey=vkey(c))
     assert report.ref == f"{done['id']}/completed" and report.key_pinned
     assert any(f"导出批次 {done['id']} 的清单与数据链中登记的摘要一致" in x for x in report.checks)
+    bare = {k: v for k, v in bundle.items() if k != "manifest"}  # the leaf without its manifest
+    with pytest.raises(BundleError, match="凭证缺少导出清单（manifest）"):
+        verify_bundle(bare, trusted_vkey=vkey(c))
     checked = verify_export_directory(directory, bundle, trusted_vkey=vkey(c))
     assert checked.ok, checked.problems
     assert checked.export_id == done["id"] and checked.bundle is not None

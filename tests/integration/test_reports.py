@@ -94,6 +94,10 @@ def test_a_report_is_the_public_archive_as_issued_and_verifies_offline(
     checked = verify_bundle(bundle)
     assert checked.ref == f"{no}/issued"
     assert any("未被改动" in line for line in checked.checks)
+    # a report's leaf without the report: nothing to compare the leaf's digest with
+    bare = {k: v for k, v in bundle.items() if k != "report"}
+    with pytest.raises(BundleError, match="凭证缺少信用报告内容（report）"):
+        verify_bundle(bare)
     # the report is kept as issued: a later withdrawal changes the archive, not the report
     samr = department_principal(c, SAMR)
     withdraw_record(c, samr, city["record"], reason="决定已撤销")

@@ -44,6 +44,13 @@ class BundleReport:
     checks: list[str] = field(default_factory=list)
 
 
+# Leaves about a document, the key its bundle carries the document under, and its name.
+DOCUMENT_LEAVES = (
+    ("report.issued", "report", "信用报告内容"),
+    ("export.completed", "manifest", "导出清单"),
+)
+
+
 def report_digest(suite: Suite | str, content: dict[str, Any]) -> str:
     """Hex digest of a credit report's canonical bytes under the suite's hash
     (reports.service commits to it in a ``report.issued`` leaf)."""
@@ -186,6 +193,13 @@ def verify_bundle(
         checks.append(f"公开的 {len(disclosed)} 个字段值与叶子中的摘要一致")
         leaf = json.loads(data)
         ref = leaf["ref"]
+        # A leaf about a document commits to the document's digest: its bundle must carry the
+        # document, or what was verified is only that some report or export was recorded.
+        for entry_type, key, what in DOCUMENT_LEAVES:
+            if leaf.get("type") == entry_type and key not in bundle:
+                raise BundleError(
+                    f"凭证缺少{what}（{key}）：数据链叶子记录的是{what}的摘要，无法核验"
+                )
         if "report" in bundle:  # a credit report's bundle: the report itself must match
             checks.append(_check_report(suite, bundle["report"], disclosed, ref))
         if "manifest" in bundle:  # a 双公示 export's bundle: its manifest must match

@@ -804,6 +804,12 @@
     }
   }
 
+  // Leaves about a document, the key its bundle carries it under, its name (ledger/bundle.py).
+  const DOCUMENT_LEAVES = [
+    ["report.issued", "report", "信用报告内容"],
+    ["export.completed", "manifest", "导出清单"],
+  ];
+
   async function checkReport(h, report, disclosed, ref) {
     const no = dictGet(report, "report_no");
     if (ref !== `${pyStr(no)}/issued`) {
@@ -948,6 +954,12 @@
       checks.push(`公开的 ${disclosed.size} 个字段值与叶子中的摘要一致`);
       const leafDoc = loadLeaf(data);
       const ref = item(leafDoc, "ref");
+      // a leaf about a document needs the document (ledger/bundle.py DOCUMENT_LEAVES)
+      for (const [entryType, key, what] of DOCUMENT_LEAVES) {
+        if (dictGet(leafDoc, "type") === entryType && !bundle.has(key)) {
+          throw new CheckFailed(`凭证缺少${what}（${key}）：数据链叶子记录的是${what}的摘要，无法核验`);
+        }
+      }
       if (bundle.has("report")) {
         // a credit report's bundle: the report itself must match (ledger/bundle.py _check_report)
         checks.push(await checkReport(h, bundle.get("report"), disclosed, ref));

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
 from citycredit.accounts.model import ANONYMOUS
+from citycredit.accounts.service import department_principal
 from citycredit.bootstrap import Container
 from citycredit.db.migrate import alembic_config, upgrade
 from citycredit.ingest.db import RecordRow
@@ -18,7 +19,7 @@ from citycredit.ingest.service import ingest_submission
 from citycredit.shared.calendar import SHANGHAI, add_months
 from citycredit.subjects.archive import public_archive
 from citycredit.web.app import create_app
-from support import PENALTY_COLUMNS, department, penalty_row, uscc, write_csv
+from support import PENALTY_COLUMNS, SAMR, department, penalty_row, uscc, write_csv
 
 
 def _today() -> date:
@@ -61,6 +62,18 @@ def test_general_penalty_is_published_through_the_corresponding_day(
         page = client.get(f"/subjects/{record.subject_id}")
     assert page.status_code == 200
     assert "<dt>公示截止</dt><dd>2027-03-10</dd>" in page.text
+    # when repair may be applied for: served already (as_of is after 2026-06-11) …
+    assert view["as_of"] > "2026-06-11"
+    assert "<dt>信用修复</dt><dd>最短公示期已满，符合条件的可申请信用修复" in page.text
+    # … or from a day still to come, for a penalty decided today
+    today = datetime.fromisoformat(view["as_of"]).date()
+    path = write_csv(tmp_path / "q.csv", PENALTY_COLUMNS, [_row(2, today)])
+    ingest_submission(c, department_principal(c, SAMR), path=path, item_code="penalty")
+    fresh = next(r for r in _records(c).values() if r.decision_date == today)
+    assert fresh.repair_from is not None and fresh.repair_from > today
+    with TestClient(create_app(c, scheduler=False)) as client:
+        later = client.get(f"/subjects/{fresh.subject_id}").text
+    assert f"<dt>信用修复</dt><dd>自 {fresh.repair_from} 起符合条件的可申请信用修复" in later
 
 
 def test_migration_0028_moves_ends_stored_under_the_old_count(

@@ -102,6 +102,8 @@ def test_submit_receipt_rejects_and_archive(world: dict[str, Any]) -> None:
 def test_dry_run_over_http_stores_nothing(world: dict[str, Any]) -> None:
     r = submit(world, "a", csv_body(), dry_run=True).json()
     assert r["dry_run"] and r["new"] == 1
+    # nothing is kept: no submission id that would answer 404, the (no) rejects inline
+    assert r["submission_id"] is None and r["rejects"] == []
     assert world["client"].get("/api/v1/subjects", params={"q": "某能源"}).json()["results"] == []
 
 

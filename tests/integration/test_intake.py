@@ -243,6 +243,44 @@ def test_dry_run_validates_without_storing(container: Container, tmp_path: Path)
         assert s.scalar(select(func.count()).select_from(RejectRow)) == 0
 
 
+def test_dry_run_receipt_carries_its_rejects(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of a dry run is kept: no submission id to read back, the reasons inline, the
+    personal values hidden, at most DRY_RUN_REJECTS rows with the total stated."""
+    from citycredit.ingest import service
+
+    monkeypatch.setattr(service, "DRY_RUN_REJECTS", 2)
+    bad_id = id_number("610802", "19991345", "001")
+    rows = [
+        penalty(),
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_JDRQ="2023-02-30"),
+        penalty(
+            CF_WSH="神市监罚〔2026〕3号", CF_XDR_LB="自然人", CF_XDR_SHXYM="", CF_XDR_ZJHM=bad_id
+        ),
+        penalty(CF_WSH="神市监罚〔2026〕4号", CF_CFLB="打板子"),
+    ]
+    r = ingest(container, csv_of(tmp_path, rows), dry_run=True)
+    assert (r["received"], r["new"], r["rejected"], r["dry_run"]) == (4, 1, 3, True)
+    assert r["submission_id"] is None
+    assert [x["row"] for x in r["rejects"]] == [2, 3]
+    (date_reason,) = r["rejects"][0]["reasons"]
+    assert (date_reason["field"], date_reason["value"], date_reason["code"]) == (
+        "CF_JDRQ",
+        "2023-02-30",
+        "invalid_date",
+    )
+    assert "2023-02-30" in date_reason["message"]
+    (id_reason,) = r["rejects"][1]["reasons"]
+    assert id_reason["field"] == "CF_XDR_ZJHM" and id_reason["value"] == "[已隐去]"
+    assert bad_id not in id_reason["message"] and "[已隐去]" in id_reason["message"]
+    assert "试校验：问题数据共 3 行，回执列出前 2 行" in r["notes"]
+    stored = ingest(container, csv_of(tmp_path, rows, "again.csv"), existing=True)
+    assert stored["submission_id"] and stored["rejects"] is None and stored["rejected"] == 3
+    with container.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(SubmissionRow)) == 1
+
+
 def test_receipt_can_be_read_back(container: Container, tmp_path: Path) -> None:
     r = ingest(container, csv_of(tmp_path, [penalty()]))
     again = get_receipt(container, SYSTEM, r["submission_id"]).as_dict()

@@ -369,3 +369,75 @@ def test_quarantine_reasons_of_other_items(
     assert r["balanced"] and (r["received"], r["new"], r["rejected"]) == (2, 1, 1), r
     (reject,) = list_rejects(container, SYSTEM, r["submission_id"])
     assert [(x["field"], x["code"]) for x in reject["reasons"]] == [(field, code)]
+
+
+def licence(**over: str) -> dict[str, str]:
+    row = {
+        "XK_XDR_MC": "神木市大柳塔煤业有限公司",
+        "XK_XDR_LB": "法人及非法人组织",
+        "XK_XDR_SHXYM": CO_A,
+        "XK_XKWS": "准予行政许可决定书",
+        "XK_WSH": "神市监许〔2026〕1号",
+        "XK_XKLB": "普通",
+        "XK_NR": "食品经营许可",
+        "XK_JDRQ": "2026-10-10",
+        "XK_YXQZ": "2026-10-10",
+        "XK_YXQZI": "2031-10-09",
+        "XK_XKJG": "神木市市场监督管理局",
+        "XK_XKJGDM": SAMR_CODE,
+        "XK_ZT": "有效",
+        "XK_LYDW": SAMR,
+        "XK_LYDWDM": SAMR_CODE,
+    }
+    row.update(over)
+    return row
+
+
+def test_dates_out_of_order_are_quarantined_naming_both_fields(
+    container: Container, tmp_path: Path
+) -> None:
+    """有效期至 before 有效期自 or before the decision date: never valid, never published —
+    refused with both fields and both values named (catalog `not_before`)."""
+    rows = [
+        licence(),
+        licence(XK_WSH="2号", XK_YXQZ="2026-10-10", XK_YXQZI="2026-01-01"),
+        licence(XK_WSH="3号", XK_JDRQ="2026-10-10", XK_YXQZ="2025-01-01", XK_YXQZI="2026-05-01"),
+        licence(XK_WSH="4号", XK_YXQZI="长期"),  # 2099-12-31: never before anything
+        licence(XK_WSH="5号", XK_YXQZ="2026-13-01", XK_YXQZI="2026-10-11"),  # only the bad date
+        licence(XK_WSH="6号", XK_YXQZI="2026-10-10"),  # the same day is not before
+    ]
+    header = list(rows[0])
+    path = write_csv(tmp_path / "l.csv", header, [[r[h] for h in header] for r in rows])
+    r = ingest(container, path, item="licence")
+    assert (r["received"], r["new"], r["rejected"], r["notes"]) == (6, 3, 3, []), r
+    rejects = {x["row"]: x["reasons"] for x in list_rejects(container, SYSTEM, r["submission_id"])}
+    assert sorted(rejects) == [2, 3, 5]
+    assert rejects[2] == [
+        {
+            "field": "XK_YXQZI",
+            "value": "2026-01-01",
+            "code": "date_order",
+            "message": "有效期至（XK_YXQZI）「2026-01-01」早于有效期自（XK_YXQZ）「2026-10-10」",
+        }
+    ]
+    assert [x["message"] for x in rejects[3]] == [
+        "有效期至（XK_YXQZI）「2026-05-01」早于许可决定日期（XK_JDRQ）「2026-10-10」"
+    ]
+    assert [(x["field"], x["code"]) for x in rejects[5]] == [("XK_YXQZ", "invalid_date")]
+
+
+def test_penalty_publication_end_before_the_decision_is_quarantined(
+    container: Container, tmp_path: Path
+) -> None:
+    header = [*HEADER, "CF_GSJZQ"]
+    rows = [
+        penalty(CF_GSJZQ="2027-10-10"),
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_GSJZQ="2026-10-09"),
+    ]
+    path = write_csv(tmp_path / "p.csv", header, [[x.get(h) for h in header] for x in rows])
+    r = ingest(container, path)
+    assert (r["new"], r["rejected"]) == (1, 1)
+    (reject,) = list_rejects(container, SYSTEM, r["submission_id"])
+    assert [x["message"] for x in reject["reasons"]] == [
+        "公示截止期（CF_GSJZQ）「2026-10-09」早于处罚决定日期（CF_JDRQ）「2026-10-10」"
+    ]

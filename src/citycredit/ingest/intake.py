@@ -17,7 +17,7 @@ from citycredit.accounts.model import Principal
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
 from citycredit.catalog.publication import publication_for
-from citycredit.catalog.values import check_required, parse_field
+from citycredit.catalog.values import check_order, check_required, parse_field
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, UnresolvedRow
 from citycredit.ingest.model import Counts, Reason, record_key
 from citycredit.ingest.readers import EXTRA_KEY
@@ -104,6 +104,9 @@ class Intake:
             if err.field not in failed:
                 failed.add(err.field)
                 reasons.append(Reason(err.field, err.value, err.code, err.message))
+        for err in check_order(self.item, values, failed):  # 有效期至 before 有效期自 …
+            failed.add(err.field)
+            reasons.append(Reason(err.field, err.value, err.code, err.message))
         if not reasons and (cat := self.roles.get("subject_category")):
             facts = facts_from_roles(values, self.roles)
             for err in check_category(facts, category_field=cat):

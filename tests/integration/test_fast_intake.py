@@ -490,6 +490,7 @@ def test_fast_and_row_paths_give_identical_receipts_and_archives(
     )
     assert rows["index"], "the natural persons' ID numbers are blind-indexed"
     assert any('"date_order"' in x[4] for x in rows["rejects"]), "公示截止期 before the decision"
+    assert any(n.startswith("第 3 行恢复了已于 ") for n in b["notes"]), "the revival is noted"
     for part in rows:
         assert fast[part] == rows[part], part
 

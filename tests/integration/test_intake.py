@@ -19,6 +19,7 @@ from citycredit.ingest.service import (
     withdraw_record,
 )
 from citycredit.kernel.db import OutboxEventRow
+from citycredit.shared.calendar import SHANGHAI
 from citycredit.subjects.archive import public_archive
 from citycredit.subjects.db import SubjectRow
 from support import PENALTY_COLUMNS_WITH_ID, SAMR, department, id_number, uscc, write_csv
@@ -216,6 +217,42 @@ def test_withdrawal_removes_from_public_view_and_keeps_history(
     # re-sending the withdrawn record reinstates it as a correction, visibly
     r = ingest(container, csv_of(tmp_path, [penalty()], "again.csv"), existing=True)
     assert r["corrected"] == 1
+
+
+def test_resending_a_withdrawn_record_revives_it_with_a_note(
+    container: Container, tmp_path: Path
+) -> None:
+    """The revival is deliberate (a corrected re-sending), the silence was not: the receipt
+    names the row, the withdrawal date and the decision number."""
+    rows = [penalty(CF_WSH=f"神市监罚〔2026〕{n}号") for n in (1, 2, 3)]
+    path = csv_of(tmp_path, rows)
+    ingest(container, path)
+    with container.uow() as uow:
+        rid = uow.session.scalar(
+            select(RecordRow.id).where(RecordRow.key_text.endswith("神市监罚〔2026〕3号"))
+        )
+    assert rid is not None
+    withdraw_record(container, SYSTEM, rid, "处罚决定已被撤销")
+    again = ingest(container, path, existing=True)
+    assert (again["corrected"], again["duplicate"], again["new"]) == (1, 2, 0)
+    day = container.clock.now().astimezone(SHANGHAI).date().isoformat()
+    assert again["notes"] == [f"第 3 行恢复了已于 {day} 撤销的记录（神市监罚〔2026〕3号）"]
+    withdraw_record(container, SYSTEM, rid, "处罚决定再次撤销")
+    # notes in row order, the revival's among the in-file repeats' (one batch on the fast path)
+    later = [
+        rows[2],
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_NR="罚款3万元", CF_NR_FK="3"),
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_NR="罚款4万元", CF_NR_FK="4"),
+    ]
+    third = ingest(container, csv_of(tmp_path, later, "c.csv"), existing=True)
+    assert (third["corrected"], third["duplicate"]) == (2, 1)
+    assert third["notes"][0] == f"第 1 行恢复了已于 {day} 撤销的记录（神市监罚〔2026〕3号）"
+    assert third["notes"][1].startswith("第 3 行与第 2 行主键相同") and len(third["notes"]) == 2
+    stored = get_receipt(container, SYSTEM, again["submission_id"]).as_dict()
+    assert stored["notes"] == again["notes"]
+    with container.uow() as uow:
+        record = uow.session.get(RecordRow, rid)
+        assert record is not None and record.status == "active"
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])

@@ -48,6 +48,16 @@ SUBJECT_UNRESOLVED = "subject_unresolved"
 PERSON_TYPES = (SubjectType.natural_person.value, SubjectType.farm_household.value)
 
 
+def revived_note(number: int, key_text: str, withdrawn_at: datetime | None) -> str:
+    """The receipt's note on a row that brings a withdrawn record back (a correction of a
+    tombstone): the row, when it was withdrawn and its key as the department knows it (the
+    key fields' values, e.g. the decision number — not the platform's ids)."""
+    parts = key_text.split("|", 2)
+    key = parts[2] if len(parts) == 3 else key_text
+    when = f"已于 {local_date(withdrawn_at).isoformat()} " if withdrawn_at else "已"
+    return f"第 {number} 行恢复了{when}撤销的记录（{key}）"
+
+
 def roles_of(item: CatalogItem) -> dict[str, str]:
     return {spec.role: spec.code for spec in item.fields if spec.role}
 
@@ -317,6 +327,10 @@ class Intake:
             if record.status == "active" and current is not None and current.content_hash == digest:
                 self.counts.duplicate += 1
                 return "duplicate", record.id
+            if record.status == "withdrawn" and number is not None:
+                # Re-sending a withdrawn record brings it back (a correction): never silently.
+                withdrawn_at = current.created_at if current is not None else None
+                self.note(revived_note(number, record.key_text, withdrawn_at))
             record.current_version += 1
             record.status = "active"
             record.updated_at = self.now

@@ -195,8 +195,12 @@ def _enum(spec: FieldSpec, text: str, today: date | None) -> str:
     values = _multi_enum(spec, text) if spec.multiple else None
     if values:
         return MULTI_SEPARATOR.join(values)
-    allowed = "、".join(spec.enum)
-    raise _fail(spec, text, "not_in_enum", f"不在允许的取值中（{allowed}）")
+    raise _fail(spec, text, "not_in_enum", f"不在允许的取值中（{_allowed(spec)}）")
+
+
+def _allowed(spec: FieldSpec) -> str:
+    """The allowed values, each quoted: a value may contain 「、」 (暂扣或者吊销许可证、…)."""
+    return "、".join(f"「{v}」" for v in spec.enum)
 
 
 def _multi_enum(spec: FieldSpec, text: str) -> tuple[str, ...] | None:
@@ -216,8 +220,7 @@ def _tags(spec: FieldSpec, text: str, today: date | None) -> tuple[str, ...]:
     if spec.enum:
         canonical = tuple(spec.canonical_enum(t) for t in tags)
         if None in canonical:
-            allowed = "、".join(spec.enum)
-            raise _fail(spec, text, "not_in_enum", f"含不允许的标签（可用：{allowed}）")
+            raise _fail(spec, text, "not_in_enum", f"含不允许的标签（可用：{_allowed(spec)}）")
         return tuple(dict.fromkeys(t for t in canonical if t))
     return tags
 

@@ -217,7 +217,10 @@ def test_enum_values_and_aliases(item: str, code: str, raw: str, expected: str) 
 def test_unknown_enum_lists_allowed_values() -> None:
     error = _error("licence", "XK_XKLB", "特别")
     assert error.code == "not_in_enum"
-    assert "普通、特许、认可、核准、登记、其他" in error.message
+    assert "「普通」、「特许」、「认可」、「核准」、「登记」、「其他」" in error.message
+    # values with 「、」 inside stay readable: each is quoted
+    message = _error("penalty", "CF_CFLB", "打板子").message
+    assert "「暂扣或者吊销许可证、暂扣或者吊销执照」" in message, message
     assert _error("penalty", "CF_CFLB", "警告;鞭刑").code == "not_in_enum"
     assert _error("licence", "XK_XDR_LB", "法人;自然人").code == "not_in_enum"  # not multiple
 

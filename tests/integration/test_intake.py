@@ -478,3 +478,48 @@ def test_penalty_publication_end_before_the_decision_is_quarantined(
     assert [x["message"] for x in reject["reasons"]] == [
         "公示截止期（CF_GSJZQ）「2026-10-09」早于处罚决定日期（CF_JDRQ）「2026-10-10」"
     ]
+
+
+def test_a_file_of_another_item_is_refused_whole_with_a_suggestion(
+    container: Container, tmp_path: Path
+) -> None:
+    """A licence file sent as penalty would have every row quarantined (and count in the public
+    问题数据率): it is refused before anything is stored, naming the item that fits."""
+    from citycredit.shared.errors import FieldError
+
+    rows = [licence(), licence(XK_WSH="2号")]
+    header = [*rows[0], "BZ"]  # 备注 is a field of both items
+    path = write_csv(tmp_path / "l.csv", header, [[r.get(h, "") for h in header] for r in rows])
+    with pytest.raises(FieldError) as info:
+        ingest(container, path, item="penalty")
+    assert (info.value.field, info.value.value, info.value.code) == (
+        "item",
+        "penalty",
+        "item_mismatch",
+    )
+    assert (
+        "该文件的列与 行政处罚（penalty）不符，看起来是 行政许可（licence）" in info.value.message
+    )
+    with container.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(SubmissionRow)) == 0
+    # the right item takes it; a file of the item with a few local columns is not refused
+    assert ingest(container, path, item="licence", existing=True)["new"] == 2
+    extra = ["本地甲", "本地乙", "本地丙"]
+    row = [penalty().get(h) for h in HEADER] + ["本地"] * len(extra)
+    local = write_csv(tmp_path / "p.csv", [*HEADER, *extra], [row])
+    receipt = ingest(container, local, existing=True)
+    assert (receipt["new"], receipt["rejected"]) == (1, 0), receipt
+
+
+def test_a_file_without_any_required_field_of_the_item_is_refused(
+    container: Container, tmp_path: Path
+) -> None:
+    from citycredit.shared.errors import FieldError
+
+    path = write_csv(tmp_path / "f.csv", ["BZ", "其他列"], [["备注", "x"]])
+    with pytest.raises(FieldError) as info:
+        ingest(container, path, item="penalty")
+    assert info.value.field == "item" and "没有该信息项的任何必填字段" in info.value.message
+    with container.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(SubmissionRow)) == 0
+    assert ingest(container, csv_of(tmp_path, [penalty()]), existing=True)["new"] == 1

@@ -169,6 +169,7 @@ def ingest_submission(
     item = c.catalog.item(item_code)
     info, rows = open_source(path)
     mapping, unknown = _map_headers(item, info)
+    _require_fitting_item(c, item, info, mapping)
     ops = _operations(info, unknown)
     if ops is not None:
         unknown = [h for h in unknown if h not in (ops.header, ops.reason_header)]
@@ -464,6 +465,42 @@ def _locate_for_withdrawal(
         )
         return None, Reason(first, str(key[0]), "record_not_found", message)
     return found[0], None
+
+
+def _fit(item: CatalogItem, headers: tuple[str, ...] | list[str]) -> tuple[int, bool]:
+    """(how many of the headers the item claims, whether one of them is a required field)."""
+    codes = {item.resolve_header(h) for h in headers} - {None}
+    return len(codes), any(item.field(code).required for code in codes if code)
+
+
+def _require_fitting_item(
+    c: Container, item: CatalogItem, info: FileInfo, mapping: dict[str, str]
+) -> None:
+    """Refuse a file sent under the wrong item (a licence file as penalty …) before anything is
+    stored: every row would be quarantined and count in the public 问题数据率. It does not fit
+    when it has none of the item's required fields, or when another item claims more of its
+    columns while this one claims fewer than half; that item, if any, is suggested."""
+    required = [f.code for f in item.fields if f.required]
+    has_required = not required or any(item.field(f).required for f in mapping.values())
+    claimed = len(set(mapping.values()))
+    best: CatalogItem | None = None
+    best_claimed = claimed
+    for other in c.catalog.items.values():
+        if other.code == item.code:
+            continue
+        n, other_required = _fit(other, info.headers)
+        if other_required and n > best_claimed:
+            best, best_claimed = other, n
+    poor = 2 * len(mapping) < len(info.headers) and best is not None
+    if has_required and not poor:
+        return
+    message = f"该文件的列与 {item.name}（{item.code}）不符"
+    if best is not None:
+        message += f"，看起来是 {best.name}（{best.code}）"
+    elif not has_required:
+        listed = "、".join(required[:8]) + ("等" if len(required) > 8 else "")
+        message += f"：没有该信息项的任何必填字段（{listed}）"
+    raise FieldError("item", item.code, "item_mismatch", message + "；文件未归集")
 
 
 def _map_headers(item: CatalogItem, info: FileInfo) -> tuple[dict[str, str], list[str]]:

@@ -113,6 +113,7 @@ def run_pitr(args: argparse.Namespace, cluster: pgcluster.PgCluster, tmp: Path) 
         receipt = ingest_submission(c, actor, path=path, item_code="penalty")
         integrate_now(c)
         path.unlink()
+        assert receipt.submission_id is not None  # a stored submission (not a dry run)
         return receipt.submission_id
 
     result = pgcluster.pitr_drill(

@@ -84,6 +84,15 @@ def test_departments_users_ingest_withdraw_quality(cli: CliRunner, tmp_path: Pat
         )
     )
     assert (dry["new"], dry["rejected"], dry["dry_run"]) == (1, 1, True)
+    assert dry["submission_id"] is None
+    assert [(x["row"], [r["field"] for r in x["reasons"]]) for x in dry["rejects"]] == [
+        (2, ["CF_JDRQ", "CF_WSH"])
+    ]
+    human_dry = run(
+        cli, "ingest", str(path), "--item", "penalty", "--department", SAMR, "--dry-run"
+    )
+    assert "试校验回执（未入库）" in human_dry
+    assert "第 2 行 CF_JDRQ（invalid_date）" in human_dry and "2026-02-30" in human_dry
     receipt = json.loads(
         run(cli, "ingest", str(path), "--item", "penalty", "--department", SAMR, "--json")
     )

@@ -102,7 +102,19 @@ def test_submit_receipt_rejects_and_archive(world: dict[str, Any]) -> None:
 def test_dry_run_over_http_stores_nothing(world: dict[str, Any]) -> None:
     r = submit(world, "a", csv_body(), dry_run=True).json()
     assert r["dry_run"] and r["new"] == 1
+    # nothing is kept: no submission id that would answer 404, the (no) rejects inline
+    assert r["submission_id"] is None and r["rejects"] == []
     assert world["client"].get("/api/v1/subjects", params={"q": "某能源"}).json()["results"] == []
+
+
+def test_a_licence_file_sent_as_penalty_is_refused_naming_the_item(world: dict[str, Any]) -> None:
+    header = "XK_XDR_MC,XK_XDR_LB,XK_XDR_SHXYM,XK_XKWS,XK_WSH,XK_XKLB,XK_NR,XK_JDRQ,XK_YXQZ,BZ\n"
+    body = (header + "甲公司,法人及非法人组织,,决定书,1号,普通,x,2026-10-10,2026-10-10,\n").encode()
+    r = submit(world, "a", body)
+    assert r.status_code == 422, r.text
+    answer = r.json()
+    assert (answer["field"], answer["value"]) == ("item", "penalty")
+    assert "看起来是 行政许可（licence）" in answer["message"]
 
 
 def test_bad_file_names_the_problem(world: dict[str, Any]) -> None:

@@ -133,6 +133,7 @@ COLUMNS = [
     "CF_CFJGDM",
     "CF_SJLY",
     "CF_SJLYDM",
+    "CF_GSJZQ",
     "本地备注",
 ]
 
@@ -213,13 +214,16 @@ def file_a() -> list[list[Any]]:
         company(7, code=LATE, CF_XDR_MC="晚到商贸有限公司"),
         codeless("C6", "晚到商贸有限公司"),  # after it → matched
         codeless("C7", "王某", CF_XDR_LB="自然人"),  # a person is never matched by name
-        ["", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+        [""] * len(COLUMNS),
         company(8, 本地备注="多余的列"),
     ]
     for i, change in enumerate(bad):
         rows.append(company(100 + i, **change))
     rows.append(company(200, CF_JDRQ="2023-02-30", CF_CFLB="打板子", CF_SY=""))
     rows.append([*company(201), "多出的格", "", "又一格"])
+    rows.append(company(202, CF_GSJZQ="2026-10-09"))  # 公示截止期 before the decision
+    rows.append(company(203, CF_GSJZQ="2026-10-09", CF_JDRQ="2026-13-01"))  # only the bad date
+    rows.append(company(204, CF_GSJZQ="2027-10-10"))
     rows.append(company(9, wsh="同键", CF_NR="A"))
     rows.append(company(9, wsh="同键", CF_NR="B"))
     return rows
@@ -485,6 +489,8 @@ def test_fast_and_row_paths_give_identical_receipts_and_archives(
         for r in [(x[0], json.loads(x[2]).get("unpublished_reason")) for x in rows["records"]]
     )
     assert rows["index"], "the natural persons' ID numbers are blind-indexed"
+    assert any('"date_order"' in x[4] for x in rows["rejects"]), "公示截止期 before the decision"
+    assert any(n.startswith("第 3 行恢复了已于 ") for n in b["notes"]), "the revival is noted"
     for part in rows:
         assert fast[part] == rows[part], part
 

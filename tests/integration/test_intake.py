@@ -19,6 +19,7 @@ from citycredit.ingest.service import (
     withdraw_record,
 )
 from citycredit.kernel.db import OutboxEventRow
+from citycredit.shared.calendar import SHANGHAI
 from citycredit.subjects.archive import public_archive
 from citycredit.subjects.db import SubjectRow
 from support import PENALTY_COLUMNS_WITH_ID, SAMR, department, id_number, uscc, write_csv
@@ -218,6 +219,42 @@ def test_withdrawal_removes_from_public_view_and_keeps_history(
     assert r["corrected"] == 1
 
 
+def test_resending_a_withdrawn_record_revives_it_with_a_note(
+    container: Container, tmp_path: Path
+) -> None:
+    """The revival is deliberate (a corrected re-sending), the silence was not: the receipt
+    names the row, the withdrawal date and the decision number."""
+    rows = [penalty(CF_WSH=f"神市监罚〔2026〕{n}号") for n in (1, 2, 3)]
+    path = csv_of(tmp_path, rows)
+    ingest(container, path)
+    with container.uow() as uow:
+        rid = uow.session.scalar(
+            select(RecordRow.id).where(RecordRow.key_text.endswith("神市监罚〔2026〕3号"))
+        )
+    assert rid is not None
+    withdraw_record(container, SYSTEM, rid, "处罚决定已被撤销")
+    again = ingest(container, path, existing=True)
+    assert (again["corrected"], again["duplicate"], again["new"]) == (1, 2, 0)
+    day = container.clock.now().astimezone(SHANGHAI).date().isoformat()
+    assert again["notes"] == [f"第 3 行恢复了已于 {day} 撤销的记录（神市监罚〔2026〕3号）"]
+    withdraw_record(container, SYSTEM, rid, "处罚决定再次撤销")
+    # notes in row order, the revival's among the in-file repeats' (one batch on the fast path)
+    later = [
+        rows[2],
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_NR="罚款3万元", CF_NR_FK="3"),
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_NR="罚款4万元", CF_NR_FK="4"),
+    ]
+    third = ingest(container, csv_of(tmp_path, later, "c.csv"), existing=True)
+    assert (third["corrected"], third["duplicate"]) == (2, 1)
+    assert third["notes"][0] == f"第 1 行恢复了已于 {day} 撤销的记录（神市监罚〔2026〕3号）"
+    assert third["notes"][1].startswith("第 3 行与第 2 行主键相同") and len(third["notes"]) == 2
+    stored = get_receipt(container, SYSTEM, again["submission_id"]).as_dict()
+    assert stored["notes"] == again["notes"]
+    with container.uow() as uow:
+        record = uow.session.get(RecordRow, rid)
+        assert record is not None and record.status == "active"
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
 def test_encodings_are_detected(container: Container, tmp_path: Path, encoding: str) -> None:
     r = ingest(container, csv_of(tmp_path, [penalty()], encoding=encoding))
@@ -241,6 +278,44 @@ def test_dry_run_validates_without_storing(container: Container, tmp_path: Path)
         assert s.scalar(select(func.count()).select_from(SubmissionRow)) == 0
         assert s.scalar(select(func.count()).select_from(RecordRow)) == 0
         assert s.scalar(select(func.count()).select_from(RejectRow)) == 0
+
+
+def test_dry_run_receipt_carries_its_rejects(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of a dry run is kept: no submission id to read back, the reasons inline, the
+    personal values hidden, at most DRY_RUN_REJECTS rows with the total stated."""
+    from citycredit.ingest import service
+
+    monkeypatch.setattr(service, "DRY_RUN_REJECTS", 2)
+    bad_id = id_number("610802", "19991345", "001")
+    rows = [
+        penalty(),
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_JDRQ="2023-02-30"),
+        penalty(
+            CF_WSH="神市监罚〔2026〕3号", CF_XDR_LB="自然人", CF_XDR_SHXYM="", CF_XDR_ZJHM=bad_id
+        ),
+        penalty(CF_WSH="神市监罚〔2026〕4号", CF_CFLB="打板子"),
+    ]
+    r = ingest(container, csv_of(tmp_path, rows), dry_run=True)
+    assert (r["received"], r["new"], r["rejected"], r["dry_run"]) == (4, 1, 3, True)
+    assert r["submission_id"] is None
+    assert [x["row"] for x in r["rejects"]] == [2, 3]
+    (date_reason,) = r["rejects"][0]["reasons"]
+    assert (date_reason["field"], date_reason["value"], date_reason["code"]) == (
+        "CF_JDRQ",
+        "2023-02-30",
+        "invalid_date",
+    )
+    assert "2023-02-30" in date_reason["message"]
+    (id_reason,) = r["rejects"][1]["reasons"]
+    assert id_reason["field"] == "CF_XDR_ZJHM" and id_reason["value"] == "[已隐去]"
+    assert bad_id not in id_reason["message"] and "[已隐去]" in id_reason["message"]
+    assert "试校验：问题数据共 3 行，回执列出前 2 行" in r["notes"]
+    stored = ingest(container, csv_of(tmp_path, rows, "again.csv"), existing=True)
+    assert stored["submission_id"] and stored["rejects"] is None and stored["rejected"] == 3
+    with container.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(SubmissionRow)) == 1
 
 
 def test_receipt_can_be_read_back(container: Container, tmp_path: Path) -> None:
@@ -331,3 +406,120 @@ def test_quarantine_reasons_of_other_items(
     assert r["balanced"] and (r["received"], r["new"], r["rejected"]) == (2, 1, 1), r
     (reject,) = list_rejects(container, SYSTEM, r["submission_id"])
     assert [(x["field"], x["code"]) for x in reject["reasons"]] == [(field, code)]
+
+
+def licence(**over: str) -> dict[str, str]:
+    row = {
+        "XK_XDR_MC": "神木市大柳塔煤业有限公司",
+        "XK_XDR_LB": "法人及非法人组织",
+        "XK_XDR_SHXYM": CO_A,
+        "XK_XKWS": "准予行政许可决定书",
+        "XK_WSH": "神市监许〔2026〕1号",
+        "XK_XKLB": "普通",
+        "XK_NR": "食品经营许可",
+        "XK_JDRQ": "2026-10-10",
+        "XK_YXQZ": "2026-10-10",
+        "XK_YXQZI": "2031-10-09",
+        "XK_XKJG": "神木市市场监督管理局",
+        "XK_XKJGDM": SAMR_CODE,
+        "XK_ZT": "有效",
+        "XK_LYDW": SAMR,
+        "XK_LYDWDM": SAMR_CODE,
+    }
+    row.update(over)
+    return row
+
+
+def test_dates_out_of_order_are_quarantined_naming_both_fields(
+    container: Container, tmp_path: Path
+) -> None:
+    """有效期至 before 有效期自 or before the decision date: never valid, never published —
+    refused with both fields and both values named (catalog `not_before`)."""
+    rows = [
+        licence(),
+        licence(XK_WSH="2号", XK_YXQZ="2026-10-10", XK_YXQZI="2026-01-01"),
+        licence(XK_WSH="3号", XK_JDRQ="2026-10-10", XK_YXQZ="2025-01-01", XK_YXQZI="2026-05-01"),
+        licence(XK_WSH="4号", XK_YXQZI="长期"),  # 2099-12-31: never before anything
+        licence(XK_WSH="5号", XK_YXQZ="2026-13-01", XK_YXQZI="2026-10-11"),  # only the bad date
+        licence(XK_WSH="6号", XK_YXQZI="2026-10-10"),  # the same day is not before
+    ]
+    header = list(rows[0])
+    path = write_csv(tmp_path / "l.csv", header, [[r[h] for h in header] for r in rows])
+    r = ingest(container, path, item="licence")
+    assert (r["received"], r["new"], r["rejected"], r["notes"]) == (6, 3, 3, []), r
+    rejects = {x["row"]: x["reasons"] for x in list_rejects(container, SYSTEM, r["submission_id"])}
+    assert sorted(rejects) == [2, 3, 5]
+    assert rejects[2] == [
+        {
+            "field": "XK_YXQZI",
+            "value": "2026-01-01",
+            "code": "date_order",
+            "message": "有效期至（XK_YXQZI）「2026-01-01」早于有效期自（XK_YXQZ）「2026-10-10」",
+        }
+    ]
+    assert [x["message"] for x in rejects[3]] == [
+        "有效期至（XK_YXQZI）「2026-05-01」早于许可决定日期（XK_JDRQ）「2026-10-10」"
+    ]
+    assert [(x["field"], x["code"]) for x in rejects[5]] == [("XK_YXQZ", "invalid_date")]
+
+
+def test_penalty_publication_end_before_the_decision_is_quarantined(
+    container: Container, tmp_path: Path
+) -> None:
+    header = [*HEADER, "CF_GSJZQ"]
+    rows = [
+        penalty(CF_GSJZQ="2027-10-10"),
+        penalty(CF_WSH="神市监罚〔2026〕2号", CF_GSJZQ="2026-10-09"),
+    ]
+    path = write_csv(tmp_path / "p.csv", header, [[x.get(h) for h in header] for x in rows])
+    r = ingest(container, path)
+    assert (r["new"], r["rejected"]) == (1, 1)
+    (reject,) = list_rejects(container, SYSTEM, r["submission_id"])
+    assert [x["message"] for x in reject["reasons"]] == [
+        "公示截止期（CF_GSJZQ）「2026-10-09」早于处罚决定日期（CF_JDRQ）「2026-10-10」"
+    ]
+
+
+def test_a_file_of_another_item_is_refused_whole_with_a_suggestion(
+    container: Container, tmp_path: Path
+) -> None:
+    """A licence file sent as penalty would have every row quarantined (and count in the public
+    问题数据率): it is refused before anything is stored, naming the item that fits."""
+    from citycredit.shared.errors import FieldError
+
+    rows = [licence(), licence(XK_WSH="2号")]
+    header = [*rows[0], "BZ"]  # 备注 is a field of both items
+    path = write_csv(tmp_path / "l.csv", header, [[r.get(h, "") for h in header] for r in rows])
+    with pytest.raises(FieldError) as info:
+        ingest(container, path, item="penalty")
+    assert (info.value.field, info.value.value, info.value.code) == (
+        "item",
+        "penalty",
+        "item_mismatch",
+    )
+    assert (
+        "该文件的列与 行政处罚（penalty）不符，看起来是 行政许可（licence）" in info.value.message
+    )
+    with container.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(SubmissionRow)) == 0
+    # the right item takes it; a file of the item with a few local columns is not refused
+    assert ingest(container, path, item="licence", existing=True)["new"] == 2
+    extra = ["本地甲", "本地乙", "本地丙"]
+    row = [penalty().get(h) for h in HEADER] + ["本地"] * len(extra)
+    local = write_csv(tmp_path / "p.csv", [*HEADER, *extra], [row])
+    receipt = ingest(container, local, existing=True)
+    assert (receipt["new"], receipt["rejected"]) == (1, 0), receipt
+
+
+def test_a_file_without_any_required_field_of_the_item_is_refused(
+    container: Container, tmp_path: Path
+) -> None:
+    from citycredit.shared.errors import FieldError
+
+    path = write_csv(tmp_path / "f.csv", ["BZ", "其他列"], [["备注", "x"]])
+    with pytest.raises(FieldError) as info:
+        ingest(container, path, item="penalty")
+    assert info.value.field == "item" and "没有该信息项的任何必填字段" in info.value.message
+    with container.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(SubmissionRow)) == 0
+    assert ingest(container, csv_of(tmp_path, [penalty()]), existing=True)["new"] == 1

@@ -138,6 +138,7 @@ def _field(node: Node, vocabularies: dict[str, Node]) -> FieldSpec:
         public=public,
         role=role,
         allow_masked=node.get("allow_masked", bool, False),
+        not_before=node.texts("not_before"),
         description=node.get("description", str, None),
         **flags,
     )
@@ -145,6 +146,7 @@ def _field(node: Node, vocabularies: dict[str, Node]) -> FieldSpec:
         ("unit", spec.unit is not None, _NUMERIC),
         ("multiple", spec.multiple, (FieldType.enum,)),
         ("not_future", spec.not_future, (FieldType.date, FieldType.datetime)),
+        ("not_before", bool(spec.not_before), (FieldType.date,)),
         ("allow_masked", spec.allow_masked, (FieldType.id_number,)),
     ):
         if used and ftype not in types:
@@ -180,6 +182,9 @@ def _fields(item: Node, vocabularies: dict[str, Node]) -> tuple[FieldSpec, ...]:
         )
         public_if = _condition(node.node("public_if"), specs) if node.has("public_if") else None
         specs[spec.code] = replace(spec, required_if=required_if, public_if=public_if)
+        for other in spec.not_before:
+            if other not in specs or other == spec.code or specs[other].type is not FieldType.date:
+                node.fail("not_before", f"{other} 应为本信息项中另一个日期（date）字段")
     return tuple(specs.values())
 
 

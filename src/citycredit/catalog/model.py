@@ -192,6 +192,9 @@ class FieldSpec:
     required_if: Condition | None = None
     not_future: bool = False
     allow_masked: bool = False  # id_number: keep publisher-masked values (3423011964****3224)
+    # date fields this one may not precede (有效期至 not before 有效期自 and the decision date);
+    # checked by catalog.values.check_order when both have a value
+    not_before: tuple[str, ...] = ()
     description: str | None = None
 
     def is_public(self, values: Mapping[str, object]) -> bool:

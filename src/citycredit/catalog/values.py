@@ -27,7 +27,9 @@ from citycredit.shared.ids import (
 )
 from citycredit.shared.text import normalise_code, normalise_text, to_halfwidth
 
-__all__ = ["LONG_TERM", "check_required", "parse_field", "parse_row"]
+__all__ = ["LONG_TERM", "check_order", "check_required", "parse_field", "parse_row"]
+
+DATE_ORDER = "date_order"  # reason code of `check_order`
 
 LONG_TERM: date = date(2099, 12, 31)  # sentinel meaning 长期 (XK_YXQZI "2099/12/31" = 长期)
 
@@ -193,8 +195,12 @@ def _enum(spec: FieldSpec, text: str, today: date | None) -> str:
     values = _multi_enum(spec, text) if spec.multiple else None
     if values:
         return MULTI_SEPARATOR.join(values)
-    allowed = "、".join(spec.enum)
-    raise _fail(spec, text, "not_in_enum", f"不在允许的取值中（{allowed}）")
+    raise _fail(spec, text, "not_in_enum", f"不在允许的取值中（{_allowed(spec)}）")
+
+
+def _allowed(spec: FieldSpec) -> str:
+    """The allowed values, each quoted: a value may contain 「、」 (暂扣或者吊销许可证、…)."""
+    return "、".join(f"「{v}」" for v in spec.enum)
 
 
 def _multi_enum(spec: FieldSpec, text: str) -> tuple[str, ...] | None:
@@ -214,8 +220,7 @@ def _tags(spec: FieldSpec, text: str, today: date | None) -> tuple[str, ...]:
     if spec.enum:
         canonical = tuple(spec.canonical_enum(t) for t in tags)
         if None in canonical:
-            allowed = "、".join(spec.enum)
-            raise _fail(spec, text, "not_in_enum", f"含不允许的标签（可用：{allowed}）")
+            raise _fail(spec, text, "not_in_enum", f"含不允许的标签（可用：{_allowed(spec)}）")
         return tuple(dict.fromkeys(t for t in canonical if t))
     return tags
 
@@ -281,6 +286,35 @@ def check_required(item: CatalogItem, values: Mapping[str, object]) -> list[Fiel
     return errors
 
 
+def order_message(spec: FieldSpec, value: date, other: FieldSpec, before: date) -> str:
+    """有效期至（XK_YXQZI）「2026-01-01」早于有效期自（XK_YXQZ）「2026-10-10」."""
+    return (
+        f"{spec.label}（{spec.code}）「{value.isoformat()}」早于"
+        f"{other.label}（{other.code}）「{before.isoformat()}」"
+    )
+
+
+def check_order(
+    item: CatalogItem, values: Mapping[str, object], skip: frozenset[str] | set[str] = frozenset()
+) -> list[FieldError]:
+    """Errors (code "date_order") for date fields earlier than a field they may not precede
+    (`not_before`, catalog order): one per field, naming the first such field; fields in
+    ``skip`` (already refused) and blank values are not compared."""
+    errors: list[FieldError] = []
+    for spec in item.fields:
+        value = values.get(spec.code)
+        if not spec.not_before or spec.code in skip or not isinstance(value, date):
+            continue
+        for code in spec.not_before:
+            before = values.get(code)
+            if code in skip or not isinstance(before, date) or value >= before:
+                continue
+            message = order_message(spec, value, item.field(code), before)
+            errors.append(FieldError(spec.code, value.isoformat(), DATE_ORDER, message))
+            break
+    return errors
+
+
 def parse_row(
     item: CatalogItem, row: Mapping[str, object], *, today: date | None = None
 ) -> tuple[dict[str, object], list[FieldError]]:
@@ -297,6 +331,7 @@ def parse_row(
     errors.extend(
         e for e in check_required(item, values) if e.field not in {x.field for x in errors}
     )
+    errors.extend(check_order(item, values, {x.field for x in errors}))
     return values, errors
 
 

@@ -306,13 +306,21 @@ def ingest(
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return
     console.print(
-        f"回执 {data['submission_id']}{'（试校验，未入库）' if dry_run else ''}："
-        f"收到 {data['received']}，新增 {data['new']}，更正 {data['corrected']}，"
-        f"重复 {data['duplicate']}，问题数据 {data['rejected']}（其中待认领 {data['unresolved']}）"
+        ("试校验回执（未入库）" if dry_run else f"回执 {data['submission_id']}")
+        + f"：收到 {data['received']}，新增 {data['new']}，更正 {data['corrected']}，"
+        f"重复 {data['duplicate']}，问题数据 {data['rejected']}（其中待认领 {data['unresolved']}）",
+        markup=False,
     )
-    console.print(f"编码：{data['encoding'] or '-'}（{data['encoding_reason'] or ''}）")
+    encoding = f"编码：{data['encoding'] or '-'}（{data['encoding_reason'] or ''}）"
+    console.print(encoding, markup=False)
     for note in data["notes"][:10]:
-        console.print(f"· {note}")
+        console.print(f"· {note}", markup=False)
+    for reject in data["rejects"] or []:  # a dry run's quarantined rows (nothing to read back)
+        for reason in reject["reasons"]:
+            console.print(
+                f"第 {reject['row']} 行 {reason['field']}（{reason['code']}）：{reason['message']}",
+                markup=False,
+            )
 
 
 @app.command("withdraw")

@@ -17,7 +17,7 @@ from citycredit.accounts.model import Principal
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem
 from citycredit.catalog.publication import publication_for
-from citycredit.catalog.values import check_required, parse_field
+from citycredit.catalog.values import check_order, check_required, parse_field
 from citycredit.ingest.db import RecordRow, RecordVersionRow, RejectRow, UnresolvedRow
 from citycredit.ingest.model import Counts, Reason, record_key
 from citycredit.ingest.readers import EXTRA_KEY
@@ -46,6 +46,16 @@ FLUSH_EVERY = 500
 MAX_NOTES = 200
 SUBJECT_UNRESOLVED = "subject_unresolved"
 PERSON_TYPES = (SubjectType.natural_person.value, SubjectType.farm_household.value)
+
+
+def revived_note(number: int, key_text: str, withdrawn_at: datetime | None) -> str:
+    """The receipt's note on a row that brings a withdrawn record back (a correction of a
+    tombstone): the row, when it was withdrawn and its key as the department knows it (the
+    key fields' values, e.g. the decision number — not the platform's ids)."""
+    parts = key_text.split("|", 2)
+    key = parts[2] if len(parts) == 3 else key_text
+    when = f"已于 {local_date(withdrawn_at).isoformat()} " if withdrawn_at else "已"
+    return f"第 {number} 行恢复了{when}撤销的记录（{key}）"
 
 
 def roles_of(item: CatalogItem) -> dict[str, str]:
@@ -104,6 +114,9 @@ class Intake:
             if err.field not in failed:
                 failed.add(err.field)
                 reasons.append(Reason(err.field, err.value, err.code, err.message))
+        for err in check_order(self.item, values, failed):  # 有效期至 before 有效期自 …
+            failed.add(err.field)
+            reasons.append(Reason(err.field, err.value, err.code, err.message))
         if not reasons and (cat := self.roles.get("subject_category")):
             facts = facts_from_roles(values, self.roles)
             for err in check_category(facts, category_field=cat):
@@ -314,6 +327,10 @@ class Intake:
             if record.status == "active" and current is not None and current.content_hash == digest:
                 self.counts.duplicate += 1
                 return "duplicate", record.id
+            if record.status == "withdrawn" and number is not None:
+                # Re-sending a withdrawn record brings it back (a correction): never silently.
+                withdrawn_at = current.created_at if current is not None else None
+                self.note(revived_note(number, record.key_text, withdrawn_at))
             record.current_version += 1
             record.status = "active"
             record.updated_at = self.now

@@ -71,6 +71,11 @@ REASON_LABELS = {
     "invalid_year_month": "年月无效",
     "birth_date": "出生日期无效",
     "invalid_masked": "脱敏号码无效",
+    "date_order": "日期先后颠倒",
+    # OPERATION=删除 rows (ingest/service.py)
+    "record_not_found": "要撤销的记录不存在",
+    "not_withdrawable": "无权撤销该记录",
+    "invalid_operation": "操作类型无效",
 }
 
 

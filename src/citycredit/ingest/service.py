@@ -13,7 +13,7 @@ receipt. Such files always take the row path (the vectorised one does not withdr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,9 @@ REASON_HEADERS = frozenset(header_key(h) for h in ("CHANGE_REASON", "变更原�
 DELETE_OPERATION = "删除"
 STORE_OPERATIONS = frozenset({"新增", "更新"})  # and empty: the row is stored as usual
 DEFAULT_DELETE_REASON = "报送单位删除（OPERATION=删除）"
+# A dry run's receipt lists the reasons of at most this many quarantined rows (the total is
+# `rejected`): nothing is stored, so they cannot be read back through …/rejects.
+DRY_RUN_REJECTS = 100
 # Roles that identify the record a 删除 row takes down (its subject and its decision).
 _LOCATING_ROLES = frozenset(
     {
@@ -98,9 +101,9 @@ class _Operations:
 
 @dataclass(frozen=True)
 class Receipt:
-    """回执 of one submission."""
+    """回执 of one submission (a dry run's: no submission id, its quarantined rows inline)."""
 
-    submission_id: str
+    submission_id: str | None
     item: str
     department: str
     status: str
@@ -114,6 +117,7 @@ class Receipt:
     notes: list[str]
     created_at: datetime
     completed_at: datetime | None
+    rejects: list[dict[str, Any]] | None = None  # dry run only: the first DRY_RUN_REJECTS
 
     def as_dict(self) -> dict[str, Any]:
         c = self.counts
@@ -139,6 +143,7 @@ class Receipt:
             "notes": self.notes,
             "created_at": self.created_at.isoformat(),
             "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "rejects": self.rejects,
         }
 
 
@@ -164,6 +169,7 @@ def ingest_submission(
     item = c.catalog.item(item_code)
     info, rows = open_source(path)
     mapping, unknown = _map_headers(item, info)
+    _require_fitting_item(c, item, info, mapping)
     ops = _operations(info, unknown)
     if ops is not None:
         unknown = [h for h in unknown if h not in (ops.header, ops.reason_header)]
@@ -234,10 +240,54 @@ def ingest_submission(
         )
         receipt = _receipt(submission, dept.name, counts, dry_run)
         if dry_run:
+            # Nothing is kept: no id to read back, the reasons travel with the receipt.
+            receipt = _dry_run_receipt(c, s, item, receipt, submission.id)
             uow.rollback()
         else:
             uow.commit()
         return receipt
+
+
+def _dry_run_receipt(
+    c: Container, s: Session, item: CatalogItem, receipt: Receipt, submission_id: str
+) -> Receipt:
+    """The receipt of a dry run: no submission id (nothing is kept) and the first
+    DRY_RUN_REJECTS quarantined rows with their reasons, personal values hidden and ID/phone
+    numbers scrubbed as on the credit office's view of …/rejects. Read from the quarantine the
+    run wrote inside its (rolled back) transaction, so both intake paths answer alike."""
+    s.flush()
+    rows = s.scalars(
+        select(RejectRow)
+        .where(RejectRow.submission_id == submission_id)
+        .order_by(RejectRow.row_number)
+        .limit(DRY_RUN_REJECTS)
+    )
+    personal = {f.code for f in item.fields if f.personal}
+    rejects = []
+    for r in rows:
+        opened = c.personal_codec.open(r.raw, aad=reject_aad(submission_id, r.row_number))
+        reasons = opened["reasons"] if is_sealed(r.raw) else r.reasons
+        rejects.append({"row": r.row_number, "reasons": [_masked(personal, x) for x in reasons]})
+    notes = [*receipt.notes, "试校验：未入库，不生成报送批次；问题数据的原因列在回执中"]
+    total = receipt.counts.rejected
+    if total > len(rejects):
+        notes.append(f"试校验：问题数据共 {total} 行，回执列出前 {len(rejects)} 行")
+    return replace(receipt, submission_id=None, rejects=rejects, notes=notes)
+
+
+def _masked(personal: set[str], reason: dict[str, Any]) -> dict[str, Any]:
+    """One reason with a personal field's value hidden (in its message too) and ID and phone
+    numbers scrubbed from the rest."""
+    value, message = reason.get("value"), str(reason.get("message") or "")
+    if reason.get("field") in personal and value not in (None, ""):
+        message = message.replace(str(value), HIDDEN)
+        value = HIDDEN
+    return {
+        "field": reason.get("field"),
+        "value": scrub_value(value),
+        "code": reason.get("code"),
+        "message": scrub_value(message),
+    }
 
 
 def _fast_path(c: Container, item_code: str, path: Path, fast: bool | None) -> bool:
@@ -415,6 +465,42 @@ def _locate_for_withdrawal(
         )
         return None, Reason(first, str(key[0]), "record_not_found", message)
     return found[0], None
+
+
+def _fit(item: CatalogItem, headers: tuple[str, ...] | list[str]) -> tuple[int, bool]:
+    """(how many of the headers the item claims, whether one of them is a required field)."""
+    codes = {item.resolve_header(h) for h in headers} - {None}
+    return len(codes), any(item.field(code).required for code in codes if code)
+
+
+def _require_fitting_item(
+    c: Container, item: CatalogItem, info: FileInfo, mapping: dict[str, str]
+) -> None:
+    """Refuse a file sent under the wrong item (a licence file as penalty …) before anything is
+    stored: every row would be quarantined and count in the public 问题数据率. It does not fit
+    when it has none of the item's required fields, or when another item claims more of its
+    columns while this one claims fewer than half; that item, if any, is suggested."""
+    required = [f.code for f in item.fields if f.required]
+    has_required = not required or any(item.field(f).required for f in mapping.values())
+    claimed = len(set(mapping.values()))
+    best: CatalogItem | None = None
+    best_claimed = claimed
+    for other in c.catalog.items.values():
+        if other.code == item.code:
+            continue
+        n, other_required = _fit(other, info.headers)
+        if other_required and n > best_claimed:
+            best, best_claimed = other, n
+    poor = 2 * len(mapping) < len(info.headers) and best is not None
+    if has_required and not poor:
+        return
+    message = f"该文件的列与 {item.name}（{item.code}）不符"
+    if best is not None:
+        message += f"，看起来是 {best.name}（{best.code}）"
+    elif not has_required:
+        listed = "、".join(required[:8]) + ("等" if len(required) > 8 else "")
+        message += f"：没有该信息项的任何必填字段（{listed}）"
+    raise FieldError("item", item.code, "item_mismatch", message + "；文件未归集")
 
 
 def _map_headers(item: CatalogItem, info: FileInfo) -> tuple[dict[str, str], list[str]]:

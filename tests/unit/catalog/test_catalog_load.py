@@ -468,6 +468,16 @@ def _add_file(folder: Path) -> None:
             "licence.yaml",
             "publication.end_field",
         ),
+        (
+            _edit("licence.yaml", "not_before: [XK_YXQZ, XK_JDRQ]", "not_before: [XK_NR]"),
+            "licence.yaml",
+            "not_before",
+        ),
+        (
+            _edit("licence.yaml", "not_before: [XK_YXQZ, XK_JDRQ]", "not_before: [XK_YXQZI]"),
+            "licence.yaml",
+            "not_before",
+        ),
         (_edit("catalog.yaml", "  - honour\n", ""), "catalog.yaml", "items"),
         (_add_file, "catalog.yaml", "items"),
         (_edit("honour.yaml", "code: honour", "code: honours"), "honour.yaml", "code"),

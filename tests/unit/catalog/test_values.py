@@ -10,7 +10,13 @@ import pytest
 
 from citycredit.catalog.loader import default_catalog
 from citycredit.catalog.model import CatalogItem, FieldSpec, FieldType
-from citycredit.catalog.values import LONG_TERM, check_required, parse_field, parse_row
+from citycredit.catalog.values import (
+    LONG_TERM,
+    check_order,
+    check_required,
+    parse_field,
+    parse_row,
+)
 from citycredit.shared.calendar import SHANGHAI
 from citycredit.shared.errors import FieldError
 from citycredit.shared.ids import id_check_char, org_code_check_char, uscc_check_char
@@ -211,7 +217,10 @@ def test_enum_values_and_aliases(item: str, code: str, raw: str, expected: str) 
 def test_unknown_enum_lists_allowed_values() -> None:
     error = _error("licence", "XK_XKLB", "特别")
     assert error.code == "not_in_enum"
-    assert "普通、特许、认可、核准、登记、其他" in error.message
+    assert "「普通」、「特许」、「认可」、「核准」、「登记」、「其他」" in error.message
+    # values with 「、」 inside stay readable: each is quoted
+    message = _error("penalty", "CF_CFLB", "打板子").message
+    assert "「暂扣或者吊销许可证、暂扣或者吊销执照」" in message, message
     assert _error("penalty", "CF_CFLB", "警告;鞭刑").code == "not_in_enum"
     assert _error("licence", "XK_XDR_LB", "法人;自然人").code == "not_in_enum"  # not multiple
 
@@ -334,3 +343,21 @@ def test_parse_row_keeps_passport_numbers() -> None:
     values, errors = parse_row(_item("penalty"), row, today=TODAY)
     assert errors == []
     assert values["CF_XDR_ZJHM"] == "E1234567"
+
+
+def test_check_order_names_both_fields_and_values_and_skips_refused_fields() -> None:
+    item = default_catalog().item("licence")
+    values = {
+        "XK_JDRQ": date(2026, 10, 10),
+        "XK_YXQZ": date(2026, 10, 10),
+        "XK_YXQZI": date(2026, 1, 1),
+    }
+    (err,) = check_order(item, values)
+    assert (err.field, err.value, err.code) == ("XK_YXQZI", "2026-01-01", "date_order")
+    assert err.message == "有效期至（XK_YXQZI）「2026-01-01」早于有效期自（XK_YXQZ）「2026-10-10」"
+    # a refused 有效期自 is not compared; the decision date still is
+    (err,) = check_order(item, values, {"XK_YXQZ"})
+    assert "许可决定日期（XK_JDRQ）「2026-10-10」" in err.message
+    assert check_order(item, values, {"XK_YXQZ", "XK_JDRQ"}) == []
+    assert check_order(item, {**values, "XK_YXQZI": LONG_TERM}) == []
+    assert check_order(item, {**values, "XK_YXQZI": date(2026, 10, 10)}) == []

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 
 from citycredit.bootstrap import Container
 from citycredit.catalog.model import CatalogItem, FieldType
@@ -34,6 +34,7 @@ from citycredit.ingest.fast.rules import Rules, val_col
 from citycredit.ingest.fast.sealing import aad_column, seal_column
 from citycredit.ingest.fast.sink import Sink
 from citycredit.ingest.fast.textops import json_object
+from citycredit.ingest.intake import revived_note
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.privacy.db import PersonalIndexRow
@@ -282,13 +283,19 @@ class RecordStage:
             (pl.col("rn") == pl.col("rn").max().over(k)).alias("_last"),
         )
         repeats = seq.filter(pl.col("_role") == "repeat")
-        for rn, first, text in (
-            repeats.select("rn", "_first", "key_text").head(notes_left).iter_rows()
-        ):
-            out.notes.append(f"第 {rn} 行与第 {first} 行主键相同（{text}），保留后者")
+        notes = [
+            (rn, f"第 {rn} 行与第 {first} 行主键相同（{text}），保留后者")
+            for rn, first, text in (
+                repeats.select("rn", "_first", "key_text").head(notes_left).iter_rows()
+            )
+        ]
         creators = rows.filter(pl.col("_role") == "create").select(
-            k, "rn", "decision_date", "_state", "ex_id", "ex_version"
+            k, "rn", "decision_date", "_state", "ex_id", "ex_version", "ex_status", "key_text"
         )
+        notes += self._revived(creators)
+        # in row order, as the row path notes them (a row is a repeat or a revival, not both)
+        out.notes = [text for _, text in sorted(notes, key=lambda n: n[0])[:notes_left]]
+        creators = creators.drop("ex_status", "key_text")
         final = seq.filter(pl.col("_last"))
         created = final.join(
             creators.select(k, pl.col("rn").alias("_at"), pl.col("decision_date").alias("_dec0")),
@@ -302,6 +309,27 @@ class RecordStage:
         out.events = self._create(created)
         self._replace(replaced)
         return out
+
+    def _revived(self, creators: pl.DataFrame) -> list[tuple[int, str]]:
+        """(row, note) of the rows bringing a withdrawn record back (`Intake.store`), with the
+        withdrawal's date: read before this batch moves the records past their tombstones."""
+        revived = creators.filter(
+            (pl.col("_state") == "other") & (pl.col("ex_status") == "withdrawn")
+        )
+        if revived.is_empty():
+            return []
+        v = RecordVersionRow
+        found = self.sink.session.execute(
+            select(v.record_id, v.created_at)
+            .join(RecordRow, RecordRow.id == v.record_id)
+            .where(v.record_id.in_(revived["ex_id"].to_list()))
+            .where(v.version == RecordRow.current_version)
+        )
+        at: dict[str, datetime] = {row[0]: row[1] for row in found}
+        return [
+            (rn, revived_note(rn, text, at.get(rid)))
+            for rn, rid, text in revived.select("rn", "ex_id", "key_text").iter_rows()
+        ]
 
     # -- writes -----------------------------------------------------------------------------------
     def _create(self, created: pl.DataFrame) -> pl.DataFrame:

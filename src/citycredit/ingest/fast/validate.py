@@ -1,20 +1,22 @@
 """One batch through the checks of `Intake.parse` and `publication_for`, column-wise.
 
 Per row the outcome is the row path's: the reasons (one per failing field, in the file's column
-order, then the required fields in catalog order, then the category check when nothing else
-failed, then a missing decision date), or the record's derived columns. Reasons are kept as
-JSON objects ``{"field","value","code","message"}`` — the `Reason.as_dict` of the row path.
+order, then the required fields in catalog order, then the date order (`not_before`) in catalog
+order, then the category check when nothing else failed, then a missing decision date), or
+the record's derived columns. Reasons are kept as JSON objects
+``{"field","value","code","message"}`` — the `Reason.as_dict` of the row path.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import polars as pl
 
 from citycredit.catalog.model import CatalogItem
-from citycredit.catalog.values import _describe
+from citycredit.catalog.values import DATE_ORDER, _describe, order_message
 from citycredit.ingest.fast.cells import parse_columns
 from citycredit.ingest.fast.reader import header_column
 from citycredit.ingest.fast.rules import Rules, date_of, decision_of, raw_col, val_col
@@ -26,6 +28,20 @@ __all__ = ["Validator"]
 
 def _reason(field: str, value: str | None, code: str, message: str) -> str:
     return json.dumps(Reason(field, value, code, message).as_dict(), ensure_ascii=False)
+
+
+def _fill(template: str, sentinel: tuple[date, date], value: pl.Expr, before: pl.Expr) -> pl.Expr:
+    """The reason text with the sentinel dates replaced by the row's two ISO dates."""
+    first, second = (d.isoformat() for d in sentinel)
+    parts: list[pl.Expr] = []
+    for i, chunk in enumerate(template.split(first)):
+        if i:
+            parts.append(value)
+        for j, piece in enumerate(chunk.split(second)):
+            if j:
+                parts.append(before)
+            parts.append(pl.lit(piece))
+    return pl.concat_str(parts)
 
 
 class Validator:
@@ -65,6 +81,8 @@ class Validator:
         required = self._required(mapped_codes)
         frame = frame.with_columns(required)
         errs += [f"q:{spec.code}" for spec in item.fields if spec.required or spec.required_if]
+        frame = frame.with_columns(self._order())
+        errs += [f"o:{spec.code}" for spec in item.fields if spec.not_before]
         reasons = pl.concat_str([pl.col(c) for c in errs], separator=",", ignore_nulls=True)
         frame = frame.with_columns(
             pl.when(reasons != "").then(pl.lit("[") + reasons + pl.lit("]")).alias("reasons")
@@ -91,6 +109,29 @@ class Validator:
                 blank = blank & pl.col(f"e:{spec.code}").is_null()
             text = _reason(spec.code, "", "required", message)
             out.append(pl.when(blank & need).then(pl.lit(text)).alias(f"q:{spec.code}"))
+        return out
+
+    def _order(self) -> list[pl.Expr]:
+        """`check_order`: a date before a date it may not precede (the first such, per field).
+
+        A field that failed (parse error, or blank and so maybe required) has no value, so it
+        is not compared — as the row path skips the fields it already refused."""
+        out: list[pl.Expr] = []
+        item = self.item
+        sentinel = (date(1, 1, 1), date(1, 1, 2))  # stand-ins for the two values in the text
+        for spec in item.fields:
+            if not spec.not_before:
+                continue
+            value = pl.col(val_col(spec.code))
+            chain: Any = pl
+            for code in spec.not_before:
+                before = pl.col(val_col(code))
+                # rendered dates are ISO (YYYY-MM-DD): text order is date order
+                hit = value.is_not_null() & before.is_not_null() & (value < before)
+                message = order_message(spec, sentinel[0], item.field(code), sentinel[1])
+                template = _reason(spec.code, sentinel[0].isoformat(), DATE_ORDER, message)
+                chain = chain.when(hit).then(_fill(template, sentinel, value, before))
+            out.append(chain.otherwise(pl.lit(None, dtype=pl.String)).alias(f"o:{spec.code}"))
         return out
 
     def _category(self, frame: pl.DataFrame) -> pl.DataFrame:

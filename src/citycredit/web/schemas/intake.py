@@ -19,11 +19,33 @@ AT = "2026-11-25T02:00:00+00:00"
 SUBMISSION = "subzytrl7ud6odarqgurpko"
 
 
+class DryRunReason(Answer):
+    """Why one field of a row would be refused (a dry run's receipt)."""
+
+    field: str | None = Field(description="The field code (or the column) refused.")
+    value: Any = Field(
+        description="The value refused, as read; natural persons' values hidden as "
+        "`[已隐去]`, ID and phone numbers scrubbed."
+    )
+    code: str = Field(description="`required`, `invalid_date`, `date_order` …")
+    message: str = Field(description="The reason in Chinese, naming the field and value.")
+
+
+class DryRunReject(Answer):
+    """One row a dry run would quarantine."""
+
+    row: int = Field(description="The row's number in the file (1: first data row).")
+    reasons: list[DryRunReason] = Field(description="One reason per failing field.")
+
+
 class Receipt(Answer):
     """回执 of a submission: every received row is counted once — stored (new, corrected,
     duplicate), applied as a withdrawal, or rejected (quarantined with its reasons)."""
 
-    submission_id: str = Field(description="The submission's id (GET it again, its rejects).")
+    submission_id: str | None = Field(
+        description="The submission's id (GET it again, its rejects); null for a dry run, "
+        "which keeps nothing."
+    )
     item: str = Field(description="Catalog item code of the file.")
     department: str = Field(description="The submitting department's name.")
     status: str = Field(description="`completed` (or `processing` while it runs).")
@@ -49,6 +71,11 @@ class Receipt(Answer):
     notes: list[str] = Field(description="Remarks on the file (unknown columns …), in Chinese.")
     created_at: Instant = Field(description="When the submission started.")
     completed_at: Instant | None = Field(description="When it completed (null: not yet).")
+    rejects: list[DryRunReject] | None = Field(
+        default=None,
+        description="Dry run only: the rows that would be quarantined, by row number, at most "
+        "100 (`rejected` is the total); null for a stored submission (GET …/rejects).",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -75,6 +102,7 @@ class Receipt(Answer):
                     "notes": [],
                     "created_at": AT,
                     "completed_at": AT,
+                    "rejects": None,
                 }
             ]
         }

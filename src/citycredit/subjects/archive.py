@@ -459,7 +459,8 @@ def _authorised_view(
         if not own:
             # a grade the public may not see (a person's, a 个体工商户's) is a disclosure too
             private_grade = grade["shown"] and not grade_is_public(subject.subject_type)
-            shown_items = [g["item"] for g in groups] + ([EVALUATION_SCOPE] if private_grade else [])
+            shown_items = [g["item"] for g in groups]
+            shown_items += [EVALUATION_SCOPE] if private_grade else []
             record_disclosure(
                 s,
                 actor=actor,

@@ -48,3 +48,27 @@ def test_the_office_sees_quarantine_without_personal_values(
     assert seen["raw"]["CF_XDR_ZJHM"] == "[已隐去]" and seen["personal_hidden"]
     assert seen["raw"]["CF_JDRQ"] == "2026-02-30"  # what is wrong stays visible
     assert any(r["value"] == "2026-02-30" for r in seen["reasons"])
+
+
+def test_a_refused_personal_value_is_hidden_from_the_office_in_the_message_too(
+    container: Container, tmp_path: Path
+) -> None:
+    c = container
+    samr = department(c)
+    wrong = PERSON_ID[:-1] + ("0" if PERSON_ID[-1] != "0" else "1")  # a wrong check digit
+    bad = penalty_row(
+        PENALTY_COLUMNS_WITH_ID,
+        CF_XDR_MC="张三",
+        CF_XDR_LB="自然人",
+        CF_XDR_ZJHM=wrong,
+        CF_WSH="榆市监罚〔2026〕902号",
+    )
+    path = write_csv(tmp_path / "p.csv", PENALTY_COLUMNS_WITH_ID, [bad])
+    receipt = ingest_submission(c, samr, path=path, item_code="penalty")
+    assert receipt.counts.rejected == 1
+    (own,) = list_rejects(c, samr, receipt.submission_id)
+    assert any(wrong in r["message"] for r in own["reasons"])  # the department's own value
+    (seen,) = list_rejects(c, OFFICE, receipt.submission_id)
+    assert wrong not in json.dumps(seen, ensure_ascii=False)
+    (reason,) = [r for r in seen["reasons"] if r["field"] == "CF_XDR_ZJHM"]
+    assert reason["value"] == "[已隐去]" and "[已隐去]" in reason["message"]

@@ -619,7 +619,7 @@ def _hide_personal(item: CatalogItem, reject: dict[str, Any]) -> dict[str, Any]:
         return scrub_value(value)
 
     raw = {h: hide(item.resolve_header(h), v) for h, v in (reject["raw"] or {}).items()}
-    reasons = [{**r, "value": hide(r.get("field"), r.get("value"))} for r in reject["reasons"]]
+    reasons = [_masked(personal, r) for r in reject["reasons"]]  # the message names the value
     return {**reject, "raw": raw, "reasons": reasons, "personal_hidden": True}
 
 

@@ -12,6 +12,7 @@ service adds one answers 500 in the tests instead of dropping it silently.
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -57,6 +58,8 @@ API_TYPED = {
     ("POST", "/api/v1/submissions"),
     ("GET", "/api/v1/submissions/{submission_id}"),
     ("GET", "/api/v1/submissions/{submission_id}/rejects"),
+    ("GET", "/api/v1/submissions"),
+    ("GET", "/api/v1/submissions/{submission_id}/rejects.csv"),
     ("POST", "/api/v1/records/{record_id}/withdraw"),
     ("GET", "/api/v1/records/{record_id}/history"),
     ("GET", "/api/v1/unresolved"),
@@ -79,7 +82,7 @@ def spec() -> dict[str, Any]:
 
 
 def test_the_contract_covers_every_operation_of_the_three_routers() -> None:
-    assert len(OPERATIONS) == 8 + len(API_TYPED) + 11  # sharing 8, intake 9, exports 11
+    assert len(OPERATIONS) == 8 + len(API_TYPED) + 11  # sharing 8, intake 11, exports 11
     assert {(m, p) for m, p, _ in OPERATIONS} >= API_TYPED
 
 
@@ -183,6 +186,35 @@ def test_a_receipt_and_its_rejects_match_the_published_schema(
         assert rejects["count"] == 1
         # the optional key stays absent where the service leaves it out (exclude_unset)
         assert ("personal_hidden" in rejects["rejects"][0]) is hidden
+    # 报送记录: the department's own submissions as receipts; the credit office sees all
+    listed = check_answer(
+        spec,
+        "get",
+        "/api/v1/submissions",
+        client.get("/api/v1/submissions", headers=h(world, "samr")),
+    )
+    assert (listed["count"], listed["total"], listed["submissions"]) == (1, 1, [receipt])
+    office = client.get("/api/v1/submissions", headers=h(world, "zhang")).json()
+    assert office["total"] == 1
+    assert client.get("/api/v1/submissions", headers=h(world, "tax")).json()["total"] == 0
+    none = client.get("/api/v1/submissions", headers=h(world, "samr"), params={"item": "licence"})
+    assert none.json()["total"] == 0
+    bad = client.get("/api/v1/submissions", headers=h(world, "samr"), params={"item": "行政处罚"})
+    assert bad.status_code == 422 and (bad.json()["field"], bad.json()["value"]) == (
+        "item",
+        "行政处罚",
+    )
+    # 问题数据下载: the rejected row in the file's columns with its reasons, for Excel
+    got = client.get(f"/api/v1/submissions/{sid}/rejects.csv", headers=h(world, "samr"))
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert "attachment" in got.headers["content-disposition"]
+    assert got.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads it as UTF-8
+    table = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
+    assert table[0] == [*PENALTY_COLUMNS_WITH_ID, "行号", "问题说明"]
+    assert len(table) == 2 and table[1][2] == "bad" and table[1][-2] == "3"
+    assert "CF_XDR_SHXYM" in table[1][-1] and "bad" in table[1][-1]
+    other = client.get(f"/api/v1/submissions/{sid}/rejects.csv", headers=h(world, "tax"))
+    assert other.status_code == 404  # another department's: like a missing one
     catalog = check_answer(spec, "get", "/api/v1/catalog", client.get("/api/v1/catalog"))
     assert {"penalty", "licence"} <= {i["code"] for i in catalog["items"]}
     # an error answer: the declared error body

@@ -581,6 +581,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/submissions"): allow(DEPT_A, OFFICE, request=submission_file),
     ("GET", "/api/v1/submissions/{submission_id}"): hidden(DEPT_A, OFFICE),
     ("GET", "/api/v1/submissions/{submission_id}/rejects"): hidden(DEPT_A, OFFICE),
+    ("GET", "/api/v1/submissions/{submission_id}/rejects.csv"): hidden(DEPT_A, OFFICE),
+    ("GET", "/api/v1/submissions"): allow(*STAFF),
     ("POST", "/api/v1/records/{record_id}/withdraw"): hidden(
         DEPT_A, OFFICE, path={"record_id": "record_w"}, request=json_body(reason="复议撤销")
     ),

@@ -12,13 +12,15 @@ receipt. Such files always take the row path (the vectorised one does not withdr
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from citycredit.accounts.db import DepartmentRow
@@ -553,19 +555,87 @@ def get_receipt(c: Container, actor: Principal, submission_id: str) -> Receipt:
     with c.uow() as uow:
         row = _visible_submission(uow.session, actor, submission_id)
         dept = uow.session.get(DepartmentRow, row.department_id)
-        # Rows applied as withdrawals (OPERATION=删除) have no column of their own: they are
-        # the received rows the other counts leave (a stored receipt always balanced).
-        withdrawn = row.received - row.new - row.corrected - row.duplicate - row.rejected
-        counts = ReceiptCounts(
-            row.received,
-            row.new,
-            row.corrected,
-            row.duplicate,
-            row.rejected,
-            row.unresolved,
-            withdrawn=max(0, withdrawn),
-        )
-        return _receipt(row, dept.name if dept else "", counts, False)
+        return _stored_receipt(row, dept.name if dept else "")
+
+
+def _stored_receipt(row: SubmissionRow, department: str) -> Receipt:
+    # Rows applied as withdrawals (OPERATION=删除) have no column of their own: they are the
+    # received rows the other counts leave (a stored receipt always balanced).
+    withdrawn = row.received - row.new - row.corrected - row.duplicate - row.rejected
+    counts = ReceiptCounts(
+        row.received,
+        row.new,
+        row.corrected,
+        row.duplicate,
+        row.rejected,
+        row.unresolved,
+        withdrawn=max(0, withdrawn),
+    )
+    return _receipt(row, department, counts, False)
+
+
+SUBMISSIONS_PAGE = 100  # receipts per page of a department's list
+
+
+def list_submissions(
+    c: Container,
+    actor: Principal,
+    *,
+    item: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """A department's own submissions, newest first, each as its receipt (the credit office:
+    every department's); `item` narrows to one catalog item."""
+    _require_reader(actor)
+    if item is not None and item not in c.catalog.items:
+        known = "、".join(c.catalog.items)
+        raise FieldError("item", item, "unknown", f"目录中没有信息项「{item}」，可用：{known}")
+    mine: list[Any] = []
+    if not actor.can(Permission.read_all_submissions):
+        mine.append(SubmissionRow.department_id == actor.department_id)
+    if item is not None:
+        mine.append(SubmissionRow.item_code == item)
+    with c.uow() as uow:
+        s = uow.session
+        total = s.scalar(select(func.count()).select_from(SubmissionRow).where(*mine)) or 0
+        rows = s.scalars(
+            select(SubmissionRow)
+            .where(*mine)
+            .order_by(SubmissionRow.created_at.desc(), SubmissionRow.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        names = {d.id: d.name for d in s.scalars(select(DepartmentRow))}
+        receipts = [_stored_receipt(r, names.get(r.department_id, "")).as_dict() for r in rows]
+    return {"count": len(receipts), "total": total, "submissions": receipts}
+
+
+def rejects_csv(c: Container, actor: Principal, submission_id: str) -> tuple[str, bytes]:
+    """The quarantined rows of a submission as a CSV to fix in a spreadsheet and send again:
+    the file's own columns in the catalog template's order, then 行号 and 问题说明 (UTF-8 with
+    BOM, for Excel);
+    the same values `list_rejects` shows this reader. Returns (file name, bytes)."""
+    rejects = list_rejects(c, actor, submission_id)
+    item = c.catalog.item(get_receipt(c, actor, submission_id).item)
+    order = {f.code: i for i, f in enumerate(item.fields)}
+    seen: dict[str, None] = {}
+    for r in rejects:
+        seen.update(dict.fromkeys(r["raw"] or {}))
+
+    def place(header: str) -> int:
+        code = item.resolve_header(header)
+        return order.get(code, len(order)) if code else len(order)
+
+    columns = sorted(seen, key=place)  # the item's template order; other columns after it
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\r\n")
+    out.writerow([*columns, "行号", "问题说明"])
+    for r in rejects:
+        raw = r["raw"] or {}
+        problems = "；".join(str(x.get("message") or "") for x in r["reasons"])
+        out.writerow([*("" if raw.get(h) is None else raw[h] for h in columns), r["row"], problems])
+    return f"{submission_id}-问题数据.csv", buf.getvalue().encode("utf-8-sig")
 
 
 def _require_reader(actor: Principal, department_id: int | None = None) -> None:

@@ -6,8 +6,9 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel
 
 from citycredit.ingest import quality, unresolved
@@ -15,11 +16,11 @@ from citycredit.ingest import service as ingest
 from citycredit.shared.errors import FieldError
 from citycredit.subjects import archive
 from citycredit.web.deps import AuthenticatedDep, ContainerDep, PrincipalDep
-from citycredit.web.params import RowId, limit_of
+from citycredit.web.params import Offset, RowId, limit_of
 from citycredit.web.schemas import archive as archive_out
 from citycredit.web.schemas import intake as out
 from citycredit.web.schemas import quality as quality_out
-from citycredit.web.schemas.common import errors
+from citycredit.web.schemas.common import binary, errors, file_response
 
 router = APIRouter(prefix="/api/v1")
 
@@ -123,6 +124,23 @@ def post_submission(
 
 
 @router.get(
+    "/submissions",
+    response_model=out.SubmissionList,
+    responses=errors(401, 403, 422),
+)
+def get_submissions(
+    c: ContainerDep,
+    actor: AuthenticatedDep,
+    item: Annotated[str | None, Query(description="只列出该信息项的报送批次")] = None,
+    limit: Annotated[int, limit_of(ingest.SUBMISSIONS_PAGE)] = 20,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """报送记录: the caller's department's submissions, newest first, each as its 回执 (the
+    credit office: every department's)."""
+    return ingest.list_submissions(c, actor, item=item, limit=limit, offset=offset)
+
+
+@router.get(
     "/submissions/{submission_id}",
     response_model=out.Receipt,
     responses=errors(401, 403, 404, 422),
@@ -142,6 +160,32 @@ def get_rejects(submission_id: str, c: ContainerDep, actor: AuthenticatedDep) ->
     """Quarantined rows with one reason per failing field."""
     rows = ingest.list_rejects(c, actor, submission_id)
     return {"submission_id": submission_id, "count": len(rows), "rejects": rows}
+
+
+@router.get(
+    "/submissions/{submission_id}/rejects.csv",
+    response_class=Response,
+    responses={
+        **file_response(
+            "The quarantined rows as CSV (UTF-8 with BOM): the file's columns, 行号, 问题说明.",
+            {"text/csv; charset=utf-8": binary("The rows to fix and send again.")},
+        ),
+        **errors(401, 403, 404, 422),
+    },
+)
+def get_rejects_csv(submission_id: str, c: ContainerDep, actor: AuthenticatedDep) -> Response:
+    """问题数据下载: the rejected rows in the file's own columns, with the reasons, to correct
+    in a spreadsheet and submit again."""
+    name, data = ingest.rejects_csv(c, actor, submission_id)
+    return Response(
+        data,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 class WithdrawBody(BaseModel):

@@ -38,6 +38,32 @@ class DryRunReject(Answer):
     reasons: list[DryRunReason] = Field(description="One reason per failing field.")
 
 
+RECEIPT_EXAMPLE: dict[str, Any] = {
+    "submission_id": SUBMISSION,
+    "item": "penalty",
+    "department": "榆林市市场监督管理局",
+    "status": "completed",
+    "dry_run": False,
+    "filename": "p.csv",
+    "format": "csv",
+    "encoding": "utf-8",
+    "encoding_reason": "按 UTF-8 严格解码成功",
+    "sha256": "690875d137020adc28b4eeda793965e87177ea18ba03a820e4ae5ecf9a055ea3",
+    "received": 3,
+    "new": 2,
+    "corrected": 0,
+    "duplicate": 0,
+    "withdrawn": 0,
+    "rejected": 1,
+    "unresolved": 0,
+    "balanced": True,
+    "notes": [],
+    "created_at": AT,
+    "completed_at": AT,
+    "rejects": None,
+}
+
+
 class Receipt(Answer):
     """回执 of a submission: every received row is counted once — stored (new, corrected,
     duplicate), applied as a withdrawal, or rejected (quarantined with its reasons)."""
@@ -77,32 +103,23 @@ class Receipt(Answer):
         "100 (`rejected` is the total); null for a stored submission (GET …/rejects).",
     )
 
+    model_config = ConfigDict(json_schema_extra={"examples": [RECEIPT_EXAMPLE]})
+
+
+class SubmissionList(Answer):
+    """报送记录: one page of a department's submissions, newest first."""
+
+    count: int = Field(description="Receipts on this page.")
+    total: int = Field(description="Submissions that match.")
+    submissions: list[Receipt] = Field(description="Each submission's 回执, newest first.")
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
-                    "submission_id": SUBMISSION,
-                    "item": "penalty",
-                    "department": "榆林市市场监督管理局",
-                    "status": "completed",
-                    "dry_run": False,
-                    "filename": "p.csv",
-                    "format": "csv",
-                    "encoding": "utf-8",
-                    "encoding_reason": "按 UTF-8 严格解码成功",
-                    "sha256": "690875d137020adc28b4eeda793965e87177ea18ba03a820e4ae5ecf9a055ea3",
-                    "received": 3,
-                    "new": 2,
-                    "corrected": 0,
-                    "duplicate": 0,
-                    "withdrawn": 0,
-                    "rejected": 1,
-                    "unresolved": 0,
-                    "balanced": True,
-                    "notes": [],
-                    "created_at": AT,
-                    "completed_at": AT,
-                    "rejects": None,
+                    "count": 1,
+                    "total": 1,
+                    "submissions": [RECEIPT_EXAMPLE],
                 }
             ]
         }

@@ -48,14 +48,23 @@ SUBJECT_UNRESOLVED = "subject_unresolved"
 PERSON_TYPES = (SubjectType.natural_person.value, SubjectType.farm_household.value)
 
 
+def shown_key(key_text: str) -> str:
+    """A record's key as the department knows it: the key fields' values (e.g. the decision
+    number), without the item code and the platform's subject id of ``item|subject|fields``."""
+    parts = key_text.split("|", 2)
+    return parts[2] if len(parts) == 3 else key_text
+
+
 def revived_note(number: int, key_text: str, withdrawn_at: datetime | None) -> str:
     """The receipt's note on a row that brings a withdrawn record back (a correction of a
-    tombstone): the row, when it was withdrawn and its key as the department knows it (the
-    key fields' values, e.g. the decision number — not the platform's ids)."""
-    parts = key_text.split("|", 2)
-    key = parts[2] if len(parts) == 3 else key_text
+    tombstone): the row, when it was withdrawn and its key as the department knows it."""
     when = f"已于 {local_date(withdrawn_at).isoformat()} " if withdrawn_at else "已"
-    return f"第 {number} 行恢复了{when}撤销的记录（{key}）"
+    return f"第 {number} 行恢复了{when}撤销的记录（{shown_key(key_text)}）"
+
+
+def repeat_note(number: int, first: int, key_text: str) -> str:
+    """The receipt's note on a row repeating an earlier row's key in the same file."""
+    return f"第 {number} 行与第 {first} 行主键相同（{shown_key(key_text)}），保留后者"
 
 
 def roles_of(item: CatalogItem) -> dict[str, str]:
@@ -311,7 +320,7 @@ class Intake:
                 # version this file created), and the row counts as a duplicate. Looking the
                 # key up in the database instead of a dict keeps memory flat on large files.
                 first = current.row_number
-                self.note(f"第 {number} 行与第 {first} 行主键相同（{key_text}），保留后者")
+                self.note(repeat_note(number, first, key_text))
                 self.counts.duplicate += 1
                 if current.content_hash != digest:
                     current.payload = payload

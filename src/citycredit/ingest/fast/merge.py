@@ -34,7 +34,7 @@ from citycredit.ingest.fast.rules import Rules, val_col
 from citycredit.ingest.fast.sealing import aad_column, seal_column
 from citycredit.ingest.fast.sink import Sink
 from citycredit.ingest.fast.textops import json_object
-from citycredit.ingest.intake import revived_note
+from citycredit.ingest.intake import repeat_note, revived_note
 from citycredit.ingest.withhold import WITHHELD_REASONS
 from citycredit.kernel.db import OutboxEventRow
 from citycredit.privacy.db import PersonalIndexRow
@@ -284,7 +284,7 @@ class RecordStage:
         )
         repeats = seq.filter(pl.col("_role") == "repeat")
         notes = [
-            (rn, f"第 {rn} 行与第 {first} 行主键相同（{text}），保留后者")
+            (rn, repeat_note(rn, first, text))
             for rn, first, text in (
                 repeats.select("rn", "_first", "key_text").head(notes_left).iter_rows()
             )

@@ -62,7 +62,7 @@ def revived_note(number: int, key_text: str, withdrawn_at: datetime | None) -> s
     return f"第 {number} 行恢复了{when}撤销的记录（{shown_key(key_text)}）"
 
 
-def repeat_note(number: int, first: int, key_text: str) -> str:
+def repeat_note(number: int | None, first: int | None, key_text: str) -> str:
     """The receipt's note on a row repeating an earlier row's key in the same file."""
     return f"第 {number} 行与第 {first} 行主键相同（{shown_key(key_text)}），保留后者"
 

@@ -520,6 +520,26 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/subjects/{subject_id}/evaluation"): public(),
     ("GET", "/publicity/{item}"): public(),
     ("POST", "/subjects/{subject_id}/report"): public(),
+    # 信用账户 pages (web/account_pages.py)
+    ("GET", "/login"): public(),
+    ("POST", "/login"): authn(request=lambda w: {"data": {"username": "x", "password": "y"}}),
+    ("POST", "/login/totp"): authn(request=lambda w: {"data": {"code": "123456"}}),
+    ("POST", "/login/password"): authn(
+        request=lambda w: {"data": {"current_password": "x", "new_password": "y" * 16}}
+    ),
+    ("POST", "/logout"): authn(last=True),  # after /api/v1/auth/logout: sessions already ended
+    ("GET", "/account"): allow(*SUBJECT_SIDE),
+    ("POST", "/account/objections"): hidden(
+        AGENT_A,
+        request=lambda w: {
+            "data": {
+                "target_type": "record",
+                "target_id": w.ids["record_a"],
+                "ground": "wrong",
+                "reasons": "处罚金额有误",
+            }
+        },
+    ),
     ("GET", "/reports"): public(),
     ("GET", "/reports/{report_no}"): public(),
     ("GET", "/reports/{report_no}/pdf"): public(),

@@ -25,6 +25,7 @@ from citycredit.ledger.mmd import sequence_pending
 from citycredit.lists import default_lists
 from citycredit.shared import person_names, selftest
 from citycredit.web import (
+    account_pages,
     alarms_api,
     api,
     apidocs,
@@ -187,6 +188,7 @@ def create_app(container: Container, *, scheduler: bool = True) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(reports_api.pages)
     app.include_router(ledger_pages.router)
+    app.include_router(account_pages.router)  # 信用账户: login, own archive, objections
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz")

@@ -47,7 +47,7 @@ EVIDENCE_MEDIA = ("application/pdf", "image/jpeg", "image/png")
 # -- cookies --------------------------------------------------------------------------------------
 
 
-def _set_session(response: Response, c: Container, issued: SessionIssued) -> None:
+def set_session(response: Response, c: Container, issued: SessionIssued) -> None:
     secure = auth.cookie_secure(c)
     response.set_cookie(
         SESSION_COOKIE,
@@ -62,14 +62,14 @@ def _set_session(response: Response, c: Container, issued: SessionIssued) -> Non
     )
 
 
-def _clear_session(response: Response, c: Container) -> None:
+def clear_session(response: Response, c: Container) -> None:
     secure = auth.cookie_secure(c)
     for name in (SESSION_COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path="/", secure=secure, samesite="strict")
 
 
 def _issued(response: Response, c: Container, issued: SessionIssued) -> dict[str, Any]:
-    _set_session(response, c, issued)
+    set_session(response, c, issued)
     response.headers["Cache-Control"] = "no-store"
     return issued.as_dict()
 
@@ -169,7 +169,7 @@ def post_logout(request: Request, response: Response, c: ContainerDep) -> dict[s
         csrf=request.headers.get(CSRF_HEADER),
         request=request_info(request),
     )
-    _clear_session(response, c)
+    clear_session(response, c)
     return {"status": "logged_out", "ended": ended}
 
 
@@ -500,7 +500,7 @@ def install(app: FastAPI) -> None:
         # (public pages keep working) rather than failing again. Pending logins keep theirs.
         pending = exc.code in ("second_factor_failed", "login_incomplete")
         if request.cookies.get(SESSION_COOKIE) and not pending:
-            _clear_session(response, request.app.state.container)
+            clear_session(response, request.app.state.container)
         return response
 
     app.include_router(router)

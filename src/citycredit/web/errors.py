@@ -73,7 +73,7 @@ def error_page(
     return templates().TemplateResponse(
         request,
         "error.html",
-        {"title": title, "message": message},
+        {"title": title, "message": message, "status": status},
         status_code=status,
         headers=headers,
     )

@@ -354,6 +354,13 @@ def test_an_expired_session_gets_401_once_then_browses_as_the_public(
     assert cl.get("/quality").status_code == 200
     ends = [e.detail["reason"] for e in trail(c) if e.action == "auth.session_end"]
     assert ends == ["idle"]
+    # on a portal page the expired session is the error page, with the way to log in again
+    login(cl, "agent", PASSWORD)
+    clock.advance(minutes=31)
+    page = cl.get("/account")
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert "会话" in page.text and 'href="/login"' in page.text
+    assert cl.cookies.get(SESSION_COOKIE) is None
 
 
 def test_logins_and_sign_ups_are_rate_limited_per_client(

@@ -34,7 +34,7 @@ from citycredit.web.deps import (
     get_principal,
     request_info,
 )
-from citycredit.web.errors import challenge
+from citycredit.web.errors import challenge, error_page, is_page
 from citycredit.web.schemas import auth as out
 from citycredit.web.schemas.common import binary, errors, file_response
 
@@ -488,14 +488,17 @@ def install(app: FastAPI) -> None:
     """Register the routes and answer failed logins and expired sessions with 401."""
 
     @app.exception_handler(Unauthenticated)
-    async def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+    async def _unauthenticated(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Unauthenticated)
-        response = JSONResponse(
-            {"error": exc.code, "message": exc.message},
-            status_code=401,
-            # a login or session problem, not a bearer token's: the bare challenge
-            headers={"Cache-Control": "no-store", **challenge(exc.code)},
-        )
+        # a login or session problem, not a bearer token's: the bare challenge
+        headers = {"Cache-Control": "no-store", **challenge(exc.code)}
+        response: Response
+        if is_page(request):  # a portal page: the error page, with the way to log in again
+            response = error_page(request, 401, exc.message, headers=headers)
+        else:
+            response = JSONResponse(
+                {"error": exc.code, "message": exc.message}, status_code=401, headers=headers
+            )
         # An ended or expired session: drop its cookie, so the next request is anonymous
         # (public pages keep working) rather than failing again. Pending logins keep theirs.
         pending = exc.code in ("second_factor_failed", "login_incomplete")

@@ -203,6 +203,13 @@ def test_a_revoked_red_qualification_leaves_every_public_view(
     # the old report's verification page still says it left the list
     old = web.get(f"/reports/{before['report_no']}").text
     assert "已提前移出名单，不再公示" in old and RED_NO not in old
+    # … and no longer tags the subject 守信激励对象 (page and JSON); the issued content did
+    assert "守信激励对象" in before["content"]["tags"]
+    assert ">守信激励对象</span>" not in old
+    assert (
+        "守信激励对象"
+        not in web.get(f"/api/v1/reports/{before['report_no']}").json()["content"]["tags"]
+    )
 
 
 def test_a_serious_record_shown_as_its_list_entry_is_not_reported_as_nothing() -> None:

@@ -365,7 +365,17 @@ def public_content(content: dict[str, Any], changes: list[dict[str, Any]]) -> di
         else m
         for i, m in enumerate(content.get("lists") or [])
     ]
-    return {**content, "sections": sections, "lists": lists_}
+    shown_lists = [m for i, m in enumerate(content.get("lists") or []) if i not in memberships]
+    return {**content, "sections": sections, "lists": lists_, "tags": _tags(shown_lists)}
+
+
+def shown_tags(content: dict[str, Any], changes: list[dict[str, Any]]) -> list[str]:
+    """The status tags of a report as it reads today: a list entry no longer public (exited
+    early, withdrawn …) no longer makes the subject 守信激励对象 / 失信惩戒对象."""
+    _, memberships = _hidden(changes)
+    if not memberships:
+        return list(content.get("tags") or [])
+    return _tags([m for i, m in enumerate(content.get("lists") or []) if i not in memberships])
 
 
 def get_report(c: Container, actor: Principal, report_no: str) -> dict[str, Any]:

@@ -91,6 +91,7 @@ def _context(report: dict[str, Any]) -> dict[str, Any]:
         "layout": report_layout(report["content"]),
         "record_marks": {ch["record_id"]: ch for ch in changes if ch["kind"] == "record"},
         "list_marks": {ch["list_index"]: ch for ch in changes if ch["kind"] == "list"},
+        "tags": reports.shown_tags(report["content"], changes),
     }
 
 

@@ -133,3 +133,37 @@ def test_an_owner_logs_in_sees_the_archive_and_files_an_objection(
         out = web.post("/logout", data={"csrf_token": token.group(1)}, follow_redirects=False)
         assert out.status_code == 303
         assert web.get("/account").status_code == 401
+
+
+def test_an_administrator_logs_in_through_the_totp_step(container: Container) -> None:
+    """Password, then 动态口令, then the first new password, each a step of the same page; the
+    account page itself is for subject-side accounts only."""
+    from citycredit.accounts import manage, totp
+
+    c = container
+    c.settings = c.settings.model_copy(
+        update={
+            "security": SecurityPolicy(
+                argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1
+            )
+        }
+    )
+    enrol = manage.add_admin(
+        c, SYSTEM, username="sec", display_name="安全员", role=Role.security_admin
+    )
+    with TestClient(create_app(c, scheduler=False)) as web:
+        step = web.post("/login", data={"username": "sec", "password": enrol.initial_password})
+        assert step.status_code == 200 and 'action="/login/totp"' in step.text
+        bad = web.post("/login/totp", data={"code": "000000"})
+        assert bad.status_code == 401 and 'action="/login/totp"' in bad.text
+        code = totp.code_at(enrol.totp_secret, c.clock.now())
+        step = web.post("/login/totp", data={"code": code})
+        assert step.status_code == 200 and 'action="/login/password"' in step.text
+        done = web.post(
+            "/login/password",
+            data={"current_password": enrol.initial_password, "new_password": PASSWORD},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        assert web.get("/api/v1/auth/me").json()["role"] == "security_admin"
+        assert web.get("/account").status_code == 403  # not a subject-side account

@@ -75,61 +75,45 @@ def login_page(request: Request, actor: PrincipalDep) -> Response:
     return _login_page(request)
 
 
+async def _step(request: Request, c: Container, step: str, fn: Any, **kwargs: Any) -> Response:
+    """One login step through its service (accounts.auth); a refusal is the login page again,
+    at the same step, with the reason."""
+    try:
+        issued = await run_in_threadpool(
+            fn,
+            c,
+            request=request_info(request),
+            user_agent=request.headers.get("user-agent"),
+            **kwargs,
+        )
+    except (PermissionDenied, FieldError) as exc:
+        return _refused(request, step, exc)
+    if issued is None:  # only a bearer token's password change answers without a session
+        return RedirectResponse(ACCOUNT, status_code=303)
+    return _after(request, c, issued)
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login_submit(request: Request, c: ContainerDep) -> Response:
     """用户名 + 口令 from the form."""
     got = await _form(request, "username", "password")
-    try:
-        issued = await run_in_threadpool(
-            auth.login,
-            c,
-            username=got["username"],
-            password=got["password"],
-            request=request_info(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    except (PermissionDenied, FieldError) as exc:
-        return _refused(request, "password", exc)
-    return _after(request, c, issued)
+    return await _step(request, c, "password", auth.login, **got)
 
 
 @router.post("/login/totp", response_class=HTMLResponse)
 async def login_totp(request: Request, c: ContainerDep) -> Response:
     """动态口令 after the password (administrators)."""
     got = await _form(request, "code")
-    try:
-        issued = await run_in_threadpool(
-            auth.verify_second_factor,
-            c,
-            cookie=request.cookies.get(SESSION_COOKIE),
-            code=got["code"],
-            request=request_info(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    except (PermissionDenied, FieldError) as exc:
-        return _refused(request, "totp", exc)
-    return _after(request, c, issued)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return await _step(request, c, "totp", auth.verify_second_factor, cookie=cookie, **got)
 
 
 @router.post("/login/password", response_class=HTMLResponse)
 async def login_password(request: Request, c: ContainerDep) -> Response:
     """A new password at the first login (or after it expired)."""
     got = await _form(request, "current_password", "new_password")
-    try:
-        issued = await run_in_threadpool(
-            auth.change_password,
-            c,
-            current_password=got["current_password"],
-            new_password=got["new_password"],
-            cookie=request.cookies.get(SESSION_COOKIE),
-            request=request_info(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    except (PermissionDenied, FieldError) as exc:
-        return _refused(request, "password_change", exc)
-    if issued is None:  # only a bearer token's change answers without a session
-        return RedirectResponse(ACCOUNT, status_code=303)
-    return _after(request, c, issued)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return await _step(request, c, "password_change", auth.change_password, cookie=cookie, **got)
 
 
 @router.post("/logout")

@@ -19,15 +19,18 @@ AT = "2026-11-25T02:00:00+00:00"
 SUBMISSION = "subzytrl7ud6odarqgurpko"
 
 
-class DryRunReason(Answer):
-    """Why one field of a row would be refused (a dry run's receipt)."""
+class RejectReason(Answer):
+    """Why one field of a row was refused."""
 
     field: str | None = Field(description="The field code (or the column) refused.")
     value: Any = Field(
-        description="The value refused, as read; natural persons' values hidden as "
-        "`[已隐去]`, ID and phone numbers scrubbed."
+        description="The value refused, as read; natural persons' values hidden as `[已隐去]` "
+        "where the reader may not see them (the credit office, a dry run's receipt), ID and "
+        "phone numbers scrubbed."
     )
-    code: str = Field(description="`required`, `invalid_date`, `date_order` …")
+    code: str = Field(
+        description="`required`, `length`, `invalid`, `date_order`, `unresolved_subject` …"
+    )
     message: str = Field(description="The reason in Chinese, naming the field and value.")
 
 
@@ -35,7 +38,7 @@ class DryRunReject(Answer):
     """One row a dry run would quarantine."""
 
     row: int = Field(description="The row's number in the file (1: first data row).")
-    reasons: list[DryRunReason] = Field(description="One reason per failing field.")
+    reasons: list[RejectReason] = Field(description="One reason per failing field.")
 
 
 RECEIPT_EXAMPLE: dict[str, Any] = {
@@ -124,18 +127,6 @@ class SubmissionList(Answer):
             ]
         }
     )
-
-
-class RejectReason(Answer):
-    """Why one field of a row was refused."""
-
-    field: str | None = Field(description="The field code (or the column) refused.")
-    value: Any = Field(
-        description="The value refused, as read (personal values hidden from the credit "
-        "office as `[已隐去]`)."
-    )
-    code: str = Field(description="`required`, `length`, `invalid`, `unresolved_subject` …")
-    message: str = Field(description="The reason in Chinese, naming the field and value.")
 
 
 class Reject(Answer):

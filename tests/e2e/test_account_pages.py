@@ -129,7 +129,10 @@ def test_an_owner_logs_in_sees_the_archive_and_files_an_objection(
             data={**form, "target_id": "rnosuchrecord", "csrf_token": token.group(1)},
         )
         assert other.status_code == 404
-        # 退出: the session ends on the server
+        # 退出: only with the session's token (another site cannot log the user out) …
+        kept = web.post("/logout", data={"csrf_token": "x" * 43}, follow_redirects=False)
+        assert kept.status_code == 403 and web.get("/account").status_code == 200
+        # … then the session ends on the server
         out = web.post("/logout", data={"csrf_token": token.group(1)}, follow_redirects=False)
         assert out.status_code == 303
         assert web.get("/account").status_code == 401

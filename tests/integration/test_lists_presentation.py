@@ -141,6 +141,8 @@ def test_an_entry_without_end_date_names_who_removes_it_and_the_rule(
     web = TestClient(create_app(c, scheduler=False))
     page = section(web.get(f"/subjects/{sid}").text, "memberships")
     assert f"<dt>公示截止</dt><dd>{shown}</dd>" in page and "长期" not in page
+    whole = web.get(f"/subjects/{sid}").text  # the 失信被执行人 record itself, too
+    assert "长期" not in whole and f"<dt>公示截止</dt><dd>{NO_END}</dd>" in whole
     listing = web.get("/lists/judgment_defaulter").text  # the header states the rule
     assert f"<td>{NO_END}</td>" in listing and "长期" not in listing
     assert rule.basis in listing

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from citycredit.accounts.auth import CSRF_COOKIE
-from citycredit.lists.display import listed_until
+from citycredit.lists.display import NO_END, listed_until
 from citycredit.shared.calendar import SHANGHAI
 from citycredit.shared.errors import CityCreditError
 
@@ -69,5 +69,6 @@ def templates() -> Jinja2Templates:
     env.env.globals["csrf_input"] = csrf_input
     env.env.globals["model_label"] = model_label
     env.env.globals["listed_until"] = listed_until  # 公示截止 of a list entry (lists.display)
+    env.env.globals["no_end"] = NO_END  # 公示截止 of an adverse record with no end date
     env.env.filters["beijing"] = beijing
     return env

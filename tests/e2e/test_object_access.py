@@ -83,6 +83,10 @@ OBJECTS: dict[tuple[str, str], Obj] = {
         "the submitting department's quarantined rows",
         own={rm.DEPT_B: "submission_b"},
     ),
+    ("GET", "/api/v1/submissions/{submission_id}/rejects.csv"): dept_route(
+        "the submitting department's quarantined rows, as CSV",
+        own={rm.DEPT_B: "submission_b"},
+    ),
     ("POST", "/api/v1/records/{record_id}/withdraw"): dept_route(
         "the source department's record",
     ),

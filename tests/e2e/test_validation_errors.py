@@ -102,6 +102,6 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(client: TestClient)
         "error": "route_not_found",
         "message": "没有这个接口：GET /api/v1/no/such/route",
     }
-    m = client.get("/api/v1/submissions")
+    m = client.delete("/api/v1/catalog")
     assert m.status_code == 405 and m.json()["error"] == "method_not_allowed"
-    assert "POST" in m.headers["allow"] and "不支持" in m.json()["message"]
+    assert "GET" in m.headers["allow"] and "不支持" in m.json()["message"]

@@ -14,7 +14,7 @@ import pytest
 
 from citycredit.accounts.model import Principal, Role
 from citycredit.bootstrap import Container
-from citycredit.ingest.service import ingest_submission, list_rejects
+from citycredit.ingest.service import ingest_submission, list_rejects, rejects_csv
 from support import PENALTY_COLUMNS_WITH_ID, department, id_number, penalty_row, write_csv
 
 pytestmark = pytest.mark.db
@@ -72,3 +72,7 @@ def test_a_refused_personal_value_is_hidden_from_the_office_in_the_message_too(
     assert wrong not in json.dumps(seen, ensure_ascii=False)
     (reason,) = [r for r in seen["reasons"] if r["field"] == "CF_XDR_ZJHM"]
     assert reason["value"] == "[已隐去]" and "[已隐去]" in reason["message"]
+    # the CSV download carries what the reader's JSON carries: the department's value, not the
+    # office's
+    assert wrong in rejects_csv(c, samr, receipt.submission_id)[1].decode("utf-8-sig")
+    assert wrong not in rejects_csv(c, OFFICE, receipt.submission_id)[1].decode("utf-8-sig")

@@ -17,6 +17,13 @@ from citycredit.lists.db import MembershipRow
 from citycredit.lists.service import lists_catalog
 from citycredit.rights import authorisations, disclosures, objections, repairs
 from citycredit.rights.db import VoluntaryRegistrationRow
+from citycredit.rights.notices import (
+    CREDIT_OFFICE,
+    DEPARTMENT,
+    INBOX_PAGE,
+    inbox_page,
+    mark_read,
+)
 from citycredit.rights.repairs import repair_view
 from citycredit.shared.calendar import local_date
 from citycredit.shared.errors import FieldError, NotFound, PermissionDenied
@@ -90,6 +97,49 @@ def my_archive(c: Container, actor: Principal, subject_id: str | None = None) ->
     view["authorisations"] = authorisations.list_authorisations(c, actor, sid)
     view["self_disclosures"] = disclosures.list_disclosures(c, actor, subject_id=sid)
     return view
+
+
+def require_account_holder(actor: Principal) -> None:
+    """The 信用账户 is for accounts that act for subjects (enterprise agents, persons,
+    institutions): the public is asked to log in, staff are refused."""
+    if actor.role is Role.public:
+        raise PermissionDenied("请先登录信用账户", code="authentication_required")
+    if not actor.role.is_subject_side:
+        raise PermissionDenied(
+            "信用账户页面供企业经办人、自然人和授权机构使用；工作人员请使用工作台接口",
+            code="forbidden",
+        )
+
+
+def staff_inbox(actor: Principal) -> tuple[str, str]:
+    """Whose 站内通知 a staff member reads: the credit office's or their department's."""
+    if actor.role is Role.credit_office_admin:
+        return CREDIT_OFFICE, "-"
+    if actor.role is Role.department_staff and actor.department_id is not None:
+        return DEPARTMENT, str(actor.department_id)
+    raise PermissionDenied("无权查看通知", code="forbidden")
+
+
+def read_inbox(
+    c: Container,
+    owner: tuple[str, str],
+    *,
+    limit: int = INBOX_PAGE,
+    before: int | None = None,
+    unread_only: bool = False,
+) -> dict[str, Any]:
+    """One page of an inbox (`notices.inbox_page`)."""
+    with c.uow() as uow:
+        return inbox_page(uow.session, *owner, limit=limit, before=before, unread_only=unread_only)
+
+
+def mark_inbox_read(c: Container, owner: tuple[str, str], up_to: int) -> dict[str, Any]:
+    """Mark an inbox's notices up to `up_to` read; how many, and how many stay unread."""
+    with c.uow() as uow:
+        marked = mark_read(uow.session, *owner, up_to=up_to, at=c.clock.now())
+        uow.commit()
+        unread = inbox_page(uow.session, *owner, limit=1)["unread"]
+    return {"marked": marked, "unread": unread}
 
 
 def _role_label(role: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from citycredit.rights.db import NoticeRow
@@ -107,10 +107,11 @@ def inbox_page(
         session,
         recipient_kind,
         recipient_id,
-        limit=limit,
+        limit=limit + 1,  # one more than shown: whether an older page exists
         before=before,
         unread_only=unread_only,
     )
+    more, items = len(items) > limit, items[:limit]
     mine = _mine(recipient_kind, recipient_id)
     total = session.scalar(select(func.count()).select_from(NoticeRow).where(mine)) or 0
     unread = (
@@ -118,12 +119,6 @@ def inbox_page(
             select(func.count()).select_from(NoticeRow).where(mine, NoticeRow.read_at.is_(None))
         )
         or 0
-    )
-    more = len(items) == limit and session.scalar(
-        select(NoticeRow.id)
-        .where(mine, NoticeRow.id < items[-1]["id"])
-        .where(NoticeRow.read_at.is_(None) if unread_only else true())
-        .limit(1)
     )
     return {
         "count": len(items),

@@ -15,11 +15,11 @@ from starlette.concurrency import run_in_threadpool
 
 from citycredit.accounts import auth
 from citycredit.accounts.auth import SESSION_COOKIE, SessionIssued
-from citycredit.accounts.model import ANONYMOUS, Principal
+from citycredit.accounts.model import ANONYMOUS
 from citycredit.bootstrap import Container
 from citycredit.rights import account, objections
 from citycredit.rights.model import Ground
-from citycredit.rights.notices import SUBJECT, inbox_page
+from citycredit.rights.notices import SUBJECT
 from citycredit.shared.errors import FieldError, PermissionDenied
 from citycredit.web.auth_api import clear_session, set_session
 from citycredit.web.deps import ContainerDep, FormPrincipalDep, PrincipalDep, request_info
@@ -132,25 +132,14 @@ async def logout_submit(request: Request, c: ContainerDep) -> Response:
     return response
 
 
-def _require_account(actor: Principal) -> None:
-    if actor is ANONYMOUS:
-        raise PermissionDenied("请先登录信用账户", code="authentication_required")
-    if not actor.role.is_subject_side:
-        raise PermissionDenied(
-            "信用账户页面供企业经办人、自然人和授权机构使用；工作人员请使用工作台接口",
-            code="forbidden",
-        )
-
-
 @router.get(ACCOUNT, response_class=HTMLResponse)
 def account_page(request: Request, c: ContainerDep, actor: PrincipalDep) -> Response:
     """我的信用账户: each bound subject's own archive, its cases, notices and queries."""
-    _require_account(actor)
+    account.require_account_holder(actor)
     subjects: list[dict[str, Any]] = []
     for sid in sorted(actor.subject_ids):
         view = account.my_archive(c, actor, sid)
-        with c.uow() as uow:
-            notices = inbox_page(uow.session, SUBJECT, sid, limit=NOTICES_SHOWN)
+        notices = account.read_inbox(c, (SUBJECT, sid), limit=NOTICES_SHOWN)
         queries = account.my_queries(c, actor, sid)
         subjects.append({"view": view, "notices": notices, "queries": queries})
     page = templates().TemplateResponse(
@@ -172,7 +161,7 @@ async def file_objection_page(
     request: Request, c: ContainerDep, actor: FormPrincipalDep
 ) -> Response:
     """提出异议 from the account page: the same service as POST /api/v1/objections."""
-    _require_account(actor)
+    account.require_account_holder(actor)
     got = await _form(request, "target_type", "target_id", "ground", "reasons")
     filed = await run_in_threadpool(
         objections.file_objection,

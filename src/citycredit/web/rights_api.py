@@ -7,17 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from citycredit.accounts.model import Role
 from citycredit.rights import account, authorisations, objections, repairs
 from citycredit.rights.notices import (
-    CREDIT_OFFICE,
-    DEPARTMENT,
     INBOX_PAGE,
     SUBJECT,
-    inbox_page,
-    mark_read,
 )
-from citycredit.shared.errors import PermissionDenied
 from citycredit.web.deps import AuthenticatedDep, ContainerDep
 from citycredit.web.params import BIGINT_MAX, SHA256_HEX, IsoDate, RowId, limit_of
 from citycredit.web.schemas import account as own
@@ -169,15 +163,6 @@ def post_statement(
     return objections.add_statement(c, actor, objection_id, body.text)
 
 
-def _staff_inbox(actor: Any) -> tuple[str, str]:
-    """Whose inbox a staff member reads: the credit office's or their department's."""
-    if actor.role is Role.credit_office_admin:
-        return CREDIT_OFFICE, "-"
-    if actor.role is Role.department_staff and actor.department_id is not None:
-        return DEPARTMENT, str(actor.department_id)
-    raise PermissionDenied("无权查看通知", code="forbidden")
-
-
 InboxBefore = Annotated[
     int | None,
     Query(
@@ -208,9 +193,8 @@ def get_inbox(
 ) -> dict[str, Any]:
     """站内通知 of the caller's department, or of the credit office, newest first, a page at a
     time, with the inbox's total and unread counts."""
-    kind, rid = _staff_inbox(actor)
-    with c.uow() as uow:
-        return inbox_page(uow.session, kind, rid, limit=limit, before=before, unread_only=unread)
+    owner = account.staff_inbox(actor)
+    return account.read_inbox(c, owner, limit=limit, before=before, unread_only=unread)
 
 
 @router.post(
@@ -222,16 +206,7 @@ def post_inbox_read(
     body: InboxReadBody, c: ContainerDep, actor: AuthenticatedDep
 ) -> dict[str, Any]:
     """Mark the caller's (department's or credit office's) notices up to `up_to` read."""
-    kind, rid = _staff_inbox(actor)
-    return _mark_read(c, kind, rid, body.up_to)
-
-
-def _mark_read(c: Any, kind: str, rid: str, up_to: int) -> dict[str, Any]:
-    with c.uow() as uow:
-        marked = mark_read(uow.session, kind, rid, up_to=up_to, at=c.clock.now())
-        uow.commit()
-        unread = inbox_page(uow.session, kind, rid, limit=1)["unread"]
-    return {"marked": marked, "unread": unread}
+    return account.mark_inbox_read(c, account.staff_inbox(actor), body.up_to)
 
 
 class Material(BaseModel):
@@ -479,8 +454,7 @@ def get_my_inbox(
 ) -> dict[str, Any]:
     """站内通知 of the bound subject (objections, repairs), newest first, a page at a time."""
     sid = account.my_subject(actor, subject_id)
-    with c.uow() as uow:
-        page = inbox_page(uow.session, SUBJECT, sid, limit=limit, before=before, unread_only=unread)
+    page = account.read_inbox(c, (SUBJECT, sid), limit=limit, before=before, unread_only=unread)
     return {"subject_id": sid, **page}
 
 
@@ -498,4 +472,4 @@ def post_my_inbox_read(
 ) -> dict[str, Any]:
     """Mark the bound subject's notices up to `up_to` read."""
     sid = account.my_subject(actor, body.subject_id)
-    return _mark_read(c, SUBJECT, sid, body.up_to)
+    return account.mark_inbox_read(c, (SUBJECT, sid), body.up_to)
